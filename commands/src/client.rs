@@ -1,0 +1,189 @@
+//! Per-connection state. [`Client`] is owned by the connection's reactor thread; the part other
+//! threads may read or act on (CLIENT LIST, CLIENT KILL, INFO clients) lives in [`ClientShared`].
+
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ferrite_hybridlog::Db;
+
+use crate::resp::Parser;
+use crate::table::CommandSpec;
+
+/// What `CLIENT REPLY` asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    /// Replies are sent.
+    On,
+    /// Replies are dropped until `CLIENT REPLY ON`.
+    Off,
+    /// The reply of the next command is dropped.
+    Skip,
+    /// Set while the command after `CLIENT REPLY SKIP` runs.
+    SkipThis,
+}
+
+/// A connection's state, owned by its reactor thread.
+pub struct Client {
+    /// Unique id (CLIENT ID), never reused.
+    pub id: u64,
+    /// Selected database.
+    pub db: Db,
+    /// Whether the connection speaks RESP3 (HELLO 3).
+    pub resp3: bool,
+    /// Whether the connection has authenticated (or no password is needed).
+    pub authenticated: bool,
+    /// The request parser, resuming across reads.
+    pub parser: Parser,
+    /// CLIENT REPLY mode.
+    pub reply_mode: ReplyMode,
+    /// Close once the current replies are sent (QUIT, protocol error, CLIENT KILL of self).
+    pub close_after_reply: bool,
+    /// CLIENT NO-EVICT.
+    pub no_evict: bool,
+    /// The part other threads can see.
+    pub shared: Arc<ClientShared>,
+}
+
+/// What other threads can see of a client (CLIENT LIST/INFO/KILL, INFO clients).
+#[derive(Debug)]
+pub struct ClientShared {
+    /// Client id.
+    pub id: u64,
+    /// Reactor thread that owns the connection.
+    pub thread: usize,
+    /// Peer address, `ip:port`.
+    pub addr: String,
+    /// Local address, `ip:port`.
+    pub laddr: String,
+    /// Creation time, Unix ms.
+    pub created_ms: u64,
+    /// CLIENT SETNAME.
+    pub name: Mutex<Option<Vec<u8>>>,
+    /// CLIENT SETINFO LIB-NAME.
+    pub lib_name: Mutex<Option<Vec<u8>>>,
+    /// CLIENT SETINFO LIB-VER.
+    pub lib_ver: Mutex<Option<Vec<u8>>>,
+    /// Selected database (mirrors `Client::db`).
+    pub db: AtomicU8,
+    /// Protocol version, 2 or 3.
+    pub resp: AtomicU8,
+    /// Last command's completion time, Unix ms.
+    pub last_interaction_ms: AtomicU64,
+    /// The last command run (null: none yet); always points at a `'static` table entry.
+    last_cmd: AtomicPtr<CommandSpec>,
+    /// Unconsumed query buffer bytes (CLIENT LIST `qbuf`).
+    pub qbuf: AtomicU64,
+    /// Set by CLIENT KILL from any thread; the owner closes the connection when it sees it.
+    pub kill: AtomicBool,
+    /// Whether the client has authenticated.
+    pub authenticated: AtomicBool,
+}
+
+impl ClientShared {
+    /// Fresh shared state for a new connection.
+    pub fn new(id: u64, thread: usize, addr: String, laddr: String, now_ms: u64) -> Self {
+        Self {
+            id,
+            thread,
+            addr,
+            laddr,
+            created_ms: now_ms,
+            name: Mutex::new(None),
+            lib_name: Mutex::new(None),
+            lib_ver: Mutex::new(None),
+            db: AtomicU8::new(0),
+            resp: AtomicU8::new(2),
+            last_interaction_ms: AtomicU64::new(now_ms),
+            last_cmd: AtomicPtr::new(std::ptr::null_mut()),
+            qbuf: AtomicU64::new(0),
+            kill: AtomicBool::new(false),
+            authenticated: AtomicBool::new(false),
+        }
+    }
+
+    /// Records the command just run (CLIENT LIST `cmd=`).
+    #[inline]
+    pub fn set_last_cmd(&self, spec: &'static CommandSpec) {
+        self.last_cmd
+            .store(std::ptr::from_ref(spec).cast_mut(), Ordering::Relaxed);
+    }
+
+    /// The last command run, if any.
+    pub fn last_cmd(&self) -> Option<&'static CommandSpec> {
+        let p = self.last_cmd.load(Ordering::Relaxed);
+        // SAFETY: the pointer is null or was made from a `&'static CommandSpec` in
+        // `set_last_cmd`; the table is never freed or mutated, so it is valid for 'static.
+        unsafe { p.cast_const().as_ref() }
+    }
+
+    /// Whether CLIENT KILL marked this client.
+    #[inline]
+    pub fn killed(&self) -> bool {
+        self.kill.load(Ordering::Acquire)
+    }
+}
+
+/// Every connected client, by id. Touched on connect, disconnect and by CLIENT LIST/KILL, never
+/// per command.
+#[derive(Debug, Default)]
+pub struct ClientRegistry {
+    clients: Mutex<std::collections::BTreeMap<u64, Arc<ClientShared>>>,
+    next_id: AtomicU64,
+}
+
+impl ClientRegistry {
+    /// The next client id (ids start at 1 and are never reused).
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Registers a connected client.
+    pub fn insert(&self, c: Arc<ClientShared>) {
+        self.lock().insert(c.id, c);
+    }
+
+    /// Forgets a disconnected client.
+    pub fn remove(&self, id: u64) {
+        self.lock().remove(&id);
+    }
+
+    /// Number of connected clients.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no client is connected.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A snapshot of every connected client, by id.
+    pub fn snapshot(&self) -> Vec<Arc<ClientShared>> {
+        self.lock().values().cloned().collect()
+    }
+
+    /// One client by id.
+    pub fn get(&self, id: u64) -> Option<Arc<ClientShared>> {
+        self.lock().get(&id).cloned()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<u64, Arc<ClientShared>>> {
+        // A panic while holding this lock cannot leave the map inconsistent (single inserts and
+        // removes), so a poisoned lock is still usable.
+        self.clients.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_cmd_round_trips() {
+        let c = ClientShared::new(1, 0, String::new(), String::new(), 0);
+        assert!(c.last_cmd().is_none());
+        let spec = crate::table::lookup(b"PING").expect("ping exists");
+        c.set_last_cmd(spec);
+        assert!(std::ptr::eq(c.last_cmd().expect("set"), spec));
+    }
+}

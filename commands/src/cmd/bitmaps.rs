@@ -1,0 +1,6 @@
+//! bitmaps commands.
+
+use crate::table::CommandSpec;
+
+/// Table entries.
+pub const COMMANDS: &[CommandSpec] = &[];

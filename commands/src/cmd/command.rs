@@ -1,0 +1,6 @@
+//! command commands.
+
+use crate::table::CommandSpec;
+
+/// Table entries.
+pub const COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,6 @@
+//! config_cmd commands.
+
+use crate::table::CommandSpec;
+
+/// Table entries.
+pub const COMMANDS: &[CommandSpec] = &[];

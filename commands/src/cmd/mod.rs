@@ -1,0 +1,27 @@
+//! Command handlers, one module per group (as Redis's `t_string.c`, `db.c`, ...). Each module
+//! exports `COMMANDS`, its table entries.
+
+pub mod bitmaps;
+pub mod client;
+pub mod command;
+pub mod config_cmd;
+pub mod connection;
+pub mod db;
+pub mod info;
+pub mod keys;
+pub mod strings;
+
+use crate::table::CommandSpec;
+
+/// Every group's table entries.
+pub const GROUPS: &[&[CommandSpec]] = &[
+    connection::COMMANDS,
+    strings::COMMANDS,
+    bitmaps::COMMANDS,
+    keys::COMMANDS,
+    db::COMMANDS,
+    client::COMMANDS,
+    command::COMMANDS,
+    info::COMMANDS,
+    config_cmd::COMMANDS,
+];

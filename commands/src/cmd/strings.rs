@@ -1,0 +1,6 @@
+//! strings commands.
+
+use crate::table::CommandSpec;
+
+/// Table entries.
+pub const COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,81 @@
+//! What a command handler works with.
+
+use ferrite_hybridlog::Session;
+
+use crate::client::Client;
+use crate::resp::Reply;
+use crate::server::Server;
+use crate::stats::ThreadStats;
+use crate::table::CommandSpec;
+
+/// The context of one command execution on a reactor thread.
+pub struct Ctx<'a> {
+    /// Shared server state.
+    pub server: &'a Server,
+    /// This thread's store session.
+    pub store: &'a mut Session,
+    /// The calling client.
+    pub client: &'a mut Client,
+    /// Where the reply goes.
+    pub reply: Reply<'a>,
+    /// Time of the command, Unix ms (one clock read per command, as Redis's command time
+    /// snapshot: every key of a multi-key command expires against the same instant).
+    pub now_ms: u64,
+    /// Index of this reactor thread.
+    pub thread: usize,
+    /// The command being run (the subcommand for containers).
+    pub spec: &'static CommandSpec,
+}
+
+impl Ctx<'_> {
+    /// This thread's counters.
+    #[inline]
+    pub fn stats(&self) -> &ThreadStats {
+        self.server.stats.thread(self.thread)
+    }
+
+    /// Counts a successful key lookup (INFO `keyspace_hits`).
+    #[inline]
+    pub fn hit(&self) {
+        ThreadStats::add(&self.stats().keyspace_hits, 1);
+    }
+
+    /// Counts a failed key lookup (INFO `keyspace_misses`).
+    #[inline]
+    pub fn miss(&self) {
+        ThreadStats::add(&self.stats().keyspace_misses, 1);
+    }
+
+    /// `-WRONGTYPE Operation against a key holding the wrong kind of value`.
+    #[cold]
+    pub fn wrong_type(&mut self) {
+        self.reply
+            .error("WRONGTYPE Operation against a key holding the wrong kind of value");
+    }
+
+    /// `-ERR syntax error`.
+    #[cold]
+    pub fn syntax_error(&mut self) {
+        self.reply.error("ERR syntax error");
+    }
+
+    /// `-ERR value is not an integer or out of range`.
+    #[cold]
+    pub fn not_integer(&mut self) {
+        self.reply.error("ERR value is not an integer or out of range");
+    }
+
+    /// `-ERR value is not a valid float`.
+    #[cold]
+    pub fn not_float(&mut self) {
+        self.reply.error("ERR value is not a valid float");
+    }
+}
+
+impl Ctx<'_> {
+    /// Number of logical databases.
+    #[inline]
+    pub fn store_databases(&self) -> usize {
+        self.server.store.databases()
+    }
+}

@@ -1,0 +1,21 @@
+//! Ferrite's command layer: the Redis protocol (RESP2/RESP3 parsing and encoding), the command
+//! table, and the handlers that turn commands into replies over the HybridLog store.
+//!
+//! A request flows: bytes → [`resp::Parser`] → [`args::Args`] → [`worker::Worker`] resolves the
+//! [`table::CommandSpec`] and checks arity and auth → the handler in [`cmd`] reads and writes the
+//! store through its [`ctx::Ctx`] → [`resp::Reply`] encodes the answer.
+
+pub mod args;
+pub mod client;
+pub mod cmd;
+pub mod config;
+pub mod ctx;
+pub mod resp;
+pub mod server;
+pub mod stats;
+pub mod table;
+pub mod worker;
+
+pub use client::Client;
+pub use server::Server;
+pub use worker::{Flow, Worker};

@@ -1,0 +1,118 @@
+//! Server statistics for INFO. Each reactor thread owns one cache-padded block and is its only
+//! writer, so counting a command costs a load and a store on a line no other thread writes.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crossbeam_utils::CachePadded;
+
+/// One thread's counters.
+#[derive(Debug, Default)]
+pub struct ThreadStats {
+    /// Commands executed.
+    pub commands: AtomicU64,
+    /// Connections accepted.
+    pub connections: AtomicU64,
+    /// Connections refused by `maxclients`.
+    pub rejected_connections: AtomicU64,
+    /// Bytes read from clients.
+    pub net_input_bytes: AtomicU64,
+    /// Bytes of replies produced.
+    pub net_output_bytes: AtomicU64,
+    /// Successful key lookups.
+    pub keyspace_hits: AtomicU64,
+    /// Failed key lookups.
+    pub keyspace_misses: AtomicU64,
+    /// Error replies.
+    pub error_replies: AtomicU64,
+    /// Commands refused before running (unknown, arity, auth).
+    pub rejected_calls: AtomicU64,
+}
+
+impl ThreadStats {
+    /// Adds `n` to a counter this thread owns (single writer: no read-modify-write needed).
+    #[inline]
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+}
+
+/// Every thread's counters.
+#[derive(Debug)]
+pub struct Stats {
+    threads: Vec<CachePadded<ThreadStats>>,
+}
+
+/// Sums over all threads.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Totals {
+    /// See [`ThreadStats`].
+    pub commands: u64,
+    /// See [`ThreadStats`].
+    pub connections: u64,
+    /// See [`ThreadStats`].
+    pub rejected_connections: u64,
+    /// See [`ThreadStats`].
+    pub net_input_bytes: u64,
+    /// See [`ThreadStats`].
+    pub net_output_bytes: u64,
+    /// See [`ThreadStats`].
+    pub keyspace_hits: u64,
+    /// See [`ThreadStats`].
+    pub keyspace_misses: u64,
+    /// See [`ThreadStats`].
+    pub error_replies: u64,
+    /// See [`ThreadStats`].
+    pub rejected_calls: u64,
+}
+
+impl Stats {
+    /// Counters for `threads` reactor threads.
+    pub fn new(threads: usize) -> Self {
+        Self {
+            threads: (0..threads.max(1)).map(|_| CachePadded::default()).collect(),
+        }
+    }
+
+    /// Thread `i`'s counters.
+    #[inline]
+    pub fn thread(&self, i: usize) -> &ThreadStats {
+        &self.threads[i]
+    }
+
+    /// Sums every thread's counters.
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for s in &self.threads {
+            let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
+            t.commands += l(&s.commands);
+            t.connections += l(&s.connections);
+            t.rejected_connections += l(&s.rejected_connections);
+            t.net_input_bytes += l(&s.net_input_bytes);
+            t.net_output_bytes += l(&s.net_output_bytes);
+            t.keyspace_hits += l(&s.keyspace_hits);
+            t.keyspace_misses += l(&s.keyspace_misses);
+            t.error_replies += l(&s.error_replies);
+            t.rejected_calls += l(&s.rejected_calls);
+        }
+        t
+    }
+
+    /// CONFIG RESETSTAT. A count racing with the reset may survive it; INFO is advisory.
+    pub fn reset(&self) {
+        for s in &self.threads {
+            for c in [
+                &s.commands,
+                &s.connections,
+                &s.rejected_connections,
+                &s.net_input_bytes,
+                &s.net_output_bytes,
+                &s.keyspace_hits,
+                &s.keyspace_misses,
+                &s.error_replies,
+                &s.rejected_calls,
+            ] {
+                c.store(0, Ordering::Relaxed);
+            }
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The command table: one entry per command with Redis's arity, flags, key positions and docs,
+//! and the handler. `COMMAND`, `COMMAND DOCS`, arity checks and `docs/COMMANDS.md` are all derived
+//! from it, so there is one place that says what Ferrite implements.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use crate::args::Args;
+use crate::ctx::Ctx;
+
+/// A command handler: reads its arguments, works on the store, writes its reply.
+pub type Handler = fn(&mut Ctx<'_>, Args<'_>);
+
+/// Command flags, as `COMMAND INFO` reports them (plus Ferrite's own execution flags).
+pub mod flags {
+    /// May modify the keyspace.
+    pub const WRITE: u32 = 1 << 0;
+    /// Only reads.
+    pub const READONLY: u32 = 1 << 1;
+    /// May use more memory (refused when out of memory).
+    pub const DENYOOM: u32 = 1 << 2;
+    /// Administrative.
+    pub const ADMIN: u32 = 1 << 3;
+    /// Pub/Sub related.
+    pub const PUBSUB: u32 = 1 << 4;
+    /// Not allowed in scripts.
+    pub const NOSCRIPT: u32 = 1 << 5;
+    /// Allowed while loading.
+    pub const LOADING: u32 = 1 << 6;
+    /// Allowed on a stale replica.
+    pub const STALE: u32 = 1 << 7;
+    /// Not shown in MONITOR.
+    pub const SKIP_MONITOR: u32 = 1 << 8;
+    /// Not counted in slowlog.
+    pub const SKIP_SLOWLOG: u32 = 1 << 9;
+    /// O(1) or O(log N).
+    pub const FAST: u32 = 1 << 10;
+    /// Allowed before authentication.
+    pub const NO_AUTH: u32 = 1 << 11;
+    /// May replicate even when read-only.
+    pub const MAY_REPLICATE: u32 = 1 << 12;
+    /// Keys are optional.
+    pub const NO_MANDATORY_KEYS: u32 = 1 << 13;
+    /// Allowed while a script is busy.
+    pub const ALLOW_BUSY: u32 = 1 << 14;
+    /// Blocking command.
+    pub const BLOCKING: u32 = 1 << 15;
+    /// Not allowed in MULTI.
+    pub const NO_MULTI: u32 = 1 << 16;
+    /// Ferrite: runs with every other thread excluded (multi-key atomicity); not reported.
+    pub const EXCLUSIVE: u32 = 1 << 31;
+
+    /// Names reported by `COMMAND INFO`, in Redis's order.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
+        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+        (NO_MULTI, "no_multi"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+/// One command (or one subcommand of a container such as CLIENT).
+#[derive(Debug)]
+pub struct CommandSpec {
+    /// Lower-case name (`get`, or `setname` for `client|setname`).
+    pub name: &'static str,
+    /// Redis arity: `n` means exactly `n` arguments, `-n` at least `n`; the name counts.
+    pub arity: i32,
+    /// Bits from [`flags`].
+    pub flags: u32,
+    /// Position of the first key (0: none).
+    pub first_key: i32,
+    /// Position of the last key (-1: the last argument).
+    pub last_key: i32,
+    /// Step between keys.
+    pub step: i32,
+    /// ACL categories without the `@` (e.g. `["write", "string", "slow"]`).
+    pub acl: &'static [&'static str],
+    /// Group for COMMAND DOCS (`string`, `generic`, `server`, `connection`, `bitmap`, ...).
+    pub group: &'static str,
+    /// Redis version that introduced it.
+    pub since: &'static str,
+    /// One-line summary.
+    pub summary: &'static str,
+    /// Time complexity.
+    pub complexity: &'static str,
+    /// The handler; containers point at a handler that is only called for `HELP`-less misuse.
+    pub handler: Handler,
+    /// Subcommands (CLIENT, CONFIG, COMMAND, OBJECT); empty for plain commands.
+    pub subcommands: &'static [CommandSpec],
+}
+
+impl CommandSpec {
+    /// Whether `argc` arguments (name included) satisfy the arity.
+    #[inline]
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        if self.arity >= 0 {
+            argc == self.arity as usize
+        } else {
+            argc >= self.arity.unsigned_abs() as usize
+        }
+    }
+
+    /// Whether a flag bit is set.
+    #[inline]
+    pub fn has(&self, flag: u32) -> bool {
+        self.flags & flag != 0
+    }
+
+    /// Finds a subcommand by name, case-insensitively.
+    pub fn subcommand(&self, name: &[u8]) -> Option<&'static CommandSpec> {
+        self.subcommands
+            .iter()
+            .find(|c| c.name.as_bytes().eq_ignore_ascii_case(name))
+    }
+}
+
+/// Every command Ferrite implements, in no particular order.
+pub fn all() -> &'static [&'static CommandSpec] {
+    static ALL: OnceLock<Vec<&'static CommandSpec>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut v: Vec<&'static CommandSpec> = Vec::new();
+        for group in crate::cmd::GROUPS {
+            v.extend(group.iter());
+        }
+        v
+    })
+}
+
+/// Finds a command by name, case-insensitively, without allocating.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    static MAP: OnceLock<HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();
+    let map = MAP.get_or_init(|| {
+        let mut m = HashMap::new();
+        for c in all() {
+            let prev = m.insert(c.name.as_bytes(), *c);
+            assert!(prev.is_none(), "command {} defined twice", c.name);
+        }
+        m
+    });
+    const MAX_NAME: usize = 32;
+    if name.len() > MAX_NAME {
+        return None;
+    }
+    let mut buf = [0u8; MAX_NAME];
+    let lower = &mut buf[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    map.get(&*lower).copied()
+}

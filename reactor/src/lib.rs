@@ -1,0 +1,195 @@
+//! The reactor: one thread per core, each running a hand-written completion loop over its own
+//! io_uring (or, where io_uring is unavailable, a readiness loop over epoll) that accepts
+//! connections, receives bytes, hands them to a [`Service`] and sends what the service wrote.
+//!
+//! The reactor knows no protocol and no store. The service is the connection state machine; it
+//! does not know which backend runs it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Identifies a connection within one reactor thread: slot and generation, so that a late
+/// completion or a stale handle never reaches the slot's next occupant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Token {
+    /// Slot in the thread's connection table.
+    pub slot: u32,
+    /// Generation of the slot when the connection was accepted.
+    pub generation: u32,
+}
+
+/// What the reactor does with a connection after the service consumed input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    /// Keep receiving.
+    Continue,
+    /// Stop calling `input` for this connection until [`Ctl::resume`] (a parked command: a disk
+    /// read or a blocking pop). Bytes that arrive meanwhile are buffered, within limits.
+    Park,
+    /// Send what is pending, then close.
+    CloseAfterFlush,
+    /// Close now, dropping unsent output.
+    CloseNow,
+}
+
+/// The result of one `input` call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Consumed {
+    /// Bytes of the input the service has finished with (a prefix).
+    pub bytes: usize,
+    /// What next.
+    pub after: After,
+}
+
+/// What the service can ask of its thread's reactor from inside a callback.
+pub trait Ctl {
+    /// Call `input` again for `token` (after [`After::Park`]); harmless for a closed token.
+    fn resume(&mut self, token: Token);
+    /// Close `token` after flushing what it has pending.
+    fn close(&mut self, token: Token);
+    /// Ask every reactor thread to stop (SHUTDOWN, SIGTERM).
+    fn shutdown(&mut self);
+    /// Index of this reactor thread, `0..threads`.
+    fn thread_index(&self) -> usize;
+}
+
+/// One thread's connection state machine. Every method runs on that thread.
+pub trait Service {
+    /// Per-connection state.
+    type Conn;
+
+    /// A connection arrived. Return `None` to refuse it: the reactor sends what was written to
+    /// `out` (e.g. `-ERR max number of clients reached`) and closes.
+    fn accept(
+        &mut self,
+        ctl: &mut dyn Ctl,
+        token: Token,
+        peer: Option<SocketAddr>,
+        local: Option<SocketAddr>,
+        out: &mut Vec<u8>,
+    ) -> Option<Self::Conn>;
+
+    /// Bytes arrived. `input` is everything received and not yet consumed; the service appends
+    /// replies to `out` and says how much of `input` it consumed. Replies of one tick leave in
+    /// one send.
+    fn input(
+        &mut self,
+        ctl: &mut dyn Ctl,
+        token: Token,
+        conn: &mut Self::Conn,
+        input: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Consumed;
+
+    /// The connection is gone (peer closed, error, or closed on request).
+    fn closed(&mut self, token: Token, conn: Self::Conn);
+
+    /// Periodic work (server cron: active expiry, statistics); called about every `tick()`.
+    fn tick(&mut self, ctl: &mut dyn Ctl);
+
+    /// Called for every connection after `tick` and after a cross-thread wake: returns whether to
+    /// keep it (idle timeout, CLIENT KILL from another thread), and may append to `out`.
+    fn poll(&mut self, token: Token, conn: &mut Self::Conn, out: &mut Vec<u8>) -> After;
+
+    /// Another thread woke this one through its [`Waker`] (a mailbox message is waiting).
+    fn woken(&mut self, ctl: &mut dyn Ctl);
+}
+
+/// Which I/O backend runs the loops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// io_uring where it can be set up, else epoll with a warning in the log.
+    Auto,
+    /// io_uring only (start-up fails where it cannot be set up).
+    Uring,
+    /// epoll readiness loop.
+    Epoll,
+}
+
+/// Reactor sizing, fixed at start-up.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Reactor threads (one per core by default).
+    pub threads: usize,
+    /// Address to listen on; every thread accepts on it (SO_REUSEPORT).
+    pub bind: SocketAddr,
+    /// I/O backend.
+    pub backend: Backend,
+    /// Pin thread i to core i.
+    pub pin_threads: bool,
+    /// How often `Service::tick` runs.
+    pub tick: Duration,
+    /// Stop receiving from a connection whose unsent output exceeds this many bytes
+    /// (backpressure); resume below half of it.
+    pub max_pending_output: usize,
+    /// Upper bound on connections per thread (the connection table is sized once).
+    pub max_connections_per_thread: usize,
+}
+
+/// Wakes one reactor thread from any thread (an eventfd the loop watches).
+#[derive(Debug, Clone)]
+pub struct Waker {
+    _private: (),
+}
+
+impl Waker {
+    /// Makes the thread call `Service::woken` soon.
+    pub fn wake(&self) {
+        todo!("reactor work")
+    }
+}
+
+/// Errors starting the reactor.
+#[derive(Debug, thiserror::Error)]
+pub enum ReactorError {
+    /// The listening socket could not be set up (address in use, permission, bad address).
+    #[error("could not listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// io_uring was required but could not be set up.
+    #[error("io_uring is not available: {0}")]
+    UringUnavailable(std::io::Error),
+    /// Any other start-up failure.
+    #[error("reactor start-up failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The running reactor threads.
+pub struct Running {
+    _private: (),
+}
+
+impl Running {
+    /// The backend the threads use.
+    pub fn backend(&self) -> Backend {
+        todo!("reactor work")
+    }
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        todo!("reactor work")
+    }
+    /// Asks every thread to stop; returns at once.
+    pub fn shutdown(&self) {
+        todo!("reactor work")
+    }
+    /// Waits for every thread to stop.
+    pub fn join(self) -> std::thread::Result<()> {
+        todo!("reactor work")
+    }
+}
+
+/// Binds the listeners (so that "address in use" is a start-up error), then starts
+/// `cfg.threads` threads; thread `i` builds its service with `make(i, wakers)` on itself, where
+/// `wakers[j]` wakes thread `j`.
+pub fn start<S, F>(cfg: Config, make: F) -> Result<Running, ReactorError>
+where
+    S: Service + 'static,
+    F: Fn(usize, &[Waker]) -> S + Send + Sync + 'static,
+{
+    let _ = (cfg, make);
+    todo!("reactor work")
+}
