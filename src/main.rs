@@ -1,1 +1,183 @@
-fn main() {}
+//! `ferrite`: a drop-in Redis replacement on an io_uring reactor and a HybridLog store.
+//!
+//! This binary is the one place that knows every crate: it reads the configuration, builds the
+//! store, starts one reactor thread per core with a command engine on each, and waits for a
+//! signal to shut down.
+
+mod logger;
+mod service;
+mod settings;
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use ferrite_commands::Server;
+use ferrite_commands::config::Config;
+use ferrite_hybridlog::{Store, StoreConfig};
+use ferrite_reactor::Backend;
+use nix::sys::signal::{SigSet, Signal};
+
+use crate::settings::{Cli, number, value};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ferrite: {e:#}");
+            log::error!("Fatal: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse_args(std::env::args())?;
+    let config = Config::default();
+    cli.apply(&config)?;
+    logger::init(&value(&config, "loglevel"))?;
+
+    let threads = match number(&config, "threads")? {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n as usize,
+    };
+    let bind = listen_address(&config)?;
+    let backend = match value(&config, "io-backend").as_str() {
+        "uring" => Backend::Uring,
+        "epoll" => Backend::Epoll,
+        _ => Backend::Auto,
+    };
+    let dir = value(&config, "dir");
+    if !dir.is_empty() {
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create dir {dir}"))?;
+        std::env::set_current_dir(&dir).with_context(|| format!("cannot chdir to {dir}"))?;
+    }
+
+    let store = Store::new(store_config(&config)?).context("cannot build the store")?;
+    let server = Arc::new(Server::new(store, config, threads));
+
+    // Signals are taken synchronously by this thread (sigwait), never by a handler that could
+    // interrupt a reactor thread mid-operation: block them before any thread is spawned so
+    // every thread inherits the mask.
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGTERM);
+    signals.add(Signal::SIGINT);
+    signals.thread_block().context("cannot block signals")?;
+
+    let maxclients = number(&server.config, "maxclients")?;
+    let per_thread = adjust_open_files_limit(maxclients);
+    let reactor_config = ferrite_reactor::Config {
+        threads,
+        bind,
+        backend,
+        pin_threads: true,
+        tick: Duration::from_millis(100),
+        max_pending_output: 64 * 1024 * 1024,
+        max_connections_per_thread: per_thread,
+    };
+    let for_threads = server.clone();
+    let running = ferrite_reactor::start(reactor_config, move |thread, wakers| {
+        let wakers = wakers.to_vec();
+        for_threads.set_waker(Box::new(move |t| {
+            if let Some(w) = wakers.get(t) {
+                w.wake();
+            }
+        }));
+        service::Connections::new(for_threads.clone(), thread)
+    })
+    .context("cannot start the server")?;
+    let backend_name = match running.backend() {
+        Backend::Uring => "io_uring",
+        Backend::Epoll => "epoll",
+        Backend::Auto => "auto",
+    };
+    let _ = server.io_backend.set(backend_name.to_string());
+    let _ = server.port.set(running.local_addr().port());
+    log::info!(
+        "Ferrite {} (Redis 7.0.15 compatible), pid {}, {} thread(s), {} backend, port {}",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id(),
+        threads,
+        backend_name,
+        running.local_addr().port()
+    );
+    log::info!("Ready to accept connections tcp");
+
+    let signal = signals.wait().context("sigwait")?;
+    log::info!("Received {signal}, scheduling shutdown...");
+    running.shutdown();
+    running
+        .join()
+        .map_err(|_| anyhow::anyhow!("a reactor thread panicked"))?;
+    log::info!("Ferrite is now ready to exit, bye bye...");
+    Ok(())
+}
+
+/// The first address of `bind` (Redis accepts a list; Ferrite listens on one) and `port`.
+fn listen_address(config: &Config) -> anyhow::Result<SocketAddr> {
+    let bind = value(config, "bind");
+    let first = bind.split_whitespace().next().unwrap_or("127.0.0.1");
+    let first = first.trim_start_matches('-');
+    let ip: IpAddr = match first {
+        "*" => IpAddr::from([0, 0, 0, 0]),
+        "::*" => IpAddr::from([0u16; 8]),
+        "localhost" => IpAddr::from([127, 0, 0, 1]),
+        other => other
+            .parse()
+            .with_context(|| format!("invalid bind address '{other}'"))?,
+    };
+    let port = u16::try_from(number(config, "port")?).context("port out of range")?;
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// Store sizing from `memory-size`, `index-size` and `databases`.
+fn store_config(config: &Config) -> anyhow::Result<StoreConfig> {
+    let defaults = StoreConfig::default();
+    let index_bytes = number(config, "index-size")?.max(64);
+    let index_buckets = (index_bytes / 64).next_power_of_two() as usize;
+    Ok(StoreConfig {
+        index_buckets,
+        memory_size: number(config, "memory-size")? as usize,
+        databases: number(config, "databases")? as usize,
+        ..defaults
+    })
+}
+
+/// Descriptors kept aside for listeners, rings, eventfds and data files (Redis's
+/// `CONFIG_MIN_RESERVED_FDS`).
+const RESERVED_FDS: u64 = 32;
+
+/// Raises the open-files limit so that `maxclients` connections fit, as redis-server does at
+/// start-up, and returns how many connections one reactor thread may hold (every connection could
+/// land on one thread; each thread's fixed-file table is sized to it).
+fn adjust_open_files_limit(maxclients: u64) -> usize {
+    let wanted = maxclients + RESERVED_FDS;
+    let limit = match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < wanted => {
+            let target = wanted.min(hard);
+            match nix::sys::resource::setrlimit(
+                nix::sys::resource::Resource::RLIMIT_NOFILE,
+                target,
+                hard,
+            ) {
+                Ok(()) => target,
+                Err(e) => {
+                    log::warn!("Could not raise the open files limit to {target}: {e}");
+                    soft
+                }
+            }
+        }
+        Ok((soft, _)) => soft,
+        Err(_) => wanted,
+    };
+    if limit < wanted {
+        log::warn!(
+            "You requested maxclients of {maxclients} requiring at least {wanted} max file \
+             descriptors; the limit is {limit}: connections beyond {} will be refused",
+            limit.saturating_sub(RESERVED_FDS)
+        );
+    }
+    limit.saturating_sub(RESERVED_FDS).clamp(16, maxclients.max(16)) as usize
+}

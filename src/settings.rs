@@ -1,0 +1,186 @@
+//! Start-up settings: embedded defaults, then `ferrite.toml` (if `--config` names one), then the
+//! command line. Every value goes through the same validation as `CONFIG SET`
+//! ([`Config::set_startup`]), so a value means the same wherever it is given. As with
+//! redis-server, any configuration parameter can be given on the command line as `--name value`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use ferrite_commands::config::Config;
+
+/// A drop-in Redis replacement: the speed of memory, the capacity of disk.
+#[derive(Debug, Parser)]
+#[command(name = "ferrite", version, about)]
+#[command(after_help = "Any configuration parameter (see ferrite.toml) can also be given as \
+                        `--name value`, e.g. `--timeout 300 --maxclients 1000`.")]
+pub struct Cli {
+    /// Configuration file (TOML; see ferrite.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// TCP port to listen on.
+    #[arg(long)]
+    pub port: Option<String>,
+    /// Address to listen on.
+    #[arg(long)]
+    pub bind: Option<String>,
+    /// Reactor threads (default: one per available core).
+    #[arg(long)]
+    pub threads: Option<String>,
+    /// I/O backend: auto, uring or epoll.
+    #[arg(long = "io-backend", value_name = "BACKEND")]
+    pub io_backend: Option<String>,
+    /// Password clients must AUTH with.
+    #[arg(long)]
+    pub requirepass: Option<String>,
+    /// Working directory for data files.
+    #[arg(long)]
+    pub dir: Option<String>,
+    /// Log level: debug, verbose, notice, warning, nothing.
+    #[arg(long)]
+    pub loglevel: Option<String>,
+    /// Further `--name value` configuration parameters.
+    #[arg(skip)]
+    pub extra: Vec<(String, String)>,
+}
+
+impl Cli {
+    /// Parses the command line, splitting off `--name value` pairs that are not flags of
+    /// their own (they are configuration parameters).
+    pub fn parse_args(args: impl IntoIterator<Item = String>) -> anyhow::Result<Cli> {
+        const OWN: &[&str] = &[
+            "config",
+            "port",
+            "bind",
+            "threads",
+            "io-backend",
+            "requirepass",
+            "dir",
+            "loglevel",
+            "help",
+            "version",
+        ];
+        let mut own = Vec::new();
+        let mut extra = Vec::new();
+        let mut it = args.into_iter();
+        own.extend(it.next());
+        while let Some(arg) = it.next() {
+            let Some(name) = arg.strip_prefix("--") else {
+                own.push(arg);
+                continue;
+            };
+            let (name, inline) = match name.split_once('=') {
+                Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                None => (name.to_string(), None),
+            };
+            if OWN.contains(&name.as_str()) {
+                own.push(arg);
+                continue;
+            }
+            let value = match inline {
+                Some(v) => v,
+                None => it
+                    .next()
+                    .with_context(|| format!("option --{name} needs a value"))?,
+            };
+            extra.push((name, value));
+        }
+        let mut cli = Cli::try_parse_from(own).unwrap_or_else(|e| e.exit());
+        cli.extra = extra;
+        Ok(cli)
+    }
+
+    /// Applies the file and the command line to `config`, in that order.
+    pub fn apply(&self, config: &Config) -> anyhow::Result<()> {
+        if let Some(path) = &self.config {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config file {}", path.display()))?;
+            apply_toml(config, &text).with_context(|| format!("in {}", path.display()))?;
+        }
+        let own = [
+            ("port", &self.port),
+            ("bind", &self.bind),
+            ("threads", &self.threads),
+            ("io-backend", &self.io_backend),
+            ("requirepass", &self.requirepass),
+            ("dir", &self.dir),
+            ("loglevel", &self.loglevel),
+        ];
+        for (name, value) in own {
+            if let Some(v) = value {
+                set(config, name, v)?;
+            }
+        }
+        for (name, value) in &self.extra {
+            set(config, name, value)?;
+        }
+        Ok(())
+    }
+}
+
+fn set(config: &Config, name: &str, value: &str) -> anyhow::Result<()> {
+    config
+        .set_startup(name, value.as_bytes())
+        .map_err(|e| anyhow::anyhow!("bad configuration '{name}' = '{value}': {e}"))
+}
+
+/// Applies a TOML file whose keys are parameter names (`maxclients = 1000`, `save = ""`,
+/// `appendonly = false`); tables are not allowed.
+pub fn apply_toml(config: &Config, text: &str) -> anyhow::Result<()> {
+    let table: toml::Table = text.parse().context("invalid TOML")?;
+    for (name, value) in &table {
+        let value = match value {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => if *b { "yes" } else { "no" }.to_string(),
+            other => bail!("'{name}': unsupported value {other}"),
+        };
+        set(config, name, &value)?;
+    }
+    Ok(())
+}
+
+/// A configuration value as the binary needs it.
+pub fn value(config: &Config, name: &str) -> String {
+    config
+        .get(name.as_bytes())
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v)
+        .unwrap_or_default()
+}
+
+/// A numeric configuration value.
+pub fn number(config: &Config, name: &str) -> anyhow::Result<u64> {
+    let v = value(config, name);
+    v.parse()
+        .with_context(|| format!("configuration '{name}' is not a number: '{v}'"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn extra_parameters_are_split_off() {
+        let cli = Cli::parse_args(argv("ferrite --port 7000 --timeout 5 --maxclients=9")).unwrap();
+        assert_eq!(cli.port.as_deref(), Some("7000"));
+        assert_eq!(
+            cli.extra,
+            vec![
+                ("timeout".to_string(), "5".to_string()),
+                ("maxclients".to_string(), "9".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_value_is_an_error() {
+        assert!(Cli::parse_args(argv("ferrite --timeout")).is_err());
+    }
+}
