@@ -140,24 +140,72 @@ pub fn all() -> &'static [&'static CommandSpec] {
     })
 }
 
-/// Finds a command by name, case-insensitively, without allocating.
+/// Longest command name the table can hold.
+const MAX_NAME: usize = 32;
+
+/// Slots of the lookup table: a power of two well above the number of commands, so probes are
+/// short.
+const LOOKUP_SLOTS: usize = 1024;
+const _: () = assert!(LOOKUP_SLOTS.is_power_of_two());
+
+/// Case-insensitive hash of a command name (ASCII case folded by clearing bit 5, which maps
+/// letters to upper case and leaves digits, `_` and `-` distinct from each other).
+#[inline]
+fn name_hash(name: &[u8]) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in name {
+        h = (h ^ u64::from(b & !0x20)).wrapping_mul(0x0100_0000_01b3);
+    }
+    (h ^ (h >> 29)) as usize
+}
+
+/// Finds a command by name, case-insensitively, without allocating. This runs for every command,
+/// so it is an open-addressed table probed with a cheap hash rather than a SipHash map.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    static MAP: OnceLock<HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();
-    let map = MAP.get_or_init(|| {
-        let mut m = HashMap::new();
+    static SLOTS: OnceLock<Vec<Option<&'static CommandSpec>>> = OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        let mut slots = vec![None; LOOKUP_SLOTS];
+        let mut seen = HashMap::new();
         for c in all() {
-            let prev = m.insert(c.name.as_bytes(), *c);
-            assert!(prev.is_none(), "command {} defined twice", c.name);
+            assert!(c.name.len() <= MAX_NAME, "command name {} too long", c.name);
+            assert!(seen.insert(c.name, ()).is_none(), "command {} defined twice", c.name);
+            let mut i = name_hash(c.name.as_bytes()) & (LOOKUP_SLOTS - 1);
+            while slots[i].is_some() {
+                i = (i + 1) & (LOOKUP_SLOTS - 1);
+            }
+            slots[i] = Some(*c);
         }
-        m
+        assert!(seen.len() * 2 < LOOKUP_SLOTS, "lookup table too full");
+        slots
     });
-    const MAX_NAME: usize = 32;
     if name.len() > MAX_NAME {
         return None;
     }
-    let mut buf = [0u8; MAX_NAME];
-    let lower = &mut buf[..name.len()];
-    lower.copy_from_slice(name);
-    lower.make_ascii_lowercase();
-    map.get(&*lower).copied()
+    let mut i = name_hash(name) & (LOOKUP_SLOTS - 1);
+    loop {
+        let c = slots[i]?;
+        if c.name.as_bytes().eq_ignore_ascii_case(name) {
+            return Some(c);
+        }
+        i = (i + 1) & (LOOKUP_SLOTS - 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_is_case_insensitive_and_exact() {
+        for c in all() {
+            let upper = c.name.to_ascii_uppercase();
+            assert!(std::ptr::eq(lookup(upper.as_bytes()).unwrap(), *c));
+            assert!(std::ptr::eq(lookup(c.name.as_bytes()).unwrap(), *c));
+        }
+        assert!(lookup(b"nosuchcommand").is_none());
+        assert!(lookup(b"").is_none());
+        assert!(lookup(&[b'x'; 100]).is_none());
+        // Bit-5 folding must not confuse characters that differ only there outside letters.
+        assert!(lookup(b"g\x05t").is_none());
+    }
 }

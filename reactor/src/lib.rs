@@ -4,9 +4,29 @@
 //!
 //! The reactor knows no protocol and no store. The service is the connection state machine; it
 //! does not know which backend runs it.
+//!
+//! Layout: `machine` holds the backend-neutral connection state machine (when to call the
+//! service, backpressure, park/resume, close-after-flush); `uring` and `epoll` only move bytes
+//! and report completions or readiness to it. `conn` owns the per-connection buffers,
+//! `user_data` the packing of op | slot | generation that both backends use to tag kernel
+//! events, `errno` the one place where OS errors become decisions.
+
+mod conn;
+mod epoll;
+mod errno;
+mod listener;
+mod machine;
+mod runtime;
+mod stats;
+mod uring;
+mod user_data;
+mod waker;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
+
+pub use stats::Stats;
 
 /// Identifies a connection within one reactor thread: slot and generation, so that a late
 /// completion or a stale handle never reaches the slot's next occupant.
@@ -129,13 +149,14 @@ pub struct Config {
 /// Wakes one reactor thread from any thread (an eventfd the loop watches).
 #[derive(Debug, Clone)]
 pub struct Waker {
-    _private: (),
+    /// Shared with every clone: the eventfd lives as long as any handle to it.
+    fd: Arc<nix::sys::eventfd::EventFd>,
 }
 
 impl Waker {
     /// Makes the thread call `Service::woken` soon.
     pub fn wake(&self) {
-        todo!("reactor work")
+        waker::wake(&self.fd);
     }
 }
 
@@ -159,26 +180,53 @@ pub enum ReactorError {
 }
 
 /// The running reactor threads.
+///
+/// Dropping it without [`Running::shutdown`] leaves the threads running (detached).
 pub struct Running {
-    _private: (),
+    /// The backend every thread runs (never `Auto`).
+    backend: Backend,
+    local_addr: SocketAddr,
+    shared: Arc<runtime::Shared>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Running {
     /// The backend the threads use.
     pub fn backend(&self) -> Backend {
-        todo!("reactor work")
+        self.backend
     }
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        todo!("reactor work")
+        self.local_addr
     }
     /// Asks every thread to stop; returns at once.
     pub fn shutdown(&self) {
-        todo!("reactor work")
+        self.shared.request_shutdown();
     }
     /// Waits for every thread to stop.
     pub fn join(self) -> std::thread::Result<()> {
-        todo!("reactor work")
+        let mut result = Ok(());
+        for handle in self.threads {
+            if let Err(panic) = handle.join()
+                && result.is_ok()
+            {
+                result = Err(panic);
+            }
+        }
+        result
+    }
+    /// The wakers of every thread (`wakers()[i]` wakes thread `i`), e.g. for a signal thread.
+    pub fn wakers(&self) -> &[Waker] {
+        &self.shared.wakers
+    }
+    /// Event counters summed over every thread (relaxed reads: a consistent total is not
+    /// promised while the loops run).
+    pub fn stats(&self) -> Stats {
+        self.shared.stats()
+    }
+    /// Event counters of each thread, indexed by thread.
+    pub fn thread_stats(&self) -> Vec<Stats> {
+        self.shared.thread_stats()
     }
 }
 
@@ -190,6 +238,5 @@ where
     S: Service + 'static,
     F: Fn(usize, &[Waker]) -> S + Send + Sync + 'static,
 {
-    let _ = (cfg, make);
-    todo!("reactor work")
+    runtime::start(cfg, make)
 }

@@ -1,0 +1,299 @@
+//! The per-thread completion loop.
+//!
+//! Shape of one iteration (no recursion, one submit):
+//! 1. arm what is missing (the multishot accept, the waker read) and walk the dirty list:
+//!    start a send where output is pending and none is in flight, re-arm or cancel receives
+//!    (backpressure, park), retire closing slots;
+//! 2. publish recycled buffers, then submit everything and wait in one `io_uring_enter` for at
+//!    least one completion or the next tick (`submit_with_args` with a timeout);
+//! 3. copy the completion queue out in one batch and handle each completion: received bytes go
+//!    to the state machine (which calls the service), sends advance the in-flight buffer;
+//! 4. run the tick when due.
+//!
+//! A slot's kernel operations are tracked per connection (`UringIo`); a slot is released only
+//! when its receive, its send and its fixed-file close have all completed, so a late
+//! completion can never meet the slot's next occupant (and the generation in `user_data` checks
+//! that it does not).
+
+use std::net::TcpListener;
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+use io_uring::types::{Fd, Fixed, SubmitArgs, Timespec};
+use io_uring::{cqueue, opcode, squeue};
+
+use super::Ring;
+use super::bufring::{BGID, BufRing};
+use crate::errno::{self, Disposition};
+use crate::machine::{Machine, Phase};
+use crate::stats::bump;
+use crate::user_data::{Op, UserData};
+use crate::{Service, Waker};
+
+/// Largest single send: the in-flight buffer is sent in pieces of at most this.
+const MAX_SEND: usize = 1 << 30;
+/// How long a stopping loop waits for the kernel to give back its operations.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+/// Rounds of dirty-list flushing per iteration before going back to the kernel.
+const FLUSH_ROUNDS: usize = 16;
+
+/// The kernel operations one connection has outstanding.
+#[derive(Debug, Default)]
+pub(crate) struct UringIo {
+    recv_armed: bool,
+    recv_cancelled: bool,
+    send_in_flight: bool,
+    send_cancelled: bool,
+    shutdown_submitted: bool,
+    close_submitted: bool,
+    armed_once: bool,
+}
+
+/// A thread's ring, set up before the service is built (so failures reach `start`).
+pub(crate) struct Prepared {
+    ring: Ring,
+    listener_index: u32,
+}
+
+impl Prepared {
+    pub(crate) fn new(cfg: &crate::Config, listener: &TcpListener) -> std::io::Result<Prepared> {
+        let ring = Ring::new(cfg.max_connections_per_thread)?;
+        let listener_index = ring.install_listener(listener, cfg.max_connections_per_thread)?;
+        Ok(Prepared {
+            ring,
+            listener_index,
+        })
+    }
+
+    /// Runs the loop until shutdown. `listener` stays open for the loop's lifetime.
+    pub(crate) fn run<S: Service>(
+        self,
+        machine: Machine<S, UringIo>,
+        listener: TcpListener,
+        waker: Waker,
+        tick: Duration,
+    ) {
+        let Ring { ring, bufs, .. } = self.ring;
+        let mut event_loop = Loop {
+            ring,
+            bufs,
+            machine,
+            listener_index: self.listener_index,
+            waker_fd: waker.event_fd().as_raw_fd(),
+            waker_buf: Box::new([0; 8]),
+            accept_armed: false,
+            accept_backoff: false,
+            waker_armed: false,
+            stop_deadline: None,
+            cqes: Vec::with_capacity(super::CQ_ENTRIES as usize),
+            dirty: Vec::new(),
+        };
+        let drained = event_loop.run(tick);
+        let Loop {
+            ring,
+            bufs,
+            waker_buf,
+            machine,
+            ..
+        } = event_loop;
+        // The ring goes first: after it, the kernel holds no reference to our buffers.
+        drop(ring);
+        if drained {
+            drop(bufs);
+            drop(waker_buf);
+        } else {
+            // Operations were still outstanding when we gave up waiting: the kernel may yet
+            // write into these, so leak them rather than free memory it could touch.
+            log::warn!("reactor: leaking io_uring buffers of a loop that did not drain");
+            std::mem::forget(bufs);
+            std::mem::forget(waker_buf);
+        }
+        drop(machine);
+        drop(listener);
+        drop(waker);
+    }
+}
+
+struct Loop<S: Service> {
+    ring: io_uring::IoUring,
+    bufs: BufRing,
+    machine: Machine<S, UringIo>,
+    listener_index: u32,
+    waker_fd: RawFd,
+    /// Where the waker's eventfd read lands; the kernel writes it while the read is armed.
+    waker_buf: Box<[u8; 8]>,
+    accept_armed: bool,
+    /// Accept failed for lack of resources: re-arm at the next tick, not in a tight loop.
+    accept_backoff: bool,
+    waker_armed: bool,
+    stop_deadline: Option<Instant>,
+    /// One batch of completions, copied out of the ring before any is handled.
+    cqes: Vec<(u64, i32, u32)>,
+    dirty: Vec<u32>,
+}
+
+impl<S: Service> Loop<S> {
+    /// Returns whether every operation was given back by the kernel.
+    fn run(&mut self, tick: Duration) -> bool {
+        let mut next_tick = Instant::now() + tick;
+        loop {
+            if self.stop_deadline.is_none() && self.machine.shutdown_requested() {
+                self.begin_stop();
+            }
+            if let Some(deadline) = self.stop_deadline {
+                if self.drained() {
+                    return true;
+                }
+                if Instant::now() >= deadline {
+                    return false;
+                }
+            }
+            self.arm_globals();
+            self.flush_dirty();
+            self.bufs.publish();
+            let wake_at = match self.stop_deadline {
+                Some(_) => next_tick.min(Instant::now() + Duration::from_millis(10)),
+                None => next_tick,
+            };
+            self.submit_and_wait(wake_at);
+            self.reap();
+            let now = Instant::now();
+            if now >= next_tick {
+                next_tick = now + tick;
+                self.accept_backoff = false;
+                if self.stop_deadline.is_none() {
+                    self.machine.tick();
+                }
+            }
+        }
+    }
+
+    fn begin_stop(&mut self) {
+        self.stop_deadline = Some(Instant::now() + STOP_GRACE);
+        self.machine.close_all();
+        if self.accept_armed {
+            self.cancel(UserData::global(Op::Accept));
+        }
+        if self.waker_armed {
+            self.cancel(UserData::global(Op::WakerRead));
+        }
+    }
+
+    fn drained(&self) -> bool {
+        self.machine.is_empty() && !self.accept_armed && !self.waker_armed
+    }
+
+    /// Queues an SQE, submitting (without waiting) if the submission queue is full.
+    ///
+    /// # Safety
+    ///
+    /// Every buffer `entry` points to must stay valid, and not be written by us, until its
+    /// completion arrives.
+    unsafe fn push(&mut self, entry: squeue::Entry) {
+        loop {
+            // SAFETY: forwarded from this function's contract.
+            if unsafe { self.ring.submission().push(&entry) }.is_ok() {
+                return;
+            }
+            if let Err(err) = self.ring.submit() {
+                log::error!("reactor: io_uring submit failed: {err}");
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    fn cancel(&mut self, target: UserData) {
+        bump(&self.machine.counters().cancels, 1);
+        let entry = opcode::AsyncCancel::new(target.pack()).build().user_data(
+            UserData {
+                op: Op::Cancel,
+                ..target
+            }
+            .pack(),
+        );
+        // SAFETY: a cancel names its target by user_data and points to no buffer.
+        unsafe { self.push(entry) };
+    }
+
+    fn arm_globals(&mut self) {
+        if self.stop_deadline.is_some() {
+            return;
+        }
+        if !self.accept_armed && !self.accept_backoff {
+            // Accepted sockets come back as regular fds (see the module docs of `uring`).
+            let entry = opcode::AcceptMulti::new(Fixed(self.listener_index))
+                .flags(libc::SOCK_CLOEXEC)
+                .build()
+                .user_data(UserData::global(Op::Accept).pack());
+            // SAFETY: a multishot accept without addresses points to no buffer.
+            unsafe { self.push(entry) };
+            self.accept_armed = true;
+        }
+        if !self.waker_armed {
+            let entry = opcode::Read::new(Fd(self.waker_fd), self.waker_buf.as_mut_ptr(), 8)
+                .build()
+                .user_data(UserData::global(Op::WakerRead).pack());
+            // SAFETY: `waker_buf` is a heap allocation owned by the loop, not read or freed
+            // while the read is armed (the loop leaks it if the read never completes), and the
+            // eventfd outlives the loop (the thread holds a `Waker`).
+            unsafe { self.push(entry) };
+            self.waker_armed = true;
+        }
+    }
+
+    fn submit_and_wait(&mut self, wake_at: Instant) {
+        let timeout = Timespec::from(wake_at.saturating_duration_since(Instant::now()));
+        let args = SubmitArgs::new().timespec(&timeout);
+        match self.ring.submitter().submit_with_args(1, &args) {
+            Ok(_) => {}
+            Err(err) => match err.raw_os_error() {
+                // Timed out (the tick is due), interrupted, or completions to reap first.
+                Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN) => {}
+                _ => {
+                    log::error!("reactor: io_uring_enter failed: {err}");
+                    debug_assert!(false, "io_uring_enter failed: {err}");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            },
+        }
+    }
+
+    /// Copies every available completion out, then handles them one by one.
+    fn reap(&mut self) {
+        let mut batch = std::mem::take(&mut self.cqes);
+        loop {
+            batch.clear();
+            batch.extend(
+                self.ring
+                    .completion()
+                    .map(|c| (c.user_data(), c.result(), c.flags())),
+            );
+            if batch.is_empty() {
+                break;
+            }
+            for &(user_data, result, flags) in &batch {
+                self.complete(user_data, result, flags);
+            }
+        }
+        self.cqes = batch;
+    }
+
+    fn complete(&mut self, user_data: u64, result: i32, flags: u32) {
+        let Some(ud) = UserData::unpack(user_data) else {
+            debug_assert!(false, "completion with unknown user_data {user_data:#x}");
+            return;
+        };
+        match ud.op {
+            Op::Accept => self.on_accept(result, flags),
+            Op::WakerRead => self.on_waker(result),
+            Op::Recv => self.on_recv(ud, result, flags),
+            Op::Send => self.on_send(ud, result),
+            Op::Close => self.on_close(ud, result),
+            Op::Cancel | Op::Shutdown => self.on_cancel(ud, result),
+            Op::Timeout => debug_assert!(false, "no timeout SQEs are submitted"),
+        }
+    }
+}
+
+#[path = "handlers.rs"]
+mod handlers;
