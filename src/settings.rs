@@ -36,7 +36,7 @@ pub struct Cli {
     /// Working directory for data files.
     #[arg(long)]
     pub dir: Option<String>,
-    /// Log level: debug, verbose, notice, warning, nothing.
+    /// Log level: debug, verbose, notice, warning.
     #[arg(long)]
     pub loglevel: Option<String>,
     /// Further `--name value` configuration parameters.

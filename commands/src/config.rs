@@ -1,12 +1,16 @@
 //! Runtime configuration: every parameter CONFIG GET/SET knows, with Redis's names, defaults,
 //! validation and error strings. The binary applies `ferrite.toml` and command-line settings
-//! through [`Config::set`] too, so a value is validated the same way wherever it comes from.
+//! through [`Config::set_startup`], so a value is validated the same way wherever it comes from.
 //!
 //! Values read on the hot path (per command or per read) are atomics; the rest are strings
 //! behind a lock that only CONFIG and INFO take.
 
-use std::sync::RwLock;
+mod parse;
+
+use parse::{memtoull, parse_save};
+
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Why a configuration value was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -21,6 +25,145 @@ pub enum ConfigError {
     #[error("can't set immutable config")]
     Immutable,
 }
+
+/// How a parameter's value is parsed and shown.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// An integer within `min..=max` (Redis's numeric configs; i128 covers both its signed and
+    /// unsigned ranges). `memory` accepts unit suffixes as Redis's `memtoull`.
+    Num { min: i128, max: i128, memory: bool },
+    /// `yes` or `no`.
+    Bool,
+    /// One of a fixed set of names (case-insensitive, shown in canonical case).
+    Enum(&'static [&'static str]),
+    /// Any string.
+    Str,
+    /// `save`: pairs of `seconds changes`.
+    Save,
+}
+
+/// Parameter may only be set at start-up.
+const IMMUTABLE: u8 = 1;
+/// Redis's `enable-protected-configs no`: refused by CONFIG SET.
+const PROTECTED: u8 = 2;
+/// Changing it at runtime would need a re-listen Ferrite does not do: only the current value is
+/// accepted (Redis re-binds; setting the same value is the portable case).
+const LISTENER: u8 = 4;
+
+/// One parameter.
+#[derive(Debug)]
+struct Param {
+    name: &'static str,
+    kind: Kind,
+    default: &'static str,
+    flags: u8,
+}
+
+const INT_MAX: i128 = i32::MAX as i128;
+const LLONG_MAX: i128 = i64::MAX as i128;
+const ULLONG_MAX: i128 = u64::MAX as i128;
+
+const fn num(name: &'static str, min: i128, max: i128, default: &'static str, flags: u8) -> Param {
+    Param {
+        name,
+        kind: Kind::Num {
+            min,
+            max,
+            memory: false,
+        },
+        default,
+        flags,
+    }
+}
+
+const fn mem(name: &'static str, min: i128, max: i128, default: &'static str, flags: u8) -> Param {
+    Param {
+        name,
+        kind: Kind::Num {
+            min,
+            max,
+            memory: true,
+        },
+        default,
+        flags,
+    }
+}
+
+const fn param(name: &'static str, kind: Kind, default: &'static str, flags: u8) -> Param {
+    Param {
+        name,
+        kind,
+        default,
+        flags,
+    }
+}
+
+const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning"];
+const POLICIES: &[&str] = &[
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+];
+const FSYNC: &[&str] = &["everysec", "always", "no"];
+const IO_BACKENDS: &[&str] = &["auto", "uring", "epoll"];
+
+/// Every parameter, in the order `CONFIG GET *` lists them. Limits and texts are Redis 7.0.15's.
+const PARAMS: &[Param] = &[
+    // Redis listens everywhere without a config file; Ferrite keeps to loopback unless told
+    // otherwise, as Redis's shipped redis.conf does.
+    param("bind", Kind::Str, "127.0.0.1", LISTENER),
+    num("port", 0, 65535, "6379", LISTENER),
+    num("databases", 1, INT_MAX, "16", IMMUTABLE),
+    param("requirepass", Kind::Str, "", 0),
+    num("timeout", 0, INT_MAX, "0", 0),
+    num("tcp-keepalive", 0, INT_MAX, "300", 0),
+    num("tcp-backlog", 0, INT_MAX, "511", IMMUTABLE),
+    num("maxclients", 1, u32::MAX as i128, "10000", 0),
+    mem("proto-max-bulk-len", 1024 * 1024, LLONG_MAX, "536870912", 0),
+    mem(
+        "client-query-buffer-limit",
+        1024 * 1024,
+        LLONG_MAX,
+        "1073741824",
+        0,
+    ),
+    num("hz", 0, INT_MAX, "10", 0),
+    param("loglevel", Kind::Enum(LOGLEVELS), "notice", 0),
+    param("logfile", Kind::Str, "", IMMUTABLE),
+    param("daemonize", Kind::Bool, "no", IMMUTABLE),
+    param("pidfile", Kind::Str, "", IMMUTABLE),
+    param("protected-mode", Kind::Bool, "yes", 0),
+    param("dir", Kind::Str, "", PROTECTED),
+    param("dbfilename", Kind::Str, "dump.rdb", PROTECTED),
+    param("save", Kind::Save, "", 0),
+    param("appendonly", Kind::Bool, "no", 0),
+    param("appendfsync", Kind::Enum(FSYNC), "everysec", 0),
+    param("appendfilename", Kind::Str, "appendonly.aof", IMMUTABLE),
+    mem("maxmemory", 0, ULLONG_MAX, "0", 0),
+    param("maxmemory-policy", Kind::Enum(POLICIES), "noeviction", 0),
+    num("maxmemory-samples", 1, INT_MAX, "5", 0),
+    num("io-threads", 1, 128, "1", IMMUTABLE),
+    // Ferrite's own: the reactor and the store are sized once at start-up.
+    num("threads", 0, 1024, "0", IMMUTABLE),
+    param("io-backend", Kind::Enum(IO_BACKENDS), "auto", IMMUTABLE),
+    mem(
+        "memory-size",
+        1024 * 1024,
+        LLONG_MAX,
+        "1073741824",
+        IMMUTABLE,
+    ),
+    mem("index-size", 64 * 1024, LLONG_MAX, "67108864", IMMUTABLE),
+];
+
+/// Redis clamps `hz` to this range when applying it.
+const HZ_MIN: u64 = 1;
+const HZ_MAX: u64 = 500;
 
 /// The runtime configuration.
 #[derive(Debug)]
@@ -37,6 +180,16 @@ pub struct Config {
     pub client_query_buffer_limit: AtomicU64,
     /// `databases` (fixed at start-up).
     pub databases: AtomicU64,
+    /// `hz` as applied (clamped to 1..=500, as Redis does).
+    pub hz: AtomicU64,
+    /// `maxmemory` in bytes, 0 = no limit.
+    pub maxmemory: AtomicU64,
+    /// Absolute path of the configuration file the server was started with (INFO `config_file`,
+    /// CONFIG REWRITE); set once by the binary.
+    pub config_file: OnceLock<String>,
+    /// Current values as CONFIG GET shows them, indexed like `PARAMS` (`requirepass` lives in its
+    /// own field so that binary passwords survive).
+    values: RwLock<Vec<String>>,
 }
 
 impl Default for Config {
@@ -48,6 +201,10 @@ impl Default for Config {
             proto_max_bulk_len: AtomicU64::new(512 * 1024 * 1024),
             client_query_buffer_limit: AtomicU64::new(1024 * 1024 * 1024),
             databases: AtomicU64::new(16),
+            hz: AtomicU64::new(10),
+            maxmemory: AtomicU64::new(0),
+            config_file: OnceLock::new(),
+            values: RwLock::new(PARAMS.iter().map(|p| p.default.to_owned()).collect()),
         }
     }
 }
@@ -73,5 +230,356 @@ impl Config {
     #[inline]
     pub fn load(v: &AtomicU64) -> u64 {
         v.load(Ordering::Relaxed)
+    }
+
+    /// The configuration file, if the server was started with one.
+    pub fn config_file(&self) -> Option<&str> {
+        self.config_file.get().map(String::as_str)
+    }
+
+    /// Every parameter name, in `CONFIG GET *` order.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        PARAMS.iter().map(|p| p.name)
+    }
+
+    /// `CONFIG SET name value` at runtime: immutable and protected parameters are refused.
+    pub fn set(&self, name: &str, value: &[u8]) -> Result<(), ConfigError> {
+        self.set_many(&[(name.as_bytes(), value)])
+            .map_err(|(_, e)| e)
+    }
+
+    /// Sets a parameter at start-up (config file, command line): immutable ones are accepted.
+    pub fn set_startup(&self, name: &str, value: &[u8]) -> Result<(), ConfigError> {
+        self.set_pairs(&[(name.as_bytes(), value)], true)
+            .map_err(|(_, e)| e)
+    }
+
+    /// `CONFIG SET name value [name value ...]`: all or nothing, as Redis 7. On failure returns
+    /// the name Redis blames (as the client spelled it for lookup errors, canonical for value
+    /// errors) with the reason.
+    pub fn set_many(&self, pairs: &[(&[u8], &[u8])]) -> Result<(), (String, ConfigError)> {
+        self.set_pairs(pairs, false)
+    }
+
+    fn set_pairs(
+        &self,
+        pairs: &[(&[u8], &[u8])],
+        startup: bool,
+    ) -> Result<(), (String, ConfigError)> {
+        // Pass 1, as configSetCommand: resolve names; the first lookup error wins.
+        let mut idx = Vec::with_capacity(pairs.len());
+        for (i, (name, _)) in pairs.iter().enumerate() {
+            let shown = || String::from_utf8_lossy(name).into_owned();
+            let Some(p) = lookup(name) else {
+                return Err((shown(), ConfigError::Unknown(shown())));
+            };
+            let flags = PARAMS[p].flags;
+            if !startup && flags & IMMUTABLE != 0 {
+                return Err((shown(), ConfigError::Immutable));
+            }
+            if !startup && flags & PROTECTED != 0 {
+                let why = "can't set protected config".to_owned();
+                return Err((shown(), ConfigError::Invalid(why)));
+            }
+            if idx[..i].contains(&p) {
+                let why = "duplicate parameter".to_owned();
+                return Err((shown(), ConfigError::Invalid(why)));
+            }
+            idx.push(p);
+        }
+        // Pass 2: validate every value against a staged copy; nothing changes on failure.
+        let mut values = self.values_mut();
+        let mut staged = values.clone();
+        let mut password: Option<Option<Vec<u8>>> = None;
+        for (&p, (_, value)) in idx.iter().zip(pairs) {
+            let param = &PARAMS[p];
+            let blame = |e: String| (param.name.to_owned(), ConfigError::Invalid(e));
+            let mut v = parse_value(param, value).map_err(blame)?;
+            if param.name == "hz" {
+                // Redis accepts any hz but stores it clamped (updateHZ), so CONFIG GET shows that.
+                v = v
+                    .parse::<u64>()
+                    .map_or(v, |hz| hz.clamp(HZ_MIN, HZ_MAX).to_string());
+            }
+            if !startup && param.flags & LISTENER != 0 && v != values[p] {
+                let why = if param.name == "port" {
+                    "Unable to listen on this port. Check server logs."
+                } else {
+                    "Failed to bind to specified addresses."
+                };
+                return Err(blame(why.to_owned()));
+            }
+            if param.name == "requirepass" {
+                password = Some((!value.is_empty()).then(|| value.to_vec()));
+            }
+            staged[p] = v;
+        }
+        // Apply: publish the hot values.
+        for &p in &idx {
+            self.apply(PARAMS[p].name, &staged[p]);
+        }
+        *values = staged;
+        drop(values);
+        if let Some(pw) = password {
+            *self.requirepass.write().unwrap_or_else(|e| e.into_inner()) = pw;
+        }
+        Ok(())
+    }
+
+    fn apply(&self, name: &str, v: &str) {
+        let n = || v.parse::<u64>().unwrap_or(0);
+        match name {
+            "timeout" => self.timeout.store(n(), Ordering::Relaxed),
+            "maxclients" => self.maxclients.store(n(), Ordering::Relaxed),
+            "proto-max-bulk-len" => self.proto_max_bulk_len.store(n(), Ordering::Relaxed),
+            "client-query-buffer-limit" => {
+                self.client_query_buffer_limit.store(n(), Ordering::Relaxed);
+            }
+            "databases" => self.databases.store(n(), Ordering::Relaxed),
+            "hz" => self.hz.store(n().clamp(HZ_MIN, HZ_MAX), Ordering::Relaxed),
+            "maxmemory" => self.maxmemory.store(n(), Ordering::Relaxed),
+            _ => {}
+        }
+    }
+
+    /// `CONFIG GET pattern`: `(name, value)` for every parameter the glob matches.
+    pub fn get(&self, pattern: &[u8]) -> Vec<(String, String)> {
+        self.get_many(&[pattern])
+    }
+
+    /// `CONFIG GET pattern [pattern ...]` with Redis 7's rules: a name without glob characters is
+    /// looked up directly (and answered under the spelling given), a pattern matches
+    /// case-insensitively; each parameter appears once.
+    pub fn get_many(&self, patterns: &[&[u8]]) -> Vec<(String, String)> {
+        let values = self.values_ref();
+        let mut seen: Vec<usize> = Vec::new();
+        let mut out = Vec::new();
+        for pat in patterns {
+            if !pat.iter().any(|b| matches!(b, b'[' | b'*' | b'?')) {
+                if let Some(p) = lookup(pat)
+                    && !seen.contains(&p)
+                {
+                    seen.push(p);
+                    let name = String::from_utf8_lossy(pat).into_owned();
+                    out.push((name, self.shown(p, &values)));
+                }
+                continue;
+            }
+            for (p, param) in PARAMS.iter().enumerate() {
+                if !seen.contains(&p) && glob_nocase(pat, param.name.as_bytes()) {
+                    seen.push(p);
+                    out.push((param.name.to_owned(), self.shown(p, &values)));
+                }
+            }
+        }
+        out
+    }
+
+    /// The current value of one parameter as CONFIG GET shows it.
+    pub fn value(&self, name: &str) -> Option<String> {
+        let p = lookup(name.as_bytes())?;
+        Some(self.shown(p, &self.values_ref()))
+    }
+
+    fn shown(&self, p: usize, values: &[String]) -> String {
+        match PARAMS[p].name {
+            // Redis answers getcwd(), wherever the process is.
+            "dir" => std::env::current_dir()
+                .map(|d| d.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            "requirepass" => self
+                .password()
+                .map(|p| String::from_utf8_lossy(&p).into_owned())
+                .unwrap_or_default(),
+            _ => values[p].clone(),
+        }
+    }
+
+    /// A numeric parameter's value (0 when unknown or not numeric).
+    pub fn value_u64(&self, name: &str) -> u64 {
+        self.value(name).and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+
+    /// `port`.
+    pub fn port(&self) -> u16 {
+        u16::try_from(self.value_u64("port")).unwrap_or(6379)
+    }
+
+    /// `bind`: the addresses to listen on.
+    pub fn bind(&self) -> Vec<String> {
+        let v = self.value("bind").unwrap_or_default();
+        v.split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// `threads`: reactor threads, 0 = one per core.
+    pub fn threads(&self) -> usize {
+        usize::try_from(self.value_u64("threads")).unwrap_or(0)
+    }
+
+    /// `io-backend`: `auto`, `uring` or `epoll`.
+    pub fn io_backend(&self) -> String {
+        self.value("io-backend")
+            .unwrap_or_else(|| "auto".to_owned())
+    }
+
+    /// `memory-size`: the store's in-memory log budget in bytes.
+    pub fn memory_size(&self) -> u64 {
+        self.value_u64("memory-size")
+    }
+
+    /// `index-size`: the store's hash index size in bytes.
+    pub fn index_size(&self) -> u64 {
+        self.value_u64("index-size")
+    }
+
+    /// `loglevel`.
+    pub fn loglevel(&self) -> String {
+        self.value("loglevel")
+            .unwrap_or_else(|| "notice".to_owned())
+    }
+
+    fn values_ref(&self) -> RwLockReadGuard<'_, Vec<String>> {
+        // Values are replaced whole under the lock: a poisoned lock still holds a valid table.
+        self.values.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn values_mut(&self) -> RwLockWriteGuard<'_, Vec<String>> {
+        self.values.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Redis's `stringmatchlen(..., nocase=1)`: the KEYS matcher over lowercased inputs, which is
+/// what Redis's nocase mode amounts to (it lowers both sides, range bounds included).
+pub fn glob_nocase(pattern: &[u8], name: &[u8]) -> bool {
+    crate::cmd::keys::glob::matches(&pattern.to_ascii_lowercase(), &name.to_ascii_lowercase())
+}
+
+/// Index of the parameter called `name`, case-insensitively.
+fn lookup(name: &[u8]) -> Option<usize> {
+    PARAMS
+        .iter()
+        .position(|p| p.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// Validates `value` for `p` and returns it as CONFIG GET will show it, or Redis's reason.
+fn parse_value(p: &Param, value: &[u8]) -> Result<String, String> {
+    match p.kind {
+        Kind::Num { min, max, memory } => {
+            let v: i128 = if memory {
+                memtoull(value).ok_or("argument must be a memory value")? as i128
+            } else {
+                crate::args::parse_i64(value)
+                    .ok_or("argument couldn't be parsed into an integer")? as i128
+            };
+            if v < min || v > max {
+                return Err(format!(
+                    "argument must be between {min} and {max} inclusive"
+                ));
+            }
+            Ok(v.to_string())
+        }
+        Kind::Bool => {
+            if value.eq_ignore_ascii_case(b"yes") {
+                Ok("yes".to_owned())
+            } else if value.eq_ignore_ascii_case(b"no") {
+                Ok("no".to_owned())
+            } else {
+                Err("argument must be 'yes' or 'no'".to_owned())
+            }
+        }
+        Kind::Enum(names) => names
+            .iter()
+            .find(|n| n.as_bytes().eq_ignore_ascii_case(value))
+            .map(|n| (*n).to_owned())
+            .ok_or_else(|| {
+                format!(
+                    "argument(s) must be one of the following: {}",
+                    names.join(", ")
+                )
+            }),
+        Kind::Str => Ok(String::from_utf8_lossy(value).into_owned()),
+        Kind::Save => parse_save(value).ok_or_else(|| "Invalid save parameters".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_errors_match_redis() {
+        let c = Config::default();
+        let err = |pairs: &[(&[u8], &[u8])]| c.set_many(pairs).unwrap_err();
+        assert_eq!(
+            err(&[(b"foo", b"1")]),
+            ("foo".into(), ConfigError::Unknown("foo".into()))
+        );
+        assert_eq!(
+            err(&[(b"MAXCLIENTS", b"x")]).0,
+            "maxclients",
+            "value errors name the canonical parameter"
+        );
+        assert_eq!(
+            err(&[(b"DATABASES", b"1")]),
+            ("DATABASES".into(), ConfigError::Immutable)
+        );
+        assert_eq!(
+            err(&[(b"databases", b"1"), (b"foo", b"1")]).1,
+            ConfigError::Immutable
+        );
+        assert_eq!(
+            err(&[(b"timeout", b"1"), (b"Timeout", b"2")]),
+            (
+                "Timeout".into(),
+                ConfigError::Invalid("duplicate parameter".into())
+            )
+        );
+        assert_eq!(
+            err(&[(b"timeout", b"-1")]).1,
+            ConfigError::Invalid("argument must be between 0 and 2147483647 inclusive".into())
+        );
+        // All or nothing: the valid first pair is not applied.
+        err(&[(b"timeout", b"5"), (b"loglevel", b"x")]);
+        assert_eq!(c.value("timeout").as_deref(), Some("0"));
+        assert_eq!(Config::load(&c.timeout), 0);
+    }
+
+    #[test]
+    fn set_applies_hot_values() {
+        let c = Config::default();
+        c.set_many(&[(b"timeout", b"5"), (b"hz", b"1000"), (b"maxmemory", b"1mb")])
+            .unwrap();
+        assert_eq!(Config::load(&c.timeout), 5);
+        assert_eq!(Config::load(&c.hz), 500);
+        assert_eq!(c.value("hz").as_deref(), Some("500"));
+        assert_eq!(c.value("maxmemory").as_deref(), Some("1048576"));
+        c.set("requirepass", b"secret").unwrap();
+        assert!(c.auth_required());
+        c.set("requirepass", b"").unwrap();
+        assert!(!c.auth_required());
+        assert_eq!(c.set("io-threads", b"2"), Err(ConfigError::Immutable));
+        c.set_startup("io-threads", b"2").unwrap();
+        assert_eq!(c.value("io-threads").as_deref(), Some("2"));
+        assert_eq!(c.set("LogLevel", b"WARNING"), Ok(()));
+        assert_eq!(c.loglevel(), "warning");
+    }
+
+    #[test]
+    fn get_rules() {
+        let c = Config::default();
+        assert_eq!(c.get(b"PORT"), vec![("PORT".into(), "6379".into())]);
+        assert_eq!(c.get(b"P*RT"), vec![("port".into(), "6379".into())]);
+        assert_eq!(
+            c.get_many(&[b"port", b"Port", b"p?rt"]),
+            vec![("port".into(), "6379".into())]
+        );
+        assert!(c.get(b"nonexistent").is_empty());
+        assert_eq!(c.get(b"*").len(), PARAMS.len());
+        assert!(glob_nocase(b"MAX*", b"maxmemory"));
+        assert!(glob_nocase(b"[L-M]axmemory", b"maxmemory"));
+        assert!(!glob_nocase(b"max?", b"maxmemory"));
     }
 }

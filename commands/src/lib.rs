@@ -10,6 +10,7 @@ pub mod client;
 pub mod cmd;
 pub mod config;
 pub mod ctx;
+pub mod docs;
 pub mod resp;
 pub mod server;
 pub mod stats;

@@ -164,7 +164,7 @@ impl Waker {
 #[derive(Debug, thiserror::Error)]
 pub enum ReactorError {
     /// The listening socket could not be set up (address in use, permission, bad address).
-    #[error("could not listen on {addr}: {source}")]
+    #[error("could not listen on {addr}")]
     Listen {
         /// The address.
         addr: SocketAddr,

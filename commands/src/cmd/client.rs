@@ -1,6 +1,567 @@
-//! client commands.
+//! CLIENT: ID, SETNAME, GETNAME, LIST, INFO, KILL, SETINFO, NO-EVICT, REPLY, HELP
+//! (Redis's `networking.c` `clientCommand`).
 
-use crate::table::CommandSpec;
+use std::sync::atomic::Ordering;
+
+use crate::args::{Args, eq_ignore_case, parse_i64};
+use crate::client::{ClientShared, ReplyMode};
+use crate::cmd::config_cmd::reply_help;
+use crate::ctx::Ctx;
+use crate::table::{CommandSpec, Handler, flags::*};
+
+const ACL: &[&str] = &["slow", "connection"];
+const ADMIN_ACL: &[&str] = &["admin", "slow", "dangerous", "connection"];
 
 /// Table entries.
-pub const COMMANDS: &[CommandSpec] = &[];
+pub const COMMANDS: &[CommandSpec] = &[CommandSpec {
+    name: "client",
+    arity: -2,
+    flags: 0,
+    first_key: 0,
+    last_key: 0,
+    step: 0,
+    acl: &["slow"],
+    group: "connection",
+    since: "2.4.0",
+    summary: "A container for client connection commands",
+    complexity: "Depends on subcommand.",
+    handler: client_help,
+    subcommands: &[
+        sub(
+            "id",
+            2,
+            0,
+            "5.0.0",
+            "Returns the client ID for the current connection",
+            "O(1)",
+            client_id,
+        ),
+        sub(
+            "setname",
+            3,
+            0,
+            "2.6.9",
+            "Set the current connection name",
+            "O(1)",
+            client_setname,
+        ),
+        sub(
+            "getname",
+            2,
+            0,
+            "2.6.9",
+            "Get the current connection name",
+            "O(1)",
+            client_getname,
+        ),
+        sub(
+            "list",
+            -2,
+            ADMIN,
+            "2.4.0",
+            "Get the list of client connections",
+            "O(N) where N is the number of client connections",
+            client_list,
+        ),
+        sub(
+            "info",
+            2,
+            0,
+            "6.2.0",
+            "Returns information about the current client connection.",
+            "O(1)",
+            client_info,
+        ),
+        sub(
+            "kill",
+            -3,
+            ADMIN,
+            "2.4.0",
+            "Kill the connection of a client",
+            "O(N) where N is the number of client connections",
+            client_kill,
+        ),
+        sub(
+            "setinfo",
+            4,
+            0,
+            "7.2.0",
+            "Sets information specific to the client or connection.",
+            "O(1)",
+            client_setinfo,
+        ),
+        sub(
+            "no-evict",
+            3,
+            ADMIN,
+            "7.0.0",
+            "Set client eviction mode for the current connection",
+            "O(1)",
+            client_no_evict,
+        ),
+        sub(
+            "reply",
+            3,
+            0,
+            "3.2.0",
+            "Instruct the server whether to reply to commands",
+            "O(1)",
+            client_reply,
+        ),
+        CommandSpec {
+            name: "help",
+            arity: 2,
+            flags: LOADING | STALE,
+            first_key: 0,
+            last_key: 0,
+            step: 0,
+            acl: ACL,
+            group: "connection",
+            since: "5.0.0",
+            summary: "Show helpful text about the different subcommands",
+            complexity: "O(1)",
+            handler: client_help,
+            subcommands: &[],
+        },
+    ],
+}];
+
+/// A subcommand; `admin` adds the admin flag and the admin/dangerous ACL categories.
+const fn sub(
+    name: &'static str,
+    arity: i32,
+    admin: u32,
+    since: &'static str,
+    summary: &'static str,
+    complexity: &'static str,
+    handler: Handler,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags: admin | NOSCRIPT | LOADING | STALE,
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl: if admin != 0 { ADMIN_ACL } else { ACL },
+        group: "connection",
+        since,
+        summary,
+        complexity,
+        handler,
+        subcommands: &[],
+    }
+}
+
+const HELP: &[&str] = &[
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+    "GETREDIR",
+    "    Return the client ID we are redirecting to when tracking is enabled.",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are:",
+    "    * ADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made from the specified address",
+    "    * LADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made to specified local address",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Kill connections by type.",
+    "    * USER <username>",
+    "      Kill connections authenticated by <username>.",
+    "    * SKIPME (YES|NO)",
+    "      Skip killing current connection (default: yes).",
+    "LIST [options ...]",
+    "    Return information about client connections. Options:",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Return clients of specified type.",
+    "UNPAUSE",
+    "    Stop the current client pause, resuming traffic.",
+    "PAUSE <timeout> [WRITE|ALL]",
+    "    Suspend all, or just write, clients for <timeout> milliseconds.",
+    "REPLY (ON|OFF|SKIP)",
+    "    Control the replies sent to the current connection.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect current client connection from eviction.",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// `CLIENT HELP`
+fn client_help(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    reply_help(&mut ctx.reply, HELP);
+}
+
+/// `CLIENT ID`
+fn client_id(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    ctx.reply.int(ctx.client.id as i64);
+}
+
+/// Redis accepts names made of printable ASCII without spaces, so CLIENT LIST stays splittable.
+fn valid_attr(v: &[u8]) -> bool {
+    v.iter().all(|&b| (b'!'..=b'~').contains(&b))
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Each field is replaced whole: a poisoned lock still holds a valid value.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `CLIENT SETNAME name` (an empty name clears it).
+fn client_setname(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let name = args.get(2);
+    if !valid_attr(name) {
+        ctx.reply
+            .error("ERR Client names cannot contain spaces, newlines or special characters.");
+        return;
+    }
+    *lock(&ctx.client.shared.name) = (!name.is_empty()).then(|| name.to_vec());
+    ctx.reply.ok();
+}
+
+/// `CLIENT GETNAME`
+fn client_getname(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    match &*lock(&ctx.client.shared.name) {
+        Some(n) => ctx.reply.bulk(n),
+        None => ctx.reply.null(),
+    }
+}
+
+/// `CLIENT SETINFO LIB-NAME|LIB-VER value` (Redis 7.2; clients send it on connect).
+fn client_setinfo(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let (attr, value) = (args.get(2), args.get(3));
+    let shared = &ctx.client.shared;
+    let slot = if eq_ignore_case(attr, "lib-name") {
+        &shared.lib_name
+    } else if eq_ignore_case(attr, "lib-ver") {
+        &shared.lib_ver
+    } else {
+        let attr = String::from_utf8_lossy(attr);
+        ctx.reply
+            .error(&format!("ERR Unrecognized option '{attr}'"));
+        return;
+    };
+    if !valid_attr(value) {
+        let attr = String::from_utf8_lossy(attr);
+        ctx.reply.error(&format!(
+            "ERR {attr} cannot contain spaces, newlines or special characters."
+        ));
+        return;
+    }
+    *lock(slot) = (!value.is_empty()).then(|| value.to_vec());
+    ctx.reply.ok();
+}
+
+/// `CLIENT NO-EVICT ON|OFF`
+fn client_no_evict(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let v = args.get(2);
+    if eq_ignore_case(v, "on") {
+        ctx.client.no_evict = true;
+    } else if eq_ignore_case(v, "off") {
+        ctx.client.no_evict = false;
+    } else {
+        ctx.syntax_error();
+        return;
+    }
+    ctx.reply.ok();
+}
+
+/// `CLIENT REPLY ON|OFF|SKIP`: the worker drops the replies the mode asks it to.
+fn client_reply(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let v = args.get(2);
+    if eq_ignore_case(v, "on") {
+        ctx.client.reply_mode = ReplyMode::On;
+        ctx.reply.ok();
+    } else if eq_ignore_case(v, "off") {
+        ctx.client.reply_mode = ReplyMode::Off;
+    } else if eq_ignore_case(v, "skip") {
+        // As Redis: SKIP while replies are OFF changes nothing.
+        if ctx.client.reply_mode != ReplyMode::Off {
+            ctx.client.reply_mode = ReplyMode::Skip;
+        }
+    } else {
+        ctx.syntax_error();
+    }
+}
+
+/// Client types Redis knows (`getClientTypeByName`); every Ferrite client is `normal`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClientType {
+    Normal,
+    Other,
+}
+
+fn client_type(name: &[u8]) -> Option<ClientType> {
+    if eq_ignore_case(name, "normal") {
+        Some(ClientType::Normal)
+    } else if ["slave", "replica", "pubsub", "master"]
+        .iter()
+        .any(|t| eq_ignore_case(name, t))
+    {
+        Some(ClientType::Other)
+    } else {
+        None
+    }
+}
+
+fn unknown_type(ctx: &mut Ctx<'_>, name: &[u8]) {
+    let name = String::from_utf8_lossy(name);
+    ctx.reply
+        .error(&format!("ERR Unknown client type '{name}'"));
+}
+
+/// Appends one CLIENT LIST line (without the newline) in Redis 7.0's field order. Buffer and
+/// memory figures Ferrite does not track are 0; `fd` is 0 because connections live in the
+/// reactor's fixed-file table.
+fn client_line(ctx: &Ctx<'_>, c: &ClientShared, out: &mut String) {
+    use std::fmt::Write as _;
+    let me = c.id == ctx.client.id;
+    let now = ctx.now_ms;
+    let age = now.saturating_sub(c.created_ms) / 1000;
+    let idle = if me {
+        0
+    } else {
+        now.saturating_sub(c.last_interaction_ms.load(Ordering::Relaxed)) / 1000
+    };
+    let (db, resp) = if me {
+        (ctx.client.db, if ctx.client.resp3 { 3 } else { 2 })
+    } else {
+        (c.db.load(Ordering::Relaxed), c.resp.load(Ordering::Relaxed))
+    };
+    let cmd = if me { Some(ctx.spec) } else { c.last_cmd() };
+    let cmd = cmd.map_or_else(|| "NULL".to_owned(), crate::cmd::command::full_name);
+    let name = lock(&c.name)
+        .as_deref()
+        .map(|n| String::from_utf8_lossy(n).into_owned())
+        .unwrap_or_default();
+    let qbuf = c.qbuf.load(Ordering::Relaxed);
+    let _ = write!(
+        out,
+        "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 \
+         multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 \
+         tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
+        c.id, c.addr, c.laddr, name, age, idle, db, qbuf, cmd, resp
+    );
+}
+
+/// `CLIENT INFO`
+fn client_info(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    let shared = ctx.client.shared.clone();
+    let mut s = String::new();
+    client_line(ctx, &shared, &mut s);
+    s.push('\n');
+    ctx.reply.bulk(s.as_bytes());
+}
+
+/// `CLIENT LIST [TYPE type] [ID id ...]`
+fn client_list(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let clients: Vec<_> = if args.len() == 4 && eq_ignore_case(args.get(2), "type") {
+        match client_type(args.get(3)) {
+            Some(ClientType::Normal) => ctx.server.clients.snapshot(),
+            Some(ClientType::Other) => Vec::new(),
+            None => return unknown_type(ctx, args.get(3)),
+        }
+    } else if args.len() > 3 && eq_ignore_case(args.get(2), "id") {
+        let mut v = Vec::new();
+        for a in args.iter_from(3) {
+            let Some(id) = parse_i64(a) else {
+                ctx.reply.error("ERR Invalid client ID");
+                return;
+            };
+            if let Some(c) = u64::try_from(id)
+                .ok()
+                .and_then(|id| ctx.server.clients.get(id))
+            {
+                v.push(c);
+            }
+        }
+        v
+    } else if args.len() != 2 {
+        ctx.syntax_error();
+        return;
+    } else {
+        ctx.server.clients.snapshot()
+    };
+    let mut s = String::new();
+    // Killed clients are gone as far as Redis's synchronous CLIENT KILL is concerned.
+    for c in clients.iter().filter(|c| !c.killed()) {
+        client_line(ctx, c, &mut s);
+        s.push('\n');
+    }
+    ctx.reply.bulk(s.as_bytes());
+}
+
+/// The filters of `CLIENT KILL`.
+#[derive(Default)]
+struct KillFilter<'a> {
+    id: Option<u64>,
+    addr: Option<&'a [u8]>,
+    laddr: Option<&'a [u8]>,
+    other_type: bool,
+    maxage: Option<u64>,
+    skipme: bool,
+}
+
+impl KillFilter<'_> {
+    fn matches(&self, c: &ClientShared, now_ms: u64) -> bool {
+        !self.other_type
+            && self.id.is_none_or(|id| id == c.id)
+            && self.addr.is_none_or(|a| a == c.addr.as_bytes())
+            && self.laddr.is_none_or(|a| a == c.laddr.as_bytes())
+            && self
+                .maxage
+                .is_none_or(|m| now_ms.saturating_sub(c.created_ms) / 1000 >= m)
+    }
+}
+
+/// `CLIENT KILL ip:port` or `CLIENT KILL <filter> <value> ...`
+fn client_kill(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let old_form = args.len() == 3;
+    let mut f = KillFilter {
+        skipme: true,
+        ..KillFilter::default()
+    };
+    if old_form {
+        f.addr = Some(args.get(2));
+        // With the old form a client may kill itself.
+        f.skipme = false;
+    } else {
+        let mut i = 2;
+        while i < args.len() {
+            let (opt, Some(val)) = (args.get(i), args.try_get(i + 1)) else {
+                ctx.syntax_error();
+                return;
+            };
+            if eq_ignore_case(opt, "id") {
+                match parse_i64(val) {
+                    Some(id) if id > 0 => f.id = Some(id as u64),
+                    _ => {
+                        ctx.reply.error("ERR client-id should be greater than 0");
+                        return;
+                    }
+                }
+            } else if eq_ignore_case(opt, "type") {
+                match client_type(val) {
+                    Some(t) => f.other_type = t != ClientType::Normal,
+                    None => return unknown_type(ctx, val),
+                }
+            } else if eq_ignore_case(opt, "addr") {
+                f.addr = Some(val);
+            } else if eq_ignore_case(opt, "laddr") {
+                f.laddr = Some(val);
+            } else if eq_ignore_case(opt, "user") {
+                // Ferrite has one user, `default`, as Redis without ACL users.
+                if val != b"default" {
+                    let user = String::from_utf8_lossy(val);
+                    ctx.reply.error(&format!("ERR No such user '{user}'"));
+                    return;
+                }
+            } else if eq_ignore_case(opt, "skipme") {
+                if eq_ignore_case(val, "yes") {
+                    f.skipme = true;
+                } else if eq_ignore_case(val, "no") {
+                    f.skipme = false;
+                } else {
+                    ctx.syntax_error();
+                    return;
+                }
+            } else if eq_ignore_case(opt, "maxage") {
+                // Redis 7.4's filter: clients connected at least this many seconds.
+                match parse_i64(val) {
+                    Some(v) if v >= 0 => f.maxage = Some(v as u64),
+                    _ => {
+                        ctx.not_integer();
+                        return;
+                    }
+                }
+            } else {
+                ctx.syntax_error();
+                return;
+            }
+            i += 2;
+        }
+    }
+    let mut killed = 0i64;
+    for c in ctx.server.clients.snapshot() {
+        if c.killed() || !f.matches(&c, ctx.now_ms) {
+            continue;
+        }
+        if c.id == ctx.client.id {
+            if f.skipme {
+                continue;
+            }
+            ctx.client.close_after_reply = true;
+        } else {
+            c.kill.store(true, Ordering::Release);
+            ctx.server.wake(c.thread);
+        }
+        killed += 1;
+    }
+    if old_form {
+        if killed == 0 {
+            ctx.reply.error("ERR No such client");
+        } else {
+            ctx.reply.ok();
+        }
+    } else {
+        ctx.reply.int(killed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attr_charset() {
+        assert!(valid_attr(b"foo-bar_1"));
+        assert!(valid_attr(b""));
+        assert!(!valid_attr(b"a b"));
+        assert!(!valid_attr(b"a\nb"));
+        assert!(!valid_attr(b"\xc3\xa9"));
+        assert!(valid_attr(b"x\\x01"));
+    }
+
+    #[test]
+    fn kill_filter() {
+        let c = ClientShared::new(7, 0, "1.2.3.4:5".into(), "127.0.0.1:6379".into(), 1000);
+        let f = KillFilter {
+            addr: Some(b"1.2.3.4:5"),
+            ..KillFilter::default()
+        };
+        assert!(f.matches(&c, 1000));
+        let f = KillFilter {
+            id: Some(8),
+            ..KillFilter::default()
+        };
+        assert!(!f.matches(&c, 1000));
+        let f = KillFilter {
+            maxage: Some(2),
+            ..KillFilter::default()
+        };
+        assert!(!f.matches(&c, 2500));
+        assert!(f.matches(&c, 3000));
+        let f = KillFilter {
+            other_type: true,
+            ..KillFilter::default()
+        };
+        assert!(!f.matches(&c, 1000));
+    }
+}

@@ -1,6 +1,175 @@
-//! config_cmd commands.
+//! CONFIG GET / SET / RESETSTAT / REWRITE / HELP over [`crate::config::Config`].
 
-use crate::table::CommandSpec;
+use crate::args::Args;
+use crate::config::ConfigError;
+use crate::ctx::Ctx;
+use crate::resp::Reply;
+use crate::table::{CommandSpec, flags::*};
+
+const SUB_ACL: &[&str] = &["admin", "slow", "dangerous"];
 
 /// Table entries.
-pub const COMMANDS: &[CommandSpec] = &[];
+pub const COMMANDS: &[CommandSpec] = &[CommandSpec {
+    name: "config",
+    arity: -2,
+    flags: 0,
+    first_key: 0,
+    last_key: 0,
+    step: 0,
+    acl: &["slow"],
+    group: "server",
+    since: "2.0.0",
+    summary: "A container for server configuration commands",
+    complexity: "Depends on subcommand.",
+    handler: config_help,
+    subcommands: &[
+        sub(
+            "get",
+            -3,
+            "2.0.0",
+            "Get the values of configuration parameters",
+            "O(N) when N is the number of configuration parameters provided",
+            config_get,
+        ),
+        sub(
+            "set",
+            -4,
+            "2.0.0",
+            "Set configuration parameters to the given values",
+            "O(N) when N is the number of configuration parameters provided",
+            config_set,
+        ),
+        sub(
+            "resetstat",
+            2,
+            "2.0.0",
+            "Reset the stats returned by INFO",
+            "O(1)",
+            config_resetstat,
+        ),
+        sub(
+            "rewrite",
+            2,
+            "2.8.0",
+            "Rewrite the configuration file with the in memory configuration",
+            "O(1)",
+            config_rewrite,
+        ),
+        CommandSpec {
+            name: "help",
+            arity: 2,
+            flags: LOADING | STALE,
+            first_key: 0,
+            last_key: 0,
+            step: 0,
+            acl: &["slow"],
+            group: "server",
+            since: "5.0.0",
+            summary: "Show helpful text about the different subcommands",
+            complexity: "O(1)",
+            handler: config_help,
+            subcommands: &[],
+        },
+    ],
+}];
+
+const fn sub(
+    name: &'static str,
+    arity: i32,
+    since: &'static str,
+    summary: &'static str,
+    complexity: &'static str,
+    handler: crate::table::Handler,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags: ADMIN | NOSCRIPT | LOADING | STALE,
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl: SUB_ACL,
+        group: "server",
+        since,
+        summary,
+        complexity,
+        handler,
+        subcommands: &[],
+    }
+}
+
+/// Writes a HELP reply: one status line per entry, as Redis's `addReplyHelp`.
+pub(crate) fn reply_help(reply: &mut Reply<'_>, lines: &[&str]) {
+    reply.array_len(lines.len());
+    for l in lines {
+        reply.simple(l);
+    }
+}
+
+const HELP: &[&str] = &[
+    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET <pattern>",
+    "    Return parameters matching the glob-like <pattern> and their values.",
+    "SET <directive> <value>",
+    "    Set the configuration <directive> to <value>.",
+    "RESETSTAT",
+    "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// `CONFIG HELP`
+fn config_help(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    reply_help(&mut ctx.reply, HELP);
+}
+
+/// `CONFIG GET parameter [parameter ...]`: a map, in RESP3 too.
+fn config_get(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let patterns: Vec<&[u8]> = args.iter_from(2).collect();
+    let found = ctx.server.config.get_many(&patterns);
+    ctx.reply.map_len(found.len());
+    for (name, value) in &found {
+        ctx.reply.bulk(name.as_bytes());
+        ctx.reply.bulk(value.as_bytes());
+    }
+}
+
+/// `CONFIG SET parameter value [parameter value ...]`: all or nothing.
+fn config_set(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    if !args.len().is_multiple_of(2) {
+        ctx.syntax_error();
+        return;
+    }
+    let pairs: Vec<(&[u8], &[u8])> = (2..args.len())
+        .step_by(2)
+        .map(|i| (args.get(i), args.get(i + 1)))
+        .collect();
+    match ctx.server.config.set_many(&pairs) {
+        Ok(()) => ctx.reply.ok(),
+        Err((name, ConfigError::Unknown(_))) => ctx.reply.error(&format!(
+            "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+        )),
+        Err((name, e)) => ctx.reply.error(&format!(
+            "ERR CONFIG SET failed (possibly related to argument '{name}') - {e}"
+        )),
+    }
+}
+
+/// `CONFIG RESETSTAT`
+fn config_resetstat(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    ctx.server.stats.reset();
+    ctx.reply.ok();
+}
+
+/// `CONFIG REWRITE`: Ferrite's configuration file is TOML, which it does not rewrite.
+fn config_rewrite(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    if ctx.server.config.config_file().is_none() {
+        ctx.reply
+            .error("ERR The server is running without a config file");
+    } else {
+        ctx.reply
+            .error("ERR Rewriting config file: Operation not supported");
+    }
+}

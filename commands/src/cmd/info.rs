@@ -1,6 +1,464 @@
-//! info commands.
+//! INFO [section ...]: Redis 7.0's sections and field names (`server.c` `genRedisInfoString`),
+//! filled from Ferrite's statistics. Fields Ferrite has no counterpart for keep Redis's idle
+//! values (0, `ok`, -1) so that tools parsing INFO find every field they expect.
 
-use crate::table::CommandSpec;
+use std::fmt::Write as _;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::args::{Args, eq_ignore_case};
+use crate::config::Config;
+use crate::ctx::Ctx;
+use crate::server::{random_hex, unix_us};
+use crate::table::{CommandSpec, flags::*};
 
 /// Table entries.
-pub const COMMANDS: &[CommandSpec] = &[];
+pub const COMMANDS: &[CommandSpec] = &[CommandSpec {
+    name: "info",
+    arity: -1,
+    flags: LOADING | STALE,
+    first_key: 0,
+    last_key: 0,
+    step: 0,
+    acl: &["slow", "dangerous"],
+    group: "server",
+    since: "1.0.0",
+    summary: "Get information and statistics about the server",
+    complexity: "O(1)",
+    handler: info,
+    subcommands: &[],
+}];
+
+/// Sections in output order; `default` marks those INFO without arguments shows.
+const SECTIONS: &[(&str, bool)] = &[
+    ("server", true),
+    ("clients", true),
+    ("memory", true),
+    ("persistence", true),
+    ("stats", true),
+    ("replication", true),
+    ("cpu", true),
+    ("modules", true),
+    ("commandstats", false),
+    ("errorstats", true),
+    ("latencystats", false),
+    ("cluster", true),
+    ("keyspace", true),
+];
+
+/// What a client is estimated to cost in memory (Redis reports about this much per idle
+/// connection: query and reply buffers plus the client struct).
+const CLIENT_MEMORY_ESTIMATE: u64 = 20 * 1024;
+
+/// `INFO [section ...]`
+fn info(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let mut wanted = [false; SECTIONS.len()];
+    if args.len() == 1 {
+        for (w, (_, default)) in wanted.iter_mut().zip(SECTIONS) {
+            *w = *default;
+        }
+    }
+    for a in args.iter_from(1) {
+        if eq_ignore_case(a, "default") {
+            for (w, (_, default)) in wanted.iter_mut().zip(SECTIONS) {
+                *w |= *default;
+            }
+        } else if eq_ignore_case(a, "all") || eq_ignore_case(a, "everything") {
+            wanted = [true; SECTIONS.len()];
+        } else if let Some(i) = SECTIONS.iter().position(|(n, _)| eq_ignore_case(a, n)) {
+            wanted[i] = true;
+        }
+    }
+    let mut out = String::with_capacity(4096);
+    let mut first = true;
+    for (i, (name, _)) in SECTIONS.iter().enumerate() {
+        if !wanted[i] {
+            continue;
+        }
+        if !first {
+            out.push_str("\r\n");
+        }
+        first = false;
+        section(ctx, name, &mut out);
+    }
+    ctx.reply.verbatim("txt", out.as_bytes());
+}
+
+/// Appends `name:value\r\n`.
+macro_rules! field {
+    ($out:expr, $name:expr, $($arg:tt)*) => {{
+        let _ = write!($out, "{}:", $name);
+        let _ = write!($out, $($arg)*);
+        $out.push_str("\r\n");
+    }};
+}
+
+fn section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
+    let title = match name {
+        "cpu" => "CPU".to_owned(),
+        _ => {
+            let mut t = name.to_owned();
+            t[..1].make_ascii_uppercase();
+            t
+        }
+    };
+    let _ = write!(out, "# {title}\r\n");
+    match name {
+        "server" => server(ctx, out),
+        "clients" => clients(ctx, out),
+        "memory" => memory(ctx, out),
+        "persistence" => persistence(ctx, out),
+        "stats" => stats(ctx, out),
+        "replication" => replication(out),
+        "cpu" => cpu(out),
+        "cluster" => field!(out, "cluster_enabled", "0"),
+        "keyspace" => keyspace(ctx, out),
+        // modules, commandstats, errorstats, latencystats: nothing Ferrite tracks.
+        _ => {}
+    }
+}
+
+fn server(ctx: &Ctx<'_>, out: &mut String) {
+    let s = ctx.server;
+    let uptime = s.started.elapsed().as_secs();
+    let hz = Config::load(&s.config.hz);
+    field!(out, "redis_version", "7.0.15");
+    field!(out, "ferrite_version", "{}", env!("CARGO_PKG_VERSION"));
+    field!(out, "redis_git_sha1", "00000000");
+    field!(out, "redis_git_dirty", "0");
+    field!(out, "redis_build_id", "0");
+    field!(out, "redis_mode", "standalone");
+    field!(out, "os", "{}", os_name());
+    field!(out, "arch_bits", "{}", usize::BITS);
+    field!(out, "monotonic_clock", "POSIX clock_gettime");
+    let backend = s.io_backend.get().map_or("io_uring", String::as_str);
+    field!(out, "multiplexing_api", "{backend}");
+    field!(out, "atomicvar_api", "c11-builtin");
+    field!(out, "gcc_version", "0.0.0");
+    field!(out, "process_id", "{}", std::process::id());
+    field!(out, "process_supervised", "no");
+    field!(out, "run_id", "{}", s.run_id);
+    let port = s.port.get().copied().unwrap_or_else(|| s.config.port());
+    field!(out, "tcp_port", "{port}");
+    field!(out, "server_time_usec", "{}", unix_us());
+    field!(out, "uptime_in_seconds", "{uptime}");
+    field!(out, "uptime_in_days", "{}", uptime / 86400);
+    field!(out, "hz", "{hz}");
+    field!(out, "configured_hz", "{hz}");
+    // Redis's LRU clock: seconds, 24 bits.
+    field!(
+        out,
+        "lru_clock",
+        "{}",
+        (ctx.now_ms / 1000) & ((1 << 24) - 1)
+    );
+    let exe = std::env::current_exe()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    field!(out, "executable", "{exe}");
+    field!(
+        out,
+        "config_file",
+        "{}",
+        s.config.config_file().unwrap_or("")
+    );
+    field!(out, "io_threads_active", "0");
+    field!(out, "reactor_threads", "{}", s.threads);
+}
+
+fn clients(ctx: &Ctx<'_>, out: &mut String) {
+    let s = ctx.server;
+    field!(out, "connected_clients", "{}", s.clients.len());
+    field!(out, "cluster_connections", "0");
+    field!(out, "maxclients", "{}", Config::load(&s.config.maxclients));
+    for f in [
+        "client_recent_max_input_buffer",
+        "client_recent_max_output_buffer",
+        "blocked_clients",
+        "tracking_clients",
+        "clients_in_timeout_table",
+    ] {
+        field!(out, f, "0");
+    }
+}
+
+/// Redis's `bytesToHuman`.
+fn human(n: u64) -> String {
+    const K: f64 = 1024.0;
+    let d = n as f64;
+    match n {
+        0..1024 => format!("{n}B"),
+        1024..1_048_576 => format!("{:.2}K", d / K),
+        1_048_576..1_073_741_824 => format!("{:.2}M", d / (K * K)),
+        1_073_741_824..1_099_511_627_776 => format!("{:.2}G", d / (K * K * K)),
+        1_099_511_627_776..1_125_899_906_842_624 => format!("{:.2}T", d / (K * K * K * K)),
+        1_125_899_906_842_624..1_152_921_504_606_846_976 => {
+            format!("{:.2}P", d / (K * K * K * K * K))
+        }
+        _ => format!("{n}B"),
+    }
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(p).unwrap_or(4096)
+}
+
+/// Resident set size from /proc/self/statm (0 where unavailable).
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map_or(0, |pages| pages.saturating_mul(page_size()))
+}
+
+fn total_system_memory() -> u64 {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let pages = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) };
+    u64::try_from(pages)
+        .unwrap_or(0)
+        .saturating_mul(page_size())
+}
+
+fn memory(ctx: &Ctx<'_>, out: &mut String) {
+    static PEAK: AtomicU64 = AtomicU64::new(0);
+    let s = ctx.server;
+    let st = s.store.stats();
+    let clients = s.clients.len() as u64 * CLIENT_MEMORY_ESTIMATE;
+    let overhead = st.index_memory_bytes.saturating_add(clients);
+    let used = st.log_memory_bytes.saturating_add(overhead);
+    let peak = PEAK.fetch_max(used, Ordering::Relaxed).max(used);
+    let rss = rss_bytes();
+    let total = total_system_memory();
+    let maxmemory = Config::load(&s.config.maxmemory);
+    let pct = |a: u64, b: u64| {
+        if b == 0 {
+            0.0
+        } else {
+            a as f64 * 100.0 / b as f64
+        }
+    };
+    field!(out, "used_memory", "{used}");
+    field!(out, "used_memory_human", "{}", human(used));
+    field!(out, "used_memory_rss", "{rss}");
+    field!(out, "used_memory_rss_human", "{}", human(rss));
+    field!(out, "used_memory_peak", "{peak}");
+    field!(out, "used_memory_peak_human", "{}", human(peak));
+    field!(out, "used_memory_peak_perc", "{:.2}%", pct(used, peak));
+    field!(out, "used_memory_overhead", "{overhead}");
+    field!(out, "used_memory_startup", "0");
+    field!(out, "used_memory_dataset", "{}", st.log_memory_bytes);
+    field!(
+        out,
+        "used_memory_dataset_perc",
+        "{:.2}%",
+        pct(st.log_memory_bytes, used)
+    );
+    field!(out, "used_memory_log", "{}", st.log_memory_bytes);
+    field!(out, "used_memory_index", "{}", st.index_memory_bytes);
+    field!(out, "total_system_memory", "{total}");
+    field!(out, "total_system_memory_human", "{}", human(total));
+    field!(out, "maxmemory", "{maxmemory}");
+    field!(out, "maxmemory_human", "{}", human(maxmemory));
+    let policy = s.config.value("maxmemory-policy").unwrap_or_default();
+    field!(out, "maxmemory_policy", "{policy}");
+    let frag = if used == 0 {
+        0.0
+    } else {
+        rss as f64 / used as f64
+    };
+    field!(out, "mem_fragmentation_ratio", "{frag:.2}");
+    field!(
+        out,
+        "mem_fragmentation_bytes",
+        "{}",
+        rss as i128 - used as i128
+    );
+    field!(out, "mem_not_counted_for_evict", "0");
+    field!(out, "mem_replication_backlog", "0");
+    field!(out, "mem_clients_slaves", "0");
+    field!(out, "mem_clients_normal", "{clients}");
+    field!(out, "mem_aof_buffer", "0");
+    field!(out, "mem_allocator", "libc");
+    field!(out, "active_defrag_running", "0");
+    field!(out, "lazyfree_pending_objects", "0");
+    field!(out, "lazyfreed_objects", "0");
+}
+
+fn persistence(ctx: &Ctx<'_>, out: &mut String) {
+    for f in [
+        "loading",
+        "async_loading",
+        "rdb_changes_since_last_save",
+        "rdb_bgsave_in_progress",
+    ] {
+        field!(out, f, "0");
+    }
+    field!(
+        out,
+        "rdb_last_save_time",
+        "{}",
+        ctx.server.started_unix_ms / 1000
+    );
+    field!(out, "rdb_last_bgsave_status", "ok");
+    field!(out, "rdb_last_bgsave_time_sec", "-1");
+    field!(out, "rdb_current_bgsave_time_sec", "-1");
+    field!(out, "rdb_saves", "0");
+    for f in [
+        "aof_enabled",
+        "aof_rewrite_in_progress",
+        "aof_rewrite_scheduled",
+    ] {
+        field!(out, f, "0");
+    }
+    field!(out, "aof_last_rewrite_time_sec", "-1");
+    field!(out, "aof_current_rewrite_time_sec", "-1");
+    field!(out, "aof_last_bgrewrite_status", "ok");
+    field!(out, "aof_rewrites", "0");
+    field!(out, "aof_last_write_status", "ok");
+    field!(out, "module_fork_in_progress", "0");
+}
+
+fn stats(ctx: &Ctx<'_>, out: &mut String) {
+    let t = ctx.server.stats.totals();
+    let st = ctx.server.store.stats();
+    field!(out, "total_connections_received", "{}", t.connections);
+    field!(out, "total_commands_processed", "{}", t.commands);
+    // Not measured yet: Ferrite keeps no per-second samples.
+    field!(out, "instantaneous_ops_per_sec", "0");
+    field!(out, "total_net_input_bytes", "{}", t.net_input_bytes);
+    field!(out, "total_net_output_bytes", "{}", t.net_output_bytes);
+    field!(out, "instantaneous_input_kbps", "0.00");
+    field!(out, "instantaneous_output_kbps", "0.00");
+    field!(out, "rejected_connections", "{}", t.rejected_connections);
+    for f in ["sync_full", "sync_partial_ok", "sync_partial_err"] {
+        field!(out, f, "0");
+    }
+    field!(out, "expired_keys", "{}", st.expired_keys);
+    field!(out, "expired_stale_perc", "0.00");
+    field!(out, "expired_time_cap_reached_count", "0");
+    field!(out, "evicted_keys", "0");
+    field!(out, "evicted_clients", "0");
+    field!(out, "keyspace_hits", "{}", t.keyspace_hits);
+    field!(out, "keyspace_misses", "{}", t.keyspace_misses);
+    for f in [
+        "pubsub_channels",
+        "pubsub_patterns",
+        "pubsubshard_channels",
+        "latest_fork_usec",
+        "total_forks",
+        "migrate_cached_sockets",
+        "unexpected_error_replies",
+    ] {
+        field!(out, f, "0");
+    }
+    field!(out, "total_error_replies", "{}", t.error_replies);
+    field!(out, "total_rejected_calls", "{}", t.rejected_calls);
+    field!(out, "dump_payload_sanitizations", "0");
+    field!(out, "io_threaded_reads_processed", "0");
+    field!(out, "io_threaded_writes_processed", "0");
+}
+
+fn replication(out: &mut String) {
+    static REPLID: OnceLock<String> = OnceLock::new();
+    field!(out, "role", "master");
+    field!(out, "connected_slaves", "0");
+    field!(out, "master_failover_state", "no-failover");
+    field!(
+        out,
+        "master_replid",
+        "{}",
+        REPLID.get_or_init(|| random_hex(40))
+    );
+    field!(out, "master_replid2", "{}", "0".repeat(40));
+    field!(out, "master_repl_offset", "0");
+    field!(out, "second_repl_offset", "-1");
+    field!(out, "repl_backlog_active", "0");
+    field!(out, "repl_backlog_size", "1048576");
+    field!(out, "repl_backlog_first_byte_offset", "0");
+    field!(out, "repl_backlog_histlen", "0");
+}
+
+fn rusage(who: libc::c_int) -> (String, String) {
+    // SAFETY: an all-zero rusage is a valid value for getrusage to overwrite.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, exclusively borrowed rusage.
+    if unsafe { libc::getrusage(who, &mut ru) } != 0 {
+        return ("0.000000".into(), "0.000000".into());
+    }
+    let tv = |t: libc::timeval| format!("{}.{:06}", t.tv_sec, t.tv_usec);
+    (tv(ru.ru_stime), tv(ru.ru_utime))
+}
+
+fn cpu(out: &mut String) {
+    let (sys, user) = rusage(libc::RUSAGE_SELF);
+    let (csys, cuser) = rusage(libc::RUSAGE_CHILDREN);
+    // The calling reactor thread stands in for Redis's main thread.
+    let (tsys, tuser) = rusage(libc::RUSAGE_THREAD);
+    field!(out, "used_cpu_sys", "{sys}");
+    field!(out, "used_cpu_user", "{user}");
+    field!(out, "used_cpu_sys_children", "{csys}");
+    field!(out, "used_cpu_user_children", "{cuser}");
+    field!(out, "used_cpu_sys_main_thread", "{tsys}");
+    field!(out, "used_cpu_user_main_thread", "{tuser}");
+}
+
+fn keyspace(ctx: &Ctx<'_>, out: &mut String) {
+    let store = &ctx.server.store;
+    for db in 0..store.databases().min(256) {
+        let keys = store.db_size(db as u8);
+        if keys == 0 {
+            continue;
+        }
+        let expires = store.db_expires(db as u8);
+        let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
+    }
+}
+
+/// `uname -s -r -m`, as Redis's `os` field.
+fn os_name() -> String {
+    // SAFETY: an all-zero utsname is a valid value for uname to overwrite.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `u` is a valid, exclusively borrowed utsname.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return std::env::consts::OS.to_owned();
+    }
+    let field = |f: &[libc::c_char]| {
+        let bytes: Vec<u8> = f
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    format!(
+        "{} {} {}",
+        field(&u.sysname),
+        field(&u.release),
+        field(&u.machine)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_to_human() {
+        assert_eq!(human(0), "0B");
+        assert_eq!(human(1023), "1023B");
+        assert_eq!(human(1024), "1.00K");
+        assert_eq!(human(1_434_768), "1.37M");
+        assert_eq!(human(25_276_502_016), "23.54G");
+    }
+
+    #[test]
+    fn os_is_named() {
+        assert!(!os_name().is_empty());
+    }
+}

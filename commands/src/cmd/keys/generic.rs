@@ -1,0 +1,244 @@
+//! Whole-key commands (Redis's `db.c`): DEL, UNLINK, EXISTS, TOUCH, TYPE, RANDOMKEY, RENAME,
+//! RENAMENX, COPY and MOVE. The multi-key ones run with the EXCLUSIVE flag, so their reads and
+//! writes of several keys are one atomic step for every other thread.
+
+use std::cell::Cell;
+
+use ferrite_hybridlog::{Db, Session, ValueKind};
+
+use crate::args::{Args, eq_ignore_case, parse_i64};
+use crate::ctx::Ctx;
+
+/// Redis's name for a value kind (TYPE, SCAN TYPE).
+pub(super) fn type_name(kind: ValueKind) -> &'static str {
+    match kind {
+        ValueKind::String => "string",
+    }
+}
+
+/// `DEL key [key ...]`: the number of live keys removed.
+pub(super) fn del(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let db = ctx.client.db;
+    let mut n = 0i64;
+    for key in args.iter_from(1) {
+        n += i64::from(ctx.store.delete(db, key, ctx.now_ms));
+    }
+    ctx.reply.int(n);
+}
+
+/// `EXISTS key [key ...]`: counts every argument naming a live key, duplicates included.
+pub(super) fn exists(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let db = ctx.client.db;
+    let mut n = 0i64;
+    for key in args.iter_from(1) {
+        if ctx.store.exists(db, key, ctx.now_ms) {
+            ctx.hit();
+            n += 1;
+        } else {
+            ctx.miss();
+        }
+    }
+    ctx.reply.int(n);
+}
+
+/// `TOUCH key [key ...]`: as EXISTS (Ferrite keeps no access time to update).
+pub(super) fn touch(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    exists(ctx, args);
+}
+
+/// `TYPE key`
+pub(super) fn type_cmd(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let db = ctx.client.db;
+    match ctx.store.read(db, args.get(1), ctx.now_ms, |e| e.kind) {
+        Some(kind) => {
+            ctx.hit();
+            ctx.reply.simple(type_name(kind));
+        }
+        None => {
+            ctx.miss();
+            ctx.reply.simple("none");
+        }
+    }
+}
+
+thread_local! {
+    /// Per-thread xorshift state for RANDOMKEY's seeds (0: not yet seeded).
+    static RANDOM: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A fresh pseudo-random seed; sampling needs no cryptographic quality.
+fn next_seed() -> u64 {
+    RANDOM.with(|r| {
+        let mut x = r.get();
+        if x == 0 {
+            let mut b = [0u8; 8];
+            crate::server::fill_random(&mut b);
+            x = u64::from_le_bytes(b) | 1;
+        }
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        r.set(x);
+        x
+    })
+}
+
+/// `RANDOMKEY`
+pub(super) fn randomkey(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    let db = ctx.client.db;
+    match ctx.store.random_key(db, ctx.now_ms, next_seed()) {
+        Some(key) => ctx.reply.bulk(&key),
+        None => ctx.reply.null(),
+    }
+}
+
+/// A copied record: what moves between keys or databases.
+struct Record {
+    value: Vec<u8>,
+    expire_at: u64,
+    kind: ValueKind,
+}
+
+fn read_record(store: &mut Session, db: Db, key: &[u8], now_ms: u64) -> Option<Record> {
+    store.read(db, key, now_ms, |e| Record {
+        value: e.value.to_vec(),
+        expire_at: e.expire_at,
+        kind: e.kind,
+    })
+}
+
+/// `RENAME key newkey`
+pub(super) fn rename(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    rename_generic(ctx, args, false);
+}
+
+/// `RENAMENX key newkey`
+pub(super) fn renamenx(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    rename_generic(ctx, args, true);
+}
+
+/// Redis's `renameGenericCommand`: a missing source is an error even when both names are the
+/// same; the TTL moves with the value.
+fn rename_generic(ctx: &mut Ctx<'_>, args: Args<'_>, nx: bool) {
+    let (src, dst) = (args.get(1), args.get(2));
+    let db = ctx.client.db;
+    let now = ctx.now_ms;
+    if src == dst {
+        if !ctx.store.exists(db, src, now) {
+            ctx.reply.error("ERR no such key");
+        } else if nx {
+            ctx.reply.int(0);
+        } else {
+            ctx.reply.ok();
+        }
+        return;
+    }
+    let Some(rec) = read_record(ctx.store, db, src, now) else {
+        ctx.reply.error("ERR no such key");
+        return;
+    };
+    if nx && ctx.store.exists(db, dst, now) {
+        ctx.reply.int(0);
+        return;
+    }
+    ctx.store
+        .upsert(db, dst, &rec.value, rec.kind, rec.expire_at);
+    ctx.store.delete(db, src, now);
+    if nx {
+        ctx.reply.int(1);
+    } else {
+        ctx.reply.ok();
+    }
+}
+
+/// Redis's `getIntFromObjectOrReply` then `selectDb`: a database index argument, with the
+/// integer error for non-integers, the `int` range error, then the database range error.
+fn parse_db_index(ctx: &mut Ctx<'_>, arg: &[u8]) -> Option<Db> {
+    let Some(v) = parse_i64(arg) else {
+        ctx.not_integer();
+        return None;
+    };
+    if i32::try_from(v).is_err() {
+        ctx.reply
+            .error("ERR value is out of range, value must between -2147483648 and 2147483647");
+        return None;
+    }
+    match Db::try_from(v) {
+        Ok(db) if usize::from(db) < ctx.store_databases() => Some(db),
+        _ => {
+            ctx.reply.error("ERR DB index is out of range");
+            None
+        }
+    }
+}
+
+/// `MOVE key db`
+pub(super) fn move_cmd(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let Some(dst_db) = parse_db_index(ctx, args.get(2)) else {
+        return;
+    };
+    let src_db = ctx.client.db;
+    if src_db == dst_db {
+        ctx.reply
+            .error("ERR source and destination objects are the same");
+        return;
+    }
+    let key = args.get(1);
+    let now = ctx.now_ms;
+    let Some(rec) = read_record(ctx.store, src_db, key, now) else {
+        ctx.reply.int(0);
+        return;
+    };
+    if ctx.store.exists(dst_db, key, now) {
+        ctx.reply.int(0);
+        return;
+    }
+    ctx.store
+        .upsert(dst_db, key, &rec.value, rec.kind, rec.expire_at);
+    ctx.store.delete(src_db, key, now);
+    ctx.reply.int(1);
+}
+
+/// `COPY source destination [DB destination-db] [REPLACE]`
+pub(super) fn copy(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let src_db = ctx.client.db;
+    let mut dst_db = src_db;
+    let mut replace = false;
+    let mut j = 3;
+    while j < args.len() {
+        let opt = args.get(j);
+        if eq_ignore_case(opt, "replace") {
+            replace = true;
+        } else if eq_ignore_case(opt, "db") && j + 1 < args.len() {
+            let Some(db) = parse_db_index(ctx, args.get(j + 1)) else {
+                return;
+            };
+            dst_db = db;
+            j += 1;
+        } else {
+            ctx.syntax_error();
+            return;
+        }
+        j += 1;
+    }
+    let (src, dst) = (args.get(1), args.get(2));
+    if src_db == dst_db && src == dst {
+        ctx.reply
+            .error("ERR source and destination objects are the same");
+        return;
+    }
+    let now = ctx.now_ms;
+    let Some(rec) = read_record(ctx.store, src_db, src, now) else {
+        ctx.miss();
+        ctx.reply.int(0);
+        return;
+    };
+    ctx.hit();
+    if !replace && ctx.store.exists(dst_db, dst, now) {
+        ctx.reply.int(0);
+        return;
+    }
+    ctx.store
+        .upsert(dst_db, dst, &rec.value, rec.kind, rec.expire_at);
+    ctx.reply.int(1);
+}

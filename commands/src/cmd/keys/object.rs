@@ -1,0 +1,158 @@
+//! OBJECT ENCODING / FREQ / IDLETIME / REFCOUNT / HELP (Redis's `object.c`).
+
+use ferrite_hybridlog::ValueKind;
+
+use crate::args::{Args, parse_i64};
+use crate::ctx::Ctx;
+
+/// Redis's `OBJ_SHARED_INTEGERS`: integer strings below it share one immortal object.
+const SHARED_INTEGERS: i64 = 10_000;
+/// Redis's `OBJ_ENCODING_EMBSTR_SIZE_LIMIT`.
+const EMBSTR_SIZE_LIMIT: usize = 44;
+/// The refcount Redis reports for its shared (immortal) objects: `INT_MAX`.
+const SHARED_REFCOUNT: i64 = i32::MAX as i64;
+
+/// The integer a string value would be encoded as by `tryObjectEncoding` (at most 20 bytes and
+/// accepted by `string2l`).
+fn as_int(value: &[u8]) -> Option<i64> {
+    if value.len() > 20 {
+        return None;
+    }
+    parse_i64(value)
+}
+
+/// The encoding Redis would report for a string stored by SET. Ferrite keeps no per-value
+/// encoding, so a value Redis would hold as `raw` after APPEND or SETRANGE shows as what SET
+/// would have made of the same bytes.
+pub(super) fn string_encoding(value: &[u8]) -> &'static str {
+    if as_int(value).is_some() {
+        "int"
+    } else if value.len() <= EMBSTR_SIZE_LIMIT {
+        "embstr"
+    } else {
+        "raw"
+    }
+}
+
+/// Redis's refcount for a stored string: shared integers report `INT_MAX`, anything else 1.
+pub(super) fn string_refcount(value: &[u8]) -> i64 {
+    match as_int(value) {
+        Some(v) if (0..SHARED_INTEGERS).contains(&v) => SHARED_REFCOUNT,
+        _ => 1,
+    }
+}
+
+/// The container is never run itself: the dispatcher resolves its subcommands.
+pub(super) fn object(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    ctx.reply
+        .error("ERR wrong number of arguments for 'object' command");
+}
+
+/// Looks the key up as `objectCommandLookupOrReply` does: a null reply when it is missing.
+fn lookup<R>(
+    ctx: &mut Ctx<'_>,
+    args: Args<'_>,
+    f: impl FnOnce(ValueKind, &[u8]) -> R,
+) -> Option<R> {
+    let db = ctx.client.db;
+    let r = ctx
+        .store
+        .read(db, args.get(2), ctx.now_ms, |e| f(e.kind, e.value));
+    if r.is_some() {
+        ctx.hit();
+    } else {
+        ctx.miss();
+        ctx.reply.null();
+    }
+    r
+}
+
+/// `OBJECT ENCODING key`
+pub(super) fn encoding(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    if let Some(name) = lookup(ctx, args, |kind, value| match kind {
+        ValueKind::String => string_encoding(value),
+    }) {
+        ctx.reply.bulk(name.as_bytes());
+    }
+}
+
+/// `OBJECT REFCOUNT key`
+pub(super) fn refcount(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    if let Some(n) = lookup(ctx, args, |kind, value| match kind {
+        ValueKind::String => string_refcount(value),
+    }) {
+        ctx.reply.int(n);
+    }
+}
+
+/// `OBJECT IDLETIME key`: Ferrite tracks no access time, so every key reads as just used.
+pub(super) fn idletime(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    if lookup(ctx, args, |_, _| ()).is_some() {
+        ctx.reply.int(0);
+    }
+}
+
+/// `OBJECT FREQ key`: Ferrite has no LFU maxmemory policy, so this is always Redis's error for
+/// a server whose policy is not LFU.
+pub(super) fn freq(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    if lookup(ctx, args, |_, _| ()).is_some() {
+        ctx.reply.error(
+            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please \
+             note that when switching between policies at runtime LRU and LFU data will take \
+             some time to adjust.",
+        );
+    }
+}
+
+const HELP: &[&str] = &[
+    "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "ENCODING <key>",
+    "    Return the kind of internal representation used in order to store the value",
+    "    associated with a <key>.",
+    "FREQ <key>",
+    "    Return the access frequency index of the <key>. The returned integer is",
+    "    proportional to the logarithm of the recent access frequency of the key.",
+    "IDLETIME <key>",
+    "    Return the idle time of the <key>, that is the approximated number of",
+    "    seconds elapsed since the last access to the key.",
+    "REFCOUNT <key>",
+    "    Return the number of references of the value associated with the specified",
+    "    <key>.",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// `OBJECT HELP`
+pub(super) fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    ctx.reply.array_len(HELP.len());
+    for line in HELP {
+        ctx.reply.simple(line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodings_match_redis() {
+        assert_eq!(string_encoding(b"123"), "int");
+        assert_eq!(string_encoding(b"-1"), "int");
+        assert_eq!(string_encoding(b"9223372036854775807"), "int");
+        assert_eq!(string_encoding(b"9223372036854775808"), "embstr");
+        assert_eq!(string_encoding(b"01"), "embstr");
+        assert_eq!(string_encoding(b" 1"), "embstr");
+        assert_eq!(string_encoding(b""), "embstr");
+        assert_eq!(string_encoding(&[b'x'; 44]), "embstr");
+        assert_eq!(string_encoding(&[b'x'; 45]), "raw");
+    }
+
+    #[test]
+    fn refcounts_match_redis() {
+        assert_eq!(string_refcount(b"0"), 2_147_483_647);
+        assert_eq!(string_refcount(b"9999"), 2_147_483_647);
+        assert_eq!(string_refcount(b"10000"), 1);
+        assert_eq!(string_refcount(b"-1"), 1);
+        assert_eq!(string_refcount(b"abc"), 1);
+    }
+}
