@@ -1,6 +1,0 @@
-//! bitmaps commands.
-
-use crate::table::CommandSpec;
-
-/// Table entries.
-pub const COMMANDS: &[CommandSpec] = &[];

@@ -1,6 +1,0 @@
-//! keys commands.
-
-use crate::table::CommandSpec;
-
-/// Table entries.
-pub const COMMANDS: &[CommandSpec] = &[];

@@ -1,6 +1,0 @@
-//! strings commands.
-
-use crate::table::CommandSpec;
-
-/// Table entries.
-pub const COMMANDS: &[CommandSpec] = &[];
