@@ -1,8 +1,18 @@
-//! Connection commands: PING, ECHO, QUIT, SELECT.
+//! Connection commands: PING, ECHO, QUIT, SELECT, HELLO, AUTH, RESET.
 
-use crate::args::{Args, parse_i64};
+use std::sync::atomic::Ordering;
+
+use crate::args::{Args, eq_ignore_case, parse_i64};
+use crate::client::ReplyMode;
 use crate::ctx::Ctx;
+use crate::resp::Reply;
 use crate::table::{CommandSpec, flags::*};
+
+/// The Redis version HELLO reports (Ferrite speaks Redis 7.0.15).
+const REDIS_VERSION: &str = "7.0.15";
+
+/// Flags Redis gives the commands a client must be able to run before it authenticates.
+const CONNECTION_SETUP: u32 = NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY;
 
 /// Table entries.
 pub const COMMANDS: &[CommandSpec] = &[
@@ -16,7 +26,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["fast", "connection"],
         group: "connection",
         since: "1.0.0",
-        summary: "Returns the server's liveliness response.",
+        summary: "Ping the server",
         complexity: "O(1)",
         handler: ping,
         subcommands: &[],
@@ -24,14 +34,14 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "echo",
         arity: 2,
-        flags: FAST,
+        flags: LOADING | STALE | FAST,
         first_key: 0,
         last_key: 0,
         step: 0,
         acl: &["fast", "connection"],
         group: "connection",
         since: "1.0.0",
-        summary: "Returns the given string.",
+        summary: "Echo the given string",
         complexity: "O(1)",
         handler: echo,
         subcommands: &[],
@@ -46,7 +56,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["fast", "connection"],
         group: "connection",
         since: "1.0.0",
-        summary: "Closes the connection.",
+        summary: "Close the connection",
         complexity: "O(1)",
         handler: quit,
         subcommands: &[],
@@ -61,9 +71,54 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["fast", "connection"],
         group: "connection",
         since: "1.0.0",
-        summary: "Changes the selected database.",
+        summary: "Change the selected database for the current connection",
         complexity: "O(1)",
         handler: select,
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "hello",
+        arity: -1,
+        flags: CONNECTION_SETUP,
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl: &["fast", "connection"],
+        group: "connection",
+        since: "6.0.0",
+        summary: "Handshake with Redis",
+        complexity: "O(1)",
+        handler: hello,
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "auth",
+        arity: -2,
+        flags: CONNECTION_SETUP,
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl: &["fast", "connection"],
+        group: "connection",
+        since: "1.0.0",
+        summary: "Authenticate to the server",
+        complexity: "O(N) where N is the number of passwords defined for the user",
+        handler: auth,
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "reset",
+        arity: 1,
+        flags: CONNECTION_SETUP,
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl: &["fast", "connection"],
+        group: "connection",
+        since: "6.2.0",
+        summary: "Reset the connection",
+        complexity: "O(1)",
+        handler: reset,
         subcommands: &[],
     },
 ];
@@ -92,18 +147,272 @@ fn quit(ctx: &mut Ctx<'_>, _args: Args<'_>) {
 
 /// `SELECT index`
 fn select(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    // Redis's getIntFromObjectOrReply: an integer first, then one that fits a C int.
     let Some(db) = parse_i64(args.get(1)) else {
         ctx.not_integer();
         return;
     };
-    if db < 0 || db as usize >= ctx.store_databases() {
-        ctx.reply.error("ERR DB index is out of range");
+    if i32::try_from(db).is_err() {
+        ctx.reply
+            .error("ERR value is out of range, value must between -2147483648 and 2147483647");
         return;
     }
-    ctx.client.db = db as u8;
+    let db = match u8::try_from(db) {
+        Ok(db) if usize::from(db) < ctx.store_databases() => db,
+        _ => {
+            ctx.reply.error("ERR DB index is out of range");
+            return;
+        }
+    };
+    ctx.client.db = db;
+    ctx.client.shared.db.store(db, Ordering::Relaxed);
+    ctx.reply.ok();
+}
+
+/// `-WRONGPASS`, for AUTH and HELLO AUTH alike.
+const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
+/// `HELLO [protover [AUTH username password] [SETNAME clientname]]`
+fn hello(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let mut version = 0;
+    let mut next = 1;
+    if args.len() >= 2 {
+        let Some(v) = parse_i64(args.get(1)) else {
+            ctx.reply
+                .error("ERR Protocol version is not an integer or out of range");
+            return;
+        };
+        if !(2..=3).contains(&v) {
+            ctx.reply.error("NOPROTO unsupported protocol version");
+            return;
+        }
+        version = v;
+        next = 2;
+    }
+    // Redis 7.0 applies each option as it reads it: an AUTH or SETNAME before a bad option
+    // (or before a failed AUTH) stays applied.
+    let mut j = next;
+    while j < args.len() {
+        let more = args.len() - 1 - j;
+        let opt = args.get(j);
+        if eq_ignore_case(opt, "auth") && more >= 2 {
+            if !credentials_ok(ctx, args.get(j + 1), args.get(j + 2)) {
+                ctx.reply.error(WRONGPASS);
+                return;
+            }
+            set_authenticated(ctx, true);
+            j += 3;
+        } else if eq_ignore_case(opt, "setname") && more >= 1 {
+            let name = args.get(j + 1);
+            if !valid_client_name(name) {
+                ctx.reply.error(
+                    "ERR Client names cannot contain spaces, newlines or special characters.",
+                );
+                return;
+            }
+            set_client_name(ctx, name);
+            j += 2;
+        } else {
+            error_with_arg(
+                &mut ctx.reply,
+                "ERR Syntax error in HELLO option '",
+                opt,
+                "'",
+            );
+            return;
+        }
+    }
+    if !ctx.client.authenticated {
+        ctx.reply.error(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the \
+             HELLO AUTH <user> <pass> option can be used to authenticate the client and select \
+             the RESP protocol version at the same time",
+        );
+        return;
+    }
+    if version != 0 {
+        set_protocol(ctx, version == 3);
+    }
+    let proto = if ctx.client.resp3 { 3 } else { 2 };
+    let r = &mut ctx.reply;
+    r.map_len(7);
+    r.bulk(b"server");
+    r.bulk(b"redis");
+    r.bulk(b"version");
+    r.bulk(REDIS_VERSION.as_bytes());
+    r.bulk(b"proto");
+    r.int(proto);
+    r.bulk(b"id");
+    r.int(i64::try_from(ctx.client.id).unwrap_or(i64::MAX));
+    r.bulk(b"mode");
+    r.bulk(b"standalone");
+    r.bulk(b"role");
+    r.bulk(b"master");
+    r.bulk(b"modules");
+    r.array_len(0);
+}
+
+/// `AUTH [username] password`
+fn auth(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    if args.len() > 3 {
+        ctx.syntax_error();
+        return;
+    }
+    let (user, password) = if args.len() == 2 {
+        // The one-argument form keeps its pre-ACL error when there is nothing to check against.
+        if !ctx.server.config.auth_required() {
+            ctx.reply.error(
+                "ERR AUTH <password> called without any password configured for the default \
+                 user. Are you sure your configuration is correct?",
+            );
+            return;
+        }
+        (&b"default"[..], args.get(1))
+    } else {
+        (args.get(1), args.get(2))
+    };
+    if credentials_ok(ctx, user, password) {
+        set_authenticated(ctx, true);
+        ctx.reply.ok();
+    } else {
+        // A failed attempt leaves an authenticated connection authenticated, as in Redis.
+        ctx.reply.error(WRONGPASS);
+    }
+}
+
+/// `RESET`: the connection as it was when it was accepted (NO-EVICT excepted, as in Redis).
+fn reset(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    ctx.client.db = 0;
+    ctx.client.shared.db.store(0, Ordering::Relaxed);
+    set_protocol(ctx, false);
+    let authenticated = !ctx.server.config.auth_required();
+    set_authenticated(ctx, authenticated);
+    *ctx.client
+        .shared
+        .name
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = None;
+    // Redis clears REPLY OFF and a pending SKIP, but a SKIP already armed for this very command
+    // (SkipThis) still swallows the +RESET.
+    if matches!(ctx.client.reply_mode, ReplyMode::Off | ReplyMode::Skip) {
+        ctx.client.reply_mode = ReplyMode::On;
+    }
+    ctx.reply.simple("RESET");
+}
+
+/// Redis's `ACLCheckUserCredentials` for the only user Ferrite has, `default`: without
+/// `requirepass` it is `nopass` (any password), otherwise the password must match.
+fn credentials_ok(ctx: &Ctx<'_>, user: &[u8], password: &[u8]) -> bool {
+    if user != b"default" {
+        return false;
+    }
+    match ctx.server.config.password() {
+        None => true,
+        Some(expected) => constant_time_eq(&expected, password),
+    }
+}
+
+/// Compares without an early exit, so the time taken says nothing of where a guess went wrong
+/// (Redis compares hashes for the same reason).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len().max(b.len());
+    let mut diff = a.len() ^ b.len();
+    for i in 0..n {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= usize::from(x ^ y);
+    }
+    diff == 0
+}
+
+fn set_authenticated(ctx: &mut Ctx<'_>, authenticated: bool) {
+    ctx.client.authenticated = authenticated;
     ctx.client
         .shared
-        .db
-        .store(db as u8, std::sync::atomic::Ordering::Relaxed);
-    ctx.reply.ok();
+        .authenticated
+        .store(authenticated, Ordering::Relaxed);
+}
+
+/// Switches the connection's protocol; the reply being written switches with it.
+fn set_protocol(ctx: &mut Ctx<'_>, resp3: bool) {
+    ctx.client.resp3 = resp3;
+    ctx.client
+        .shared
+        .resp
+        .store(if resp3 { 3 } else { 2 }, Ordering::Relaxed);
+    ctx.reply.set_resp3(resp3);
+}
+
+/// Redis's client name rule: printable ASCII without spaces, so that CLIENT LIST stays
+/// splittable on spaces. The empty name is valid and clears the name.
+fn valid_client_name(name: &[u8]) -> bool {
+    name.iter().all(|b| (b'!'..=b'~').contains(b))
+}
+
+fn set_client_name(ctx: &mut Ctx<'_>, name: &[u8]) {
+    let value = (!name.is_empty()).then(|| name.to_vec());
+    *ctx.client
+        .shared
+        .name
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = value;
+}
+
+/// An error quoting a client argument the way Redis's `%s` does: up to its first NUL, bytes as
+/// they are (even when not UTF-8); CR and LF become spaces as in every error.
+fn error_with_arg(reply: &mut Reply<'_>, before: &str, arg: &[u8], after: &str) {
+    let arg = arg.split(|&b| b == 0).next().unwrap_or_default();
+    if let Ok(text) = std::str::from_utf8(arg) {
+        reply.error(&format!("{before}{text}{after}"));
+        return;
+    }
+    // `Reply::error` takes text; write the bytes ourselves, letting it count the error.
+    let mark = reply.mark();
+    reply.error("");
+    reply.truncate(mark);
+    let out = reply.raw();
+    out.push(b'-');
+    out.extend_from_slice(before.as_bytes());
+    out.extend(
+        arg.iter()
+            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+    );
+    out.extend_from_slice(after.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_compare_fully() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret1"));
+        assert!(!constant_time_eq(b"", b"x"));
+        assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn client_names() {
+        assert!(valid_client_name(b""));
+        assert!(valid_client_name(b"a~!"));
+        assert!(!valid_client_name(b"a b"));
+        assert!(!valid_client_name(b"a\xffb"));
+        assert!(!valid_client_name(b"a\nb"));
+    }
+
+    #[test]
+    fn errors_quote_arguments_like_printf() {
+        let mut out = Vec::new();
+        let mut r = Reply::new(&mut out, false);
+        error_with_arg(&mut r, "ERR x '", b"a\xff\rb\0c", "'");
+        assert_eq!(r.errors(), 1);
+        assert_eq!(out, b"-ERR x 'a\xff b'\r\n");
+        let mut out = Vec::new();
+        let mut r = Reply::new(&mut out, false);
+        error_with_arg(&mut r, "ERR x '", b"ok\0hidden", "'");
+        assert_eq!(out, b"-ERR x 'ok'\r\n");
+    }
 }

@@ -1,6 +1,21 @@
 //! Incremental request parser (Redis's `processMultibulkBuffer` / `processInlineBuffer`).
+//!
+//! Redis 7.0.15 is the specification, quirks included, because a client that works against
+//! Redis must see the same replies and the same disconnections here:
+//!
+//! - Lines are found the way Redis's `strchr` finds them: the search for the terminator stops at
+//!   a NUL byte, so a NUL before the end of a header or inline line leaves the request waiting
+//!   until the size limit turns it into an error.
+//! - A multibulk line ends at `\r` and the byte after it is skipped unchecked, as is the pair of
+//!   bytes after a bulk's data.
+//! - Numbers follow `string2ll`; counts above `INT_MAX`, bulks above `proto-max-bulk-len`, and
+//!   (before authentication) more than 10 elements or bulks above 16 KiB are refused.
+//! - A line without its terminator is refused once more than 64 KiB are pending.
+//!
+//! Multibulk arguments are spans of the caller's buffer (no copy); inline arguments, which
+//! quoting may rewrite, are unescaped into a buffer the parser owns.
 
-use crate::args::Args;
+use crate::args::{Args, parse_i64};
 
 /// Limits the parser enforces, from the configuration and the client's state.
 #[derive(Debug, Clone, Copy)]
@@ -41,11 +56,71 @@ pub enum Parse {
     Error(&'static str),
 }
 
+/// Redis's `PROTO_INLINE_MAX_SIZE`: how much may be pending without a line terminator.
+pub const INLINE_MAX_SIZE: usize = 64 * 1024;
+
+/// Largest multibulk count (`INT_MAX` in Redis).
+const MAX_MULTIBULK_LEN: i64 = i32::MAX as i64;
+
+/// Elements an unauthenticated client may send in one request.
+const UNAUTH_MAX_MULTIBULK_LEN: i64 = 10;
+
+/// Bulk length an unauthenticated client may send.
+const UNAUTH_MAX_BULK_LEN: i64 = 16 * 1024;
+
+/// Span slots reserved up front for a multibulk request: a client-supplied count must not make
+/// the parser allocate before the elements arrive (Redis caps its `argv` the same way).
+const MAX_RESERVE: usize = 1024;
+
+/// Span capacity above which the vector is given back once a huge request is done with.
+const KEEP_SPANS: usize = 4096;
+
+/// Inline buffer capacity kept across requests.
+const KEEP_INLINE: usize = INLINE_MAX_SIZE;
+
 /// Parser state that survives across reads, so a large request is not re-parsed from its start
 /// every time more of it arrives.
 #[derive(Debug, Default)]
 pub struct Parser {
-    _private: (),
+    /// A request is partly parsed: `pos`, `scan`, `remaining` and `spans` describe it.
+    started: bool,
+    /// The multibulk header was read; `remaining` elements are still to come.
+    in_multibulk: bool,
+    /// Elements of the multibulk request not read yet.
+    remaining: u32,
+    /// Length of the bulk whose `$` line was read and whose data is awaited.
+    bulk_len: Option<u64>,
+    /// Offset (from the start of the request) where parsing resumes.
+    pos: usize,
+    /// Offset where the search for the current line's terminator resumes, so that a long line
+    /// arriving in pieces is scanned once.
+    scan: usize,
+    /// The arguments: spans of the input (multibulk) or of `inline_buf` (inline).
+    spans: Vec<(u32, u32)>,
+    /// Unescaped inline arguments.
+    inline_buf: Vec<u8>,
+    /// Whether the last command was inline (its spans point into `inline_buf`).
+    inline: bool,
+}
+
+/// What the search for a line terminator found.
+enum Line {
+    /// The terminator is at this offset.
+    At(usize),
+    /// Not found: the search resumes at this offset (a NUL byte there stops it for good, as it
+    /// stops Redis's `strchr`).
+    Pending(usize),
+}
+
+/// Finds `needle` at or after `from`, stopping at a NUL as C's `strchr` does.
+#[inline]
+fn find_line(input: &[u8], from: usize, needle: u8) -> Line {
+    let tail = input.get(from..).unwrap_or_default();
+    match tail.iter().position(|&b| b == needle || b == 0) {
+        Some(i) if tail[i] == needle => Line::At(from + i),
+        Some(i) => Line::Pending(from + i),
+        None => Line::Pending(input.len()),
+    }
 }
 
 impl Parser {
@@ -57,13 +132,332 @@ impl Parser {
     /// Parses the request at the start of `input` (the unconsumed input; the same prefix is passed
     /// again, with more bytes after it, when the previous call returned `Incomplete`).
     pub fn parse(&mut self, input: &[u8], limits: &Limits) -> Parse {
-        let _ = (input, limits);
-        todo!("parser work")
+        if self.started && input.len() < self.pos.max(self.scan) {
+            // The caller broke the contract (the prefix shrank): start over rather than read
+            // stale offsets.
+            debug_assert!(false, "parser input shrank while a request was in progress");
+            self.started = false;
+        }
+        if !self.started {
+            self.begin();
+        }
+        let Some(&first) = input.first() else {
+            return Parse::Incomplete;
+        };
+        let outcome = if first == b'*' {
+            self.multibulk(input, limits)
+        } else {
+            self.inline(input)
+        };
+        if outcome != Parse::Incomplete {
+            self.finish();
+        }
+        outcome
     }
 
     /// The arguments of the command the last `parse` completed; `input` is the same buffer.
     pub fn args<'a>(&'a self, input: &'a [u8]) -> Args<'a> {
-        let _ = input;
-        todo!("parser work")
+        if self.inline {
+            Args::new(&self.inline_buf, &self.spans)
+        } else {
+            Args::new(input, &self.spans)
+        }
+    }
+
+    /// Resets for a new request, keeping the buffers' capacity within bounds.
+    fn begin(&mut self) {
+        self.started = true;
+        self.in_multibulk = false;
+        self.remaining = 0;
+        self.bulk_len = None;
+        self.pos = 0;
+        self.scan = 0;
+        self.inline = false;
+        self.spans.clear();
+        if self.spans.capacity() > KEEP_SPANS {
+            self.spans.shrink_to(KEEP_SPANS);
+        }
+        self.inline_buf.clear();
+        if self.inline_buf.capacity() > KEEP_INLINE {
+            self.inline_buf.shrink_to(KEEP_INLINE);
+        }
+    }
+
+    /// The request is over (parsed, skipped or refused); `spans` stay for `args`.
+    fn finish(&mut self) {
+        self.started = false;
+    }
+
+    /// `processInlineBuffer`: one line, split like `sdssplitargs`.
+    fn inline(&mut self, input: &[u8]) -> Parse {
+        let newline = match find_line(input, self.scan, b'\n') {
+            Line::At(i) => i,
+            Line::Pending(resume) => {
+                self.scan = resume;
+                if input.len() > INLINE_MAX_SIZE {
+                    return Parse::Error("too big inline request");
+                }
+                return Parse::Incomplete;
+            }
+        };
+        let end = if newline > 0 && input[newline - 1] == b'\r' {
+            newline - 1
+        } else {
+            newline
+        };
+        if split_args(&input[..end], &mut self.inline_buf, &mut self.spans).is_err() {
+            return Parse::Error("unbalanced quotes in request");
+        }
+        let consumed = newline + 1;
+        if self.spans.is_empty() {
+            Parse::Skip { consumed }
+        } else {
+            self.inline = true;
+            Parse::Command { consumed }
+        }
+    }
+
+    /// `processMultibulkBuffer`: `*N\r\n` then `N` times `$len\r\n<len bytes>\r\n`.
+    fn multibulk(&mut self, input: &[u8], limits: &Limits) -> Parse {
+        if !self.in_multibulk {
+            let cr = match find_line(input, self.scan, b'\r') {
+                Line::At(i) => i,
+                Line::Pending(resume) => {
+                    self.scan = resume;
+                    if input.len() > INLINE_MAX_SIZE {
+                        return Parse::Error("too big mbulk count string");
+                    }
+                    return Parse::Incomplete;
+                }
+            };
+            // Redis wants one byte after the `\r` (taken to be the `\n`) before going on.
+            if cr + 1 >= input.len() {
+                self.scan = cr;
+                return Parse::Incomplete;
+            }
+            let count = match parse_i64(&input[1..cr]) {
+                Some(n) if n <= MAX_MULTIBULK_LEN => n,
+                _ => return Parse::Error("invalid multibulk length"),
+            };
+            if count > UNAUTH_MAX_MULTIBULK_LEN && !limits.authenticated {
+                return Parse::Error("unauthenticated multibulk length");
+            }
+            let after = cr + 2;
+            if count <= 0 {
+                return Parse::Skip { consumed: after };
+            }
+            // 1 ..= i32::MAX, so it fits.
+            self.remaining = count as u32;
+            self.spans.reserve((count as usize).min(MAX_RESERVE));
+            self.in_multibulk = true;
+            self.pos = after;
+            self.scan = after;
+        }
+        while self.remaining > 0 {
+            let len = match self.bulk_len {
+                Some(len) => len,
+                None => match self.bulk_header(input, limits) {
+                    Ok(Some(len)) => len,
+                    Ok(None) => return Parse::Incomplete,
+                    Err(msg) => return Parse::Error(msg),
+                },
+            };
+            let available = (input.len() - self.pos) as u64;
+            // `len` is at most i64::MAX, so the sum cannot overflow.
+            if available < len + 2 {
+                return Parse::Incomplete;
+            }
+            // Checked when the header was read: the span fits in u32.
+            self.spans.push((self.pos as u32, len as u32));
+            self.pos += len as usize + 2;
+            self.scan = self.pos;
+            self.bulk_len = None;
+            self.remaining -= 1;
+        }
+        Parse::Command { consumed: self.pos }
+    }
+
+    /// Reads a `$len\r\n` line at `pos`: `Ok(None)` when it has not fully arrived.
+    fn bulk_header(&mut self, input: &[u8], limits: &Limits) -> Result<Option<u64>, &'static str> {
+        let cr = match find_line(input, self.scan, b'\r') {
+            Line::At(i) => i,
+            Line::Pending(resume) => {
+                self.scan = resume;
+                if input.len() - self.pos > INLINE_MAX_SIZE {
+                    return Err("too big bulk count string");
+                }
+                return Ok(None);
+            }
+        };
+        if cr + 1 >= input.len() {
+            self.scan = cr;
+            return Ok(None);
+        }
+        let marker = input[self.pos];
+        if marker != b'$' {
+            return Err(expected_dollar(marker));
+        }
+        let len = match parse_i64(&input[self.pos + 1..cr]) {
+            Some(n) if n >= 0 && n as u64 <= limits.max_bulk_len => n,
+            _ => return Err("invalid bulk length"),
+        };
+        if len > UNAUTH_MAX_BULK_LEN && !limits.authenticated {
+            return Err("unauthenticated bulk length");
+        }
+        let start = cr + 2;
+        // Spans are u32 offsets: a single request past 4 GiB is refused rather than truncated.
+        if (start as u64).saturating_add(len as u64) > u64::from(u32::MAX) {
+            return Err("invalid bulk length");
+        }
+        self.pos = start;
+        self.scan = start;
+        self.bulk_len = Some(len as u64);
+        Ok(Some(len as u64))
     }
 }
+
+/// Length of one `expected '$', got 'X'` message.
+const EXPECTED_LEN: usize = "expected '$', got 'X'".len();
+
+/// The message for every ASCII byte, back to back, so that each is a `&'static str`.
+static EXPECTED_BYTES: [u8; 128 * EXPECTED_LEN] = {
+    let template = b"expected '$', got 'X'";
+    let mut table = [0u8; 128 * EXPECTED_LEN];
+    let mut c = 0;
+    while c < 128 {
+        let mut i = 0;
+        while i < EXPECTED_LEN {
+            table[c * EXPECTED_LEN + i] = template[i];
+            i += 1;
+        }
+        table[c * EXPECTED_LEN + EXPECTED_LEN - 2] = c as u8;
+        c += 1;
+    }
+    table
+};
+
+static EXPECTED_TABLE: &str = match std::str::from_utf8(&EXPECTED_BYTES) {
+    Ok(s) => s,
+    Err(_) => panic!("the table is ASCII"),
+};
+
+/// Redis's `expected '$', got '%c'`. A byte above 0x7f cannot be carried by the `&'static str`
+/// of [`Parse::Error`], so it is shown as `?`; a NUL ends the C string early, as in Redis (the
+/// line search makes that case unreachable, but the text stays faithful).
+fn expected_dollar(byte: u8) -> &'static str {
+    match byte {
+        0 => "expected '$', got '",
+        1..=0x7f => {
+            let at = byte as usize * EXPECTED_LEN;
+            &EXPECTED_TABLE[at..at + EXPECTED_LEN]
+        }
+        _ => "expected '$', got '?'",
+    }
+}
+
+/// C's `isspace` in the C locale.
+#[inline]
+fn is_c_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+#[inline]
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// The line has unbalanced quotes, or a closing quote not followed by a space.
+#[derive(Debug, PartialEq, Eq)]
+struct Unbalanced;
+
+/// Redis's `sdssplitargs`: arguments separated by blanks, `"..."` with `\n \r \t \b \a \xHH`
+/// and `\<any>` escapes, `'...'` with `\'` only; a closing quote must be followed by a blank or
+/// the end. The line is read as a C string: a NUL ends it.
+fn split_args(
+    line: &[u8],
+    buf: &mut Vec<u8>,
+    spans: &mut Vec<(u32, u32)>,
+) -> Result<(), Unbalanced> {
+    let at = |i: usize| line.get(i).copied().unwrap_or(0);
+    // Offsets are u32; a line that long cannot be an inline request anyway.
+    if u32::try_from(line.len()).is_err() {
+        return Err(Unbalanced);
+    }
+    let mut p = 0;
+    loop {
+        while at(p) != 0 && is_c_space(at(p)) {
+            p += 1;
+        }
+        if at(p) == 0 {
+            return Ok(());
+        }
+        let start = buf.len();
+        let (mut in_dq, mut in_sq, mut done) = (false, false, false);
+        while !done {
+            let c = at(p);
+            if in_dq {
+                let hex = match (c, at(p + 1)) {
+                    (b'\\', b'x') => hex_value(at(p + 2)).zip(hex_value(at(p + 3))),
+                    _ => None,
+                };
+                if let Some((hi, lo)) = hex {
+                    buf.push(hi * 16 + lo);
+                    p += 3;
+                } else if c == b'\\' && at(p + 1) != 0 {
+                    p += 1;
+                    buf.push(match at(p) {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'b' => 0x08,
+                        b'a' => 0x07,
+                        other => other,
+                    });
+                } else if c == b'"' {
+                    if at(p + 1) != 0 && !is_c_space(at(p + 1)) {
+                        return Err(Unbalanced);
+                    }
+                    done = true;
+                } else if c == 0 {
+                    return Err(Unbalanced);
+                } else {
+                    buf.push(c);
+                }
+            } else if in_sq {
+                if c == b'\\' && at(p + 1) == b'\'' {
+                    p += 1;
+                    buf.push(b'\'');
+                } else if c == b'\'' {
+                    if at(p + 1) != 0 && !is_c_space(at(p + 1)) {
+                        return Err(Unbalanced);
+                    }
+                    done = true;
+                } else if c == 0 {
+                    return Err(Unbalanced);
+                } else {
+                    buf.push(c);
+                }
+            } else {
+                match c {
+                    b' ' | b'\n' | b'\r' | b'\t' | 0 => done = true,
+                    b'"' => in_dq = true,
+                    b'\'' => in_sq = true,
+                    _ => buf.push(c),
+                }
+            }
+            if at(p) != 0 {
+                p += 1;
+            }
+        }
+        // The unescaped text is never longer than the line, which fits in u32.
+        spans.push((start as u32, (buf.len() - start) as u32));
+    }
+}
+
+#[cfg(test)]
+mod tests;
