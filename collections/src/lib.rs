@@ -1,0 +1,115 @@
+//! The in-memory data structures behind Redis's collection types.
+//!
+//! This crate knows nothing of the store, the protocol or the reactor: it holds values and answers
+//! questions about them with the costs and the observable behaviour Redis 7.0 documents. The
+//! command layer parses arguments, picks the key and formats replies; the store keeps these values
+//! as native objects while their page is in memory and spills them with [`List::serialize`] and
+//! friends when it leaves (Garnet's object-store design).
+//!
+//! | type | structure | notes |
+//! | --- | --- | --- |
+//! | [`List`] | `VecDeque` of boxed elements | O(1) at both ends and O(1) by index |
+//! | [`Hash`](struct@Hash) | in-crate hash table, reverse-binary scan cursor | insertion order kept while small |
+//! | [`Set`] | sorted `i64` array (intset) or the hash table | |
+//! | [`SortedSet`] | skiplist with spans + hash table | O(log N) rank |
+//! | [`Hll`] | Redis's own sparse/dense byte string | byte-identical to Redis |
+//! | [`geo`] | geohash helpers over a [`SortedSet`] | |
+//!
+//! OBJECT ENCODING names are derived from high-water marks (the largest length and element ever
+//! held), so that once a value would have been converted by Redis it keeps reporting the big
+//! encoding, exactly like Redis's one-way conversions.
+//!
+//! Every operation is panic-free for any input: out-of-range indexes, empty collections, counts
+//! of `i64::MIN` and `i64::MAX`, NaN and infinite scores.
+
+mod codec;
+mod dict;
+pub mod geo;
+mod hash;
+pub mod hll;
+mod list;
+mod set;
+mod util;
+mod zset;
+
+pub use codec::DecodeError;
+pub use hash::{Hash, Pairs};
+pub use hll::Hll;
+pub use list::{End, List};
+pub use set::Set;
+pub use util::{Rng, format_long_double, parse_f64_strtod, parse_i64_strict};
+pub use zset::{
+    Aggregate, LexBound, LexRange, ScoreRange, SortedSet, ZAddFlags, ZAddOutcome, ZSource,
+    parse_lex_range, parse_score_range,
+};
+
+/// The size thresholds that decide Redis's OBJECT ENCODING names (the `*-max-*` config options).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// `hash-max-listpack-entries` (128).
+    pub hash_max_listpack_entries: usize,
+    /// `hash-max-listpack-value` (64).
+    pub hash_max_listpack_value: usize,
+    /// `set-max-intset-entries` (512).
+    pub set_max_intset_entries: usize,
+    /// `zset-max-listpack-entries` (128).
+    pub zset_max_listpack_entries: usize,
+    /// `zset-max-listpack-value` (64).
+    pub zset_max_listpack_value: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            hash_max_listpack_entries: 128,
+            hash_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+        }
+    }
+}
+
+/// An error a collection operation reports to the client. `Display` gives Redis's text, without
+/// the `ERR ` prefix the command layer adds.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// HINCRBY on a value that is not an integer.
+    #[error("hash value is not an integer")]
+    HashValueNotInteger,
+    /// HINCRBYFLOAT on a value that is not a float.
+    #[error("hash value is not a float")]
+    HashValueNotFloat,
+    /// An integer increment that overflows `i64`.
+    #[error("increment or decrement would overflow")]
+    Overflow,
+    /// A float increment whose result is NaN or infinite.
+    #[error("increment would produce NaN or Infinity")]
+    NanOrInfinity,
+    /// ZADD with both XX and NX.
+    #[error("XX and NX options at the same time are not compatible")]
+    ZAddXxNx,
+    /// ZADD with GT, LT and NX combined.
+    #[error("GT, LT, and/or NX options at the same time are not compatible")]
+    ZAddGtLtNx,
+    /// ZADD INCR with several pairs.
+    #[error("INCR option supports a single increment-element pair")]
+    ZAddIncrPairs,
+    /// A score update that gives NaN (`+inf` plus `-inf`).
+    #[error("resulting score is not a number (NaN)")]
+    ScoreNan,
+    /// A malformed score range.
+    #[error("min or max is not a float")]
+    ScoreRange,
+    /// A malformed lex range.
+    #[error("min or max not valid string range item")]
+    LexRange,
+    /// LSET out of range.
+    #[error("index out of range")]
+    IndexOutOfRange,
+    /// LPOS with RANK 0.
+    #[error(
+        "RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list"
+    )]
+    RankZero,
+}
