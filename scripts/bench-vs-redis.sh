@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Ferrite vs redis-server under redis-benchmark, side by side on the same machine.
+#
+# Both servers run on core 0 (ferrite with one reactor thread); redis-benchmark runs on core 1.
+# The servers alternate within each round. For every combination of GET/SET, pipeline -P 1 and
+# -P 16, and value size -d 3 and -d 1024 (-c 50 clients), it records ops/sec, p50/p99/p99.9
+# latency and the servers' CPU time per million operations, and prints the medians across
+# rounds as markdown tables with the ratio Ferrite/Redis.
+#
+#   scripts/bench-vs-redis.sh                      # defaults
+#   ROUNDS=5 N_P1=300000 N_P16=1000000 scripts/bench-vs-redis.sh
+#
+# Environment: ROUNDS (3), N_P1 (300000), N_P16 (1000000), CLIENTS (50), SIZES ("3 1024"),
+# PIPELINES ("1 16"), TESTS ("set get"), IO_BACKEND (auto), SERVER_CPU (0), CLIENT_CPU (1),
+# FERRITE_BIN (default: build target/release/ferrite), REDIS_SERVER (redis-server),
+# KEEP_RAW=1 keeps redis-benchmark's raw output in the work directory.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+ROUNDS=${ROUNDS:-3}
+N_P1=${N_P1:-300000}
+N_P16=${N_P16:-1000000}
+CLIENTS=${CLIENTS:-50}
+SIZES=${SIZES:-"3 1024"}
+PIPELINES=${PIPELINES:-"1 16"}
+TESTS=${TESTS:-"set get"}
+IO_BACKEND=${IO_BACKEND:-auto}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+REDIS_SERVER=${REDIS_SERVER:-redis-server}
+
+for tool in "$REDIS_SERVER" redis-benchmark redis-cli taskset; do
+    command -v "$tool" >/dev/null || { echo "missing: $tool (apt-get install redis-server redis-tools util-linux)" >&2; exit 1; }
+done
+
+if [[ -z "${FERRITE_BIN:-}" ]]; then
+    echo "building release ferrite..." >&2
+    cargo build --release --bin ferrite >&2
+    FERRITE_BIN="$PWD/target/release/ferrite"
+fi
+
+WORK=$(mktemp -d /tmp/bench-vs-redis.XXXXXX)
+FERRITE_PID=""
+REDIS_PID=""
+cleanup() {
+    for pid in $FERRITE_PID $REDIS_PID; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in $FERRITE_PID $REDIS_PID; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    if [[ -z "${KEEP_RAW:-}" ]]; then rm -rf "$WORK"; else echo "raw output kept in $WORK" >&2; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null \
+        || echo $((20000 + RANDOM % 20000))
+}
+
+wait_port() { # port pid name
+    for _ in $(seq 200); do
+        if redis-cli -p "$1" PING 2>/dev/null | grep -q PONG; then return 0; fi
+        kill -0 "$2" 2>/dev/null || { echo "$3 exited during start-up" >&2; cat "$WORK/$3.log" >&2; exit 1; }
+        sleep 0.05
+    done
+    echo "$3 not answering on port $1" >&2
+    cat "$WORK/$3.log" >&2
+    exit 1
+}
+
+FERRITE_PORT=$(free_port)
+mkdir -p "$WORK/ferrite-dir" "$WORK/redis-dir"
+FERRITE_CMD=(taskset -c "$SERVER_CPU" "$FERRITE_BIN" --port "$FERRITE_PORT" --bind 127.0.0.1
+    --threads 1 --io-backend "$IO_BACKEND" --dir "$WORK/ferrite-dir" --loglevel warning)
+"${FERRITE_CMD[@]}" >"$WORK/ferrite.log" 2>&1 &
+FERRITE_PID=$!
+wait_port "$FERRITE_PORT" "$FERRITE_PID" ferrite
+
+REDIS_PORT=$(free_port)
+while [[ "$REDIS_PORT" == "$FERRITE_PORT" ]]; do REDIS_PORT=$(free_port); done
+REDIS_CMD=(taskset -c "$SERVER_CPU" "$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1
+    --save "" --appendonly no --daemonize no --dir "$WORK/redis-dir" --loglevel warning)
+"${REDIS_CMD[@]}" >"$WORK/redis.log" 2>&1 &
+REDIS_PID=$!
+wait_port "$REDIS_PORT" "$REDIS_PID" redis
+
+CLK_TCK=$(getconf CLK_TCK)
+quote() { printf '%q ' "$@" | sed 's/ $//'; }
+cpu_ticks() { # pid -> utime+stime in ticks
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
+
+RESULTS="$WORK/results.tsv"
+: >"$RESULTS"
+BENCH_CMD_EXAMPLE=""
+
+run_one() { # server port pid test P d n round
+    local server=$1 port=$2 pid=$3 test=$4 p=$5 d=$6 n=$7 round=$8
+    local out="$WORK/raw-$server-$test-P$p-d$d-r$round.txt"
+    local cmd=(taskset -c "$CLIENT_CPU" redis-benchmark -h 127.0.0.1 -p "$port" -t "$test"
+        -P "$p" -c "$CLIENTS" -n "$n" -d "$d" --precision 3)
+    [[ -n "$BENCH_CMD_EXAMPLE" ]] || BENCH_CMD_EXAMPLE=$(quote "${cmd[@]}")
+    local before after
+    before=$(cpu_ticks "$pid")
+    "${cmd[@]}" 2>&1 | tr '\r' '\n' >"$out"
+    after=$(cpu_ticks "$pid")
+    # Summary: "throughput summary: X requests per second" and the latency summary row
+    # (avg min p50 p95 p99 max); p99.9 from the percentile distribution (first >= 99.9%).
+    awk -v server="$server" -v test="$test" -v p="$p" -v d="$d" -v n="$n" \
+        -v cpu=$((after - before)) -v hz="$CLK_TCK" '
+        /throughput summary:/ { ops = $3 }
+        /avg +min +p50 +p95 +p99 +max/ { getline; p50 = $3; p99 = $5 }
+        /^Latency by percentile distribution/ { inpct = 1; next }
+        inpct && /^$/ { inpct = 0 }
+        inpct && p999 == "" {
+            pct = $1; sub(/%/, "", pct)
+            if (pct + 0 >= 99.9) p999 = $3
+        }
+        END {
+            if (ops == "") { print "no throughput in redis-benchmark output" > "/dev/stderr"; exit 1 }
+            printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.4f\n", server, toupper(test), p, d, ops, p50, p99, p999,
+                (cpu / hz) / n * 1000000
+        }' "$out" >>"$RESULTS"
+    tail -n1 "$RESULTS" | awk -F'\t' '{ printf "  %-8s %-4s P%-3s d%-5s %12s ops/s  p50 %s  p99 %s  p99.9 %s ms  cpu %s s/Mops\n", $1,$2,$3,$4,$5,$6,$7,$8,$9 }' >&2
+}
+
+echo "ferrite: $(quote "${FERRITE_CMD[@]}")" >&2
+echo "redis:   $(quote "${REDIS_CMD[@]}")" >&2
+for round in $(seq "$ROUNDS"); do
+    echo "round $round/$ROUNDS" >&2
+    for d in $SIZES; do
+        for p in $PIPELINES; do
+            if [[ "$p" == 1 ]]; then n=$N_P1; else n=$N_P16; fi
+            if ((round % 2)); then order="ferrite redis"; else order="redis ferrite"; fi
+            for server in $order; do
+                if [[ $server == ferrite ]]; then port=$FERRITE_PORT pid=$FERRITE_PID; else port=$REDIS_PORT pid=$REDIS_PID; fi
+                for test in $TESTS; do
+                    run_one "$server" "$port" "$pid" "$test" "$p" "$d" "$n" "$round"
+                done
+            done
+        done
+    done
+done
+
+# Medians across rounds, then one table per metric with the ratio Ferrite/Redis.
+report() {
+    awk -F'\t' '
+        function median(key,   n, i, j, t, a) {
+            n = split(vals[key], a, " ")
+            for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
+            if (n == 0 || a[1] == "") return ""
+            return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+        }
+        {
+            row = $2 "\t" $3 "\t" $4
+            if (!(row in seen)) { seen[row] = 1; rows[++nrows] = row }
+            for (m = 5; m <= 9; m++) if ($m != "") vals[$1 SUBSEP row SUBSEP m] = vals[$1 SUBSEP row SUBSEP m] " " $m
+        }
+        END {
+            split("ops/sec (higher is better)|p50 latency, ms|p99 latency, ms|p99.9 latency, ms (upper bound: the first percentile >= 99.9% that redis-benchmark reports)|server CPU seconds per million ops", title, "|")
+            for (m = 5; m <= 9; m++) {
+                printf "\n### %s\n\n| test | -P | -d | Ferrite | Redis | Ferrite/Redis |\n| --- | --- | --- | ---: | ---: | ---: |\n", title[m - 4]
+                for (r = 1; r <= nrows; r++) {
+                    split(rows[r], k, "\t")
+                    f = median("ferrite" SUBSEP rows[r] SUBSEP m); g = median("redis" SUBSEP rows[r] SUBSEP m)
+                    ratio = (f != "" && g != "" && g + 0 > 0) ? sprintf("%.2f", f / g) : "n/a"
+                    printf "| %s | %s | %s | %s | %s | %s |\n", k[1], k[2], k[3], (f == "" ? "n/a" : f), (g == "" ? "n/a" : g), ratio
+                }
+            }
+        }' "$RESULTS"
+}
+
+echo
+echo "## Ferrite vs Redis: redis-benchmark, medians of $ROUNDS rounds"
+echo
+echo "- machine: $(nproc) cores, $(uname -srm); $("$REDIS_SERVER" --version | cut -d' ' -f1-3)"
+echo "- ferrite: \`$(quote "${FERRITE_CMD[@]}")\`"
+echo "- redis:   \`$(quote "${REDIS_CMD[@]}")\`"
+echo "- load, e.g.: \`$BENCH_CMD_EXAMPLE\` (with -t set/get, -P $PIPELINES, -d $SIZES; -n $N_P1 at -P 1, $N_P16 at -P 16)"
+echo "- latency percentiles are redis-benchmark's (HdrHistogram, per request, including the client's time);"
+echo "  redis-benchmark 7.0 reports p50/p95/p99 in its summary; p99.9 is read off its percentile distribution"
+echo "- CPU: the server's user+sys time from /proc/PID/stat across each run (includes connection setup)"
+report
