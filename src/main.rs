@@ -179,5 +179,7 @@ fn adjust_open_files_limit(maxclients: u64) -> usize {
             limit.saturating_sub(RESERVED_FDS)
         );
     }
-    limit.saturating_sub(RESERVED_FDS).clamp(16, maxclients.max(16)) as usize
+    limit
+        .saturating_sub(RESERVED_FDS)
+        .clamp(16, maxclients.max(16)) as usize
 }

@@ -12,8 +12,10 @@ use ferrite_commands::config::Config;
 /// A drop-in Redis replacement: the speed of memory, the capacity of disk.
 #[derive(Debug, Parser)]
 #[command(name = "ferrite", version, about)]
-#[command(after_help = "Any configuration parameter (see ferrite.toml) can also be given as \
-                        `--name value`, e.g. `--timeout 300 --maxclients 1000`.")]
+#[command(
+    after_help = "Any configuration parameter (see ferrite.toml) can also be given as \
+                        `--name value`, e.g. `--timeout 300 --maxclients 1000`."
+)]
 pub struct Cli {
     /// Configuration file (TOML; see ferrite.toml).
     #[arg(long, value_name = "FILE")]

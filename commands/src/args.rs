@@ -111,11 +111,14 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
         return None;
     }
     let text = std::str::from_utf8(s).ok()?;
-    let v: f64 = text.parse().ok().or_else(|| match text.to_ascii_lowercase().as_str() {
-        "inf" | "+inf" | "infinity" | "+infinity" => Some(f64::INFINITY),
-        "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
-        _ => None,
-    })?;
+    let v: f64 = text
+        .parse()
+        .ok()
+        .or_else(|| match text.to_ascii_lowercase().as_str() {
+            "inf" | "+inf" | "infinity" | "+infinity" => Some(f64::INFINITY),
+            "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
+            _ => None,
+        })?;
     if v.is_nan() { None } else { Some(v) }
 }
 
@@ -160,6 +163,9 @@ mod tests {
         let a = Args::new(data, &spans);
         assert_eq!(a.len(), 3);
         assert_eq!(a.get(2), b"value");
-        assert_eq!(a.iter_from(1).collect::<Vec<_>>(), vec![&b"key"[..], b"value"]);
+        assert_eq!(
+            a.iter_from(1).collect::<Vec<_>>(),
+            vec![&b"key"[..], b"value"]
+        );
     }
 }

@@ -62,7 +62,8 @@ impl Ctx<'_> {
     /// `-ERR value is not an integer or out of range`.
     #[cold]
     pub fn not_integer(&mut self) {
-        self.reply.error("ERR value is not an integer or out of range");
+        self.reply
+            .error("ERR value is not an integer or out of range");
     }
 
     /// `-ERR value is not a valid float`.

@@ -32,7 +32,10 @@ impl ThreadStats {
     /// Adds `n` to a counter this thread owns (single writer: no read-modify-write needed).
     #[inline]
     pub fn add(counter: &AtomicU64, n: u64) {
-        counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+        counter.store(
+            counter.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
     }
 }
 
@@ -69,7 +72,9 @@ impl Stats {
     /// Counters for `threads` reactor threads.
     pub fn new(threads: usize) -> Self {
         Self {
-            threads: (0..threads.max(1)).map(|_| CachePadded::default()).collect(),
+            threads: (0..threads.max(1))
+                .map(|_| CachePadded::default())
+                .collect(),
         }
     }
 

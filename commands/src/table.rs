@@ -168,7 +168,11 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
         let mut seen = HashMap::new();
         for c in all() {
             assert!(c.name.len() <= MAX_NAME, "command name {} too long", c.name);
-            assert!(seen.insert(c.name, ()).is_none(), "command {} defined twice", c.name);
+            assert!(
+                seen.insert(c.name, ()).is_none(),
+                "command {} defined twice",
+                c.name
+            );
             let mut i = name_hash(c.name.as_bytes()) & (LOOKUP_SLOTS - 1);
             while slots[i].is_some() {
                 i = (i + 1) & (LOOKUP_SLOTS - 1);

@@ -161,7 +161,10 @@ impl Worker {
             .shared
             .qbuf
             .store((input.len() - pos) as u64, Ordering::Relaxed);
-        ThreadStats::add(&self.stats().net_output_bytes, (out.len() - out_start) as u64);
+        ThreadStats::add(
+            &self.stats().net_output_bytes,
+            (out.len() - out_start) as u64,
+        );
         (pos, flow)
     }
 
@@ -199,12 +202,24 @@ impl Worker {
         let errors = if spec.has(flags::EXCLUSIVE) {
             self.session.leave();
             let errors = self.session.exclusive(|store| {
-                run(server, store, client, out, resp3, now_ms, thread, spec, args)
+                run(
+                    server, store, client, out, resp3, now_ms, thread, spec, args,
+                )
             });
             self.session.enter();
             errors
         } else {
-            run(server, &mut self.session, client, out, resp3, now_ms, thread, spec, args)
+            run(
+                server,
+                &mut self.session,
+                client,
+                out,
+                resp3,
+                now_ms,
+                thread,
+                spec,
+                args,
+            )
         };
         let stats = self.server.stats.thread(self.thread);
         ThreadStats::add(&stats.commands, 1);
@@ -238,7 +253,8 @@ impl Worker {
         }
         let timeout_s = Config::load(&self.server.config.timeout);
         if timeout_s > 0 {
-            let idle_ms = unix_ms().saturating_sub(client.shared.last_interaction_ms.load(Ordering::Relaxed));
+            let idle_ms =
+                unix_ms().saturating_sub(client.shared.last_interaction_ms.load(Ordering::Relaxed));
             if idle_ms / 1000 > timeout_s {
                 log::debug!("Closing idle client id={}", client.id);
                 return Flow::CloseNow;
@@ -279,7 +295,10 @@ fn run(
 fn resolve(args: crate::args::Args<'_>) -> Result<&'static CommandSpec, String> {
     let name = args.get(0);
     let Some(spec) = table::lookup(name) else {
-        let mut msg = format!("ERR unknown command '{}', with args beginning with: ", clip(name));
+        let mut msg = format!(
+            "ERR unknown command '{}', with args beginning with: ",
+            clip(name)
+        );
         for a in args.iter_from(1) {
             msg.push_str(&format!("'{}' ", clip(a)));
         }

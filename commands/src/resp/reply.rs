@@ -14,7 +14,11 @@ pub struct Reply<'a> {
 impl<'a> Reply<'a> {
     /// Wraps `out`; `resp3` selects RESP3 encodings.
     pub fn new(out: &'a mut Vec<u8>, resp3: bool) -> Self {
-        Self { out, resp3, errors: 0 }
+        Self {
+            out,
+            resp3,
+            errors: 0,
+        }
     }
 
     /// Whether the client speaks RESP3.
@@ -69,8 +73,10 @@ impl<'a> Reply<'a> {
     pub fn error(&mut self, msg: &str) {
         self.errors += 1;
         self.out.push(b'-');
-        self.out
-            .extend(msg.bytes().map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+        self.out.extend(
+            msg.bytes()
+                .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+        );
         self.out.extend_from_slice(b"\r\n");
     }
 
@@ -150,7 +156,8 @@ impl<'a> Reply<'a> {
     /// A boolean (`#t`/`#f` in RESP3, `:1`/`:0` in RESP2).
     pub fn boolean(&mut self, v: bool) {
         if self.resp3 {
-            self.out.extend_from_slice(if v { b"#t\r\n" } else { b"#f\r\n" });
+            self.out
+                .extend_from_slice(if v { b"#t\r\n" } else { b"#f\r\n" });
         } else {
             self.int(v as i64);
         }
@@ -272,7 +279,10 @@ mod tests {
     #[test]
     fn integers_and_bulks() {
         assert_eq!(enc(false, |r| r.int(0)), b":0\r\n");
-        assert_eq!(enc(false, |r| r.int(i64::MIN)), b":-9223372036854775808\r\n");
+        assert_eq!(
+            enc(false, |r| r.int(i64::MIN)),
+            b":-9223372036854775808\r\n"
+        );
         assert_eq!(enc(false, |r| r.bulk(b"ab")), b"$2\r\nab\r\n");
         assert_eq!(enc(false, |r| r.bulk(b"")), b"$0\r\n\r\n");
     }
