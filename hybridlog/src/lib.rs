@@ -8,8 +8,36 @@
 //! crossbeam-epoch and take no lock.
 //!
 //! The public API below is what the `commands` crate codes against.
+//!
+//! # Map of the crate
+//! - [`index`]: the hash index (cache-line buckets, tags, the tentative-bit insert protocol).
+//! - [`log`]: pages, tail allocation and the address regions (mutable, read-only, on disk).
+//! - [`record`]: the record layout and its heap blocks for large keys and values.
+//! - [`seqlock`]: the per-record version word in-place writers and readers share.
+//! - `ops`: the read and write cores; `scan`: whole-index walks.
+//! - [`gate`]: the shared/exclusive gate behind multi-key atomicity.
+//! - [`hash`]: the keyed hash; [`sync`]: std or loom atomics.
+//!
+//! # Memory
+//! Pages and the index are allocated zeroed and lazily backed. With only the in-memory tier, log
+//! memory grows: records superseded by read-copy-update, tombstones and lost insert races stay
+//! in the log until the tiering work adds eviction and compaction (see [`log`]).
 
-use std::sync::Arc;
+pub mod gate;
+pub mod hash;
+pub mod index;
+pub mod log;
+mod ops;
+pub mod record;
+mod scan;
+pub mod seqlock;
+mod session;
+mod store;
+pub mod sync;
+
+pub use scan::next_cursor;
+pub use session::Session;
+pub use store::Store;
 
 /// Logical database number, `0..databases` (Redis's `SELECT` index).
 pub type Db = u8;
@@ -50,6 +78,14 @@ impl Default for StoreConfig {
 pub enum ValueKind {
     /// A Redis string: the value bytes are the string.
     String = 0,
+}
+
+impl ValueKind {
+    /// The kind stored as `raw` in a record. Records are only ever written with valid kinds.
+    pub fn from_raw(raw: u8) -> ValueKind {
+        debug_assert_eq!(raw, ValueKind::String as u8, "unknown value kind");
+        ValueKind::String
+    }
 }
 
 /// A consistent view of one live record, valid for the duration of a callback.
@@ -111,136 +147,4 @@ pub struct StoreStats {
     pub read_only_address: u64,
     /// Logical address below which records are on disk.
     pub head_address: u64,
-}
-
-/// The store, shared by all reactor threads.
-pub struct Store {
-    _private: (),
-}
-
-impl Store {
-    /// Builds a store sized by `cfg`.
-    pub fn new(cfg: StoreConfig) -> Result<Arc<Store>, StoreError> {
-        let _ = cfg;
-        todo!("hybridlog work")
-    }
-    /// A per-thread handle.
-    pub fn session(self: &Arc<Self>) -> Session {
-        todo!("hybridlog work")
-    }
-    /// Number of logical databases.
-    pub fn databases(&self) -> usize {
-        todo!("hybridlog work")
-    }
-    /// Live keys in `db`.
-    pub fn db_size(&self, db: Db) -> u64 {
-        let _ = db;
-        todo!("hybridlog work")
-    }
-    /// Keys with a TTL in `db`.
-    pub fn db_expires(&self, db: Db) -> u64 {
-        let _ = db;
-        todo!("hybridlog work")
-    }
-    /// Counters for INFO.
-    pub fn stats(&self) -> StoreStats {
-        todo!("hybridlog work")
-    }
-}
-
-/// A per-thread handle on the store (owns the thread's epoch participant and scratch buffers).
-pub struct Session {
-    _private: (),
-}
-
-impl Session {
-    /// Calls `f` with a consistent snapshot of `key`'s live record; `None` when absent or expired.
-    pub fn read<R>(
-        &mut self,
-        db: Db,
-        key: &[u8],
-        now_ms: u64,
-        f: impl FnOnce(Entry<'_>) -> R,
-    ) -> Option<R> {
-        let _ = (db, key, now_ms, f);
-        todo!("hybridlog work")
-    }
-    /// Whether `key` is live.
-    pub fn exists(&mut self, db: Db, key: &[u8], now_ms: u64) -> bool {
-        let _ = (db, key, now_ms);
-        todo!("hybridlog work")
-    }
-    /// Blind write.
-    pub fn upsert(&mut self, db: Db, key: &[u8], value: &[u8], kind: ValueKind, expire_at: u64) {
-        let _ = (db, key, value, kind, expire_at);
-        todo!("hybridlog work")
-    }
-    /// Read-modify-write; `f` may be called more than once if a concurrent writer wins a race.
-    pub fn rmw<R>(
-        &mut self,
-        db: Db,
-        key: &[u8],
-        now_ms: u64,
-        f: impl FnMut(Option<Entry<'_>>, &mut Vec<u8>) -> Write<R>,
-    ) -> R {
-        let _ = (db, key, now_ms, f);
-        todo!("hybridlog work")
-    }
-    /// Deletes `key`; true when a live key was removed.
-    pub fn delete(&mut self, db: Db, key: &[u8], now_ms: u64) -> bool {
-        let _ = (db, key, now_ms);
-        todo!("hybridlog work")
-    }
-    /// One SCAN step.
-    pub fn scan(
-        &mut self,
-        db: Db,
-        cursor: u64,
-        count: usize,
-        now_ms: u64,
-        f: impl FnMut(&[u8], Entry<'_>),
-    ) -> u64 {
-        let _ = (db, cursor, count, now_ms, f);
-        todo!("hybridlog work")
-    }
-    /// A random live key.
-    pub fn random_key(&mut self, db: Db, now_ms: u64, seed: u64) -> Option<Vec<u8>> {
-        let _ = (db, now_ms, seed);
-        todo!("hybridlog work")
-    }
-    /// Removes every key of `db`.
-    pub fn flush_db(&mut self, db: Db) {
-        let _ = db;
-        todo!("hybridlog work")
-    }
-    /// Removes every key.
-    pub fn flush_all(&mut self) {
-        todo!("hybridlog work")
-    }
-    /// Swaps two databases atomically.
-    pub fn swap_db(&mut self, a: Db, b: Db) {
-        let _ = (a, b);
-        todo!("hybridlog work")
-    }
-    /// Enters this session's shared section: held while the thread runs a batch of commands, so
-    /// that a multi-key command on another thread can exclude it. Costs a store to a line this
-    /// session owns and a fence, no shared read-modify-write.
-    pub fn enter(&mut self) {
-        todo!("hybridlog work")
-    }
-    /// Leaves the shared section (before the thread waits for I/O).
-    pub fn leave(&mut self) {
-        todo!("hybridlog work")
-    }
-    /// Runs `f` while every other session is outside its shared section: multi-key commands
-    /// (MSET, RENAME, FLUSHALL, ...) are atomic this way. Must be called outside `enter`.
-    pub fn exclusive<R>(&mut self, f: impl FnOnce(&mut Session) -> R) -> R {
-        let _ = f;
-        todo!("hybridlog work")
-    }
-    /// One step of the active expiry cycle; returns keys reaped.
-    pub fn active_expire(&mut self, now_ms: u64, max_buckets: usize) -> u64 {
-        let _ = (now_ms, max_buckets);
-        todo!("hybridlog work")
-    }
 }

@@ -1,0 +1,323 @@
+//! The log: a 48-bit logical address space cut into pages of `2^page_bits` bytes.
+//!
+//! Pages are allocated lazily, zeroed, and never freed before the store is dropped. A record
+//! never straddles a page. The tail is one word, `page << 36 | offset`, bumped with `fetch_add`
+//! (FASTER's scheme): the thread whose allocation crosses the page end opens the next page and
+//! stores the new tail; threads that land beyond the page end while it does so wait for the tail
+//! to move and retry. The unused end of a page stays zeroed, which is how a walker over the log
+//! recognises it (every record header has a non-zero first word).
+//!
+//! Regions, newest first:
+//! - `[read_only, tail)`: mutable. Records may be updated in place under their seqlock.
+//! - `[safe_read_only, read_only)`: the fuzzy region. No new in-place update starts here, but one
+//!   that began before `read_only` moved may still be running, so readers still use the seqlock.
+//! - `[head, safe_read_only)`: immutable in memory. Readers may hand out the bytes directly.
+//! - `[begin, head)`: on disk. Empty for now: `head` stays at `begin` until the tiering work
+//!   flushes pages and evicts them; it will hook in where `open_page` shifts `read_only` (shift
+//!   `head` to `tail - memory_size`, then free pages below it once an epoch has passed).
+//!
+//! `read_only` trails the tail by the mutable share of the memory budget, in whole pages.
+//! `safe_read_only` follows it one epoch later: the move is deferred with crossbeam-epoch, so it
+//! happens only after every thread that might have read the old `read_only` (and started an
+//! in-place update above it) has unpinned.
+//!
+//! Log memory grows without bound while only the in-memory tier exists: records superseded by
+//! read-copy-update and tombstones stay in the log until the tiering work adds compaction.
+
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use crossbeam_epoch::Guard;
+use crossbeam_utils::CachePadded;
+
+use crate::sync::raw::{AtomicPtr, AtomicU64};
+use crate::sync::{Ordering, spin_wait};
+
+/// The first valid address; 0 is the null address of chains.
+pub const BEGIN_ADDRESS: u64 = 64;
+/// The most log bytes this in-memory tier can address (the page table's reach).
+pub const MAX_LOG_BYTES: u64 = 1 << 38;
+/// Smallest and largest page sizes.
+pub const MIN_PAGE_BITS: u32 = 12;
+/// Largest page size (1 GiB).
+pub const MAX_PAGE_BITS: u32 = 30;
+const OFFSET_BITS: u32 = 36;
+const OFFSET_MASK: u64 = (1 << OFFSET_BITS) - 1;
+const PAGE_ALIGN: usize = 4096;
+
+const _: () = assert!(MAX_LOG_BYTES <= 1 << crate::index::ADDRESS_BITS);
+// The page number of the tail word must hold every page of the smallest size.
+const _: () = assert!(MAX_LOG_BYTES >> MIN_PAGE_BITS <= 1 << (64 - OFFSET_BITS));
+// Offsets may overshoot a page by one allocation per racing thread; leave room for thousands.
+const _: () = assert!(OFFSET_BITS >= MAX_PAGE_BITS + 6);
+const _: () = assert!(BEGIN_ADDRESS.is_multiple_of(8) && BEGIN_ADDRESS > 0);
+
+/// A log of lazily allocated pages.
+#[derive(Debug)]
+pub struct Log {
+    page_bits: u32,
+    page_size: u64,
+    mutable_pages: u64,
+    /// `MAX_LOG_BYTES >> page_bits` page pointers, zero-allocated so untouched entries are free.
+    table: NonNull<AtomicPtr<u8>>,
+    table_len: usize,
+    tail: CachePadded<AtomicU64>,
+    read_only: CachePadded<AtomicU64>,
+    safe_read_only: Arc<CachePadded<AtomicU64>>,
+    head: AtomicU64,
+    pages_allocated: AtomicU64,
+}
+
+// SAFETY: the log owns its pages and table; shared access goes through atomics, and record bytes
+// follow the publication and seqlock protocols documented in `record`.
+unsafe impl Send for Log {}
+// SAFETY: as above.
+unsafe impl Sync for Log {}
+
+impl Log {
+    /// A log with pages of `2^page_bits` bytes whose newest `mutable_bytes` are mutable.
+    pub fn new(page_bits: u32, mutable_bytes: u64) -> Self {
+        assert!((MIN_PAGE_BITS..=MAX_PAGE_BITS).contains(&page_bits));
+        let table_len = usize::try_from(MAX_LOG_BYTES >> page_bits).expect("table fits");
+        let layout = std::alloc::Layout::array::<AtomicPtr<u8>>(table_len).expect("table layout");
+        // SAFETY: non-zero size; all-zero bytes are null `AtomicPtr`s, a valid value.
+        let table = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<AtomicPtr<u8>>();
+        let table = NonNull::new(table).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        let page_size = 1u64 << page_bits;
+        let log = Self {
+            page_bits,
+            page_size,
+            mutable_pages: (mutable_bytes >> page_bits).max(1),
+            table,
+            table_len,
+            tail: CachePadded::new(AtomicU64::new(BEGIN_ADDRESS)),
+            read_only: CachePadded::new(AtomicU64::new(BEGIN_ADDRESS)),
+            safe_read_only: Arc::new(CachePadded::new(AtomicU64::new(BEGIN_ADDRESS))),
+            head: AtomicU64::new(BEGIN_ADDRESS),
+            pages_allocated: AtomicU64::new(0),
+        };
+        log.ensure_page(0);
+        log
+    }
+
+    /// Bytes per page.
+    #[inline]
+    pub fn page_size(&self) -> u64 {
+        self.page_size
+    }
+
+    fn slot(&self, page: u64) -> &AtomicPtr<u8> {
+        let i = usize::try_from(page).expect("page fits usize");
+        assert!(
+            i < self.table_len,
+            "log address space exhausted ({MAX_LOG_BYTES} bytes)"
+        );
+        // SAFETY: `i < table_len`; the table lives as long as `self`.
+        unsafe { &*self.table.as_ptr().add(i) }
+    }
+
+    fn ensure_page(&self, page: u64) {
+        let slot = self.slot(page);
+        if !slot.load(Ordering::Acquire).is_null() {
+            return;
+        }
+        let layout = self.page_layout();
+        // SAFETY: the layout has non-zero size (at least 4 KiB).
+        let p = unsafe { std::alloc::alloc_zeroed(layout) };
+        if p.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        // Only the thread that crosses into `page` opens it, so there is no race to lose.
+        slot.store(p, Ordering::Release);
+        self.pages_allocated.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn page_layout(&self) -> std::alloc::Layout {
+        std::alloc::Layout::from_size_align(self.page_size as usize, PAGE_ALIGN).expect("layout")
+    }
+
+    /// Reserves `size` bytes (a multiple of 8, at most a page) and returns their address.
+    pub fn allocate(&self, size: usize, guard: &Guard) -> u64 {
+        let size = size as u64;
+        assert!(size.is_multiple_of(8) && size > 0 && size <= self.page_size);
+        let mut step = 0;
+        loop {
+            let old = self.tail.fetch_add(size, Ordering::AcqRel);
+            let (page, offset) = (old >> OFFSET_BITS, old & OFFSET_MASK);
+            debug_assert!(offset < OFFSET_MASK / 2, "tail offset overflow");
+            if offset + size <= self.page_size {
+                return (page << self.page_bits) + offset;
+            }
+            if offset <= self.page_size {
+                // We crossed the page end: open the next page and claim its first bytes.
+                self.ensure_page(page + 1);
+                self.shift_read_only(page + 1, guard);
+                self.tail
+                    .store(((page + 1) << OFFSET_BITS) | size, Ordering::Release);
+                return (page + 1) << self.page_bits;
+            }
+            while self.tail.load(Ordering::Acquire) >> OFFSET_BITS == page {
+                spin_wait(&mut step);
+            }
+        }
+    }
+
+    fn shift_read_only(&self, tail_page: u64, guard: &Guard) {
+        let first_mutable = (tail_page + 1).saturating_sub(self.mutable_pages);
+        let ro = (first_mutable << self.page_bits).max(BEGIN_ADDRESS);
+        if self.read_only.fetch_max(ro, Ordering::SeqCst) < ro {
+            let safe = Arc::clone(&self.safe_read_only);
+            guard.defer(move || safe.fetch_max(ro, Ordering::Release));
+        }
+    }
+
+    /// A pointer to the byte at `address`, which must lie in an allocated page.
+    #[inline]
+    pub fn ptr(&self, address: u64) -> NonNull<u8> {
+        let page = self.slot(address >> self.page_bits).load(Ordering::Acquire);
+        let page = NonNull::new(page).expect("address in an unallocated page");
+        let offset = (address & (self.page_size - 1)) as usize;
+        // SAFETY: `offset < page_size`, inside the page allocation.
+        unsafe { page.add(offset) }
+    }
+
+    /// The next address to be allocated.
+    pub fn tail_address(&self) -> u64 {
+        let t = self.tail.load(Ordering::Acquire);
+        ((t >> OFFSET_BITS) << self.page_bits) + (t & OFFSET_MASK).min(self.page_size)
+    }
+
+    /// Records at or above this address may be updated in place.
+    #[inline]
+    pub fn read_only_address(&self) -> u64 {
+        self.read_only.load(Ordering::SeqCst)
+    }
+
+    /// Records below this address are never written again: readers may use them directly.
+    #[inline]
+    pub fn safe_read_only_address(&self) -> u64 {
+        self.safe_read_only.load(Ordering::Acquire)
+    }
+
+    /// Records below this address are on disk (none yet).
+    pub fn head_address(&self) -> u64 {
+        self.head.load(Ordering::Acquire)
+    }
+
+    /// Bytes of page memory allocated.
+    pub fn memory_bytes(&self) -> u64 {
+        self.pages_allocated.load(Ordering::Relaxed) * self.page_size
+    }
+
+    /// Calls `f(address, bytes_in_use)` for every allocated page, oldest first. Only for an
+    /// owner with no concurrent allocator (the store's `Drop`).
+    pub fn for_each_page(&mut self, mut f: impl FnMut(u64, u64)) {
+        let tail = self.tail.load(Ordering::Acquire);
+        let (tail_page, tail_offset) = (tail >> OFFSET_BITS, tail & OFFSET_MASK);
+        for page in 0..=tail_page {
+            let used = if page == tail_page {
+                tail_offset.min(self.page_size)
+            } else {
+                self.page_size
+            };
+            f(page << self.page_bits, used);
+        }
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        let layout = self.page_layout();
+        for i in 0..self.pages_allocated.load(Ordering::Relaxed) {
+            let p = self.slot(i).load(Ordering::Acquire);
+            debug_assert!(!p.is_null(), "pages are opened in order");
+            if !p.is_null() {
+                // SAFETY: allocated in `ensure_page` with `layout`; `&mut self`: no borrows.
+                unsafe { std::alloc::dealloc(p, layout) }
+            }
+        }
+        let table = std::alloc::Layout::array::<AtomicPtr<u8>>(self.table_len).expect("layout");
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { std::alloc::dealloc(self.table.as_ptr().cast(), table) }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocations_never_straddle_pages() {
+        let log = Log::new(12, 4096);
+        let c = crossbeam_epoch::Collector::new();
+        let h = c.register();
+        let g = h.pin();
+        let mut last = 0;
+        for i in 0..2000u64 {
+            let size = 8 * (1 + i % 60) as usize;
+            let a = log.allocate(size, &g);
+            assert!(a >= BEGIN_ADDRESS && a > last);
+            assert_eq!(
+                a >> 12,
+                (a + size as u64 - 1) >> 12,
+                "record straddles a page"
+            );
+            // SAFETY: test: the range was just allocated to us and nobody else touches it.
+            unsafe { log.ptr(a).as_ptr().write_bytes(0xAB, size) };
+            last = a;
+        }
+        assert!(log.memory_bytes() >= 40 * 4096);
+        assert!(log.read_only_address() > BEGIN_ADDRESS);
+        assert!(log.tail_address() > last);
+    }
+
+    #[test]
+    fn concurrent_allocations_are_disjoint() {
+        let log = std::sync::Arc::new(Log::new(12, 1 << 20));
+        let c = crossbeam_epoch::Collector::new();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (log, c) = (log.clone(), c.clone());
+                std::thread::spawn(move || {
+                    let h = c.register();
+                    (0..3000)
+                        .map(|i| {
+                            (
+                                log.allocate(8 * (1 + i % 9), &h.pin()),
+                                8 * (1 + i % 9) as u64,
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut all: Vec<(u64, u64)> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        all.sort_unstable();
+        for w in all.windows(2) {
+            assert!(w[0].0 + w[0].1 <= w[1].0, "overlap {w:?}");
+        }
+    }
+
+    #[test]
+    fn safe_read_only_follows_after_an_epoch() {
+        let log = Log::new(12, 4096);
+        let c = crossbeam_epoch::Collector::new();
+        let h = c.register();
+        for _ in 0..4 * 512 {
+            log.allocate(8, &h.pin());
+        }
+        let ro = log.read_only_address();
+        assert!(ro >= 3 * 4096);
+        for _ in 0..1000 {
+            let g = h.pin();
+            g.flush();
+            if log.safe_read_only_address() == ro {
+                return;
+            }
+        }
+        panic!("safe read-only never caught up with {ro}");
+    }
+}

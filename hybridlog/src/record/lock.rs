@@ -1,0 +1,109 @@
+//! The writer side of a record: in-place updates, tombstones and sealing, under the seqlock.
+
+use crossbeam_epoch::Guard;
+
+use super::{KIND_SHIFT, M_SEALED, M_TOMBSTONE, Meta, Rec, heap_block, pad8, retire_block};
+use crate::ValueKind;
+use crate::seqlock;
+use crate::sync::Ordering;
+
+/// The writer side of a record's seqlock; released on drop (also on unwind, so a panicking
+/// callback cannot wedge the key).
+#[derive(Debug)]
+pub struct RecordLock<'a> {
+    pub(super) rec: Rec<'a>,
+    pub(super) locked: u64,
+    pub(super) changed: bool,
+}
+
+impl<'a> RecordLock<'a> {
+    /// The locked record.
+    pub fn rec(&self) -> Rec<'a> {
+        self.rec
+    }
+
+    /// Overwrites the value in place. The caller checked [`fits`](Self::fits). Returns the heap
+    /// byte delta (new block minus retired block).
+    pub fn put(&mut self, value: &[u8], kind: ValueKind, expire_at: u64, guard: &Guard) -> i64 {
+        debug_assert!(self.rec.value_heap() || value.len() <= self.rec.value_cap());
+        self.changed = true;
+        let r = self.rec;
+        let mut delta = 0;
+        if r.value_heap() {
+            let old = r.value_ptr().swap(heap_block(value), Ordering::Relaxed);
+            if old != 0 {
+                let old_len = Meta(r.meta()).len();
+                retire_block(guard, old, old_len);
+                delta -= old_len as i64;
+            }
+            delta += value.len() as i64;
+        } else {
+            seqlock::copy_in(r.value_words(), value);
+        }
+        r.word(3).store(
+            value.len() as u64 | (kind as u64) << KIND_SHIFT,
+            Ordering::Relaxed,
+        );
+        r.word(4).store(expire_at, Ordering::Relaxed);
+        delta
+    }
+
+    /// Whether a value of `len` bytes can be written in place (`inline_limit` decides whether a
+    /// value is large enough to stay in a heap block).
+    pub fn fits(&self, len: usize, inline_limit: usize) -> bool {
+        if self.rec.value_heap() {
+            pad8(len) > inline_limit
+        } else {
+            len <= self.rec.value_cap()
+        }
+    }
+
+    /// Changes only the expiry in place.
+    pub fn set_expiry(&mut self, expire_at: u64) {
+        self.changed = true;
+        self.rec.word(4).store(expire_at, Ordering::Relaxed);
+    }
+
+    /// Turns the record into a tombstone in place, retiring a heap value. Returns heap bytes
+    /// retired.
+    pub fn tombstone(&mut self, guard: &Guard) -> u64 {
+        self.changed = true;
+        let r = self.rec;
+        let mut freed = 0;
+        if r.value_heap() {
+            let old = r.value_ptr().swap(0, Ordering::Relaxed);
+            let len = Meta(r.meta()).len();
+            if old != 0 {
+                retire_block(guard, old, len);
+                freed = len as u64;
+            }
+        }
+        r.word(3).store(M_TOMBSTONE, Ordering::Relaxed);
+        r.word(4).store(0, Ordering::Relaxed);
+        freed
+    }
+
+    /// Marks the record superseded, retiring a heap value. Returns heap bytes retired.
+    pub fn seal(&mut self, guard: &Guard) -> u64 {
+        self.changed = true;
+        let r = self.rec;
+        let meta = r.meta();
+        debug_assert!(meta & M_SEALED == 0);
+        let mut freed = 0;
+        if r.value_heap() {
+            let p = r.value_ptr().load(Ordering::Relaxed);
+            if p != 0 {
+                retire_block(guard, p, Meta(meta).len());
+                freed = Meta(meta).len() as u64;
+            }
+        }
+        r.word(3).store(meta | M_SEALED, Ordering::Relaxed);
+        freed
+    }
+}
+
+impl Drop for RecordLock<'_> {
+    fn drop(&mut self) {
+        seqlock::unlock(self.rec.version(), self.locked, self.changed);
+    }
+}

@@ -1,0 +1,146 @@
+//! Record layout and writer-side tests.
+
+use std::ptr::NonNull;
+
+use super::*;
+use crate::sync::Ordering;
+
+/// An 8-aligned buffer standing in for a log page.
+fn page() -> Vec<u64> {
+    vec![0u64; 512]
+}
+
+fn rec_in(buf: &mut [u64]) -> Rec<'_> {
+    // SAFETY: test: the buffer is 8-aligned, 4 KiB, and only accessed through `Rec`.
+    unsafe { Rec::at(NonNull::new(buf.as_mut_ptr().cast()).unwrap(), 64) }
+}
+
+fn init(key: &[u8], value: &[u8], tombstone: bool) -> RecordInit<'static> {
+    let key: &'static [u8] = Box::leak(key.to_vec().into_boxed_slice());
+    let value: &'static [u8] = Box::leak(value.to_vec().into_boxed_slice());
+    RecordInit {
+        prev: 40,
+        pdb: 7,
+        key,
+        value,
+        kind: ValueKind::String,
+        expire_at: 99,
+        tombstone,
+    }
+}
+
+#[test]
+fn shapes() {
+    assert_eq!(Shape::new(0, 0, false, 1024).size, HEADER_BYTES + 8);
+    assert_eq!(
+        Shape::new(3, 9, false, 1024),
+        Shape {
+            key_heap: false,
+            value_heap: false,
+            value_cap: 16,
+            size: HEADER_BYTES + 8 + 16
+        }
+    );
+    assert_eq!(Shape::new(3, 9, true, 1024).value_cap, 0);
+    let big = Shape::new(2000, 5000, false, 1024);
+    assert!(big.key_heap && big.value_heap);
+    assert_eq!(big.size, HEADER_BYTES + 16);
+    // The largest inline record fits a page with room to spare.
+    assert!(Shape::new(1024, 1024, false, 1024).size <= 4096);
+}
+
+#[test]
+fn inline_record_round_trips() {
+    let mut buf = page();
+    let r = rec_in(&mut buf);
+    let i = init(b"hello", b"world!", false);
+    assert_eq!(r.init(&i, Shape::new(5, 6, false, 1024)), 0);
+    assert_eq!(
+        (r.prev(), r.pdb(), r.key(), r.expire_at()),
+        (40, 7, &b"hello"[..], 99)
+    );
+    let mut out = Vec::new();
+    let (meta, exp, ptr) = r.snapshot(&mut out);
+    assert_eq!(
+        (Meta(meta).len(), exp, ptr, &out[..]),
+        (6, 99, 0, &b"world!"[..])
+    );
+    assert!(!Meta(meta).tombstone() && !Meta(meta).sealed());
+    assert_eq!(r.size(), HEADER_BYTES + 8 + 8);
+}
+
+#[test]
+fn locked_updates_and_tombstones() {
+    let c = crossbeam_epoch::Collector::new();
+    let h = c.register();
+    let g = h.pin();
+    let mut buf = page();
+    let r = rec_in(&mut buf);
+    r.init(
+        &init(b"k", b"12345678", false),
+        Shape::new(1, 8, false, 1024),
+    );
+    {
+        let mut l = r.try_lock().unwrap();
+        assert!(r.try_lock().is_none());
+        assert!(l.fits(8, 1024) && !l.fits(9, 1024));
+        assert_eq!(l.put(b"abc", ValueKind::String, 5, &g), 0);
+        l.set_expiry(6);
+    }
+    let mut out = Vec::new();
+    let (meta, exp, _) = r.snapshot(&mut out);
+    assert_eq!(
+        (&out[..], exp, r.version().load(Ordering::Relaxed)),
+        (&b"abc"[..], 6, 2)
+    );
+    assert_eq!(Meta(meta).len(), 3);
+    r.try_lock().unwrap().tombstone(&g);
+    assert!(Meta(r.meta()).tombstone());
+    r.try_lock().unwrap().seal(&g);
+    assert!(Meta(r.meta()).sealed());
+    // An unchanged unlock restores the version: readers need not retry.
+    let before = r.version().load(Ordering::Relaxed);
+    drop(r.try_lock().unwrap());
+    assert_eq!(r.version().load(Ordering::Relaxed), before);
+}
+
+#[test]
+fn heap_blocks_are_owned_swapped_and_freed() {
+    let c = crossbeam_epoch::Collector::new();
+    let h = c.register();
+    let mut buf = page();
+    let r = rec_in(&mut buf);
+    let key = vec![b'k'; 3000];
+    let value = vec![b'v'; 5000];
+    let heap = r.init(
+        &init(&key, &value, false),
+        Shape::new(3000, 5000, false, 1024),
+    );
+    assert_eq!(heap, 8000);
+    assert_eq!(r.key(), &key[..]);
+    // SAFETY: test: single-threaded, the record owns its block.
+    assert_eq!(unsafe { r.value_unsynchronized(r.meta()) }, &value[..]);
+    {
+        let g = h.pin();
+        let mut l = r.try_lock().unwrap();
+        assert!(l.fits(2000, 1024) && !l.fits(100, 1024));
+        assert_eq!(l.put(&[b'w'; 2000], ValueKind::String, 0, &g), 2000 - 5000);
+    }
+    // SAFETY: as above.
+    let now = unsafe { r.value_unsynchronized(r.meta()) };
+    assert_eq!(now, &[b'w'; 2000][..]);
+    assert_eq!(r.free_blocks(), 5000);
+}
+
+#[test]
+fn invalidated_records_own_nothing() {
+    let mut buf = page();
+    let r = rec_in(&mut buf);
+    r.init(
+        &init(&[1; 2000], &[2; 2000], false),
+        Shape::new(2000, 2000, false, 1024),
+    );
+    assert_eq!(r.invalidate(), 4000);
+    assert!(r.info() & F_INVALID != 0);
+    assert_eq!(r.free_blocks(), 0);
+}

@@ -1,0 +1,290 @@
+//! Sessions: the per-thread handle through which every operation runs.
+
+use std::sync::Arc;
+
+use crossbeam_epoch::LocalHandle;
+
+use crate::ops::{self, Decision, Read};
+use crate::store::Store;
+use crate::{Db, Entry, ValueKind, Write};
+
+/// Buffers bigger than this are released after the operation that grew them, so one 512 MiB
+/// value does not pin 512 MiB per session forever.
+const KEEP_BUFFER_BYTES: usize = 1 << 20;
+
+/// A per-thread handle on the store (owns the thread's epoch participant and scratch buffers).
+pub struct Session {
+    pub(crate) store: Arc<Store>,
+    pub(crate) handle: LocalHandle,
+    slot: usize,
+    /// In the gate's shared section.
+    inside: bool,
+    /// Running an `exclusive` callback.
+    exclusive: bool,
+    /// Seqlock copies of values handed to read callbacks.
+    pub(crate) buf: Vec<u8>,
+    /// The `rmw` callbacks' output buffer.
+    pub(crate) scratch: Vec<u8>,
+    /// Record addresses already seen on the chain being walked (SCAN and friends).
+    pub(crate) seen: Vec<u64>,
+    /// Chain heads of the bucket being walked.
+    pub(crate) heads: Vec<u64>,
+    /// Keys collected for a follow-up write (reaping, flushing).
+    pub(crate) work: Vec<(u8, Vec<u8>)>,
+    /// Next bucket of the active expiry cycle.
+    pub(crate) expire_cursor: usize,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("slot", &self.slot)
+            .field("inside", &self.inside)
+            .finish_non_exhaustive()
+    }
+}
+
+// SAFETY: the only non-`Send` field is the epoch `LocalHandle`, which is `!Send` because it
+// points at a participant record with unsynchronised `Cell` counters. Those are touched only
+// while pinning or unpinning, and every guard a session creates lives inside one `&mut self`
+// method, so no guard exists when the session moves; the move itself (through `Send`)
+// synchronises the counters. The participant has no thread affinity (no thread-locals: it is
+// registered on the store's own `Collector`).
+unsafe impl Send for Session {}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if self.inside {
+            self.store.gate.leave(self.slot);
+        }
+        self.store.gate.deregister(self.slot);
+    }
+}
+
+impl Session {
+    pub(crate) fn new(store: Arc<Store>, slot: usize) -> Self {
+        let handle = store.collector.register();
+        let buckets = store.index.bucket_count();
+        Session {
+            handle,
+            slot,
+            inside: false,
+            exclusive: false,
+            buf: Vec::new(),
+            scratch: Vec::new(),
+            seen: Vec::new(),
+            heads: Vec::new(),
+            work: Vec::new(),
+            // Spread the sessions' expiry cursors over the index.
+            expire_cursor: slot.wrapping_mul(0x9E37_79B9) & (buckets - 1),
+            store,
+        }
+    }
+
+    /// The store this session works on.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub(crate) fn trim_buffers(&mut self) {
+        if self.buf.capacity() > KEEP_BUFFER_BYTES {
+            self.buf = Vec::new();
+        }
+        if self.scratch.capacity() > KEEP_BUFFER_BYTES {
+            self.scratch = Vec::new();
+        }
+    }
+
+    /// Calls `f` with a consistent snapshot of `key`'s live record; `None` when absent or expired.
+    pub fn read<R>(
+        &mut self,
+        db: Db,
+        key: &[u8],
+        now_ms: u64,
+        f: impl FnOnce(Entry<'_>) -> R,
+    ) -> Option<R> {
+        let s = &*self.store;
+        let guard = self.handle.pin();
+        let pdb = s.pdb(db);
+        let hash = s.hasher.hash(key);
+        let out = match ops::read(s, &guard, pdb, key, hash, now_ms, &mut self.buf, f) {
+            Read::Found(r) => Some(r),
+            Read::Absent => None,
+            Read::Expired => {
+                let keep = |_: Option<Entry<'_>>, _: &mut Vec<u8>| Decision::Keep;
+                ops::write(
+                    s,
+                    &guard,
+                    pdb,
+                    key,
+                    hash,
+                    now_ms,
+                    &mut self.scratch,
+                    None,
+                    keep,
+                );
+                None
+            }
+        };
+        drop(guard);
+        self.trim_buffers();
+        out
+    }
+
+    /// Whether `key` is live.
+    pub fn exists(&mut self, db: Db, key: &[u8], now_ms: u64) -> bool {
+        self.read(db, key, now_ms, |_| ()).is_some()
+    }
+
+    /// Blind write: replaces value, kind and expiry. (It takes no clock, so overwriting a key
+    /// whose TTL has passed counts as a replacement, not as an expiry in `expired_keys`.)
+    pub fn upsert(&mut self, db: Db, key: &[u8], value: &[u8], kind: ValueKind, expire_at: u64) {
+        let s = &*self.store;
+        let guard = self.handle.pin();
+        let put = |_: Option<Entry<'_>>, _: &mut Vec<u8>| Decision::Put { kind, expire_at };
+        let hash = s.hasher.hash(key);
+        // `now` only matters for counting a replaced expired key; 0 never calls it expired, so
+        // an overwritten, already-expired key counts as replaced rather than reaped.
+        ops::write(
+            s,
+            &guard,
+            s.pdb(db),
+            key,
+            hash,
+            0,
+            &mut self.scratch,
+            Some(value),
+            put,
+        );
+    }
+
+    /// Read-modify-write; `f` may be called more than once if a concurrent writer wins a race.
+    /// `f` runs with the key's newest record locked against other writers (that is what makes
+    /// the update atomic), so it must not use the store itself.
+    pub fn rmw<R>(
+        &mut self,
+        db: Db,
+        key: &[u8],
+        now_ms: u64,
+        mut f: impl FnMut(Option<Entry<'_>>, &mut Vec<u8>) -> Write<R>,
+    ) -> R {
+        let s = &*self.store;
+        let guard = self.handle.pin();
+        let mut result = None;
+        let decide = |old: Option<Entry<'_>>, scratch: &mut Vec<u8>| {
+            let (d, r) = match f(old, scratch) {
+                Write::Keep(r) => (Decision::Keep, r),
+                Write::Put {
+                    kind,
+                    expire_at,
+                    result,
+                } => (Decision::Put { kind, expire_at }, result),
+                Write::SetExpiry { expire_at, result } => {
+                    (Decision::SetExpiry { expire_at }, result)
+                }
+                Write::Delete(r) => (Decision::Delete, r),
+            };
+            result = Some(r);
+            d
+        };
+        let hash = s.hasher.hash(key);
+        ops::write(
+            s,
+            &guard,
+            s.pdb(db),
+            key,
+            hash,
+            now_ms,
+            &mut self.scratch,
+            None,
+            decide,
+        );
+        drop(guard);
+        self.trim_buffers();
+        result.expect("write calls its decision at least once")
+    }
+
+    /// Deletes `key`; true when a live key was removed.
+    pub fn delete(&mut self, db: Db, key: &[u8], now_ms: u64) -> bool {
+        let s = &*self.store;
+        let guard = self.handle.pin();
+        let del = |old: Option<Entry<'_>>, _: &mut Vec<u8>| {
+            if old.is_some() {
+                Decision::Delete
+            } else {
+                Decision::Keep
+            }
+        };
+        let hash = s.hasher.hash(key);
+        ops::write(
+            s,
+            &guard,
+            s.pdb(db),
+            key,
+            hash,
+            now_ms,
+            &mut self.scratch,
+            None,
+            del,
+        )
+        .old_live
+    }
+
+    /// Swaps two databases atomically: every lookup maps through a logical → physical table,
+    /// and the swap exchanges two of its entries under a seqlock, in O(1). An operation already
+    /// past its lookup completes on the database it mapped (it linearises before the swap); use
+    /// [`exclusive`](Self::exclusive) for isolation from in-flight commands.
+    pub fn swap_db(&mut self, a: Db, b: Db) {
+        if a != b {
+            self.store.swap_db(a, b);
+        }
+    }
+
+    /// Enters this session's shared section: held while the thread runs a batch of commands, so
+    /// that a multi-key command on another thread can exclude it. Costs a store to a line this
+    /// session owns and a fence, no shared read-modify-write.
+    pub fn enter(&mut self) {
+        // Inside `exclusive` the whole store is ours already; entering would wait on ourselves.
+        if !self.inside && !self.exclusive {
+            self.store.gate.enter(self.slot);
+            self.inside = true;
+        }
+    }
+
+    /// Leaves the shared section (before the thread waits for I/O).
+    pub fn leave(&mut self) {
+        if self.inside {
+            self.store.gate.leave(self.slot);
+            self.inside = false;
+        }
+    }
+
+    /// Runs `f` while every other session is outside its shared section: multi-key commands
+    /// (MSET, RENAME, FLUSHALL, ...) are atomic this way. Must be called outside `enter`; if it
+    /// is not, the session leaves first and re-enters afterwards. Nested calls just run `f`.
+    pub fn exclusive<R>(&mut self, f: impl FnOnce(&mut Session) -> R) -> R {
+        if self.exclusive {
+            return f(self);
+        }
+        let was_inside = self.inside;
+        self.leave();
+        self.store.gate.lock_exclusive(Some(self.slot));
+        /// Releases the gate even if `f` unwinds.
+        struct Release<'a>(&'a crate::gate::Gate);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                self.0.unlock_exclusive();
+            }
+        }
+        let store = Arc::clone(&self.store);
+        let release = Release(&store.gate);
+        self.exclusive = true;
+        let r = f(self);
+        self.exclusive = false;
+        drop(release);
+        if was_inside {
+            self.enter();
+        }
+        r
+    }
+}

@@ -1,0 +1,267 @@
+//! The store: the index, the log, the logical→physical database map and the counters.
+
+use std::sync::Arc;
+
+use crossbeam_epoch::{Collector, Guard};
+use crossbeam_utils::CachePadded;
+
+use crate::gate::{Gate, MAX_SESSIONS};
+use crate::hash::KeyHasher;
+use crate::index::{HashIndex, OVERFLOW_CHUNK_BUCKETS};
+use crate::log::{BEGIN_ADDRESS, Log, MAX_PAGE_BITS, MIN_PAGE_BITS};
+use crate::record::{HEADER_BYTES, Rec, RecordInit, Shape};
+use crate::seqlock;
+use crate::session::Session;
+use crate::sync::Ordering;
+use crate::sync::raw::{AtomicI64, AtomicU8, AtomicU64};
+use crate::{Db, StoreConfig, StoreError, StoreStats};
+
+/// Physical database ids are bytes.
+const PHYSICAL_DBS: usize = 256;
+
+#[derive(Debug, Default)]
+struct DbCounts {
+    keys: AtomicI64,
+    expires: AtomicI64,
+}
+
+/// The store, shared by all reactor threads.
+pub struct Store {
+    pub(crate) collector: Collector,
+    pub(crate) index: HashIndex,
+    pub(crate) log: Log,
+    pub(crate) hasher: KeyHasher,
+    /// Keys and values whose padded length exceeds this live in heap blocks.
+    pub(crate) inline_limit: usize,
+    pub(crate) gate: Gate,
+    databases: usize,
+    /// Logical → physical database, under a seqlock so SWAPDB changes two entries atomically
+    /// while lookups stay read-only.
+    db_map: Box<[AtomicU8]>,
+    db_map_version: AtomicU64,
+    /// Per physical database.
+    counts: Box<[CachePadded<DbCounts>]>,
+    expired_keys: CachePadded<AtomicU64>,
+    heap_bytes: CachePadded<AtomicI64>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("databases", &self.databases)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Builds a store sized by `cfg`.
+    pub fn new(cfg: StoreConfig) -> Result<Arc<Store>, StoreError> {
+        let bad = |m: String| Err(StoreError::Config(m));
+        if !cfg.index_buckets.is_power_of_two() || cfg.index_buckets > 1 << 32 {
+            return bad(format!(
+                "index_buckets {} is not a power of two in 1..=2^32",
+                cfg.index_buckets
+            ));
+        }
+        if !(MIN_PAGE_BITS..=MAX_PAGE_BITS).contains(&cfg.page_bits) {
+            return bad(format!(
+                "page_bits {} is outside {MIN_PAGE_BITS}..={MAX_PAGE_BITS}",
+                cfg.page_bits
+            ));
+        }
+        if !(1..=PHYSICAL_DBS).contains(&cfg.databases) {
+            return bad(format!("databases {} is outside 1..=256", cfg.databases));
+        }
+        if !(0.0..=1.0).contains(&cfg.mutable_fraction) {
+            return bad(format!(
+                "mutable_fraction {} is outside 0..=1",
+                cfg.mutable_fraction
+            ));
+        }
+        let mutable_bytes = (cfg.memory_size as f64 * cfg.mutable_fraction) as u64;
+        let page_size = 1usize << cfg.page_bits;
+        Ok(Arc::new(Store {
+            collector: Collector::new(),
+            index: HashIndex::new(cfg.index_buckets, OVERFLOW_CHUNK_BUCKETS),
+            log: Log::new(cfg.page_bits, mutable_bytes),
+            hasher: KeyHasher::random(),
+            inline_limit: page_size / 4,
+            gate: Gate::new(MAX_SESSIONS),
+            databases: cfg.databases,
+            db_map: (0..PHYSICAL_DBS).map(|i| AtomicU8::new(i as u8)).collect(),
+            db_map_version: AtomicU64::new(0),
+            counts: (0..PHYSICAL_DBS)
+                .map(|_| CachePadded::new(DbCounts::default()))
+                .collect(),
+            expired_keys: CachePadded::new(AtomicU64::new(0)),
+            heap_bytes: CachePadded::new(AtomicI64::new(0)),
+        }))
+    }
+
+    /// A per-thread handle. Panics if more than [`MAX_SESSIONS`] sessions are alive at once.
+    pub fn session(self: &Arc<Self>) -> Session {
+        let slot = self
+            .gate
+            .register()
+            .unwrap_or_else(|| panic!("more than {MAX_SESSIONS} live sessions"));
+        Session::new(Arc::clone(self), slot)
+    }
+
+    /// Number of logical databases.
+    pub fn databases(&self) -> usize {
+        self.databases
+    }
+
+    /// Live keys in `db`.
+    pub fn db_size(&self, db: Db) -> u64 {
+        let pdb = self.pdb(db);
+        self.counts[usize::from(pdb)]
+            .keys
+            .load(Ordering::Relaxed)
+            .max(0) as u64
+    }
+
+    /// Keys with a TTL in `db`.
+    pub fn db_expires(&self, db: Db) -> u64 {
+        let pdb = self.pdb(db);
+        self.counts[usize::from(pdb)]
+            .expires
+            .load(Ordering::Relaxed)
+            .max(0) as u64
+    }
+
+    /// Counters for INFO.
+    pub fn stats(&self) -> StoreStats {
+        StoreStats {
+            log_memory_bytes: self.log.memory_bytes()
+                + self.heap_bytes.load(Ordering::Relaxed).max(0) as u64,
+            index_memory_bytes: self.index.memory_bytes(),
+            expired_keys: self.expired_keys.load(Ordering::Relaxed),
+            tail_address: self.log.tail_address(),
+            read_only_address: self.log.read_only_address(),
+            head_address: self.log.head_address(),
+        }
+    }
+
+    /// The physical database logical `db` maps to now.
+    pub(crate) fn pdb(&self, db: Db) -> u8 {
+        let mut step = 0;
+        loop {
+            if let Some(v) = seqlock::read_begin(&self.db_map_version) {
+                let p = self.db_map[usize::from(db)].load(Ordering::Relaxed);
+                if seqlock::read_validate(&self.db_map_version, v) {
+                    return p;
+                }
+            }
+            crate::sync::spin_wait(&mut step);
+        }
+    }
+
+    /// Swaps two logical databases' physical ids in one atomic step.
+    pub(crate) fn swap_db(&self, a: Db, b: Db) {
+        let mut step = 0;
+        let locked = loop {
+            if let Some(l) = seqlock::try_lock(&self.db_map_version) {
+                break l;
+            }
+            crate::sync::spin_wait(&mut step);
+        };
+        let (ea, eb) = (&self.db_map[usize::from(a)], &self.db_map[usize::from(b)]);
+        let pa = ea.load(Ordering::Relaxed);
+        ea.store(eb.load(Ordering::Relaxed), Ordering::Relaxed);
+        eb.store(pa, Ordering::Relaxed);
+        seqlock::unlock(&self.db_map_version, locked, true);
+    }
+
+    /// The record at `address` (an address read from an index entry or a record's `prev`).
+    #[inline]
+    pub(crate) fn rec(&self, address: u64) -> Rec<'_> {
+        debug_assert!(address >= BEGIN_ADDRESS && address < self.log.tail_address());
+        // SAFETY: published addresses are 8-aligned record starts inside allocated pages, which
+        // live as long as the store; header words are only accessed atomically.
+        unsafe { Rec::at(self.log.ptr(address), address) }
+    }
+
+    /// The newest record of (`pdb`, `key`) on the chain from `head`.
+    pub(crate) fn find_record(&self, head: u64, pdb: u8, key: &[u8]) -> Option<Rec<'_>> {
+        let mut a = head;
+        // The tiering work stops here at `head_address` and goes to disk.
+        while a >= BEGIN_ADDRESS {
+            let r = self.rec(a);
+            if r.pdb() == pdb && r.key_len() == key.len() && r.key() == key {
+                return Some(r);
+            }
+            let prev = r.prev();
+            debug_assert!(prev < a, "chains run from newer to older addresses");
+            a = prev;
+        }
+        None
+    }
+
+    /// Allocates and writes a record (unpublished).
+    pub(crate) fn append(&self, guard: &Guard, init: &RecordInit<'_>) -> Rec<'_> {
+        let shape = Shape::new(
+            init.key.len(),
+            init.value.len(),
+            init.tombstone,
+            self.inline_limit,
+        );
+        debug_assert!(shape.size >= HEADER_BYTES && shape.size as u64 <= self.log.page_size());
+        let address = self.log.allocate(shape.size, guard);
+        let rec = self.rec(address);
+        let heap = rec.init(init, shape);
+        self.heap_delta(heap as i64);
+        rec
+    }
+
+    /// Gives up on an unpublished record.
+    pub(crate) fn discard(&self, rec: Rec<'_>) {
+        let freed = rec.invalidate();
+        self.heap_delta(-(freed as i64));
+    }
+
+    pub(crate) fn heap_delta(&self, delta: i64) {
+        if delta != 0 {
+            self.heap_bytes.fetch_add(delta, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn count(&self, pdb: u8, keys: i64, expires: i64) {
+        let c = &self.counts[usize::from(pdb)];
+        if keys != 0 {
+            c.keys.fetch_add(keys, Ordering::Relaxed);
+        }
+        if expires != 0 {
+            c.expires.fetch_add(expires, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn count_expired(&self) {
+        self.expired_keys.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Live keys of physical database `pdb`.
+    pub(crate) fn physical_size(&self, pdb: u8) -> i64 {
+        self.counts[usize::from(pdb)].keys.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        let mut pages = Vec::new();
+        self.log
+            .for_each_page(|start, used| pages.push((start, used)));
+        for (start, used) in pages {
+            let mut a = start.max(BEGIN_ADDRESS);
+            while a + HEADER_BYTES as u64 <= start + used {
+                // SAFETY: inside an allocated page, 8-aligned (records are multiples of 8).
+                let r = unsafe { Rec::at(self.log.ptr(a), a) };
+                if r.info() == 0 {
+                    break; // The unused end of the page.
+                }
+                r.free_blocks();
+                a += r.size() as u64;
+            }
+        }
+    }
+}
