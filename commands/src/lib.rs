@@ -11,6 +11,7 @@ pub mod cmd;
 pub mod config;
 pub mod ctx;
 pub mod docs;
+pub mod objects;
 pub mod resp;
 pub mod server;
 pub mod stats;

@@ -27,6 +27,7 @@ pub mod gate;
 pub mod hash;
 pub mod index;
 pub mod log;
+pub mod object;
 mod ops;
 pub mod record;
 mod scan;
@@ -35,6 +36,7 @@ mod session;
 mod store;
 pub mod sync;
 
+pub use object::{ObjectEntry, ObjectEntryMut, ObjectWrite, StoreObject, Value, ValueMut};
 pub use scan::next_cursor;
 pub use session::Session;
 pub use store::Store;
@@ -78,13 +80,34 @@ impl Default for StoreConfig {
 pub enum ValueKind {
     /// A Redis string: the value bytes are the string.
     String = 0,
+    /// A list object.
+    List = 1,
+    /// A hash object.
+    Hash = 2,
+    /// A set object.
+    Set = 3,
+    /// A sorted-set object.
+    ZSet = 4,
 }
 
 impl ValueKind {
     /// The kind stored as `raw` in a record. Records are only ever written with valid kinds.
     pub fn from_raw(raw: u8) -> ValueKind {
-        debug_assert_eq!(raw, ValueKind::String as u8, "unknown value kind");
-        ValueKind::String
+        match raw {
+            1 => ValueKind::List,
+            2 => ValueKind::Hash,
+            3 => ValueKind::Set,
+            4 => ValueKind::ZSet,
+            _ => {
+                debug_assert_eq!(raw, ValueKind::String as u8, "unknown value kind");
+                ValueKind::String
+            }
+        }
+    }
+
+    /// Whether values of this kind are native objects rather than bytes.
+    pub fn is_object(self) -> bool {
+        self != ValueKind::String
     }
 }
 

@@ -13,6 +13,10 @@ use crate::ctx::Ctx;
 pub(super) fn type_name(kind: ValueKind) -> &'static str {
     match kind {
         ValueKind::String => "string",
+        ValueKind::List => "list",
+        ValueKind::Hash => "hash",
+        ValueKind::Set => "set",
+        ValueKind::ZSet => "zset",
     }
 }
 

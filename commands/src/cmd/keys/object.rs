@@ -71,6 +71,8 @@ fn lookup<R>(
 pub(super) fn encoding(ctx: &mut Ctx<'_>, args: Args<'_>) {
     if let Some(name) = lookup(ctx, args, |kind, value| match kind {
         ValueKind::String => string_encoding(value),
+        // Collections report their encoding through the object mechanism (data-types work).
+        _ => "unknown",
     }) {
         ctx.reply.bulk(name.as_bytes());
     }
@@ -80,6 +82,7 @@ pub(super) fn encoding(ctx: &mut Ctx<'_>, args: Args<'_>) {
 pub(super) fn refcount(ctx: &mut Ctx<'_>, args: Args<'_>) {
     if let Some(n) = lookup(ctx, args, |kind, value| match kind {
         ValueKind::String => string_refcount(value),
+        _ => 1,
     }) {
         ctx.reply.int(n);
     }

@@ -1,0 +1,133 @@
+//! Collections as native objects in the log (Garnet's object store, inside the one log).
+//!
+//! A record whose kind is an object kind holds a pointer to a heap object instead of value
+//! bytes. While the record is in memory the object is updated in place; below the read-only
+//! address a writer clones it to the tail first (read-copy-update); when the tiering work moves
+//! its page to disk it is serialized, and deserialized when read back.
+//!
+//! CONTRACT: the signatures below are what `commands` codes against.
+
+use std::any::Any;
+
+use crate::{Db, Session, ValueKind};
+
+/// A collection stored as a native object.
+pub trait StoreObject: Any + Send + Sync {
+    /// Which kind of value this is (never `ValueKind::String`).
+    fn kind(&self) -> ValueKind;
+    /// A deep copy, for read-copy-update of a record below the read-only address.
+    fn clone_box(&self) -> Box<dyn StoreObject>;
+    /// Appends a serialized form (used when the record's page leaves memory).
+    fn serialize(&self, out: &mut Vec<u8>);
+    /// Approximate heap bytes (MEMORY USAGE, INFO memory, the memory budget).
+    fn memory_usage(&self) -> usize;
+    /// For downcasting to the concrete type.
+    fn as_any(&self) -> &dyn Any;
+    /// For downcasting to the concrete type.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+/// A key's value as object-aware commands read it.
+pub enum Value<'a> {
+    /// A string's bytes.
+    String(&'a [u8]),
+    /// A collection.
+    Object(&'a dyn StoreObject),
+}
+
+/// A consistent view of a live key, for [`Session::read_value`].
+pub struct ObjectEntry<'a> {
+    /// The value.
+    pub value: Value<'a>,
+    /// Absolute expiry in Unix ms, or `NO_EXPIRY`.
+    pub expire_at: u64,
+    /// The value's kind.
+    pub kind: ValueKind,
+}
+
+/// A mutable value, for [`Session::rmw_value`].
+pub enum ValueMut<'a> {
+    /// A string's bytes (strings are replaced, not mutated, through this API).
+    String(&'a [u8]),
+    /// A collection, which the callback may mutate in place.
+    Object(&'a mut dyn StoreObject),
+}
+
+/// A live key under its record's lock, for [`Session::rmw_value`].
+pub struct ObjectEntryMut<'a> {
+    /// The value.
+    pub value: ValueMut<'a>,
+    /// Absolute expiry in Unix ms, or `NO_EXPIRY`.
+    pub expire_at: u64,
+    /// The value's kind.
+    pub kind: ValueKind,
+}
+
+/// What an object read-modify-write decided.
+pub enum ObjectWrite<R> {
+    /// Nothing changed.
+    Keep(R),
+    /// The callback mutated the object in place.
+    Updated(R),
+    /// Replace the key's value (whatever its kind) with this object.
+    Put {
+        /// The new value.
+        object: Box<dyn StoreObject>,
+        /// Absolute expiry in Unix ms, or `NO_EXPIRY`.
+        expire_at: u64,
+        /// What `rmw_value` returns.
+        result: R,
+    },
+    /// Change only the expiry.
+    SetExpiry {
+        /// Absolute expiry in Unix ms, or `NO_EXPIRY`.
+        expire_at: u64,
+        /// What `rmw_value` returns.
+        result: R,
+    },
+    /// Delete the key (e.g. a collection that became empty).
+    Delete(R),
+}
+
+impl Session {
+    /// Calls `f` with a consistent view of `key` (string or object); `None` when absent or
+    /// expired. Objects are seen under their record's lock, so `f` must be short and must not use
+    /// the store.
+    pub fn read_value<R>(
+        &mut self,
+        db: Db,
+        key: &[u8],
+        now_ms: u64,
+        f: impl FnOnce(ObjectEntry<'_>) -> R,
+    ) -> Option<R> {
+        let _ = (db, key, now_ms, f);
+        todo!("object mechanism")
+    }
+
+    /// Read-modify-write of any value: `f` sees the live value under its record's lock (`None`
+    /// when absent or expired) and may mutate an object in place (then returns `Updated`) or
+    /// replace the value. `f` may be called again, with a fresh view, if a racing insert wins;
+    /// it is never called again after it mutated an object.
+    pub fn rmw_value<R>(
+        &mut self,
+        db: Db,
+        key: &[u8],
+        now_ms: u64,
+        f: impl FnMut(Option<ObjectEntryMut<'_>>) -> ObjectWrite<R>,
+    ) -> R {
+        let _ = (db, key, now_ms, f);
+        todo!("object mechanism")
+    }
+
+    /// Blind write of an object (SUNIONSTORE, SORT ... STORE, RESTORE, COPY).
+    pub fn upsert_object(
+        &mut self,
+        db: Db,
+        key: &[u8],
+        object: Box<dyn StoreObject>,
+        expire_at: u64,
+    ) {
+        let _ = (db, key, object, expire_at);
+        todo!("object mechanism")
+    }
+}
