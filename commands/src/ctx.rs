@@ -80,3 +80,13 @@ impl Ctx<'_> {
         self.server.store.databases()
     }
 }
+
+impl Ctx<'_> {
+    /// Tells clients blocked on `key` (BLPOP and friends, on any thread) that it may be ready.
+    /// Call after every write that adds elements to a list or a sorted set, including one that
+    /// creates the key.
+    #[inline]
+    pub fn signal_key_ready(&mut self, key: &[u8]) {
+        crate::blocking::signal_key_ready(self, key);
+    }
+}

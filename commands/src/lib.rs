@@ -6,6 +6,7 @@
 //! store through its [`ctx::Ctx`] → [`resp::Reply`] encodes the answer.
 
 pub mod args;
+pub mod blocking;
 pub mod client;
 pub mod cmd;
 pub mod config;
