@@ -105,10 +105,38 @@ fn decode_area(h: GeoHash) -> Area {
     }
 }
 
+/// C's `(uint64_t)score` as x86-64 compilers emit it (what Redis's `decodeGeohash` does to
+/// scores that are not geohashes, e.g. set by ZADD): below 2^63 a signed truncation whose
+/// out-of-range result is `1 << 63` (so `-1` becomes all ones and `-inf` is `1 << 63`); from
+/// 2^63 on, the truncation of `score - 2^63` with the top bit flipped (so `inf` is 0).
+pub fn score_bits(score: f64) -> u64 {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if score >= TWO_63 {
+        (cvttsd2si(score - TWO_63) as u64) ^ (1 << 63)
+    } else {
+        cvttsd2si(score) as u64
+    }
+}
+
+/// `cvttsd2si`: truncation to `i64`, `i64::MIN` when out of range or NaN.
+fn cvttsd2si(v: f64) -> i64 {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if (-TWO_63..TWO_63).contains(&v) {
+        v as i64
+    } else {
+        i64::MIN
+    }
+}
+
+/// WITHHASH's integer: C's `(long long)score` on x86-64 (`i64::MIN` when out of range).
+pub fn score_hash_int(score: f64) -> i64 {
+    cvttsd2si(score)
+}
+
 /// `decodeGeohash`: the (longitude, latitude) centre of the cell a score names.
 pub fn decode_score(score: f64) -> (f64, f64) {
     let a = decode_area(GeoHash {
-        bits: score as u64,
+        bits: score_bits(score),
         step: STEP_MAX,
     });
     let lon = ((a.lon.0 + a.lon.1) / 2.0).clamp(LON_MIN, LON_MAX);
@@ -134,13 +162,10 @@ pub fn format_distance(v: f64) -> String {
 
 /// The meters in a unit name (`m`, `km`, `ft`, `mi`, any case), as GEODIST and GEOSEARCH take.
 pub fn unit_factor(unit: &[u8]) -> Option<f64> {
-    match unit.to_ascii_lowercase().as_slice() {
-        b"m" => Some(1.0),
-        b"km" => Some(1000.0),
-        b"ft" => Some(0.3048),
-        b"mi" => Some(1609.34),
-        _ => None,
-    }
+    [("m", 1.0), ("km", 1000.0), ("ft", 0.3048), ("mi", 1609.34)]
+        .into_iter()
+        .find(|(name, _)| unit.eq_ignore_ascii_case(name.as_bytes()))
+        .map(|(_, factor)| factor)
 }
 
 /// The 11-character GEOHASH string of a score (re-encoded with the standard ±90 latitude).
@@ -337,18 +362,22 @@ pub fn search<'a>(
     any_limit: Option<usize>,
 ) -> Vec<GeoMatch<'a>> {
     let mut out = Vec::new();
-    let mut last: Option<GeoHash> = None;
-    for cell in cells(lon, lat, shape, conversion).into_iter().flatten() {
+    let cells = cells(lon, lat, shape, conversion);
+    // Redis skips a cell equal to the last one it searched, but its `last_processed` index
+    // starts at 0 and 0 is "none": a neighbour equal to the centre cell is searched again.
+    let mut last_processed = 0;
+    for (i, cell) in cells.iter().enumerate() {
+        let Some(cell) = *cell else { continue };
         if cell.bits == 0 && cell.step == 0 {
             continue;
         }
-        if last == Some(cell) {
+        if last_processed != 0 && cells[last_processed] == Some(cell) {
             continue;
         }
-        if any_limit.is_some_and(|l| out.len() >= l) {
+        if any_limit.is_some_and(|l| !out.is_empty() && out.len() >= l) {
             break;
         }
-        last = Some(cell);
+        last_processed = i;
         let shift = 52 - cell.step * 2;
         let range = ScoreRange {
             min: (cell.bits << shift) as f64,

@@ -178,3 +178,39 @@ fn searches_match_redis() {
     assert!(search(&z, 15.0, 37.0, Shape::Radius(0.0), 1.0, None).is_empty());
     assert!(search(&SortedSet::new(), 0.0, 0.0, Shape::Radius(1e9), 1.0, None).is_empty());
 }
+
+#[test]
+fn non_geohash_scores_decode_like_redis_on_x86_64() {
+    // Values observed from Redis 7.0.15 (GEOPOS / GEOHASH of ZADD-set scores).
+    assert_eq!(score_bits(-1.0), u64::MAX);
+    assert_eq!(score_bits(f64::NEG_INFINITY), 1 << 63);
+    assert_eq!(score_bits(-1e300), 1 << 63);
+    assert_eq!(score_bits(f64::INFINITY), 0);
+    assert_eq!(score_bits(1e300), 0);
+    assert_eq!(score_bits(1.5), 1);
+    assert_eq!(score_bits(9_223_372_036_854_775_808.0), 1 << 63);
+    assert_eq!(score_hash_int(f64::INFINITY), i64::MIN);
+    assert_eq!(score_hash_int(-3.7), -3);
+    assert_eq!(hash_string(-1.0), "bp05b5048p0");
+    assert_eq!(hash_string(f64::NEG_INFINITY), "00bh0hbj200");
+    let (lon, lat) = decode_score(-1.0);
+    assert_eq!(
+        (format_coordinate(lon), format_coordinate(lat)),
+        ("180".to_owned(), "85.0511287799999991".to_owned())
+    );
+    let (lon, lat) = decode_score(f64::NEG_INFINITY);
+    assert_eq!(
+        (format_coordinate(lon), format_coordinate(lat)),
+        ("180".to_owned(), "-85.05112751263942528".to_owned())
+    );
+}
+
+#[test]
+fn units_are_case_insensitive() {
+    assert_eq!(unit_factor(b"KM"), Some(1000.0));
+    assert_eq!(unit_factor(b"Mi"), Some(1609.34));
+    assert_eq!(unit_factor(b"fT"), Some(0.3048));
+    assert_eq!(unit_factor(b"m"), Some(1.0));
+    assert_eq!(unit_factor(b"mm"), None);
+    assert_eq!(unit_factor(b""), None);
+}

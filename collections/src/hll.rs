@@ -147,13 +147,27 @@ impl Hll {
 
     /// Adopts a string value after Redis's `isHLLObjectOrReply` checks.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, HllError> {
+        Self::check(&bytes)?;
+        Ok(Self { bytes })
+    }
+
+    /// Redis's `isHLLObjectOrReply` on a string value: the magic, a known encoding, and the
+    /// exact size of a dense one. (Sparse opcodes are only checked when they are walked.)
+    pub fn check(bytes: &[u8]) -> Result<(), HllError> {
         if bytes.len() < HDR || &bytes[..4] != b"HYLL" || bytes[4] > SPARSE {
             return Err(HllError::NotHll);
         }
         if bytes[4] == DENSE && bytes.len() != DENSE_SIZE {
             return Err(HllError::NotHll);
         }
-        Ok(Self { bytes })
+        Ok(())
+    }
+
+    /// The cached cardinality of a string that passed [`Hll::check`], if the cache is valid
+    /// (PFCOUNT then answers without touching the value).
+    pub fn cached_count(bytes: &[u8]) -> Option<u64> {
+        let card: [u8; 8] = bytes.get(8..16)?.try_into().ok()?;
+        (card[7] & 0x80 == 0).then(|| u64::from_le_bytes(card))
     }
 
     /// The string value.
@@ -171,7 +185,9 @@ impl Hll {
         self.bytes[4] == SPARSE
     }
 
-    fn invalidate_cache(&mut self) {
+    /// Marks the cached cardinality stale (PFADD does it whenever it reports 1, including when
+    /// it creates the key).
+    pub fn invalidate_cache(&mut self) {
         self.bytes[15] |= 0x80;
     }
 
@@ -318,41 +334,13 @@ impl Hll {
 
     /// Calls `f(first, len, value)` for each VAL run of a sparse HLL; checks the opcodes cover
     /// exactly the registers.
-    fn for_each_run(&self, mut f: impl FnMut(usize, usize, u8)) -> Result<usize, HllError> {
-        let (mut p, mut idx) = (HDR, 0usize);
-        while p < self.bytes.len() {
-            let (oplen, span, v) = opcode(&self.bytes, p)?;
-            if v != 0 {
-                if idx + span > REGISTERS {
-                    return Err(HllError::Corrupt);
-                }
-                f(idx, span, v);
-            }
-            idx += span;
-            p += oplen;
-        }
-        if idx == REGISTERS {
-            Ok(idx)
-        } else {
-            Err(HllError::Corrupt)
-        }
+    fn for_each_run(&self, f: impl FnMut(usize, usize, u8)) -> Result<usize, HllError> {
+        sparse_runs(&self.bytes, f)
     }
 
     /// `hllMerge`: `max[i] = max(max[i], register i)`.
     fn merge_into(&self, max: &mut [u8]) -> Result<(), HllError> {
-        if self.is_sparse() {
-            self.for_each_run(|start, len, v| {
-                for m in &mut max[start..start + len] {
-                    *m = (*m).max(v);
-                }
-            })?;
-        } else {
-            let regs = &self.bytes[HDR..];
-            for (i, m) in max.iter_mut().enumerate() {
-                *m = (*m).max(dense_get(regs, i));
-            }
-        }
-        Ok(())
+        merge_bytes(&self.bytes, max)
     }
 
     /// PFCOUNT of one key: the cached cardinality when valid, else computed and cached (which
@@ -401,6 +389,106 @@ impl Hll {
             }
         }
         self.invalidate_cache();
+        Ok(())
+    }
+}
+
+/// Calls `f(first, len, value)` for each VAL run of the sparse HLL string `bytes`; checks the
+/// opcodes cover exactly the registers.
+fn sparse_runs(bytes: &[u8], mut f: impl FnMut(usize, usize, u8)) -> Result<usize, HllError> {
+    let (mut p, mut idx) = (HDR, 0usize);
+    while p < bytes.len() {
+        let (oplen, span, v) = opcode(bytes, p)?;
+        if v != 0 {
+            if idx + span > REGISTERS {
+                return Err(HllError::Corrupt);
+            }
+            f(idx, span, v);
+        }
+        idx += span;
+        p += oplen;
+    }
+    if idx == REGISTERS {
+        Ok(idx)
+    } else {
+        Err(HllError::Corrupt)
+    }
+}
+
+/// `hllMerge` of a string that passed [`Hll::check`]: `max[i] = max(max[i], register i)`.
+fn merge_bytes(bytes: &[u8], max: &mut [u8]) -> Result<(), HllError> {
+    if bytes.get(4) == Some(&SPARSE) {
+        sparse_runs(bytes, |start, len, v| {
+            if let Some(run) = max.get_mut(start..start + len) {
+                for m in run {
+                    *m = (*m).max(v);
+                }
+            }
+        })?;
+    } else {
+        let regs = bytes.get(HDR..).ok_or(HllError::NotHll)?;
+        for (i, m) in max.iter_mut().enumerate() {
+            *m = (*m).max(dense_get(regs, i));
+        }
+    }
+    Ok(())
+}
+
+/// The registerwise maximum of several HLL strings: PFCOUNT of several keys counts it, PFMERGE
+/// writes it into the destination. Strings are merged straight from the store's bytes, without
+/// copying them into an [`Hll`] first.
+#[derive(Clone, Debug)]
+pub struct HllUnion {
+    max: Vec<u8>,
+    dense: bool,
+}
+
+impl Default for HllUnion {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HllUnion {
+    /// No registers set yet.
+    pub fn new() -> Self {
+        Self {
+            max: vec![0; REGISTERS],
+            dense: false,
+        }
+    }
+
+    /// Merges one string value, checking it as Redis does (`isHLLObjectOrReply`, then
+    /// `hllMerge`'s opcode walk).
+    pub fn merge(&mut self, bytes: &[u8]) -> Result<(), HllError> {
+        Hll::check(bytes)?;
+        self.dense |= bytes[4] == DENSE;
+        merge_bytes(bytes, &mut self.max)
+    }
+
+    /// Whether a dense HLL was merged (PFMERGE then makes the destination dense).
+    pub fn saw_dense(&self) -> bool {
+        self.dense
+    }
+
+    /// The cardinality estimate of the union.
+    pub fn count(&self) -> u64 {
+        estimate(&self.max)
+    }
+
+    /// PFMERGE's write: `dest` (the destination's value, already merged into `self`, or
+    /// `Hll::new()` for a missing key) gets every non-zero register, dense if any merged input
+    /// was dense; its cached count is invalidated.
+    pub fn store_into(&self, dest: &mut Hll, sparse_max_bytes: usize) -> Result<(), HllError> {
+        if self.dense {
+            dest.densify()?;
+        }
+        for (i, &m) in self.max.iter().enumerate() {
+            if m != 0 {
+                dest.set_register(i, m, sparse_max_bytes)?;
+            }
+        }
+        dest.invalidate_cache();
         Ok(())
     }
 }

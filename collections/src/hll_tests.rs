@@ -113,3 +113,48 @@ fn empty_and_invalid() {
     assert!(trunc.add(b"x", DEFAULT_SPARSE_MAX_BYTES).is_err());
     assert_eq!(murmur_hash64a(b"", 0), 0);
 }
+
+#[test]
+fn union_from_bytes_matches_hll_merge() {
+    let mut letters = Hll::new();
+    for c in b'a'..=b'z' {
+        letters.add(&[c], DEFAULT_SPARSE_MAX_BYTES).unwrap();
+    }
+    let nums = numbers(10000);
+    let mut u = HllUnion::new();
+    u.merge(letters.as_bytes()).unwrap();
+    assert!(!u.saw_dense());
+    u.merge(nums.as_bytes()).unwrap();
+    assert!(u.saw_dense());
+    assert_eq!(u.count(), 10018);
+    let mut dst = Hll::new();
+    u.store_into(&mut dst, DEFAULT_SPARSE_MAX_BYTES).unwrap();
+    assert_eq!(
+        (dst.as_bytes().len(), fnv(dst.as_bytes())),
+        (12304, 0x129c_ad19_27dc_4a17)
+    );
+    // A sparse-only union keeps the destination sparse.
+    let mut u = HllUnion::new();
+    u.merge(letters.as_bytes()).unwrap();
+    let mut dst = Hll::new();
+    u.store_into(&mut dst, DEFAULT_SPARSE_MAX_BYTES).unwrap();
+    assert_eq!(hex(dst.as_bytes()), AZ_SPARSE);
+    // Bad inputs: not an HLL, and a sparse body covering too few registers.
+    assert_eq!(HllUnion::new().merge(b"garbage"), Err(HllError::NotHll));
+    let mut short = Hll::new().as_bytes().to_vec();
+    short[16] = 0;
+    assert_eq!(HllUnion::new().merge(&short), Err(HllError::Corrupt));
+}
+
+#[test]
+fn cached_count_reads_the_header() {
+    let mut h = numbers(100);
+    assert_eq!(Hll::cached_count(h.as_bytes()), None);
+    assert_eq!(h.count(), Ok(100));
+    assert_eq!(Hll::cached_count(h.as_bytes()), Some(100));
+    assert_eq!(Hll::cached_count(Hll::new().as_bytes()), Some(0));
+    assert_eq!(Hll::cached_count(b"HYLL"), None);
+    h.invalidate_cache();
+    assert_eq!(Hll::cached_count(h.as_bytes()), None);
+    assert_eq!(Hll::check(h.as_bytes()), Ok(()));
+}

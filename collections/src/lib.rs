@@ -34,13 +34,13 @@ mod zset;
 
 pub use codec::DecodeError;
 pub use hash::{Hash, Pairs};
-pub use hll::Hll;
+pub use hll::{Hll, HllError, HllUnion};
 pub use list::{End, List};
 pub use set::Set;
 pub use util::{Rng, format_long_double, parse_f64_strtod, parse_i64_strict};
 pub use zset::{
     Aggregate, LexBound, LexRange, ScoreRange, SortedSet, ZAddFlags, ZAddOutcome, ZSource,
-    parse_lex_range, parse_score_range,
+    parse_hex_float, parse_lex_range, parse_score_range,
 };
 
 /// The size thresholds that decide Redis's OBJECT ENCODING names (the `*-max-*` config options).

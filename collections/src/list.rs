@@ -47,6 +47,14 @@ impl List {
         }
     }
 
+    /// Pushes an element the caller already owns (LMOVE moves the popped box as is).
+    pub fn push_boxed(&mut self, end: End, value: Box<[u8]>) {
+        match end {
+            End::Left => self.items.push_front(value),
+            End::Right => self.items.push_back(value),
+        }
+    }
+
     /// LPOP / RPOP of one element.
     pub fn pop(&mut self, end: End) -> Option<Box<[u8]>> {
         match end {
@@ -326,6 +334,8 @@ mod tests {
         let mut d = List::new();
         assert_eq!(l.move_to(End::Left, &mut d, End::Right), Some(&b"c"[..]));
         assert_eq!(d.len(), 1);
+        d.push_boxed(End::Left, Box::from(&b"z"[..]));
+        assert_eq!(strs(d.iter()), ["z", "c"]);
         assert_eq!(l.encoding_name(&crate::Limits::default()), "quicklist");
     }
 

@@ -6,7 +6,9 @@ mod range;
 mod skiplist;
 
 pub use ops::{Aggregate, ZSource};
-pub use range::{LexBound, LexRange, ScoreRange, parse_lex_range, parse_score_range};
+pub use range::{
+    LexBound, LexRange, ScoreRange, parse_hex_float, parse_lex_range, parse_score_range,
+};
 
 use crate::dict::Dict;
 use crate::util::normalize_range;
@@ -113,9 +115,26 @@ impl SortedSet {
         score: f64,
         flags: ZAddFlags,
     ) -> Result<ZAddOutcome, Error> {
+        self.add_with(member, score, flags, true)
+    }
+
+    /// [`SortedSet::add`]; `listpack_zero` applies the small-set `-0` rule (off for the
+    /// temporary results of ZUNION and friends, which Redis builds as skiplists).
+    pub(crate) fn add_with(
+        &mut self,
+        member: &[u8],
+        score: f64,
+        flags: ZAddFlags,
+        listpack_zero: bool,
+    ) -> Result<ZAddOutcome, Error> {
         if score.is_nan() {
             return Err(Error::ScoreNan);
         }
+        let score = if listpack_zero {
+            self.as_stored(member, score)
+        } else {
+            score
+        };
         if let Some(&current) = self.dict.get(member) {
             if flags.nx {
                 return Ok(ZAddOutcome::Skipped);
@@ -130,6 +149,11 @@ impl SortedSet {
             if (flags.lt && new >= current) || (flags.gt && new <= current) {
                 return Ok(ZAddOutcome::Skipped);
             }
+            let new = if listpack_zero {
+                self.as_stored(member, new)
+            } else {
+                new
+            };
             if new == current {
                 return Ok(ZAddOutcome::Unchanged(new));
             }
@@ -146,6 +170,36 @@ impl SortedSet {
             Ok(ZAddOutcome::Added(score))
         } else {
             Ok(ZAddOutcome::Skipped)
+        }
+    }
+
+    /// The score as Redis would store it: a listpack keeps scores as strings where `-0` reads
+    /// back as `0`, so while the set stays small (by the default limits) a negative zero is
+    /// stored as a positive one; the skiplist encoding keeps `-0`.
+    fn as_stored(&self, member: &[u8], score: f64) -> f64 {
+        let limits = Limits::default();
+        let len = self.dict.len() + usize::from(self.dict.get(member).is_none());
+        let small = self.peak_len.max(len) <= limits.zset_max_listpack_entries
+            && self.peak_elem.max(member.len()) <= limits.zset_max_listpack_value;
+        if score == 0.0 && small { 0.0 } else { score }
+    }
+
+    /// Prepares a computed result (ZUNIONSTORE and friends) for storing: Redis converts a small
+    /// result to a listpack, where a `-0` score reads back as `0`.
+    pub fn normalize_for_store(&mut self) {
+        if self.encoding_name(&Limits::default()) != "listpack" {
+            return;
+        }
+        let zeros: Vec<Box<[u8]>> = self
+            .iter()
+            .filter(|&(_, s)| s == 0.0 && s.is_sign_negative())
+            .map(|(m, _)| Box::from(m))
+            .collect();
+        for m in zeros {
+            self.zsl.update_score(-0.0, &m, 0.0);
+            if let Some(s) = self.dict.get_mut(&m) {
+                *s = 0.0;
+            }
         }
     }
 

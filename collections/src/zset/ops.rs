@@ -100,7 +100,7 @@ fn collect(acc: Dict<f64>) -> SortedSet {
     let mut out = SortedSet::new();
     for (m, &s) in acc.iter() {
         // Scores were made non-NaN above; `add` cannot fail.
-        let _ = out.add(m, s, ZAddFlags::default());
+        let _ = out.add_with(m, s, ZAddFlags::default(), false);
     }
     out
 }
@@ -171,7 +171,7 @@ impl SortedSet {
         };
         for (m, score) in first.members() {
             if rest.iter().all(|s| s.find(&m).is_none()) {
-                let _ = out.add(&m, score, ZAddFlags::default());
+                let _ = out.add_with(&m, score, ZAddFlags::default(), false);
             }
         }
         out
@@ -185,7 +185,8 @@ impl SortedSet {
     /// ZRANDMEMBER with a positive count: up to `count` distinct members.
     pub fn random_distinct(&self, count: u64, rng: &mut Rng) -> Vec<(&[u8], f64)> {
         if count >= self.len() as u64 {
-            return self.iter().collect();
+            // Redis returns the whole set, highest score first.
+            return self.iter().rev().collect();
         }
         let picks = pick_distinct(self.len(), count, rng);
         picks

@@ -54,11 +54,75 @@ impl ScoreRange {
     }
 }
 
+/// C's `strtod` on a hexadecimal float (`0x1.8p3`, `-0X10`), the form Rust's parser lacks:
+/// `None` when `s` is not one. Leading whitespace is the caller's business.
+pub fn parse_hex_float(s: &[u8]) -> Option<f64> {
+    let (negative, rest) = match s.split_first() {
+        Some((b'-', r)) => (true, r),
+        Some((b'+', r)) => (false, r),
+        _ => (false, s),
+    };
+    let rest = rest
+        .strip_prefix(b"0x")
+        .or_else(|| rest.strip_prefix(b"0X"))?;
+    let (mantissa, exponent) = match rest.iter().position(|&b| b == b'p' || b == b'P') {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let mut value = 0f64;
+    let mut shift: i64 = 0;
+    let mut digits = 0;
+    let mut dot = false;
+    for &b in mantissa {
+        if b == b'.' && !dot {
+            dot = true;
+            continue;
+        }
+        let d = char::from(b).to_digit(16)?;
+        value = value * 16.0 + f64::from(d);
+        digits += 1;
+        if dot {
+            shift -= 4;
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    if let Some(e) = exponent {
+        let (eneg, edigits) = match e.split_first() {
+            Some((b'-', r)) => (true, r),
+            Some((b'+', r)) => (false, r),
+            _ => (false, e),
+        };
+        if edigits.is_empty() || !edigits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let mut ev: i64 = 0;
+        for &b in edigits {
+            ev = ev.saturating_mul(10).saturating_add(i64::from(b - b'0'));
+        }
+        shift = shift.saturating_add(if eneg { -ev } else { ev });
+    }
+    let shift = i32::try_from(shift.clamp(-4000, 4000)).unwrap_or(0);
+    // Two steps, so that a large mantissa with a very negative exponent does not overflow
+    // the power of two before the product.
+    let half = shift / 2;
+    let v = value * 2f64.powi(half) * 2f64.powi(shift - half);
+    Some(if negative { -v } else { v })
+}
+
 fn parse_score_bound(s: &[u8]) -> Result<(f64, bool), Error> {
     let (text, exclusive) = match s.split_first() {
         Some((b'(', rest)) => (rest, true),
         _ => (s, false),
     };
+    let trimmed = text
+        .iter()
+        .position(|c| !matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
+        .map_or(&text[text.len()..], |i| &text[i..]);
+    if let Some(v) = parse_hex_float(trimmed) {
+        return Ok((v, exclusive));
+    }
     match parse_f64_strtod(text) {
         Some(v) if !v.is_nan() => Ok((v, exclusive)),
         _ => Err(Error::ScoreRange),
@@ -196,6 +260,21 @@ mod tests {
         assert!(parse_score_range(b"(1", b"1").unwrap().is_empty());
         assert!(parse_score_range(b"2", b"1").unwrap().is_empty());
         assert!(!parse_score_range(b"1", b"1").unwrap().is_empty());
+    }
+
+    #[test]
+    fn hex_floats_like_strtod() {
+        assert_eq!(parse_hex_float(b"0x10"), Some(16.0));
+        assert_eq!(parse_hex_float(b"-0X1.8p1"), Some(-3.0));
+        assert_eq!(parse_hex_float(b"0x.8"), Some(0.5));
+        assert_eq!(parse_hex_float(b"0x1p-2"), Some(0.25));
+        assert_eq!(parse_hex_float(b"0xe"), Some(14.0));
+        assert_eq!(parse_hex_float(b"0x"), None);
+        assert_eq!(parse_hex_float(b"0x1p"), None);
+        assert_eq!(parse_hex_float(b"0xg"), None);
+        assert_eq!(parse_hex_float(b"10"), None);
+        assert_eq!(parse_hex_float(b"0x1p99999"), Some(f64::INFINITY));
+        assert_eq!(parse_score_range(b"(0x10", b" 0x20").unwrap().max, 32.0);
     }
 
     #[test]

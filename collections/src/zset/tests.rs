@@ -282,3 +282,33 @@ fn big_set_stays_consistent() {
     let rev: Vec<_> = z.iter().rev().collect();
     assert_eq!(rev.len(), z.len());
 }
+
+#[test]
+fn negative_zero_is_positive_while_small() {
+    let mut z = SortedSet::new();
+    z.add(b"a", -0.0, ZAddFlags::default()).unwrap();
+    assert!(z.score(b"a").unwrap().is_sign_positive());
+    // An update to -0 in a small set is stored as 0 (and is no change from 0).
+    assert!(matches!(
+        z.add(b"a", -0.0, ZAddFlags::default()),
+        Ok(ZAddOutcome::Unchanged(_))
+    ));
+    // Once a member is too long for a listpack, -0 is kept as Redis's skiplist keeps it.
+    let long = [b'x'; 65];
+    z.add(&long, 1.0, ZAddFlags::default()).unwrap();
+    z.add(b"b", -0.0, ZAddFlags::default()).unwrap();
+    assert!(z.score(b"b").unwrap().is_sign_negative());
+}
+
+#[test]
+fn random_distinct_whole_set_is_highest_first() {
+    let z = zset(&[("a", 1.0), ("b", 2.0), ("c", 3.0)]);
+    let mut rng = Rng::new(1);
+    assert_eq!(names(&z.random_distinct(3, &mut rng)), ["c", "b", "a"]);
+    assert_eq!(
+        names(&z.random_distinct(u64::MAX, &mut rng)),
+        ["c", "b", "a"]
+    );
+    assert_eq!(z.random_distinct(2, &mut rng).len(), 2);
+    assert!(z.random_distinct(0, &mut rng).is_empty());
+}
