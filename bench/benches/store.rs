@@ -1,4 +1,6 @@
-//! HybridLog store micro-benchmarks: GET hit, in-place SET, INCR-style rmw, on 1 and 2 threads.
+//! HybridLog store micro-benchmarks: GET hit, in-place SET, INCR-style rmw, on 1 and 2 threads;
+//! and random GETs over 100k keys in a server-sized index (1M buckets), one by one and in
+//! prefetched batches of 16 as a pipelining command layer would issue them.
 //!
 //! Two-thread runs use `iter_custom`: both threads do `iters` operations on their own keys
 //! (or on one shared key for `rmw_shared`), and the wall time of the slower one is reported, so
@@ -8,14 +10,18 @@ use std::hint::black_box;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ferrite_hybridlog::{Session, Store, StoreConfig, ValueKind, Write};
 
 const KEYS: u64 = 100_000;
 
 fn store() -> Arc<Store> {
+    sized_store(1 << 16)
+}
+
+fn sized_store(index_buckets: usize) -> Arc<Store> {
     let s = Store::new(StoreConfig {
-        index_buckets: 1 << 16,
+        index_buckets,
         page_bits: 22,
         memory_size: 1 << 30,
         mutable_fraction: 0.9,
@@ -90,6 +96,58 @@ fn threaded(store: &Arc<Store>, threads: u64, iters: u64, op: fn(&mut Session, u
         .unwrap_or_default()
 }
 
+/// Batch size of the random-GET benchmarks (redis-benchmark's `-P 16`).
+const BATCH: usize = 16;
+
+/// A random sequence of key numbers (SplitMix64), so lookups miss the caches as a server's do.
+fn random_keys(n: usize) -> Vec<[u8; 16]> {
+    let mut x = 0x1234_5678_u64;
+    (0..n)
+        .map(|_| {
+            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            key(z ^ (z >> 31))
+        })
+        .collect()
+}
+
+/// `BATCH` random GETs per iteration over 100k keys in a 1M-bucket index, plain and with the
+/// two prefetch stages first.
+fn random_gets(c: &mut Criterion) {
+    let st = sized_store(1 << 20);
+    let keys = random_keys(1 << 20);
+    let mut g = c.benchmark_group("store_random");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function("get_random_100k/x16", |b| {
+        let mut s = st.session();
+        let mut batches = keys.chunks_exact(BATCH).cycle();
+        b.iter(|| {
+            for k in batches.next().expect("cycle") {
+                black_box(s.read(0, k, 0, |e| e.value.len()).expect("hit"));
+            }
+        });
+    });
+    g.bench_function("get_random_100k_prefetch/x16", |b| {
+        let mut s = st.session();
+        let mut batches = keys.chunks_exact(BATCH).cycle();
+        b.iter(|| {
+            let batch = batches.next().expect("cycle");
+            for k in batch {
+                s.prefetch(0, k);
+            }
+            for k in batch {
+                s.prefetch_record(0, k);
+            }
+            for k in batch {
+                black_box(s.read(0, k, 0, |e| e.value.len()).expect("hit"));
+            }
+        });
+    });
+    g.finish();
+}
+
 /// One benchmarked store operation on key number `i`.
 type Op = fn(&mut Session, u64);
 
@@ -118,5 +176,5 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(store_benches, benches);
+criterion_group!(store_benches, benches, random_gets);
 criterion_main!(store_benches);

@@ -18,9 +18,33 @@
 //! tentative protocol: CAS a free slot to `tag | TENTATIVE`, fence, rescan the bucket chain; if
 //! any other entry has the tag (tentative or not) another thread raced us, so clear ours and
 //! retry; otherwise clear the tentative bit. Readers ignore tentative entries.
+//!
+//! # Occupancy
+//! Whole-index walks (SCAN, KEYS, RANDOMKEY, FLUSHDB, active expiry) would cost O(buckets) on a
+//! sparse index, so the index keeps one bit per *group* of 64 buckets, in SCAN's order: the
+//! buckets of group `g` are those whose reversed bucket bits lie in `[64 g, 64 g + 64)`, so a
+//! walk in cursor order visits groups one after the other and skips a clear bit in one step.
+//! A set bit means the group may hold a live (non-tombstone) record; a clear bit, read while no
+//! clear is in progress, means it holds none:
+//! - every transition of a key to live marks its group after publishing: [`EntrySlot::try_swap`]
+//!   (a new record, inserted or copied) and [`EntrySlot::mark_live`] (a tombstone revived in
+//!   place), each with a full barrier between the publication and the bit's load;
+//! - [`HashIndex::clear_group`] clears a bit, fences, and re-walks the group through its caller,
+//!   setting the bit again if anything live remains. Either the walker sees a concurrent
+//!   writer's record or the writer sees the clear bit and sets it (Dekker), so a live key never
+//!   sits in a group whose bit stays clear;
+//! - a walker reads bits only between two `clears_begun == clears_done` checks
+//!   ([`HashIndex::next_occupied_group`]), so it never skips a group on the strength of a bit
+//!   that a clear has dropped only for the moment.
+//!
+//! The bitmap uses std atomics in every build: the loom models check the entry protocol, and
+//! the occupancy protocol is checked by tests instead.
 
 use std::ptr::NonNull;
 
+use crossbeam_utils::CachePadded;
+
+use crate::sync::raw::AtomicU64 as RawAtomicU64;
 use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering, fence, spin_wait};
 
 /// Entries in a bucket besides the overflow word.
@@ -84,17 +108,17 @@ impl Bucket {
     }
 }
 
-/// Allocates `n` empty buckets. Natively the memory comes zeroed from the allocator (an
-/// anonymous mapping for large sizes), so untouched buckets cost no resident memory.
+/// Allocates `n` empty buckets. Natively the memory comes zeroed from
+/// [`map_zeroed`](crate::log::map_zeroed) (a 2 MiB-aligned anonymous mapping advised for huge
+/// pages from 2 MiB up), so untouched buckets cost no resident memory.
 fn alloc_buckets(n: usize) -> NonNull<Bucket> {
     assert!(n > 0);
     #[cfg(not(loom))]
     {
         let layout = std::alloc::Layout::array::<Bucket>(n).expect("index size overflows");
-        // SAFETY: the layout has non-zero size (n > 0, Bucket is 64 bytes). All-zero bytes are
-        // a valid `Bucket` (`AtomicU64` is a plain integer), so the memory is initialised.
-        let p = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<Bucket>();
-        NonNull::new(p).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
+        // All-zero bytes are a valid `Bucket` (`AtomicU64` is a plain integer), so the memory
+        // is initialised.
+        crate::log::map_zeroed(layout.size(), layout.align()).cast::<Bucket>()
     }
     #[cfg(loom)]
     {
@@ -111,8 +135,8 @@ unsafe fn free_buckets(p: NonNull<Bucket>, n: usize) {
     #[cfg(not(loom))]
     {
         let layout = std::alloc::Layout::array::<Bucket>(n).expect("index size overflows");
-        // SAFETY: allocated by `alloc_zeroed` with this very layout (caller's contract).
-        unsafe { std::alloc::dealloc(p.as_ptr().cast(), layout) }
+        // SAFETY: mapped by `map_zeroed` with this very size and alignment (caller's contract).
+        unsafe { crate::log::unmap(p.cast(), layout.size(), layout.align()) }
     }
     #[cfg(loom)]
     {
@@ -127,6 +151,9 @@ unsafe fn free_buckets(p: NonNull<Bucket>, n: usize) {
 pub struct EntrySlot<'a> {
     slot: &'a AtomicU64,
     word: u64,
+    /// The index and the main bucket the slot's chain hangs off (for occupancy marks).
+    index: &'a HashIndex,
+    bucket: usize,
 }
 
 impl EntrySlot<'_> {
@@ -143,25 +170,76 @@ impl EntrySlot<'_> {
         debug_assert!(self.word & TENTATIVE == 0 && self.word != 0);
     }
 
-    /// Publishes `address` as the new chain head if the head is still what was read; on failure
-    /// `self` holds the current word.
+    /// Publishes `address` as the new chain head if the head is still what was read, and marks
+    /// the bucket's group occupied; on failure `self` holds the current word.
     #[inline]
     pub fn try_swap(&mut self, address: u64) -> bool {
         debug_assert!(address & !ADDRESS_MASK == 0 && address != 0);
         let new = (self.word & !ADDRESS_MASK) | address;
-        // Release publishes the new record's contents to readers that Acquire the entry.
+        // Release publishes the new record's contents to readers that Acquire the entry. SeqCst
+        // (the same locked instruction on x86) orders the CAS before the occupancy load in
+        // `mark`, against `clear_group`'s SeqCst clear and rescan (module docs).
         match self
             .slot
-            .compare_exchange(self.word, new, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(self.word, new, Ordering::SeqCst, Ordering::Acquire)
         {
             Ok(_) => {
                 self.word = new;
+                self.index.occupancy.mark(self.index.group_of(self.bucket));
                 true
             }
             Err(now) => {
                 self.word = now;
                 false
             }
+        }
+    }
+
+    /// Marks the bucket's group occupied after a record on this chain became live without a
+    /// new record (a tombstone revived in place): call it after the record's lock is released.
+    #[inline]
+    pub fn mark_live(&self) {
+        // Orders the record's new state before the bit's load (module docs).
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        self.index.occupancy.mark(self.index.group_of(self.bucket));
+    }
+}
+
+/// Buckets per occupancy group (fewer only when the whole index is smaller).
+pub const GROUP_BUCKETS: usize = 64;
+
+/// One bit per group of buckets, in SCAN order (module docs).
+#[derive(Debug)]
+struct Occupancy {
+    words: Box<[RawAtomicU64]>,
+    clears_begun: CachePadded<RawAtomicU64>,
+    clears_done: CachePadded<RawAtomicU64>,
+    /// Walk counters (groups and buckets visited) for tests and INFO-style diagnostics.
+    groups_visited: CachePadded<RawAtomicU64>,
+    buckets_visited: RawAtomicU64,
+}
+
+impl Occupancy {
+    fn new(groups: usize) -> Self {
+        Self {
+            words: (0..groups.div_ceil(64))
+                .map(|_| RawAtomicU64::new(0))
+                .collect(),
+            clears_begun: CachePadded::new(RawAtomicU64::new(0)),
+            clears_done: CachePadded::new(RawAtomicU64::new(0)),
+            groups_visited: CachePadded::new(RawAtomicU64::new(0)),
+            buckets_visited: RawAtomicU64::new(0),
+        }
+    }
+
+    /// Sets group `g`'s bit. The load comes first so that the common case (already set) only
+    /// reads a line every thread shares.
+    #[inline]
+    fn mark(&self, g: usize) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let (w, bit) = (&self.words[g / 64], 1u64 << (g % 64));
+        if w.load(SeqCst) & bit == 0 {
+            w.fetch_or(bit, SeqCst);
         }
     }
 }
@@ -224,12 +302,17 @@ impl Drop for OverflowPool {
     }
 }
 
-/// The index: `len` buckets allocated once, plus the overflow pool.
+/// The index: `len` buckets allocated once, plus the overflow pool and the occupancy bits.
 #[derive(Debug)]
 pub struct HashIndex {
     buckets: NonNull<Bucket>,
     len: usize,
+    /// log2(len).
+    len_bits: u32,
+    /// Buckets per group: `min(GROUP_BUCKETS, len)`.
+    group_len: usize,
     pool: OverflowPool,
+    occupancy: Occupancy,
 }
 
 // SAFETY: the index owns its bucket memory; every shared access goes through atomics.
@@ -249,9 +332,13 @@ impl HashIndex {
     /// `overflow_chunk` buckets at a time.
     pub fn new(buckets: usize, overflow_chunk: usize) -> Self {
         assert!(buckets.is_power_of_two() && overflow_chunk > 0);
+        let group_len = buckets.min(GROUP_BUCKETS);
         Self {
             buckets: alloc_buckets(buckets),
             len: buckets,
+            len_bits: buckets.trailing_zeros(),
+            group_len,
+            occupancy: Occupancy::new(buckets / group_len),
             pool: OverflowPool {
                 chunk_buckets: overflow_chunk,
                 chunks: (0..MAX_OVERFLOW_CHUNKS)
@@ -275,6 +362,147 @@ impl HashIndex {
     #[inline]
     pub fn bucket_index(&self, hash: u64) -> usize {
         (hash as usize) & (self.len - 1)
+    }
+
+    /// The bucket at position `pos` of SCAN's order, and the position of bucket `pos` (reversing
+    /// the low `log2(len)` bits is its own inverse).
+    #[inline]
+    pub fn reverse(&self, pos: usize) -> usize {
+        if self.len_bits == 0 {
+            0
+        } else {
+            ((pos as u64).reverse_bits() >> (64 - self.len_bits)) as usize
+        }
+    }
+
+    /// Number of occupancy groups.
+    #[inline]
+    pub fn group_count(&self) -> usize {
+        self.len / self.group_len
+    }
+
+    /// Buckets per occupancy group.
+    #[inline]
+    pub fn group_len(&self) -> usize {
+        self.group_len
+    }
+
+    /// The occupancy group of main bucket `bucket`.
+    #[inline]
+    pub fn group_of(&self, bucket: usize) -> usize {
+        self.reverse(bucket & (self.len - 1)) / self.group_len
+    }
+
+    /// The main buckets of group `g`, in SCAN order.
+    pub fn group_buckets(&self, g: usize) -> impl Iterator<Item = usize> + '_ {
+        let start = g * self.group_len;
+        (start..start + self.group_len).map(|pos| self.reverse(pos))
+    }
+
+    /// The first group at or after `from` that may hold live records, or `None` if none does.
+    /// Conservative: while a [`clear_group`](Self::clear_group) runs it answers `from` itself.
+    pub fn next_occupied_group(&self, from: usize) -> Option<usize> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let groups = self.group_count();
+        if from >= groups {
+            return None;
+        }
+        let o = &self.occupancy;
+        let begun = o.clears_begun.load(SeqCst);
+        if o.clears_done.load(SeqCst) != begun {
+            return Some(from);
+        }
+        let mut found = None;
+        let mut wi = from / 64;
+        let mut bits = o.words[wi].load(SeqCst) & (!0u64 << (from % 64));
+        loop {
+            if bits != 0 {
+                found = Some(wi * 64 + bits.trailing_zeros() as usize).filter(|&g| g < groups);
+                break;
+            }
+            wi += 1;
+            if wi == o.words.len() {
+                break;
+            }
+            bits = o.words[wi].load(SeqCst);
+        }
+        if o.clears_begun.load(SeqCst) != begun {
+            return Some(from);
+        }
+        found
+    }
+
+    /// Whether group `g`'s bit is set (a hint: see [`next_occupied_group`](Self::next_occupied_group)
+    /// for a decision a walk may rely on).
+    pub fn group_marked(&self, g: usize) -> bool {
+        let w = self.occupancy.words[g / 64].load(std::sync::atomic::Ordering::Relaxed);
+        w & (1 << (g % 64)) != 0
+    }
+
+    /// Number of groups that may hold live records.
+    pub fn occupied_groups(&self) -> usize {
+        let o = &self.occupancy;
+        o.words
+            .iter()
+            .map(|w| w.load(std::sync::atomic::Ordering::Relaxed).count_ones() as usize)
+            .sum()
+    }
+
+    /// Clears group `g`'s bit, then calls `rewalk`, which walks the group and says whether it
+    /// still holds a live record (including one written concurrently); if so the bit is set
+    /// again. See the module docs for why no live key is left behind a clear bit.
+    pub fn clear_group<R>(&self, g: usize, rewalk: impl FnOnce() -> (bool, R)) -> R {
+        use std::sync::atomic::Ordering::SeqCst;
+        let o = &self.occupancy;
+        /// Finishes the clear even if `rewalk` unwinds (marking conservatively).
+        struct Done<'a>(&'a Occupancy, usize, bool);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                if !self.2 {
+                    self.0.mark(self.1);
+                }
+                self.0.clears_done.fetch_add(1, SeqCst);
+            }
+        }
+        o.clears_begun.fetch_add(1, SeqCst);
+        let mut done = Done(o, g, false);
+        o.words[g / 64].fetch_and(!(1u64 << (g % 64)), SeqCst);
+        std::sync::atomic::fence(SeqCst);
+        let (live, r) = rewalk();
+        if live {
+            o.mark(g);
+        }
+        done.2 = true;
+        r
+    }
+
+    /// Adds to the walk counters.
+    pub fn count_visits(&self, groups: u64, buckets: u64) {
+        let o = &self.occupancy;
+        if groups != 0 {
+            o.groups_visited
+                .fetch_add(groups, std::sync::atomic::Ordering::Relaxed);
+        }
+        if buckets != 0 {
+            o.buckets_visited
+                .fetch_add(buckets, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Groups and buckets visited by walks so far.
+    pub fn visits(&self) -> (u64, u64) {
+        let o = &self.occupancy;
+        (
+            o.groups_visited.load(std::sync::atomic::Ordering::Relaxed),
+            o.buckets_visited.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    /// A pointer to the main bucket `hash` maps to, for prefetching.
+    #[inline]
+    pub fn bucket_ptr(&self, hash: u64) -> *const Bucket {
+        // `wrapping_add` keeps this safe; the index is in bounds anyway (masked).
+        self.buckets.as_ptr().wrapping_add(self.bucket_index(hash))
     }
 
     /// Bytes of bucket memory (main array plus overflow chunks).
@@ -309,18 +537,28 @@ impl HashIndex {
     }
 
     /// The live entry for `hash`'s (bucket, tag), if any.
+    #[inline]
     pub fn find(&self, hash: u64) -> Option<EntrySlot<'_>> {
         let tag = tag_of(hash);
-        let mut found = None;
-        self.any_slot(self.bucket_index(hash), |slot| {
-            let w = slot.load(Ordering::Acquire);
-            let hit = w != 0 && w & TENTATIVE == 0 && entry_tag(w) == tag;
-            if hit {
-                found = Some(EntrySlot { slot, word: w });
+        let bucket = self.bucket_index(hash);
+        // SAFETY: `bucket_index` masks with `len - 1` and `len` is a power of two, so the index
+        // is in bounds; the array lives as long as `self`.
+        let mut b = unsafe { &*self.buckets.as_ptr().add(bucket) };
+        loop {
+            for slot in &b.entries {
+                let w = slot.load(Ordering::Acquire);
+                // A live entry with our tag (tags are never 0, so a free slot never matches).
+                if w & (TENTATIVE | TAG_MASK << TAG_SHIFT) == tag << TAG_SHIFT {
+                    return Some(EntrySlot {
+                        slot,
+                        word: w,
+                        index: self,
+                        bucket,
+                    });
+                }
             }
-            hit
-        });
-        found
+            b = self.next(b)?;
+        }
     }
 
     /// The live entry for `hash`'s (bucket, tag), created (with an empty chain) if missing.
@@ -349,7 +587,12 @@ impl HashIndex {
             }
             // Only the claimer writes a tentative slot, so a plain store finishes the claim.
             mine.store(word, Ordering::Release);
-            return EntrySlot { slot: mine, word };
+            return EntrySlot {
+                slot: mine,
+                word,
+                index: self,
+                bucket,
+            };
         }
     }
 
@@ -393,7 +636,12 @@ impl HashIndex {
         self.any_slot(i, |slot| {
             let w = slot.load(Ordering::Acquire);
             if w != 0 && w & TENTATIVE == 0 {
-                f(EntrySlot { slot, word: w });
+                f(EntrySlot {
+                    slot,
+                    word: w,
+                    index: self,
+                    bucket: i,
+                });
             }
             false
         });
@@ -468,6 +716,104 @@ mod tests {
         ix.for_each_entry(1, |_| n += 1);
         assert_eq!(n, 40);
         assert!(ix.memory_bytes() > 2 * 64);
+    }
+
+    #[test]
+    fn groups_partition_the_index_in_scan_order() {
+        for len in [1usize, 2, 32, 64, 128, 1 << 12] {
+            let ix = HashIndex::new(len, 1);
+            assert_eq!(ix.group_count() * ix.group_len(), len);
+            let mut seen = vec![false; len];
+            let mut cursor = 0u64;
+            let mut order = Vec::new();
+            loop {
+                order.push(cursor as usize);
+                cursor = crate::scan::next_cursor(cursor, len as u64 - 1);
+                if cursor == 0 {
+                    break;
+                }
+            }
+            // Position p of SCAN's cursor order is bucket reverse(p), and groups are runs of it.
+            for (p, &b) in order.iter().enumerate() {
+                assert_eq!(ix.reverse(p), b);
+                assert_eq!(ix.reverse(b), p);
+                assert_eq!(ix.group_of(b), p / ix.group_len());
+            }
+            for g in 0..ix.group_count() {
+                for b in ix.group_buckets(g) {
+                    assert_eq!(ix.group_of(b), g);
+                    assert!(!std::mem::replace(&mut seen[b], true));
+                }
+            }
+            assert!(seen.iter().all(|&x| x));
+        }
+    }
+
+    #[test]
+    fn publishing_marks_and_clearing_unmarks() {
+        let ix = HashIndex::new(1 << 12, 4);
+        assert_eq!(ix.occupied_groups(), 0);
+        assert_eq!(ix.next_occupied_group(0), None);
+        // An entry with an empty chain is not live: creating it marks nothing.
+        let h = hash_with(3, 0x5a5);
+        let mut e = ix.find_or_create(h);
+        assert_eq!(ix.occupied_groups(), 0);
+        assert!(e.try_swap(64));
+        let g = ix.group_of(0x5a5);
+        assert!(ix.group_marked(g));
+        assert_eq!(ix.next_occupied_group(0), Some(g));
+        assert_eq!(ix.next_occupied_group(g), Some(g));
+        assert_eq!(ix.next_occupied_group(g + 1), None);
+        assert_eq!(ix.next_occupied_group(ix.group_count()), None);
+        // A clear whose rewalk finds something live leaves the bit set.
+        ix.clear_group(g, || (true, ()));
+        assert!(ix.group_marked(g));
+        // While a clear runs, walkers are told not to skip anything.
+        let during = ix.clear_group(g, || (false, ix.next_occupied_group(0)));
+        assert_eq!(during, Some(0));
+        assert!(!ix.group_marked(g));
+        assert_eq!(ix.next_occupied_group(0), None);
+        // A tombstone revived in place marks again; so does the next published record.
+        ix.find(h).unwrap().mark_live();
+        assert_eq!(ix.next_occupied_group(0), Some(g));
+        ix.clear_group(g, || (false, ()));
+        let mut e = ix.find(h).unwrap();
+        assert!(e.try_swap(128));
+        assert_eq!(ix.occupied_groups(), 1);
+        // Groups far apart in the bitmap (different words) are found in order.
+        let last = ix.group_count() - 1;
+        let b = ix.group_buckets(last).next().unwrap() as u64;
+        let mut e = ix.find_or_create(hash_with(9, b));
+        assert!(e.try_swap(192));
+        assert_eq!(ix.next_occupied_group(g + 1), Some(last));
+        ix.count_visits(2, 5);
+        assert_eq!(ix.visits(), (2, 5));
+    }
+
+    #[test]
+    fn a_clear_racing_a_publisher_never_hides_it() {
+        // The publisher's try_swap and the clearer's rewalk race; afterwards the group is either
+        // marked or the rewalk saw the record (and so would have kept the bit).
+        for round in 0..200u64 {
+            let ix = Arc::new(HashIndex::new(64, 4));
+            let h = hash_with(1 + round % 100, round % 64);
+            let g = ix.group_of(ix.bucket_index(h));
+            ix.find_or_create(h);
+            let ix2 = ix.clone();
+            let publisher = std::thread::spawn(move || {
+                let mut e = ix2.find(h).unwrap();
+                assert!(e.try_swap(64));
+            });
+            ix.clear_group(g, || {
+                let live = ix.find(h).is_some_and(|e| e.address() != 0);
+                (live, ())
+            });
+            publisher.join().unwrap();
+            assert!(
+                ix.group_marked(g),
+                "round {round}: live entry behind a clear bit"
+            );
+        }
     }
 
     #[test]

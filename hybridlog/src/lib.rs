@@ -29,6 +29,7 @@ pub mod index;
 pub mod log;
 pub mod object;
 mod ops;
+mod prefetch;
 pub mod record;
 mod scan;
 pub mod seqlock;
@@ -74,7 +75,7 @@ impl Default for StoreConfig {
     }
 }
 
-/// What a record's value is. Collections join as object kinds with the data-types work.
+/// What a record's value is: bytes (strings) or a native object (collections, see [`object`]).
 #[repr(u8)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueKind {
@@ -114,7 +115,7 @@ impl ValueKind {
 /// A consistent view of one live record, valid for the duration of a callback.
 #[derive(Debug, Clone, Copy)]
 pub struct Entry<'a> {
-    /// The value bytes.
+    /// The value bytes (empty for an object kind: objects are read with `Session::read_value`).
     pub value: &'a [u8],
     /// Absolute expiry in Unix milliseconds, or [`NO_EXPIRY`].
     pub expire_at: u64,
@@ -127,7 +128,8 @@ pub struct Entry<'a> {
 pub enum Write<R> {
     /// Leave the key as it is.
     Keep(R),
-    /// Store the bytes the callback left in its scratch `Vec` as the new value.
+    /// Store the bytes the callback left in its scratch `Vec` as the new value (replacing an
+    /// object, if the key held one).
     Put {
         /// Kind of the new value.
         kind: ValueKind,

@@ -8,8 +8,11 @@
 //! CONTRACT: the signatures below are what `commands` codes against.
 
 use std::any::Any;
+use std::cell::Cell;
 
-use crate::{Db, Session, ValueKind};
+use crate::ops::{self, Decision, Read, Seen};
+use crate::record::ObjectCell;
+use crate::{Db, Entry, Session, ValueKind};
 
 /// A collection stored as a native object.
 pub trait StoreObject: Any + Send + Sync {
@@ -100,8 +103,23 @@ impl Session {
         now_ms: u64,
         f: impl FnOnce(ObjectEntry<'_>) -> R,
     ) -> Option<R> {
-        let _ = (db, key, now_ms, f);
-        todo!("object mechanism")
+        let s = &*self.store;
+        let guard = self.handle.pin();
+        let pdb = s.pdb(db);
+        let hash = s.hasher.hash(key);
+        let out = match ops::read_value(s, &guard, pdb, key, hash, now_ms, &mut self.buf, f) {
+            Read::Found(r) => Some(r),
+            Read::Absent => None,
+            Read::Expired => {
+                let keep = |_: Option<Entry<'_>>, _: &mut Vec<u8>| Decision::Keep;
+                let scratch = &mut self.scratch;
+                ops::write(s, &guard, pdb, key, hash, now_ms, scratch, None, keep);
+                None
+            }
+        };
+        drop(guard);
+        self.trim_buffers();
+        out
     }
 
     /// Read-modify-write of any value: `f` sees the live value under its record's lock (`None`
@@ -113,10 +131,55 @@ impl Session {
         db: Db,
         key: &[u8],
         now_ms: u64,
-        f: impl FnMut(Option<ObjectEntryMut<'_>>) -> ObjectWrite<R>,
+        mut f: impl FnMut(Option<ObjectEntryMut<'_>>) -> ObjectWrite<R>,
     ) -> R {
-        let _ = (db, key, now_ms, f);
-        todo!("object mechanism")
+        let s = &*self.store;
+        let guard = self.handle.pin();
+        let mut result = None;
+        let decide = |seen: Option<Seen<'_>>, _: &mut Vec<u8>| {
+            let entry = seen.map(|seen| match seen {
+                Seen::Entry(e) => ObjectEntryMut {
+                    value: ValueMut::String(e.value),
+                    expire_at: e.expire_at,
+                    kind: e.kind,
+                },
+                Seen::Object { object, expire_at } => ObjectEntryMut {
+                    kind: object.kind(),
+                    value: ValueMut::Object(object),
+                    expire_at,
+                },
+            });
+            let (d, r) = match f(entry) {
+                ObjectWrite::Keep(r) => (Decision::Keep, r),
+                ObjectWrite::Updated(r) => (Decision::Updated, r),
+                ObjectWrite::Put {
+                    object,
+                    expire_at,
+                    result,
+                } => (
+                    Decision::PutObject {
+                        cell: ObjectCell::new(object),
+                        expire_at,
+                    },
+                    result,
+                ),
+                ObjectWrite::SetExpiry { expire_at, result } => {
+                    (Decision::SetExpiry { expire_at }, result)
+                }
+                ObjectWrite::Delete(r) => (Decision::Delete, r),
+            };
+            result = Some(r);
+            d
+        };
+        let hash = s.hasher.hash(key);
+        let pdb = s.pdb(db);
+        let scratch = &mut self.scratch;
+        ops::write_core(
+            s, &guard, pdb, key, hash, now_ms, scratch, None, true, None, decide,
+        );
+        drop(guard);
+        self.trim_buffers();
+        result.expect("write calls its decision at least once")
     }
 
     /// Blind write of an object (SUNIONSTORE, SORT ... STORE, RESTORE, COPY).
@@ -127,7 +190,35 @@ impl Session {
         object: Box<dyn StoreObject>,
         expire_at: u64,
     ) {
-        let _ = (db, key, object, expire_at);
-        todo!("object mechanism")
+        let s = &*self.store;
+        let guard = self.handle.pin();
+        // A lost insert race hands the unpublished cell back here for the next attempt.
+        let slot = Cell::new(Some(ObjectCell::new(object)));
+        let put = |_: Option<Seen<'_>>, _: &mut Vec<u8>| Decision::PutObject {
+            cell: slot.take().expect("the cell comes back after a lost race"),
+            expire_at,
+        };
+        let hash = s.hasher.hash(key);
+        // As in `upsert`: no clock, so an overwritten expired key counts as replaced.
+        let (pdb, scratch) = (s.pdb(db), &mut self.scratch);
+        ops::write_core(
+            s,
+            &guard,
+            pdb,
+            key,
+            hash,
+            0,
+            scratch,
+            None,
+            false,
+            Some(&slot),
+            put,
+        );
+    }
+
+    /// Runs the epoch's deferred frees that are due (superseded values and objects). The store
+    /// does this on its own as sessions pin; tests and idle ticks may call it to hurry it along.
+    pub fn collect_garbage(&mut self) {
+        self.handle.pin().flush();
     }
 }

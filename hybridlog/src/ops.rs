@@ -10,13 +10,17 @@
 //! `rmw` free of lost updates, including across the read-only boundary (FASTER's fuzzy region):
 //! an in-place writer and a copier of the same record hold the same lock.
 
+use std::cell::Cell;
+
 use crossbeam_epoch::Guard;
 
 use crate::index::EntrySlot;
-use crate::record::{Meta, Rec, RecordInit, RecordLock};
+use crate::object::{ObjectEntry, Value};
+use crate::record::{Meta, ObjectCell, Rec, RecordInit, RecordLock, object_mut, object_ref};
 use crate::store::Store;
+use crate::sync::Ordering;
 use crate::sync::spin_wait;
-use crate::{Entry, NO_EXPIRY, ValueKind};
+use crate::{Entry, NO_EXPIRY, StoreObject, ValueKind};
 
 /// Whether `expire_at` has passed at `now_ms`.
 #[inline]
@@ -24,13 +28,37 @@ pub(crate) fn is_expired(expire_at: u64, now_ms: u64) -> bool {
     expire_at != NO_EXPIRY && expire_at <= now_ms
 }
 
-/// A write's decision, without the value (which is in the scratch buffer or the caller's slice).
-#[derive(Debug, Clone, Copy)]
+/// A write's decision, without the value bytes (which are in the scratch buffer or the caller's
+/// slice).
+#[derive(Debug)]
 pub(crate) enum Decision {
     Keep,
-    Put { kind: ValueKind, expire_at: u64 },
-    SetExpiry { expire_at: u64 },
+    Put {
+        kind: ValueKind,
+        expire_at: u64,
+    },
+    /// Replace the value with this object.
+    PutObject {
+        cell: ObjectCell,
+        expire_at: u64,
+    },
+    /// The object handed to the decision was mutated: keep it (in place, or publish the copy).
+    Updated,
+    SetExpiry {
+        expire_at: u64,
+    },
     Delete,
+}
+
+/// What a write's decision sees of a live key.
+pub(crate) enum Seen<'a> {
+    /// A string, or an object seen by a write that did not ask for objects (value empty).
+    Entry(Entry<'a>),
+    /// An object the decision may mutate (the record's own, or its copy for read-copy-update).
+    Object {
+        object: &'a mut dyn StoreObject,
+        expire_at: u64,
+    },
 }
 
 /// What a write found and did.
@@ -69,6 +97,18 @@ pub(crate) fn read<R>(
     else {
         return Read::Absent;
     };
+    read_record(s, rec, now, buf, f)
+}
+
+/// [`read`] of a record already found (objects show as empty values of their kind). The
+/// caller is pinned since before it loaded the index entry that led to `rec`.
+fn read_record<R>(
+    s: &Store,
+    rec: Rec<'_>,
+    now: u64,
+    buf: &mut Vec<u8>,
+    f: impl FnOnce(Entry<'_>) -> R,
+) -> Read<R> {
     let (meta, expire_at, value);
     if rec.address() < s.log.safe_read_only_address() {
         (meta, expire_at) = (Meta(rec.meta()), rec.expire_at());
@@ -109,11 +149,138 @@ pub(crate) fn read<R>(
     }))
 }
 
+/// A record's (meta, expire) under its seqlock (or directly below the safe read-only address),
+/// without copying the value.
+pub(crate) fn state(s: &Store, r: Rec<'_>) -> (Meta, u64) {
+    if r.address() < s.log.safe_read_only_address() {
+        return (Meta(r.meta()), r.expire_at());
+    }
+    let mut step = 0;
+    loop {
+        if let Some(v) = crate::seqlock::read_begin(r.version()) {
+            let (m, e) = (r.meta(), r.expire_at());
+            if crate::seqlock::read_validate(r.version(), v) {
+                return (Meta(m), e);
+            }
+        }
+        spin_wait(&mut step);
+    }
+}
+
+/// The kind and expiry of `key`'s live record, without copying its value.
+pub(crate) fn probe(
+    s: &Store,
+    _guard: &Guard,
+    pdb: u8,
+    key: &[u8],
+    hash: u64,
+    now: u64,
+) -> Read<(ValueKind, u64)> {
+    let Some(rec) = s
+        .index
+        .find(hash)
+        .and_then(|e| s.find_record(e.address(), pdb, key))
+    else {
+        return Read::Absent;
+    };
+    let (meta, expire_at) = state(s, rec);
+    if meta.tombstone() {
+        Read::Absent
+    } else if is_expired(expire_at, now) {
+        Read::Expired
+    } else {
+        Read::Found((meta.kind(), expire_at))
+    }
+}
+
+/// Reads the newest record of `key`, strings through [`read`] and objects under their record's
+/// lock (or lock-free below the safe read-only address, where nothing mutates them).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn read_value<R>(
+    s: &Store,
+    _guard: &Guard,
+    pdb: u8,
+    key: &[u8],
+    hash: u64,
+    now: u64,
+    buf: &mut Vec<u8>,
+    f: impl FnOnce(ObjectEntry<'_>) -> R,
+) -> Read<R> {
+    let mut f = Some(f);
+    let mut step = 0;
+    loop {
+        let Some(rec) = s
+            .index
+            .find(hash)
+            .and_then(|e| s.find_record(e.address(), pdb, key))
+        else {
+            return Read::Absent;
+        };
+        if !rec.is_object() {
+            let f = f.take().expect("called once");
+            return read_record(s, rec, now, buf, |e| {
+                f(ObjectEntry {
+                    value: Value::String(e.value),
+                    expire_at: e.expire_at,
+                    kind: e.kind,
+                })
+            });
+        }
+        if rec.address() < s.log.safe_read_only_address() {
+            let (meta, expire_at) = (Meta(rec.meta()), rec.expire_at());
+            if meta.tombstone() {
+                return Read::Absent;
+            }
+            if is_expired(expire_at, now) {
+                return Read::Expired;
+            }
+            let ptr = rec.object_ptr().load(Ordering::Relaxed);
+            // SAFETY: below the safe read-only address no thread mutates the object or its
+            // pointer word; a live record's cell is non-zero, and if the record is being sealed
+            // the cell's drop is deferred past our pin (taken before we loaded the index entry).
+            let object = unsafe { object_ref(ptr) };
+            let f = f.take().expect("called once");
+            return Read::Found(f(ObjectEntry {
+                value: Value::Object(object),
+                expire_at,
+                kind: meta.kind(),
+            }));
+        }
+        let Some(lock) = rec.try_lock() else {
+            spin_wait(&mut step);
+            continue;
+        };
+        let meta = Meta(rec.meta());
+        if meta.sealed() {
+            continue;
+        }
+        if meta.tombstone() {
+            return Read::Absent;
+        }
+        let expire_at = rec.expire_at();
+        if is_expired(expire_at, now) {
+            return Read::Expired;
+        }
+        let ptr = rec.object_ptr().load(Ordering::Relaxed);
+        // SAFETY: we hold the record's writer lock, so nobody mutates the object or replaces
+        // its cell while `f` runs; the unsealed, live record owns its (non-zero) cell.
+        let object = unsafe { object_ref(ptr) };
+        let f = f.take().expect("called once");
+        let r = f(ObjectEntry {
+            value: Value::Object(object),
+            expire_at,
+            kind: meta.kind(),
+        });
+        drop(lock);
+        return Read::Found(r);
+    }
+}
+
 /// Runs `decide` on the key's current value and commits its decision atomically with respect to
 /// that value. `decide` gets an emptied `scratch` each call and may be called again after a lost
 /// race. A `Put` stores `fixed` if given, else the scratch bytes. `decide` runs while the key's
 /// record is locked: it must not touch the store (another session reading the same key would
-/// wait for it forever).
+/// wait for it forever). Objects are seen as empty values of their kind.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn write(
     s: &Store,
@@ -126,6 +293,36 @@ pub(crate) fn write(
     fixed: Option<&[u8]>,
     mut decide: impl FnMut(Option<Entry<'_>>, &mut Vec<u8>) -> Decision,
 ) -> Outcome {
+    let decide = |seen: Option<Seen<'_>>, scratch: &mut Vec<u8>| {
+        let entry = seen.map(|seen| match seen {
+            Seen::Entry(e) => e,
+            Seen::Object { .. } => unreachable!("objects are only handed to object writes"),
+        });
+        decide(entry, scratch)
+    };
+    write_core(
+        s, g, pdb, key, hash, now, scratch, fixed, false, None, decide,
+    )
+}
+
+/// The write core. With `objects`, a live object is handed to `decide` as [`Seen::Object`]
+/// (the record's own in the mutable region, a copy below the read-only address); otherwise as
+/// an empty [`Entry`] of its kind. An object put by a lost insert race goes back to `recycle`
+/// if given (else it is dropped, and `decide` makes another).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn write_core(
+    s: &Store,
+    g: &Guard,
+    pdb: u8,
+    key: &[u8],
+    hash: u64,
+    now: u64,
+    scratch: &mut Vec<u8>,
+    fixed: Option<&[u8]>,
+    objects: bool,
+    recycle: Option<&Cell<Option<ObjectCell>>>,
+    mut decide: impl FnMut(Option<Seen<'_>>, &mut Vec<u8>) -> Decision,
+) -> Outcome {
     let mut step = 0;
     loop {
         let found = s
@@ -134,20 +331,23 @@ pub(crate) fn write(
             .and_then(|e| s.find_record(e.address(), pdb, key).map(|r| (e, r)));
         let Some((entry, rec)) = found else {
             scratch.clear();
-            let Decision::Put { kind, expire_at } = decide(None, scratch) else {
-                return Outcome::default();
+            let (value, object, kind, expire_at) = match decide(None, scratch) {
+                Decision::Put { kind, expire_at } => {
+                    (fixed.unwrap_or(scratch), None, kind, expire_at)
+                }
+                Decision::PutObject { cell, expire_at } => {
+                    let kind = object_kind(&cell);
+                    (&[][..], Some(cell), kind, expire_at)
+                }
+                _ => return Outcome::default(),
             };
-            if insert(
-                s,
-                g,
-                pdb,
-                key,
-                hash,
-                fixed.unwrap_or(scratch),
-                kind,
-                expire_at,
-            ) {
-                return Outcome::default();
+            match insert(s, g, pdb, key, hash, value, object, kind, expire_at) {
+                Ok(()) => return Outcome::default(),
+                Err(cell) => {
+                    if let (Some(r), Some(cell)) = (recycle, cell) {
+                        r.set(Some(cell));
+                    }
+                }
             }
             spin_wait(&mut step);
             continue;
@@ -159,12 +359,20 @@ pub(crate) fn write(
         if Meta(rec.meta()).sealed() {
             continue;
         }
-        return update(s, g, lock, entry, now, scratch, fixed, &mut decide);
+        return update(s, g, lock, entry, now, scratch, fixed, objects, &mut decide);
     }
 }
 
+/// The kind of the object in a cell we own.
+fn object_kind(cell: &ObjectCell) -> ValueKind {
+    // SAFETY: we own the cell and nobody else can reach it.
+    let kind = unsafe { object_ref(cell.as_raw()) }.kind();
+    debug_assert!(kind.is_object(), "StoreObject::kind must be an object kind");
+    kind
+}
+
 /// Inserts the first record of a key whose chain (from the current head) holds none. False when
-/// a concurrent writer changed the chain first.
+/// a concurrent writer changed the chain first (then `object`, unpublished, comes back).
 #[allow(clippy::too_many_arguments)]
 fn insert(
     s: &Store,
@@ -173,12 +381,13 @@ fn insert(
     key: &[u8],
     hash: u64,
     value: &[u8],
+    object: Option<ObjectCell>,
     kind: ValueKind,
     expire_at: u64,
-) -> bool {
+) -> Result<(), Option<ObjectCell>> {
     let mut entry = s.index.find_or_create(hash);
     if s.find_record(entry.address(), pdb, key).is_some() {
-        return false;
+        return Err(object);
     }
     let init = RecordInit {
         prev: entry.address(),
@@ -188,14 +397,17 @@ fn insert(
         kind,
         expire_at,
         tombstone: false,
+        object: object.as_ref().map_or(0, ObjectCell::as_raw),
     };
     let new = s.append(g, &init);
     if entry.try_swap(new.address()) {
+        // The published record owns the cell now.
+        object.map(ObjectCell::into_raw);
         s.count(pdb, 1, i64::from(expire_at != NO_EXPIRY));
-        true
+        Ok(())
     } else {
         s.discard(new);
-        false
+        Err(object)
     }
 }
 
@@ -209,7 +421,8 @@ fn update(
     now: u64,
     scratch: &mut Vec<u8>,
     fixed: Option<&[u8]>,
-    decide: &mut impl FnMut(Option<Entry<'_>>, &mut Vec<u8>) -> Decision,
+    objects: bool,
+    decide: &mut impl FnMut(Option<Seen<'_>>, &mut Vec<u8>) -> Decision,
 ) -> Outcome {
     let rec = lock.rec();
     let meta = Meta(rec.meta());
@@ -217,27 +430,60 @@ fn update(
     let tomb = meta.tombstone();
     let expired = !tomb && is_expired(expire, now);
     let live = !tomb && !expired;
+    let mutable = rec.address() >= s.log.read_only_address();
+    let is_object = rec.is_object() && live;
+    // Below the read-only address an object is never mutated: a writer that wants it mutable
+    // gets a copy, published by read-copy-update if it keeps its changes.
+    let mut copy_cell: Option<ObjectCell> = None;
     scratch.clear();
-    let decision = if live {
-        // SAFETY: we hold the writer lock, so nobody writes the value while `decide` reads it,
-        // and the unsealed record still owns its heap block.
-        let value = unsafe { rec.value_unsynchronized(meta.0) };
+    let decision = if !live {
+        decide(None, scratch)
+    } else if is_object && objects {
+        let ptr = rec.object_ptr().load(Ordering::Relaxed);
+        let object: &mut dyn StoreObject = if mutable {
+            // SAFETY: we hold the writer lock of a live, unsealed record in the mutable region:
+            // it owns its non-zero cell, and no reader or writer touches the object meanwhile
+            // (readers of mutable-region objects take this lock).
+            unsafe { object_mut(ptr) }
+        } else {
+            // SAFETY: we hold the writer lock and the record owns its cell; below the
+            // read-only address the object is only read.
+            let original = unsafe { object_ref(ptr) };
+            copy_cell
+                .insert(ObjectCell::new(original.clone_box()))
+                .get_mut()
+        };
         decide(
-            Some(Entry {
-                value,
+            Some(Seen::Object {
+                object,
                 expire_at: expire,
-                kind: meta.kind(),
             }),
             scratch,
         )
     } else {
-        decide(None, scratch)
+        // SAFETY: we hold the writer lock, so nobody writes the value while `decide` reads it,
+        // and the unsealed record still owns its heap block. (An object record's bytes are
+        // empty.)
+        let value = unsafe { rec.value_unsynchronized(meta.0) };
+        decide(
+            Some(Seen::Entry(Entry {
+                value,
+                expire_at: expire,
+                kind: meta.kind(),
+            })),
+            scratch,
+        )
     };
     // Without a live value only a Put means anything; an expired record is reaped regardless.
     let decision = match (decision, live) {
-        (d @ Decision::Put { .. }, _) | (d, true) => d,
+        (d @ (Decision::Put { .. } | Decision::PutObject { .. }), _) | (d, true) => d,
         (_, false) if expired => Decision::Delete,
         (_, false) => Decision::Keep,
+    };
+    let decision = match decision {
+        // Only an object handed out mutably can have been updated.
+        Decision::Updated if !(is_object && objects) => Decision::Keep,
+        d => d,
     };
     let (new_live, new_ttl) = match decision {
         Decision::Keep => {
@@ -246,12 +492,12 @@ fn update(
                 reaped: false,
             };
         }
-        Decision::Put { expire_at, .. } | Decision::SetExpiry { expire_at } => {
-            (true, expire_at != NO_EXPIRY)
-        }
+        Decision::Updated => (true, expire != NO_EXPIRY),
+        Decision::Put { expire_at, .. }
+        | Decision::PutObject { expire_at, .. }
+        | Decision::SetExpiry { expire_at } => (true, expire_at != NO_EXPIRY),
         Decision::Delete => (false, false),
     };
-    let mutable = rec.address() >= s.log.read_only_address();
     let pdb = rec.pdb();
     let key = rec.key();
     let copy = |value, kind, expire_at, tombstone| RecordInit {
@@ -262,47 +508,67 @@ fn update(
         kind,
         expire_at,
         tombstone,
+        object: 0,
     };
     match decision {
         Decision::Keep => unreachable!("returned above"),
+        Decision::Updated => {
+            if let Some(cell) = copy_cell.take() {
+                let init = copy(&[], object_kind(&cell), expire, false);
+                replace(s, g, &mut lock, entry, init, Some(cell));
+            } else {
+                lock.mark_changed();
+            }
+        }
         Decision::Put { kind, expire_at } => {
             let value = fixed.unwrap_or(scratch);
             if mutable && lock.fits(value.len(), s.inline_limit) {
                 s.heap_delta(lock.put(value, kind, expire_at, g));
             } else {
-                replace(s, g, &mut lock, entry, copy(value, kind, expire_at, false));
+                let init = copy(value, kind, expire_at, false);
+                replace(s, g, &mut lock, entry, init, None);
+            }
+        }
+        Decision::PutObject { cell, expire_at } => {
+            let kind = object_kind(&cell);
+            if mutable && rec.is_object() {
+                lock.put_object(cell, kind, expire_at, g);
+            } else {
+                let init = copy(&[], kind, expire_at, false);
+                replace(s, g, &mut lock, entry, init, Some(cell));
             }
         }
         Decision::SetExpiry { expire_at } => {
             if mutable {
                 lock.set_expiry(expire_at);
+            } else if rec.is_object() {
+                let cell = copy_cell.take().unwrap_or_else(|| {
+                    let ptr = rec.object_ptr().load(Ordering::Relaxed);
+                    // SAFETY: as above: locked, owned, only read below the read-only address.
+                    ObjectCell::new(unsafe { object_ref(ptr) }.clone_box())
+                });
+                let init = copy(&[], meta.kind(), expire_at, false);
+                replace(s, g, &mut lock, entry, init, Some(cell));
             } else {
                 // SAFETY: as above, we hold the writer lock.
                 let value = unsafe { rec.value_unsynchronized(meta.0) };
-                replace(
-                    s,
-                    g,
-                    &mut lock,
-                    entry,
-                    copy(value, meta.kind(), expire_at, false),
-                );
+                let init = copy(value, meta.kind(), expire_at, false);
+                replace(s, g, &mut lock, entry, init, None);
             }
         }
         Decision::Delete => {
             if mutable {
                 s.heap_delta(-(lock.tombstone(g) as i64));
             } else {
-                replace(
-                    s,
-                    g,
-                    &mut lock,
-                    entry,
-                    copy(&[], ValueKind::String, 0, true),
-                );
+                let init = copy(&[], ValueKind::String, 0, true);
+                replace(s, g, &mut lock, entry, init, None);
             }
         }
     }
     drop(lock);
+    if new_live && tomb {
+        entry.mark_live()
+    } // occupancy: tombstone revived in place (index.rs)
     let old_ttl = !tomb && expire != NO_EXPIRY;
     s.count(
         pdb,
@@ -318,17 +584,23 @@ fn update(
     }
 }
 
-/// Read-copy-update: publishes a new newest record for the locked record's key, then seals the
-/// old one. Holding the old record's lock means no other writer can add a record for this key,
-/// so a failed CAS only means another key on the chain moved the head: retry with a fresh record
-/// (allocated after the new head, keeping chain addresses decreasing).
+/// Read-copy-update: publishes a new newest record for the locked record's key (holding
+/// `object`, if given, which it then owns), then seals the old one. Holding the old record's
+/// lock means no other writer can add a record for this key, so a failed CAS only means another
+/// key on the chain moved the head: retry with a fresh record (allocated after the new head,
+/// keeping chain addresses decreasing).
 fn replace(
     s: &Store,
     g: &Guard,
     lock: &mut RecordLock<'_>,
     mut entry: EntrySlot<'_>,
     init: RecordInit<'_>,
+    object: Option<ObjectCell>,
 ) {
+    let init = RecordInit {
+        object: object.as_ref().map_or(0, ObjectCell::as_raw),
+        ..init
+    };
     loop {
         entry.reload();
         let new: Rec<'_> = s.append(
@@ -343,5 +615,7 @@ fn replace(
         }
         s.discard(new);
     }
+    // The published record owns the cell now.
+    object.map(ObjectCell::into_raw);
     s.heap_delta(-(lock.seal(g) as i64));
 }

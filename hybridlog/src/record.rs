@@ -2,13 +2,25 @@
 //!
 //! ```text
 //! word 0  info     prev address (48) | physical db (8) | flags (8): VALID KEY_HEAP VALUE_HEAP INVALID
+//!                                                                     OBJECT
 //! word 1  version  seqlock: odd while a writer holds the record
 //! word 2  sizes    key length (32) | inline value capacity (32)
 //! word 3  meta     value length (32) | kind (8) | TOMBSTONE | SEALED        (under the seqlock)
 //! word 4  expire   absolute Unix ms, 0 = none                               (under the seqlock)
 //! then    key      inline bytes padded to 8, or one word: pointer to a heap block
-//! then    value    inline words (capacity bytes), or one word: pointer to a heap block
+//! then    value    inline words (capacity bytes), or one word: pointer to a heap block,
+//!                  or (OBJECT) one word: pointer to an object cell (`Box<Box<dyn StoreObject>>`)
 //! ```
+//!
+//! An OBJECT record holds a collection (its kind, in the meta word, is an object kind; its value
+//! length is 0) or, once deleted in place, a tombstone with a null cell pointer. The shape is
+//! fixed at creation: bytes are never written into an OBJECT record, nor an object into a
+//! bytes record (writers append a new record instead). The object cell follows the rules of a
+//! value block: a record owns its cell iff the pointer word is non-zero and SEALED is clear; a
+//! cell given up by a sealed or tombstoned record is dropped through crossbeam-epoch. The object
+//! itself is mutated only under the record's writer lock and only while the record is in the
+//! mutable region (readers of an object in the mutable or fuzzy region take that lock too);
+//! below the safe read-only address nothing mutates it, so pinned readers share it lock-free.
 //!
 //! Keys and values longer than the store's inline limit (a quarter page) live out of line in
 //! `Box<[u8]>` blocks, so a record always fits a page and values up to 512 MiB work.
@@ -40,7 +52,7 @@ mod lock;
 mod tests;
 
 use heap::heap_block;
-pub use heap::{free_block, retire_block};
+pub use heap::{ObjectCell, free_block, object_mut, object_ref, retire_block, retire_object};
 pub use lock::RecordLock;
 
 /// Bytes of the fixed record header.
@@ -58,6 +70,8 @@ pub const F_KEY_HEAP: u64 = 2 << FLAG_SHIFT;
 pub const F_VALUE_HEAP: u64 = 4 << FLAG_SHIFT;
 /// The record lost its publication race and is garbage.
 pub const F_INVALID: u64 = 8 << FLAG_SHIFT;
+/// The value part is one word: a pointer to an object cell.
+pub const F_OBJECT: u64 = 16 << FLAG_SHIFT;
 
 const LEN_MASK: u64 = 0xFFFF_FFFF;
 const KIND_SHIFT: u32 = 32;
@@ -84,6 +98,8 @@ pub struct Shape {
     pub value_heap: bool,
     /// Inline value capacity in bytes (a multiple of 8).
     pub value_cap: usize,
+    /// The value part is an object cell pointer.
+    pub object: bool,
     /// Total record bytes (a multiple of 8).
     pub size: usize,
 }
@@ -103,16 +119,29 @@ impl Shape {
         } else {
             pad8(value_len).max(8)
         };
-        Self::from_parts(key_len, key_heap, value_heap, value_cap)
+        Self::from_parts(key_len, key_heap, value_heap, value_cap, false)
     }
 
-    fn from_parts(key_len: usize, key_heap: bool, value_heap: bool, value_cap: usize) -> Self {
+    /// The shape of a new object record: the value part is one cell pointer.
+    pub fn object(key_len: usize, inline_limit: usize) -> Self {
+        assert!(key_len <= MAX_LEN, "key over 4 GiB");
+        Self::from_parts(key_len, pad8(key_len) > inline_limit, false, 0, true)
+    }
+
+    fn from_parts(
+        key_len: usize,
+        key_heap: bool,
+        value_heap: bool,
+        value_cap: usize,
+        object: bool,
+    ) -> Self {
         let key_part = if key_heap { 8 } else { pad8(key_len) };
-        let value_part = if value_heap { 8 } else { value_cap };
+        let value_part = if value_heap || object { 8 } else { value_cap };
         Self {
             key_heap,
             value_heap,
             value_cap,
+            object,
             size: HEADER_BYTES + key_part + value_part,
         }
     }
@@ -185,7 +214,18 @@ impl<'a> Rec<'a> {
             info & F_KEY_HEAP != 0,
             info & F_VALUE_HEAP != 0,
             self.value_cap(),
+            info & F_OBJECT != 0,
         )
+    }
+    /// Whether the value part is an object cell pointer (fixed at creation).
+    #[inline]
+    pub fn is_object(&self) -> bool {
+        self.info() & F_OBJECT != 0
+    }
+    /// The object cell pointer word (only for OBJECT records).
+    pub fn object_ptr(&self) -> &'a AtomicU64 {
+        debug_assert!(self.is_object());
+        self.word(self.value_word_index())
     }
     /// Whether the value lives in a heap block.
     #[inline]
@@ -332,6 +372,9 @@ impl<'a> Rec<'a> {
         if shape.value_heap {
             flags |= F_VALUE_HEAP;
         }
+        if shape.object {
+            flags |= F_OBJECT;
+        }
         let key_word = (init.key.len() as u64) << 32 | shape.value_cap as u64;
         self.word(2).store(key_word, Ordering::Relaxed);
         self.word(1).store(0, Ordering::Relaxed);
@@ -340,7 +383,15 @@ impl<'a> Rec<'a> {
         self.word(0).store(info, Ordering::Relaxed);
         debug_assert_eq!(self.shape(), shape);
         let meta = if init.tombstone {
+            if shape.object {
+                self.object_ptr().store(0, Ordering::Relaxed);
+            }
             M_TOMBSTONE
+        } else if shape.object {
+            debug_assert!(init.object != 0 && init.kind.is_object());
+            // The cell stays the caller's until the record is published (see `invalidate`).
+            self.object_ptr().store(init.object, Ordering::Relaxed);
+            (init.kind as u64) << KIND_SHIFT
         } else {
             if shape.value_heap {
                 self.value_ptr()
@@ -356,7 +407,12 @@ impl<'a> Rec<'a> {
     }
 
     /// Marks an unpublished record as garbage and frees its heap blocks. Returns bytes freed.
+    /// An object cell is *not* freed: it stays with the caller, who may publish it again in
+    /// another record.
     pub fn invalidate(&self) -> u64 {
+        if self.is_object() {
+            self.object_ptr().store(0, Ordering::Relaxed);
+        }
         let freed = self.free_blocks();
         self.word(0).fetch_or(F_INVALID, Ordering::Relaxed);
         if self.info() & F_KEY_HEAP != 0 {
@@ -368,8 +424,8 @@ impl<'a> Rec<'a> {
         freed
     }
 
-    /// Frees the heap blocks this record owns (for `invalidate` and the store's `Drop`).
-    /// Returns bytes freed.
+    /// Frees the heap blocks and the object cell this record owns (for `invalidate` and the
+    /// store's `Drop`). Returns heap-block bytes freed.
     pub fn free_blocks(&self) -> u64 {
         let info = self.info();
         let mut freed = 0;
@@ -383,6 +439,12 @@ impl<'a> Rec<'a> {
             }
         }
         let meta = self.meta();
+        if info & F_OBJECT != 0 && meta & M_SEALED == 0 {
+            let p = self.object_ptr().swap(0, Ordering::Relaxed);
+            // SAFETY: an unsealed record with a non-zero cell pointer owns its cell (module
+            // docs); the caller guarantees no other thread can reach the record.
+            drop(unsafe { ObjectCell::from_raw(p) });
+        }
         if info & F_VALUE_HEAP != 0 && meta & M_SEALED == 0 {
             let len = (meta & LEN_MASK) as usize;
             let p = self.value_ptr().load(Ordering::Relaxed);
@@ -418,6 +480,9 @@ pub struct RecordInit<'v> {
     pub expire_at: u64,
     /// A deletion marker.
     pub tombstone: bool,
+    /// An object cell pointer (from [`ObjectCell::as_raw`]) for an object record, else 0. The
+    /// record owns the cell once published; the caller keeps it until then.
+    pub object: u64,
 }
 
 /// Decodes a meta word.

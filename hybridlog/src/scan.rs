@@ -3,6 +3,13 @@
 //! All of them visit index buckets and, for each chain, the newest record of every key on it (a
 //! chain holds all keys sharing a (bucket, tag), newest records first, so the first record of a
 //! key on the chain is its newest).
+//!
+//! They walk in SCAN's reverse-binary order and skip the groups of 64 buckets that the index's
+//! occupancy bits say hold no live record (see [`index`](crate::index)), so their cost follows
+//! the data rather than the index size: SCAN, KEYS, RANDOMKEY and FLUSHALL on a 1M-bucket index
+//! holding three keys look at three groups. FLUSHDB/FLUSHALL clear the bits of the groups they
+//! empty, and the active expiry cycle clears those of groups it finds empty (after DELs), under
+//! the index's clear protocol.
 
 use crossbeam_epoch::Guard;
 
@@ -23,16 +30,18 @@ pub fn next_cursor(cursor: u64, mask: u64) -> u64 {
     v.reverse_bits()
 }
 
-/// Calls `f` with the newest record of every (db, key) on main bucket `bucket`'s chains.
+/// Calls `f` with the newest record of every (db, key) on main bucket `bucket`'s chains; false
+/// when the bucket has no entry at all.
 fn visit_bucket<'s>(
     s: &'s Store,
     bucket: usize,
     heads: &mut Vec<u64>,
     seen: &mut Vec<u64>,
     mut f: impl FnMut(Rec<'s>),
-) {
+) -> bool {
     heads.clear();
     s.index.for_each_entry(bucket, |e| heads.push(e.address()));
+    let any = !heads.is_empty();
     for &head in heads.iter() {
         seen.clear();
         let mut a = head;
@@ -49,6 +58,7 @@ fn visit_bucket<'s>(
             a = r.prev();
         }
     }
+    any
 }
 
 /// A record's (meta, expire) under its seqlock, without copying the value.
@@ -66,7 +76,9 @@ fn state(r: Rec<'_>) -> (Meta, u64) {
 }
 
 impl Session {
-    /// One SCAN step.
+    /// One SCAN step. Like Redis's, it stops after `count` keys or after `10 * count` non-empty
+    /// buckets; empty buckets cost no budget, and groups without live records are skipped, so an
+    /// empty database answers cursor 0 at once and a small one in one call.
     pub fn scan(
         &mut self,
         db: Db,
@@ -76,64 +88,85 @@ impl Session {
         mut f: impl FnMut(&[u8], Entry<'_>),
     ) -> u64 {
         let s = &*self.store;
-        let guard = self.handle.pin();
         let pdb = s.pdb(db);
-        let mask = (s.index.bucket_count() - 1) as u64;
+        // A key present since before this call is counted, so an empty count means no key.
+        if s.physical_size(pdb) <= 0 {
+            return 0;
+        }
+        let guard = self.handle.pin();
+        let ix = &s.index;
+        let (n, group_len) = (ix.bucket_count(), ix.group_len());
         let count = count.max(1);
-        let (mut reported, mut visited, mut v) = (0usize, 0usize, cursor);
+        let budget = count.saturating_mul(10);
+        let cap = budget.saturating_mul(group_len);
+        let mut pos = ix.reverse((cursor & (n as u64 - 1)) as usize);
+        let (mut reported, mut nonempty, mut examined, mut groups) = (0usize, 0usize, 0usize, 0);
+        let mut group = usize::MAX;
         let (buf, work) = (&mut self.buf, &mut self.work);
         work.clear();
-        loop {
-            visit_bucket(
-                s,
-                (v & mask) as usize,
-                &mut self.heads,
-                &mut self.seen,
-                |r| {
-                    if r.pdb() != pdb {
-                        return;
-                    }
-                    let (meta, expire, ptr) = r.snapshot(buf);
-                    let meta = Meta(meta);
-                    if meta.tombstone() {
-                        return;
-                    }
-                    if is_expired(expire, now_ms) {
-                        work.push((pdb, r.key().to_vec()));
-                        return;
-                    }
-                    let value = if r.value_heap() {
-                        // SAFETY: as in `ops::read`: the block belonged to the key's newest record
-                        // while we were pinned, so its retirement waits for our guard.
-                        unsafe { std::slice::from_raw_parts(ptr as *const u8, meta.len()) }
-                    } else {
-                        &buf[..]
-                    };
-                    f(
-                        r.key(),
-                        Entry {
-                            value,
-                            expire_at: expire,
-                            kind: meta.kind(),
-                        },
-                    );
-                    reported += 1;
-                },
-            );
-            visited += 1;
-            v = next_cursor(v, mask);
-            if v == 0 || reported >= count || visited >= count.saturating_mul(10) {
-                break;
+        let finished = loop {
+            if pos / group_len != group {
+                let Some(g) = ix.next_occupied_group(pos / group_len) else {
+                    break true;
+                };
+                if g != pos / group_len {
+                    pos = g * group_len;
+                }
+                group = g;
+                groups += 1;
             }
-        }
+            let bucket = ix.reverse(pos);
+            let any = visit_bucket(s, bucket, &mut self.heads, &mut self.seen, |r| {
+                if r.pdb() != pdb {
+                    return;
+                }
+                let (meta, expire, ptr) = r.snapshot(buf);
+                let meta = Meta(meta);
+                if meta.tombstone() {
+                    return;
+                }
+                if is_expired(expire, now_ms) {
+                    work.push((pdb, r.key().to_vec()));
+                    return;
+                }
+                let value = if r.value_heap() {
+                    // SAFETY: as in `ops::read`: the block belonged to the key's newest record
+                    // while we were pinned, so its retirement waits for our guard.
+                    unsafe { std::slice::from_raw_parts(ptr as *const u8, meta.len()) }
+                } else {
+                    &buf[..]
+                };
+                f(
+                    r.key(),
+                    Entry {
+                        value,
+                        expire_at: expire,
+                        kind: meta.kind(),
+                    },
+                );
+                reported += 1;
+            });
+            nonempty += usize::from(any);
+            examined += 1;
+            pos += 1;
+            if pos == n {
+                break true;
+            }
+            if reported >= count || nonempty >= budget || examined >= cap {
+                break false;
+            }
+        };
+        ix.count_visits(groups, examined as u64);
+        let next = if finished { 0 } else { ix.reverse(pos) as u64 };
         reap(s, &guard, &mut self.work, &mut self.scratch, now_ms);
         drop(guard);
         self.trim_buffers();
-        v
+        next
     }
 
-    /// A random live key, or `None` if `db` has none. Samples a few random buckets, then walks
-    /// the index from a random bucket, so a sparse database still answers in one pass at most.
+    /// A random live key, or `None` if `db` has none. Samples a few random buckets (in occupied
+    /// groups), then walks the occupied groups from a random one, so a sparse database still
+    /// answers after one pass over the occupancy bits at most.
     pub fn random_key(&mut self, db: Db, now_ms: u64, seed: u64) -> Option<Vec<u8>> {
         let s = &*self.store;
         let pdb = s.pdb(db);
@@ -141,16 +174,14 @@ impl Session {
             return None;
         }
         let guard = self.handle.pin();
-        let n = s.index.bucket_count();
+        let ix = &s.index;
+        let (n, groups) = (ix.bucket_count(), ix.group_count());
         let mut rng = seed;
         let mut keys: Vec<Vec<u8>> = Vec::new();
-        let start = splitmix(&mut rng) as usize;
-        let probes = (0..RANDOM_PROBES).map(|_| splitmix(&mut rng) as usize);
-        let walk = (0..n).map(|i| start.wrapping_add(i));
-        let work = &mut self.work;
+        let (work, heads, seen) = (&mut self.work, &mut self.heads, &mut self.seen);
         work.clear();
-        for b in probes.chain(walk) {
-            visit_bucket(s, b & (n - 1), &mut self.heads, &mut self.seen, |r| {
+        let mut visit = |b: usize, keys: &mut Vec<Vec<u8>>| {
+            visit_bucket(s, b, heads, seen, |r| {
                 if r.pdb() != pdb {
                     return;
                 }
@@ -162,10 +193,40 @@ impl Session {
                     keys.push(r.key().to_vec());
                 }
             });
-            if !keys.is_empty() {
-                break;
+        };
+        let (mut visited_groups, mut visited_buckets) = (0u64, 0u64);
+        for _ in 0..RANDOM_PROBES {
+            let b = splitmix(&mut rng) as usize & (n - 1);
+            if ix.group_marked(ix.group_of(b)) {
+                visited_buckets += 1;
+                visit(b, &mut keys);
+                if !keys.is_empty() {
+                    break;
+                }
             }
         }
+        if keys.is_empty() {
+            let start = splitmix(&mut rng) as usize % groups;
+            let (mut g, mut wrapped) = (start, false);
+            loop {
+                match ix.next_occupied_group(g) {
+                    Some(x) if !wrapped || x < start => {
+                        visited_groups += 1;
+                        for b in ix.group_buckets(x) {
+                            visited_buckets += 1;
+                            visit(b, &mut keys);
+                        }
+                        if !keys.is_empty() {
+                            break;
+                        }
+                        g = x + 1;
+                    }
+                    _ if wrapped || start == 0 => break,
+                    _ => (g, wrapped) = (0, true),
+                }
+            }
+        }
+        ix.count_visits(visited_groups, visited_buckets);
         reap(s, &guard, &mut self.work, &mut self.scratch, now_ms);
         if keys.is_empty() {
             return None;
@@ -187,46 +248,112 @@ impl Session {
         self.flush(None);
     }
 
-    /// Deletes every key of physical db `only` (or of all), bucket by bucket. O(keys), like
-    /// Redis's synchronous FLUSHDB; keys written concurrently may survive, as if written after.
+    /// Deletes every key of physical db `only` (or of all), group by group over the occupied
+    /// groups, clearing the bits of the groups it empties. O(keys), like Redis's synchronous
+    /// FLUSHDB; keys written concurrently may survive, as if written after (and stay visible:
+    /// their writers mark their groups again).
     fn flush(&mut self, only: Option<u8>) {
         let s = &*self.store;
-        for b in 0..s.index.bucket_count() {
+        let ix = &s.index;
+        let (mut g, mut groups, mut buckets) = (0, 0u64, 0u64);
+        while let Some(x) = ix.next_occupied_group(g) {
             let guard = self.handle.pin();
-            let work = &mut self.work;
-            work.clear();
-            visit_bucket(s, b, &mut self.heads, &mut self.seen, |r| {
-                if only.is_none_or(|p| p == r.pdb()) && !state(r).0.tombstone() {
-                    work.push((r.pdb(), r.key().to_vec()));
+            let (work, heads, seen, scratch) = (
+                &mut self.work,
+                &mut self.heads,
+                &mut self.seen,
+                &mut self.scratch,
+            );
+            ix.clear_group(x, || {
+                work.clear();
+                let mut keep = false;
+                for b in ix.group_buckets(x) {
+                    buckets += 1;
+                    visit_bucket(s, b, heads, seen, |r| {
+                        if state(r).0.tombstone() {
+                        } else if only.is_none_or(|p| p == r.pdb()) {
+                            work.push((r.pdb(), r.key().to_vec()));
+                        } else {
+                            keep = true;
+                        }
+                    });
                 }
+                for (pdb, key) in work.drain(..) {
+                    let hash = s.hasher.hash(&key);
+                    let del = |_: Option<Entry<'_>>, _: &mut Vec<u8>| Decision::Delete;
+                    ops::write(s, &guard, pdb, &key, hash, 0, scratch, None, del);
+                }
+                (keep, ())
             });
-            for (pdb, key) in self.work.drain(..) {
-                let hash = s.hasher.hash(&key);
-                let del = |_: Option<Entry<'_>>, _: &mut Vec<u8>| Decision::Delete;
-                ops::write(s, &guard, pdb, &key, hash, 0, &mut self.scratch, None, del);
-            }
+            groups += 1;
+            g = x + 1;
         }
+        ix.count_visits(groups, buckets);
         self.trim_buffers();
     }
 
-    /// One step of the active expiry cycle; returns keys reaped.
+    /// One step of the active expiry cycle over about `max_buckets` buckets of occupied groups
+    /// (whole groups, at least one); returns keys reaped. A group found without live records
+    /// (its keys expired or deleted) has its occupancy bit cleared. `expire_cursor` is a
+    /// position in SCAN order.
     pub fn active_expire(&mut self, now_ms: u64, max_buckets: usize) -> u64 {
         let s = &*self.store;
         let guard = self.handle.pin();
-        let n = s.index.bucket_count();
-        let work = &mut self.work;
-        work.clear();
-        for _ in 0..max_buckets.min(n) {
-            let b = self.expire_cursor & (n - 1);
-            self.expire_cursor = self.expire_cursor.wrapping_add(1);
-            visit_bucket(s, b, &mut self.heads, &mut self.seen, |r| {
-                let (meta, expire) = state(r);
-                if !meta.tombstone() && is_expired(expire, now_ms) {
-                    work.push((r.pdb(), r.key().to_vec()));
-                }
-            });
+        let ix = &s.index;
+        let (groups, group_len) = (ix.group_count(), ix.group_len());
+        let max_groups = max_buckets.div_ceil(group_len).clamp(1, groups);
+        let mut g = (self.expire_cursor / group_len) % groups;
+        let (mut passed, mut visited, mut reaped, mut buckets) = (0, 0, 0, 0u64);
+        while passed < groups && visited < max_groups {
+            let Some(x) = ix.next_occupied_group(g) else {
+                passed += groups - g;
+                g = 0;
+                continue;
+            };
+            passed += x - g + 1;
+            visited += 1;
+            let (work, heads, seen) = (&mut self.work, &mut self.heads, &mut self.seen);
+            work.clear();
+            let mut live = 0usize;
+            for b in ix.group_buckets(x) {
+                buckets += 1;
+                visit_bucket(s, b, heads, seen, |r| {
+                    let (meta, expire) = state(r);
+                    if meta.tombstone() {
+                    } else if is_expired(expire, now_ms) {
+                        work.push((r.pdb(), r.key().to_vec()));
+                    } else {
+                        live += 1;
+                    }
+                });
+            }
+            let expired = self.work.len() as u64;
+            let n = reap(s, &guard, &mut self.work, &mut self.scratch, now_ms);
+            reaped += n;
+            if live == 0 && n == expired {
+                // Nothing live seen: clear the bit, then walk again for records that turned
+                // live meanwhile (the index's clear protocol).
+                let (heads, seen) = (&mut self.heads, &mut self.seen);
+                ix.clear_group(x, || {
+                    let mut any = false;
+                    for b in ix.group_buckets(x) {
+                        buckets += 1;
+                        visit_bucket(s, b, heads, seen, |r| any |= !state(r).0.tombstone());
+                    }
+                    (any, ())
+                });
+            }
+            g = (x + 1) % groups;
         }
-        reap(s, &guard, &mut self.work, &mut self.scratch, now_ms)
+        ix.count_visits(visited as u64, buckets);
+        self.expire_cursor = g * group_len;
+        reaped
+    }
+
+    /// Groups and buckets that whole-index walks (SCAN, KEYS, RANDOMKEY, FLUSHDB/FLUSHALL,
+    /// active expiry) have visited on this store so far: a measure of their cost.
+    pub fn walk_visits(&self) -> (u64, u64) {
+        self.store.index.visits()
     }
 }
 

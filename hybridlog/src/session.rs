@@ -96,6 +96,7 @@ impl Session {
     }
 
     /// Calls `f` with a consistent snapshot of `key`'s live record; `None` when absent or expired.
+    /// An object is seen as an empty value of its kind (enough for WRONGTYPE and TYPE).
     pub fn read<R>(
         &mut self,
         db: Db,
@@ -131,9 +132,27 @@ impl Session {
         out
     }
 
-    /// Whether `key` is live.
+    /// Whether `key` is live (without copying its value).
     pub fn exists(&mut self, db: Db, key: &[u8], now_ms: u64) -> bool {
-        self.read(db, key, now_ms, |_| ()).is_some()
+        self.kind_and_expiry(db, key, now_ms).is_some()
+    }
+
+    /// The kind and expiry of a live `key` (TYPE, TTL), without copying or touching its value.
+    pub fn kind_and_expiry(&mut self, db: Db, key: &[u8], now_ms: u64) -> Option<(ValueKind, u64)> {
+        let s = &*self.store;
+        let guard = self.handle.pin();
+        let pdb = s.pdb(db);
+        let hash = s.hasher.hash(key);
+        match ops::probe(s, &guard, pdb, key, hash, now_ms) {
+            Read::Found(info) => Some(info),
+            Read::Absent => None,
+            Read::Expired => {
+                let keep = |_: Option<Entry<'_>>, _: &mut Vec<u8>| Decision::Keep;
+                let scratch = &mut self.scratch;
+                ops::write(s, &guard, pdb, key, hash, now_ms, scratch, None, keep);
+                None
+            }
+        }
     }
 
     /// Blind write: replaces value, kind and expiry. (It takes no clock, so overwriting a key

@@ -200,12 +200,16 @@ impl Store {
 
     /// Allocates and writes a record (unpublished).
     pub(crate) fn append(&self, guard: &Guard, init: &RecordInit<'_>) -> Rec<'_> {
-        let shape = Shape::new(
-            init.key.len(),
-            init.value.len(),
-            init.tombstone,
-            self.inline_limit,
-        );
+        let shape = if init.object != 0 {
+            Shape::object(init.key.len(), self.inline_limit)
+        } else {
+            Shape::new(
+                init.key.len(),
+                init.value.len(),
+                init.tombstone,
+                self.inline_limit,
+            )
+        };
         debug_assert!(shape.size >= HEADER_BYTES && shape.size as u64 <= self.log.page_size());
         let address = self.log.allocate(shape.size, guard);
         let rec = self.rec(address);

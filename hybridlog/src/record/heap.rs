@@ -1,8 +1,10 @@
-//! Heap blocks for keys and values too long to keep inline in a record.
+//! Heap blocks for keys and values too long to keep inline in a record, and object cells.
 
 use std::ptr::NonNull;
 
 use crossbeam_epoch::Guard;
+
+use crate::StoreObject;
 
 /// A value block on the heap, in transit to its deferred free.
 struct HeapBlock(NonNull<u8>, usize);
@@ -39,5 +41,90 @@ pub fn retire_block(guard: &Guard, ptr: u64, len: usize) {
 pub unsafe fn free_block(ptr: u64, len: usize) {
     if let Some(p) = NonNull::new(ptr as *mut u8) {
         drop(HeapBlock(p, len));
+    }
+}
+
+/// An owned object cell: the heap cell an object record's pointer word points at. The pointer
+/// is thin (a `Box` of the `Box<dyn StoreObject>` fat pointer), so it fits the record's word.
+pub struct ObjectCell(NonNull<Box<dyn StoreObject>>);
+
+// SAFETY: the cell owns its object, and `StoreObject: Send`.
+unsafe impl Send for ObjectCell {}
+
+impl std::fmt::Debug for ObjectCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ObjectCell").field(&self.0).finish()
+    }
+}
+
+impl ObjectCell {
+    /// Moves `object` into a new cell.
+    pub fn new(object: Box<dyn StoreObject>) -> Self {
+        Self(NonNull::from(Box::leak(Box::new(object))))
+    }
+
+    /// The cell's address, for a record's pointer word (the cell still owns the object).
+    pub fn as_raw(&self) -> u64 {
+        self.0.as_ptr() as u64
+    }
+
+    /// Gives ownership to a record that has just been published with [`as_raw`](Self::as_raw).
+    pub fn into_raw(self) -> u64 {
+        let p = self.as_raw();
+        std::mem::forget(self);
+        p
+    }
+
+    /// Takes back ownership of a cell from a pointer word; `None` for 0.
+    ///
+    /// # Safety
+    /// `ptr` is 0 or came from [`into_raw`](Self::into_raw), and nothing else will use or free
+    /// the cell afterwards.
+    pub unsafe fn from_raw(ptr: u64) -> Option<Self> {
+        NonNull::new(ptr as *mut Box<dyn StoreObject>).map(Self)
+    }
+
+    /// The object, mutably.
+    pub fn get_mut(&mut self) -> &mut dyn StoreObject {
+        // SAFETY: the cell owns the object and `&mut self` is exclusive.
+        unsafe { &mut **self.0.as_ptr() }
+    }
+}
+
+impl Drop for ObjectCell {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from `Box::leak` in `new` and the cell owns it.
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+    }
+}
+
+/// The object in the cell at `ptr`, shared.
+///
+/// # Safety
+/// `ptr` is a live cell's address (non-zero) that stays alive for `'a`, and nothing mutates the
+/// object during `'a` (the caller holds the record's writer lock, or the record lies below the
+/// safe read-only address).
+pub unsafe fn object_ref<'a>(ptr: u64) -> &'a dyn StoreObject {
+    debug_assert!(ptr != 0);
+    // SAFETY: caller's contract.
+    unsafe { &**(ptr as *const Box<dyn StoreObject>) }
+}
+
+/// The object in the cell at `ptr`, mutably.
+///
+/// # Safety
+/// `ptr` is a live cell's address (non-zero), owned by a record whose writer lock the caller
+/// holds for `'a`, in the mutable region (so no lock-free reader shares it).
+pub unsafe fn object_mut<'a>(ptr: u64) -> &'a mut dyn StoreObject {
+    debug_assert!(ptr != 0);
+    // SAFETY: caller's contract.
+    unsafe { &mut **(ptr as *mut Box<dyn StoreObject>) }
+}
+
+/// Drops an object cell once every thread pinned now has unpinned (readers that might still
+/// see it are pinned, and `defer` waits for them).
+pub fn retire_object(guard: &Guard, cell: Option<ObjectCell>) {
+    if let Some(cell) = cell {
+        guard.defer(move || drop(cell));
     }
 }

@@ -2,7 +2,10 @@
 
 use crossbeam_epoch::Guard;
 
-use super::{KIND_SHIFT, M_SEALED, M_TOMBSTONE, Meta, Rec, heap_block, pad8, retire_block};
+use super::{
+    KIND_SHIFT, M_SEALED, M_TOMBSTONE, Meta, ObjectCell, Rec, heap_block, pad8, retire_block,
+    retire_object,
+};
 use crate::ValueKind;
 use crate::seqlock;
 use crate::sync::Ordering;
@@ -25,6 +28,7 @@ impl<'a> RecordLock<'a> {
     /// Overwrites the value in place. The caller checked [`fits`](Self::fits). Returns the heap
     /// byte delta (new block minus retired block).
     pub fn put(&mut self, value: &[u8], kind: ValueKind, expire_at: u64, guard: &Guard) -> i64 {
+        debug_assert!(!self.rec.is_object());
         debug_assert!(self.rec.value_heap() || value.len() <= self.rec.value_cap());
         self.changed = true;
         let r = self.rec;
@@ -51,11 +55,33 @@ impl<'a> RecordLock<'a> {
     /// Whether a value of `len` bytes can be written in place (`inline_limit` decides whether a
     /// value is large enough to stay in a heap block).
     pub fn fits(&self, len: usize, inline_limit: usize) -> bool {
-        if self.rec.value_heap() {
+        if self.rec.is_object() {
+            false
+        } else if self.rec.value_heap() {
             pad8(len) > inline_limit
         } else {
             len <= self.rec.value_cap()
         }
+    }
+
+    /// Replaces the object of an OBJECT record in place (the record's shape holds a cell), retiring
+    /// the old one.
+    pub fn put_object(&mut self, cell: ObjectCell, kind: ValueKind, expire_at: u64, guard: &Guard) {
+        debug_assert!(self.rec.is_object() && kind.is_object());
+        self.changed = true;
+        let r = self.rec;
+        let old = r.object_ptr().swap(cell.into_raw(), Ordering::Relaxed);
+        // SAFETY: the unsealed record owned the old cell (0 after an in-place tombstone) and has
+        // just given it up under its lock.
+        retire_object(guard, unsafe { ObjectCell::from_raw(old) });
+        r.word(3)
+            .store((kind as u64) << KIND_SHIFT, Ordering::Relaxed);
+        r.word(4).store(expire_at, Ordering::Relaxed);
+    }
+
+    /// Records that the object was mutated in place (readers of a snapshot retry).
+    pub fn mark_changed(&mut self) {
+        self.changed = true;
     }
 
     /// Changes only the expiry in place.
@@ -70,6 +96,11 @@ impl<'a> RecordLock<'a> {
         self.changed = true;
         let r = self.rec;
         let mut freed = 0;
+        if r.is_object() {
+            let old = r.object_ptr().swap(0, Ordering::Relaxed);
+            // SAFETY: the unsealed record owned its cell and gives it up under its lock.
+            retire_object(guard, unsafe { ObjectCell::from_raw(old) });
+        }
         if r.value_heap() {
             let old = r.value_ptr().swap(0, Ordering::Relaxed);
             let len = Meta(r.meta()).len();
@@ -90,6 +121,13 @@ impl<'a> RecordLock<'a> {
         let meta = r.meta();
         debug_assert!(meta & M_SEALED == 0);
         let mut freed = 0;
+        if r.is_object() {
+            // The pointer word stays: a pinned lock-free reader of a record below the safe
+            // read-only address may still load it; the cell is dropped after such readers unpin.
+            let p = r.object_ptr().load(Ordering::Relaxed);
+            // SAFETY: the unsealed record owned its cell; sealing gives it up (module docs).
+            retire_object(guard, unsafe { ObjectCell::from_raw(p) });
+        }
         if r.value_heap() {
             let p = r.value_ptr().load(Ordering::Relaxed);
             if p != 0 {

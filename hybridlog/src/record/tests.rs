@@ -3,6 +3,7 @@
 use std::ptr::NonNull;
 
 use super::*;
+use crate::record::heap::ObjectCell;
 use crate::sync::Ordering;
 
 /// An 8-aligned buffer standing in for a log page.
@@ -26,6 +27,7 @@ fn init(key: &[u8], value: &[u8], tombstone: bool) -> RecordInit<'static> {
         kind: ValueKind::String,
         expire_at: 99,
         tombstone,
+        object: 0,
     }
 }
 
@@ -38,6 +40,7 @@ fn shapes() {
             key_heap: false,
             value_heap: false,
             value_cap: 16,
+            object: false,
             size: HEADER_BYTES + 8 + 16
         }
     );
@@ -143,4 +146,128 @@ fn invalidated_records_own_nothing() {
     assert_eq!(r.invalidate(), 4000);
     assert!(r.info() & F_INVALID != 0);
     assert_eq!(r.free_blocks(), 0);
+}
+
+/// A test object that counts its live instances.
+struct Probe(std::sync::Arc<std::sync::atomic::AtomicI64>, u64);
+
+impl Probe {
+    fn boxed(live: &std::sync::Arc<std::sync::atomic::AtomicI64>, v: u64) -> ObjectCell {
+        live.fetch_add(1, Ordering::SeqCst);
+        ObjectCell::new(Box::new(Probe(live.clone(), v)))
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl crate::StoreObject for Probe {
+    fn kind(&self) -> ValueKind {
+        ValueKind::Set
+    }
+    fn clone_box(&self) -> Box<dyn crate::StoreObject> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Box::new(Probe(self.0.clone(), self.1))
+    }
+    fn serialize(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.1.to_le_bytes());
+    }
+    fn memory_usage(&self) -> usize {
+        8
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
+fn value_of(o: &dyn crate::StoreObject) -> u64 {
+    o.as_any().downcast_ref::<Probe>().unwrap().1
+}
+
+#[test]
+fn object_records_own_swap_and_retire_cells() {
+    let live = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let c = crossbeam_epoch::Collector::new();
+    let h = c.register();
+    let mut buf = page();
+    let r = rec_in(&mut buf);
+    let mut cell = Probe::boxed(&live, 1);
+    cell.get_mut()
+        .as_any_mut()
+        .downcast_mut::<Probe>()
+        .unwrap()
+        .1 = 5;
+    let shape = Shape::object(3, 1024);
+    assert_eq!(shape.size, HEADER_BYTES + 8 + 8);
+    let init = RecordInit {
+        kind: ValueKind::Set,
+        object: cell.as_raw(),
+        ..init(b"key", b"", false)
+    };
+    assert_eq!(r.init(&init, shape), 0);
+    let _owned = cell.into_raw();
+    assert!(r.is_object() && r.size() == shape.size);
+    assert_eq!(Meta(r.meta()).kind(), ValueKind::Set);
+    assert_eq!(Meta(r.meta()).len(), 0);
+    {
+        let mut l = r.try_lock().unwrap();
+        assert!(!l.fits(0, 1024), "bytes never go into an object record");
+        let p = r.object_ptr().load(Ordering::Relaxed);
+        // SAFETY: test: we hold the lock and the record owns the cell.
+        let o = unsafe { object_mut(p) };
+        o.as_any_mut().downcast_mut::<Probe>().unwrap().1 += 1;
+        // SAFETY: as above.
+        assert_eq!(value_of(unsafe { object_ref(p) }), 6);
+        let g = h.pin();
+        l.put_object(Probe::boxed(&live, 9), ValueKind::Set, 7, &g);
+    }
+    // The old cell is retired, not yet necessarily freed; the new one is in place.
+    let p = r.object_ptr().load(Ordering::Relaxed);
+    // SAFETY: test: single-threaded, the record owns the cell.
+    assert_eq!(value_of(unsafe { object_ref(p) }), 9);
+    assert_eq!(r.expire_at(), 7);
+    r.try_lock().unwrap().tombstone(&h.pin());
+    assert_eq!(r.object_ptr().load(Ordering::Relaxed), 0);
+    for _ in 0..200 {
+        h.pin().flush();
+    }
+    assert_eq!(live.load(Ordering::SeqCst), 0, "retired cells are freed");
+    assert_eq!(r.free_blocks(), 0);
+}
+
+#[test]
+fn invalidated_object_records_leave_the_cell_to_the_caller() {
+    let live = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let mut buf = page();
+    let r = rec_in(&mut buf);
+    let cell = Probe::boxed(&live, 3);
+    let init = RecordInit {
+        kind: ValueKind::Set,
+        object: cell.as_raw(),
+        ..init(b"key", b"", false)
+    };
+    r.init(&init, Shape::object(3, 1024));
+    r.invalidate();
+    assert_eq!(live.load(Ordering::SeqCst), 1);
+    drop(cell);
+    assert_eq!(live.load(Ordering::SeqCst), 0);
+    // A published record frees its cell when the store drops it; a sealed one does not.
+    let mut buf = page();
+    let r = rec_in(&mut buf);
+    let cell = Probe::boxed(&live, 4);
+    let init = RecordInit {
+        object: cell.into_raw(),
+        ..init
+    };
+    r.init(&init, Shape::object(3, 1024));
+    r.free_blocks();
+    assert_eq!(live.load(Ordering::SeqCst), 0);
+    // SAFETY: test: a zero pointer is no cell.
+    assert!(unsafe { ObjectCell::from_raw(0) }.is_none());
 }
