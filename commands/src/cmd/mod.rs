@@ -7,9 +7,15 @@ pub mod command;
 pub mod config_cmd;
 pub mod connection;
 pub mod db;
+pub mod geo;
+pub mod hashes;
+pub mod hll;
 pub mod info;
 pub mod keys;
+pub mod lists;
+pub mod sets;
 pub mod strings;
+pub mod zsets;
 
 use crate::table::CommandSpec;
 
@@ -24,4 +30,10 @@ pub const GROUPS: &[&[CommandSpec]] = &[
     command::COMMANDS,
     info::COMMANDS,
     config_cmd::COMMANDS,
+    sets::COMMANDS,
+    zsets::COMMANDS,
+    lists::COMMANDS,
+    hashes::COMMANDS,
+    hll::COMMANDS,
+    geo::COMMANDS,
 ];

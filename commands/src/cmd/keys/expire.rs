@@ -182,7 +182,7 @@ pub(super) fn pexpiretime(ctx: &mut Ctx<'_>, args: Args<'_>) {
 /// absolute) time, never negative, rounded to the nearest second for the second forms.
 fn ttl_generic(ctx: &mut Ctx<'_>, args: Args<'_>, ms: bool, absolute: bool) {
     let db = ctx.client.db;
-    let Some(expire_at) = ctx.store.read(db, args.get(1), ctx.now_ms, |e| e.expire_at) else {
+    let Some((_, expire_at)) = ctx.store.kind_and_expiry(db, args.get(1), ctx.now_ms) else {
         ctx.miss();
         ctx.reply.int(-2);
         return;

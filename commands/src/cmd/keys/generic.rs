@@ -4,7 +4,7 @@
 
 use std::cell::Cell;
 
-use ferrite_hybridlog::{Db, Session, ValueKind};
+use ferrite_hybridlog::{Db, Session, StoreObject, Value, ValueKind};
 
 use crate::args::{Args, eq_ignore_case, parse_i64};
 use crate::ctx::Ctx;
@@ -53,8 +53,8 @@ pub(super) fn touch(ctx: &mut Ctx<'_>, args: Args<'_>) {
 /// `TYPE key`
 pub(super) fn type_cmd(ctx: &mut Ctx<'_>, args: Args<'_>) {
     let db = ctx.client.db;
-    match ctx.store.read(db, args.get(1), ctx.now_ms, |e| e.kind) {
-        Some(kind) => {
+    match ctx.store.kind_and_expiry(db, args.get(1), ctx.now_ms) {
+        Some((kind, _)) => {
             ctx.hit();
             ctx.reply.simple(type_name(kind));
         }
@@ -96,19 +96,37 @@ pub(super) fn randomkey(ctx: &mut Ctx<'_>, _args: Args<'_>) {
     }
 }
 
-/// A copied record: what moves between keys or databases.
-struct Record {
-    value: Vec<u8>,
-    expire_at: u64,
-    kind: ValueKind,
+/// A copied value: what moves between keys or databases.
+enum Copied {
+    /// A string's bytes.
+    Bytes(Vec<u8>, ValueKind),
+    /// A deep copy of a collection.
+    Object(Box<dyn StoreObject>),
 }
 
+/// A copied record: what moves between keys or databases.
+struct Record {
+    value: Copied,
+    expire_at: u64,
+}
+
+/// Copies a live key's value (a collection deep, through `clone_box`) and its expiry.
 fn read_record(store: &mut Session, db: Db, key: &[u8], now_ms: u64) -> Option<Record> {
-    store.read(db, key, now_ms, |e| Record {
-        value: e.value.to_vec(),
+    store.read_value(db, key, now_ms, |e| Record {
+        value: match e.value {
+            Value::String(bytes) => Copied::Bytes(bytes.to_vec(), e.kind),
+            Value::Object(object) => Copied::Object(object.clone_box()),
+        },
         expire_at: e.expire_at,
-        kind: e.kind,
     })
+}
+
+/// Stores a copied record at `key`, replacing whatever is there, with the record's TTL.
+fn write_record(store: &mut Session, db: Db, key: &[u8], rec: Record) {
+    match rec.value {
+        Copied::Bytes(bytes, kind) => store.upsert(db, key, &bytes, kind, rec.expire_at),
+        Copied::Object(object) => store.upsert_object(db, key, object, rec.expire_at),
+    }
 }
 
 /// `RENAME key newkey`
@@ -137,16 +155,21 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: Args<'_>, nx: bool) {
         }
         return;
     }
-    let Some(rec) = read_record(ctx.store, db, src, now) else {
+    // Checks first, then the copy: a collection is copied only when it will be written.
+    if !ctx.store.exists(db, src, now) {
         ctx.reply.error("ERR no such key");
         return;
-    };
+    }
     if nx && ctx.store.exists(db, dst, now) {
         ctx.reply.int(0);
         return;
     }
-    ctx.store
-        .upsert(db, dst, &rec.value, rec.kind, rec.expire_at);
+    // EXCLUSIVE: the source is still there (same clock, no other thread).
+    let Some(rec) = read_record(ctx.store, db, src, now) else {
+        ctx.reply.error("ERR no such key");
+        return;
+    };
+    write_record(ctx.store, db, dst, rec);
     ctx.store.delete(db, src, now);
     if nx {
         ctx.reply.int(1);
@@ -189,16 +212,16 @@ pub(super) fn move_cmd(ctx: &mut Ctx<'_>, args: Args<'_>) {
     }
     let key = args.get(1);
     let now = ctx.now_ms;
+    if !ctx.store.exists(src_db, key, now) || ctx.store.exists(dst_db, key, now) {
+        ctx.reply.int(0);
+        return;
+    }
+    // EXCLUSIVE: the source is still there (same clock, no other thread).
     let Some(rec) = read_record(ctx.store, src_db, key, now) else {
         ctx.reply.int(0);
         return;
     };
-    if ctx.store.exists(dst_db, key, now) {
-        ctx.reply.int(0);
-        return;
-    }
-    ctx.store
-        .upsert(dst_db, key, &rec.value, rec.kind, rec.expire_at);
+    write_record(ctx.store, dst_db, key, rec);
     ctx.store.delete(src_db, key, now);
     ctx.reply.int(1);
 }
@@ -232,17 +255,21 @@ pub(super) fn copy(ctx: &mut Ctx<'_>, args: Args<'_>) {
         return;
     }
     let now = ctx.now_ms;
-    let Some(rec) = read_record(ctx.store, src_db, src, now) else {
+    if !ctx.store.exists(src_db, src, now) {
         ctx.miss();
         ctx.reply.int(0);
         return;
-    };
+    }
     ctx.hit();
     if !replace && ctx.store.exists(dst_db, dst, now) {
         ctx.reply.int(0);
         return;
     }
-    ctx.store
-        .upsert(dst_db, dst, &rec.value, rec.kind, rec.expire_at);
+    // EXCLUSIVE: the source is still there (same clock, no other thread).
+    let Some(rec) = read_record(ctx.store, src_db, src, now) else {
+        ctx.reply.int(0);
+        return;
+    };
+    write_record(ctx.store, dst_db, dst, rec);
     ctx.reply.int(1);
 }

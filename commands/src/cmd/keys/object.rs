@@ -1,9 +1,11 @@
 //! OBJECT ENCODING / FREQ / IDLETIME / REFCOUNT / HELP (Redis's `object.c`).
 
-use ferrite_hybridlog::ValueKind;
+use ferrite_collections::Limits;
+use ferrite_hybridlog::{StoreObject, Value, ValueKind};
 
 use crate::args::{Args, parse_i64};
 use crate::ctx::Ctx;
+use crate::objects::Collection;
 
 /// Redis's `OBJ_SHARED_INTEGERS`: integer strings below it share one immortal object.
 const SHARED_INTEGERS: i64 = 10_000;
@@ -48,16 +50,29 @@ pub(super) fn object(ctx: &mut Ctx<'_>, _args: Args<'_>) {
         .error("ERR wrong number of arguments for 'object' command");
 }
 
+/// The encoding Redis 7.0 would report for a collection, with the default `*-max-*`
+/// thresholds.
+pub(super) fn collection_encoding(object: &dyn StoreObject) -> &'static str {
+    let limits = Limits::default();
+    match Collection::of(object) {
+        Some(Collection::List(l)) => l.encoding_name(&limits),
+        Some(Collection::Hash(h)) => h.encoding_name(&limits),
+        Some(Collection::Set(s)) => s.encoding_name(&limits),
+        Some(Collection::ZSet(z)) => z.encoding_name(&limits),
+        None => "unknown",
+    }
+}
+
 /// Looks the key up as `objectCommandLookupOrReply` does: a null reply when it is missing.
 fn lookup<R>(
     ctx: &mut Ctx<'_>,
     args: Args<'_>,
-    f: impl FnOnce(ValueKind, &[u8]) -> R,
+    f: impl FnOnce(ValueKind, Value<'_>) -> R,
 ) -> Option<R> {
     let db = ctx.client.db;
     let r = ctx
         .store
-        .read(db, args.get(2), ctx.now_ms, |e| f(e.kind, e.value));
+        .read_value(db, args.get(2), ctx.now_ms, |e| f(e.kind, e.value));
     if r.is_some() {
         ctx.hit();
     } else {
@@ -69,10 +84,9 @@ fn lookup<R>(
 
 /// `OBJECT ENCODING key`
 pub(super) fn encoding(ctx: &mut Ctx<'_>, args: Args<'_>) {
-    if let Some(name) = lookup(ctx, args, |kind, value| match kind {
-        ValueKind::String => string_encoding(value),
-        // Collections report their encoding through the object mechanism (data-types work).
-        _ => "unknown",
+    if let Some(name) = lookup(ctx, args, |_, value| match value {
+        Value::String(bytes) => string_encoding(bytes),
+        Value::Object(object) => collection_encoding(object),
     }) {
         ctx.reply.bulk(name.as_bytes());
     }
@@ -80,9 +94,9 @@ pub(super) fn encoding(ctx: &mut Ctx<'_>, args: Args<'_>) {
 
 /// `OBJECT REFCOUNT key`
 pub(super) fn refcount(ctx: &mut Ctx<'_>, args: Args<'_>) {
-    if let Some(n) = lookup(ctx, args, |kind, value| match kind {
-        ValueKind::String => string_refcount(value),
-        _ => 1,
+    if let Some(n) = lookup(ctx, args, |_, value| match value {
+        Value::String(bytes) => string_refcount(bytes),
+        Value::Object(_) => 1,
     }) {
         ctx.reply.int(n);
     }

@@ -185,3 +185,159 @@ fn object_and_randomkey() {
     );
     assert!(h.cmd("OBJECT HELP").starts_with("*15\r\n"));
 }
+
+/// Collections stored directly through the side session (independent of the collection
+/// commands).
+mod collections {
+    use ferrite_collections::{End, Hash, List, Set, SortedSet, ZAddFlags};
+    use ferrite_hybridlog::{NO_EXPIRY, Value};
+
+    use super::Harness;
+    use crate::objects::Collection;
+    use crate::server::unix_ms;
+
+    fn list(items: &[&[u8]]) -> Collection {
+        let mut l = List::new();
+        for i in items {
+            l.push(End::Right, i);
+        }
+        Collection::List(l)
+    }
+
+    impl Harness {
+        fn put(&mut self, db: u8, key: &[u8], c: Collection, expire_at: u64) {
+            self.side.upsert_object(db, key, c.boxed(), expire_at);
+        }
+
+        /// The list at `key` and its expiry.
+        fn list_at(&mut self, db: u8, key: &[u8]) -> Option<(Vec<Vec<u8>>, u64)> {
+            self.side.read_value(db, key, unix_ms(), |e| match e.value {
+                Value::Object(o) => match Collection::of(o) {
+                    Some(Collection::List(l)) => {
+                        (l.iter().map(<[u8]>::to_vec).collect(), e.expire_at)
+                    }
+                    _ => panic!("not a list"),
+                },
+                Value::String(_) => panic!("a string"),
+            })
+        }
+    }
+
+    #[test]
+    fn type_and_scan_type_see_collections() {
+        let mut h = Harness::new();
+        h.put(0, b"l", list(&[b"a"]), NO_EXPIRY);
+        let mut hash = Hash::new();
+        hash.insert(b"f", b"v");
+        h.put(0, b"h", Collection::Hash(hash), NO_EXPIRY);
+        let mut set = Set::new();
+        set.insert(b"1");
+        h.put(0, b"s", Collection::Set(set), NO_EXPIRY);
+        let mut z = SortedSet::new();
+        z.add(b"m", 1.0, ZAddFlags::default()).unwrap();
+        h.put(0, b"z", Collection::ZSet(z), NO_EXPIRY);
+        h.set(0, b"str", b"x", NO_EXPIRY);
+        for (k, t) in [
+            ("l", "list"),
+            ("h", "hash"),
+            ("s", "set"),
+            ("z", "zset"),
+            ("str", "string"),
+        ] {
+            assert_eq!(h.cmd(&format!("TYPE {k}")), format!("+{t}\r\n"));
+            let reply = h.cmd(&format!("SCAN 0 COUNT 1000 TYPE {t}"));
+            assert!(
+                reply.ends_with(&format!("*1\r\n${}\r\n{k}\r\n", k.len())),
+                "{t}: {reply}"
+            );
+        }
+        assert!(h.cmd("KEYS *").starts_with("*5\r\n"));
+        assert_eq!(h.cmd("EXISTS l h s z str"), ":5\r\n");
+        assert_eq!(h.cmd("DEL l h"), ":2\r\n");
+        assert_eq!(h.cmd("TYPE l"), "+none\r\n");
+        assert_eq!(h.cmd("DBSIZE"), ":3\r\n");
+    }
+
+    #[test]
+    fn object_encoding_of_collections() {
+        let mut h = Harness::new();
+        h.put(0, b"l", list(&[b"a"]), NO_EXPIRY);
+        assert_eq!(h.cmd("OBJECT ENCODING l"), "$9\r\nquicklist\r\n");
+        assert_eq!(h.cmd("OBJECT REFCOUNT l"), ":1\r\n");
+        let mut small = Hash::new();
+        small.insert(b"f", b"v");
+        h.put(0, b"h", Collection::Hash(small), NO_EXPIRY);
+        assert_eq!(h.cmd("OBJECT ENCODING h"), "$8\r\nlistpack\r\n");
+        let mut big = Hash::new();
+        big.insert(b"f", &[b'v'; 65]);
+        h.put(0, b"h2", Collection::Hash(big), NO_EXPIRY);
+        assert_eq!(h.cmd("OBJECT ENCODING h2"), "$9\r\nhashtable\r\n");
+        let mut ints = Set::new();
+        ints.insert(b"1");
+        h.put(0, b"s", Collection::Set(ints), NO_EXPIRY);
+        assert_eq!(h.cmd("OBJECT ENCODING s"), "$6\r\nintset\r\n");
+        let mut strs = Set::new();
+        strs.insert(b"a");
+        h.put(0, b"s2", Collection::Set(strs), NO_EXPIRY);
+        assert_eq!(h.cmd("OBJECT ENCODING s2"), "$9\r\nhashtable\r\n");
+        let mut z = SortedSet::new();
+        z.add(b"m", 1.0, ZAddFlags::default()).unwrap();
+        h.put(0, b"z", Collection::ZSet(z.clone()), NO_EXPIRY);
+        assert_eq!(h.cmd("OBJECT ENCODING z"), "$8\r\nlistpack\r\n");
+        for i in 0..129 {
+            z.add(format!("m{i}").as_bytes(), 1.0, ZAddFlags::default())
+                .unwrap();
+        }
+        h.put(0, b"z2", Collection::ZSet(z), NO_EXPIRY);
+        assert_eq!(h.cmd("OBJECT ENCODING z2"), "$8\r\nskiplist\r\n");
+    }
+
+    #[test]
+    fn rename_copy_move_collections_keep_ttl() {
+        let mut h = Harness::new();
+        let far = unix_ms() + 100_000;
+        h.put(0, b"a", list(&[b"x", b"y"]), far);
+        let xy = vec![b"x".to_vec(), b"y".to_vec()];
+        assert_eq!(h.cmd("RENAME a b"), "+OK\r\n");
+        assert_eq!(h.list_at(0, b"a"), None);
+        assert_eq!(h.list_at(0, b"b"), Some((xy.clone(), far)));
+        h.set(0, b"str", b"v", NO_EXPIRY);
+        assert_eq!(h.cmd("RENAMENX b str"), ":0\r\n");
+        assert_eq!(h.cmd("TYPE str"), "+string\r\n");
+        // RENAME over a string replaces it with the list.
+        assert_eq!(h.cmd("RENAME b str"), "+OK\r\n");
+        assert_eq!(h.cmd("TYPE str"), "+list\r\n");
+        assert_eq!(h.cmd("TTL str"), ":100\r\n");
+        // COPY is deep: changing the copy leaves the source alone.
+        assert_eq!(h.cmd("COPY str c DB 1"), ":1\r\n");
+        assert_eq!(h.list_at(1, b"c"), Some((xy.clone(), far)));
+        assert_eq!(h.cmd("COPY str c DB 1"), ":0\r\n");
+        h.side.rmw_value(1, b"c", unix_ms(), |e| {
+            let Some(e) = e else { panic!("c exists") };
+            let ferrite_hybridlog::ValueMut::Object(o) = e.value else {
+                panic!("an object")
+            };
+            let Some(Collection::List(l)) = Collection::of_mut(o) else {
+                panic!("a list")
+            };
+            l.push(End::Left, b"w");
+            ferrite_hybridlog::ObjectWrite::Updated(())
+        });
+        assert_eq!(h.list_at(0, b"str"), Some((xy.clone(), far)));
+        assert_eq!(h.list_at(1, b"c").unwrap().0.len(), 3);
+        // COPY REPLACE of a string over a list, and MOVE of a list.
+        h.set(0, b"s", b"v", NO_EXPIRY);
+        assert_eq!(h.cmd("COPY s c DB 1 REPLACE"), ":1\r\n");
+        assert_eq!(h.get(1, b"c"), Some((b"v".to_vec(), NO_EXPIRY)));
+        assert_eq!(h.cmd("MOVE str 2"), ":1\r\n");
+        assert_eq!(h.list_at(2, b"str"), Some((xy, far)));
+        assert_eq!(h.list_at(0, b"str"), None);
+        assert_eq!(h.cmd("MOVE str 2"), ":0\r\n");
+        // Expiry commands on a collection.
+        assert_eq!(h.cmd("SELECT 2"), "+OK\r\n");
+        assert_eq!(h.cmd("PERSIST str"), ":1\r\n");
+        assert_eq!(h.cmd("TTL str"), ":-1\r\n");
+        assert_eq!(h.cmd("EXPIRE str 0"), ":1\r\n");
+        assert_eq!(h.cmd("TYPE str"), "+none\r\n");
+    }
+}

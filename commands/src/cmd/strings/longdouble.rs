@@ -16,7 +16,7 @@ const MAX_CHARS: usize = 5 * 1024;
 
 /// A finite extended value: `(-1)^neg * mant * 2^exp`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(super) struct Ld {
+pub(crate) struct Ld {
     neg: bool,
     mant: u64,
     exp: i64,
@@ -24,7 +24,7 @@ pub(super) struct Ld {
 
 /// What `strtold` made of a string Redis accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Parsed {
+pub(crate) enum Parsed {
     /// A finite value.
     Finite(Ld),
     /// `inf` or `infinity`: valid input, but any sum with it is refused.
@@ -39,7 +39,7 @@ impl Ld {
     };
 
     /// `a + b`, correctly rounded; `None` on overflow to infinity.
-    pub(super) fn add(self, other: Ld) -> Option<Ld> {
+    pub(crate) fn add(self, other: Ld) -> Option<Ld> {
         if self.mant == 0 {
             return Some(if other.mant == 0 { Ld::ZERO } else { other });
         }
@@ -78,7 +78,7 @@ impl Ld {
 
     /// `%.17Lf` with trailing zeros (and a bare point) removed, `-0` printed as `0`: Redis's
     /// `ld2string(LD_STR_HUMAN)`.
-    pub(super) fn to_human(self) -> Vec<u8> {
+    pub(crate) fn to_human(self) -> Vec<u8> {
         let mut out = Vec::with_capacity(32);
         if self.neg {
             out.push(b'-');
@@ -180,7 +180,7 @@ fn round_big(neg: bool, n: &Big, e: i64) -> Option<Ld> {
 
 /// Redis's `string2ld`: `strtold` must consume the whole string, the first byte must not be a
 /// space, NaN is refused, and so is a result that overflowed or underflowed to zero.
-pub(super) fn parse(s: &[u8]) -> Option<Parsed> {
+pub(crate) fn parse(s: &[u8]) -> Option<Parsed> {
     if s.is_empty() || s.len() >= MAX_CHARS {
         return None;
     }

@@ -6,7 +6,7 @@
 mod bignum;
 mod get_set;
 mod lcs;
-mod longdouble;
+pub(crate) mod longdouble;
 mod numeric;
 mod range;
 

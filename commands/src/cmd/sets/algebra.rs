@@ -1,0 +1,201 @@
+//! SINTER SINTERCARD SINTERSTORE SUNION SUNIONSTORE SDIFF SDIFFSTORE. All run EXCLUSIVE: the
+//! inputs are read (type-checked in key order, as Redis) and the destination written with every
+//! other thread excluded.
+
+use ferrite_collections::Set;
+
+use super::{WrongType, store_set, with_set};
+use crate::args::{Args, eq_ignore_case, parse_i64};
+use crate::ctx::Ctx;
+
+/// The three set operations.
+#[derive(Clone, Copy)]
+enum Op {
+    Inter,
+    Union,
+    Diff,
+}
+
+/// Computes `op` over the sets at `keys`, reading each input in place (no copy of the inputs):
+/// a first pass checks every key's type in order (WRONGTYPE wins over a missing key, as in
+/// Redis) and finds the sizes; the result is built into a fresh set, so that its encoding is
+/// the one Redis's STORE forms give the destination.
+fn compute(ctx: &mut Ctx<'_>, keys: &[&[u8]], op: Op, stats: bool) -> Result<Set, WrongType> {
+    let mut sizes = Vec::with_capacity(keys.len());
+    for &key in keys {
+        sizes.push(with_set(ctx, key, stats, |s, _| s.map(Set::len))?);
+    }
+    let mut out = Set::new();
+    match op {
+        Op::Union => {
+            for &key in keys {
+                with_set(ctx, key, false, |s, _| {
+                    for m in s.into_iter().flat_map(Set::iter) {
+                        out.insert(&m);
+                    }
+                })?;
+            }
+        }
+        Op::Inter => {
+            if sizes.iter().any(Option::is_none) {
+                return Ok(out);
+            }
+            let Some(smallest) = (0..sizes.len()).min_by_key(|&i| sizes[i]) else {
+                return Ok(out);
+            };
+            let mut candidates: Vec<Vec<u8>> = with_set(ctx, keys[smallest], false, |s, _| {
+                s.into_iter()
+                    .flat_map(Set::iter)
+                    .map(|m| m.into_owned())
+                    .collect()
+            })?;
+            for (i, key) in keys.iter().enumerate() {
+                if i == smallest || candidates.is_empty() {
+                    continue;
+                }
+                with_set(ctx, key, false, |s, _| {
+                    candidates.retain(|m| s.is_some_and(|s| s.contains(m)));
+                })?;
+            }
+            for m in &candidates {
+                out.insert(m);
+            }
+        }
+        Op::Diff => {
+            let Some((&first, rest)) = keys.split_first() else {
+                return Ok(out);
+            };
+            with_set(ctx, first, false, |s, _| {
+                for m in s.into_iter().flat_map(Set::iter) {
+                    out.insert(&m);
+                }
+            })?;
+            for &key in rest {
+                if out.is_empty() {
+                    break;
+                }
+                with_set(ctx, key, false, |s, _| {
+                    for m in s.into_iter().flat_map(Set::iter) {
+                        out.remove(&m);
+                    }
+                })?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The non-STORE forms: a RESP3 set of the result.
+fn reply_op(ctx: &mut Ctx<'_>, args: Args<'_>, op: Op) {
+    let result = match compute(ctx, &args.iter_from(1).collect::<Vec<_>>(), op, true) {
+        Ok(s) => s,
+        Err(_) => return ctx.wrong_type(),
+    };
+    ctx.reply.set_len(result.len());
+    for m in result.iter() {
+        ctx.reply.bulk(&m);
+    }
+}
+
+/// The STORE forms: the destination is replaced (or deleted when the result is empty).
+fn store_op(ctx: &mut Ctx<'_>, args: Args<'_>, op: Op) {
+    let result = match compute(ctx, &args.iter_from(2).collect::<Vec<_>>(), op, false) {
+        Ok(s) => s,
+        Err(_) => return ctx.wrong_type(),
+    };
+    let n = store_set(ctx, args.get(1), result);
+    ctx.reply.int(n as i64);
+}
+
+/// `SINTER key [key ...]`
+pub(crate) fn sinter(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    reply_op(ctx, args, Op::Inter);
+}
+
+/// `SUNION key [key ...]`
+pub(crate) fn sunion(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    reply_op(ctx, args, Op::Union);
+}
+
+/// `SDIFF key [key ...]`
+pub(crate) fn sdiff(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    reply_op(ctx, args, Op::Diff);
+}
+
+/// `SINTERSTORE destination key [key ...]`
+pub(crate) fn sinterstore(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    store_op(ctx, args, Op::Inter);
+}
+
+/// `SUNIONSTORE destination key [key ...]`
+pub(crate) fn sunionstore(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    store_op(ctx, args, Op::Union);
+}
+
+/// `SDIFFSTORE destination key [key ...]`
+pub(crate) fn sdiffstore(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    store_op(ctx, args, Op::Diff);
+}
+
+/// Parses a `numkeys` argument as Redis's SINTERCARD/ZINTERCARD/ZMPOP do: at least 1 (any
+/// parse failure gives the same message), and no more than the arguments after it. Replies and
+/// returns `None` on error.
+pub(crate) fn parse_numkeys(ctx: &mut Ctx<'_>, args: Args<'_>, at: usize) -> Option<usize> {
+    let n = match parse_i64(args.get(at)) {
+        Some(n) if n >= 1 => n,
+        _ => {
+            ctx.reply.error("ERR numkeys should be greater than 0");
+            return None;
+        }
+    };
+    let room = args.len() - at - 1;
+    match usize::try_from(n) {
+        Ok(n) if n <= room => Some(n),
+        _ => {
+            ctx.reply
+                .error("ERR Number of keys can't be greater than number of args");
+            None
+        }
+    }
+}
+
+/// Parses `[LIMIT limit]` after the keys of SINTERCARD/ZINTERCARD: 0 means no limit.
+pub(crate) fn parse_limit(ctx: &mut Ctx<'_>, args: Args<'_>, start: usize) -> Option<usize> {
+    let mut limit = 0;
+    let mut i = start;
+    while i < args.len() {
+        match args.try_get(i + 1) {
+            Some(v) if eq_ignore_case(args.get(i), "limit") => {
+                match parse_i64(v).and_then(|l| usize::try_from(l).ok()) {
+                    Some(l) => limit = l,
+                    None => {
+                        ctx.reply.error("ERR LIMIT can't be negative");
+                        return None;
+                    }
+                }
+                i += 2;
+            }
+            _ => {
+                ctx.syntax_error();
+                return None;
+            }
+        }
+    }
+    Some(limit)
+}
+
+/// `SINTERCARD numkeys key [key ...] [LIMIT limit]`
+pub(crate) fn sintercard(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let Some(numkeys) = parse_numkeys(ctx, args, 1) else {
+        return;
+    };
+    let Some(limit) = parse_limit(ctx, args, 2 + numkeys) else {
+        return;
+    };
+    let keys: Vec<&[u8]> = args.iter_from(2).take(numkeys).collect();
+    match compute(ctx, &keys, Op::Inter, true) {
+        Ok(s) if limit > 0 => ctx.reply.int(s.len().min(limit) as i64),
+        Ok(s) => ctx.reply.int(s.len() as i64),
+        Err(_) => ctx.wrong_type(),
+    }
+}
