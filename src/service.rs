@@ -26,6 +26,19 @@ fn after(flow: Flow) -> After {
         Flow::Continue => After::Continue,
         Flow::CloseAfterFlush => After::CloseAfterFlush,
         Flow::CloseNow => After::CloseNow,
+        Flow::Park => After::Park,
+    }
+}
+
+/// The worker keeps a connection's token as an opaque `u64` (it knows no reactor).
+fn pack(token: Token) -> u64 {
+    (u64::from(token.slot) << 32) | u64::from(token.generation)
+}
+
+fn unpack(token: u64) -> Token {
+    Token {
+        slot: (token >> 32) as u32,
+        generation: token as u32,
     }
 }
 
@@ -35,12 +48,14 @@ impl Service for Connections {
     fn accept(
         &mut self,
         _ctl: &mut dyn Ctl,
-        _token: Token,
+        token: Token,
         peer: Option<SocketAddr>,
         local: Option<SocketAddr>,
         out: &mut Vec<u8>,
     ) -> Option<Client> {
-        self.worker.accept(peer, local, out)
+        let mut client = self.worker.accept(peer, local, out)?;
+        client.token = pack(token);
+        Some(client)
     }
 
     fn input(
@@ -62,13 +77,29 @@ impl Service for Connections {
         self.worker.closed(conn);
     }
 
-    fn tick(&mut self, _ctl: &mut dyn Ctl) {
-        self.worker.tick();
+    fn tick(&mut self, ctl: &mut dyn Ctl) {
+        self.worker.tick(&mut |t| ctl.resume(unpack(t)));
     }
 
     fn poll(&mut self, _token: Token, conn: &mut Client, _out: &mut Vec<u8>) -> After {
         after(self.worker.poll(conn))
     }
 
-    fn woken(&mut self, _ctl: &mut dyn Ctl) {}
+    fn woken(&mut self, ctl: &mut dyn Ctl) {
+        self.worker.woken(&mut |t| ctl.resume(unpack(t)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_round_trips() {
+        let t = Token {
+            slot: 0xdead_beef,
+            generation: 0x1234_5678,
+        };
+        assert_eq!(unpack(pack(t)), t);
+    }
 }

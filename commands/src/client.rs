@@ -42,6 +42,16 @@ pub struct Client {
     pub no_evict: bool,
     /// The part other threads can see.
     pub shared: Arc<ClientShared>,
+    /// The connection's reactor token, packed by the binary (the worker hands it back to resume
+    /// a parked connection; it never looks inside).
+    pub token: u64,
+    /// Set while a blocking command must not block (EXEC, scripts): it then answers as if it
+    /// had timed out, as Redis's `CLIENT_DENY_BLOCKING`.
+    pub deny_blocking: bool,
+    /// The wait of a parked blocking command (BLPOP, ...), kept across its re-executions.
+    pub blocked: Option<crate::blocking::BlockState>,
+    /// Set by a handler that parks: the worker then leaves the command unconsumed.
+    pub(crate) park: bool,
 }
 
 /// What other threads can see of a client (CLIENT LIST/INFO/KILL, INFO clients).
@@ -77,7 +87,19 @@ pub struct ClientShared {
     pub kill: AtomicBool,
     /// Whether the client has authenticated.
     pub authenticated: AtomicBool,
+    /// Blocking state (`BLOCK_*`): whether a blocking command is parked, and whether CLIENT
+    /// UNBLOCK asked it to give up.
+    pub block: AtomicU8,
 }
+
+/// [`ClientShared::block`]: not blocked.
+pub const BLOCK_NONE: u8 = 0;
+/// [`ClientShared::block`]: parked in a blocking command.
+pub const BLOCK_WAITING: u8 = 1;
+/// [`ClientShared::block`]: CLIENT UNBLOCK ... TIMEOUT asked it to answer as on a timeout.
+pub const BLOCK_UNBLOCK_TIMEOUT: u8 = 2;
+/// [`ClientShared::block`]: CLIENT UNBLOCK ... ERROR asked it to answer with an error.
+pub const BLOCK_UNBLOCK_ERROR: u8 = 3;
 
 impl ClientShared {
     /// Fresh shared state for a new connection.
@@ -98,6 +120,7 @@ impl ClientShared {
             qbuf: AtomicU64::new(0),
             kill: AtomicBool::new(false),
             authenticated: AtomicBool::new(false),
+            block: AtomicU8::new(BLOCK_NONE),
         }
     }
 
@@ -114,6 +137,12 @@ impl ClientShared {
         // SAFETY: the pointer is null or was made from a `&'static CommandSpec` in
         // `set_last_cmd`; the table is never freed or mutated, so it is valid for 'static.
         unsafe { p.cast_const().as_ref() }
+    }
+
+    /// Whether the client is parked in a blocking command (CLIENT LIST `flags=b`).
+    #[inline]
+    pub fn is_blocked(&self) -> bool {
+        self.block.load(Ordering::Acquire) != BLOCK_NONE
     }
 
     /// Whether CLIENT KILL marked this client.

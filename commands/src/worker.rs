@@ -2,13 +2,16 @@
 //! commands, runs them against the store and appends their replies. It knows nothing of sockets
 //! or of the backend that moves the bytes.
 
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use ferrite_hybridlog::Session;
 
-use crate::client::{Client, ClientShared, ReplyMode};
+use crate::blocking;
+use crate::client::{BLOCK_UNBLOCK_ERROR, BLOCK_UNBLOCK_TIMEOUT, Client, ClientShared, ReplyMode};
 use crate::config::Config;
 use crate::ctx::Ctx;
 use crate::resp::{Limits, Parse, Parser, Reply};
@@ -25,6 +28,9 @@ pub enum Flow {
     CloseAfterFlush,
     /// Close at once, dropping pending output.
     CloseNow,
+    /// A blocking command is waiting: stop calling `input` (its request stays unconsumed)
+    /// until the worker asks, through `tick` or `woken`, to resume the connection.
+    Park,
 }
 
 /// Buckets the active expiry cycle walks per tick.
@@ -35,6 +41,12 @@ pub struct Worker {
     server: Arc<Server>,
     session: Session,
     thread: usize,
+    /// Clients of this thread parked in a blocking command, by id: their reactor token.
+    parked: HashMap<u64, u64>,
+    /// Deadlines of parked clients, soonest first (stale entries are skipped when popped).
+    deadlines: BinaryHeap<Reverse<(i64, u64)>>,
+    /// Scratch for the mailbox.
+    mailbox: Vec<u64>,
 }
 
 impl Worker {
@@ -45,6 +57,9 @@ impl Worker {
             server,
             session,
             thread,
+            parked: HashMap::new(),
+            deadlines: BinaryHeap::new(),
+            mailbox: Vec::new(),
         }
     }
 
@@ -93,11 +108,21 @@ impl Worker {
             close_after_reply: false,
             no_evict: false,
             shared,
+            token: 0,
+            deny_blocking: false,
+            blocked: None,
+            park: false,
         })
     }
 
     /// The connection closed.
-    pub fn closed(&mut self, client: Client) {
+    pub fn closed(&mut self, mut client: Client) {
+        if client.blocked.is_some() {
+            self.parked.remove(&client.id);
+            self.session.enter();
+            blocking::release(&self.server, &mut self.session, &mut client, unix_ms());
+            self.session.leave();
+        }
         self.server.clients.remove(client.id);
     }
 
@@ -109,6 +134,9 @@ impl Worker {
         let mut parser = std::mem::take(&mut client.parser);
         let max_bulk_len = Config::load(&self.server.config.proto_max_bulk_len);
         let mut pos = 0;
+        // A parked command's bytes: still in the input, but no longer "query buffer" for
+        // CLIENT LIST, as Redis has already parsed them into argv.
+        let mut held = 0;
         // One clock read per batch: the commands of one read run within microseconds of each
         // other, and a clock read per command was a measurable share of a pipelined GET.
         let now_ms = unix_ms();
@@ -127,7 +155,21 @@ impl Worker {
             match parser.parse(&input[pos..], &limits) {
                 Parse::Command { consumed } => {
                     let args = parser.args(&input[pos..]);
+                    if client.blocked.is_some() && self.give_up(client, out, now_ms) {
+                        pos += consumed;
+                        continue;
+                    }
                     self.execute(client, args, out, now_ms);
+                    if client.blocked.is_none() && !self.parked.is_empty() {
+                        // A parked command that was just answered.
+                        self.parked.remove(&client.id);
+                    }
+                    if client.park {
+                        client.park = false;
+                        self.park(client);
+                        held = consumed;
+                        break Flow::Park;
+                    }
                     pos += consumed;
                     if client.close_after_reply {
                         break Flow::CloseAfterFlush;
@@ -160,7 +202,7 @@ impl Worker {
         client
             .shared
             .qbuf
-            .store((input.len() - pos) as u64, Ordering::Relaxed);
+            .store((input.len() - pos - held) as u64, Ordering::Relaxed);
         ThreadStats::add(
             &self.stats().net_output_bytes,
             (out.len() - out_start) as u64,
@@ -222,6 +264,12 @@ impl Worker {
             )
         };
         let stats = self.server.stats.thread(self.thread);
+        if client.park {
+            // Nothing was written; the command is counted when it is finally answered, and a
+            // pending CLIENT REPLY SKIP applies to that answer.
+            client.shared.set_last_cmd(spec);
+            return;
+        }
         ThreadStats::add(&stats.commands, 1);
         ThreadStats::add(&stats.error_replies, u64::from(errors));
         match client.reply_mode {
@@ -239,11 +287,89 @@ impl Worker {
         shared.set_last_cmd(spec);
     }
 
-    /// Periodic work: one step of active expiry.
-    pub fn tick(&mut self) {
+    /// Periodic work: one step of active expiry, and the parked clients whose deadline passed
+    /// (`resume` is called with their tokens; they answer when their input runs again).
+    pub fn tick(&mut self, resume: &mut dyn FnMut(u64)) {
         let now = unix_ms();
         self.session
             .active_expire(now, ACTIVE_EXPIRE_BUCKETS_PER_TICK);
+        self.expire_parked(now, resume);
+    }
+
+    /// Another thread woke this one: resumes the parked clients a writer or CLIENT UNBLOCK
+    /// marked (`resume` is called with their tokens).
+    pub fn woken(&mut self, resume: &mut dyn FnMut(u64)) {
+        blocking::take_mailbox(&self.server, self.thread, &mut self.mailbox);
+        for id in self.mailbox.drain(..) {
+            if let Some(&token) = self.parked.get(&id) {
+                resume(token);
+            }
+        }
+        self.expire_parked(unix_ms(), resume);
+    }
+
+    /// Number of clients of this thread parked in a blocking command.
+    pub fn parked(&self) -> usize {
+        self.parked.len()
+    }
+
+    /// Resumes parked clients whose deadline is before `now` (Redis: `timeout < now`).
+    fn expire_parked(&mut self, now: u64, resume: &mut dyn FnMut(u64)) {
+        let now = i64::try_from(now).unwrap_or(i64::MAX);
+        while let Some(&Reverse((deadline, id))) = self.deadlines.peek() {
+            if deadline >= now {
+                break;
+            }
+            self.deadlines.pop();
+            if let Some(&token) = self.parked.get(&id) {
+                resume(token);
+            }
+        }
+    }
+
+    /// Records a client whose command just parked.
+    fn park(&mut self, client: &Client) {
+        if self.parked.insert(client.id, client.token).is_none()
+            && let Some(state) = &client.blocked
+            && state.deadline != 0
+        {
+            self.deadlines.push(Reverse((state.deadline, client.id)));
+        }
+    }
+
+    /// Before re-running a parked command: answers it instead when CLIENT UNBLOCK asked or its
+    /// deadline passed. Returns whether it was answered (the command is then consumed).
+    fn give_up(&mut self, client: &mut Client, out: &mut Vec<u8>, now_ms: u64) -> bool {
+        let asked = client.shared.block.load(Ordering::Acquire);
+        let expired = client.blocked.as_ref().is_some_and(|b| b.expired(now_ms));
+        if asked != BLOCK_UNBLOCK_TIMEOUT && asked != BLOCK_UNBLOCK_ERROR && !expired {
+            return false;
+        }
+        self.parked.remove(&client.id);
+        blocking::release(&self.server, &mut self.session, client, now_ms);
+        let mark = out.len();
+        let mut reply = Reply::new(out, client.resp3);
+        if asked == BLOCK_UNBLOCK_ERROR {
+            reply.error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+        } else {
+            reply.null_array();
+        }
+        let stats = self.stats();
+        ThreadStats::add(&stats.commands, 1);
+        ThreadStats::add(&stats.error_replies, u64::from(reply.errors()));
+        match client.reply_mode {
+            ReplyMode::On | ReplyMode::Skip => {}
+            ReplyMode::Off => out.truncate(mark),
+            ReplyMode::SkipThis => {
+                out.truncate(mark);
+                client.reply_mode = ReplyMode::On;
+            }
+        }
+        client
+            .shared
+            .last_interaction_ms
+            .store(now_ms, Ordering::Relaxed);
+        true
     }
 
     /// Per-connection periodic check: CLIENT KILL from any thread, idle `timeout`.
@@ -252,7 +378,8 @@ impl Worker {
             return Flow::CloseNow;
         }
         let timeout_s = Config::load(&self.server.config.timeout);
-        if timeout_s > 0 {
+        // Redis never closes a blocked client for idleness ("No timeout for BLPOP").
+        if timeout_s > 0 && client.blocked.is_none() {
             let idle_ms =
                 unix_ms().saturating_sub(client.shared.last_interaction_ms.load(Ordering::Relaxed));
             if idle_ms / 1000 > timeout_s {

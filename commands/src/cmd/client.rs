@@ -1,4 +1,4 @@
-//! CLIENT: ID, SETNAME, GETNAME, LIST, INFO, KILL, SETINFO, NO-EVICT, REPLY, HELP
+//! CLIENT: ID, SETNAME, GETNAME, LIST, INFO, KILL, SETINFO, NO-EVICT, REPLY, UNBLOCK, HELP
 //! (Redis's `networking.c` `clientCommand`).
 
 use std::sync::atomic::Ordering;
@@ -98,6 +98,15 @@ pub const COMMANDS: &[CommandSpec] = &[CommandSpec {
             "Set client eviction mode for the current connection",
             "O(1)",
             client_no_evict,
+        ),
+        sub(
+            "unblock",
+            -3,
+            ADMIN,
+            "5.0.0",
+            "Unblock a client blocked in a blocking command from a different connection",
+            "O(log N) where N is the number of client connections",
+            client_unblock,
         ),
         sub(
             "reply",
@@ -354,11 +363,49 @@ fn client_line(ctx: &Ctx<'_>, c: &ClientShared, out: &mut String) {
     let qbuf = c.qbuf.load(Ordering::Relaxed);
     let _ = write!(
         out,
-        "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 \
+        "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 \
          multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 \
          tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
-        c.id, c.addr, c.laddr, name, age, idle, db, qbuf, cmd, resp
+        c.id,
+        c.addr,
+        c.laddr,
+        name,
+        age,
+        idle,
+        if c.is_blocked() { "b" } else { "N" },
+        db,
+        qbuf,
+        cmd,
+        resp
     );
+}
+
+/// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: the reason is checked before the id, as Redis does.
+fn client_unblock(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    if args.len() > 4 {
+        let msg = format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            String::from_utf8_lossy(&args.get(1)[..args.get(1).len().min(128)])
+        );
+        ctx.reply.error(&msg);
+        return;
+    }
+    let error = match args.try_get(3) {
+        None => false,
+        Some(r) if eq_ignore_case(r, "timeout") => false,
+        Some(r) if eq_ignore_case(r, "error") => true,
+        Some(_) => {
+            ctx.reply
+                .error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+            return;
+        }
+    };
+    let Some(id) = parse_i64(args.get(2)) else {
+        ctx.not_integer();
+        return;
+    };
+    let done = u64::try_from(id).is_ok_and(|id| crate::blocking::unblock(ctx.server, id, error));
+    ctx.reply.int(i64::from(done));
 }
 
 /// `CLIENT INFO`

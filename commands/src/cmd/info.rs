@@ -174,10 +174,16 @@ fn clients(ctx: &Ctx<'_>, out: &mut String) {
     for f in [
         "client_recent_max_input_buffer",
         "client_recent_max_output_buffer",
-        "blocked_clients",
-        "tracking_clients",
-        "clients_in_timeout_table",
     ] {
+        field!(out, f, "0");
+    }
+    field!(
+        out,
+        "blocked_clients",
+        "{}",
+        crate::blocking::blocked_clients(s)
+    );
+    for f in ["tracking_clients", "clients_in_timeout_table"] {
         field!(out, f, "0");
     }
 }

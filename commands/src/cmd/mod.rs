@@ -2,6 +2,7 @@
 //! exports `COMMANDS`, its table entries.
 
 pub mod bitmaps;
+pub mod blocking;
 pub mod client;
 pub mod command;
 pub mod config_cmd;
@@ -36,4 +37,5 @@ pub const GROUPS: &[&[CommandSpec]] = &[
     hashes::COMMANDS,
     hll::COMMANDS,
     geo::COMMANDS,
+    blocking::COMMANDS,
 ];
