@@ -8,13 +8,16 @@ pub mod command;
 pub mod config_cmd;
 pub mod connection;
 pub mod db;
+pub mod dump;
 pub mod geo;
 pub mod hashes;
 pub mod hll;
 pub mod info;
 pub mod keys;
 pub mod lists;
+pub mod memory;
 pub mod sets;
+pub mod sort;
 pub mod strings;
 pub mod zsets;
 
@@ -38,4 +41,7 @@ pub const GROUPS: &[&[CommandSpec]] = &[
     hll::COMMANDS,
     geo::COMMANDS,
     blocking::COMMANDS,
+    sort::COMMANDS,
+    dump::COMMANDS,
+    memory::COMMANDS,
 ];

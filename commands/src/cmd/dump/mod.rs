@@ -1,0 +1,197 @@
+//! DUMP and RESTORE (Redis's `cluster.c`) over Redis's own RDB value encoding, so payloads move
+//! between Ferrite and Redis in both directions.
+//!
+//! - [`rdb`]: the value encoding (RDB version 10, as Redis 7.0 writes it) and its decoder.
+//! - [`packed`]: listpacks, ziplists and intsets, the blobs inside RDB values.
+//! - [`lzf`]: the LZF compressor and decompressor RDB strings use.
+//! - [`crc64`]: the payload checksum.
+
+pub mod crc64;
+pub mod lzf;
+pub mod packed;
+pub mod rdb;
+
+use ferrite_hybridlog::{NO_EXPIRY, Value, ValueKind};
+
+use crate::args::{Args, eq_ignore_case, parse_i64};
+use crate::ctx::Ctx;
+use crate::objects::Collection;
+use crate::table::{CommandSpec, flags::*};
+
+use rdb::Decoded;
+
+/// `DUMP key`
+fn dump(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let db = ctx.client.db;
+    let payload = ctx
+        .store
+        .read_value(db, args.get(1), ctx.now_ms, |e| match e.value {
+            Value::String(s) => Some(rdb::dump_string(s)),
+            Value::Object(o) => Collection::of(o).map(rdb::dump_collection),
+        });
+    match payload {
+        None => {
+            ctx.miss();
+            ctx.reply.null();
+        }
+        Some(p) => {
+            ctx.hit();
+            match p {
+                Some(p) => ctx.reply.bulk(&p),
+                // An object that is not a collection has no RDB form here.
+                None => ctx.reply.null(),
+            }
+        }
+    }
+}
+
+/// RESTORE's options after the payload.
+struct Options {
+    replace: bool,
+    absttl: bool,
+}
+
+/// Parses `REPLACE | ABSTTL | IDLETIME s | FREQ f` as `restoreCommand` does: IDLETIME and FREQ
+/// exclude each other (the second one is a syntax error), and their values are checked on the
+/// spot. Ferrite keeps no LRU/LFU data, so both are validated and then ignored.
+fn parse_options(ctx: &mut Ctx<'_>, args: Args<'_>) -> Option<Options> {
+    let mut o = Options {
+        replace: false,
+        absttl: false,
+    };
+    let (mut idle, mut freq) = (false, false);
+    let mut j = 4;
+    while j < args.len() {
+        let a = args.get(j);
+        let more = j + 1 < args.len();
+        if eq_ignore_case(a, "replace") {
+            o.replace = true;
+        } else if eq_ignore_case(a, "absttl") {
+            o.absttl = true;
+        } else if eq_ignore_case(a, "idletime") && more && !freq {
+            match parse_i64(args.get(j + 1)) {
+                None => {
+                    ctx.not_integer();
+                    return None;
+                }
+                Some(v) if v < 0 => {
+                    ctx.reply.error("ERR Invalid IDLETIME value, must be >= 0");
+                    return None;
+                }
+                Some(_) => idle = true,
+            }
+            j += 1;
+        } else if eq_ignore_case(a, "freq") && more && !idle {
+            match parse_i64(args.get(j + 1)) {
+                None => {
+                    ctx.not_integer();
+                    return None;
+                }
+                Some(v) if !(0..=255).contains(&v) => {
+                    ctx.reply
+                        .error("ERR Invalid FREQ value, must be >= 0 and <= 255");
+                    return None;
+                }
+                Some(_) => freq = true,
+            }
+            j += 1;
+        } else {
+            ctx.syntax_error();
+            return None;
+        }
+        j += 1;
+    }
+    Some(o)
+}
+
+/// `RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f]`. Runs EXCLUSIVE: the
+/// existence check and the write must be one step, and the value may be a string or an object.
+fn restore(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let Some(opts) = parse_options(ctx, args) else {
+        return;
+    };
+    let db = ctx.client.db;
+    let key = args.get(1);
+    if !opts.replace && ctx.store.exists(db, key, ctx.now_ms) {
+        ctx.reply.error("BUSYKEY Target key name already exists.");
+        return;
+    }
+    let ttl = match parse_i64(args.get(2)) {
+        None => return ctx.not_integer(),
+        Some(t) if t < 0 => {
+            ctx.reply.error("ERR Invalid TTL value, must be >= 0");
+            return;
+        }
+        Some(t) => t,
+    };
+    let payload = args.get(3);
+    if !rdb::verify(payload) {
+        ctx.reply
+            .error("ERR DUMP payload version or checksum are wrong");
+        return;
+    }
+    let Ok(value) = rdb::decode(payload) else {
+        ctx.reply.error("ERR Bad data format");
+        return;
+    };
+    let expire_at = if ttl == 0 {
+        NO_EXPIRY
+    } else if opts.absttl {
+        ttl as u64
+    } else {
+        (ttl as u64).saturating_add(ctx.now_ms)
+    };
+    if expire_at != NO_EXPIRY && expire_at <= ctx.now_ms {
+        // Already expired: the old value (with REPLACE) goes, nothing is created.
+        if opts.replace {
+            ctx.store.delete(db, key, ctx.now_ms);
+        }
+        ctx.reply.ok();
+        return;
+    }
+    match value {
+        Decoded::String(s) => ctx.store.upsert(db, key, &s, ValueKind::String, expire_at),
+        Decoded::Object(c) => {
+            let signal = matches!(c, Collection::List(_) | Collection::ZSet(_));
+            ctx.store.upsert_object(db, key, c.boxed(), expire_at);
+            if signal {
+                ctx.signal_key_ready(key);
+            }
+        }
+    }
+    ctx.reply.ok();
+}
+
+/// Table entries.
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "dump",
+        arity: 2,
+        flags: READONLY,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: &["keyspace", "read", "slow"],
+        group: "generic",
+        since: "2.6.0",
+        summary: "Return a serialized version of the value stored at the specified key.",
+        complexity: "O(1) to access the key and additional O(N*M) to serialize it, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1).",
+        handler: dump,
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "restore",
+        arity: -4,
+        flags: WRITE | DENYOOM | EXCLUSIVE,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: &["keyspace", "write", "slow", "dangerous"],
+        group: "generic",
+        since: "2.6.0",
+        summary: "Create a key using the provided serialized value, previously obtained using DUMP.",
+        complexity: "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because inserting values into sorted sets is O(log(N)).",
+        handler: restore,
+        subcommands: &[],
+    },
+];
