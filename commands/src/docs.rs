@@ -17,6 +17,9 @@ fn flag_names(spec: &CommandSpec) -> String {
     if spec.has(flags::EXCLUSIVE) {
         names.push("exclusive");
     }
+    if spec.has(flags::EXCLUSIVE_MULTI_KEY) {
+        names.push("exclusive with several keys");
+    }
     names.join(", ")
 }
 

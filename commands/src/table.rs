@@ -49,6 +49,10 @@ pub mod flags {
     pub const NO_MULTI: u32 = 1 << 16;
     /// Ferrite: runs with every other thread excluded (multi-key atomicity); not reported.
     pub const EXCLUSIVE: u32 = 1 << 31;
+    /// Ferrite: like [`EXCLUSIVE`], but only when the arguments name more than one key (by
+    /// the table's key positions), so that `DEL k` or `MGET k` costs what `GET k` costs. Only for
+    /// commands whose key positions are complete (no keys hidden in options).
+    pub const EXCLUSIVE_MULTI_KEY: u32 = 1 << 30;
 
     /// Names reported by `COMMAND INFO`, in Redis's order.
     pub const NAMES: &[(u32, &str)] = &[
@@ -118,6 +122,30 @@ impl CommandSpec {
     #[inline]
     pub fn has(&self, flag: u32) -> bool {
         self.flags & flag != 0
+    }
+
+    /// How many keys `argc` arguments name, by the table's first/last/step positions.
+    pub fn key_count(&self, argc: usize) -> usize {
+        if self.first_key <= 0 || self.step <= 0 {
+            return 0;
+        }
+        let first = self.first_key as usize;
+        let last = if self.last_key < 0 {
+            argc as i64 + i64::from(self.last_key)
+        } else {
+            i64::from(self.last_key)
+        };
+        if last < first as i64 {
+            return 0;
+        }
+        (last as usize - first) / self.step as usize + 1
+    }
+
+    /// Whether this invocation must run with every other thread excluded.
+    #[inline]
+    pub fn runs_exclusive(&self, argc: usize) -> bool {
+        self.has(flags::EXCLUSIVE)
+            || (self.has(flags::EXCLUSIVE_MULTI_KEY) && self.key_count(argc) > 1)
     }
 
     /// Finds a subcommand by name, case-insensitively.
@@ -209,7 +237,22 @@ mod tests {
         assert!(lookup(b"nosuchcommand").is_none());
         assert!(lookup(b"").is_none());
         assert!(lookup(&[b'x'; 100]).is_none());
-        // Bit-5 folding must not confuse characters that differ only there outside letters.
-        assert!(lookup(b"g\x05t").is_none());
+        // Folding bit 5 makes "g%t" hash like "GET"; the exact comparison still tells them apart.
+        assert!(lookup(b"g%t").is_none());
+    }
+
+    #[test]
+    fn multi_key_commands_are_exclusive_only_with_several_keys() {
+        let del = lookup(b"del").unwrap();
+        assert_eq!(del.key_count(2), 1);
+        assert!(!del.runs_exclusive(2));
+        assert!(del.runs_exclusive(3));
+        let mset = lookup(b"mset").unwrap();
+        assert_eq!(mset.key_count(3), 1);
+        assert!(!mset.runs_exclusive(3));
+        assert_eq!(mset.key_count(5), 2);
+        assert!(mset.runs_exclusive(5));
+        assert!(!lookup(b"get").unwrap().runs_exclusive(2));
+        assert!(lookup(b"rename").unwrap().runs_exclusive(3));
     }
 }

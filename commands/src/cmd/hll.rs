@@ -33,7 +33,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "pfcount",
         arity: -2,
-        flags: READONLY | EXCLUSIVE,
+        flags: READONLY | EXCLUSIVE_MULTI_KEY,
         first_key: 1,
         last_key: -1,
         step: 1,

@@ -46,7 +46,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "del",
         arity: -2,
-        flags: WRITE | EXCLUSIVE,
+        flags: WRITE | EXCLUSIVE_MULTI_KEY,
         first_key: 1,
         last_key: -1,
         step: 1,
@@ -64,7 +64,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "unlink",
         arity: -2,
-        flags: WRITE | FAST | EXCLUSIVE,
+        flags: WRITE | FAST | EXCLUSIVE_MULTI_KEY,
         first_key: 1,
         last_key: -1,
         step: 1,
@@ -82,7 +82,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "exists",
         arity: -2,
-        flags: READONLY | FAST | EXCLUSIVE,
+        flags: READONLY | FAST | EXCLUSIVE_MULTI_KEY,
         first_key: 1,
         last_key: -1,
         step: 1,
@@ -97,7 +97,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "touch",
         arity: -2,
-        flags: READONLY | FAST | EXCLUSIVE,
+        flags: READONLY | FAST | EXCLUSIVE_MULTI_KEY,
         first_key: 1,
         last_key: -1,
         step: 1,

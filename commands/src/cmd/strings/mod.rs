@@ -165,7 +165,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "mget",
         arity: -2,
-        flags: READONLY | FAST,
+        flags: READONLY | FAST | EXCLUSIVE_MULTI_KEY,
         first_key: 1,
         last_key: -1,
         step: 1,
@@ -180,7 +180,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "mset",
         arity: -3,
-        flags: WRITE | DENYOOM | EXCLUSIVE,
+        flags: WRITE | DENYOOM | EXCLUSIVE_MULTI_KEY,
         first_key: 1,
         last_key: -1,
         step: 2,
@@ -195,7 +195,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "msetnx",
         arity: -3,
-        flags: WRITE | DENYOOM | EXCLUSIVE,
+        flags: WRITE | DENYOOM | EXCLUSIVE_MULTI_KEY,
         first_key: 1,
         last_key: -1,
         step: 2,
