@@ -15,19 +15,29 @@ pub fn peek_commands<'a>(
 ) -> usize {
     let mut pos = 0;
     for _ in 0..max {
-        let Some((end, name, first)) = frame(input, pos) else {
+        let Some(frame) = frame(input, pos) else {
             break;
         };
-        if let Some(first) = first {
-            f(name, first);
+        if let Some(first) = frame.first {
+            f(frame.name, first);
         }
-        pos = end;
+        pos = frame.end;
     }
     pos
 }
 
-/// One complete frame at `pos`: its end, its name and its first argument (if any).
-fn frame(input: &[u8], pos: usize) -> Option<(usize, &[u8], Option<&[u8]>)> {
+/// What the look-ahead needs of one complete frame.
+struct Frame<'a> {
+    /// Position just after the frame.
+    end: usize,
+    /// The command name.
+    name: &'a [u8],
+    /// The first argument, if there is one.
+    first: Option<&'a [u8]>,
+}
+
+/// The complete frame at `pos`, if there is one.
+fn frame(input: &[u8], pos: usize) -> Option<Frame<'_>> {
     if *input.get(pos)? != b'*' {
         return None;
     }
@@ -53,7 +63,11 @@ fn frame(input: &[u8], pos: usize) -> Option<(usize, &[u8], Option<&[u8]>)> {
         }
         p = end + 2;
     }
-    Some((p, name, first))
+    Some(Frame {
+        end: p,
+        name,
+        first,
+    })
 }
 
 /// A decimal number ending in CRLF at `pos`: its value and the position after the CRLF.
@@ -75,7 +89,9 @@ fn number(input: &[u8], pos: usize) -> Option<(usize, usize)> {
 mod tests {
     use super::*;
 
-    fn peek(input: &[u8], max: usize) -> (Vec<(Vec<u8>, Vec<u8>)>, usize) {
+    type Seen = Vec<(Vec<u8>, Vec<u8>)>;
+
+    fn peek(input: &[u8], max: usize) -> (Seen, usize) {
         let mut seen = Vec::new();
         let n = peek_commands(input, max, |a, b| seen.push((a.to_vec(), b.to_vec())));
         (seen, n)
