@@ -52,6 +52,67 @@ pub struct Client {
     pub blocked: Option<crate::blocking::BlockState>,
     /// Set by a handler that parks: the worker then leaves the command unconsumed.
     pub(crate) park: bool,
+    /// The open transaction (between MULTI and EXEC/DISCARD).
+    pub multi: Option<Box<MultiState>>,
+    /// Keys under WATCH, with the version each had when watched.
+    pub watched: Vec<WatchedKey>,
+}
+
+/// A transaction being queued: the commands' arguments copied out of the input buffer (which
+/// is consumed as they arrive) into one buffer, with spans per command.
+#[derive(Debug, Default)]
+pub struct MultiState {
+    /// Every queued argument's bytes, back to back.
+    pub data: Vec<u8>,
+    /// `(offset, len)` of each argument in `data`, all commands in order.
+    pub spans: Vec<(u32, u32)>,
+    /// Per queued command: its table entry and the range of `spans` holding its arguments.
+    pub commands: Vec<(&'static CommandSpec, u32, u32)>,
+    /// A command failed its checks while queueing: EXEC must refuse (Redis's
+    /// `CLIENT_DIRTY_EXEC`).
+    pub dirty: bool,
+}
+
+impl MultiState {
+    /// Queues one command, copying its arguments. False when the transaction outgrew the
+    /// 4 GiB the `u32` spans can address (the caller then refuses the command).
+    pub fn queue(&mut self, spec: &'static CommandSpec, args: crate::args::Args<'_>) -> bool {
+        let first = self.spans.len();
+        for a in args.iter_from(0) {
+            let (Ok(offset), Ok(len)) = (u32::try_from(self.data.len()), u32::try_from(a.len()))
+            else {
+                return false;
+            };
+            if offset.checked_add(len).is_none() {
+                return false;
+            }
+            self.data.extend_from_slice(a);
+            self.spans.push((offset, len));
+        }
+        let (Ok(start), Ok(end)) = (u32::try_from(first), u32::try_from(self.spans.len())) else {
+            return false;
+        };
+        self.commands.push((spec, start, end));
+        true
+    }
+
+    /// The arguments of queued command `i` (as queued by [`queue`](Self::queue)).
+    pub fn args(&self, i: usize) -> Option<(&'static CommandSpec, crate::args::Args<'_>)> {
+        let &(spec, start, end) = self.commands.get(i)?;
+        let spans = self.spans.get(start as usize..end as usize)?;
+        Some((spec, crate::args::Args::new(&self.data, spans)))
+    }
+}
+
+/// One WATCHed key.
+#[derive(Debug, Clone)]
+pub struct WatchedKey {
+    /// Database the key was watched in.
+    pub db: Db,
+    /// The key.
+    pub key: Vec<u8>,
+    /// Its version at WATCH time.
+    pub version: ferrite_hybridlog::KeyVersion,
 }
 
 /// What other threads can see of a client (CLIENT LIST/INFO/KILL, INFO clients).

@@ -12,6 +12,7 @@ use ferrite_hybridlog::Session;
 
 use crate::blocking;
 use crate::client::{BLOCK_UNBLOCK_ERROR, BLOCK_UNBLOCK_TIMEOUT, Client, ClientShared, ReplyMode};
+use crate::cmd::transactions;
 use crate::config::Config;
 use crate::ctx::Ctx;
 use crate::resp::{Limits, Parse, Parser, Reply};
@@ -112,6 +113,8 @@ impl Worker {
             deny_blocking: false,
             blocked: None,
             park: false,
+            multi: None,
+            watched: Vec::new(),
         })
     }
 
@@ -254,14 +257,14 @@ impl Worker {
         let spec = match resolve(args) {
             Ok(spec) => spec,
             Err(msg) => {
-                Reply::new(out, client.resp3).error(&msg);
+                transactions::reject(client, args, out, &msg);
                 ThreadStats::add(&stats.error_replies, 1);
                 ThreadStats::add(&stats.rejected_calls, 1);
                 return;
             }
         };
         if !client.authenticated && !spec.has(flags::NO_AUTH) {
-            Reply::new(out, client.resp3).error("NOAUTH Authentication required.");
+            transactions::reject(client, args, out, "NOAUTH Authentication required.");
             ThreadStats::add(&stats.error_replies, 1);
             ThreadStats::add(&stats.rejected_calls, 1);
             return;
@@ -272,7 +275,10 @@ impl Worker {
         let resp3 = client.resp3;
         let thread = self.thread;
         let server = &*self.server;
-        let errors = if spec.runs_exclusive(args.len()) {
+        let queued = client.multi.is_some() && transactions::queues(args);
+        let errors = if queued {
+            transactions::queue(client, spec, args, out)
+        } else if spec.runs_exclusive(args.len()) {
             self.session.leave();
             let errors = self.session.exclusive(|store| {
                 run(
@@ -301,7 +307,8 @@ impl Worker {
             client.shared.set_last_cmd(spec);
             return;
         }
-        ThreadStats::add(&stats.commands, 1);
+        // A queued command is counted when EXEC runs it, as Redis does.
+        ThreadStats::add(&stats.commands, u64::from(!queued));
         ThreadStats::add(&stats.error_replies, u64::from(errors));
         match client.reply_mode {
             ReplyMode::On => {}

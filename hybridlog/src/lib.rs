@@ -173,3 +173,6 @@ pub struct StoreStats {
     /// Logical address below which records are on disk.
     pub head_address: u64,
 }
+
+mod version;
+pub use version::KeyVersion;

@@ -282,6 +282,9 @@ fn auth(ctx: &mut Ctx<'_>, args: Args<'_>) {
 
 /// `RESET`: the connection as it was when it was accepted (NO-EVICT excepted, as in Redis).
 fn reset(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    // DISCARD and UNWATCH, as Redis's `clearClientConnectionState`.
+    ctx.client.multi = None;
+    ctx.client.watched.clear();
     ctx.client.db = 0;
     ctx.client.shared.db.store(0, Ordering::Relaxed);
     set_protocol(ctx, false);

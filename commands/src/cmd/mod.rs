@@ -19,6 +19,7 @@ pub mod memory;
 pub mod sets;
 pub mod sort;
 pub mod strings;
+pub mod transactions;
 pub mod zsets;
 
 use crate::table::CommandSpec;
@@ -44,4 +45,5 @@ pub const GROUPS: &[&[CommandSpec]] = &[
     sort::COMMANDS,
     dump::COMMANDS,
     memory::COMMANDS,
+    transactions::COMMANDS,
 ];
