@@ -32,6 +32,7 @@ per_backend!(
     pipelined_commands_wait_behind_the_blocked_one,
     no_lost_wakeups,
     blocked_clients_use_no_cpu,
+    rename_move_copy_and_swapdb_serve_waiters,
 );
 
 fn start(backend: &str) -> Ferrite {
@@ -386,5 +387,69 @@ fn blocked_clients_use_no_cpu(backend: &str) {
     assert_eq!(
         s(&waiters[49].read_reply()),
         "*2\\r\\n$6\\r\\nidle49\\r\\n$1\\r\\nv\\r\\n"
+    );
+}
+
+/// A list that arrives under a waited-on name by RENAME, MOVE, COPY or SWAPDB serves the
+/// waiter, as in Redis.
+fn rename_move_copy_and_swapdb_serve_waiters(backend: &str) {
+    let f = start(backend);
+    let mut admin = f.conn();
+    let mut w = f.conn();
+    let mut check = |w: &mut Conn, admin: &mut Conn, setup: &[&[&str]], key: &str, value: &str| {
+        send(w, &["BLPOP", key, "5"]);
+        wait_blocked(admin, 1);
+        for c in setup {
+            let r = cmd(admin, c);
+            assert!(!r.starts_with('-'), "{c:?}: {r}");
+        }
+        assert_eq!(
+            s(&w.read_reply()),
+            format!(
+                "*2\\r\\n${}\\r\\n{key}\\r\\n${}\\r\\n{value}\\r\\n",
+                key.len(),
+                value.len()
+            )
+        );
+        wait_blocked(admin, 0);
+    };
+    check(
+        &mut w,
+        &mut admin,
+        &[&["RPUSH", "src", "a"], &["RENAME", "src", "dst"]],
+        "dst",
+        "a",
+    );
+    check(
+        &mut w,
+        &mut admin,
+        &[&["RPUSH", "c1", "b"], &["COPY", "c1", "dst2"]],
+        "dst2",
+        "b",
+    );
+    // The waiter is in db 0; MOVE from db 1 into db 0.
+    check(
+        &mut w,
+        &mut admin,
+        &[
+            &["SELECT", "1"],
+            &["RPUSH", "m", "c"],
+            &["MOVE", "m", "0"],
+            &["SELECT", "0"],
+        ],
+        "m",
+        "c",
+    );
+    check(
+        &mut w,
+        &mut admin,
+        &[
+            &["SELECT", "1"],
+            &["RPUSH", "sw", "d"],
+            &["SWAPDB", "0", "1"],
+            &["SELECT", "0"],
+        ],
+        "sw",
+        "d",
     );
 }

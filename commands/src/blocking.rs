@@ -126,6 +126,24 @@ pub fn signal_key_ready_in(ctx: &mut Ctx<'_>, db: Db, key: &[u8]) {
     signal(ctx.server, ctx.store, db, key, ctx.now_ms);
 }
 
+/// Signals every key clients of database `db` are blocked on (after SWAPDB, whose new
+/// contents may serve any of them).
+pub fn signal_db(ctx: &mut Ctx<'_>, db: Db) {
+    fence(Ordering::SeqCst);
+    if WAITERS.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let sid = server_id(ctx.server);
+    let keys: Vec<Box<[u8]>> = registry()
+        .queues
+        .get(&(sid, db))
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    for key in keys {
+        signal(ctx.server, ctx.store, db, &key, ctx.now_ms);
+    }
+}
+
 /// Gives the turn on `key` to its first waiter that its value can serve, unless a waiter
 /// already holds it, and wakes that waiter's thread. One turn at a time keeps Redis's
 /// first-blocked-first-served order of elements: the holder passes the turn on when it is done

@@ -142,6 +142,10 @@ fn swapdb(ctx: &mut Ctx<'_>, args: Args<'_>) {
     };
     if a != b {
         ctx.store.swap_db(a, b);
+        // Clients blocked on a key that now exists in their database are served, as Redis's
+        // SWAPDB does.
+        crate::blocking::signal_db(ctx, a);
+        crate::blocking::signal_db(ctx, b);
     }
     ctx.reply.ok();
 }

@@ -7,6 +7,7 @@ use std::cell::Cell;
 use ferrite_hybridlog::{Db, Session, StoreObject, Value, ValueKind};
 
 use crate::args::{Args, eq_ignore_case, parse_i64};
+use crate::blocking;
 use crate::ctx::Ctx;
 
 /// Redis's name for a value kind (TYPE, SCAN TYPE).
@@ -171,6 +172,8 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: Args<'_>, nx: bool) {
     };
     write_record(ctx.store, db, dst, rec);
     ctx.store.delete(db, src, now);
+    // A list or sorted set arriving under a name clients block on serves them, as in Redis.
+    blocking::signal_key_ready_in(ctx, db, dst);
     if nx {
         ctx.reply.int(1);
     } else {
@@ -223,6 +226,7 @@ pub(super) fn move_cmd(ctx: &mut Ctx<'_>, args: Args<'_>) {
     };
     write_record(ctx.store, dst_db, key, rec);
     ctx.store.delete(src_db, key, now);
+    blocking::signal_key_ready_in(ctx, dst_db, key);
     ctx.reply.int(1);
 }
 
@@ -271,5 +275,6 @@ pub(super) fn copy(ctx: &mut Ctx<'_>, args: Args<'_>) {
         return;
     };
     write_record(ctx.store, dst_db, dst, rec);
+    blocking::signal_key_ready_in(ctx, dst_db, dst);
     ctx.reply.int(1);
 }
