@@ -396,7 +396,7 @@ fn rename_move_copy_and_swapdb_serve_waiters(backend: &str) {
     let f = start(backend);
     let mut admin = f.conn();
     let mut w = f.conn();
-    let mut check = |w: &mut Conn, admin: &mut Conn, setup: &[&[&str]], key: &str, value: &str| {
+    let check = |w: &mut Conn, admin: &mut Conn, setup: &[&[&str]], key: &str, value: &str| {
         send(w, &["BLPOP", key, "5"]);
         wait_blocked(admin, 1);
         for c in setup {
