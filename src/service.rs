@@ -81,8 +81,8 @@ impl Service for Connections {
         self.worker.tick(&mut |t| ctl.resume(unpack(t)));
     }
 
-    fn poll(&mut self, _token: Token, conn: &mut Client, _out: &mut Vec<u8>) -> After {
-        after(self.worker.poll(conn))
+    fn poll(&mut self, _token: Token, conn: &mut Client, out: &mut Vec<u8>) -> After {
+        after(self.worker.poll(conn, out))
     }
 
     fn woken(&mut self, ctl: &mut dyn Ctl) {

@@ -56,6 +56,36 @@ pub struct Client {
     pub multi: Option<Box<MultiState>>,
     /// Keys under WATCH, with the version each had when watched.
     pub watched: Vec<WatchedKey>,
+    /// Pub/Sub subscriptions (`None`: never subscribed, the common case).
+    pub pubsub: Option<Box<Subscriptions>>,
+    /// Since when (Unix ms) a subscriber's unsent output has been above the pubsub soft limit
+    /// (0: it is not).
+    pub output_soft_since_ms: u64,
+}
+
+/// A client's channels and patterns (Redis's `c->pubsub_channels`, `c->pubsub_patterns`).
+#[derive(Debug, Default)]
+pub struct Subscriptions {
+    /// SUBSCRIBE channels.
+    pub channels: std::collections::HashSet<Vec<u8>>,
+    /// PSUBSCRIBE patterns.
+    pub patterns: std::collections::HashSet<Vec<u8>>,
+}
+
+impl Subscriptions {
+    /// Channels plus patterns, the count subscribe replies carry.
+    pub fn count(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+}
+
+impl Client {
+    /// Whether the client is in Pub/Sub mode (Redis's `CLIENT_PUBSUB`): subscribed to at least
+    /// one channel or pattern.
+    #[inline]
+    pub fn subscribed(&self) -> bool {
+        self.pubsub.as_ref().is_some_and(|s| s.count() > 0)
+    }
 }
 
 /// A transaction being queued: the commands' arguments copied out of the input buffer (which
@@ -151,6 +181,12 @@ pub struct ClientShared {
     /// Blocking state (`BLOCK_*`): whether a blocking command is parked, and whether CLIENT
     /// UNBLOCK asked it to give up.
     pub block: AtomicU8,
+    /// Pub/Sub messages published to this client by any thread and not yet moved to its
+    /// connection's output (see [`crate::pubsub`]).
+    pub outbox: Mutex<Vec<u8>>,
+    /// Set (under the `outbox` lock) when the outbox has bytes: the owner checks it without
+    /// locking.
+    pub outbox_ready: AtomicBool,
 }
 
 /// [`ClientShared::block`]: not blocked.
@@ -182,6 +218,8 @@ impl ClientShared {
             kill: AtomicBool::new(false),
             authenticated: AtomicBool::new(false),
             block: AtomicU8::new(BLOCK_NONE),
+            outbox: Mutex::new(Vec::new()),
+            outbox_ready: AtomicBool::new(false),
         }
     }
 

@@ -115,6 +115,8 @@ impl Worker {
             park: false,
             multi: None,
             watched: Vec::new(),
+            pubsub: None,
+            output_soft_since_ms: 0,
         })
     }
 
@@ -126,6 +128,7 @@ impl Worker {
             blocking::release(&self.server, &mut self.session, &mut client, unix_ms());
             self.session.leave();
         }
+        crate::cmd::pubsub::unsubscribe_all(&mut client);
         self.server.clients.remove(client.id);
     }
 
@@ -134,6 +137,8 @@ impl Worker {
     pub fn input(&mut self, client: &mut Client, input: &[u8], out: &mut Vec<u8>) -> (usize, Flow) {
         ThreadStats::add(&self.stats().net_input_bytes, input.len() as u64);
         let out_start = out.len();
+        // Messages published to this client go out before the replies of its next commands.
+        crate::pubsub::drain(&client.shared, out);
         let mut parser = std::mem::take(&mut client.parser);
         let max_bulk_len = Config::load(&self.server.config.proto_max_bulk_len);
         let mut pos = 0;
@@ -265,6 +270,25 @@ impl Worker {
         };
         if !client.authenticated && !spec.has(flags::NO_AUTH) {
             transactions::reject(client, args, out, "NOAUTH Authentication required.");
+            ThreadStats::add(&stats.error_replies, 1);
+            ThreadStats::add(&stats.rejected_calls, 1);
+            return;
+        }
+        if client.pubsub.is_some()
+            && !client.resp3
+            && client.subscribed()
+            && !crate::cmd::pubsub::allowed_when_subscribed(args.get(0))
+        {
+            // Redis names a subcommand by its full name (`client|list`).
+            let name = match table::lookup(args.get(0)) {
+                Some(top) if !std::ptr::eq(top, spec) => format!("{}|{}", top.name, spec.name),
+                _ => spec.name.to_string(),
+            };
+            let msg = format!(
+                "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / \
+                 QUIT / RESET are allowed in this context"
+            );
+            transactions::reject(client, args, out, &msg);
             ThreadStats::add(&stats.error_replies, 1);
             ThreadStats::add(&stats.rejected_calls, 1);
             return;
@@ -410,14 +434,23 @@ impl Worker {
         true
     }
 
-    /// Per-connection periodic check: CLIENT KILL from any thread, idle `timeout`.
-    pub fn poll(&mut self, client: &mut Client) -> Flow {
+    /// Per-connection periodic check: CLIENT KILL from any thread, idle `timeout`; moves the
+    /// Pub/Sub messages published to the client into `out` (its unsent output), closing a
+    /// subscriber that is past Redis's pubsub output-buffer limits.
+    pub fn poll(&mut self, client: &mut Client, out: &mut Vec<u8>) -> Flow {
         if client.shared.killed() {
             return Flow::CloseNow;
         }
+        if client.pubsub.is_some() {
+            crate::pubsub::drain(&client.shared, out);
+            if self.output_over_limit(client, out.len()) {
+                return Flow::CloseNow;
+            }
+        }
         let timeout_s = Config::load(&self.server.config.timeout);
         // Redis never closes a blocked client for idleness ("No timeout for BLPOP").
-        if timeout_s > 0 && client.blocked.is_none() {
+        // Nor a subscriber, which only listens.
+        if timeout_s > 0 && client.blocked.is_none() && !client.subscribed() {
             let idle_ms =
                 unix_ms().saturating_sub(client.shared.last_interaction_ms.load(Ordering::Relaxed));
             if idle_ms / 1000 > timeout_s {
@@ -426,6 +459,34 @@ impl Worker {
             }
         }
         Flow::Continue
+    }
+}
+
+impl Worker {
+    /// Redis's `checkClientOutputBufferLimits` for the pubsub class: past the hard limit, or
+    /// past the soft limit for longer than its grace time, the subscriber is dropped.
+    fn output_over_limit(&self, client: &mut Client, unsent: usize) -> bool {
+        use crate::pubsub::{OUTPUT_HARD_LIMIT, OUTPUT_SOFT_LIMIT, OUTPUT_SOFT_SECONDS};
+        let over = if unsent > OUTPUT_HARD_LIMIT {
+            true
+        } else if unsent > OUTPUT_SOFT_LIMIT {
+            let now = unix_ms();
+            if client.output_soft_since_ms == 0 {
+                client.output_soft_since_ms = now;
+            }
+            now.saturating_sub(client.output_soft_since_ms) / 1000 > OUTPUT_SOFT_SECONDS
+        } else {
+            client.output_soft_since_ms = 0;
+            false
+        };
+        if over {
+            log::warn!(
+                "Client id={} closed for overcoming of output buffer limits (pubsub, {} bytes).",
+                client.id,
+                unsent
+            );
+        }
+        over
     }
 }
 

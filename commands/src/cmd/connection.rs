@@ -125,6 +125,13 @@ pub const COMMANDS: &[CommandSpec] = &[
 
 /// `PING [message]`
 fn ping(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    // A RESP2 subscriber can only read pushes, so PING answers as one: `pong` and the message.
+    if args.len() <= 2 && !ctx.client.resp3 && ctx.client.subscribed() {
+        ctx.reply.array_len(2);
+        ctx.reply.bulk(b"pong");
+        ctx.reply.bulk(args.try_get(1).unwrap_or_default());
+        return;
+    }
     match args.len() {
         1 => ctx.reply.simple("PONG"),
         2 => ctx.reply.bulk(args.get(1)),
@@ -285,6 +292,7 @@ fn reset(ctx: &mut Ctx<'_>, _args: Args<'_>) {
     // DISCARD and UNWATCH, as Redis's `clearClientConnectionState`.
     ctx.client.multi = None;
     ctx.client.watched.clear();
+    crate::cmd::pubsub::unsubscribe_all(ctx.client);
     ctx.client.db = 0;
     ctx.client.shared.db.store(0, Ordering::Relaxed);
     set_protocol(ctx, false);

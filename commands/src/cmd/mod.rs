@@ -16,6 +16,7 @@ pub mod info;
 pub mod keys;
 pub mod lists;
 pub mod memory;
+pub mod pubsub;
 pub mod sets;
 pub mod sort;
 pub mod strings;
@@ -46,4 +47,5 @@ pub const GROUPS: &[&[CommandSpec]] = &[
     dump::COMMANDS,
     memory::COMMANDS,
     transactions::COMMANDS,
+    pubsub::COMMANDS,
 ];

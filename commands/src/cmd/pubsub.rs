@@ -1,0 +1,359 @@
+//! Pub/Sub (Redis's `pubsub.c`): SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH and
+//! PUBSUB CHANNELS / NUMSUB / NUMPAT / HELP. The registry and the delivery across reactor
+//! threads live in [`crate::pubsub`]; this module keeps each client's own view of its
+//! subscriptions and writes the replies.
+
+use crate::args::Args;
+use crate::client::{Client, Subscriptions};
+use crate::ctx::Ctx;
+use crate::pubsub::{Kind, registry};
+use crate::table::{CommandSpec, flags::*};
+
+/// Flags Redis gives the (un)subscribe commands.
+const SUB_FLAGS: u32 = PUBSUB | NOSCRIPT | LOADING | STALE;
+
+/// A (un)subscribe command.
+const fn sub_spec(
+    name: &'static str,
+    arity: i32,
+    summary: &'static str,
+    complexity: &'static str,
+    handler: crate::table::Handler,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags: SUB_FLAGS,
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl: &["pubsub", "slow"],
+        group: "pubsub",
+        since: "2.0.0",
+        summary,
+        complexity,
+        handler,
+        subcommands: &[],
+    }
+}
+
+/// A PUBSUB subcommand.
+const fn introspection(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    acl: &'static [&'static str],
+    summary: &'static str,
+    complexity: &'static str,
+    handler: crate::table::Handler,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl,
+        group: "pubsub",
+        since: "2.8.0",
+        summary,
+        complexity,
+        handler,
+        subcommands: &[],
+    }
+}
+
+const SUBCOMMANDS: &[CommandSpec] = &[
+    introspection(
+        "channels",
+        -2,
+        PUBSUB | LOADING | STALE,
+        &["pubsub", "slow"],
+        "List active channels",
+        "O(N) where N is the number of active channels, and assuming constant time pattern \
+         matching (relatively short channels and patterns)",
+        channels,
+    ),
+    introspection(
+        "numsub",
+        -2,
+        PUBSUB | LOADING | STALE,
+        &["pubsub", "slow"],
+        "Get the count of subscribers for channels",
+        "O(N) for the NUMSUB subcommand, where N is the number of requested channels",
+        numsub,
+    ),
+    introspection(
+        "numpat",
+        2,
+        PUBSUB | LOADING | STALE,
+        &["pubsub", "slow"],
+        "Get the count of unique patterns pattern subscriptions",
+        "O(1)",
+        numpat,
+    ),
+    introspection(
+        "help",
+        2,
+        LOADING | STALE,
+        &["slow"],
+        "Show helpful text about the different subcommands",
+        "O(1)",
+        help,
+    ),
+];
+
+/// Table entries.
+pub const COMMANDS: &[CommandSpec] = &[
+    sub_spec(
+        "subscribe",
+        -2,
+        "Listen for messages published to the given channels",
+        "O(N) where N is the number of channels to subscribe to.",
+        subscribe,
+    ),
+    sub_spec(
+        "unsubscribe",
+        -1,
+        "Stop listening for messages posted to the given channels",
+        "O(N) where N is the number of clients already subscribed to a channel.",
+        unsubscribe,
+    ),
+    sub_spec(
+        "psubscribe",
+        -2,
+        "Listen for messages published to channels matching the given patterns",
+        "O(N) where N is the number of patterns the client is already subscribed to.",
+        psubscribe,
+    ),
+    sub_spec(
+        "punsubscribe",
+        -1,
+        "Stop listening for messages posted to channels matching the given patterns",
+        "O(N+M) where N is the number of patterns the client is already subscribed and M is \
+         the number of total patterns subscribed in the system.",
+        punsubscribe,
+    ),
+    CommandSpec {
+        name: "publish",
+        arity: 3,
+        flags: PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE,
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl: &["pubsub", "fast"],
+        group: "pubsub",
+        since: "2.0.0",
+        summary: "Post a message to a channel",
+        complexity: "O(N+M) where N is the number of clients subscribed to the receiving \
+                     channel and M is the total number of subscribed patterns (by any client).",
+        handler: publish,
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "pubsub",
+        arity: -2,
+        flags: 0,
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl: &["slow"],
+        group: "pubsub",
+        since: "2.8.0",
+        summary: "A container for Pub/Sub commands",
+        complexity: "Depends on subcommand.",
+        handler: container,
+        subcommands: SUBCOMMANDS,
+    },
+];
+
+/// Whether RESP2 subscribed mode allows the command named `name` (Redis's `processCommand`
+/// check; SSUBSCRIBE and SUNSUBSCRIBE are not built).
+pub fn allowed_when_subscribed(name: &[u8]) -> bool {
+    [
+        "ping",
+        "subscribe",
+        "unsubscribe",
+        "psubscribe",
+        "punsubscribe",
+        "quit",
+        "reset",
+    ]
+    .iter()
+    .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+}
+
+fn set_of(subs: &mut Subscriptions, kind: Kind) -> &mut std::collections::HashSet<Vec<u8>> {
+    match kind {
+        Kind::Channel => &mut subs.channels,
+        Kind::Pattern => &mut subs.patterns,
+    }
+}
+
+/// SUBSCRIBE / PSUBSCRIBE.
+fn add(ctx: &mut Ctx<'_>, args: Args<'_>, kind: Kind, verb: &[u8]) {
+    let shared = ctx.client.shared.clone();
+    let subs = ctx.client.pubsub.get_or_insert_with(Box::default);
+    for name in args.iter_from(1) {
+        if set_of(subs, kind).insert(name.to_vec()) {
+            registry().subscribe(kind, name, &shared);
+        }
+        let count = subs.count();
+        ctx.reply.push_len(3);
+        ctx.reply.bulk(verb);
+        ctx.reply.bulk(name);
+        ctx.reply.int(count as i64);
+    }
+}
+
+/// UNSUBSCRIBE / PUNSUBSCRIBE: the named ones, or every one of the kind.
+fn remove(ctx: &mut Ctx<'_>, args: Args<'_>, kind: Kind, verb: &[u8]) {
+    let id = ctx.client.id;
+    let mut subs = ctx.client.pubsub.take().unwrap_or_default();
+    let names: Vec<Vec<u8>> = if args.len() > 1 {
+        args.iter_from(1).map(<[u8]>::to_vec).collect()
+    } else {
+        set_of(&mut subs, kind).iter().cloned().collect()
+    };
+    if names.is_empty() {
+        ctx.reply.push_len(3);
+        ctx.reply.bulk(verb);
+        ctx.reply.null();
+        ctx.reply.int(subs.count() as i64);
+    }
+    for name in names {
+        if set_of(&mut subs, kind).remove(&name) {
+            registry().unsubscribe(kind, &name, id);
+        }
+        ctx.reply.push_len(3);
+        ctx.reply.bulk(verb);
+        ctx.reply.bulk(&name);
+        ctx.reply.int(subs.count() as i64);
+    }
+    ctx.client.pubsub = Some(subs);
+}
+
+/// Drops every subscription without replying (RESET, disconnect).
+pub fn unsubscribe_all(client: &mut Client) {
+    let Some(subs) = client.pubsub.take() else {
+        return;
+    };
+    let reg = registry();
+    for c in &subs.channels {
+        reg.unsubscribe(Kind::Channel, c, client.id);
+    }
+    for p in &subs.patterns {
+        reg.unsubscribe(Kind::Pattern, p, client.id);
+    }
+}
+
+/// `SUBSCRIBE channel [channel ...]`
+fn subscribe(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    add(ctx, args, Kind::Channel, b"subscribe");
+}
+
+/// `PSUBSCRIBE pattern [pattern ...]`
+fn psubscribe(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    add(ctx, args, Kind::Pattern, b"psubscribe");
+}
+
+/// `UNSUBSCRIBE [channel ...]`
+fn unsubscribe(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    remove(ctx, args, Kind::Channel, b"unsubscribe");
+}
+
+/// `PUNSUBSCRIBE [pattern ...]`
+fn punsubscribe(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    remove(ctx, args, Kind::Pattern, b"punsubscribe");
+}
+
+/// `PUBLISH channel message`: the number of clients that received it.
+fn publish(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let n = registry().publish(
+        ctx.server,
+        args.get(1),
+        args.get(2),
+        ctx.client.id,
+        ctx.reply.raw(),
+    );
+    ctx.reply.int(n);
+}
+
+/// The container is never run itself: the dispatcher resolves its subcommands.
+fn container(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    ctx.reply
+        .error("ERR wrong number of arguments for 'pubsub' command");
+}
+
+/// `PUBSUB CHANNELS [pattern]`
+fn channels(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    if args.len() > 3 {
+        // Redis's `addReplySubcommandSyntaxError`, quoting the subcommand as typed.
+        let sub = args.get(1);
+        let sub = String::from_utf8_lossy(&sub[..sub.len().min(128)]);
+        ctx.reply.error(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{sub}'. Try PUBSUB HELP."
+        ));
+        return;
+    }
+    let list = registry().channels(args.try_get(2));
+    ctx.reply.array_len(list.len());
+    for c in &list {
+        ctx.reply.bulk(c);
+    }
+}
+
+/// `PUBSUB NUMSUB [channel ...]`
+fn numsub(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let reg = registry();
+    ctx.reply.array_len((args.len() - 2) * 2);
+    for c in args.iter_from(2) {
+        ctx.reply.bulk(c);
+        ctx.reply.int(reg.numsub(c) as i64);
+    }
+}
+
+/// `PUBSUB NUMPAT`
+fn numpat(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    ctx.reply.int(registry().numpat() as i64);
+}
+
+const HELP: &[&str] = &[
+    "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CHANNELS [<pattern>]",
+    "    Return the currently active channels matching a <pattern> (default: '*').",
+    "NUMPAT",
+    "    Return number of subscriptions to patterns.",
+    "NUMSUB [<channel> ...]",
+    "    Return the number of subscribers for the specified channels, excluding",
+    "    pattern subscriptions(default: no channels).",
+    "SHARDCHANNELS [<pattern>]",
+    "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+    "SHARDNUMSUB [<shardchannel> ...]",
+    "    Return the number of subscribers for the specified shard level channel(s)",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// `PUBSUB HELP`
+fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    ctx.reply.array_len(HELP.len());
+    for line in HELP {
+        ctx.reply.simple(line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscribed_mode_allows_only_its_commands() {
+        assert!(allowed_when_subscribed(b"PING"));
+        assert!(allowed_when_subscribed(b"punsubscribe"));
+        assert!(allowed_when_subscribed(b"Reset"));
+        assert!(!allowed_when_subscribed(b"get"));
+        assert!(!allowed_when_subscribed(b"publish"));
+    }
+}
