@@ -9,11 +9,24 @@
 #
 #   scripts/bench-vs-redis.sh                      # defaults
 #   ROUNDS=5 N_P1=300000 N_P16=1000000 scripts/bench-vs-redis.sh
+#   TESTS=datatypes scripts/bench-vs-redis.sh      # the data-type workloads (see below)
+#   TESTS="lpush lpop lrange_100" SIZES=3 scripts/bench-vs-redis.sh
 #
-# Environment: ROUNDS (3), N_P1 (300000), N_P16 (1000000), CLIENTS (50), SIZES ("3 1024"),
-# PIPELINES ("1 16"), TESTS ("set get"), IO_BACKEND (auto), SERVER_CPU (0), CLIENT_CPU (1),
-# FERRITE_BIN (default: build target/release/ferrite), REDIS_SERVER (redis-server),
-# KEEP_RAW=1 keeps redis-benchmark's raw output in the work directory.
+# Environment: ROUNDS (3), N_P1 (300000), N_P16 (1000000), CLIENTS (50), SIZES ("3 1024"; "3"
+# with TESTS=datatypes), PIPELINES ("1 16"), TESTS ("set get"), IO_BACKEND (auto),
+# SERVER_CPU (0), CLIENT_CPU (1), FERRITE_BIN (default: build target/release/ferrite),
+# REDIS_SERVER (redis-server), KEEP_RAW=1 keeps redis-benchmark's raw output in the work
+# directory.
+#
+# TESTS takes redis-benchmark test names, run one `-t NAME` at a time in the order given (so
+# put lpush/rpush before lpop/rpop, sadd before spop, zadd before zpopmin: the pops then find
+# elements). TESTS=datatypes means
+#   "lpush rpush lpop rpop sadd hset spop zadd zpopmin lrange_100 lrange_300 lrange_600".
+# lrange_K is not run with `-t lrange_K`, whose built-in LPUSH fill (-n requests) would be
+# counted in the server CPU and grow the list every round; instead `mylist` is reset to 600
+# elements of -d bytes with redis-cli, then `LRANGE mylist 0 K-1` (redis-benchmark's own
+# command for that test) is sent as a custom command with -n N/4 (lrange_100), N/10
+# (lrange_300) or N/20 (lrange_600), since every reply carries K elements.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -21,9 +34,15 @@ ROUNDS=${ROUNDS:-3}
 N_P1=${N_P1:-300000}
 N_P16=${N_P16:-1000000}
 CLIENTS=${CLIENTS:-50}
-SIZES=${SIZES:-"3 1024"}
+SIZES_DEFAULT="3 1024"
 PIPELINES=${PIPELINES:-"1 16"}
 TESTS=${TESTS:-"set get"}
+DATATYPE_TESTS="lpush rpush lpop rpop sadd hset spop zadd zpopmin lrange_100 lrange_300 lrange_600"
+if [[ "$TESTS" == datatypes ]]; then
+    TESTS=$DATATYPE_TESTS
+    SIZES=${SIZES:-3}
+fi
+SIZES=${SIZES:-$SIZES_DEFAULT}
 IO_BACKEND=${IO_BACKEND:-auto}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
@@ -97,11 +116,30 @@ RESULTS="$WORK/results.tsv"
 : >"$RESULTS"
 BENCH_CMD_EXAMPLE=""
 
+prefill_list() { # port d: `mylist` holds exactly 600 elements of d bytes (as LRANGE_600 needs)
+    local value
+    value=$(head -c "$2" /dev/zero | tr '\0' x)
+    redis-cli -p "$1" DEL mylist >/dev/null
+    local args=()
+    for _ in $(seq 600); do args+=("$value"); done
+    local len
+    len=$(redis-cli -p "$1" RPUSH mylist "${args[@]}")
+    [[ "$len" == 600 ]] || { echo "prefill of mylist on port $1 returned '$len'" >&2; exit 1; }
+}
+
 run_one() { # server port pid test P d n round
     local server=$1 port=$2 pid=$3 test=$4 p=$5 d=$6 n=$7 round=$8
     local out="$WORK/raw-$server-$test-P$p-d$d-r$round.txt"
-    local cmd=(taskset -c "$CLIENT_CPU" redis-benchmark -h 127.0.0.1 -p "$port" -t "$test"
-        -P "$p" -c "$CLIENTS" -n "$n" -d "$d" --precision 3)
+    local cmd=(taskset -c "$CLIENT_CPU" redis-benchmark -h 127.0.0.1 -p "$port")
+    if [[ "$test" =~ ^lrange_([0-9]+)$ ]]; then
+        local k=${BASH_REMATCH[1]} div
+        case $k in 100) div=4 ;; 300) div=10 ;; *) div=20 ;; esac
+        n=$((n / div))
+        prefill_list "$port" "$d"
+        cmd+=(-P "$p" -c "$CLIENTS" -n "$n" -d "$d" --precision 3 LRANGE mylist 0 $((k - 1)))
+    else
+        cmd+=(-t "$test" -P "$p" -c "$CLIENTS" -n "$n" -d "$d" --precision 3)
+    fi
     [[ -n "$BENCH_CMD_EXAMPLE" ]] || BENCH_CMD_EXAMPLE=$(quote "${cmd[@]}")
     local before after
     before=$(cpu_ticks "$pid")
@@ -179,7 +217,10 @@ echo
 echo "- machine: $(nproc) cores, $(uname -srm); $("$REDIS_SERVER" --version | cut -d' ' -f1-3)"
 echo "- ferrite: \`$(quote "${FERRITE_CMD[@]}")\`"
 echo "- redis:   \`$(quote "${REDIS_CMD[@]}")\`"
-echo "- load, e.g.: \`$BENCH_CMD_EXAMPLE\` (with -t set/get, -P $PIPELINES, -d $SIZES; -n $N_P1 at -P 1, $N_P16 at -P 16)"
+echo "- load, e.g.: \`$BENCH_CMD_EXAMPLE\` (with -t $TESTS; -P $PIPELINES, -d $SIZES; -n $N_P1 at -P 1, $N_P16 at -P 16)"
+if [[ "$TESTS" == *lrange_* ]]; then
+    echo "- lrange_K: \`mylist\` reset to 600 elements, then \`LRANGE mylist 0 K-1\` as a custom command, -n divided by 4/10/20 for K=100/300/600"
+fi
 echo "- latency percentiles are redis-benchmark's (HdrHistogram, per request, including the client's time);"
 echo "  redis-benchmark 7.0 reports p50/p95/p99 in its summary; p99.9 is read off its percentile distribution"
 echo "- CPU: the server's user+sys time from /proc/PID/stat across each run (includes connection setup)"
