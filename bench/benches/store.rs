@@ -1,6 +1,7 @@
 //! HybridLog store micro-benchmarks: GET hit, in-place SET, INCR-style rmw, on 1 and 2 threads;
 //! and random GETs over 100k keys in a server-sized index (1M buckets), one by one and in
-//! prefetched batches of 16 as a pipelining command layer would issue them.
+//! prefetched batches of 16 as a pipelining command layer would issue them; and GET into a
+//! reply buffer with one copy (`read_append`) against two (`read` then a copy).
 //!
 //! Two-thread runs use `iter_custom`: both threads do `iters` operations on their own keys
 //! (or on one shared key for `rmw_shared`), and the wall time of the slower one is reported, so
@@ -176,5 +177,40 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(store_benches, benches, random_gets);
+/// GET of one 1 KiB (inline) and one 3-byte value into a reply buffer, the way the GET command
+/// builds its reply: a snapshot copy then a second copy into the buffer (`read`), or one copy
+/// straight from the record (`read_append`).
+fn get_into_reply(c: &mut Criterion) {
+    let st = store();
+    let mut s = st.session();
+    let mut g = c.benchmark_group("store_get_reply");
+    for (name, len) in [("1k", 1024usize), ("3b", 3)] {
+        let k = format!("reply:{name}");
+        s.upsert(0, k.as_bytes(), &vec![b'v'; len], ValueKind::String, 0);
+        let mut out = Vec::with_capacity(4096);
+        g.bench_function(format!("read_then_copy/{name}"), |b| {
+            b.iter(|| {
+                out.clear();
+                let hit = s.read(0, k.as_bytes(), 0, |e| {
+                    out.extend_from_slice(b"$1024\r\n");
+                    out.extend_from_slice(e.value);
+                });
+                black_box((hit, out.len()));
+            })
+        });
+        g.bench_function(format!("read_append/{name}"), |b| {
+            b.iter(|| {
+                out.clear();
+                let hit = s.read_append(0, k.as_bytes(), 0, &mut out, |out, _, _| {
+                    out.extend_from_slice(b"$1024\r\n");
+                    true
+                });
+                black_box((hit, out.len()));
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(store_benches, benches, random_gets, get_into_reply);
 criterion_main!(store_benches);

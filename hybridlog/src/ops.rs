@@ -149,6 +149,104 @@ fn read_record<R>(
     }))
 }
 
+/// Reads the newest record of `key` straight into `out`: for a live record, `header(out, kind,
+/// len)` writes whatever goes before the value and says whether the value is wanted; if so the
+/// value's `len` bytes are appended, copied once from the record (or its heap block). If not,
+/// `out` is rolled back to where it was. In the mutable and fuzzy regions the copy runs under
+/// the record's seqlock, and a torn copy is rolled back (header included) and retried, so
+/// `header` may run more than once. Objects show as empty values of their kind. `_guard` is
+/// the caller's pin.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn read_append(
+    s: &Store,
+    _guard: &Guard,
+    pdb: u8,
+    key: &[u8],
+    hash: u64,
+    now: u64,
+    out: &mut Vec<u8>,
+    mut header: impl FnMut(&mut Vec<u8>, ValueKind, usize) -> bool,
+) -> Read<ValueKind> {
+    let Some(rec) = s
+        .index
+        .find(hash)
+        .and_then(|e| s.find_record(e.address(), pdb, key))
+    else {
+        return Read::Absent;
+    };
+    let mark = out.len();
+    if rec.address() < s.log.safe_read_only_address() {
+        let (meta, expire_at) = (Meta(rec.meta()), rec.expire_at());
+        if meta.tombstone() {
+            return Read::Absent;
+        }
+        if is_expired(expire_at, now) {
+            return Read::Expired;
+        }
+        // SAFETY: below the safe read-only address no thread writes the value any more, and a
+        // heap value of the newest record is retired only through the epoch we are pinned in.
+        let value = unsafe { rec.value_unsynchronized(meta.0) };
+        if header(out, meta.kind(), value.len()) {
+            out.extend_from_slice(value);
+        } else {
+            out.truncate(mark);
+        }
+        return Read::Found(meta.kind());
+    }
+    let heap = rec.value_heap();
+    let mut step = 0;
+    loop {
+        let Some(v) = crate::seqlock::read_begin(rec.version()) else {
+            spin_wait(&mut step);
+            continue;
+        };
+        let (meta, expire_at) = (Meta(rec.meta()), rec.expire_at());
+        let ptr = if heap {
+            rec.value_ptr().load(Ordering::Relaxed)
+        } else {
+            0
+        };
+        if meta.tombstone() || is_expired(expire_at, now) || heap {
+            // Nothing is copied under the lock: validate what decides before acting on it.
+            if !crate::seqlock::read_validate(rec.version(), v) {
+                spin_wait(&mut step);
+                continue;
+            }
+            if meta.tombstone() {
+                return Read::Absent;
+            }
+            if is_expired(expire_at, now) {
+                return Read::Expired;
+            }
+            debug_assert!(ptr != 0, "a live heap record has a block");
+            // SAFETY: the validated snapshot says the block belonged to the key's newest record
+            // while we were pinned (we pinned before loading the index entry), so its
+            // retirement, if any, is deferred past our guard; blocks are immutable.
+            let value = unsafe { std::slice::from_raw_parts(ptr as *const u8, meta.len()) };
+            if header(out, meta.kind(), value.len()) {
+                out.extend_from_slice(value);
+            } else {
+                out.truncate(mark);
+            }
+            return Read::Found(meta.kind());
+        }
+        // An inline value: header and bytes go out under the seqlock, and come back out if the
+        // version moved (the length, the kind and the bytes may all have been torn).
+        let wanted = header(out, meta.kind(), meta.len());
+        if wanted {
+            rec.append_inline(meta.len(), out);
+        }
+        if crate::seqlock::read_validate(rec.version(), v) {
+            if !wanted {
+                out.truncate(mark);
+            }
+            return Read::Found(meta.kind());
+        }
+        out.truncate(mark);
+        spin_wait(&mut step);
+    }
+}
+
 /// A record's (meta, expire) under its seqlock (or directly below the safe read-only address),
 /// without copying the value.
 pub(crate) fn state(s: &Store, r: Rec<'_>) -> (Meta, u64) {

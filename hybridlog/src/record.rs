@@ -330,8 +330,7 @@ impl<'a> Rec<'a> {
                     // A torn length is thrown away below; clamp so it cannot overrun meanwhile.
                     let len = ((meta & LEN_MASK) as usize).min(words.len() * 8);
                     buf.clear();
-                    buf.resize(len, 0);
-                    seqlock::copy_out(words, buf);
+                    append_words(words, len, buf);
                     0
                 };
                 if seqlock::read_validate(self.version(), v) {
@@ -340,6 +339,16 @@ impl<'a> Rec<'a> {
             }
             crate::sync::spin_wait(&mut step);
         }
+    }
+
+    /// Appends the first `len` bytes of the inline value words to `out` with relaxed atomic
+    /// loads (no zero-fill first). Not validated: call between [`seqlock::read_begin`] and
+    /// [`seqlock::read_validate`] and throw the bytes away if the validation fails. `len` is
+    /// clamped to the inline capacity, so a torn length cannot overrun the record.
+    #[inline]
+    pub fn append_inline(&self, len: usize, out: &mut Vec<u8>) {
+        let words = self.value_words();
+        append_words(words, len.min(words.len() * 8), out);
     }
 
     /// Tries to take the writer lock.
@@ -463,6 +472,37 @@ impl<'a> Rec<'a> {
     }
 }
 
+/// Appends the first `len` bytes of `words` (at most `words.len() * 8`) to `out`, one relaxed
+/// atomic load per word, written straight into `out`'s spare capacity: the seqlocked copy
+/// without `resize`'s zero-fill.
+#[inline]
+pub fn append_words(words: &[AtomicU64], len: usize, out: &mut Vec<u8>) {
+    assert!(len <= words.len() * 8, "copy past the value words");
+    out.reserve(len);
+    let full = len / 8;
+    let tail = len % 8;
+    let spare = out.spare_capacity_mut();
+    // SAFETY: `reserve` made room for `len` bytes past `out.len()`, so `spare` holds at least
+    // `len` bytes. `MaybeUninit<u8>` has the layout of `u8`, so writing the bytes through a
+    // `*mut u8` to it initialises them; each word is copied from a local `[u8; 8]` (not the
+    // record's memory, which is only read atomically), and writes `8 * i .. 8 * i + 8` (then
+    // the `tail` bytes after the last full word) stay below `len`.
+    unsafe {
+        let dst = spare.as_mut_ptr().cast::<u8>();
+        for (i, word) in words[..full].iter().enumerate() {
+            let bytes = word.load(Ordering::Relaxed).to_ne_bytes();
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst.add(8 * i), 8);
+        }
+        if tail != 0 {
+            let bytes = words[full].load(Ordering::Relaxed).to_ne_bytes();
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst.add(8 * full), tail);
+        }
+    }
+    // SAFETY: the `len` bytes after the old length were initialised just above, within the
+    // capacity `reserve` guaranteed.
+    unsafe { out.set_len(out.len() + len) };
+}
+
 /// What a new record holds.
 #[derive(Debug, Clone, Copy)]
 pub struct RecordInit<'v> {
@@ -509,5 +549,35 @@ impl Meta {
     /// Superseded.
     pub fn sealed(self) -> bool {
         self.0 & M_SEALED != 0
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod append_tests {
+    use super::*;
+
+    #[test]
+    fn append_words_copies_every_length_after_existing_bytes() {
+        let src: Vec<u8> = (1..=40).collect();
+        let words: Vec<AtomicU64> = src
+            .chunks(8)
+            .map(|c| AtomicU64::new(u64::from_ne_bytes(c.try_into().unwrap())))
+            .collect();
+        for len in 0..=src.len() {
+            // Both with no spare capacity (reserve grows) and with plenty.
+            for mut out in [b"ab".to_vec(), Vec::with_capacity(64)] {
+                let before = out.clone();
+                append_words(&words, len, &mut out);
+                assert_eq!(out[..before.len()], before[..]);
+                assert_eq!(out[before.len()..], src[..len]);
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "copy past the value words")]
+    fn append_words_refuses_to_overrun() {
+        let words = [AtomicU64::new(0)];
+        append_words(&words, 9, &mut Vec::new());
     }
 }

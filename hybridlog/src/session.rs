@@ -132,6 +132,40 @@ impl Session {
         out
     }
 
+    /// Appends `key`'s live value to `out`, copied once, straight from the record: GET without
+    /// a snapshot buffer. For a live key `header(out, kind, len)` first writes what goes before
+    /// the value (a RESP bulk header) and returns whether the value is wanted; when it is not
+    /// (WRONGTYPE), `out` is rolled back to its length on entry. A torn read (a concurrent
+    /// in-place writer) rolls `out` back too and retries, so `header` may run more than once;
+    /// only the final, consistent attempt stays in `out`. Returns the kind (objects show as
+    /// empty values of their kind); `None`, with `out` untouched, when absent or expired (an
+    /// expired key is deleted, as [`read`](Self::read) does).
+    pub fn read_append(
+        &mut self,
+        db: Db,
+        key: &[u8],
+        now_ms: u64,
+        out: &mut Vec<u8>,
+        header: impl FnMut(&mut Vec<u8>, ValueKind, usize) -> bool,
+    ) -> Option<ValueKind> {
+        let s = &*self.store;
+        let guard = self.handle.pin();
+        let pdb = s.pdb(db);
+        let hash = s.hasher.hash(key);
+        match ops::read_append(s, &guard, pdb, key, hash, now_ms, out, header) {
+            Read::Found(kind) => Some(kind),
+            Read::Absent => None,
+            Read::Expired => {
+                let keep = |_: Option<Entry<'_>>, _: &mut Vec<u8>| Decision::Keep;
+                let scratch = &mut self.scratch;
+                ops::write(s, &guard, pdb, key, hash, now_ms, scratch, None, keep);
+                drop(guard);
+                self.trim_buffers();
+                None
+            }
+        }
+    }
+
     /// Whether `key` is live (without copying its value).
     pub fn exists(&mut self, db: Db, key: &[u8], now_ms: u64) -> bool {
         self.kind_and_expiry(db, key, now_ms).is_some()

@@ -5,21 +5,34 @@ use ferrite_hybridlog::{NO_EXPIRY, ValueKind, Write};
 use super::is_string;
 use crate::args::{Args, eq_ignore_case, parse_i64};
 use crate::ctx::Ctx;
+use crate::resp::Reply;
 
 /// `GET key`: one `read` whose callback writes the bulk straight into the reply.
 pub(super) fn get(ctx: &mut Ctx<'_>, args: Args<'_>) {
-    let reply = &mut ctx.reply;
-    let found = ctx.store.read(ctx.client.db, args.get(1), ctx.now_ms, |e| {
-        if is_string(e.kind) {
-            reply.bulk(e.value);
-            true
-        } else {
-            false
-        }
-    });
+    // One copy: the store writes the bulk header and the value straight into the reply buffer
+    // (and takes them back out if the read was torn or the key holds another type).
+    let out = ctx.reply.raw();
+    let found = ctx.store.read_append(
+        ctx.client.db,
+        args.get(1),
+        ctx.now_ms,
+        out,
+        |out, kind, len| {
+            if is_string(kind) {
+                // A bulk header is the same in RESP2 and RESP3.
+                Reply::new(out, false).bulk_header(len);
+                true
+            } else {
+                false
+            }
+        },
+    );
     match found {
-        Some(true) => ctx.hit(),
-        Some(false) => {
+        Some(kind) if is_string(kind) => {
+            ctx.reply.bulk_end();
+            ctx.hit();
+        }
+        Some(_) => {
             ctx.hit();
             ctx.wrong_type();
         }
