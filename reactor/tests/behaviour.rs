@@ -292,3 +292,32 @@ fn wakers_reach_the_service() {
         assert!(server.running.stats().wakes >= threads as u64);
     });
 }
+
+#[test]
+fn lone_request_among_idle_connections_is_not_held_back() {
+    // With many receives armed the io_uring loop waits for several completions, bounded by a
+    // short minimum wait; one active client must still get each reply long before the tick.
+    for backend in [
+        ferrite_reactor::Backend::Uring,
+        ferrite_reactor::Backend::Epoll,
+    ] {
+        let mut cfg = config(backend, 1);
+        cfg.tick = Duration::from_secs(1);
+        let Some(server) = start_with(cfg, Default::default()) else {
+            continue;
+        };
+        let idle: Vec<_> = (0..100).map(|_| server.connect()).collect();
+        let mut active = server.connect();
+        eventually("accepts", || server.running.stats().accepts >= 101);
+        round_trip(&mut active, "warm up");
+        let started = std::time::Instant::now();
+        for i in 0..200 {
+            round_trip(&mut active, &format!("line {i}"));
+        }
+        let elapsed = started.elapsed();
+        // A wait that slept until the tick would take 200 s; 50 us waits take milliseconds.
+        assert!(elapsed < Duration::from_secs(5), "{backend:?}: {elapsed:?}");
+        drop(idle);
+        server.stop();
+    }
+}

@@ -4,8 +4,10 @@
 //! 1. arm what is missing (the multishot accept, the waker read) and walk the dirty list:
 //!    start a send where output is pending and none is in flight, re-arm or cancel receives
 //!    (backpressure, park), retire closing slots;
-//! 2. publish recycled buffers, then submit everything and wait in one `io_uring_enter` for at
-//!    least one completion or the next tick (`submit_with_args` with a timeout);
+//! 2. publish recycled buffers, then submit everything and wait in one `io_uring_enter` for
+//!    completions or the next tick (`submit_with_args` with a timeout). With many receives
+//!    armed the wait asks for several completions with a short minimum wait (`wait_for`), so
+//!    that a busy loop sleeps and wakes once per batch rather than once per request;
 //! 3. copy the completion queue out in one batch and handle each completion: received bytes go
 //!    to the state machine (which calls the service), sends advance the in-flight buffer;
 //! 4. run the tick when due.
@@ -34,6 +36,13 @@ use crate::{Service, Waker};
 const MAX_SEND: usize = 1 << 30;
 /// How long a stopping loop waits for the kernel to give back its operations.
 const STOP_GRACE: Duration = Duration::from_secs(2);
+/// A wait for several completions gives up on the rest this long after it began, if one has
+/// arrived by then (otherwise it returns at the first): the latency batching can add.
+pub(super) const MIN_WAIT_USEC: u32 = 50;
+/// A batched wait asks for one completion per this many armed receives.
+const WAIT_SHARE: usize = 4;
+/// Upper bound on the completions one wait asks for.
+const MAX_WAIT_NR: usize = 256;
 /// Rounds of dirty-list flushing per iteration before going back to the kernel.
 const FLUSH_ROUNDS: usize = 16;
 
@@ -73,7 +82,12 @@ impl Prepared {
         waker: Waker,
         tick: Duration,
     ) {
-        let Ring { ring, bufs, .. } = self.ring;
+        let Ring {
+            ring,
+            bufs,
+            min_timeout: batch_waits,
+            ..
+        } = self.ring;
         let mut event_loop = Loop {
             ring,
             bufs,
@@ -87,6 +101,8 @@ impl Prepared {
             stop_deadline: None,
             cqes: Vec::with_capacity(super::CQ_ENTRIES as usize),
             dirty: Vec::new(),
+            recvs_armed: 0,
+            batch_waits,
         };
         let drained = event_loop.run(tick);
         let Loop {
@@ -130,6 +146,10 @@ struct Loop<S: Service> {
     /// One batch of completions, copied out of the ring before any is handled.
     cqes: Vec<(u64, i32, u32)>,
     dirty: Vec<u32>,
+    /// Multishot receives in flight: how many completions a wait can hope to batch.
+    recvs_armed: usize,
+    /// The kernel takes a minimum wait (`IORING_FEAT_MIN_TIMEOUT`): waits batch completions.
+    batch_waits: bool,
 }
 
 impl<S: Service> Loop<S> {
@@ -243,8 +263,12 @@ impl<S: Service> Loop<S> {
 
     fn submit_and_wait(&mut self, wake_at: Instant) {
         let timeout = Timespec::from(wake_at.saturating_duration_since(Instant::now()));
-        let args = SubmitArgs::new().timespec(&timeout);
-        match self.ring.submitter().submit_with_args(1, &args) {
+        let want = self.wait_for();
+        let mut args = SubmitArgs::new().timespec(&timeout);
+        if want > 1 {
+            args = args.min_wait_usec(MIN_WAIT_USEC);
+        }
+        match self.ring.submitter().submit_with_args(want, &args) {
             Ok(_) => {}
             Err(err) => match err.raw_os_error() {
                 // Timed out (the tick is due), interrupted, or completions to reap first.
@@ -256,6 +280,17 @@ impl<S: Service> Loop<S> {
                 }
             },
         }
+    }
+
+    /// How many completions to wait for: one in a quiet loop, a share of the armed receives
+    /// when many connections are active. Waiting for more than one is what saves the sleep
+    /// and wake-up per request at `-P 1`: with defer-taskrun the kernel wakes us only once
+    /// that many completions are queued, or after `MIN_WAIT_USEC` if at least one is.
+    fn wait_for(&self) -> usize {
+        if !self.batch_waits || self.stop_deadline.is_some() {
+            return 1;
+        }
+        (self.recvs_armed / WAIT_SHARE).clamp(1, MAX_WAIT_NR)
     }
 
     /// Copies every available completion out, then handles them one by one.

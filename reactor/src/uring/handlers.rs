@@ -69,6 +69,7 @@ impl<S: Service> Loop<S> {
             generation,
         };
         if arm {
+            self.recvs_armed += 1;
             let entry = opcode::RecvMulti::new(Fixed(slot), BGID)
                 .build()
                 .user_data(recv.pack());
@@ -197,6 +198,8 @@ impl<S: Service> Loop<S> {
         let slot = ud.slot;
         if !cqueue::more(flags) {
             let io = &mut self.machine.conn_mut(slot).io;
+            debug_assert!(io.recv_armed);
+            self.recvs_armed -= usize::from(io.recv_armed);
             io.recv_armed = false;
             io.recv_cancelled = false;
         }

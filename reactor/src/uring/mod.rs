@@ -38,6 +38,8 @@ struct Ring {
     bufs: bufring::BufRing,
     /// Single issuer + deferred task running (completions run when we wait, in batches).
     defer_taskrun: bool,
+    /// The kernel honours a minimum wait in `io_uring_getevents_arg` (6.13).
+    min_timeout: bool,
 }
 
 /// Checks that io_uring can run this loop; on success describes the features it will use.
@@ -52,21 +54,23 @@ pub(crate) fn probe(cfg: &crate::Config) -> std::io::Result<String> {
     // context to the thread that created it, and its teardown can interrupt that thread's
     // blocking syscalls (EINTR). The caller's thread is not ours to disturb.
     let max_conns = cfg.max_connections_per_thread;
-    let defer_taskrun = std::thread::Builder::new()
+    let (defer_taskrun, min_timeout) = std::thread::Builder::new()
         .name("ferrite-probe".into())
-        .spawn(move || Ring::new(max_conns).map(|ring| ring.defer_taskrun))?
+        .spawn(move || Ring::new(max_conns).map(|ring| (ring.defer_taskrun, ring.min_timeout)))?
         .join()
         .map_err(|_| std::io::Error::other("io_uring probe panicked"))??;
     Ok(format!(
         "kernel {}; multishot accept into fixed files ({} slots, installed with \
          register_files_update); multishot recv with a provided buffer ring ({} x {} KiB); \
          one send per connection on its fixed file; waits with submit_with_args timeouts; \
-         single-issuer + defer-taskrun: {}",
+         single-issuer + defer-taskrun: {}; batched waits (min-wait {} us): {}",
         kernel_release(),
         cfg.max_connections_per_thread + 1,
         bufring::BUF_COUNT,
         bufring::BUF_SIZE / 1024,
         if defer_taskrun { "yes" } else { "no" },
+        event_loop::MIN_WAIT_USEC,
+        if min_timeout { "yes" } else { "no" },
     ))
 }
 
@@ -154,10 +158,12 @@ impl Ring {
             })?;
         let bufs = bufring::BufRing::new()?;
         bufs.register(&ring.submitter())?;
+        let min_timeout = params.is_feature_min_timeout();
         Ok(Ring {
             ring,
             bufs,
             defer_taskrun,
+            min_timeout,
         })
     }
 
