@@ -100,9 +100,18 @@ pub fn unlock<W: Word>(version: &W, locked: u64, changed: bool) {
 #[inline]
 pub fn copy_out<W: Word>(words: &[W], out: &mut [u8]) {
     debug_assert!(out.len() <= words.len() * 8);
-    for (chunk, word) in out.chunks_mut(8).zip(words) {
-        let bytes = word.load(Ordering::Relaxed).to_ne_bytes();
-        chunk.copy_from_slice(&bytes[..chunk.len()]);
+    let full = out.len() / 8;
+    // Whole words through fixed-size copies (a register move each); only the tail has a length
+    // known at run time. A variable-length copy per word was a libc memmove call per 8 bytes.
+    let mut chunks = out.chunks_exact_mut(8);
+    for (chunk, word) in (&mut chunks).zip(words) {
+        let chunk: &mut [u8; 8] = chunk.try_into().expect("chunks_exact_mut yields 8 bytes");
+        *chunk = word.load(Ordering::Relaxed).to_ne_bytes();
+    }
+    let tail = chunks.into_remainder();
+    if !tail.is_empty() {
+        let bytes = words[full].load(Ordering::Relaxed).to_ne_bytes();
+        tail.copy_from_slice(&bytes[..tail.len()]);
     }
 }
 
@@ -110,10 +119,17 @@ pub fn copy_out<W: Word>(words: &[W], out: &mut [u8]) {
 #[inline]
 pub fn copy_in<W: Word>(words: &[W], src: &[u8]) {
     debug_assert!(src.len() <= words.len() * 8);
-    for (chunk, word) in src.chunks(8).zip(words) {
-        let mut bytes = [0u8; 8];
-        bytes[..chunk.len()].copy_from_slice(chunk);
+    // As in `copy_out`: fixed-size copies for whole words, a variable one only for the tail.
+    let mut chunks = src.chunks_exact(8);
+    for (chunk, word) in (&mut chunks).zip(words) {
+        let bytes: [u8; 8] = chunk.try_into().expect("chunks_exact yields 8 bytes");
         word.store(u64::from_ne_bytes(bytes), Ordering::Relaxed);
+    }
+    let tail = chunks.remainder();
+    if !tail.is_empty() {
+        let mut bytes = [0u8; 8];
+        bytes[..tail.len()].copy_from_slice(tail);
+        words[src.len() / 8].store(u64::from_ne_bytes(bytes), Ordering::Relaxed);
     }
 }
 
