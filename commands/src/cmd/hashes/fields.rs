@@ -53,7 +53,7 @@ fn set_pairs(ctx: &mut Ctx<'_>, args: Args<'_>) -> Option<usize> {
         .store
         .rmw_value(db, args.get(1), ctx.now_ms, |e| match slot(e) {
             Slot::WrongType => ObjectWrite::Keep(None),
-            Slot::Hash(h) => ObjectWrite::Updated(Some(insert_all(h))),
+            Slot::Of(h) => ObjectWrite::Updated(Some(insert_all(h))),
             Slot::Missing => {
                 let mut h = Hash::new();
                 let created = insert_all(&mut h);
@@ -78,8 +78,8 @@ pub(super) fn hsetnx(ctx: &mut Ctx<'_>, args: Args<'_>) {
         .store
         .rmw_value(db, args.get(1), ctx.now_ms, |e| match slot(e) {
             Slot::WrongType => ObjectWrite::Keep(None),
-            Slot::Hash(h) if h.contains(field) => ObjectWrite::Keep(Some(false)),
-            Slot::Hash(h) => {
+            Slot::Of(h) if h.contains(field) => ObjectWrite::Keep(Some(false)),
+            Slot::Of(h) => {
                 h.insert(field, value);
                 ObjectWrite::Updated(Some(true))
             }
@@ -143,7 +143,7 @@ pub(super) fn hdel(ctx: &mut Ctx<'_>, args: Args<'_>) {
         .rmw_value(db, args.get(1), ctx.now_ms, |e| match slot(e) {
             Slot::Missing => ObjectWrite::Keep(Some(0)),
             Slot::WrongType => ObjectWrite::Keep(None),
-            Slot::Hash(h) => {
+            Slot::Of(h) => {
                 let mut n = 0;
                 for f in args.iter_from(2) {
                     if h.remove(f) {

@@ -11,10 +11,9 @@ mod random_scan;
 mod tests;
 
 use ferrite_collections::Hash;
-use ferrite_hybridlog::{ObjectEntryMut, Value, ValueMut};
+use ferrite_hybridlog::ObjectEntryMut;
 
 use crate::ctx::Ctx;
-use crate::objects::Collection;
 use crate::resp::Reply;
 use crate::table::{CommandSpec, flags::*};
 
@@ -23,72 +22,22 @@ use numeric::*;
 use random_scan::*;
 
 /// What a key holds, as the hash commands see it inside `rmw_value`.
-pub(super) enum Slot<'e> {
-    /// No such key (or it expired).
-    Missing,
-    /// A key of another type.
-    WrongType,
-    /// The hash, mutable in place.
-    Hash(&'e mut Hash),
-}
+pub(super) type Slot<'e> = crate::objects::Slot<'e, Hash>;
 
 /// Classifies an `rmw_value` entry.
 pub(super) fn slot(entry: Option<ObjectEntryMut<'_>>) -> Slot<'_> {
-    let Some(entry) = entry else {
-        return Slot::Missing;
-    };
-    match entry.value {
-        ValueMut::Object(o) => match Collection::of_mut(o) {
-            Some(Collection::Hash(h)) => Slot::Hash(h),
-            _ => Slot::WrongType,
-        },
-        ValueMut::String(_) => Slot::WrongType,
-    }
+    crate::objects::slot(entry)
 }
 
-/// The outcome of a read through [`read_hash`].
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(super) enum Found {
-    /// No such key.
-    Missing,
-    /// A key of another type.
-    WrongType,
-    /// The callback ran.
-    Yes,
-}
+pub(super) use crate::objects::Found;
 
-/// Reads `key` as a hash for a read-only command, counting the keyspace hit or miss as Redis's
-/// `lookupKeyRead` does. `f` runs under the record's lock and may write the reply directly; the
-/// caller replies for the other outcomes.
+/// Reads `key` as a hash for a read-only command (see [`crate::objects::read_collection`]).
 pub(super) fn read_hash<'c>(
     ctx: &mut Ctx<'c>,
     key: &[u8],
     f: impl FnOnce(&Hash, &mut Reply<'c>),
 ) -> Found {
-    let db = ctx.client.db;
-    let reply = &mut ctx.reply;
-    let found = ctx
-        .store
-        .read_value(db, key, ctx.now_ms, |e| match e.value {
-            Value::Object(o) => match Collection::of(o) {
-                Some(Collection::Hash(h)) => {
-                    f(h, reply);
-                    Found::Yes
-                }
-                _ => Found::WrongType,
-            },
-            Value::String(_) => Found::WrongType,
-        });
-    match found {
-        None => {
-            ctx.miss();
-            Found::Missing
-        }
-        Some(found) => {
-            ctx.hit();
-            found
-        }
-    }
+    crate::objects::read_collection(ctx, key, f)
 }
 
 /// Table entries.

@@ -29,7 +29,7 @@ pub(super) fn hincrby(ctx: &mut Ctx<'_>, args: Args<'_>) {
         .store
         .rmw_value(db, args.get(1), ctx.now_ms, |e| match slot(e) {
             Slot::WrongType => ObjectWrite::Keep(Counted::WrongType),
-            Slot::Hash(h) => match h.incr_by(field, delta) {
+            Slot::Of(h) => match h.incr_by(field, delta) {
                 Ok(v) => ObjectWrite::Updated(Counted::Value(v)),
                 Err(err) => ObjectWrite::Keep(Counted::Failed(err)),
             },
@@ -95,7 +95,7 @@ pub(super) fn hincrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) {
         .store
         .rmw_value(db, args.get(1), ctx.now_ms, |e| match slot(e) {
             Slot::WrongType => ObjectWrite::Keep(Counted::WrongType),
-            Slot::Hash(h) => match add_float(h, field, incr) {
+            Slot::Of(h) => match add_float(h, field, incr) {
                 Ok(v) => ObjectWrite::Updated(Counted::Value(v)),
                 Err(err) => ObjectWrite::Keep(Counted::Failed(err)),
             },

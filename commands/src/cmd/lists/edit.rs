@@ -23,7 +23,7 @@ pub(super) fn lset(ctx: &mut Ctx<'_>, args: Args<'_>) {
         let l = match slot(e) {
             Slot::Missing => return ObjectWrite::Keep(Outcome::NoKey),
             Slot::WrongType => return ObjectWrite::Keep(Outcome::WrongType),
-            Slot::List(l) => l,
+            Slot::Of(l) => l,
         };
         let Some(index) = index else {
             return ObjectWrite::Keep(Outcome::NotInteger);
@@ -61,7 +61,7 @@ pub(super) fn linsert(ctx: &mut Ctx<'_>, args: Args<'_>) {
         .rmw_value(db, args.get(1), ctx.now_ms, |e| match slot(e) {
             Slot::Missing => ObjectWrite::Keep(Some(0)),
             Slot::WrongType => ObjectWrite::Keep(None),
-            Slot::List(l) => match l.insert(before, pivot, value) {
+            Slot::Of(l) => match l.insert(before, pivot, value) {
                 Some(len) => ObjectWrite::Updated(Some(i64::try_from(len).unwrap_or(i64::MAX))),
                 None => ObjectWrite::Keep(Some(-1)),
             },
@@ -85,7 +85,7 @@ pub(super) fn lrem(ctx: &mut Ctx<'_>, args: Args<'_>) {
         .rmw_value(db, args.get(1), ctx.now_ms, |e| match slot(e) {
             Slot::Missing => ObjectWrite::Keep(Some(0)),
             Slot::WrongType => ObjectWrite::Keep(None),
-            Slot::List(l) => {
+            Slot::Of(l) => {
                 let n = l.remove(count, value);
                 if n == 0 {
                     ObjectWrite::Keep(Some(0))
@@ -114,7 +114,7 @@ pub(super) fn ltrim(ctx: &mut Ctx<'_>, args: Args<'_>) {
         .rmw_value(db, args.get(1), ctx.now_ms, |e| match slot(e) {
             Slot::Missing => ObjectWrite::Keep(true),
             Slot::WrongType => ObjectWrite::Keep(false),
-            Slot::List(l) => {
+            Slot::Of(l) => {
                 let before = l.len();
                 l.trim(start, stop);
                 if l.is_empty() {

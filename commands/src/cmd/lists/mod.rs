@@ -13,11 +13,10 @@ mod query;
 mod tests;
 
 use ferrite_collections::{End, List};
-use ferrite_hybridlog::{ObjectEntryMut, Value, ValueMut};
+use ferrite_hybridlog::ObjectEntryMut;
 
 use crate::args::eq_ignore_case;
 use crate::ctx::Ctx;
-use crate::objects::Collection;
 use crate::resp::Reply;
 use crate::table::{CommandSpec, flags::*};
 
@@ -27,72 +26,22 @@ use push_pop::*;
 use query::*;
 
 /// What a key holds, as the list commands see it inside `rmw_value`.
-pub(super) enum Slot<'e> {
-    /// No such key (or it expired).
-    Missing,
-    /// A key of another type.
-    WrongType,
-    /// The list, mutable in place.
-    List(&'e mut List),
-}
+pub(super) type Slot<'e> = crate::objects::Slot<'e, List>;
 
 /// Classifies an `rmw_value` entry.
 pub(super) fn slot(entry: Option<ObjectEntryMut<'_>>) -> Slot<'_> {
-    let Some(entry) = entry else {
-        return Slot::Missing;
-    };
-    match entry.value {
-        ValueMut::Object(o) => match Collection::of_mut(o) {
-            Some(Collection::List(l)) => Slot::List(l),
-            _ => Slot::WrongType,
-        },
-        ValueMut::String(_) => Slot::WrongType,
-    }
+    crate::objects::slot(entry)
 }
 
-/// The outcome of a read through [`read_list`].
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(super) enum Found {
-    /// No such key.
-    Missing,
-    /// A key of another type.
-    WrongType,
-    /// The callback ran.
-    Yes,
-}
+pub(super) use crate::objects::Found;
 
-/// Reads `key` as a list for a read-only command, counting the keyspace hit or miss as Redis's
-/// `lookupKeyRead` does. `f` runs under the record's lock and may write the reply directly
-/// (no copy of the elements); the caller replies for the other outcomes.
+/// Reads `key` as a list for a read-only command (see [`crate::objects::read_collection`]).
 pub(super) fn read_list<'c>(
     ctx: &mut Ctx<'c>,
     key: &[u8],
     f: impl FnOnce(&List, &mut Reply<'c>),
 ) -> Found {
-    let db = ctx.client.db;
-    let reply = &mut ctx.reply;
-    let found = ctx
-        .store
-        .read_value(db, key, ctx.now_ms, |e| match e.value {
-            Value::Object(o) => match Collection::of(o) {
-                Some(Collection::List(l)) => {
-                    f(l, reply);
-                    Found::Yes
-                }
-                _ => Found::WrongType,
-            },
-            Value::String(_) => Found::WrongType,
-        });
-    match found {
-        None => {
-            ctx.miss();
-            Found::Missing
-        }
-        Some(found) => {
-            ctx.hit();
-            found
-        }
-    }
+    crate::objects::read_collection(ctx, key, f)
 }
 
 /// Redis's `getListPositionFromObjectOrReply`: `LEFT` or `RIGHT`, case-insensitively.

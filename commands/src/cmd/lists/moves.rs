@@ -38,7 +38,7 @@ pub(crate) fn move_element(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End,
         let moved = ctx.store.rmw_value(db, src, ctx.now_ms, |e| match slot(e) {
             Slot::Missing => ObjectWrite::Keep(Ok(None)),
             Slot::WrongType => ObjectWrite::Keep(Err(())),
-            Slot::List(l) => match l.rotate(from, to) {
+            Slot::Of(l) => match l.rotate(from, to) {
                 Some(v) => ObjectWrite::Updated(Ok(Some(Box::<[u8]>::from(v)))),
                 None => ObjectWrite::Keep(Ok(None)),
             },
@@ -70,7 +70,7 @@ pub(crate) fn move_element(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End,
     }
     let popped = ctx.store.rmw_value(db, src, ctx.now_ms, |e| match slot(e) {
         Slot::Missing | Slot::WrongType => ObjectWrite::Keep(None),
-        Slot::List(l) => match l.pop(from) {
+        Slot::Of(l) => match l.pop(from) {
             None => ObjectWrite::Keep(None),
             Some(v) if l.is_empty() => ObjectWrite::Delete(Some(v)),
             Some(v) => ObjectWrite::Updated(Some(v)),
@@ -87,7 +87,7 @@ pub(crate) fn move_element(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End,
             return ObjectWrite::Keep(());
         };
         match slot(e) {
-            Slot::List(l) => {
+            Slot::Of(l) => {
                 l.push_boxed(to, v);
                 ObjectWrite::Updated(())
             }
@@ -151,7 +151,7 @@ pub(super) fn lmpop(ctx: &mut Ctx<'_>, args: Args<'_>) {
         let popped = ctx.store.rmw_value(db, key, ctx.now_ms, |e| match slot(e) {
             Slot::Missing => ObjectWrite::Keep(Ok(None)),
             Slot::WrongType => ObjectWrite::Keep(Err(())),
-            Slot::List(l) => {
+            Slot::Of(l) => {
                 let items = l.pop_many(end, count);
                 if items.is_empty() {
                     ObjectWrite::Keep(Ok(None))

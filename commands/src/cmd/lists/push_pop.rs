@@ -48,7 +48,7 @@ fn push(ctx: &mut Ctx<'_>, args: Args<'_>, end: End, only_existing: bool) {
                 result: Some(len),
             }
         }
-        Slot::List(l) => {
+        Slot::Of(l) => {
             for v in args.iter_from(2) {
                 l.push(end, v);
             }
@@ -111,7 +111,7 @@ fn pop(ctx: &mut Ctx<'_>, args: Args<'_>, end: End) {
         let l = match slot(e) {
             Slot::Missing => return ObjectWrite::Keep(Popped::Missing),
             Slot::WrongType => return ObjectWrite::Keep(Popped::WrongType),
-            Slot::List(l) => l,
+            Slot::Of(l) => l,
         };
         let popped = match count {
             Some(0) => return ObjectWrite::Keep(Popped::Many(Vec::new())),
