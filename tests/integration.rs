@@ -455,6 +455,28 @@ fn startup_port_in_use(backend: &str) {
         out.stdout
     );
     drop(l);
+
+    // A second ferrite on a running ferrite's port (whose listeners use SO_REUSEPORT) must not
+    // join its group and split the traffic.
+    let first = Ferrite::start(backend, &[]);
+    let port = first.port.to_string();
+    let out = run_ferrite(&[
+        "--port",
+        &port,
+        "--bind",
+        "127.0.0.1",
+        "--io-backend",
+        backend,
+    ]);
+    let st = out
+        .status
+        .expect("a second ferrite kept running on the first one's port");
+    assert!(!st.success(), "exit status {st} on a ferrite's port");
+    assert!(
+        out.stderr.to_lowercase().contains("in use"),
+        "stderr: {}",
+        out.stderr
+    );
 }
 
 fn startup_unknown_key(backend: &str) {

@@ -327,7 +327,12 @@ impl Server {
         };
         let deadline = Instant::now() + START_DEADLINE;
         loop {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            // Our process must say it is ready before a connection counts: the port may have
+            // been handed to another server between probe and bind, and a connect would then
+            // reach that one.
+            if s.log().contains("Ready to accept connections")
+                && TcpStream::connect(("127.0.0.1", port)).is_ok()
+            {
                 return Ok(s);
             }
             if let Some(st) = s.child.as_mut().unwrap().try_wait().ok().flatten() {
