@@ -128,8 +128,60 @@ pub fn eq_ignore_case(arg: &[u8], name: &str) -> bool {
     arg.eq_ignore_ascii_case(name.as_bytes())
 }
 
+/// Redis's `parseScanCursorOrReply`: C's `strtoul` in base 10 over the argument as a C string,
+/// refusing a leading space, trailing garbage and overflow. So `-1` is 2^64-1, `+5` is 5, and
+/// an empty cursor is 0, as in Redis.
+pub fn parse_scan_cursor(arg: &[u8]) -> Option<u64> {
+    let s = arg.split(|&b| b == 0).next().unwrap_or_default();
+    if matches!(
+        s.first(),
+        Some(b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
+    ) {
+        return None;
+    }
+    let (negative, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() {
+        // No digits at all: strtoul consumes nothing, which is fine only for an empty string.
+        return s.is_empty().then_some(0);
+    }
+    let mut v: u64 = 0;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(if negative { v.wrapping_neg() } else { v })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cursors_follow_strtoul() {
+        assert_eq!(parse_scan_cursor(b"0"), Some(0));
+        assert_eq!(parse_scan_cursor(b""), Some(0));
+        assert_eq!(parse_scan_cursor(b"007"), Some(7));
+        assert_eq!(parse_scan_cursor(b"+5"), Some(5));
+        assert_eq!(parse_scan_cursor(b"-1"), Some(u64::MAX));
+        assert_eq!(parse_scan_cursor(b"-0"), Some(0));
+        assert_eq!(parse_scan_cursor(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_scan_cursor(b"18446744073709551616"), None);
+        assert_eq!(parse_scan_cursor(b"-18446744073709551615"), Some(1));
+        assert_eq!(parse_scan_cursor(b"-18446744073709551616"), None);
+        assert_eq!(parse_scan_cursor(b" 1"), None);
+        assert_eq!(parse_scan_cursor(b"1 "), None);
+        assert_eq!(parse_scan_cursor(b"abc"), None);
+        assert_eq!(parse_scan_cursor(b"-"), None);
+        assert_eq!(parse_scan_cursor(b"+"), None);
+        assert_eq!(parse_scan_cursor(b"0x10"), None);
+        assert_eq!(parse_scan_cursor(b"12\x00junk"), Some(12));
+        assert_eq!(parse_scan_cursor(b"\x00"), Some(0));
+    }
+
     use super::*;
 
     #[test]

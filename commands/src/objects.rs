@@ -4,7 +4,9 @@
 use std::any::Any;
 
 use ferrite_collections::{Hash, List, Set, SortedSet};
-use ferrite_hybridlog::{ObjectEntryMut, StoreObject, Value, ValueKind, ValueMut};
+use ferrite_hybridlog::{
+    NO_EXPIRY, ObjectEntryMut, ObjectWrite, StoreObject, Value, ValueKind, ValueMut,
+};
 
 use crate::ctx::Ctx;
 use crate::resp::Reply;
@@ -86,11 +88,26 @@ pub trait CollectionType: Sized {
     fn of_ref(c: &Collection) -> Option<&Self>;
     /// The collection if it is of this type, mutably.
     fn of_mut(c: &mut Collection) -> Option<&mut Self>;
+    /// A new empty collection (what a write to a missing key starts from).
+    fn empty() -> Self;
+    /// Elements.
+    fn count(&self) -> usize;
+    /// Wraps it for the store.
+    fn into_collection(self) -> Collection;
 }
 
 macro_rules! collection_type {
     ($ty:ty, $variant:ident) => {
         impl CollectionType for $ty {
+            fn empty() -> Self {
+                <$ty>::new()
+            }
+            fn count(&self) -> usize {
+                self.len()
+            }
+            fn into_collection(self) -> Collection {
+                Collection::$variant(self)
+            }
             fn of_ref(c: &Collection) -> Option<&Self> {
                 match c {
                     Collection::$variant(v) => Some(v),
@@ -179,4 +196,95 @@ pub fn read_collection<'c, T: CollectionType>(
             found
         }
     }
+}
+
+/// The key holds a value of another type: the caller replies with [`Ctx::wrong_type`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WrongType;
+
+/// Reads `key` as collection type `T`, as Redis's `lookupKeyRead` + `checkType`: `f` gets the
+/// collection (`None` when the key is missing or expired) and the reply to write into. It runs
+/// under the record's lock, so it must be short and must not use the store. `stats` counts a
+/// keyspace hit or miss (readers; writers use `lookupKeyWrite`, which does not). Returns
+/// `Err(WrongType)`, without calling `f`, when the key holds another type.
+pub fn with_collection<T: CollectionType, R>(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    stats: bool,
+    f: impl FnOnce(Option<&T>, &mut Reply<'_>) -> R,
+) -> Result<R, WrongType> {
+    let mut f = Some(f);
+    let reply = &mut ctx.reply;
+    let found = ctx
+        .store
+        .read_value(ctx.client.db, key, ctx.now_ms, |e| match e.value {
+            Value::Object(o) => match Collection::of(o).and_then(T::of_ref) {
+                Some(c) => f.take().map(|f| f(Some(c), reply)).ok_or(WrongType),
+                None => Err(WrongType),
+            },
+            Value::String(_) => Err(WrongType),
+        });
+    match found {
+        Some(r) => {
+            if stats {
+                ctx.hit();
+            }
+            r
+        }
+        None => {
+            if stats {
+                ctx.miss();
+            }
+            // `f` is still there: the store did not call the closure.
+            f.take().map(|f| f(None, &mut ctx.reply)).ok_or(WrongType)
+        }
+    }
+}
+
+/// Read-modify-write of `key` as collection type `T`, atomically. `f` gets the collection (a new
+/// empty one when the key is missing) and returns its result and whether it changed anything.
+/// A new non-empty collection is stored without TTL, an existing one that became empty is
+/// deleted (Redis deletes empty keys), an updated one keeps its TTL. `f` may be called again
+/// with a fresh view if a racing insert wins, so it must not have side effects outside the
+/// collection and its result. Also says whether the collection grew (blocked clients wait for
+/// that).
+pub fn update_collection<T: CollectionType, R>(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    mut f: impl FnMut(&mut T) -> (R, bool),
+) -> (Result<R, WrongType>, bool) {
+    let mut grew = false;
+    let r = ctx.store.rmw_value(ctx.client.db, key, ctx.now_ms, |e| {
+        grew = false;
+        match slot::<T>(e) {
+            Slot::Missing => {
+                let mut c = T::empty();
+                let (r, _) = f(&mut c);
+                if c.count() == 0 {
+                    ObjectWrite::Keep(Ok(r))
+                } else {
+                    grew = true;
+                    ObjectWrite::Put {
+                        object: c.into_collection().boxed(),
+                        expire_at: NO_EXPIRY,
+                        result: Ok(r),
+                    }
+                }
+            }
+            Slot::WrongType => ObjectWrite::Keep(Err(WrongType)),
+            Slot::Of(c) => {
+                let before = c.count();
+                let (r, changed) = f(c);
+                grew = c.count() > before;
+                if c.count() == 0 {
+                    ObjectWrite::Delete(Ok(r))
+                } else if changed {
+                    ObjectWrite::Updated(Ok(r))
+                } else {
+                    ObjectWrite::Keep(Ok(r))
+                }
+            }
+        }
+    });
+    (r, grew)
 }

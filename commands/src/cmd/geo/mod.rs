@@ -8,11 +8,11 @@ mod search;
 
 use ferrite_collections::geo;
 use ferrite_collections::{SortedSet, ZAddFlags, ZAddOutcome};
-use ferrite_hybridlog::{Db, NO_EXPIRY, ObjectWrite, Session, Value, ValueMut};
+use ferrite_hybridlog::{NO_EXPIRY, ObjectWrite, ValueMut};
 
 use crate::args::{Args, eq_ignore_case};
 use crate::ctx::Ctx;
-use crate::objects::Collection;
+use crate::objects::{self, Collection};
 use crate::resp::Reply;
 use crate::table::{CommandSpec, flags::*};
 
@@ -191,33 +191,18 @@ enum Lookup<R> {
     Found(R),
 }
 
-/// Runs `f` on the sorted set at `key`, under the record's lock (so `f` must not use the store).
+/// Runs `f` on the sorted set at `key` ([`objects::with_collection`]), counting a keyspace hit
+/// or miss as Redis's `lookupKeyRead` does. `f` runs under the record's lock, so it must not use
+/// the store.
 fn with_zset<R>(
-    store: &mut Session,
-    db: Db,
+    ctx: &mut Ctx<'_>,
     key: &[u8],
-    now_ms: u64,
-    f: impl FnOnce(&SortedSet) -> R,
+    f: impl FnOnce(&SortedSet, &mut Reply<'_>) -> R,
 ) -> Lookup<R> {
-    let found = store.read_value(db, key, now_ms, |e| match e.value {
-        Value::Object(o) => match Collection::of(o) {
-            Some(Collection::ZSet(z)) => Some(f(z)),
-            _ => None,
-        },
-        Value::String(_) => None,
-    });
-    match found {
-        None => Lookup::Missing,
-        Some(None) => Lookup::WrongType,
-        Some(Some(r)) => Lookup::Found(r),
-    }
-}
-
-/// Counts a `lookupKeyRead` in INFO's keyspace hits and misses.
-fn count_lookup<R>(ctx: &Ctx<'_>, lookup: &Lookup<R>) {
-    match lookup {
-        Lookup::Missing => ctx.miss(),
-        _ => ctx.hit(),
+    match objects::with_collection(ctx, key, true, |z, reply| z.map(|z| f(z, reply))) {
+        Err(_) => Lookup::WrongType,
+        Ok(None) => Lookup::Missing,
+        Ok(Some(r)) => Lookup::Found(r),
     }
 }
 
@@ -393,9 +378,8 @@ fn geoadd(ctx: &mut Ctx<'_>, args: Args<'_>) {
 
 /// `GEOPOS key [member ...]`: `[lon, lat]` per member, a null array for missing ones.
 fn geopos(ctx: &mut Ctx<'_>, args: Args<'_>) {
-    let reply = &mut ctx.reply;
     let mut wrote = false;
-    let lookup = with_zset(ctx.store, ctx.client.db, args.get(1), ctx.now_ms, |z| {
+    let lookup = with_zset(ctx, args.get(1), |z, reply| {
         wrote = true;
         reply.array_len(args.len() - 2);
         for member in args.iter_from(2) {
@@ -410,7 +394,6 @@ fn geopos(ctx: &mut Ctx<'_>, args: Args<'_>) {
             }
         }
     });
-    count_lookup(ctx, &lookup);
     match lookup {
         Lookup::WrongType => ctx.wrong_type(),
         Lookup::Missing => {
@@ -434,13 +417,12 @@ fn geodist(ctx: &mut Ctx<'_>, args: Args<'_>) {
         _ => return ctx.syntax_error(),
     };
     let (a, b) = (args.get(2), args.get(3));
-    let lookup = with_zset(ctx.store, ctx.client.db, args.get(1), ctx.now_ms, |z| {
+    let lookup = with_zset(ctx, args.get(1), |z, _| {
         let (s1, s2) = (z.score(a)?, z.score(b)?);
         let (lon1, lat1) = geo::decode_score(s1);
         let (lon2, lat2) = geo::decode_score(s2);
         Some(geo::distance(lon1, lat1, lon2, lat2) / to_meter)
     });
-    count_lookup(ctx, &lookup);
     match lookup {
         Lookup::WrongType => ctx.wrong_type(),
         Lookup::Missing | Lookup::Found(None) => ctx.reply.null(),
@@ -450,8 +432,7 @@ fn geodist(ctx: &mut Ctx<'_>, args: Args<'_>) {
 
 /// `GEOHASH key [member ...]`: the 11-character standard geohash per member, or null.
 fn geohash(ctx: &mut Ctx<'_>, args: Args<'_>) {
-    let reply = &mut ctx.reply;
-    let lookup = with_zset(ctx.store, ctx.client.db, args.get(1), ctx.now_ms, |z| {
+    let lookup = with_zset(ctx, args.get(1), |z, reply| {
         reply.array_len(args.len() - 2);
         for member in args.iter_from(2) {
             match z.score(member) {
@@ -460,7 +441,6 @@ fn geohash(ctx: &mut Ctx<'_>, args: Args<'_>) {
             }
         }
     });
-    count_lookup(ctx, &lookup);
     match lookup {
         Lookup::WrongType => ctx.wrong_type(),
         Lookup::Missing => {

@@ -11,8 +11,7 @@ use ferrite_collections::geo::{self, GeoMatch, Shape};
 use ferrite_hybridlog::NO_EXPIRY;
 
 use super::{
-    Lookup, count_lookup, parse_double, parse_lon_lat, parse_unit, reply_coordinate,
-    reply_distance, with_zset,
+    Lookup, parse_double, parse_lon_lat, parse_unit, reply_coordinate, reply_distance, with_zset,
 };
 use crate::args::{Args, eq_ignore_case, parse_i64};
 use crate::ctx::Ctx;
@@ -341,12 +340,10 @@ fn search_existing(reply: &mut Reply<'_>, z: &SortedSet, q: &Query<'_>) -> Done 
 
 /// `georadiusGeneric`: `src` is the position of the source key.
 fn generic(ctx: &mut Ctx<'_>, args: Args<'_>, src: usize, flags: u8) {
-    let reply = &mut ctx.reply;
-    let lookup = with_zset(ctx.store, ctx.client.db, args.get(src), ctx.now_ms, |z| {
+    let lookup = with_zset(ctx, args.get(src), |z, reply| {
         let q = parse(reply, args, src, flags, Some(z))?;
         Some((search_existing(reply, z, &q), q.store))
     });
-    count_lookup(ctx, &lookup);
     let (done, store) = match lookup {
         Lookup::WrongType => return ctx.wrong_type(),
         Lookup::Found(None) => return,

@@ -112,35 +112,6 @@ fn random_fields(
     }
 }
 
-/// Redis's `parseScanCursorOrReply`: C's `strtoul` in base 10 over the argument as a C string,
-/// refusing a leading space, trailing garbage and overflow (so `-1` is 2^64-1 and an empty
-/// cursor is 0).
-fn parse_cursor(arg: &[u8]) -> Option<u64> {
-    let s = arg.split(|&b| b == 0).next().unwrap_or_default();
-    if matches!(
-        s.first(),
-        Some(b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
-    ) {
-        return None;
-    }
-    let (negative, digits) = match s.first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if digits.is_empty() {
-        return s.is_empty().then_some(0);
-    }
-    let mut v: u64 = 0;
-    for &b in digits {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-    }
-    Some(if negative { v.wrapping_neg() } else { v })
-}
-
 /// Why HSCAN's options were refused (reported only once the key is known to be a hash, as
 /// Redis parses them after the lookup).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,7 +147,7 @@ fn parse_scan_options(args: Args<'_>) -> Result<(usize, Option<&[u8]>), OptionEr
 
 /// `HSCAN key cursor [MATCH pattern] [COUNT count]`
 pub(super) fn hscan(ctx: &mut Ctx<'_>, args: Args<'_>) {
-    let Some(cursor) = parse_cursor(args.get(2)) else {
+    let Some(cursor) = crate::args::parse_scan_cursor(args.get(2)) else {
         ctx.reply.error("ERR invalid cursor");
         return;
     };
@@ -213,25 +184,5 @@ pub(super) fn hscan(ctx: &mut Ctx<'_>, args: Args<'_>) {
             ctx.reply.array_len(0);
         }
         (Found::WrongType, _) => ctx.wrong_type(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_parse_like_strtoul() {
-        assert_eq!(parse_cursor(b"0"), Some(0));
-        assert_eq!(parse_cursor(b""), Some(0));
-        assert_eq!(parse_cursor(b"+5"), Some(5));
-        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
-        assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
-        assert_eq!(parse_cursor(b"18446744073709551616"), None);
-        assert_eq!(parse_cursor(b" 1"), None);
-        assert_eq!(parse_cursor(b"1 "), None);
-        assert_eq!(parse_cursor(b"abc"), None);
-        assert_eq!(parse_cursor(b"-"), None);
-        assert_eq!(parse_cursor(b"7\0junk"), Some(7));
     }
 }

@@ -44,36 +44,6 @@ pub(super) fn keys(ctx: &mut Ctx<'_>, args: Args<'_>) {
     ctx.reply.raw().extend_from_slice(&body);
 }
 
-/// Redis's `parseScanCursorOrReply`: C's `strtoul` in base 10 over the argument as a C string,
-/// refusing a leading space, trailing garbage and overflow. So `-1` is 2^64-1, `+5` is 5, and
-/// an empty cursor is 0, as in Redis.
-pub(super) fn parse_cursor(arg: &[u8]) -> Option<u64> {
-    let s = arg.split(|&b| b == 0).next().unwrap_or_default();
-    if matches!(
-        s.first(),
-        Some(b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
-    ) {
-        return None;
-    }
-    let (negative, digits) = match s.first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    if digits.is_empty() {
-        // No digits at all: strtoul consumes nothing, which is fine only for an empty string.
-        return s.is_empty().then_some(0);
-    }
-    let mut v: u64 = 0;
-    for &b in digits {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-    }
-    Some(if negative { v.wrapping_neg() } else { v })
-}
-
 /// Formats an unsigned cursor in decimal.
 fn format_u64(buf: &mut [u8; 20], mut v: u64) -> &[u8] {
     let mut i = buf.len();
@@ -90,7 +60,7 @@ fn format_u64(buf: &mut [u8; 20], mut v: u64) -> &[u8] {
 
 /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`
 pub(super) fn scan(ctx: &mut Ctx<'_>, args: Args<'_>) {
-    let Some(cursor) = parse_cursor(args.get(1)) else {
+    let Some(cursor) = crate::args::parse_scan_cursor(args.get(1)) else {
         ctx.reply.error("ERR invalid cursor");
         return;
     };
@@ -158,28 +128,6 @@ pub(super) fn scan(ctx: &mut Ctx<'_>, args: Args<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cursors_follow_strtoul() {
-        assert_eq!(parse_cursor(b"0"), Some(0));
-        assert_eq!(parse_cursor(b""), Some(0));
-        assert_eq!(parse_cursor(b"007"), Some(7));
-        assert_eq!(parse_cursor(b"+5"), Some(5));
-        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
-        assert_eq!(parse_cursor(b"-0"), Some(0));
-        assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
-        assert_eq!(parse_cursor(b"18446744073709551616"), None);
-        assert_eq!(parse_cursor(b"-18446744073709551615"), Some(1));
-        assert_eq!(parse_cursor(b"-18446744073709551616"), None);
-        assert_eq!(parse_cursor(b" 1"), None);
-        assert_eq!(parse_cursor(b"1 "), None);
-        assert_eq!(parse_cursor(b"abc"), None);
-        assert_eq!(parse_cursor(b"-"), None);
-        assert_eq!(parse_cursor(b"+"), None);
-        assert_eq!(parse_cursor(b"0x10"), None);
-        assert_eq!(parse_cursor(b"12\x00junk"), Some(12));
-        assert_eq!(parse_cursor(b"\x00"), Some(0));
-    }
 
     #[test]
     fn unsigned_formatting() {

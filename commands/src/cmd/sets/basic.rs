@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use ferrite_collections::Limits;
 use ferrite_hybridlog::{ObjectWrite, ValueKind, ValueMut};
 
-use super::scan::{parse_cursor, parse_options, reply_header};
+use super::scan::{parse_options, reply_header};
 use super::{WrongType, update_set, with_rng, with_set};
 use crate::args::{Args, parse_i64};
 use crate::ctx::Ctx;
@@ -237,7 +237,7 @@ pub(crate) fn smove(ctx: &mut Ctx<'_>, args: Args<'_>) {
 
 /// `SSCAN key cursor [MATCH pattern] [COUNT count]`
 pub(crate) fn sscan(ctx: &mut Ctx<'_>, args: Args<'_>) {
-    let Some(cursor) = parse_cursor(args.get(2)) else {
+    let Some(cursor) = crate::args::parse_scan_cursor(args.get(2)) else {
         ctx.reply.error("ERR invalid cursor");
         return;
     };

@@ -5,11 +5,11 @@
 use ferrite_collections::{Aggregate, Set, SortedSet, ZSource};
 use ferrite_hybridlog::Value;
 
+use super::WrongType;
 use super::parse_score;
 use super::reply_pairs;
 use super::store_zset;
 use super::write::checked;
-use super::{WrongType, zset_of};
 use crate::args::{Args, eq_ignore_case, parse_i64};
 use crate::ctx::Ctx;
 use crate::objects::Collection;
@@ -40,18 +40,16 @@ impl Input {
 }
 
 fn load(ctx: &mut Ctx<'_>, key: &[u8], stats: bool) -> Result<Input, WrongType> {
-    let found = ctx.store.read_value(ctx.client.db, key, ctx.now_ms, |e| {
-        if let Some(z) = zset_of(&e.value) {
-            return Ok(Input::Zset(z.clone()));
-        }
-        match e.value {
+    let found = ctx
+        .store
+        .read_value(ctx.client.db, key, ctx.now_ms, |e| match e.value {
             Value::Object(o) => match Collection::of(o) {
+                Some(Collection::ZSet(z)) => Ok(Input::Zset(z.clone())),
                 Some(Collection::Set(s)) => Ok(Input::Set(s.clone())),
                 _ => Err(WrongType),
             },
             Value::String(_) => Err(WrongType),
-        }
-    });
+        });
     if stats {
         if found.is_some() {
             ctx.hit();

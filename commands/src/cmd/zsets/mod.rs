@@ -15,10 +15,10 @@ mod table;
 mod write;
 
 use ferrite_collections::SortedSet;
-use ferrite_hybridlog::{NO_EXPIRY, ObjectWrite, Value, ValueKind, ValueMut};
+use ferrite_hybridlog::NO_EXPIRY;
 
 use crate::ctx::Ctx;
-use crate::objects::Collection;
+use crate::objects::{self, Collection};
 use crate::resp::Reply;
 
 use algebra::*;
@@ -28,121 +28,36 @@ use write::*;
 
 pub use table::COMMANDS;
 
-/// The key holds a value of another type: the caller replies with [`Ctx::wrong_type`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct WrongType;
+pub(crate) use crate::objects::WrongType;
 
-/// Reads `key` as a sorted set, as Redis's `lookupKeyRead` + `checkType`: `f` gets the set
-/// (`None` when the key is missing or expired) and the reply to write into. It runs under the
-/// record's lock, so it must be short and must not use the store. Counts a keyspace hit or miss.
-/// Returns `Err(WrongType)`, without calling `f`, when the key holds another type.
+/// Reads `key` as a sorted set ([`objects::with_collection`]), counting a keyspace hit or miss
+/// as Redis's `lookupKeyRead` does.
 pub(crate) fn with_zset<R>(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     f: impl FnOnce(Option<&SortedSet>, &mut Reply<'_>) -> R,
 ) -> Result<R, WrongType> {
-    let mut f = Some(f);
-    let reply = &mut ctx.reply;
-    let found = ctx.store.read_value(ctx.client.db, key, ctx.now_ms, |e| {
-        match zset_of(&e.value) {
-            Some(z) => f.take().map(|f| f(Some(z), reply)).ok_or(WrongType),
-            None => Err(WrongType),
-        }
-    });
-    match found {
-        Some(r) => {
-            ctx.hit();
-            r
-        }
-        None => {
-            ctx.miss();
-            // `f` is still there: the store did not call the closure.
-            f.take().map(|f| f(None, &mut ctx.reply)).ok_or(WrongType)
-        }
-    }
+    objects::with_collection(ctx, key, true, f)
 }
 
 /// Like [`with_zset`] but without counting keyspace hits and misses (Redis's
-/// `lookupKeyWrite`, used by the STORE commands for their sources... and by writers).
+/// `lookupKeyWrite`, used by the STORE commands for their sources and by writers).
 pub(crate) fn with_zset_nostats<R>(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     f: impl FnOnce(Option<&SortedSet>) -> R,
 ) -> Result<R, WrongType> {
-    let mut f = Some(f);
-    let found = ctx.store.read_value(ctx.client.db, key, ctx.now_ms, |e| {
-        match zset_of(&e.value) {
-            Some(z) => f.take().map(|f| f(Some(z))).ok_or(WrongType),
-            None => Err(WrongType),
-        }
-    });
-    match found {
-        Some(r) => r,
-        None => f.take().map(|f| f(None)).ok_or(WrongType),
-    }
+    objects::with_collection(ctx, key, false, |z, _| f(z))
 }
 
-/// The sorted set inside a value, if it is one.
-fn zset_of<'a>(v: &Value<'a>) -> Option<&'a SortedSet> {
-    match v {
-        Value::Object(o) => match Collection::of(*o) {
-            Some(Collection::ZSet(z)) => Some(z),
-            _ => None,
-        },
-        Value::String(_) => None,
-    }
-}
-
-/// Read-modify-write of `key` as a sorted set, atomically. `f` gets the set (a new empty one
-/// when the key is missing) and returns its result and whether it changed anything. The helper
-/// then stores a new non-empty set (without TTL), deletes an existing set that became empty
-/// (Redis deletes empty keys), keeps the TTL of an updated one, and signals blocked clients when
-/// the set grew. `f` may be called again with a fresh view if a racing insert wins, so it must
-/// not have side effects outside the set and its result.
+/// Read-modify-write of `key` as a sorted set ([`objects::update_collection`]) that also
+/// signals blocked clients when the set grew.
 pub(crate) fn update_zset<R>(
     ctx: &mut Ctx<'_>,
     key: &[u8],
-    mut f: impl FnMut(&mut SortedSet) -> (R, bool),
+    f: impl FnMut(&mut SortedSet) -> (R, bool),
 ) -> Result<R, WrongType> {
-    let mut grew = false;
-    let r = ctx
-        .store
-        .rmw_value(ctx.client.db, key, ctx.now_ms, |e| match e {
-            None => {
-                let mut z = SortedSet::new();
-                let (r, _) = f(&mut z);
-                if z.is_empty() {
-                    ObjectWrite::Keep(Ok(r))
-                } else {
-                    grew = true;
-                    ObjectWrite::Put {
-                        object: Collection::ZSet(z).boxed(),
-                        expire_at: NO_EXPIRY,
-                        result: Ok(r),
-                    }
-                }
-            }
-            Some(e) => {
-                let z = match e.value {
-                    ValueMut::Object(o) if e.kind == ValueKind::ZSet => match Collection::of_mut(o)
-                    {
-                        Some(Collection::ZSet(z)) => z,
-                        _ => return ObjectWrite::Keep(Err(WrongType)),
-                    },
-                    _ => return ObjectWrite::Keep(Err(WrongType)),
-                };
-                let before = z.len();
-                let (r, changed) = f(z);
-                grew = z.len() > before;
-                if z.is_empty() {
-                    ObjectWrite::Delete(Ok(r))
-                } else if changed {
-                    ObjectWrite::Updated(Ok(r))
-                } else {
-                    ObjectWrite::Keep(Ok(r))
-                }
-            }
-        });
+    let (r, grew) = objects::update_collection(ctx, key, f);
     if grew {
         ctx.signal_key_ready(key);
     }

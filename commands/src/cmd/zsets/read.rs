@@ -5,7 +5,7 @@ use ferrite_collections::{Limits, parse_lex_range, parse_score_range};
 use super::write::{checked, error};
 use super::{reply_pairs, with_zset};
 use crate::args::{Args, eq_ignore_case, parse_i64};
-use crate::cmd::sets::scan::{parse_cursor, parse_options, reply_header};
+use crate::cmd::sets::scan::{parse_options, reply_header};
 use crate::cmd::sets::with_rng;
 use crate::ctx::Ctx;
 use crate::resp::reply::format_double_g17;
@@ -157,7 +157,7 @@ pub(crate) fn zrandmember(ctx: &mut Ctx<'_>, args: Args<'_>) {
 /// `ZSCAN key cursor [MATCH pattern] [COUNT count]`: scores as bulk strings in both protocols,
 /// as Redis.
 pub(crate) fn zscan(ctx: &mut Ctx<'_>, args: Args<'_>) {
-    let Some(cursor) = parse_cursor(args.get(2)) else {
+    let Some(cursor) = crate::args::parse_scan_cursor(args.get(2)) else {
         ctx.reply.error("ERR invalid cursor");
         return;
     };
