@@ -15,11 +15,12 @@ use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::socket::{MsgFlags, SockFlag, accept4, recv, send};
 
+use crate::disk::{self, Finished, IoThreads};
 use crate::errno::{self, Disposition};
 use crate::machine::Machine;
 use crate::stats::bump;
 use crate::user_data::{Op, UserData};
-use crate::{Service, Waker};
+use crate::{DiskRead, Service, Waker};
 
 /// Per-thread receive scratch buffer; bytes are copied from it into the connection's input.
 const SCRATCH: usize = 64 * 1024;
@@ -64,6 +65,9 @@ impl Prepared {
             epoll: self.epoll,
             machine,
             listener,
+            io: IoThreads::new(waker.clone()),
+            reads: Vec::new(),
+            finished: Vec::new(),
             waker,
             accept_paused: false,
             scratch: vec![0; SCRATCH],
@@ -78,6 +82,10 @@ struct Loop<S: Service> {
     epoll: Epoll,
     machine: Machine<S, EpollIo>,
     listener: TcpListener,
+    /// Disk reads: readiness does not apply to regular files, so threads do them.
+    io: IoThreads,
+    reads: Vec<DiskRead>,
+    finished: Vec<Finished>,
     waker: Waker,
     /// Accept failed for lack of resources: listener interest is off until the next tick
     /// (level triggering would otherwise spin on the pending connection).
@@ -97,8 +105,9 @@ impl<S: Service> Loop<S> {
                 assert!(self.machine.is_empty(), "epoll closes synchronously");
                 return;
             }
+            self.start_disk_reads();
             self.flush_dirty();
-            let timeout = if self.machine.has_dirty() {
+            let timeout = if self.machine.has_dirty() || self.machine.has_disk_reads() {
                 EpollTimeout::ZERO
             } else {
                 // Round up so that we do not wake a hair before the tick and spin.
@@ -118,6 +127,7 @@ impl<S: Service> Loop<S> {
                 let event = self.events[i];
                 self.dispatch(event.data(), event.events());
             }
+            self.finish_disk_reads();
             let now = Instant::now();
             if now >= next_tick {
                 next_tick = now + tick;
@@ -140,6 +150,30 @@ impl<S: Service> Loop<S> {
             Op::WakerRead => self.on_waker(),
             Op::Recv => self.on_conn(ud, events),
             _ => debug_assert!(false, "unexpected epoll tag {ud:?}"),
+        }
+    }
+
+    /// Hands the reads the service asked for to the I/O threads.
+    fn start_disk_reads(&mut self) {
+        self.machine.take_disk_reads(&mut self.reads);
+        for read in self.reads.drain(..) {
+            match disk::check(&read) {
+                Ok(()) => self.io.submit(read),
+                Err(err) => self.machine.disk_read_done(read.tag, Err(err)),
+            }
+        }
+    }
+
+    /// Gives the service the reads the I/O threads finished.
+    fn finish_disk_reads(&mut self) {
+        if !self.io.has_finished() {
+            return;
+        }
+        self.io.take_finished(&mut self.finished);
+        for Finished { read, buf, result } in self.finished.drain(..) {
+            let result = result.map(|n| &buf.bytes()[..n]);
+            self.machine.disk_read_done(read.tag, result);
+            self.io.recycle(buf);
         }
     }
 

@@ -12,6 +12,7 @@
 //! events, `errno` the one place where OS errors become decisions.
 
 mod conn;
+mod disk;
 mod epoll;
 mod errno;
 mod listener;
@@ -26,6 +27,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use disk::{DISK_ALIGN, DiskRead, MAX_DISK_READ};
 pub use stats::Stats;
 
 /// Identifies a connection within one reactor thread: slot and generation, so that a late
@@ -71,6 +73,9 @@ pub trait Ctl {
     fn shutdown(&mut self);
     /// Index of this reactor thread, `0..threads`.
     fn thread_index(&self) -> usize;
+    /// Read file bytes without blocking this thread; the result comes back through
+    /// [`Service::disk_read_done`] with `read.tag`, on this thread.
+    fn read_disk(&mut self, read: DiskRead);
 }
 
 /// One thread's connection state machine. Every method runs on that thread.
@@ -113,6 +118,17 @@ pub trait Service {
 
     /// Another thread woke this one through its [`Waker`] (a mailbox message is waiting).
     fn woken(&mut self, ctl: &mut dyn Ctl);
+
+    /// A read asked for with [`Ctl::read_disk`] finished: `result` holds the bytes read (fewer
+    /// than asked at the end of the file) or the error. The bytes are the reactor's buffer,
+    /// valid only during the call. A service that never reads from disk keeps the default.
+    fn disk_read_done(&mut self, ctl: &mut dyn Ctl, tag: u64, result: std::io::Result<&[u8]>) {
+        let _ = (ctl, tag, result);
+        debug_assert!(
+            false,
+            "a disk read completed for a service that reads no disk"
+        );
+    }
 }
 
 /// Which I/O backend runs the loops.

@@ -19,7 +19,7 @@ use slab::Slab;
 use crate::conn::Conn;
 use crate::runtime::Shared;
 use crate::stats::{Counters, bump};
-use crate::{After, Ctl, Service, Token};
+use crate::{After, Ctl, DiskRead, Service, Token};
 
 /// Where a connection is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +37,7 @@ struct CtlQueue {
     thread_index: usize,
     resumes: Vec<Token>,
     closes: Vec<Token>,
+    reads: Vec<DiskRead>,
     shared: Arc<Shared>,
 }
 
@@ -52,6 +53,9 @@ impl Ctl for CtlQueue {
     }
     fn thread_index(&self) -> usize {
         self.thread_index
+    }
+    fn read_disk(&mut self, read: DiskRead) {
+        self.reads.push(read);
     }
 }
 
@@ -92,6 +96,7 @@ impl<S: Service, B> Machine<S, B> {
                 thread_index,
                 resumes: Vec::new(),
                 closes: Vec::new(),
+                reads: Vec::new(),
                 shared,
             },
             // Sized once: the table never grows past the limit, so it never reallocates.
@@ -263,6 +268,23 @@ impl<S: Service, B> Machine<S, B> {
         self.service.tick(&mut self.ctl);
         self.settle();
         self.poll_all();
+    }
+
+    /// Moves the disk reads the service asked for into `into`.
+    pub(crate) fn take_disk_reads(&mut self, into: &mut Vec<DiskRead>) {
+        into.append(&mut self.ctl.reads);
+    }
+
+    /// Whether the service has asked for disk reads not yet taken.
+    pub(crate) fn has_disk_reads(&self) -> bool {
+        !self.ctl.reads.is_empty()
+    }
+
+    /// A disk read finished: tell the service, then apply what it asked for (resumes).
+    pub(crate) fn disk_read_done(&mut self, tag: u64, result: std::io::Result<&[u8]>) {
+        bump(&self.counters.disk_reads, 1);
+        self.service.disk_read_done(&mut self.ctl, tag, result);
+        self.settle();
     }
 
     /// A cross-thread wake-up: `Service::woken`, then `poll` on every connection.

@@ -45,6 +45,7 @@ counters! {
     cancels: "Cancellations submitted (io_uring).",
     ticks: "Ticks run.",
     wakes: "Cross-thread wake-ups handled.",
+    disk_reads: "Disk reads completed for the service (successful or not).",
 }
 
 /// Adds `n` to a counter owned by the calling thread.

@@ -43,9 +43,11 @@ pub(crate) enum Op {
     Cancel = 7,
     /// A `shutdown(2)` of the slot's socket, used when a cancel could not stop a recv.
     Shutdown = 8,
+    /// A disk read for the service; the slot field is the read buffer's index.
+    DiskRead = 9,
 }
 
-const _: () = assert!((Op::Shutdown as u64) < (1 << OP_BITS));
+const _: () = assert!((Op::DiskRead as u64) < (1 << OP_BITS));
 
 impl Op {
     fn from_bits(bits: u8) -> Option<Op> {
@@ -58,6 +60,7 @@ impl Op {
             6 => Op::Timeout,
             7 => Op::Cancel,
             8 => Op::Shutdown,
+            9 => Op::DiskRead,
             _ => return None,
         })
     }
@@ -116,6 +119,7 @@ mod tests {
             Op::Timeout,
             Op::Cancel,
             Op::Shutdown,
+            Op::DiskRead,
         ];
         for op in ops {
             for slot in [0, 1, 4095, (MAX_SLOTS - 1) as u32] {

@@ -26,11 +26,13 @@ use io_uring::{cqueue, opcode, squeue};
 
 use super::Ring;
 use super::bufring::{BGID, BufRing};
+use super::disk::UringDisk;
+use crate::disk;
 use crate::errno::{self, Disposition};
 use crate::machine::{Machine, Phase};
 use crate::stats::bump;
 use crate::user_data::{Op, UserData};
-use crate::{Service, Waker};
+use crate::{DiskRead, Service, Waker};
 
 /// Largest single send: the in-flight buffer is sent in pieces of at most this.
 const MAX_SEND: usize = 1 << 30;
@@ -103,6 +105,8 @@ impl Prepared {
             dirty: Vec::new(),
             recvs_armed: 0,
             batch_waits,
+            disk: UringDisk::default(),
+            disk_reads: Vec::new(),
         };
         let drained = event_loop.run(tick);
         let Loop {
@@ -110,6 +114,7 @@ impl Prepared {
             bufs,
             waker_buf,
             machine,
+            disk,
             ..
         } = event_loop;
         // The ring goes first: after it, the kernel holds no reference to our buffers.
@@ -117,12 +122,14 @@ impl Prepared {
         if drained {
             drop(bufs);
             drop(waker_buf);
+            drop(disk);
         } else {
             // Operations were still outstanding when we gave up waiting: the kernel may yet
             // write into these, so leak them rather than free memory it could touch.
             log::warn!("reactor: leaking io_uring buffers of a loop that did not drain");
             std::mem::forget(bufs);
             std::mem::forget(waker_buf);
+            std::mem::forget(disk);
         }
         drop(machine);
         drop(listener);
@@ -150,6 +157,9 @@ struct Loop<S: Service> {
     recvs_armed: usize,
     /// The kernel takes a minimum wait (`IORING_FEAT_MIN_TIMEOUT`): waits batch completions.
     batch_waits: bool,
+    disk: UringDisk,
+    /// Scratch: the disk reads the service asked for in the last callbacks.
+    disk_reads: Vec<DiskRead>,
 }
 
 impl<S: Service> Loop<S> {
@@ -170,9 +180,13 @@ impl<S: Service> Loop<S> {
             }
             self.arm_globals();
             self.flush_dirty();
+            self.start_disk_reads();
             self.bufs.publish();
             let wake_at = match self.stop_deadline {
                 Some(_) => next_tick.min(Instant::now() + Duration::from_millis(10)),
+                // A read that failed at once (an invalid request) resumed a connection that asked
+                // for more: go round again without sleeping.
+                None if self.machine.has_disk_reads() => Instant::now(),
                 None => next_tick,
             };
             self.submit_and_wait(wake_at);
@@ -200,7 +214,42 @@ impl<S: Service> Loop<S> {
     }
 
     fn drained(&self) -> bool {
-        self.machine.is_empty() && !self.accept_armed && !self.waker_armed
+        self.machine.is_empty()
+            && !self.accept_armed
+            && !self.waker_armed
+            && self.disk.in_flight() == 0
+    }
+
+    /// Queues the disk reads the service asked for and submits those a buffer is free for.
+    fn start_disk_reads(&mut self) {
+        self.machine.take_disk_reads(&mut self.disk_reads);
+        let mut reads = std::mem::take(&mut self.disk_reads);
+        for read in reads.drain(..) {
+            match disk::check(&read) {
+                Ok(()) => self.disk.queue(read, &self.ring.submitter()),
+                Err(err) => self.machine.disk_read_done(read.tag, Err(err)),
+            }
+        }
+        self.disk_reads = reads;
+        while let Some(entry) = self.disk.next_entry() {
+            // SAFETY: the entry points into a read buffer owned by `self.disk`, which is not
+            // touched until its completion and outlives the ring (or is leaked with it).
+            unsafe { self.push(entry) };
+        }
+    }
+
+    /// A disk read completed: hand the bytes (or the error) to the service.
+    fn on_disk_read(&mut self, ud: UserData, result: i32) {
+        let Some((read, buf)) = self.disk.finished(ud.slot) else {
+            debug_assert!(false, "disk read completion for an idle buffer: {ud:?}");
+            return;
+        };
+        let result = match usize::try_from(result) {
+            Ok(n) => Ok(&buf.bytes()[..n.min(read.len as usize)]),
+            Err(_) => Err(std::io::Error::from_raw_os_error(-result)),
+        };
+        self.machine.disk_read_done(read.tag, result);
+        self.disk.release(ud.slot);
     }
 
     /// Queues an SQE, submitting (without waiting) if the submission queue is full.
@@ -325,6 +374,7 @@ impl<S: Service> Loop<S> {
             Op::Send => self.on_send(ud, result),
             Op::Close => self.on_close(ud, result),
             Op::Cancel | Op::Shutdown => self.on_cancel(ud, result),
+            Op::DiskRead => self.on_disk_read(ud, result),
             Op::Timeout => debug_assert!(false, "no timeout SQEs are submitted"),
         }
     }

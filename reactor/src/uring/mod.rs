@@ -12,6 +12,7 @@
 //! connection, and a fixed index equal to the connection slot, so no second allocator.
 
 mod bufring;
+mod disk;
 mod event_loop;
 
 use std::net::TcpListener;

@@ -3,7 +3,9 @@
 //! The service uppercases each complete line, and understands a few commands:
 //! `PARK` (replies `PARKED`, parks, and is resumed on the next tick), `CLOSE` (replies `BYE`,
 //! closes after flush), `QUIT` (closes now), `BIG n` (replies n bytes of `x` and a newline),
-//! `SHUTDOWN` (stops the reactor), `KILL` (the next `poll` replies `KILLED` and closes after
+//! `SHUTDOWN` (stops the reactor), `DISK off len` (reads `len` bytes at `off` of the file
+//! `Observed::disk_fd` names through the reactor, parks meanwhile, and replies
+//! `DISK <n> <fnv1a of the bytes>` or `DISKERR <errno>`), `KILL` (the next `poll` replies `KILLED` and closes after
 //! flush, like an idle timeout), `LATER` (the next tick closes it through `Ctl::close`). It handles at most `BATCH` lines per call, so the reactor's
 //! "call again while it consumes" rule is exercised.
 
@@ -32,12 +34,34 @@ pub struct Observed {
     pub max_out: AtomicUsize,
     /// Refuse connections beyond this many (0: never).
     pub refuse_after: AtomicUsize,
+    /// The file `DISK` reads from (-1: none).
+    pub disk_fd: std::sync::atomic::AtomicI32,
+}
+
+/// FNV-1a, to name read bytes in a short reply.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
 }
 
 pub struct LineService {
     obs: Arc<Observed>,
     parked: Vec<Token>,
     close_at_tick: Vec<Token>,
+    /// Finished disk reads by connection, waiting for the parked `DISK` line to run again.
+    disk_results: std::collections::HashMap<Token, Result<Vec<u8>, i32>>,
+}
+
+fn token_tag(token: Token) -> u64 {
+    (u64::from(token.slot) << 32) | u64::from(token.generation)
+}
+
+fn tag_token(tag: u64) -> Token {
+    Token {
+        slot: (tag >> 32) as u32,
+        generation: tag as u32,
+    }
 }
 
 impl Service for LineService {
@@ -103,6 +127,31 @@ impl Service for LineService {
                         after: After::CloseNow,
                     };
                 }
+                _ if line.starts_with(b"DISK ") => {
+                    match self.disk_results.remove(&token) {
+                        Some(Ok(bytes)) => out.extend_from_slice(
+                            format!("DISK {} {}\n", bytes.len(), fnv1a(&bytes)).as_bytes(),
+                        ),
+                        Some(Err(errno)) => {
+                            out.extend_from_slice(format!("DISKERR {errno}\n").as_bytes())
+                        }
+                        None => {
+                            let text = std::str::from_utf8(&line[5..]).unwrap();
+                            let (off, len) = text.split_once(' ').unwrap();
+                            ctl.read_disk(ferrite_reactor::DiskRead {
+                                fd: self.obs.disk_fd.load(Ordering::SeqCst),
+                                offset: off.parse().unwrap(),
+                                len: len.parse().unwrap(),
+                                tag: token_tag(token),
+                            });
+                            // Leave the line unconsumed: it runs again once the read is done.
+                            return Consumed {
+                                bytes: used - nl - 1,
+                                after: After::Park,
+                            };
+                        }
+                    }
+                }
                 b"SHUTDOWN" => ctl.shutdown(),
                 b"KILL" => *kill = true,
                 b"LATER" => self.close_at_tick.push(token),
@@ -147,6 +196,15 @@ impl Service for LineService {
 
     fn woken(&mut self, _ctl: &mut dyn Ctl) {
         self.obs.woken.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn disk_read_done(&mut self, ctl: &mut dyn Ctl, tag: u64, result: std::io::Result<&[u8]>) {
+        let token = tag_token(tag);
+        let result = result
+            .map(<[u8]>::to_vec)
+            .map_err(|e| e.raw_os_error().unwrap_or(-1));
+        self.disk_results.insert(token, result);
+        ctl.resume(token);
     }
 }
 
@@ -195,6 +253,7 @@ pub fn start_with(cfg: Config, obs: Arc<Observed>) -> Option<Server> {
             obs: Arc::clone(&make_obs),
             parked: Vec::new(),
             close_at_tick: Vec::new(),
+            disk_results: Default::default(),
         }
     };
     match ferrite_reactor::start(cfg, made) {
