@@ -36,6 +36,7 @@ pub mod seqlock;
 mod session;
 mod store;
 pub mod sync;
+pub mod tier;
 
 pub use object::{ObjectEntry, ObjectEntryMut, ObjectWrite, StoreObject, Value, ValueMut};
 pub use scan::next_cursor;

@@ -12,17 +12,19 @@
 //! - `[safe_read_only, read_only)`: the fuzzy region. No new in-place update starts here, but one
 //!   that began before `read_only` moved may still be running, so readers still use the seqlock.
 //! - `[head, safe_read_only)`: immutable in memory. Readers may hand out the bytes directly.
-//! - `[begin, head)`: on disk. Empty for now: `head` stays at `begin` until the tiering work
-//!   flushes pages and evicts them; it will hook in where `open_page` shifts `read_only` (shift
-//!   `head` to `tail - memory_size`, then free pages below it once an epoch has passed).
+//! - `[begin, head)`: on disk. With a disk tier (`set_memory_budget`), the thread that opens a
+//!   page moves `head` so that at most the budget's pages stay in memory, but never past
+//!   `flushed_until` (what the flusher has written); the pages that fall below are unmapped once
+//!   every thread that might still read them has unpinned (crossbeam-epoch). Without one, `head`
+//!   stays at `begin`.
 //!
 //! `read_only` trails the tail by the mutable share of the memory budget, in whole pages.
 //! `safe_read_only` follows it one epoch later: the move is deferred with crossbeam-epoch, so it
 //! happens only after every thread that might have read the old `read_only` (and started an
 //! in-place update above it) has unpinned.
 //!
-//! Log memory grows without bound while only the in-memory tier exists: records superseded by
-//! read-copy-update and tombstones stay in the log until the tiering work adds compaction.
+//! Without a disk tier, log memory grows without bound: records superseded by read-copy-update
+//! and tombstones stay in the log.
 //!
 //! Pages of 2 MiB or more (and the index's bucket array) come from [`map_zeroed`]: anonymous
 //! mappings aligned to 2 MiB and advised `MADV_HUGEPAGE`, so that with THP in `madvise` mode
@@ -70,7 +72,12 @@ pub struct Log {
     read_only: CachePadded<AtomicU64>,
     safe_read_only: Arc<CachePadded<AtomicU64>>,
     head: AtomicU64,
-    pages_allocated: AtomicU64,
+    /// Pages below this address have been written to disk by the flusher.
+    flushed_until: CachePadded<AtomicU64>,
+    /// Pages kept in memory; 0 without a disk tier (nothing is evicted).
+    memory_pages: u64,
+    /// Pages mapped now.
+    resident_pages: AtomicU64,
 }
 
 // SAFETY: the log owns its pages and table; shared access goes through atomics, and record bytes
@@ -99,7 +106,9 @@ impl Log {
             read_only: CachePadded::new(AtomicU64::new(BEGIN_ADDRESS)),
             safe_read_only: Arc::new(CachePadded::new(AtomicU64::new(BEGIN_ADDRESS))),
             head: AtomicU64::new(BEGIN_ADDRESS),
-            pages_allocated: AtomicU64::new(0),
+            flushed_until: CachePadded::new(AtomicU64::new(BEGIN_ADDRESS)),
+            memory_pages: 0,
+            resident_pages: AtomicU64::new(0),
         };
         log.ensure_page(0);
         log
@@ -109,6 +118,23 @@ impl Log {
     #[inline]
     pub fn page_size(&self) -> u64 {
         self.page_size
+    }
+
+    /// log2 of the page size.
+    #[inline]
+    pub fn page_bits(&self) -> u32 {
+        self.page_bits
+    }
+
+    /// Turns on eviction: at most `bytes` of pages (at least the mutable ones plus one) stay in
+    /// memory, the rest goes below the head once flushed. Set before the log is shared.
+    pub fn set_memory_budget(&mut self, bytes: u64) {
+        self.memory_pages = (bytes >> self.page_bits).max(self.mutable_pages + 1);
+    }
+
+    /// Pages kept in memory (0: no disk tier).
+    pub fn memory_pages(&self) -> u64 {
+        self.memory_pages
     }
 
     fn slot(&self, page: u64) -> &AtomicPtr<u8> {
@@ -129,7 +155,7 @@ impl Log {
         let p = map_zeroed(self.page_size as usize, PAGE_ALIGN);
         // Only the thread that crosses into `page` opens it, so there is no race to lose.
         slot.store(p.as_ptr(), Ordering::Release);
-        self.pages_allocated.fetch_add(1, Ordering::Relaxed);
+        self.resident_pages.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Reserves `size` bytes (a multiple of 8, at most a page) and returns their address.
@@ -148,6 +174,7 @@ impl Log {
                 // We crossed the page end: open the next page and claim its first bytes.
                 self.ensure_page(page + 1);
                 self.shift_read_only(page + 1, guard);
+                self.shift_head(page + 1, guard);
                 self.tail
                     .store(((page + 1) << OFFSET_BITS) | size, Ordering::Release);
                 return (page + 1) << self.page_bits;
@@ -164,7 +191,85 @@ impl Log {
         if self.read_only.fetch_max(ro, Ordering::SeqCst) < ro {
             let safe = Arc::clone(&self.safe_read_only);
             guard.defer(move || safe.fetch_max(ro, Ordering::Release));
+            // Hand the deferred move to the global queue now (once per page): left in this
+            // thread's bag it would wait for 63 more deferred functions, and the flusher waits
+            // for it.
+            guard.flush();
         }
+    }
+
+    /// Moves the head so that at most `memory_pages` pages stay in memory, but never past what
+    /// the flusher has written. The pages that fall below it are unmapped once every thread that
+    /// might still hold an address in them has unpinned: readers check the head after pinning,
+    /// so only those pinned before this move can reach them.
+    fn shift_head(&self, tail_page: u64, guard: &Guard) {
+        if self.memory_pages == 0 {
+            return;
+        }
+        let want = (tail_page + 1).saturating_sub(self.memory_pages) << self.page_bits;
+        let flushed = self.flushed_until.load(Ordering::Acquire) & !(self.page_size - 1);
+        let new = want.min(flushed);
+        let old = self.head.fetch_max(new, Ordering::SeqCst);
+        if new <= old {
+            return;
+        }
+        let (from, to) = (old >> self.page_bits, new >> self.page_bits);
+        let log = LogPtr(self);
+        guard.defer(move || {
+            // SAFETY: the store drops its epoch collector, which runs every pending deferred
+            // function, before it drops the log (field order in `Store`).
+            unsafe { log.get() }.evict_pages(from, to)
+        });
+        guard.flush();
+    }
+
+    /// Unmaps pages `from..to` (all below the head; nobody can reach them any more).
+    fn evict_pages(&self, from: u64, to: u64) {
+        for page in from..to {
+            let p = self.slot(page).swap(std::ptr::null_mut(), Ordering::AcqRel);
+            if let Some(p) = NonNull::new(p) {
+                // SAFETY: mapped by `ensure_page` with this size and alignment, unreachable
+                // since the head passed it and every reader pinned before that has unpinned.
+                unsafe { unmap(p, self.page_size as usize, PAGE_ALIGN) };
+                self.resident_pages.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Records that every page below `address` (page-aligned) is on disk.
+    pub fn set_flushed_until(&self, address: u64) {
+        debug_assert!(address.is_multiple_of(self.page_size));
+        self.flushed_until.fetch_max(address, Ordering::Release);
+    }
+
+    /// Pages below this address are on disk.
+    pub fn flushed_until(&self) -> u64 {
+        self.flushed_until.load(Ordering::Acquire)
+    }
+
+    /// Whether writers should wait for the flusher: the pages in memory exceed the budget by
+    /// more than `slack` because flushing is behind.
+    pub fn flush_is_behind(&self, slack: u64) -> bool {
+        if self.memory_pages == 0 {
+            return false;
+        }
+        let tail_page = self.tail.load(Ordering::Acquire) >> OFFSET_BITS;
+        let flushed_page = self.flushed_until() >> self.page_bits;
+        tail_page + 1 - flushed_page.min(tail_page + 1) > self.memory_pages + slack
+    }
+
+    /// The bytes of page `page` if it is in memory: a pointer to `page_size` bytes.
+    pub fn page_ptr(&self, page: u64) -> Option<NonNull<u8>> {
+        NonNull::new(self.slot(page).load(Ordering::Acquire))
+    }
+
+    /// A pointer to the byte at `address` if its page is in memory now.
+    #[inline]
+    pub fn try_ptr(&self, address: u64) -> Option<NonNull<u8>> {
+        let page = self.page_ptr(address >> self.page_bits)?;
+        let offset = (address & (self.page_size - 1)) as usize;
+        // SAFETY: `offset < page_size`, inside the page allocation.
+        Some(unsafe { page.add(offset) })
     }
 
     /// A pointer to the byte at `address`, which must lie in an allocated page.
@@ -195,22 +300,26 @@ impl Log {
         self.safe_read_only.load(Ordering::Acquire)
     }
 
-    /// Records below this address are on disk (none yet).
+    /// Records below this address are on disk.
+    #[inline]
     pub fn head_address(&self) -> u64 {
         self.head.load(Ordering::Acquire)
     }
 
-    /// Bytes of page memory allocated.
+    /// Bytes of page memory mapped now.
     pub fn memory_bytes(&self) -> u64 {
-        self.pages_allocated.load(Ordering::Relaxed) * self.page_size
+        self.resident_pages.load(Ordering::Relaxed) * self.page_size
     }
 
-    /// Calls `f(address, bytes_in_use)` for every allocated page, oldest first. Only for an
-    /// owner with no concurrent allocator (the store's `Drop`).
+    /// Calls `f(address, bytes_in_use)` for every page in memory (from the head), oldest
+    /// first. Only for an owner with no concurrent allocator (the store's `Drop`).
     pub fn for_each_page(&mut self, mut f: impl FnMut(u64, u64)) {
         let tail = self.tail.load(Ordering::Acquire);
         let (tail_page, tail_offset) = (tail >> OFFSET_BITS, tail & OFFSET_MASK);
-        for page in 0..=tail_page {
+        for page in self.head_address() >> self.page_bits..=tail_page {
+            if self.page_ptr(page).is_none() {
+                continue;
+            }
             let used = if page == tail_page {
                 tail_offset.min(self.page_size)
             } else {
@@ -223,9 +332,9 @@ impl Log {
 
 impl Drop for Log {
     fn drop(&mut self) {
-        for i in 0..self.pages_allocated.load(Ordering::Relaxed) {
+        let tail_page = self.tail.load(Ordering::Acquire) >> OFFSET_BITS;
+        for i in 0..=tail_page {
             let p = self.slot(i).load(Ordering::Acquire);
-            debug_assert!(!p.is_null(), "pages are opened in order");
             if let Some(p) = NonNull::new(p) {
                 // SAFETY: mapped in `ensure_page` with this size and alignment; `&mut self`
                 // means no borrows into it remain.
@@ -235,6 +344,21 @@ impl Drop for Log {
         let table = std::alloc::Layout::array::<AtomicPtr<u8>>(self.table_len).expect("layout");
         // SAFETY: allocated in `new` with this layout.
         unsafe { std::alloc::dealloc(self.table.as_ptr().cast(), table) }
+    }
+}
+
+/// The log, for a deferred eviction that outlives the borrow it was made under.
+struct LogPtr(*const Log);
+
+// SAFETY: `Log` is `Sync`; the pointer is only dereferenced under `LogPtr::get`'s contract.
+unsafe impl Send for LogPtr {}
+
+impl LogPtr {
+    /// # Safety
+    /// The log is still alive.
+    unsafe fn get(&self) -> &Log {
+        // SAFETY: forwarded from the caller.
+        unsafe { &*self.0 }
     }
 }
 

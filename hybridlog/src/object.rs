@@ -134,6 +134,7 @@ impl Session {
         mut f: impl FnMut(Option<ObjectEntryMut<'_>>) -> ObjectWrite<R>,
     ) -> R {
         let s = &*self.store;
+        self.wait_for_flusher();
         let guard = self.handle.pin();
         let mut result = None;
         let decide = |seen: Option<Seen<'_>>, _: &mut Vec<u8>| {
@@ -191,6 +192,7 @@ impl Session {
         expire_at: u64,
     ) {
         let s = &*self.store;
+        self.wait_for_flusher();
         let guard = self.handle.pin();
         // A lost insert race hands the unpublished cell back here for the next attempt.
         let slot = Cell::new(Some(ObjectCell::new(object)));

@@ -682,23 +682,63 @@ fn update(
     }
 }
 
-/// Read-copy-update: publishes a new newest record for the locked record's key (holding
-/// `object`, if given, which it then owns), then seals the old one. Holding the old record's
-/// lock means no other writer can add a record for this key, so a failed CAS only means another
-/// key on the chain moved the head: retry with a fresh record (allocated after the new head,
-/// keeping chain addresses decreasing).
-fn replace(
-    s: &Store,
-    g: &Guard,
-    lock: &mut RecordLock<'_>,
-    mut entry: EntrySlot<'_>,
-    init: RecordInit<'_>,
-    object: Option<ObjectCell>,
-) {
-    let init = RecordInit {
-        object: object.as_ref().map_or(0, ObjectCell::as_raw),
-        ..init
-    };
+/// Copies the live newest record `rec` (one holding a heap key, heap value or object) to the
+/// tail so that its page can leave memory, moving its object rather than cloning it. False if
+/// it is no longer its key's newest live record (a writer superseded it: nothing to keep).
+pub(crate) fn relocate(s: &Store, g: &Guard, rec: Rec<'_>) -> bool {
+    let (pdb, key) = (rec.pdb(), rec.key());
+    let hash = s.hasher.hash(key);
+    let mut step = 0;
+    loop {
+        let Some(entry) = s.index.find(hash) else {
+            return false;
+        };
+        match s.find_record(entry.address(), pdb, key) {
+            Some(newest) if newest.address() == rec.address() => {}
+            _ => return false,
+        }
+        let Some(mut lock) = rec.try_lock() else {
+            spin_wait(&mut step);
+            continue;
+        };
+        let meta = Meta(rec.meta());
+        if meta.sealed() || meta.tombstone() {
+            return false;
+        }
+        let init = RecordInit {
+            prev: 0,
+            pdb,
+            key,
+            value: &[],
+            kind: meta.kind(),
+            expire_at: rec.expire_at(),
+            tombstone: false,
+            object: 0,
+        };
+        if rec.is_object() {
+            let cell = rec.object_ptr().load(Ordering::Relaxed);
+            publish(
+                s,
+                g,
+                entry,
+                RecordInit {
+                    object: cell,
+                    ..init
+                },
+            );
+            lock.seal_moved();
+        } else {
+            // SAFETY: we hold the writer lock of the unsealed record, which owns its value.
+            let value = unsafe { rec.value_unsynchronized(meta.0) };
+            replace(s, g, &mut lock, entry, RecordInit { value, ..init }, None);
+        }
+        return true;
+    }
+}
+
+/// Appends a copy of `init` after the chain head of `entry` and CASes the entry to it, retrying
+/// with a fresh record until the CAS wins (a failure only means another key moved the head).
+fn publish(s: &Store, g: &Guard, mut entry: EntrySlot<'_>, init: RecordInit<'_>) {
     loop {
         entry.reload();
         let new: Rec<'_> = s.append(
@@ -709,10 +749,30 @@ fn replace(
             },
         );
         if entry.try_swap(new.address()) {
-            break;
+            return;
         }
         s.discard(new);
     }
+}
+
+/// Read-copy-update: publishes a new newest record for the locked record's key (holding
+/// `object`, if given, which it then owns), then seals the old one. Holding the old record's
+/// lock means no other writer can add a record for this key, so a failed CAS only means another
+/// key on the chain moved the head: retry with a fresh record (allocated after the new head,
+/// keeping chain addresses decreasing).
+fn replace(
+    s: &Store,
+    g: &Guard,
+    lock: &mut RecordLock<'_>,
+    entry: EntrySlot<'_>,
+    init: RecordInit<'_>,
+    object: Option<ObjectCell>,
+) {
+    let init = RecordInit {
+        object: object.as_ref().map_or(0, ObjectCell::as_raw),
+        ..init
+    };
+    publish(s, g, entry, init);
     // The published record owns the cell now.
     object.map(ObjectCell::into_raw);
     s.heap_delta(-(lock.seal(g) as i64));

@@ -53,7 +53,12 @@ impl Session {
         if a < BEGIN_ADDRESS || a < s.log.head_address() {
             return;
         }
-        let p = s.log.ptr(a).as_ptr().cast_const();
+        // Not pinned: the page may be evicted meanwhile. Its address is only prefetched, which
+        // never faults, but it must not be looked up as if it surely existed.
+        let Some(p) = s.log.try_ptr(a) else {
+            return;
+        };
+        let p = p.as_ptr().cast_const();
         prefetch_line(p);
         // Header, key, and the first value word: a second line when they cross one.
         if p.addr() % 64 + HEADER_BYTES + key.len() + 8 > 64 {

@@ -60,7 +60,7 @@ pub const HEADER_BYTES: usize = 40;
 const WORDS: usize = HEADER_BYTES / 8;
 const _: () = assert!(HEADER_BYTES.is_multiple_of(8));
 
-const DB_SHIFT: u32 = 48;
+pub(crate) const DB_SHIFT: u32 = 48;
 const FLAG_SHIFT: u32 = 56;
 /// Set on every record header, so a zero first word marks the unused end of a page.
 pub const F_VALID: u64 = 1 << FLAG_SHIFT;
@@ -73,7 +73,7 @@ pub const F_INVALID: u64 = 8 << FLAG_SHIFT;
 /// The value part is one word: a pointer to an object cell.
 pub const F_OBJECT: u64 = 16 << FLAG_SHIFT;
 
-const LEN_MASK: u64 = 0xFFFF_FFFF;
+pub(crate) const LEN_MASK: u64 = 0xFFFF_FFFF;
 const KIND_SHIFT: u32 = 32;
 /// The record is a deletion marker.
 pub const M_TOMBSTONE: u64 = 1 << 40;
@@ -128,7 +128,7 @@ impl Shape {
         Self::from_parts(key_len, pad8(key_len) > inline_limit, false, 0, true)
     }
 
-    fn from_parts(
+    pub(crate) fn from_parts(
         key_len: usize,
         key_heap: bool,
         value_heap: bool,

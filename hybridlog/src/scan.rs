@@ -17,6 +17,7 @@ use crate::ops::{self, Decision, is_expired};
 use crate::record::{Meta, Rec};
 use crate::session::Session;
 use crate::store::Store;
+use crate::tier::{self, OnDisk};
 use crate::{Db, Entry};
 
 /// Random buckets RANDOMKEY samples before it falls back to a walk.
@@ -31,26 +32,54 @@ pub fn next_cursor(cursor: u64, mask: u64) -> u64 {
 }
 
 /// Calls `f` with the newest record of every (db, key) on main bucket `bucket`'s chains; false
-/// when the bucket has no entry at all.
+/// when the bucket has no entry at all. Below the log's head the chains go on on disk: with
+/// `disk`, they are read (synchronously); without, the walk stops there and says so in
+/// [`Visit::below_head`].
 fn visit_bucket<'s>(
     s: &'s Store,
     bucket: usize,
     heads: &mut Vec<u64>,
     seen: &mut Vec<u64>,
+    disk: bool,
     mut f: impl FnMut(Rec<'s>),
-) -> bool {
+) -> Visit {
     heads.clear();
     s.index.for_each_entry(bucket, |e| heads.push(e.address()));
-    let any = !heads.is_empty();
+    let in_memory = s.log.head_address();
+    let mut visit = Visit {
+        any: !heads.is_empty(),
+        below_head: false,
+    };
+    // A record already handed to `f` (memory, or disk and cached by address on this thread).
+    let known = |a: u64| match a >= in_memory {
+        true => Some(s.rec(a)),
+        false => match tier::record_at(s, a) {
+            OnDisk::Rec(r) => Some(r),
+            _ => None,
+        },
+    };
     for &head in heads.iter() {
         seen.clear();
         let mut a = head;
         while a >= crate::log::BEGIN_ADDRESS {
-            let r = s.rec(a);
-            let dup = seen.iter().any(|&o| {
-                let o = s.rec(o);
-                o.pdb() == r.pdb() && o.key() == r.key()
-            });
+            let r = if a >= in_memory {
+                s.rec(a)
+            } else if !disk {
+                visit.below_head = true;
+                break;
+            } else {
+                match tier::record_at(s, a) {
+                    OnDisk::Rec(r) => r,
+                    OnDisk::Skip { prev } => {
+                        a = prev;
+                        continue;
+                    }
+                    OnDisk::End => break,
+                }
+            };
+            let dup = seen
+                .iter()
+                .any(|&o| known(o).is_some_and(|o| o.pdb() == r.pdb() && o.key() == r.key()));
             if !dup {
                 seen.push(a);
                 f(r);
@@ -58,7 +87,15 @@ fn visit_bucket<'s>(
             a = r.prev();
         }
     }
-    any
+    visit
+}
+
+/// What [`visit_bucket`] saw.
+struct Visit {
+    /// The bucket had entries.
+    any: bool,
+    /// A chain went below the head and was not followed.
+    below_head: bool,
 }
 
 /// A record's (meta, expire) under its seqlock, without copying the value.
@@ -116,7 +153,7 @@ impl Session {
                 groups += 1;
             }
             let bucket = ix.reverse(pos);
-            let any = visit_bucket(s, bucket, &mut self.heads, &mut self.seen, |r| {
+            let visit = visit_bucket(s, bucket, &mut self.heads, &mut self.seen, true, |r| {
                 if r.pdb() != pdb {
                     return;
                 }
@@ -146,7 +183,7 @@ impl Session {
                 );
                 reported += 1;
             });
-            nonempty += usize::from(any);
+            nonempty += usize::from(visit.any);
             examined += 1;
             pos += 1;
             if pos == n {
@@ -181,7 +218,7 @@ impl Session {
         let (work, heads, seen) = (&mut self.work, &mut self.heads, &mut self.seen);
         work.clear();
         let mut visit = |b: usize, keys: &mut Vec<Vec<u8>>| {
-            visit_bucket(s, b, heads, seen, |r| {
+            visit_bucket(s, b, heads, seen, true, |r| {
                 if r.pdb() != pdb {
                     return;
                 }
@@ -269,7 +306,7 @@ impl Session {
                 let mut keep = false;
                 for b in ix.group_buckets(x) {
                     buckets += 1;
-                    visit_bucket(s, b, heads, seen, |r| {
+                    visit_bucket(s, b, heads, seen, true, |r| {
                         if state(r).0.tombstone() {
                         } else if only.is_none_or(|p| p == r.pdb()) {
                             work.push((r.pdb(), r.key().to_vec()));
@@ -317,7 +354,9 @@ impl Session {
             let mut live = 0usize;
             for b in ix.group_buckets(x) {
                 buckets += 1;
-                visit_bucket(s, b, heads, seen, |r| {
+                // The cycle does not read the disk: a chain that goes there counts as live, so
+                // the group's occupancy bit stays set for SCAN and FLUSHALL.
+                let visit = visit_bucket(s, b, heads, seen, false, |r| {
                     let (meta, expire) = state(r);
                     if meta.tombstone() {
                     } else if is_expired(expire, now_ms) {
@@ -326,6 +365,7 @@ impl Session {
                         live += 1;
                     }
                 });
+                live += usize::from(visit.below_head);
             }
             let expired = self.work.len() as u64;
             let n = reap(s, &guard, &mut self.work, &mut self.scratch, now_ms);
@@ -338,7 +378,10 @@ impl Session {
                     let mut any = false;
                     for b in ix.group_buckets(x) {
                         buckets += 1;
-                        visit_bucket(s, b, heads, seen, |r| any |= !state(r).0.tombstone());
+                        let visit = visit_bucket(s, b, heads, seen, false, |r| {
+                            any |= !state(r).0.tombstone();
+                        });
+                        any |= visit.below_head;
                     }
                     (any, ())
                 });

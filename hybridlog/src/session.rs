@@ -6,6 +6,7 @@ use crossbeam_epoch::LocalHandle;
 
 use crate::ops::{self, Decision, Read};
 use crate::store::Store;
+use crate::tier::{self, Fetch};
 use crate::{Db, Entry, ValueKind, Write};
 
 /// Buffers bigger than this are released after the operation that grew them, so one 512 MiB
@@ -84,6 +85,47 @@ impl Session {
     /// The store this session works on.
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// Whether looking `key` up would read the device: if so, the walk to drive with
+    /// asynchronous reads before running the command (see [`Fetch`]).
+    pub fn locate(&mut self, db: Db, key: &[u8]) -> Option<Fetch> {
+        let s = &*self.store;
+        s.tier.as_ref()?;
+        let pdb = s.pdb(db);
+        let _guard = self.handle.pin();
+        let entry = s.index.find(s.hasher.hash(key))?;
+        let from = s.disk_start(entry.address(), pdb, key)?;
+        if tier::is_resolved(from, pdb, key) {
+            return None;
+        }
+        Some(Fetch::new(tier::Walk::new(
+            from,
+            pdb,
+            key,
+            s.log.page_size(),
+        )))
+    }
+
+    /// Waits, unpinned, while the flusher is so far behind that the pages in memory exceed the
+    /// budget by more than a little. Pinning now and then lets the epoch advance, which is what
+    /// moves the safe read-only address the flusher waits for.
+    pub(crate) fn wait_for_flusher(&self) {
+        let s = &*self.store;
+        if s.tier.is_none() || !s.flush_is_behind() {
+            return;
+        }
+        s.nudge_flusher();
+        while s.flush_is_behind() {
+            self.handle.pin().flush();
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
+    }
+
+    /// Lets go of records read back from disk for earlier commands. Call between commands,
+    /// never while a store callback runs.
+    pub fn end_command(&mut self) {
+        tier::release_resolved();
     }
 
     pub(crate) fn trim_buffers(&mut self) {
@@ -193,6 +235,7 @@ impl Session {
     /// whose TTL has passed counts as a replacement, not as an expiry in `expired_keys`.)
     pub fn upsert(&mut self, db: Db, key: &[u8], value: &[u8], kind: ValueKind, expire_at: u64) {
         let s = &*self.store;
+        self.wait_for_flusher();
         let guard = self.handle.pin();
         let put = |_: Option<Entry<'_>>, _: &mut Vec<u8>| Decision::Put { kind, expire_at };
         let hash = s.hasher.hash(key);
@@ -222,6 +265,7 @@ impl Session {
         mut f: impl FnMut(Option<Entry<'_>>, &mut Vec<u8>) -> Write<R>,
     ) -> R {
         let s = &*self.store;
+        self.wait_for_flusher();
         let guard = self.handle.pin();
         let mut result = None;
         let decide = |old: Option<Entry<'_>>, scratch: &mut Vec<u8>| {
@@ -260,6 +304,7 @@ impl Session {
     /// Deletes `key`; true when a live key was removed.
     pub fn delete(&mut self, db: Db, key: &[u8], now_ms: u64) -> bool {
         let s = &*self.store;
+        self.wait_for_flusher();
         let guard = self.handle.pin();
         let del = |old: Option<Entry<'_>>, _: &mut Vec<u8>| {
             if old.is_some() {

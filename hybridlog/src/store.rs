@@ -14,6 +14,7 @@ use crate::seqlock;
 use crate::session::Session;
 use crate::sync::Ordering;
 use crate::sync::raw::{AtomicI64, AtomicU8, AtomicU64};
+use crate::tier::{Device, Flusher, TierStats};
 use crate::{Db, StoreConfig, StoreError, StoreStats};
 
 /// Physical database ids are bytes.
@@ -43,7 +44,19 @@ pub struct Store {
     counts: Box<[CachePadded<DbCounts>]>,
     expired_keys: CachePadded<AtomicU64>,
     heap_bytes: CachePadded<AtomicI64>,
+    /// The disk tier, if the store has one (below the head address).
+    pub(crate) tier: Option<Tier>,
 }
+
+/// The disk tier's parts.
+pub(crate) struct Tier {
+    pub(crate) device: Box<dyn Device>,
+    pub(crate) stats: TierStats,
+    flusher: std::sync::Mutex<Option<Flusher>>,
+}
+
+/// Pages in memory beyond the budget at which writers wait for the flusher.
+const FLUSH_SLACK_PAGES: u64 = 2;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -54,8 +67,26 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Builds a store sized by `cfg`.
+    /// Builds a store sized by `cfg`, in memory only.
     pub fn new(cfg: StoreConfig) -> Result<Arc<Store>, StoreError> {
+        Self::build(cfg, None)
+    }
+
+    /// Builds a store whose log keeps `cfg.memory_size` bytes of pages in memory and the rest on
+    /// `device`, with a flusher thread writing pages as they become immutable.
+    pub fn with_device(
+        cfg: StoreConfig,
+        device: Box<dyn Device>,
+    ) -> Result<Arc<Store>, StoreError> {
+        let store = Self::build(cfg, Some(device))?;
+        let flusher = Flusher::start(&store)
+            .map_err(|e| StoreError::Config(format!("cannot start the flusher: {e}")))?;
+        let tier = store.tier.as_ref().expect("built with a device");
+        *tier.flusher.lock().unwrap_or_else(|e| e.into_inner()) = Some(flusher);
+        Ok(store)
+    }
+
+    fn build(cfg: StoreConfig, device: Option<Box<dyn Device>>) -> Result<Arc<Store>, StoreError> {
         let bad = |m: String| Err(StoreError::Config(m));
         if !cfg.index_buckets.is_power_of_two() || cfg.index_buckets > 1 << 32 {
             return bad(format!(
@@ -80,10 +111,14 @@ impl Store {
         }
         let mutable_bytes = (cfg.memory_size as f64 * cfg.mutable_fraction) as u64;
         let page_size = 1usize << cfg.page_bits;
+        let mut log = Log::new(cfg.page_bits, mutable_bytes);
+        if device.is_some() {
+            log.set_memory_budget(cfg.memory_size as u64);
+        }
         Ok(Arc::new(Store {
             collector: Collector::new(),
             index: HashIndex::new(cfg.index_buckets, OVERFLOW_CHUNK_BUCKETS),
-            log: Log::new(cfg.page_bits, mutable_bytes),
+            log,
             hasher: KeyHasher::random(),
             inline_limit: page_size / 4,
             gate: Gate::new(MAX_SESSIONS),
@@ -95,7 +130,23 @@ impl Store {
                 .collect(),
             expired_keys: CachePadded::new(AtomicU64::new(0)),
             heap_bytes: CachePadded::new(AtomicI64::new(0)),
+            tier: device.map(|device| Tier {
+                device,
+                stats: TierStats::default(),
+                flusher: std::sync::Mutex::new(None),
+            }),
         }))
+    }
+
+    /// Counters of the disk tier, if there is one.
+    pub fn tier_stats(&self) -> Option<&TierStats> {
+        self.tier.as_ref().map(|t| &t.stats)
+    }
+
+    /// Writes every page that is ready for the disk now (the flusher does this on its own;
+    /// tests call it to make eviction deterministic).
+    pub fn flush_ready_pages(&self) {
+        crate::tier::flush_ready_pages(self);
     }
 
     /// A per-thread handle. Panics if more than [`MAX_SESSIONS`] sessions are alive at once.
@@ -173,7 +224,8 @@ impl Store {
         seqlock::unlock(&self.db_map_version, locked, true);
     }
 
-    /// The record at `address` (an address read from an index entry or a record's `prev`).
+    /// The record at `address` (an address read from an index entry or a record's `prev`),
+    /// which must be in memory: at or above the head the caller read after pinning.
     #[inline]
     pub(crate) fn rec(&self, address: u64) -> Rec<'_> {
         debug_assert!(address >= BEGIN_ADDRESS && address < self.log.tail_address());
@@ -182,11 +234,17 @@ impl Store {
         unsafe { Rec::at(self.log.ptr(address), address) }
     }
 
-    /// The newest record of (`pdb`, `key`) on the chain from `head`.
+    /// The newest record of (`pdb`, `key`) on the chain from `head`. The caller is pinned. Below
+    /// the log's head the walk continues on disk: from this thread's cache of finished walks,
+    /// or by reading the device synchronously (a command that may park asks `Session::locate`
+    /// first, so that it does not get here).
     pub(crate) fn find_record(&self, head: u64, pdb: u8, key: &[u8]) -> Option<Rec<'_>> {
         let mut a = head;
-        // The tiering work stops here at `head_address` and goes to disk.
+        let in_memory = self.log.head_address();
         while a >= BEGIN_ADDRESS {
+            if a < in_memory {
+                return crate::tier::find_on_disk(self, a, pdb, key);
+            }
             let r = self.rec(a);
             if r.pdb() == pdb && r.key_len() == key.len() && r.key() == key {
                 return Some(r);
@@ -196,6 +254,44 @@ impl Store {
             a = prev;
         }
         None
+    }
+
+    /// The first address of `key`'s chain below the head, if the in-memory part of the chain
+    /// from `head` does not hold it. The caller is pinned.
+    pub(crate) fn disk_start(&self, head: u64, pdb: u8, key: &[u8]) -> Option<u64> {
+        self.tier.as_ref()?;
+        let mut a = head;
+        let in_memory = self.log.head_address();
+        while a >= BEGIN_ADDRESS {
+            if a < in_memory {
+                return Some(a);
+            }
+            let r = self.rec(a);
+            if r.pdb() == pdb && r.key_len() == key.len() && r.key() == key {
+                return None;
+            }
+            a = r.prev();
+        }
+        None
+    }
+
+    /// Whether writers should wait for the flusher (see `Session::wait_for_flusher`): never on
+    /// the flusher itself, which is what everyone waits for.
+    pub(crate) fn flush_is_behind(&self) -> bool {
+        self.log.flush_is_behind(FLUSH_SLACK_PAGES) && !crate::tier::on_flusher_thread()
+    }
+
+    /// Asks the flusher for a pass now.
+    pub(crate) fn nudge_flusher(&self) {
+        if let Some(tier) = &self.tier
+            && let Some(f) = tier
+                .flusher
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+        {
+            f.nudge();
+        }
     }
 
     /// Allocates and writes a record (unpublished).

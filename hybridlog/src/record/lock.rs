@@ -114,6 +114,16 @@ impl<'a> RecordLock<'a> {
         freed
     }
 
+    /// Marks the record superseded after its object cell moved to the record that supersedes it
+    /// (which owns it now): nothing is retired.
+    pub fn seal_moved(&mut self) {
+        self.changed = true;
+        let r = self.rec;
+        let meta = r.meta();
+        debug_assert!(meta & M_SEALED == 0 && r.is_object());
+        r.word(3).store(meta | M_SEALED, Ordering::Relaxed);
+    }
+
     /// Marks the record superseded, retiring a heap value. Returns heap bytes retired.
     pub fn seal(&mut self, guard: &Guard) -> u64 {
         self.changed = true;

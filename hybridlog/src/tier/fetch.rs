@@ -1,0 +1,101 @@
+//! A chain walk below the head driven by someone else's asynchronous reads (the reactor's).
+//!
+//! `Session::locate` says whether a key's lookup would read the device; if so it hands out a
+//! [`Fetch`]. The caller performs each [`FileRead`] without blocking, feeds the bytes back with
+//! [`Fetch::complete`], and once that says [`FetchStep::Done`] re-runs the command: the walk's
+//! result is in this thread's cache, so the lookup no longer touches the device.
+
+use std::os::fd::RawFd;
+
+use super::TierStats;
+use super::disk_record::{Next, Walk};
+use crate::store::Store;
+
+/// A read of `len` bytes at `offset` of the open file `fd` (aligned for direct I/O).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileRead {
+    /// The file (owned by the store's device; open as long as the store).
+    pub fd: RawFd,
+    /// Byte offset.
+    pub offset: u64,
+    /// Bytes to read.
+    pub len: u32,
+}
+
+/// What a fetch wants next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchStep {
+    /// Perform this read and call [`Fetch::complete`] with its bytes.
+    Read(FileRead),
+    /// Finished: run the command again (on this thread).
+    Done,
+}
+
+/// One key's walk below the head, waiting for reads.
+pub struct Fetch {
+    walk: Walk,
+    next: Next,
+}
+
+impl std::fmt::Debug for Fetch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetch")
+            .field("at", &self.walk.at())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Fetch {
+    pub(crate) fn new(walk: Walk) -> Fetch {
+        let next = walk.next_read();
+        Fetch { walk, next }
+    }
+
+    /// The first step: the read to perform.
+    pub fn start(&mut self, store: &Store) -> FetchStep {
+        self.step(store)
+    }
+
+    fn step(&mut self, store: &Store) -> FetchStep {
+        let Some(tier) = store.tier.as_ref() else {
+            return FetchStep::Done;
+        };
+        loop {
+            let Next::Read { address, len } = self.next else {
+                return FetchStep::Done;
+            };
+            match tier.device.locate(address) {
+                Ok((fd, offset)) => {
+                    return FetchStep::Read(FileRead {
+                        fd,
+                        offset,
+                        len: len as u32,
+                    });
+                }
+                Err(err) => {
+                    log::error!("disk tier: cannot locate log address {address}: {err}");
+                    self.next = self.walk.feed(&[], &tier.stats);
+                }
+            }
+        }
+    }
+
+    /// The read asked for finished with `result`: what next.
+    pub fn complete(&mut self, store: &Store, result: std::io::Result<&[u8]>) -> FetchStep {
+        let Some(tier) = store.tier.as_ref() else {
+            return FetchStep::Done;
+        };
+        TierStats::bump(&tier.stats.async_reads);
+        self.next = match result {
+            Ok(bytes) => self.walk.feed(bytes, &tier.stats),
+            Err(err) => {
+                log::error!(
+                    "disk tier: read at log address {} failed: {err}",
+                    self.walk.at()
+                );
+                self.walk.feed(&[], &tier.stats)
+            }
+        };
+        self.step(store)
+    }
+}

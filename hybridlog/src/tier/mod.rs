@@ -1,0 +1,65 @@
+//! The disk tier: the part of the log's address space below the head address.
+//!
+//! - [`Device`]: where flushed pages go and records below the head are read from; log address
+//!   `a` is byte `a` of the device (pages map 1:1 onto the file space).
+//! - `flusher`: a thread that writes each page once it is immutable (below the safe read-only
+//!   address), first copying to the tail the live records a page cannot carry to disk (heap keys
+//!   and values, collection objects: pointers mean nothing on disk), and then lets the log move
+//!   its head past it (`Log::set_flushed_until`).
+//! - `disk_record`: parsing records read back from the device and walking a key's chain below
+//!   the head, record by record, plus the per-thread cache of what such walks found.
+//! - [`Fetch`]: the same walk driven by asynchronous reads, for a reactor that must not block;
+//!   the synchronous walk is the fallback for paths that cannot park (SCAN, KEYS, RANDOMKEY).
+
+mod disk_record;
+mod fetch;
+mod file_device;
+mod flusher;
+
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub(crate) use disk_record::{
+    OnDisk, Walk, find_on_disk, is_resolved, record_at, release_resolved,
+};
+pub use fetch::{Fetch, FetchStep, FileRead};
+pub use file_device::FileDevice;
+pub(crate) use flusher::{Flusher, flush_ready_pages, on_flusher_thread};
+
+/// Alignment of device offsets, lengths and buffers (direct I/O).
+pub const DISK_ALIGN: usize = 4096;
+/// Largest single read a walk asks for (the reactor's read buffer size).
+pub const MAX_READ: usize = 128 * 1024;
+
+/// Storage for the log below the head.
+pub trait Device: Send + Sync + 'static {
+    /// Writes `bytes` at log address `address`. Both are multiples of [`DISK_ALIGN`] and
+    /// `bytes` is [`DISK_ALIGN`]-aligned in memory.
+    fn write(&self, address: u64, bytes: &[u8]) -> std::io::Result<()>;
+    /// Reads up to `buf.len()` bytes at `address` (aligned as for `write`); fewer at the end.
+    fn read(&self, address: u64, buf: &mut [u8]) -> std::io::Result<usize>;
+    /// The file and offset holding log address `address`, for a read by someone else (the
+    /// reactor's ring). The bytes up to the end of `address`'s log page are in that file.
+    fn locate(&self, address: u64) -> std::io::Result<(RawFd, u64)>;
+}
+
+/// Counters of the disk tier (INFO).
+#[derive(Debug, Default)]
+pub struct TierStats {
+    /// Pages written to the device.
+    pub pages_flushed: AtomicU64,
+    /// Records copied to the tail because their page was about to leave memory.
+    pub records_relocated: AtomicU64,
+    /// Records read back from the device by the asynchronous path.
+    pub async_reads: AtomicU64,
+    /// Records read back synchronously (paths that cannot park).
+    pub sync_reads: AtomicU64,
+    /// Device errors (each is also logged).
+    pub io_errors: AtomicU64,
+}
+
+impl TierStats {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}

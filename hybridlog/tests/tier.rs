@@ -1,0 +1,248 @@
+//! The disk tier: a log several times its memory budget, read back through the synchronous
+//! fallback and through `locate` + `Fetch` (the asynchronous path a reactor drives), with
+//! overwrites, deletes, expiry, big values, objects, SCAN and FLUSHALL.
+
+mod common;
+
+use std::collections::HashMap;
+use std::mem::ManuallyDrop;
+use std::os::fd::FromRawFd;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use common::{get, set};
+use ferrite_hybridlog::tier::{FetchStep, FileDevice};
+use ferrite_hybridlog::{Session, Store, StoreConfig, ValueKind};
+
+const PAGE_BITS: u32 = 16;
+const BUDGET: usize = 512 << 10;
+
+struct Dir(PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tiered(name: &str) -> (Arc<Store>, Dir) {
+    // Under the build directory: /tmp may be a tmpfs without O_DIRECT.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("tier-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let device = FileDevice::create(&dir.join("hlog")).unwrap();
+    let store = Store::with_device(
+        StoreConfig {
+            index_buckets: 1 << 12,
+            page_bits: PAGE_BITS,
+            memory_size: BUDGET,
+            mutable_fraction: 0.5,
+            databases: 16,
+        },
+        Box::new(device),
+    )
+    .unwrap();
+    (store, Dir(dir))
+}
+
+fn value(i: u64, round: u64) -> Vec<u8> {
+    format!("value-{i}-{round}-")
+        .into_bytes()
+        .into_iter()
+        .cycle()
+        .take(150 + (i % 100) as usize)
+        .collect()
+}
+
+/// Writes `n` keys, overwrites every third, deletes every seventh, expires every eleventh.
+fn load(s: &mut Session, n: u64) -> HashMap<Vec<u8>, Vec<u8>> {
+    let mut model = HashMap::new();
+    for i in 0..n {
+        let k = format!("key:{i}").into_bytes();
+        set(s, 0, &k, &value(i, 0));
+        model.insert(k, value(i, 0));
+    }
+    for i in (0..n).step_by(3) {
+        let k = format!("key:{i}").into_bytes();
+        set(s, 0, &k, &value(i, 1));
+        model.insert(k, value(i, 1));
+    }
+    for i in (0..n).step_by(7) {
+        let k = format!("key:{i}").into_bytes();
+        assert!(s.delete(0, &k, 1), "key:{i} was live");
+        model.remove(&k);
+    }
+    for i in (0..n).step_by(11) {
+        let k = format!("key:{i}").into_bytes();
+        // Expired at 1 ms after the epoch: gone for any reader now.
+        s.upsert(0, &k, b"soon gone", ValueKind::String, 1);
+        model.remove(&k);
+    }
+    model
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+#[test]
+fn ten_times_memory_reads_back_exactly() {
+    let (store, _dir) = tiered("sync");
+    let mut s = store.session();
+    let n = 30_000;
+    let model = load(&mut s, n);
+    let stats = store.stats();
+    assert!(stats.head_address > 4 * BUDGET as u64, "{stats:?}");
+    let page = 1u64 << PAGE_BITS;
+    assert!(
+        store.stats().log_memory_bytes <= BUDGET as u64 + 4 * page,
+        "log memory {} over the budget {BUDGET}",
+        store.stats().log_memory_bytes
+    );
+    let t = now();
+    for i in 0..n {
+        let k = format!("key:{i}").into_bytes();
+        assert_eq!(get(&mut s, 0, &k, t), model.get(&k).cloned(), "key:{i}");
+        s.end_command();
+    }
+    let tier = store.tier_stats().unwrap();
+    assert!(tier.pages_flushed.load(Ordering::Relaxed) > 50);
+    assert!(tier.sync_reads.load(Ordering::Relaxed) > 1000);
+    assert_eq!(tier.io_errors.load(Ordering::Relaxed), 0);
+    // Every expired key was read above, which reaped it (lazy expiry), so the count is exact.
+    assert_eq!(store.db_size(0) as usize, model.len());
+}
+
+/// 4 KiB-aligned scratch for reads from an O_DIRECT file.
+#[repr(C, align(4096))]
+#[derive(Clone, Copy)]
+struct Block([u8; 4096]);
+
+/// Performs a fetch's reads the way a reactor would, but inline.
+fn drive(store: &Store, mut step: FetchStep, fetch: &mut ferrite_hybridlog::tier::Fetch) -> usize {
+    let mut buf = vec![Block([0; 4096]); 32];
+    let mut reads = 0;
+    while let FetchStep::Read(r) = step {
+        // SAFETY: test: the device's fd stays open while the store lives; ManuallyDrop keeps
+        // this File from closing it.
+        let file = ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(r.fd) });
+        // SAFETY: the blocks are contiguous bytes.
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), buf.len() * 4096)
+        };
+        let n = file
+            .read_at(&mut bytes[..r.len as usize], r.offset)
+            .unwrap();
+        step = fetch.complete(store, Ok(&bytes[..n]));
+        reads += 1;
+    }
+    reads
+}
+
+#[test]
+fn locate_and_fetch_resolve_without_synchronous_reads() {
+    let (store, _dir) = tiered("async");
+    let mut s = store.session();
+    let n = 20_000;
+    let model = load(&mut s, n);
+    let tier = store.tier_stats().unwrap();
+    let t = now();
+    let mut fetched = 0;
+    for i in (0..n).step_by(13) {
+        let k = format!("key:{i}").into_bytes();
+        if let Some(mut fetch) = s.locate(0, &k) {
+            let first = fetch.start(&store);
+            fetched += drive(&store, first, &mut fetch);
+            assert!(s.locate(0, &k).is_none(), "resolved after the fetch");
+        }
+        let sync_before = tier.sync_reads.load(Ordering::Relaxed);
+        assert_eq!(get(&mut s, 0, &k, t), model.get(&k).cloned(), "key:{i}");
+        assert_eq!(
+            tier.sync_reads.load(Ordering::Relaxed),
+            sync_before,
+            "key:{i} read synchronously"
+        );
+        s.end_command();
+    }
+    assert!(fetched > 100, "only {fetched} reads: was anything on disk?");
+}
+
+#[test]
+fn writes_to_keys_on_disk_see_their_old_values() {
+    let (store, _dir) = tiered("rmw");
+    let mut s = store.session();
+    for i in 0..60_000u64 {
+        set(
+            &mut s,
+            0,
+            format!("n:{i}").as_bytes(),
+            i.to_string().as_bytes(),
+        );
+    }
+    assert!(store.stats().head_address > BUDGET as u64);
+    for i in (0..60_000u64).step_by(97) {
+        let k = format!("n:{i}");
+        assert_eq!(common::incr(&mut s, 0, k.as_bytes(), 0), i as i64 + 1);
+        s.end_command();
+    }
+    for i in (0..60_000u64).step_by(97) {
+        let k = format!("n:{i}");
+        assert_eq!(
+            get(&mut s, 0, k.as_bytes(), 0),
+            Some((i + 1).to_string().into_bytes())
+        );
+    }
+}
+
+#[test]
+fn big_values_survive_eviction() {
+    let (store, _dir) = tiered("big");
+    let mut s = store.session();
+    // Over a quarter page: heap blocks, which the flusher copies forward.
+    let big: Vec<Vec<u8>> = (0..5u8).map(|i| vec![b'a' + i; 40_000]).collect();
+    for (i, v) in big.iter().enumerate() {
+        set(&mut s, 2, format!("big:{i}").as_bytes(), v);
+    }
+    for i in 0..30_000u64 {
+        set(&mut s, 0, format!("noise:{i}").as_bytes(), &value(i, 0));
+    }
+    assert!(store.stats().head_address > 8 * BUDGET as u64);
+    let tier = store.tier_stats().unwrap();
+    assert!(tier.records_relocated.load(Ordering::Relaxed) >= 5);
+    for (i, v) in big.iter().enumerate() {
+        assert_eq!(
+            get(&mut s, 2, format!("big:{i}").as_bytes(), 0).as_ref(),
+            Some(v)
+        );
+    }
+}
+
+#[test]
+fn scan_and_flush_see_keys_on_disk() {
+    let (store, _dir) = tiered("scan");
+    let mut s = store.session();
+    let model = load(&mut s, 10_000);
+    let t = now();
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor = 0;
+    loop {
+        cursor = s.scan(0, cursor, 100, t, |k, _| {
+            seen.insert(k.to_vec());
+        });
+        s.end_command();
+        if cursor == 0 {
+            break;
+        }
+    }
+    let live: std::collections::HashSet<_> = model.keys().cloned().collect();
+    assert_eq!(seen, live);
+    s.flush_all();
+    s.end_command();
+    assert_eq!(store.db_size(0), 0);
+    assert_eq!(get(&mut s, 0, b"key:1", t), None);
+}
