@@ -32,14 +32,19 @@
 //! block (and of its address), and the offset of the first record that starts in the block (see
 //! [`sums`](self::sums) for the format). A 4 KiB block is the unit a device writes atomically in
 //! practice, so a torn page write leaves some of its blocks new and some old (or zero, in a
-//! fresh sparse file): exactly those blocks fail their check. The data is written before its
-//! entries, so a crash between the two leaves blocks without entries ("unwritten"), never
-//! entries that vouch for data not written. Recovery reads the durable flushed-until address
-//! from its checkpoint, calls [`SegmentedFile::verify`] over `[begin, flushed_until)` and walks
-//! each page's records from the page start: a record that overlaps a bad block is lost, and
-//! the walk resumes at [`BadRun::resume_at`], the first record that starts in a good block
-//! after the damage (the `first_record` column makes this possible even when the damage hid
-//! the headers in between). So damage costs the records it touches, not the rest of the page.
+//! fresh sparse file): exactly those blocks fail their check. Within one `write_page` the
+//! data goes out before its entries, so a crash between the two leaves blocks without entries
+//! ("unwritten") rather than entries that vouch for data never written; but only
+//! [`SegmentedFile::sync`] orders anything against a crash, so recovery trusts nothing beyond
+//! the flushed-until address that the checkpoint recorded after a successful `sync`. Recovery
+//! calls [`SegmentedFile::verify`] over `[begin, flushed_until)` and walks each page's records
+//! from the page start: a record that overlaps a bad block is lost, and the walk resumes at
+//! [`BadRun::resume_at`], the first record that starts in a good block after the damage (the
+//! `first_record` column makes this possible even when the damage hid the headers in
+//! between). So damage costs the records it touches, not the rest of the page. One exposure
+//! remains: rewriting a block that was already synced (the last block of a page flushed in
+//! part, then again in full) is not atomic with its entry, so a crash in between fails the
+//! whole block, records that were durable in it included.
 //!
 //! # Errors
 //! Every failure is a [`DiskError`] value; a full disk is [`DiskError::NoSpace`], after which

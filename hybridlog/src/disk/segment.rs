@@ -117,14 +117,14 @@ impl SegmentedFile {
                 "hybridlog disk {}: O_DIRECT, {align}-byte alignment",
                 cfg.dir.display()
             ),
+            IoMode::Buffered if cfg.direct == super::DirectIo::Off => log::info!(
+                "hybridlog disk {}: buffered I/O with POSIX_FADV_DONTNEED (O_DIRECT turned off)",
+                cfg.dir.display()
+            ),
             IoMode::Buffered => log::warn!(
-                "hybridlog disk {}: buffered I/O with POSIX_FADV_DONTNEED (O_DIRECT {})",
-                cfg.dir.display(),
-                if cfg.direct == super::DirectIo::Off {
-                    "turned off"
-                } else {
-                    "not supported here"
-                }
+                "hybridlog disk {}: O_DIRECT is not supported here; buffered I/O with \
+                 POSIX_FADV_DONTNEED",
+                cfg.dir.display()
             ),
         }
         Ok(dev)
