@@ -45,6 +45,8 @@ impl Segment {
 
 /// Where an asynchronous read of `[address, address + len)` goes (see
 /// [`SegmentedFile::locate`]). Keep it (it holds the segment open) until the read completes.
+/// Like `read_at`, the read comes back short at the end of the segment's written data: the
+/// bytes wanted are `buf[skip..min(skip + len, bytes_read)]`.
 #[derive(Debug, Clone)]
 pub struct Location {
     /// The segment to read from.
@@ -442,7 +444,9 @@ impl SegmentedFile {
     /// Moves the begin address up to `address` and deletes the segments that lie wholly below
     /// it (data and sidecar). Reads below `address` fail with [`DiskError::Truncated`] from now
     /// on; reads already holding a segment finish on the unlinked file. Returns the number of
-    /// segments deleted.
+    /// segments deleted. The caller orders it after the flushes below `address` (compaction
+    /// truncates only what is flushed and copied forward): a `write_page` below `address` that
+    /// races with it could re-create a deleted segment.
     pub fn truncate_until(&self, address: u64) -> Result<usize, DiskError> {
         let address = address.min(ADDRESS_LIMIT);
         self.begin.fetch_max(address, Ordering::AcqRel);

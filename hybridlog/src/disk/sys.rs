@@ -189,7 +189,9 @@ mod tests {
         assert_eq!(probe(dir.path(), DirectIo::Off).unwrap(), IoMode::Buffered);
         match probe(dir.path(), DirectIo::Auto).unwrap() {
             IoMode::Direct { align } => {
-                assert!(align.is_power_of_two() && (512..=65536).contains(&align))
+                assert!(align.is_power_of_two() && (512..=65536).contains(&align));
+                let required = probe(dir.path(), DirectIo::Required).unwrap();
+                assert_eq!(required, IoMode::Direct { align });
             }
             IoMode::Buffered => println!("temp dir has no O_DIRECT; buffered"),
         }
