@@ -12,6 +12,8 @@
 //! # Map of the crate
 //! - [`index`]: the hash index (cache-line buckets, tags, the tentative-bit insert protocol).
 //! - [`log`]: pages, tail allocation and the address regions (mutable, read-only, on disk).
+//! - [`disk`]: the device under the on-disk region (segment files, checksums, async reads);
+//!   not wired into the log yet.
 //! - [`record`]: the record layout and its heap blocks for large keys and values.
 //! - [`seqlock`]: the per-record version word in-place writers and readers share.
 //! - `ops`: the read and write cores; `scan`: whole-index walks.
@@ -23,6 +25,7 @@
 //! memory grows: records superseded by read-copy-update, tombstones and lost insert races stay
 //! in the log until the tiering work adds eviction and compaction (see [`log`]).
 
+pub mod disk;
 pub mod gate;
 pub mod hash;
 pub mod index;

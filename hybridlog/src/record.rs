@@ -89,6 +89,20 @@ fn pad8(n: usize) -> usize {
     n.div_ceil(8) * 8
 }
 
+/// Bytes a record occupies in the log, from its info and sizes words (words 0 and 2), for
+/// walkers over page images that have no `Rec` (the disk layer's checksum table). Words that are
+/// not a record's give some size; such walkers bound it by what they hold.
+pub fn stored_size(info: u64, sizes: u64) -> usize {
+    Shape::from_parts(
+        (sizes >> 32) as usize,
+        info & F_KEY_HEAP != 0,
+        info & F_VALUE_HEAP != 0,
+        (sizes & LEN_MASK) as usize,
+        info & F_OBJECT != 0,
+    )
+    .size
+}
+
 /// Where a record's key and value go and how big it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shape {
