@@ -5,14 +5,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
-use ferrite_hybridlog::disk::{
-    AlignedBuf, DirectIo, DiskConfig, IoMode, IoPool, IoPoolConfig, ReadRequest, SUM_BLOCK,
-    SegmentedFile, SubmitError,
-};
+use ferrite_hybridlog::disk::{AlignedBuf, DirectIo, DiskConfig, IoMode, SUM_BLOCK, SegmentedFile};
 use ferrite_hybridlog::log::BEGIN_ADDRESS;
 use ferrite_hybridlog::record::{F_VALID, HEADER_BYTES, Shape};
 
@@ -363,88 +357,4 @@ fn a_full_disk_is_an_error_and_writes_resume_after_freeing_space() {
         drop(dev);
         std::fs::remove_dir_all(&dir).unwrap();
     }
-}
-
-#[test]
-fn io_pool_serves_concurrent_submitters() {
-    let dir = tempfile::tempdir().unwrap();
-    let dev = Arc::new(open(dir.path(), DirectIo::Auto));
-    let mut rng = Rng(5);
-    let mut image = Vec::new();
-    for address in (0..4 * SEG).step_by(PAGE) {
-        let p = page(address, &mut rng);
-        dev.write_page(address, &p).unwrap();
-        image.extend_from_slice(&p);
-    }
-    let image = Arc::new(image);
-    let wakes = Arc::new(AtomicUsize::new(0));
-    let w = Arc::clone(&wakes);
-    let cfg = IoPoolConfig {
-        threads: 2,
-        queue: 32,
-        buffers: 24,
-        buffer_bytes: 16384,
-    };
-    let (pool, rx) = IoPool::new(Arc::clone(&dev), &cfg, move || {
-        w.fetch_add(1, Ordering::Relaxed);
-    })
-    .unwrap();
-    let pool = Arc::new(pool);
-    const PER: u64 = 400;
-    let fulls = Arc::new(AtomicUsize::new(0));
-    let submitters: Vec<_> = (0..4u64)
-        .map(|t| {
-            let (pool, fulls) = (Arc::clone(&pool), Arc::clone(&fulls));
-            std::thread::spawn(move || {
-                let mut rng = Rng(100 + t);
-                for i in 0..PER {
-                    let mut req = ReadRequest {
-                        address: rng.below(4 * SEG),
-                        len: 1 + rng.below(12000) as usize,
-                        token: t * PER + i,
-                    };
-                    loop {
-                        match pool.submit(req) {
-                            Ok(()) => break,
-                            Err(SubmitError::Full(back)) => {
-                                fulls.fetch_add(1, Ordering::Relaxed);
-                                req = back;
-                                std::thread::yield_now();
-                            }
-                            Err(e) => panic!("{e}"),
-                        }
-                    }
-                }
-            })
-        })
-        .collect();
-    // Regenerate each submitter's requests to check the bytes by token.
-    let mut expected = HashMap::new();
-    for t in 0..4u64 {
-        let mut rng = Rng(100 + t);
-        for i in 0..PER {
-            let address = rng.below(4 * SEG);
-            let len = 1 + rng.below(12000) as usize;
-            expected.insert(t * PER + i, (address, len));
-        }
-    }
-    for _ in 0..4 * PER {
-        let c = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("a completion");
-        let (a, len) = expected.remove(&c.token).expect("each token once");
-        let data = c.result.unwrap();
-        let end = (a as usize + len).min(image.len());
-        assert_eq!(data.bytes(), &image[a as usize..end], "token {}", c.token);
-    }
-    for s in submitters {
-        s.join().unwrap();
-    }
-    assert!(expected.is_empty());
-    drop(pool);
-    assert_eq!(wakes.load(Ordering::Relaxed), 4 * PER as usize);
-    println!(
-        "submissions refused as full: {}",
-        fulls.load(Ordering::Relaxed)
-    );
 }

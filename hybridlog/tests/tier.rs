@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use common::{get, set};
-use ferrite_hybridlog::tier::{FetchStep, FileDevice};
+use ferrite_hybridlog::disk::{DiskConfig, SegmentedFile};
+use ferrite_hybridlog::tier::FetchStep;
 use ferrite_hybridlog::{Session, Store, StoreConfig, ValueKind};
 
 const PAGE_BITS: u32 = 16;
@@ -32,7 +33,11 @@ fn tiered(name: &str) -> (Arc<Store>, Dir) {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("tier-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let device = FileDevice::create(&dir.join("hlog")).unwrap();
+    let device = SegmentedFile::open(&DiskConfig {
+        segment_bits: 22,
+        ..DiskConfig::new(dir.join("hlog"))
+    })
+    .unwrap();
     let store = Store::with_device(
         StoreConfig {
             index_buckets: 1 << 12,

@@ -106,3 +106,14 @@ mod tests {
         assert!(e.to_string().contains("/x"), "{e}");
     }
 }
+
+impl From<DiskError> for io::Error {
+    /// Keeps the OS error where there is one (so `ENOSPC` stays recognisable upstream).
+    fn from(e: DiskError) -> io::Error {
+        match e {
+            DiskError::NoSpace { .. } => io::Error::new(io::ErrorKind::StorageFull, e.to_string()),
+            DiskError::Io { source, .. } => source,
+            other => io::Error::other(other.to_string()),
+        }
+    }
+}

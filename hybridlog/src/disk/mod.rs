@@ -1,8 +1,9 @@
 //! The disk device under the HybridLog's on-disk region `[begin, head)`: segment files, aligned
-//! buffers, per-block checksums and an I/O thread pool. Nothing here is wired into the
-//! [`Log`](crate::log::Log) yet; the tiering work flushes pages through
-//! [`SegmentedFile::write_page`] and reads records below the head through
-//! [`SegmentedFile::locate`] (io_uring) or [`IoPool`] (epoll backend).
+//! buffers and per-block checksums. [`SegmentedFile`] is the store's
+//! [`Device`](crate::tier::Device): the flusher writes pages through
+//! [`SegmentedFile::write_page`], and records below the head are read through
+//! [`SegmentedFile::locate`] by the reactor (its own ring, or its I/O threads on the epoll
+//! backend) or synchronously through [`SegmentedFile::read_at`].
 //!
 //! # Layout
 //! The log's address space maps 1:1 onto file offsets: address `a` lives in segment
@@ -52,15 +53,13 @@
 
 mod buf;
 mod error;
-mod pool;
 mod segment;
 pub mod sums;
 mod sys;
 mod verify;
 
-pub use buf::{AlignedBuf, BUF_ALIGN, BufferPool, Lease};
+pub use buf::{AlignedBuf, BUF_ALIGN};
 pub use error::DiskError;
-pub use pool::{Completion, IoPool, IoPoolConfig, ReadData, ReadRequest, SubmitError};
 pub use segment::{Location, Segment, SegmentedFile};
 pub use sums::SUM_BLOCK;
 pub use verify::{BadBlock, BadRun, Damage, Verification};

@@ -486,3 +486,24 @@ impl SegmentedFile {
         Ok(())
     }
 }
+
+impl crate::tier::Device for SegmentedFile {
+    fn write(&self, address: u64, bytes: &[u8]) -> std::io::Result<()> {
+        self.write_page(address, bytes)
+            .map_err(std::io::Error::from)
+    }
+
+    fn read(&self, address: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+        let (skip, got) = self
+            .read_window(address, buf.len(), buf)
+            .map_err(std::io::Error::from)?;
+        debug_assert_eq!(skip, 0, "callers read from aligned addresses");
+        Ok(got)
+    }
+
+    fn locate(&self, address: u64) -> std::io::Result<(RawFd, u64)> {
+        let at = SegmentedFile::locate(self, address, 1).map_err(std::io::Error::from)?;
+        debug_assert_eq!(at.skip, 0, "callers read from aligned addresses");
+        Ok((at.segment.fd(), at.file_offset))
+    }
+}

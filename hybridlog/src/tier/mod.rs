@@ -13,7 +13,6 @@
 
 mod disk_record;
 mod fetch;
-mod file_device;
 mod flusher;
 
 use std::os::fd::RawFd;
@@ -23,7 +22,6 @@ pub(crate) use disk_record::{
     OnDisk, Walk, find_on_disk, is_resolved, record_at, release_resolved,
 };
 pub use fetch::{Fetch, FetchStep, FileRead};
-pub use file_device::FileDevice;
 pub(crate) use flusher::{Flusher, flush_ready_pages, on_flusher_thread};
 
 /// Alignment of device offsets, lengths and buffers (direct I/O).
