@@ -16,6 +16,7 @@ use std::time::Duration;
 use anyhow::Context;
 use ferrite_commands::Server;
 use ferrite_commands::config::Config;
+use ferrite_hybridlog::disk::{DiskConfig, SegmentedFile};
 use ferrite_hybridlog::{Store, StoreConfig};
 use ferrite_reactor::Backend;
 use nix::sys::signal::{SigSet, Signal};
@@ -55,7 +56,7 @@ fn run() -> anyhow::Result<()> {
         std::env::set_current_dir(&dir).with_context(|| format!("cannot chdir to {dir}"))?;
     }
 
-    let store = Store::new(store_config(&config)?).context("cannot build the store")?;
+    let store = open_store(&config)?;
     let server = Arc::new(Server::new(store, config, threads));
 
     // Signals are taken synchronously by this thread (sigwait), never by a handler that could
@@ -137,12 +138,43 @@ fn store_config(config: &Config) -> anyhow::Result<StoreConfig> {
     let defaults = StoreConfig::default();
     let index_bytes = number(config, "index-size")?.max(64);
     let index_buckets = (index_bytes / 64).next_power_of_two() as usize;
+    let memory_size = number(config, "memory-size")? as usize;
     Ok(StoreConfig {
         index_buckets,
-        memory_size: number(config, "memory-size")? as usize,
+        memory_size,
+        page_bits: page_bits(memory_size),
         databases: number(config, "databases")? as usize,
         ..defaults
     })
+}
+
+/// Log pages of about 1/64 of the memory budget, between 64 KiB and 4 MiB: enough pages that
+/// the read-only region (a tenth of the budget) spans several, so the flusher can keep ahead of
+/// the head, and big enough that a page write is an efficient disk write.
+fn page_bits(memory_size: usize) -> u32 {
+    let page = (memory_size / 64).clamp(64 << 10, 4 << 20);
+    page.ilog2()
+}
+
+/// The store, with its disk tier in `<dir>/hlog`. The disk tier holds what does not fit in
+/// `memory-size`; it is not a recovery source (RDB and AOF are), so it starts empty.
+fn open_store(config: &Config) -> anyhow::Result<Arc<Store>> {
+    let cfg = store_config(config)?;
+    let dir = std::path::Path::new("hlog");
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)
+            .with_context(|| format!("cannot clear the old log in {}", dir.display()))?;
+    }
+    let device = SegmentedFile::open(&DiskConfig::new(dir))
+        .with_context(|| format!("cannot open the log in {}", dir.display()))?;
+    log::info!(
+        "Disk tier: {} KiB pages, {} MiB in memory, the rest in {} ({:?} I/O)",
+        (1u64 << cfg.page_bits) >> 10,
+        cfg.memory_size >> 20,
+        dir.display(),
+        device.mode()
+    );
+    Store::with_device(cfg, Box::new(device)).context("cannot build the store")
 }
 
 /// Descriptors kept aside for listeners, rings, eventfds and data files (Redis's

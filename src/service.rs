@@ -4,12 +4,15 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use ferrite_commands::disk_wait::DiskRead;
 use ferrite_commands::{Client, Flow, Server, Worker};
 use ferrite_reactor::{After, Consumed, Ctl, Service, Token};
 
 /// One reactor thread's service: its command engine.
 pub struct Connections {
     worker: Worker,
+    /// Scratch: disk reads the worker asked for.
+    reads: Vec<DiskRead>,
 }
 
 impl Connections {
@@ -17,6 +20,20 @@ impl Connections {
     pub fn new(server: Arc<Server>, thread: usize) -> Self {
         Self {
             worker: Worker::new(server, thread),
+            reads: Vec::new(),
+        }
+    }
+
+    /// Hands the disk reads the worker's parked commands wait for to the reactor.
+    fn start_disk_reads(&mut self, ctl: &mut dyn Ctl) {
+        self.worker.take_disk_reads(&mut self.reads);
+        for r in self.reads.drain(..) {
+            ctl.read_disk(ferrite_reactor::DiskRead {
+                fd: r.read.fd,
+                offset: r.read.offset,
+                len: r.read.len,
+                tag: r.tag,
+            });
         }
     }
 }
@@ -60,13 +77,14 @@ impl Service for Connections {
 
     fn input(
         &mut self,
-        _ctl: &mut dyn Ctl,
+        ctl: &mut dyn Ctl,
         _token: Token,
         conn: &mut Client,
         input: &[u8],
         out: &mut Vec<u8>,
     ) -> Consumed {
         let (bytes, flow) = self.worker.input(conn, input, out);
+        self.start_disk_reads(ctl);
         Consumed {
             bytes,
             after: after(flow),
@@ -87,6 +105,13 @@ impl Service for Connections {
 
     fn woken(&mut self, ctl: &mut dyn Ctl) {
         self.worker.woken(&mut |t| ctl.resume(unpack(t)));
+    }
+
+    fn disk_read_done(&mut self, ctl: &mut dyn Ctl, tag: u64, result: std::io::Result<&[u8]>) {
+        if let Some(token) = self.worker.disk_read_done(tag, result) {
+            ctl.resume(unpack(token));
+        }
+        self.start_disk_reads(ctl);
     }
 }
 

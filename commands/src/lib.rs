@@ -11,6 +11,7 @@ pub mod client;
 pub mod cmd;
 pub mod config;
 pub mod ctx;
+pub mod disk_wait;
 pub mod docs;
 pub mod objects;
 pub mod pubsub;

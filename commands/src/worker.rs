@@ -15,6 +15,7 @@ use crate::client::{BLOCK_UNBLOCK_ERROR, BLOCK_UNBLOCK_TIMEOUT, Client, ClientSh
 use crate::cmd::transactions;
 use crate::config::Config;
 use crate::ctx::Ctx;
+use crate::disk_wait::{DiskRead, DiskWaits};
 use crate::resp::{Limits, Parse, Parser, Reply};
 use crate::server::{Server, unix_ms};
 use crate::stats::ThreadStats;
@@ -48,6 +49,8 @@ pub struct Worker {
     deadlines: BinaryHeap<Reverse<(i64, u64)>>,
     /// Scratch for the mailbox.
     mailbox: Vec<u64>,
+    /// Commands waiting for their keys to be read back from disk.
+    disk: DiskWaits,
 }
 
 impl Worker {
@@ -61,7 +64,20 @@ impl Worker {
             parked: HashMap::new(),
             deadlines: BinaryHeap::new(),
             mailbox: Vec::new(),
+            disk: DiskWaits::default(),
         }
+    }
+
+    /// Moves the disk reads this worker's parked commands wait for into `into`; the reactor
+    /// performs them and calls [`Worker::disk_read_done`].
+    pub fn take_disk_reads(&mut self, into: &mut Vec<DiskRead>) {
+        self.disk.take_reads(into);
+    }
+
+    /// A disk read finished. Returns the token of a connection to resume: its command's
+    /// records are all read back now.
+    pub fn disk_read_done(&mut self, tag: u64, result: std::io::Result<&[u8]>) -> Option<u64> {
+        self.disk.done(&self.session, tag, result)
     }
 
     /// The shared server.
@@ -122,6 +138,7 @@ impl Worker {
 
     /// The connection closed.
     pub fn closed(&mut self, mut client: Client) {
+        self.disk.forget(client.id);
         if client.blocked.is_some() {
             self.parked.remove(&client.id);
             self.session.enter();
@@ -210,6 +227,8 @@ impl Worker {
             }
         };
         self.session.leave();
+        // No store callback is running: records read back from disk may be let go.
+        self.session.end_command();
         client.parser = parser;
         client
             .shared
@@ -293,13 +312,18 @@ impl Worker {
             ThreadStats::add(&stats.rejected_calls, 1);
             return;
         }
+        let queued = client.multi.is_some() && transactions::queues(args);
+        if !queued && self.disk.start(&mut self.session, client, spec, args) {
+            // Re-run once the keys are read back; nothing is written or counted meanwhile.
+            client.park = true;
+            return;
+        }
         if client.reply_mode == ReplyMode::Skip {
             client.reply_mode = ReplyMode::SkipThis;
         }
         let resp3 = client.resp3;
         let thread = self.thread;
         let server = &*self.server;
-        let queued = client.multi.is_some() && transactions::queues(args);
         let errors = if queued {
             transactions::queue(client, spec, args, out)
         } else if spec.runs_exclusive(args.len()) {

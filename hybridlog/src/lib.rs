@@ -176,6 +176,8 @@ pub struct StoreStats {
     pub read_only_address: u64,
     /// Logical address below which records are on disk.
     pub head_address: u64,
+    /// Pages below this address are on disk.
+    pub flushed_until: u64,
 }
 
 mod version;

@@ -191,6 +191,7 @@ impl Store {
             tail_address: self.log.tail_address(),
             read_only_address: self.log.read_only_address(),
             head_address: self.log.head_address(),
+            flushed_until: self.log.flushed_until(),
         }
     }
 

@@ -44,6 +44,8 @@ const SECTIONS: &[(&str, bool)] = &[
     ("latencystats", false),
     ("cluster", true),
     ("keyspace", true),
+    // Ferrite's own: the disk tier of the log (not in the default INFO, as Redis has none).
+    ("tiering", false),
 ];
 
 /// What a client is estimated to cost in memory (Redis reports about this much per idle
@@ -107,6 +109,7 @@ fn section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
         "server" => server(ctx, out),
         "clients" => clients(ctx, out),
         "memory" => memory(ctx, out),
+        "tiering" => tiering(ctx, out),
         "persistence" => persistence(ctx, out),
         "stats" => stats(ctx, out),
         "replication" => replication(out),
@@ -229,6 +232,28 @@ fn total_system_memory() -> u64 {
     u64::try_from(pages)
         .unwrap_or(0)
         .saturating_mul(page_size())
+}
+
+/// The disk tier: where the log's regions are and what the flusher and readers did.
+fn tiering(ctx: &Ctx<'_>, out: &mut String) {
+    let store = &ctx.server.store;
+    let st = store.stats();
+    let Some(t) = store.tier_stats() else {
+        field!(out, "tier_enabled", "0");
+        return;
+    };
+    let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    field!(out, "tier_enabled", "1");
+    field!(out, "tier_log_memory_bytes", "{}", st.log_memory_bytes);
+    field!(out, "tier_tail_address", "{}", st.tail_address);
+    field!(out, "tier_read_only_address", "{}", st.read_only_address);
+    field!(out, "tier_head_address", "{}", st.head_address);
+    field!(out, "tier_flushed_until", "{}", st.flushed_until);
+    field!(out, "tier_pages_flushed", "{}", n(&t.pages_flushed));
+    field!(out, "tier_records_relocated", "{}", n(&t.records_relocated));
+    field!(out, "tier_async_reads", "{}", n(&t.async_reads));
+    field!(out, "tier_sync_reads", "{}", n(&t.sync_reads));
+    field!(out, "tier_io_errors", "{}", n(&t.io_errors));
 }
 
 fn memory(ctx: &Ctx<'_>, out: &mut String) {

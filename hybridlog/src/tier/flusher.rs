@@ -19,8 +19,9 @@ use crate::log::BEGIN_ADDRESS;
 use crate::record::{F_INVALID, F_KEY_HEAP, F_OBJECT, F_VALUE_HEAP, HEADER_BYTES, Meta};
 use crate::store::Store;
 
-/// How often the flusher looks for new immutable pages when nobody nudges it.
-const POLL: Duration = Duration::from_millis(2);
+/// How often the flusher looks for new immutable pages when nobody nudges it (writers that
+/// find it behind nudge it at once).
+const POLL: Duration = Duration::from_millis(10);
 
 thread_local! {
     static IS_FLUSHER: Cell<bool> = const { Cell::new(false) };

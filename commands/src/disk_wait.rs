@@ -1,0 +1,135 @@
+//! Commands whose keys live below the store's head address wait for asynchronous disk reads.
+//!
+//! Before a command runs, the worker asks the store, for each of its keys (the command table's
+//! first/last/step key positions), whether the lookup would read the device
+//! (`Session::locate`). If any would, the command does not run: the connection parks with the
+//! command still unconsumed, the reads go to the reactor (`Worker::take_disk_reads`), and each
+//! completion advances its key's walk (`Worker::disk_read_done`); when the last walk of the
+//! command is done the connection resumes and the command runs again, now finding its records
+//! in the thread's cache of records read back. Other connections of the thread run meanwhile,
+//! and the parked connection's later pipelined commands wait behind it, so replies keep
+//! their order.
+//!
+//! Keys the table cannot name up front (a `numkeys` argument, SORT's BY and GET patterns) are
+//! read synchronously by the store when the command reaches them.
+
+use std::collections::HashMap;
+
+use ferrite_hybridlog::Session;
+use ferrite_hybridlog::tier::{Fetch, FetchStep, FileRead};
+
+use crate::args::Args;
+use crate::client::Client;
+use crate::table::CommandSpec;
+
+/// A disk read the reactor should perform for this worker, named by `tag`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskRead {
+    /// The read.
+    pub read: FileRead,
+    /// Handed back with the result to [`crate::Worker::disk_read_done`].
+    pub tag: u64,
+}
+
+struct Waiting {
+    client: u64,
+    token: u64,
+    fetch: Fetch,
+}
+
+/// The walks in flight on one worker.
+#[derive(Default)]
+pub(crate) struct DiskWaits {
+    next_tag: u64,
+    fetches: HashMap<u64, Waiting>,
+    /// Walks not yet finished, per client id.
+    pending: HashMap<u64, usize>,
+    outbox: Vec<DiskRead>,
+}
+
+/// The keys `spec` names at fixed positions in `args`.
+fn keys<'a>(spec: &CommandSpec, args: Args<'a>) -> impl Iterator<Item = &'a [u8]> {
+    let n = spec.key_count(args.len());
+    let (first, step) = (spec.first_key.max(1) as usize, spec.step.max(1) as usize);
+    (0..n).map(move |i| args.get(first + i * step))
+}
+
+impl DiskWaits {
+    /// Starts the reads `client`'s command needs; true if it must wait for them.
+    pub(crate) fn start(
+        &mut self,
+        session: &mut Session,
+        client: &Client,
+        spec: &CommandSpec,
+        args: Args<'_>,
+    ) -> bool {
+        let mut started = 0;
+        for key in keys(spec, args) {
+            let Some(mut fetch) = session.locate(client.db, key) else {
+                continue;
+            };
+            if let FetchStep::Read(read) = fetch.start(session.store()) {
+                self.send(read, client.id, client.token, fetch);
+                started += 1;
+            }
+        }
+        if started > 0 {
+            *self.pending.entry(client.id).or_default() += started;
+        }
+        started > 0
+    }
+
+    fn send(&mut self, read: FileRead, client: u64, token: u64, fetch: Fetch) {
+        let tag = self.next_tag;
+        self.next_tag = self.next_tag.wrapping_add(1);
+        self.outbox.push(DiskRead { read, tag });
+        self.fetches.insert(
+            tag,
+            Waiting {
+                client,
+                token,
+                fetch,
+            },
+        );
+    }
+
+    /// A read finished: advances its walk. Returns the token of a client whose command can run
+    /// again (all its walks are done).
+    pub(crate) fn done(
+        &mut self,
+        session: &Session,
+        tag: u64,
+        result: std::io::Result<&[u8]>,
+    ) -> Option<u64> {
+        let Waiting {
+            client,
+            token,
+            mut fetch,
+        } = self.fetches.remove(&tag)?;
+        match fetch.complete(session.store(), result) {
+            FetchStep::Read(read) => {
+                self.send(read, client, token, fetch);
+                None
+            }
+            FetchStep::Done => {
+                let left = self.pending.get_mut(&client)?;
+                *left -= 1;
+                if *left > 0 {
+                    return None;
+                }
+                self.pending.remove(&client);
+                Some(token)
+            }
+        }
+    }
+
+    /// Moves the reads to perform into `into`.
+    pub(crate) fn take_reads(&mut self, into: &mut Vec<DiskRead>) {
+        into.append(&mut self.outbox);
+    }
+
+    /// `client` is gone: its walks finish unobserved (their results only warm the cache).
+    pub(crate) fn forget(&mut self, client: u64) {
+        self.pending.remove(&client);
+    }
+}
