@@ -161,14 +161,31 @@ impl Side<'_> {
         (bytes, broken)
     }
 
-    /// Send raw bytes, read until idle; returns the bytes and whether the server closed.
-    fn raw(&mut self, bytes: &[u8]) -> (Vec<u8>, bool) {
+    /// Send raw bytes, read until idle; returns the bytes and whether the server closed. With
+    /// `expect` (the reference server's answer), idleness only ends the read once at least as
+    /// many bytes (and the close, if it closed) have arrived, so a slow machine does not make a
+    /// late reply look missing.
+    fn raw(&mut self, bytes: &[u8], expect: Option<&(Vec<u8>, bool)>) -> (Vec<u8>, bool) {
         let c = match self.conn() {
             Ok(c) => c,
             Err(e) => return (format!("<connect error: {e}>").into_bytes(), true),
         };
         let _ = c.stream.write_all(bytes);
-        let (out, closed) = c.read_until_idle(Duration::from_millis(200), Duration::from_secs(5));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let (mut out, mut closed) = (Vec::new(), false);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (more, now_closed) = c.read_until_idle(Duration::from_millis(200), left);
+            out.extend_from_slice(&more);
+            closed |= now_closed;
+            let satisfied = match expect {
+                None => true,
+                Some((want, want_closed)) => out.len() >= want.len() && (closed || !want_closed),
+            };
+            if satisfied || closed || Instant::now() >= deadline {
+                break;
+            }
+        }
         if closed {
             self.conn = None;
         }
@@ -287,11 +304,9 @@ fn run_file(path: &Path, backend: &str, verbose: bool) -> FileReport {
                     }
                 }
                 Step::Raw(bytes) => {
-                    let ((a, a_closed), (b, b_closed)) = std::thread::scope(|sc| {
-                        let h = sc.spawn(|| r.raw(bytes));
-                        let fb = f.raw(bytes);
-                        (h.join().unwrap(), fb)
-                    });
+                    let reference = r.raw(bytes, None);
+                    let (b, b_closed) = f.raw(bytes, Some(&reference));
+                    let (a, a_closed) = reference;
                     rep.compared += 1;
                     if a_closed || b_closed {
                         rep.reconnects.push(if a_closed == b_closed {
