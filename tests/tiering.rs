@@ -23,7 +23,8 @@ macro_rules! per_backend {
 
 per_backend!(
     twenty_times_memory_round_trip,
-    collections_outlive_their_pages
+    collections_outlive_their_pages,
+    transactions_wait_for_their_keys,
 );
 
 const MEMORY: &str = "4mb";
@@ -246,4 +247,48 @@ fn collections_outlive_their_pages(backend: &str) {
         );
     }
     assert_eq!(tier_field(&mut c, "tier_io_errors"), 0);
+}
+
+fn transactions_wait_for_their_keys(backend: &str) {
+    let f = start(backend);
+    let mut c = f.conn();
+    let counters: Vec<_> = (0..500)
+        .map(|i| {
+            cmd(&[
+                b"SET",
+                format!("n:{i}").as_bytes(),
+                i.to_string().as_bytes(),
+            ])
+        })
+        .collect();
+    pipeline(&mut c, &counters);
+    let noise: Vec<_> = (0..KEYS / 4)
+        .map(|i| cmd(&[b"SET", format!("noise:{i}").as_bytes(), &value(i, 0)]))
+        .collect();
+    pipeline(&mut c, &noise);
+    let sync_before = tier_field(&mut c, "tier_sync_reads");
+    for i in (0..500).step_by(50) {
+        let (a, b) = (format!("n:{i}"), format!("n:{}", i + 1));
+        assert_eq!(c.cmd_str(&["MULTI"]), b"+OK\r\n");
+        for q in [
+            vec!["INCR", a.as_str()],
+            vec!["SELECT", "1"],
+            vec!["SET", "other-db", "x"],
+            vec!["SELECT", "0"],
+            vec!["GET", b.as_str()],
+        ] {
+            assert_eq!(c.cmd_str(&q), b"+QUEUED\r\n");
+        }
+        let want = format!(
+            "*5\r\n:{}\r\n+OK\r\n+OK\r\n+OK\r\n{}",
+            i + 1,
+            String::from_utf8(bulk((i + 1).to_string().as_bytes())).unwrap()
+        );
+        assert_eq!(String::from_utf8_lossy(&c.cmd_str(&["EXEC"])), want);
+    }
+    assert_eq!(
+        tier_field(&mut c, "tier_sync_reads"),
+        sync_before,
+        "EXEC read its keys synchronously"
+    );
 }

@@ -10,13 +10,14 @@
 //! and the parked connection's later pipelined commands wait behind it, so replies keep
 //! their order.
 //!
-//! Keys the table cannot name up front (a `numkeys` argument, SORT's BY and GET patterns) are
-//! read synchronously by the store when the command reaches them.
+//! EXEC waits for the keys of every queued command. Keys the table cannot name up front (a
+//! `numkeys` argument, SORT's BY and GET patterns) are read synchronously by the store when the
+//! command reaches them.
 
 use std::collections::HashMap;
 
-use ferrite_hybridlog::Session;
 use ferrite_hybridlog::tier::{Fetch, FetchStep, FileRead};
+use ferrite_hybridlog::{Db, Session};
 
 use crate::args::Args;
 use crate::client::Client;
@@ -64,8 +65,29 @@ impl DiskWaits {
         args: Args<'_>,
     ) -> bool {
         let mut started = 0;
-        for key in keys(spec, args) {
-            let Some(mut fetch) = session.locate(client.db, key) else {
+        let mut wanted: Vec<(Db, &[u8])> = keys(spec, args).map(|k| (client.db, k)).collect();
+        if spec.name == "exec"
+            && let Some(multi) = &client.multi
+        {
+            // The queued commands' keys, in the database each will run in.
+            let mut db = client.db;
+            for i in 0..multi.commands.len() {
+                let Some((queued, qargs)) = multi.args(i) else {
+                    continue;
+                };
+                if queued.name == "select" {
+                    if let Some(d) =
+                        crate::args::parse_i64(qargs.get(1)).and_then(|d| Db::try_from(d).ok())
+                    {
+                        db = d;
+                    }
+                    continue;
+                }
+                wanted.extend(keys(queued, qargs).map(|k| (db, k)));
+            }
+        }
+        for (db, key) in wanted {
+            let Some(mut fetch) = session.locate(db, key) else {
                 continue;
             };
             if let FetchStep::Read(read) = fetch.start(session.store()) {
