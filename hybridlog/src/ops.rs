@@ -68,6 +68,8 @@ pub(crate) struct Outcome {
     pub old_live: bool,
     /// An expired record was reaped.
     pub reaped: bool,
+    /// Nothing was applied: the key changed under a record read back from disk; start over.
+    pub retry: bool,
 }
 
 /// What a read found.
@@ -457,7 +459,12 @@ pub(crate) fn write_core(
         if Meta(rec.meta()).sealed() {
             continue;
         }
-        return update(s, g, lock, entry, now, scratch, fixed, objects, &mut decide);
+        let outcome = update(s, g, lock, entry, now, scratch, fixed, objects, &mut decide);
+        if outcome.retry {
+            spin_wait(&mut step);
+            continue;
+        }
+        return outcome;
     }
 }
 
@@ -588,6 +595,7 @@ fn update(
             return Outcome {
                 old_live: live,
                 reaped: false,
+                retry: false,
             };
         }
         Decision::Updated => (true, expire != NO_EXPIRY),
@@ -613,7 +621,9 @@ fn update(
         Decision::Updated => {
             if let Some(cell) = copy_cell.take() {
                 let init = copy(&[], object_kind(&cell), expire, false);
-                replace(s, g, &mut lock, entry, init, Some(cell));
+                if !replace(s, g, &mut lock, entry, init, Some(cell)) {
+                    return RETRY;
+                }
             } else {
                 lock.mark_changed();
             }
@@ -624,7 +634,9 @@ fn update(
                 s.heap_delta(lock.put(value, kind, expire_at, g));
             } else {
                 let init = copy(value, kind, expire_at, false);
-                replace(s, g, &mut lock, entry, init, None);
+                if !replace(s, g, &mut lock, entry, init, None) {
+                    return RETRY;
+                }
             }
         }
         Decision::PutObject { cell, expire_at } => {
@@ -633,7 +645,9 @@ fn update(
                 lock.put_object(cell, kind, expire_at, g);
             } else {
                 let init = copy(&[], kind, expire_at, false);
-                replace(s, g, &mut lock, entry, init, Some(cell));
+                if !replace(s, g, &mut lock, entry, init, Some(cell)) {
+                    return RETRY;
+                }
             }
         }
         Decision::SetExpiry { expire_at } => {
@@ -646,12 +660,16 @@ fn update(
                     ObjectCell::new(unsafe { object_ref(ptr) }.clone_box())
                 });
                 let init = copy(&[], meta.kind(), expire_at, false);
-                replace(s, g, &mut lock, entry, init, Some(cell));
+                if !replace(s, g, &mut lock, entry, init, Some(cell)) {
+                    return RETRY;
+                }
             } else {
                 // SAFETY: as above, we hold the writer lock.
                 let value = unsafe { rec.value_unsynchronized(meta.0) };
                 let init = copy(value, meta.kind(), expire_at, false);
-                replace(s, g, &mut lock, entry, init, None);
+                if !replace(s, g, &mut lock, entry, init, None) {
+                    return RETRY;
+                }
             }
         }
         Decision::Delete => {
@@ -659,7 +677,9 @@ fn update(
                 s.heap_delta(-(lock.tombstone(g) as i64));
             } else {
                 let init = copy(&[], ValueKind::String, 0, true);
-                replace(s, g, &mut lock, entry, init, None);
+                if !replace(s, g, &mut lock, entry, init, None) {
+                    return RETRY;
+                }
             }
         }
     }
@@ -679,6 +699,7 @@ fn update(
     Outcome {
         old_live: live,
         reaped: expired,
+        retry: false,
     }
 }
 
@@ -755,25 +776,52 @@ fn publish(s: &Store, g: &Guard, mut entry: EntrySlot<'_>, init: RecordInit<'_>)
     }
 }
 
+/// What `update` returns when a write on a record read back from disk lost a race.
+const RETRY: Outcome = Outcome {
+    old_live: false,
+    reaped: false,
+    retry: true,
+};
+
 /// Read-copy-update: publishes a new newest record for the locked record's key (holding
 /// `object`, if given, which it then owns), then seals the old one. Holding the old record's
 /// lock means no other writer can add a record for this key, so a failed CAS only means another
 /// key on the chain moved the head: retry with a fresh record (allocated after the new head,
 /// keeping chain addresses decreasing).
+///
+/// A record below the head is this thread's private copy read back from disk, and its lock
+/// excludes nobody: then the CAS must succeed from the entry as it was when the record was
+/// found (any change of the chain since may be a newer record of this very key), and a
+/// failure returns false with nothing published (the caller starts over).
 fn replace(
     s: &Store,
     g: &Guard,
     lock: &mut RecordLock<'_>,
-    entry: EntrySlot<'_>,
+    mut entry: EntrySlot<'_>,
     init: RecordInit<'_>,
     object: Option<ObjectCell>,
-) {
+) -> bool {
     let init = RecordInit {
         object: object.as_ref().map_or(0, ObjectCell::as_raw),
         ..init
     };
-    publish(s, g, entry, init);
+    if lock.rec().address() < s.log.head_address() {
+        let new = s.append(
+            g,
+            &RecordInit {
+                prev: entry.address(),
+                ..init
+            },
+        );
+        if !entry.try_swap(new.address()) {
+            s.discard(new);
+            return false;
+        }
+    } else {
+        publish(s, g, entry, init);
+    }
     // The published record owns the cell now.
     object.map(ObjectCell::into_raw);
     s.heap_delta(-(lock.seal(g) as i64));
+    true
 }

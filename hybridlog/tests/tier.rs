@@ -251,3 +251,40 @@ fn scan_and_flush_see_keys_on_disk() {
     assert_eq!(store.db_size(0), 0);
     assert_eq!(get(&mut s, 0, b"key:1", t), None);
 }
+
+#[test]
+fn concurrent_writers_of_keys_on_disk_lose_no_update() {
+    let (store, _dir) = tiered("incr");
+    let mut s = store.session();
+    const COUNTERS: u64 = 200;
+    for i in 0..COUNTERS {
+        set(&mut s, 0, format!("c:{i}").as_bytes(), b"0");
+    }
+    for i in 0..20_000u64 {
+        set(&mut s, 0, format!("noise:{i}").as_bytes(), &value(i, 0));
+    }
+    assert!(store.stats().head_address > 4 * BUDGET as u64);
+    const THREADS: u64 = 4;
+    const ROUNDS: u64 = 3;
+    std::thread::scope(|sc| {
+        for _ in 0..THREADS {
+            let store = Arc::clone(&store);
+            sc.spawn(move || {
+                let mut s = store.session();
+                for _ in 0..ROUNDS {
+                    for i in 0..COUNTERS {
+                        common::incr(&mut s, 0, format!("c:{i}").as_bytes(), 0);
+                        s.end_command();
+                    }
+                }
+            });
+        }
+    });
+    for i in 0..COUNTERS {
+        assert_eq!(
+            get(&mut s, 0, format!("c:{i}").as_bytes(), 0),
+            Some((THREADS * ROUNDS).to_string().into_bytes()),
+            "c:{i}"
+        );
+    }
+}
