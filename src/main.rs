@@ -165,8 +165,16 @@ fn open_store(config: &Config) -> anyhow::Result<Arc<Store>> {
         std::fs::remove_dir_all(dir)
             .with_context(|| format!("cannot clear the old log in {}", dir.display()))?;
     }
-    let device = SegmentedFile::open(&DiskConfig::new(dir))
-        .with_context(|| format!("cannot open the log in {}", dir.display()))?;
+    // A power of two, and at least a page: records never straddle a segment.
+    let segment_bits = number(config, "log-segment-size")?
+        .next_power_of_two()
+        .ilog2()
+        .max(cfg.page_bits);
+    let device = SegmentedFile::open(&DiskConfig {
+        segment_bits,
+        ..DiskConfig::new(dir)
+    })
+    .with_context(|| format!("cannot open the log in {}", dir.display()))?;
     log::info!(
         "Disk tier: {} KiB pages, {} MiB in memory, the rest in {} ({:?} I/O)",
         (1u64 << cfg.page_bits) >> 10,

@@ -25,6 +25,7 @@ per_backend!(
     twenty_times_memory_round_trip,
     collections_outlive_their_pages,
     transactions_wait_for_their_keys,
+    compaction_keeps_disk_use_near_live_data,
 );
 
 const MEMORY: &str = "4mb";
@@ -290,5 +291,62 @@ fn transactions_wait_for_their_keys(backend: &str) {
         tier_field(&mut c, "tier_sync_reads"),
         sync_before,
         "EXEC read its keys synchronously"
+    );
+}
+
+fn compaction_keeps_disk_use_near_live_data(backend: &str) {
+    let f = Ferrite::start(
+        backend,
+        &[
+            "--threads",
+            "2",
+            "--memory-size",
+            MEMORY,
+            "--log-segment-size",
+            "1mb",
+        ],
+    );
+    const LIVE_KEYS: usize = 6000;
+    let mut model = HashMap::new();
+    let mut c = f.conn();
+    // A steady update-heavy workload: the same keys rewritten round after round.
+    for round in 0..12u8 {
+        let sets: Vec<_> = (0..LIVE_KEYS)
+            .map(|i| cmd(&[b"SET", format!("u:{i}").as_bytes(), &value(i, round)]))
+            .collect();
+        assert!(pipeline(&mut c, &sets).iter().all(|r| r == b"+OK\r\n"));
+        for i in 0..LIVE_KEYS {
+            model.insert(format!("u:{i}").into_bytes(), value(i, round));
+        }
+    }
+    // Give the flusher a moment to finish its passes.
+    std::thread::sleep(Duration::from_millis(300));
+    let live = (LIVE_KEYS * (VALUE + 64)) as u64;
+    let on_disk = tier_field(&mut c, "tier_disk_bytes");
+    let compactions = tier_field(&mut c, "tier_compactions");
+    eprintln!("{backend}: {on_disk} B on disk for ~{live} B live after {compactions} compactions");
+    assert!(compactions > 0);
+    assert!(
+        on_disk <= 2 * live + (4 << 20),
+        "{on_disk} B on disk for {live} B live"
+    );
+    let gets: Vec<_> = (0..LIVE_KEYS)
+        .map(|i| cmd(&[b"GET", format!("u:{i}").as_bytes()]))
+        .collect();
+    for (i, reply) in pipeline(&mut c, &gets).into_iter().enumerate() {
+        assert!(reply == bulk(&model[format!("u:{i}").as_bytes()]), "u:{i}");
+    }
+    assert_eq!(tier_field(&mut c, "tier_io_errors"), 0);
+    let segments = std::fs::read_dir(f.dir().join("hlog"))
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("hlog.") && !name.ends_with(".sum")
+        })
+        .count();
+    assert!(
+        segments as u64 <= on_disk / (1 << 20) + 2,
+        "{segments} segment files"
     );
 }

@@ -159,6 +159,14 @@ const PARAMS: &[Param] = &[
         IMMUTABLE,
     ),
     mem("index-size", 64 * 1024, LLONG_MAX, "67108864", IMMUTABLE),
+    // The disk tier's segment files: compaction deletes the log a segment at a time.
+    mem(
+        "log-segment-size",
+        1024 * 1024,
+        1 << 40,
+        "1073741824",
+        IMMUTABLE,
+    ),
 ];
 
 /// Redis clamps `hz` to this range when applying it.

@@ -178,6 +178,8 @@ pub struct StoreStats {
     pub head_address: u64,
     /// Pages below this address are on disk.
     pub flushed_until: u64,
+    /// Records below this address are gone (compacted away).
+    pub begin_address: u64,
 }
 
 mod version;

@@ -72,6 +72,8 @@ pub struct Log {
     read_only: CachePadded<AtomicU64>,
     safe_read_only: Arc<CachePadded<AtomicU64>>,
     head: AtomicU64,
+    /// Records below this address are gone (compaction copied the live ones above it).
+    begin: CachePadded<AtomicU64>,
     /// Pages below this address have been written to disk by the flusher.
     flushed_until: CachePadded<AtomicU64>,
     /// Pages kept in memory; 0 without a disk tier (nothing is evicted).
@@ -106,6 +108,7 @@ impl Log {
             read_only: CachePadded::new(AtomicU64::new(BEGIN_ADDRESS)),
             safe_read_only: Arc::new(CachePadded::new(AtomicU64::new(BEGIN_ADDRESS))),
             head: AtomicU64::new(BEGIN_ADDRESS),
+            begin: CachePadded::new(AtomicU64::new(BEGIN_ADDRESS)),
             flushed_until: CachePadded::new(AtomicU64::new(BEGIN_ADDRESS)),
             memory_pages: 0,
             resident_pages: AtomicU64::new(0),
@@ -234,6 +237,18 @@ impl Log {
                 self.resident_pages.fetch_sub(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Records below this address are gone: a chain that reaches it ends there.
+    #[inline]
+    pub fn begin_address(&self) -> u64 {
+        self.begin.load(Ordering::Acquire)
+    }
+
+    /// Moves the begin address up (compaction, after copying everything live above it).
+    pub fn set_begin(&self, address: u64) {
+        debug_assert!(address <= self.head_address());
+        self.begin.fetch_max(address, Ordering::AcqRel);
     }
 
     /// Records that every page below `address` (page-aligned) is on disk.

@@ -218,7 +218,7 @@ impl<'a> Rec<'a> {
     pub fn key_len(&self) -> usize {
         (self.word(2).load(Ordering::Relaxed) >> 32) as usize
     }
-    fn value_cap(&self) -> usize {
+    pub(crate) fn value_cap(&self) -> usize {
         (self.word(2).load(Ordering::Relaxed) & LEN_MASK) as usize
     }
     fn shape(&self) -> Shape {

@@ -192,6 +192,7 @@ impl Store {
             read_only_address: self.log.read_only_address(),
             head_address: self.log.head_address(),
             flushed_until: self.log.flushed_until(),
+            begin_address: self.log.begin_address(),
         }
     }
 
@@ -265,7 +266,8 @@ impl Store {
         let in_memory = self.log.head_address();
         while a >= BEGIN_ADDRESS {
             if a < in_memory {
-                return Some(a);
+                // Below the begin address the chain is gone: nothing to read.
+                return (a >= self.log.begin_address()).then_some(a);
             }
             let r = self.rec(a);
             if r.pdb() == pdb && r.key_len() == key.len() && r.key() == key {
@@ -339,6 +341,14 @@ impl Store {
 
     pub(crate) fn count_expired(&self) {
         self.expired_keys.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Keys in every database (expired ones not yet reaped included).
+    pub(crate) fn total_keys(&self) -> u64 {
+        self.counts
+            .iter()
+            .map(|c| c.keys.load(Ordering::Relaxed).max(0) as u64)
+            .sum()
     }
 
     /// Live keys of physical database `pdb`.

@@ -29,12 +29,16 @@ impl Drop for Dir {
 }
 
 fn tiered(name: &str) -> (Arc<Store>, Dir) {
+    tiered_with(name, 22)
+}
+
+fn tiered_with(name: &str, segment_bits: u32) -> (Arc<Store>, Dir) {
     // Under the build directory: /tmp may be a tmpfs without O_DIRECT.
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("tier-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let device = SegmentedFile::open(&DiskConfig {
-        segment_bits: 22,
+        segment_bits,
         ..DiskConfig::new(dir.join("hlog"))
     })
     .unwrap();
@@ -287,4 +291,80 @@ fn concurrent_writers_of_keys_on_disk_lose_no_update() {
             "c:{i}"
         );
     }
+}
+
+#[test]
+fn compaction_keeps_disk_use_near_the_live_data() {
+    // 256 KiB segments: compaction's unit.
+    let (store, _dir) = tiered_with("compact", 18);
+    let mut s = store.session();
+    const KEYS: u64 = 2000;
+    let mut model = HashMap::new();
+    // Written once: still live when compaction reaches their segment, so it must move them.
+    for i in 0..300u64 {
+        let k = format!("static:{i}").into_bytes();
+        set(&mut s, 0, &k, &value(i, 99));
+        model.insert(k, value(i, 99));
+    }
+    for round in 0..40u64 {
+        for i in 0..KEYS {
+            let k = format!("k:{i}").into_bytes();
+            let v = value(i, round);
+            if i % 10 == 0 {
+                // Short-lived keys: expired by the time compaction meets them.
+                s.upsert(0, &k, &v, ValueKind::String, 1);
+                model.remove(&k);
+            } else {
+                set(&mut s, 0, &k, &v);
+                model.insert(k, v);
+            }
+        }
+        s.end_command();
+    }
+    // Let the flusher finish its passes.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let st = store.stats();
+    let tier = store.tier_stats().unwrap();
+    let live: u64 = model
+        .iter()
+        .map(|(k, v)| (40 + k.len() + v.len()) as u64)
+        .sum();
+    let on_disk = st.flushed_until - st.begin_address;
+    eprintln!(
+        "live {live} B, on disk {on_disk} B, begin {}, compactions {}, forwarded {}",
+        st.begin_address,
+        tier.compactions.load(Ordering::Relaxed),
+        tier.records_compacted.load(Ordering::Relaxed)
+    );
+    assert!(tier.compactions.load(Ordering::Relaxed) > 5);
+    assert!(tier.records_compacted.load(Ordering::Relaxed) >= 300);
+    assert!(
+        on_disk <= 2 * live + 4 * (1 << 18),
+        "{on_disk} B on disk for {live} B live"
+    );
+    let t = now();
+    let lost: Vec<String> = model
+        .iter()
+        .filter(|(k, v)| {
+            let got = get(&mut s, 0, k, t);
+            s.end_command();
+            got.as_ref() != Some(v)
+        })
+        .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} keys lost or wrong: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(20)]
+    );
+    for i in (0..KEYS).step_by(10) {
+        assert_eq!(get(&mut s, 0, format!("k:{i}").as_bytes(), t), None);
+    }
+    assert_eq!(
+        store.db_size(0) as usize,
+        model.len(),
+        "expired keys were reaped"
+    );
+    assert_eq!(tier.io_errors.load(Ordering::Relaxed), 0);
 }

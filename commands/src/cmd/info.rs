@@ -249,10 +249,19 @@ fn tiering(ctx: &Ctx<'_>, out: &mut String) {
     field!(out, "tier_read_only_address", "{}", st.read_only_address);
     field!(out, "tier_head_address", "{}", st.head_address);
     field!(out, "tier_flushed_until", "{}", st.flushed_until);
+    field!(out, "tier_begin_address", "{}", st.begin_address);
+    field!(
+        out,
+        "tier_disk_bytes",
+        "{}",
+        st.flushed_until.saturating_sub(st.begin_address)
+    );
     field!(out, "tier_pages_flushed", "{}", n(&t.pages_flushed));
     field!(out, "tier_records_relocated", "{}", n(&t.records_relocated));
     field!(out, "tier_async_reads", "{}", n(&t.async_reads));
     field!(out, "tier_sync_reads", "{}", n(&t.sync_reads));
+    field!(out, "tier_compactions", "{}", n(&t.compactions));
+    field!(out, "tier_records_compacted", "{}", n(&t.records_compacted));
     field!(out, "tier_io_errors", "{}", n(&t.io_errors));
 }
 

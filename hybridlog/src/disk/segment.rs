@@ -501,9 +501,19 @@ impl crate::tier::Device for SegmentedFile {
         Ok(got)
     }
 
-    fn locate(&self, address: u64) -> std::io::Result<(RawFd, u64)> {
+    fn locate(&self, address: u64) -> std::io::Result<(RawFd, u64, crate::tier::KeepOpen)> {
         let at = SegmentedFile::locate(self, address, 1).map_err(std::io::Error::from)?;
         debug_assert_eq!(at.skip, 0, "callers read from aligned addresses");
-        Ok((at.segment.fd(), at.file_offset))
+        Ok((at.segment.fd(), at.file_offset, at.segment))
+    }
+
+    fn segment_bytes(&self) -> u64 {
+        SegmentedFile::segment_bytes(self)
+    }
+
+    fn truncate_until(&self, address: u64) -> std::io::Result<()> {
+        SegmentedFile::truncate_until(self, address)
+            .map(|_| ())
+            .map_err(std::io::Error::from)
     }
 }

@@ -259,6 +259,15 @@ impl Walk {
         self.next_read()
     }
 
+    /// Ends the walk: the key is not at or below where it stands (compaction deleted that part
+    /// of the log after copying everything live above it).
+    pub(crate) fn end(&mut self) -> Next {
+        if !self.keep_any {
+            remember(self.from, self.pdb, &self.key, None);
+        }
+        Next::Done
+    }
+
     fn corrupt(&mut self, what: &str, stats: &TierStats) -> Next {
         TierStats::bump(&stats.io_errors);
         log::error!(
@@ -275,6 +284,9 @@ impl Walk {
 /// Reads the record at `address` (below the head) synchronously, whatever its key, for walks
 /// over whole chains. Cached by address on this thread.
 pub(crate) fn record_at<'a>(s: &'a Store, address: u64) -> OnDisk<'a> {
+    if address < s.log.begin_address() {
+        return OnDisk::End;
+    }
     let hit = BY_ADDRESS.with_borrow(|all| all.iter().find(|d| d.address == address).map(rec_of));
     let rec = match hit {
         Some(r) => r,
@@ -311,6 +323,12 @@ fn read_sync(s: &Store, walk: &mut Walk) {
         let scratch = scratch.get_or_insert_with(Scratch::new);
         let mut next = walk.next_read();
         while let Next::Read { address, len } = next {
+            // The record's address, not the aligned read's: the first record of the log
+            // starts after its first block does.
+            if walk.at() < s.log.begin_address() {
+                next = walk.end();
+                continue;
+            }
             let buf = &mut scratch.bytes_mut()[..len];
             next = match tier.device.read(address, buf) {
                 Ok(n) => walk.feed(&buf[..n], &tier.stats),
@@ -352,6 +370,9 @@ thread_local! {
 /// The newest record of (`pdb`, `key`) at or below `from` (an address below the head), from
 /// this thread's cache or, failing that, by reading the device synchronously.
 pub(crate) fn find_on_disk<'a>(s: &'a Store, from: u64, pdb: u8, key: &[u8]) -> Option<Rec<'a>> {
+    if from < s.log.begin_address() {
+        return None;
+    }
     if let Some(found) = cached(from, pdb, key) {
         return found;
     }

@@ -7,8 +7,8 @@
 
 use std::os::fd::RawFd;
 
-use super::TierStats;
 use super::disk_record::{Next, Walk};
+use super::{KeepOpen, TierStats};
 use crate::store::Store;
 
 /// A read of `len` bytes at `offset` of the open file `fd` (aligned for direct I/O).
@@ -35,6 +35,8 @@ pub enum FetchStep {
 pub struct Fetch {
     walk: Walk,
     next: Next,
+    /// The file of the read in flight, kept open until it completes.
+    open: Option<KeepOpen>,
 }
 
 impl std::fmt::Debug for Fetch {
@@ -48,7 +50,11 @@ impl std::fmt::Debug for Fetch {
 impl Fetch {
     pub(crate) fn new(walk: Walk) -> Fetch {
         let next = walk.next_read();
-        Fetch { walk, next }
+        Fetch {
+            walk,
+            next,
+            open: None,
+        }
     }
 
     /// The first step: the read to perform.
@@ -62,10 +68,19 @@ impl Fetch {
         };
         loop {
             let Next::Read { address, len } = self.next else {
+                self.open = None;
                 return FetchStep::Done;
             };
+            // The record's address, not the aligned read's (the log's first record starts
+            // after its first block does).
+            if self.walk.at() < store.log.begin_address() {
+                // Compaction moved everything live above this: the chain ends here.
+                self.next = self.walk.end();
+                continue;
+            }
             match tier.device.locate(address) {
-                Ok((fd, offset)) => {
+                Ok((fd, offset, open)) => {
+                    self.open = Some(open);
                     return FetchStep::Read(FileRead {
                         fd,
                         offset,

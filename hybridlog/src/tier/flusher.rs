@@ -86,6 +86,7 @@ fn run(weak: &Weak<Store>, signal: &Signal) {
         {
             let Some(store) = weak.upgrade() else { return };
             flush_ready_pages(&store);
+            super::compact_if_due(&store);
         }
         let mut nudged = signal.lock.lock().unwrap_or_else(|e| e.into_inner());
         if !*nudged {
@@ -157,12 +158,17 @@ fn relocate_pointer_records(s: &Store, guard: &crossbeam_epoch::Guard, page: u64
             let tier = s.tier.as_ref().expect("flushing implies a tier");
             TierStats::bump(&tier.stats.records_relocated);
         }
+        let tier = s.tier.as_ref().expect("flushing implies a tier");
+        tier.stats.records_flushed.fetch_add(1, Ordering::Relaxed);
+        tier.stats
+            .bytes_flushed
+            .fetch_add(r.size() as u64, Ordering::Relaxed);
         a += r.size() as u64;
     }
 }
 
 /// A page-sized, [`DISK_ALIGN`]-aligned buffer.
-struct AlignedPage {
+pub(crate) struct AlignedPage {
     words: Vec<Block>,
 }
 
@@ -171,7 +177,7 @@ struct AlignedPage {
 struct Block([u64; DISK_ALIGN / 8]);
 
 impl AlignedPage {
-    fn new(bytes: usize) -> AlignedPage {
+    pub(crate) fn new(bytes: usize) -> AlignedPage {
         AlignedPage {
             words: vec![Block([0; DISK_ALIGN / 8]); bytes / DISK_ALIGN],
         }
@@ -192,7 +198,24 @@ impl AlignedPage {
         }
     }
 
-    fn bytes(&self) -> &[u8] {
+    /// The whole buffer, writable (a device read's destination).
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: the blocks are contiguous plain words (`repr(C)`, size = align), and
+        // `&mut self` makes the borrow unique.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.words.as_mut_ptr().cast::<u8>(),
+                self.words.len() * DISK_ALIGN,
+            )
+        }
+    }
+
+    /// The buffer's first byte, 4096-aligned (records read into it are 8-aligned).
+    pub(crate) fn ptr(&self) -> std::ptr::NonNull<u8> {
+        std::ptr::NonNull::from(&self.words[0]).cast()
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
         // SAFETY: the blocks are contiguous plain words (`repr(C)`, size = align).
         unsafe {
             std::slice::from_raw_parts(

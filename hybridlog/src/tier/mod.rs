@@ -10,7 +10,10 @@
 //!   the head, record by record, plus the per-thread cache of what such walks found.
 //! - [`Fetch`]: the same walk driven by asynchronous reads, for a reactor that must not block;
 //!   the synchronous walk is the fallback for paths that cannot park (SCAN, KEYS, RANDOMKEY).
+//! - `compact`: copies the live records of the oldest segment to the tail, moves the log's
+//!   begin address past it and deletes it, so that disk use follows the live data.
 
+mod compact;
 mod disk_record;
 mod fetch;
 mod flusher;
@@ -18,6 +21,7 @@ mod flusher;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub(crate) use compact::compact_if_due;
 pub(crate) use disk_record::{
     OnDisk, Walk, find_on_disk, is_resolved, record_at, release_resolved,
 };
@@ -37,9 +41,17 @@ pub trait Device: Send + Sync + 'static {
     /// Reads up to `buf.len()` bytes at `address` (aligned as for `write`); fewer at the end.
     fn read(&self, address: u64, buf: &mut [u8]) -> std::io::Result<usize>;
     /// The file and offset holding log address `address`, for a read by someone else (the
-    /// reactor's ring). The bytes up to the end of `address`'s log page are in that file.
-    fn locate(&self, address: u64) -> std::io::Result<(RawFd, u64)>;
+    /// reactor's ring). The bytes up to the end of `address`'s log page are in that file, which
+    /// stays open (even if truncated away meanwhile) while the returned guard lives.
+    fn locate(&self, address: u64) -> std::io::Result<(RawFd, u64, KeepOpen)>;
+    /// Deletes what lies below `address` (compaction moved everything live above it).
+    fn truncate_until(&self, address: u64) -> std::io::Result<()>;
+    /// The unit `truncate_until` deletes in (a power of two, at least a log page).
+    fn segment_bytes(&self) -> u64;
 }
+
+/// Keeps a file open while a read someone else performs on its descriptor is in flight.
+pub type KeepOpen = std::sync::Arc<dyn std::any::Any + Send + Sync>;
 
 /// Counters of the disk tier (INFO).
 #[derive(Debug, Default)]
@@ -54,6 +66,15 @@ pub struct TierStats {
     pub sync_reads: AtomicU64,
     /// Device errors (each is also logged).
     pub io_errors: AtomicU64,
+    /// Compaction passes that moved the begin address.
+    pub compactions: AtomicU64,
+    /// Live records compaction copied to the tail.
+    pub records_compacted: AtomicU64,
+    /// Record bytes written by the flusher, and records: their ratio is the average record
+    /// size compaction uses to estimate the live data.
+    pub bytes_flushed: AtomicU64,
+    /// Records written by the flusher.
+    pub records_flushed: AtomicU64,
 }
 
 impl TierStats {

@@ -1,0 +1,176 @@
+//! Compaction: keeps the on-disk log within about twice the live data.
+//!
+//! The oldest segment of the log is read page by page; each record in it that is still its
+//! key's newest version and live is copied to the tail (published with a CAS of the key's index
+//! entry from the value it had when the record was found to be newest, so a concurrent writer
+//! of the key wins and the copy is dropped); an expired one is reaped (so DBSIZE stays exact);
+//! tombstones and superseded records are dropped. Then the log's begin address moves past the
+//! segment, which makes every chain end there, and the segment files are deleted. Readers
+//! holding the segment open (an asynchronous read in flight) finish on the unlinked file.
+//!
+//! It runs on the flusher thread, between flushes of one page each, when the on-disk log
+//! (`flushed_until - begin`) exceeds twice the estimated live data (keys x the average record
+//! size the flusher has seen), and only over a segment wholly below the head.
+
+use crossbeam_epoch::Guard;
+
+use super::TierStats;
+use super::flusher::{AlignedPage, flush_ready_pages};
+use crate::log::BEGIN_ADDRESS;
+use crate::ops::{self, Decision, is_expired};
+use crate::record::{
+    F_INVALID, F_KEY_HEAP, F_OBJECT, F_VALUE_HEAP, HEADER_BYTES, Meta, Rec, RecordInit, Shape,
+};
+use crate::store::Store;
+use crate::sync::Ordering;
+
+/// Compacts the oldest segment if the on-disk log is over twice the live data.
+pub(crate) fn compact_if_due(s: &Store) {
+    let Some(tier) = s.tier.as_ref() else { return };
+    let seg = tier.device.segment_bytes();
+    let begin = s.log.begin_address();
+    let start = begin - begin % seg;
+    let end = start + seg;
+    if end > s.log.head_address() || end > s.log.flushed_until() {
+        return;
+    }
+    let on_disk = s.log.flushed_until() - begin;
+    let records = tier.stats.records_flushed.load(Ordering::Relaxed).max(1);
+    let average = tier.stats.bytes_flushed.load(Ordering::Relaxed) / records;
+    let live = s.total_keys() * average.max(HEADER_BYTES as u64);
+    if on_disk <= 2 * live.max(seg) {
+        return;
+    }
+    let handle = s.collector.register();
+    let page_size = s.log.page_size();
+    let mut buf = AlignedPage::new(page_size as usize);
+    let mut scratch = Vec::new();
+    let mut page = begin.max(start) & !(page_size - 1);
+    while page < end {
+        match tier.device.read(page, buf.bytes_mut()) {
+            Ok(n) if n as u64 == page_size => {}
+            Ok(_) | Err(_) => {
+                TierStats::bump(&tier.stats.io_errors);
+                log::error!("disk tier: compaction cannot read the page at {page}; stopping");
+                return;
+            }
+        }
+        {
+            let guard = handle.pin();
+            let now = unix_ms();
+            compact_page(s, &guard, &buf, page, now, &mut scratch);
+        }
+        super::release_resolved();
+        page += page_size;
+        // Keep flushing meanwhile: writers wait for the flusher, not for compaction.
+        flush_ready_pages(s);
+    }
+    s.log.set_begin(end);
+    if let Err(err) = tier.device.truncate_until(end) {
+        TierStats::bump(&tier.stats.io_errors);
+        log::error!("disk tier: deleting the log below {end} failed: {err}");
+    }
+    TierStats::bump(&tier.stats.compactions);
+    log::info!(
+        "disk tier: compacted the log below {end} ({} MiB on disk, ~{} MiB live)",
+        (s.log.flushed_until() - end) >> 20,
+        live >> 20
+    );
+}
+
+/// Forwards the live newest records of the page read into `buf` (log address `page`).
+fn compact_page(
+    s: &Store,
+    g: &Guard,
+    buf: &AlignedPage,
+    page: u64,
+    now: u64,
+    scratch: &mut Vec<u8>,
+) {
+    let page_size = s.log.page_size();
+    let mut offset = if page == 0 { BEGIN_ADDRESS } else { 0 };
+    while offset + HEADER_BYTES as u64 <= page_size {
+        // SAFETY: `offset` is 8-aligned and inside the buffer, which holds a whole page read
+        // from the device and outlives `rec`; nothing else touches the buffer meanwhile.
+        let rec = unsafe { Rec::at(buf.ptr().add(offset as usize), page + offset) };
+        let info = rec.info();
+        if info == 0 {
+            return; // The unused end of the page.
+        }
+        let shape = Shape::from_parts(
+            rec.key_len(),
+            info & F_KEY_HEAP != 0,
+            info & F_VALUE_HEAP != 0,
+            rec.value_cap(),
+            info & F_OBJECT != 0,
+        );
+        if shape.size == 0 || offset + shape.size as u64 > page_size {
+            log::error!(
+                "disk tier: compaction found a bad record at {}",
+                page + offset
+            );
+            return;
+        }
+        let pointers = info & (F_KEY_HEAP | F_VALUE_HEAP | F_OBJECT) != 0;
+        if !pointers && info & F_INVALID == 0 {
+            forward(s, g, rec, now, scratch);
+        }
+        offset += shape.size as u64;
+    }
+}
+
+/// Copies `rec` (read back from disk) to the tail if it is still its key's newest live record;
+/// reaps it if it expired.
+fn forward(s: &Store, g: &Guard, rec: Rec<'_>, now: u64, scratch: &mut Vec<u8>) {
+    let (pdb, key) = (rec.pdb(), rec.key());
+    let hash = s.hasher.hash(key);
+    let meta = Meta(rec.meta());
+    if meta.tombstone() {
+        return; // The key is absent either way once the chain ends here.
+    }
+    let expire_at = rec.expire_at();
+    loop {
+        let Some(mut entry) = s.index.find(hash) else {
+            return;
+        };
+        match s.find_record(entry.address(), pdb, key) {
+            Some(newest) if newest.address() == rec.address() => {}
+            _ => return,
+        }
+        if is_expired(expire_at, now) {
+            // Keep: the write reaps the newest record if it is (still) expired, and leaves a
+            // value written since alone.
+            let reap = |_: Option<crate::Entry<'_>>, _: &mut Vec<u8>| Decision::Keep;
+            ops::write(s, g, pdb, key, hash, now, scratch, None, reap);
+            return;
+        }
+        // SAFETY: the record is a private copy in our buffer; nobody writes it.
+        let value = unsafe { rec.value_unsynchronized(meta.0) };
+        let new = s.append(
+            g,
+            &RecordInit {
+                prev: entry.address(),
+                pdb,
+                key,
+                value,
+                kind: meta.kind(),
+                expire_at,
+                tombstone: false,
+                object: 0,
+            },
+        );
+        if entry.try_swap(new.address()) {
+            let tier = s.tier.as_ref().expect("compacting implies a tier");
+            TierStats::bump(&tier.stats.records_compacted);
+            return;
+        }
+        s.discard(new);
+    }
+}
+
+/// Milliseconds since the Unix epoch (record expiry times are in these).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
