@@ -140,7 +140,9 @@ const PARAMS: &[Param] = &[
     param("protected-mode", Kind::Bool, "yes", 0),
     param("dir", Kind::Str, "", PROTECTED),
     param("dbfilename", Kind::Str, "dump.rdb", PROTECTED),
-    param("save", Kind::Save, "", 0),
+    // Redis's built-in save points (redis-server without a config file).
+    param("save", Kind::Save, "3600 1 300 100 60 10000", 0),
+    param("stop-writes-on-bgsave-error", Kind::Bool, "yes", 0),
     param("appendonly", Kind::Bool, "no", 0),
     param("appendfsync", Kind::Enum(FSYNC), "everysec", 0),
     param("appendfilename", Kind::Str, "appendonly.aof", IMMUTABLE),

@@ -13,6 +13,7 @@ pub mod config;
 pub mod ctx;
 pub mod docs;
 pub mod objects;
+pub mod persist;
 pub mod pubsub;
 pub mod resp;
 pub mod server;

@@ -297,24 +297,9 @@ fn memory(ctx: &Ctx<'_>, out: &mut String) {
 }
 
 fn persistence(ctx: &Ctx<'_>, out: &mut String) {
-    for f in [
-        "loading",
-        "async_loading",
-        "rdb_changes_since_last_save",
-        "rdb_bgsave_in_progress",
-    ] {
-        field!(out, f, "0");
+    for (name, value) in crate::persist::info_fields(ctx.server) {
+        field!(out, name, "{value}");
     }
-    field!(
-        out,
-        "rdb_last_save_time",
-        "{}",
-        ctx.server.started_unix_ms / 1000
-    );
-    field!(out, "rdb_last_bgsave_status", "ok");
-    field!(out, "rdb_last_bgsave_time_sec", "-1");
-    field!(out, "rdb_current_bgsave_time_sec", "-1");
-    field!(out, "rdb_saves", "0");
     for f in [
         "aof_enabled",
         "aof_rewrite_in_progress",
