@@ -51,7 +51,8 @@ fn run() -> anyhow::Result<()> {
         "epoll" => Backend::Epoll,
         _ => Backend::Auto,
     };
-    let dir = value(&config, "dir");
+    // `value` would show the working directory (CONFIG GET dir answers getcwd()).
+    let dir = config.stored("dir").unwrap_or_default();
     if !dir.is_empty() {
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create dir {dir}"))?;
         std::env::set_current_dir(&dir).with_context(|| format!("cannot chdir to {dir}"))?;

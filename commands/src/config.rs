@@ -383,6 +383,13 @@ impl Config {
         Some(self.shown(p, &self.values_ref()))
     }
 
+    /// The value as it was set, where CONFIG GET shows something derived (`dir` shows the
+    /// working directory; this is the directory asked for, which start-up changes into).
+    pub fn stored(&self, name: &str) -> Option<String> {
+        let p = lookup(name.as_bytes())?;
+        Some(self.values_ref()[p].clone())
+    }
+
     fn shown(&self, p: usize, values: &[String]) -> String {
         match PARAMS[p].name {
             // Redis answers getcwd(), wherever the process is.
