@@ -461,13 +461,11 @@ fn full_disk_denies_writes(backend: &str) {
     assert_eq!(c.cmd_str(&["BGSAVE"]), b"+Background saving started\r\n");
     let info = wait_bgsave(&mut c);
     assert!(info.contains("rdb_last_bgsave_status:err"), "{info}");
-    let misconf = concat!(
-        "-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to \
+    let misconf = "-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to \
          persist to disk. Commands that may modify the data set are disabled, because this \
          instance is configured to report errors during writes if RDB snapshotting fails \
          (stop-writes-on-bgsave-error option). Please check the Redis logs for details about \
-         the RDB error.\r\n"
-    );
+         the RDB error.\r\n";
     assert_eq!(
         String::from_utf8_lossy(&c.cmd_str(&["SET", "a", "1"])),
         misconf
