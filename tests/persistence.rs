@@ -32,6 +32,8 @@ per_backend!(
     bgsave_is_point_in_time,
     shutdown_save_nosave_and_sigterm,
     full_disk_denies_writes,
+    save_points_trigger_bgsave,
+    flushall_saves_the_empty_dataset,
 );
 
 /// Ferrite on `dir` (its data directory) with two threads and the small test store.
@@ -428,6 +430,46 @@ fn shutdown_save_nosave_and_sigterm(backend: &str) {
         c.cmd_str(&["SHUTDOWN", "ABORT"]),
         b"-ERR No shutdown in progress.\r\n"
     );
+}
+
+fn save_points_trigger_bgsave(backend: &str) {
+    let dir = TempDir::new("ferrite-rdb-points");
+    let mut f = start_on(backend, dir.path(), &["--save", "1 1"]);
+    let mut c = f.conn();
+    ok(&mut c, &["SET", "k", "v"]);
+    ok(&mut c, &["INCR", "n"]);
+    let info = String::from_utf8_lossy(&c.cmd_str(&["INFO", "persistence"])).into_owned();
+    assert!(info.contains("rdb_changes_since_last_save:2\r\n"), "{info}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f
+        .log()
+        .contains("Background saving terminated with success")
+    {
+        assert!(Instant::now() < deadline, "no automatic save:\n{}", f.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        f.log().contains("1 changes in 1 seconds. Saving..."),
+        "{}",
+        f.log()
+    );
+    kill9(&mut f);
+    let g = start_on(backend, dir.path(), &["--save", ""]);
+    let mut c = g.conn();
+    assert_eq!(c.cmd_str(&["GET", "k"]), b"$1\r\nv\r\n");
+}
+
+fn flushall_saves_the_empty_dataset(backend: &str) {
+    let dir = TempDir::new("ferrite-rdb-flush");
+    let mut f = start_on(backend, dir.path(), &["--save", "3600 1"]);
+    let mut c = f.conn();
+    ok(&mut c, &["SET", "k", "v"]);
+    assert_eq!(c.cmd_str(&["SAVE"]), b"+OK\r\n");
+    assert_eq!(c.cmd_str(&["FLUSHALL"]), b"+OK\r\n");
+    kill9(&mut f);
+    let g = start_on(backend, dir.path(), &["--save", ""]);
+    let mut c = g.conn();
+    assert_eq!(c.cmd_str(&["DBSIZE"]), b":0\r\n");
 }
 
 /// A small tmpfs at `dir`, or None (with a message) where mounting is not permitted.

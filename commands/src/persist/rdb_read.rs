@@ -368,6 +368,78 @@ mod tests {
         assert_eq!(module_name((id << 10) | 1), "ReJSON-RL");
     }
 
+    use crate::cmd::dump::rdb::dump_collection;
+    use crate::objects::Collection;
+    use crate::persist::rdb_write::{Aux, RdbWriter};
+    use ferrite_collections::{End, Hash, List};
+
+    /// A small file: two databases, a TTL, an expired key, a string, a list and a hash.
+    fn sample() -> Vec<u8> {
+        let mut w = RdbWriter::new(Vec::new());
+        w.header(Aux {
+            ctime: 1,
+            used_mem: 2,
+        })
+        .unwrap();
+        w.select_db(0, 3, 1).unwrap();
+        w.string_entry(b"s", b"hello", NO_EXPIRY).unwrap();
+        w.string_entry(b"n", b"-70000", 5_000).unwrap();
+        w.string_entry(b"old", b"x", 10).unwrap();
+        let mut l = List::new();
+        for e in ["a", "b", "12"] {
+            l.push(End::Right, e.as_bytes());
+        }
+        w.collection_entry(b"l", &Collection::List(l), NO_EXPIRY)
+            .unwrap();
+        w.select_db(7, 1, 0).unwrap();
+        let mut h = Hash::new();
+        h.insert(b"f", b"v");
+        w.collection_entry(b"h", &Collection::Hash(h), NO_EXPIRY)
+            .unwrap();
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn round_trip() {
+        let file = sample();
+        assert_eq!(&file[..9], b"REDIS0010");
+        let mut seen = Vec::new();
+        let loaded = parse(&file, 16, 1_000, |db, key, v, exp| {
+            let shown = match v {
+                Decoded::String(s) => String::from_utf8(s).unwrap(),
+                Decoded::Object(c) => format!("{:?}", dump_collection(&c).len()),
+            };
+            seen.push((db, String::from_utf8(key).unwrap(), shown, exp));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(loaded.keys, 4);
+        assert_eq!(loaded.expired, 1);
+        assert_eq!(seen[0], (0, "s".into(), "hello".into(), NO_EXPIRY));
+        assert_eq!(seen[1], (0, "n".into(), "-70000".into(), 5_000));
+        assert_eq!((seen[3].0, seen[3].1.as_str()), (7, "h"));
+        // Database 7 does not exist with 4 databases.
+        let few = parse(&file, 4, 1_000, |_, _, _, _| Ok(()));
+        assert!(matches!(few, Err(LoadError::TooManyDbs(4))));
+    }
+
+    #[test]
+    fn every_truncation_and_flip_is_an_error() {
+        let file = sample();
+        for cut in 0..file.len() {
+            let r = parse(&file[..cut], 16, 0, |_, _, _, _| Ok(()));
+            assert!(r.is_err(), "truncated at {cut} loaded");
+        }
+        for at in 0..file.len() {
+            for mask in [0x01u8, 0x80, 0xff] {
+                let mut bad = file.clone();
+                bad[at] ^= mask;
+                let r = parse(&bad, 16, 0, |_, _, _, _| Ok(()));
+                assert!(r.is_err(), "byte {at} ^ {mask:#x} loaded");
+            }
+        }
+    }
+
     #[test]
     fn empty_and_bad_headers() {
         let sink = |_: u8, _: Vec<u8>, _: Decoded, _: u64| Ok(());

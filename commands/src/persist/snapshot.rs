@@ -364,6 +364,16 @@ pub fn kill_child(server: &Server) -> bool {
     true
 }
 
+/// The end of Redis's `flushAllDataAndResetRDB` (FLUSHALL, under the exclusive gate): a running
+/// BGSAVE would write the keys just flushed, so it is stopped, and with save points configured
+/// the empty dataset is saved at once, so that a restart does not bring the keys back.
+pub fn after_flushall(server: &Server, session: &mut Session) {
+    kill_child(server);
+    if !super::schedule::save_points(server).is_empty() {
+        save(server, session);
+    }
+}
+
 /// SHUTDOWN's options.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ShutdownFlags {
