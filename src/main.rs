@@ -113,8 +113,9 @@ fn run() -> anyhow::Result<()> {
         let signal = signals.wait().context("sigwait")?;
         log::warn!("Received {signal} scheduling shutdown...");
         if persist::schedule::save_points(&server).is_empty() {
-            if persist::kill_child(&server) {
+            if server.persist.child().is_some() {
                 log::warn!("There is a child saving an .rdb. Killing it!");
+                persist::kill_child(&server);
             }
             break;
         }

@@ -253,6 +253,17 @@ fn private_dirty() -> u64 {
 /// The BGSAVE child: writes the file, reports its copy-on-write size on `report`, exits 0 on
 /// success and 1 on failure.
 fn child_main(s: &mut Session, filename: &str, now_ms: u64, aux: Aux, report: i32) -> ! {
+    // Like Redis's `closeChildUnusedResourceAfterFork`: drop the inherited listeners, client
+    // sockets and rings, so that a port or a connection the parent closes is not held open by
+    // the child. Only stdio and the report pipe stay.
+    for (first, last) in [(3, report - 1), (report + 1, i32::MAX)] {
+        if first <= last {
+            // SAFETY: close_range only closes descriptors; none of those is used by the child.
+            unsafe {
+                libc::syscall(libc::SYS_close_range, first as u32, last as u32, 0u32);
+            }
+        }
+    }
     let run = std::panic::AssertUnwindSafe(|| save_to(s, filename, now_ms, aux));
     let code = match std::panic::catch_unwind(run) {
         Ok(Ok(_)) => {
