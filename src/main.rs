@@ -165,7 +165,8 @@ fn load_dump(server: &Server) -> anyhow::Result<()> {
             for line in e.to_string().lines() {
                 log::warn!("{line}");
             }
-            anyhow::bail!("cannot load {name}: {}", e.to_string().replace('\n', " "))
+            let text = e.to_string();
+            anyhow::bail!("cannot load {name}: {}", text.lines().next().unwrap_or_default())
         }
     }
 }
