@@ -166,7 +166,10 @@ fn load_dump(server: &Server) -> anyhow::Result<()> {
                 log::warn!("{line}");
             }
             let text = e.to_string();
-            anyhow::bail!("cannot load {name}: {}", text.lines().next().unwrap_or_default())
+            anyhow::bail!(
+                "cannot load {name}: {}",
+                text.lines().next().unwrap_or_default()
+            )
         }
     }
 }

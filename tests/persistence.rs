@@ -515,6 +515,16 @@ fn full_disk_denies_writes(backend: &str) {
     assert_eq!(String::from_utf8_lossy(&c.cmd_str(&["PING"])), misconf);
     assert_eq!(c.cmd_str(&["STRLEN", "big"]), b":400000\r\n");
     assert_eq!(c.cmd_str(&["SAVE"]), b"-ERR\r\n");
+    // The final save fails too: SHUTDOWN refuses to exit, unless told NOSAVE or FORCE.
+    assert_eq!(
+        c.cmd_str(&["SHUTDOWN"]),
+        b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n"
+    );
+    assert_eq!(
+        c.cmd_str(&["SHUTDOWN", "SAVE", "NOW"]),
+        b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n"
+    );
+    assert!(f.log().contains("Error trying to save the DB, can't exit."));
     assert!(
         !dir.path().read_dir().unwrap().any(|e| e
             .unwrap()
