@@ -330,8 +330,10 @@ fn bgsave_is_point_in_time(backend: &str) {
                     w.send(&[b"MULTI"]);
                     w.send(&[b"INCR", b"a"]);
                     w.send(&[b"INCR", b"b"]);
+                    w.send(&[b"RPUSH", b"list", b"x"]);
+                    w.send(&[b"HINCRBY", b"hash", b"f", b"1"]);
                     w.send(&[b"EXEC"]);
-                    for _ in 0..4 {
+                    for _ in 0..6 {
                         w.read_reply();
                     }
                     n += 1;
@@ -366,6 +368,9 @@ fn bgsave_is_point_in_time(backend: &str) {
     let a = c.cmd_str(&["GET", "a"]);
     let b = c.cmd_str(&["GET", "b"]);
     assert_eq!(a, b, "the snapshot is not point-in-time");
+    let n = a.replace_bulk();
+    assert_eq!(c.cmd_str(&["LLEN", "list"]), n, "list not point-in-time");
+    assert_eq!(c.cmd_str(&["HGET", "hash", "f"]), a, "hash not point-in-time");
     let saved_a = int_reply(&a.replace_bulk());
     assert!(
         saved_a > 0 && saved_a <= live_a,
