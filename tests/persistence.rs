@@ -370,7 +370,11 @@ fn bgsave_is_point_in_time(backend: &str) {
     assert_eq!(a, b, "the snapshot is not point-in-time");
     let n = a.replace_bulk();
     assert_eq!(c.cmd_str(&["LLEN", "list"]), n, "list not point-in-time");
-    assert_eq!(c.cmd_str(&["HGET", "hash", "f"]), a, "hash not point-in-time");
+    assert_eq!(
+        c.cmd_str(&["HGET", "hash", "f"]),
+        a,
+        "hash not point-in-time"
+    );
     let saved_a = int_reply(&a.replace_bulk());
     assert!(
         saved_a > 0 && saved_a <= live_a,

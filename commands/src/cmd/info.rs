@@ -337,15 +337,13 @@ fn stats(ctx: &Ctx<'_>, out: &mut String) {
     field!(out, "evicted_clients", "0");
     field!(out, "keyspace_hits", "{}", t.keyspace_hits);
     field!(out, "keyspace_misses", "{}", t.keyspace_misses);
-    for f in [
-        "pubsub_channels",
-        "pubsub_patterns",
-        "pubsubshard_channels",
-        "latest_fork_usec",
-        "total_forks",
-        "migrate_cached_sockets",
-        "unexpected_error_replies",
-    ] {
+    for f in ["pubsub_channels", "pubsub_patterns", "pubsubshard_channels"] {
+        field!(out, f, "0");
+    }
+    let (fork_usec, forks) = ctx.server.persist.forks();
+    field!(out, "latest_fork_usec", "{fork_usec}");
+    field!(out, "total_forks", "{forks}");
+    for f in ["migrate_cached_sockets", "unexpected_error_replies"] {
         field!(out, f, "0");
     }
     field!(out, "total_error_replies", "{}", t.error_replies);

@@ -61,6 +61,9 @@ pub struct State {
     last_bgsave_secs: AtomicI64,
     /// Private dirty bytes the last successful BGSAVE child reported.
     last_cow_size: AtomicU64,
+    /// Successful forks, and how long the last one took in microseconds (INFO stats).
+    pub(crate) total_forks: AtomicU64,
+    pub(crate) latest_fork_usec: AtomicU64,
     /// Keys loaded and keys skipped as expired by the start-up load.
     load_loaded: AtomicU64,
     load_expired: AtomicU64,
@@ -80,6 +83,8 @@ impl State {
             rdb_saves: AtomicU64::new(0),
             last_bgsave_secs: AtomicI64::new(-1),
             last_cow_size: AtomicU64::new(0),
+            total_forks: AtomicU64::new(0),
+            latest_fork_usec: AtomicU64::new(0),
             load_loaded: AtomicU64::new(0),
             load_expired: AtomicU64::new(0),
         }
@@ -99,6 +104,14 @@ impl State {
     pub fn loaded(&self, keys: u64, expired: u64) {
         self.load_loaded.store(keys, Ordering::Relaxed);
         self.load_expired.store(expired, Ordering::Relaxed);
+    }
+
+    /// INFO stats' `latest_fork_usec` and `total_forks`.
+    pub fn forks(&self) -> (u64, u64) {
+        (
+            self.latest_fork_usec.load(Ordering::Relaxed),
+            self.total_forks.load(Ordering::Relaxed),
+        )
     }
 
     /// The pid and start time of the running BGSAVE child.

@@ -199,12 +199,18 @@ pub fn bgsave(server: &Server, session: &mut Session) -> Result<libc::pid_t, Bgs
         st.dirty_before_bgsave
             .store(server.stats.dirty(), Ordering::Relaxed);
         let now_ms = unix_ms();
+        let started = std::time::Instant::now();
         // SAFETY: fork in a multi-threaded process: the child only runs `child_main`, which
         // keeps to what is safe there (see the module docs) and never returns. Every other
         // thread is outside the store (we hold the exclusive gate).
         let pid = unsafe { libc::fork() };
         if pid == 0 {
             child_main(s, &filename, now_ms, aux, write_end.as_raw_fd());
+        }
+        if pid > 0 {
+            let usec = started.elapsed().as_micros() as u64;
+            st.latest_fork_usec.store(usec, Ordering::Relaxed);
+            st.total_forks.fetch_add(1, Ordering::Relaxed);
         }
         pid
     });
