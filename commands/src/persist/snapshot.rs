@@ -174,20 +174,21 @@ pub enum BgsaveError {
 }
 
 /// Redis's `rdbSaveBackground`: forks a child that writes the snapshot. Takes the exclusive
-/// gate for the fork only (nested in it when the caller already holds it).
+/// gate for the fork only (nested in it when the caller already holds it); the check for a
+/// running child and the record of the new one happen under it too, so two threads asking at
+/// once start one child.
 pub fn bgsave(server: &Server, session: &mut Session) -> Result<libc::pid_t, BgsaveError> {
     let st = &server.persist;
     if st.child().is_some() {
         return Err(BgsaveError::InProgress);
     }
-    st.rdb_saves.fetch_add(1, Ordering::Relaxed);
-    st.last_bgsave_try.store(unix_secs(), Ordering::Relaxed);
     let filename = dbfilename(server);
     let aux = aux(server);
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: pipe2 writes two descriptors into the two-element array.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         let e = io::Error::last_os_error();
+        st.rdb_saves.fetch_add(1, Ordering::Relaxed);
         st.last_bgsave_ok.store(false, Ordering::Relaxed);
         log::warn!("Can't save in background: pipe: {}", strerror(&e));
         return Err(BgsaveError::Fork);
@@ -195,7 +196,15 @@ pub fn bgsave(server: &Server, session: &mut Session) -> Result<libc::pid_t, Bgs
     // SAFETY: both descriptors were just created by pipe2 and are owned by nobody else.
     let (read_end, write_end) =
         unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    let pid = session.exclusive(|s| {
+    session.exclusive(|s| {
+        // The child mutex is only ever held briefly and never across the gate, so taking it
+        // here cannot wait on a thread that waits for us.
+        let mut child = st.child_lock();
+        if child.is_some() {
+            return Err(BgsaveError::InProgress);
+        }
+        st.rdb_saves.fetch_add(1, Ordering::Relaxed);
+        st.last_bgsave_try.store(unix_secs(), Ordering::Relaxed);
         st.dirty_before_bgsave
             .store(server.stats.dirty(), Ordering::Relaxed);
         let now_ms = unix_ms();
@@ -207,27 +216,23 @@ pub fn bgsave(server: &Server, session: &mut Session) -> Result<libc::pid_t, Bgs
         if pid == 0 {
             child_main(s, &filename, now_ms, aux, write_end.as_raw_fd());
         }
-        if pid > 0 {
-            let usec = started.elapsed().as_micros() as u64;
-            st.latest_fork_usec.store(usec, Ordering::Relaxed);
-            st.total_forks.fetch_add(1, Ordering::Relaxed);
+        if pid < 0 {
+            let e = io::Error::last_os_error();
+            st.last_bgsave_ok.store(false, Ordering::Relaxed);
+            log::warn!("Can't save in background: fork: {}", strerror(&e));
+            return Err(BgsaveError::Fork);
         }
-        pid
-    });
-    drop(write_end);
-    if pid < 0 {
-        let e = io::Error::last_os_error();
-        st.last_bgsave_ok.store(false, Ordering::Relaxed);
-        log::warn!("Can't save in background: fork: {}", strerror(&e));
-        return Err(BgsaveError::Fork);
-    }
-    log::info!("Background saving started by pid {pid}");
-    *st.child_lock() = Some(Child {
-        pid,
-        started: unix_secs(),
-        report: read_end,
-    });
-    Ok(pid)
+        let usec = started.elapsed().as_micros() as u64;
+        st.latest_fork_usec.store(usec, Ordering::Relaxed);
+        st.total_forks.fetch_add(1, Ordering::Relaxed);
+        log::info!("Background saving started by pid {pid}");
+        *child = Some(Child {
+            pid,
+            started: unix_secs(),
+            report: read_end,
+        });
+        Ok(pid)
+    })
 }
 
 /// One log line from the child, in the logger's format with Redis's `C` role, written with a
