@@ -240,6 +240,23 @@ fn redis_dump_loads_in_ferrite(backend: &str) {
     );
     let mut c = f.conn();
     assert_same(&snapshot(&mut r), &snapshot(&mut c), "redis -> ferrite");
+    // INFO persistence: the same fields in the same order (the AOF lines are the AOF's).
+    let names = |c: &mut Conn| -> Vec<String> {
+        let info = String::from_utf8_lossy(&c.cmd_str(&["INFO", "persistence"])).into_owned();
+        info.lines()
+            .filter_map(|l| l.split_once(':').map(|(n, _)| n.to_owned()))
+            .filter(|n| !n.starts_with("aof_") && !n.starts_with("module_"))
+            .collect()
+    };
+    assert_eq!(names(&mut r), names(&mut c));
+    let loaded = |c: &mut Conn| {
+        let info = String::from_utf8_lossy(&c.cmd_str(&["INFO", "persistence"])).into_owned();
+        info.lines()
+            .find(|l| l.starts_with("rdb_last_load_keys_loaded:"))
+            .map(str::to_owned)
+    };
+    let expected = format!("rdb_last_load_keys_loaded:{}", snapshot(&mut r).len());
+    assert_eq!(loaded(&mut c).as_deref(), Some(expected.as_str()));
 }
 
 fn ferrite_dump_loads_in_redis(backend: &str) {
