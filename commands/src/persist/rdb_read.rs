@@ -424,6 +424,34 @@ mod tests {
     }
 
     #[test]
+    fn lru_lfu_and_second_expiries_are_read() {
+        let mut f = b"REDIS0009".to_vec();
+        f.extend_from_slice(&[op::SELECTDB, 2, op::FREQ, 5, op::IDLE, 0x40, 0x80]);
+        f.push(op::EXPIRETIME);
+        f.extend_from_slice(&2_000_000_000i32.to_le_bytes());
+        f.extend_from_slice(&[ty::STRING, 1, b'k', 2, b'v', b'1']);
+        f.extend_from_slice(&[ty::STRING, 1, b'z', 0xc0, 7, op::EOF]);
+        let crc = crc64(0, &f);
+        f.extend_from_slice(&crc.to_le_bytes());
+        let mut seen = Vec::new();
+        parse(&f, 16, 0, |db, k, v, exp| {
+            let Decoded::String(v) = v else {
+                panic!("not a string")
+            };
+            seen.push((db, k, v, exp));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                (2, b"k".to_vec(), b"v1".to_vec(), 2_000_000_000_000),
+                (2, b"z".to_vec(), b"7".to_vec(), NO_EXPIRY)
+            ]
+        );
+    }
+
+    #[test]
     fn every_truncation_and_flip_is_an_error() {
         let file = sample();
         for cut in 0..file.len() {
