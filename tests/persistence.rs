@@ -368,9 +368,13 @@ fn bgsave_is_point_in_time(backend: &str) {
     let t = Instant::now();
     assert_eq!(c.cmd_str(&["PING"]), b"+PONG\r\n");
     assert!(t.elapsed() < Duration::from_secs(1));
-    assert_eq!(
-        c.cmd_str(&["BGSAVE"]),
-        b"-ERR Background save already in progress\r\n".to_vec()
+    // Until the tick reaps the child (a fast child, in a release build, may be gone already).
+    let again = c.cmd_str(&["BGSAVE"]);
+    assert!(
+        again == b"-ERR Background save already in progress\r\n"
+            || again == b"+Background saving started\r\n",
+        "{}",
+        common::escape(&again)
     );
     let info = wait_bgsave(&mut c);
     assert!(info.contains("rdb_last_bgsave_status:ok"), "{info}");
