@@ -35,6 +35,9 @@ pub struct Server {
     pub io_backend: OnceLock<String>,
     /// Actual TCP port (INFO `tcp_port`).
     pub port: OnceLock<u16>,
+    /// Unique in the process, unlike the server's address, which a later server (a later
+    /// test's) may reuse while process-wide tables still hold the earlier one's entries.
+    pub id: usize,
     /// RDB persistence state (LASTSAVE, the dirty baseline, the BGSAVE child).
     pub persist: crate::persist::State,
     waker: OnceLock<WakeFn>,
@@ -55,6 +58,11 @@ impl Server {
             run_id: random_hex(40),
             io_backend: OnceLock::new(),
             port: OnceLock::new(),
+            id: {
+                static NEXT: std::sync::atomic::AtomicUsize =
+                    std::sync::atomic::AtomicUsize::new(1);
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
             persist: crate::persist::State::new(started_unix_ms / 1000),
             waker: OnceLock::new(),
         }
