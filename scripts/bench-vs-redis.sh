@@ -93,7 +93,7 @@ wait_port() { # port pid name
 FERRITE_PORT=$(free_port)
 mkdir -p "$WORK/ferrite-dir" "$WORK/redis-dir"
 FERRITE_CMD=(taskset -c "$SERVER_CPU" "$FERRITE_BIN" --port "$FERRITE_PORT" --bind 127.0.0.1
-    --threads 1 --io-backend "$IO_BACKEND" --dir "$WORK/ferrite-dir" --loglevel warning)
+    --threads 1 --io-backend "$IO_BACKEND" --dir "$WORK/ferrite-dir" --loglevel warning --save "")
 "${FERRITE_CMD[@]}" >"$WORK/ferrite.log" 2>&1 &
 FERRITE_PID=$!
 wait_port "$FERRITE_PORT" "$FERRITE_PID" ferrite

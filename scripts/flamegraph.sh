@@ -48,7 +48,7 @@ trap 'exit 130' INT TERM
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null \
     || echo $((20000 + RANDOM % 20000)))
 "$FERRITE_BIN" --port "$PORT" --bind 127.0.0.1 --threads "$THREADS" --io-backend "$IO_BACKEND" \
-    --dir "$WORK" --loglevel warning >"$WORK/ferrite.log" 2>&1 &
+    --dir "$WORK" --loglevel warning --save "" >"$WORK/ferrite.log" 2>&1 &
 FERRITE_PID=$!
 for _ in $(seq 200); do
     redis-cli -p "$PORT" PING 2>/dev/null | grep -q PONG && break

@@ -54,7 +54,7 @@ impl Log for RedisStyle {
         let line = format!(
             "{}:M {} {} {}\n",
             std::process::id(),
-            timestamp(),
+            ferrite_commands::server::log_timestamp(),
             mark,
             record.args()
         );
@@ -67,50 +67,9 @@ impl Log for RedisStyle {
     }
 }
 
-/// `27 Nov 2026 13:29:40.123` in UTC.
-fn timestamp() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs();
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let t = secs % 86_400;
-    format!(
-        "{d:02} {} {y} {:02}:{:02}:{:02}.{:03}",
-        MONTHS[(m - 1) as usize],
-        t / 3600,
-        t / 60 % 60,
-        t % 60,
-        now.subsec_millis()
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), Howard Hinnant's algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_784), (2026, 11, 27));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-    }
 
     #[test]
     fn level_names() {

@@ -9,13 +9,15 @@ mod service;
 mod settings;
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ferrite_commands::Server;
 use ferrite_commands::config::Config;
+use ferrite_commands::server::unix_ms;
+use ferrite_commands::{Server, persist};
 use ferrite_hybridlog::disk::{DiskConfig, SegmentedFile};
 use ferrite_hybridlog::{Store, StoreConfig};
 use ferrite_reactor::Backend;
@@ -50,7 +52,8 @@ fn run() -> anyhow::Result<()> {
         "epoll" => Backend::Epoll,
         _ => Backend::Auto,
     };
-    let dir = value(&config, "dir");
+    // `value` would show the working directory (CONFIG GET dir answers getcwd()).
+    let dir = config.stored("dir").unwrap_or_default();
     if !dir.is_empty() {
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create dir {dir}"))?;
         std::env::set_current_dir(&dir).with_context(|| format!("cannot chdir to {dir}"))?;
@@ -58,6 +61,7 @@ fn run() -> anyhow::Result<()> {
 
     let store = open_store(&config)?;
     let server = Arc::new(Server::new(store, config, threads));
+    load_dump(&server)?;
 
     // Signals are taken synchronously by this thread (sigwait), never by a handler that could
     // interrupt a reactor thread mid-operation: block them before any thread is spawned so
@@ -106,14 +110,69 @@ fn run() -> anyhow::Result<()> {
     );
     log::info!("Ready to accept connections tcp");
 
-    let signal = signals.wait().context("sigwait")?;
-    log::info!("Received {signal}, scheduling shutdown...");
+    loop {
+        let signal = signals.wait().context("sigwait")?;
+        log::warn!("Received {signal} scheduling shutdown...");
+        if persist::schedule::save_points(&server).is_empty() {
+            if server.persist.child().is_some() {
+                log::warn!("There is a child saving an .rdb. Killing it!");
+                persist::kill_child(&server);
+            }
+            break;
+        }
+        // With save points, a signal saves first, as Redis does: `finish_shutdown` exits the
+        // process once the file is on disk, and returns only when the save failed, in which case
+        // Redis keeps serving.
+        log::warn!("User requested shutdown...");
+        let mut session = server.store.session();
+        session
+            .exclusive(|s| persist::finish_shutdown(&server, s, persist::ShutdownFlags::default()));
+        log::warn!(
+            "{signal} received but errors trying to shut down the server, check the logs for \
+             more information"
+        );
+    }
     running.shutdown();
     running
         .join()
         .map_err(|_| anyhow::anyhow!("a reactor thread panicked"))?;
     log::info!("Ferrite is now ready to exit, bye bye...");
     Ok(())
+}
+
+/// Loads `dir/dbfilename` into the store before any client can connect, as redis-server does
+/// at start-up. A missing file is an empty dataset; a file that cannot be read or parsed stops
+/// the start-up (Redis refuses to start on a bad dump rather than serve part of it).
+fn load_dump(server: &Server) -> anyhow::Result<()> {
+    let name = value(&server.config, "dbfilename");
+    let start = std::time::Instant::now();
+    let mut session = server.store.session();
+    match persist::rdb_read::load_file(Path::new(&name), &mut session, unix_ms()) {
+        Ok(None) => Ok(()),
+        Ok(Some(loaded)) => {
+            log::info!(
+                "Done loading RDB, keys loaded: {}, keys expired: {}.",
+                loaded.keys,
+                loaded.expired
+            );
+            server.persist.loaded(loaded.keys, loaded.expired);
+            log::info!(
+                "DB loaded from disk: {:.3} seconds",
+                start.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Err(e) => {
+            for line in e.to_string().lines() {
+                log::warn!("{line}");
+            }
+            let text = e.to_string();
+            anyhow::bail!(
+                "cannot load {name}: {}",
+                text.lines().next().unwrap_or_default()
+            )
+        }
+    }
 }
 
 /// The first address of `bind` (Redis accepts a list; Ferrite listens on one) and `port`.

@@ -72,8 +72,8 @@ struct Waiter {
     ready: bool,
 }
 
-/// Identifies a server in the process-wide registry (its address: servers live in an `Arc`
-/// for the life of the process, tests' servers for the life of the test).
+/// Identifies a server in the process-wide registry ([`Server::id`]: an address could be
+/// reused by a later test's server while entries of the earlier one remain).
 type ServerId = usize;
 
 /// A database's waited-on keys: key → waiters, first blocked first.
@@ -100,7 +100,7 @@ fn registry() -> MutexGuard<'static, Registry> {
 }
 
 fn server_id(server: &Server) -> ServerId {
-    std::ptr::from_ref(server) as usize
+    server.id
 }
 
 /// Tells clients blocked on `key` in the caller's database (on any thread) that it may now have

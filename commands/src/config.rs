@@ -140,7 +140,9 @@ const PARAMS: &[Param] = &[
     param("protected-mode", Kind::Bool, "yes", 0),
     param("dir", Kind::Str, "", PROTECTED),
     param("dbfilename", Kind::Str, "dump.rdb", PROTECTED),
-    param("save", Kind::Save, "", 0),
+    // Redis's built-in save points (redis-server without a config file).
+    param("save", Kind::Save, "3600 1 300 100 60 10000", 0),
+    param("stop-writes-on-bgsave-error", Kind::Bool, "yes", 0),
     param("appendonly", Kind::Bool, "no", 0),
     param("appendfsync", Kind::Enum(FSYNC), "everysec", 0),
     param("appendfilename", Kind::Str, "appendonly.aof", IMMUTABLE),
@@ -387,6 +389,13 @@ impl Config {
     pub fn value(&self, name: &str) -> Option<String> {
         let p = lookup(name.as_bytes())?;
         Some(self.shown(p, &self.values_ref()))
+    }
+
+    /// The value as it was set, where CONFIG GET shows something derived (`dir` shows the
+    /// working directory; this is the directory asked for, which start-up changes into).
+    pub fn stored(&self, name: &str) -> Option<String> {
+        let p = lookup(name.as_bytes())?;
+        Some(self.values_ref()[p].clone())
     }
 
     fn shown(&self, p: usize, values: &[String]) -> String {

@@ -14,6 +14,7 @@ pub mod ctx;
 pub mod disk_wait;
 pub mod docs;
 pub mod objects;
+pub mod persist;
 pub mod pubsub;
 pub mod resp;
 pub mod server;

@@ -35,6 +35,11 @@ pub struct Server {
     pub io_backend: OnceLock<String>,
     /// Actual TCP port (INFO `tcp_port`).
     pub port: OnceLock<u16>,
+    /// Unique in the process, unlike the server's address, which a later server (a later
+    /// test's) may reuse while process-wide tables still hold the earlier one's entries.
+    pub id: usize,
+    /// RDB persistence state (LASTSAVE, the dirty baseline, the BGSAVE child).
+    pub persist: crate::persist::State,
     waker: OnceLock<WakeFn>,
 }
 
@@ -53,6 +58,12 @@ impl Server {
             run_id: random_hex(40),
             io_backend: OnceLock::new(),
             port: OnceLock::new(),
+            id: {
+                static NEXT: std::sync::atomic::AtomicUsize =
+                    std::sync::atomic::AtomicUsize::new(1);
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
+            persist: crate::persist::State::new(started_unix_ms / 1000),
             waker: OnceLock::new(),
         }
     }
@@ -88,6 +99,38 @@ pub fn unix_us() -> u64 {
         .unwrap_or(0)
 }
 
+/// The time as Redis's log lines show it (`27 Nov 2026 13:29:40.123`, UTC).
+pub fn log_timestamp() -> String {
+    let now = unix_ms();
+    let secs = now / 1000;
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let t = secs % 86_400;
+    format!(
+        "{d:02} {} {y} {:02}:{:02}:{:02}.{:03}",
+        MONTHS[(m - 1) as usize],
+        t / 3600,
+        t / 60 % 60,
+        t % 60,
+        now % 1000
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), Howard Hinnant's algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
 /// `n` random lowercase hex characters from the OS's random source.
 pub fn random_hex(n: usize) -> String {
     let mut bytes = vec![0u8; n.div_ceil(2)];
@@ -116,6 +159,14 @@ pub fn fill_random(buf: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_784), (2026, 11, 27));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(log_timestamp().len(), "27 Nov 2026 13:29:40.123".len());
+    }
 
     #[test]
     fn run_id_is_hex() {

@@ -26,6 +26,9 @@ pub struct ThreadStats {
     pub error_replies: AtomicU64,
     /// Commands refused before running (unknown, arity, auth).
     pub rejected_calls: AtomicU64,
+    /// Write commands executed without an error reply (the RDB dirty counter; see
+    /// [`crate::persist::count_write`]). Not reset by CONFIG RESETSTAT, as Redis's `dirty`.
+    pub dirty: AtomicU64,
 }
 
 impl ThreadStats {
@@ -100,6 +103,14 @@ impl Stats {
             t.rejected_calls += l(&s.rejected_calls);
         }
         t
+    }
+
+    /// Every thread's dirty counter summed (monotonic; the RDB state keeps the baseline).
+    pub fn dirty(&self) -> u64 {
+        self.threads
+            .iter()
+            .map(|s| s.dirty.load(Ordering::Relaxed))
+            .fold(0u64, u64::wrapping_add)
     }
 
     /// CONFIG RESETSTAT. A count racing with the reset may survive it; INFO is advisory.

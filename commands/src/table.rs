@@ -47,6 +47,8 @@ pub mod flags {
     pub const BLOCKING: u32 = 1 << 15;
     /// Not allowed in MULTI.
     pub const NO_MULTI: u32 = 1 << 16;
+    /// Refused while a replica loads a dataset asynchronously.
+    pub const NO_ASYNC_LOADING: u32 = 1 << 17;
     /// Ferrite: runs with every other thread excluded (multi-key atomicity); not reported.
     pub const EXCLUSIVE: u32 = 1 << 31;
     /// Ferrite: like [`EXCLUSIVE`], but only when the arguments name more than one key (by
@@ -71,6 +73,7 @@ pub mod flags {
         (NO_AUTH, "no_auth"),
         (MAY_REPLICATE, "may_replicate"),
         (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+        (NO_ASYNC_LOADING, "no_async_loading"),
         (NO_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),
     ];

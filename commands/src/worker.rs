@@ -293,6 +293,33 @@ impl Worker {
             ThreadStats::add(&stats.rejected_calls, 1);
             return;
         }
+        if client.multi.is_some() && spec.has(flags::NO_MULTI) && transactions::queues(args) {
+            transactions::reject(
+                client,
+                args,
+                out,
+                "ERR Command not allowed inside a transaction",
+            );
+            ThreadStats::add(&stats.error_replies, 1);
+            ThreadStats::add(&stats.rejected_calls, 1);
+            return;
+        }
+        // Redis's disk-error check: write commands (EXEC of a transaction holding one) and PING
+        // are refused after a failed BGSAVE while save points are configured.
+        if crate::persist::writes_denied(&self.server)
+            && (spec.has(flags::WRITE)
+                || spec.name == "ping"
+                || (spec.name == "exec"
+                    && client
+                        .multi
+                        .as_ref()
+                        .is_some_and(|m| m.commands.iter().any(|c| c.0.has(flags::WRITE)))))
+        {
+            transactions::reject(client, args, out, crate::persist::MISCONF);
+            ThreadStats::add(&stats.error_replies, 1);
+            ThreadStats::add(&stats.rejected_calls, 1);
+            return;
+        }
         if client.pubsub.is_some()
             && !client.resp3
             && client.subscribed()
@@ -357,6 +384,9 @@ impl Worker {
         }
         // A queued command is counted when EXEC runs it, as Redis does.
         ThreadStats::add(&stats.commands, u64::from(!queued));
+        if !queued {
+            crate::persist::count_write(stats, spec, errors);
+        }
         ThreadStats::add(&stats.error_replies, u64::from(errors));
         match client.reply_mode {
             ReplyMode::On => {}
@@ -377,8 +407,15 @@ impl Worker {
     /// (`resume` is called with their tokens; they answer when their input runs again).
     pub fn tick(&mut self, resume: &mut dyn FnMut(u64)) {
         let now = unix_ms();
+        // Inside the shared section, so that a fork for BGSAVE (under the exclusive gate) never
+        // catches this thread half-way through a delete.
+        self.session.enter();
         self.session
             .active_expire(now, ACTIVE_EXPIRE_BUCKETS_PER_TICK);
+        self.session.leave();
+        if self.thread == 0 {
+            crate::persist::cron(&self.server, &mut self.session);
+        }
         self.expire_parked(now, resume);
     }
 

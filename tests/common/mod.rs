@@ -20,7 +20,16 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Store sizes for test servers: the defaults (a 64 MB index, 1 GB of log memory) make every
 /// FLUSHALL and KEYS walk a million buckets, which takes about a second in a debug build. Tests
 /// hold few keys; a test that passes `--index-size`/`--memory-size` itself overrides these.
-pub const TEST_STORE_ARGS: &[&str] = &["--index-size", "1mb", "--memory-size", "128mb"];
+/// Test servers also start without save points (`--save ""`), as the reference redis-server
+/// does, so that stopping one writes no dump.rdb; persistence tests pass `--save` themselves.
+pub const TEST_STORE_ARGS: &[&str] = &[
+    "--index-size",
+    "1mb",
+    "--memory-size",
+    "128mb",
+    "--save",
+    "",
+];
 
 /// The I/O backends every server-level test runs against.
 pub fn backends() -> &'static [&'static str] {

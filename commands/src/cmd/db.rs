@@ -118,6 +118,7 @@ fn flushdb(ctx: &mut Ctx<'_>, args: Args<'_>) {
 fn flushall(ctx: &mut Ctx<'_>, args: Args<'_>) {
     if flush_mode_ok(ctx, args) {
         ctx.store.flush_all();
+        crate::persist::snapshot::after_flushall(ctx.server, ctx.store);
         ctx.reply.ok();
     }
 }

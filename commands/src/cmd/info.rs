@@ -331,24 +331,9 @@ fn memory(ctx: &Ctx<'_>, out: &mut String) {
 }
 
 fn persistence(ctx: &Ctx<'_>, out: &mut String) {
-    for f in [
-        "loading",
-        "async_loading",
-        "rdb_changes_since_last_save",
-        "rdb_bgsave_in_progress",
-    ] {
-        field!(out, f, "0");
+    for (name, value) in crate::persist::info_fields(ctx.server) {
+        field!(out, name, "{value}");
     }
-    field!(
-        out,
-        "rdb_last_save_time",
-        "{}",
-        ctx.server.started_unix_ms / 1000
-    );
-    field!(out, "rdb_last_bgsave_status", "ok");
-    field!(out, "rdb_last_bgsave_time_sec", "-1");
-    field!(out, "rdb_current_bgsave_time_sec", "-1");
-    field!(out, "rdb_saves", "0");
     for f in [
         "aof_enabled",
         "aof_rewrite_in_progress",
@@ -386,15 +371,13 @@ fn stats(ctx: &Ctx<'_>, out: &mut String) {
     field!(out, "evicted_clients", "0");
     field!(out, "keyspace_hits", "{}", t.keyspace_hits);
     field!(out, "keyspace_misses", "{}", t.keyspace_misses);
-    for f in [
-        "pubsub_channels",
-        "pubsub_patterns",
-        "pubsubshard_channels",
-        "latest_fork_usec",
-        "total_forks",
-        "migrate_cached_sockets",
-        "unexpected_error_replies",
-    ] {
+    for f in ["pubsub_channels", "pubsub_patterns", "pubsubshard_channels"] {
+        field!(out, f, "0");
+    }
+    let (fork_usec, forks) = ctx.server.persist.forks();
+    field!(out, "latest_fork_usec", "{fork_usec}");
+    field!(out, "total_forks", "{forks}");
+    for f in ["migrate_cached_sockets", "unexpected_error_replies"] {
         field!(out, f, "0");
     }
     field!(out, "total_error_replies", "{}", t.error_replies);

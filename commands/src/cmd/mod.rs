@@ -16,6 +16,7 @@ pub mod info;
 pub mod keys;
 pub mod lists;
 pub mod memory;
+pub mod persistence;
 pub mod pubsub;
 pub mod sets;
 pub mod sort;
@@ -46,6 +47,7 @@ pub const GROUPS: &[&[CommandSpec]] = &[
     sort::COMMANDS,
     dump::COMMANDS,
     memory::COMMANDS,
+    persistence::COMMANDS,
     transactions::COMMANDS,
     pubsub::COMMANDS,
 ];

@@ -266,6 +266,7 @@ fn exec(ctx: &mut Ctx<'_>, _args: Args<'_>) {
         (spec.handler)(&mut sub, args);
         let errors = sub.reply.errors();
         ctx.client.park = false;
+        crate::persist::count_write(stats, spec, errors);
         ThreadStats::add(&stats.commands, 1);
         ThreadStats::add(&stats.error_replies, u64::from(errors));
     }

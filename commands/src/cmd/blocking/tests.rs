@@ -30,7 +30,10 @@ impl Rig {
             ..StoreConfig::default()
         })
         .expect("valid config");
-        let server = Arc::new(Server::new(store, Config::default(), 2));
+        // No save points: thread 0's tick would otherwise check them (and could fork).
+        let config = Config::default();
+        config.set_startup("save", b"").expect("valid");
+        let server = Arc::new(Server::new(store, config, 2));
         let workers = (0..2).map(|t| Worker::new(server.clone(), t)).collect();
         Self {
             workers,

@@ -21,7 +21,7 @@ use crate::objects::Collection;
 pub const RDB_VERSION: u16 = 10;
 
 /// Object types (`RDB_TYPE_*`).
-mod ty {
+pub(crate) mod ty {
     pub const STRING: u8 = 0;
     pub const LIST: u8 = 1;
     pub const SET: u8 = 2;
@@ -36,6 +36,18 @@ mod ty {
     pub const HASH_LISTPACK: u8 = 16;
     pub const ZSET_LISTPACK: u8 = 17;
     pub const LIST_QUICKLIST_2: u8 = 18;
+    // Types an RDB file may hold that Ferrite has no value for.
+    pub const MODULE_PRE_GA: u8 = 6;
+    pub const MODULE_2: u8 = 7;
+    pub const HASH_ZIPMAP: u8 = 9;
+    pub const STREAM_LISTPACKS: u8 = 15;
+    pub const STREAM_LISTPACKS_2: u8 = 19;
+    pub const STREAM_LISTPACKS_3: u8 = 21;
+
+    /// Whether [`Reader::value`](super::Reader::value) decodes type `t`.
+    pub fn known(t: u8) -> bool {
+        matches!(t, 0..=5 | 10..=14 | 16..=18)
+    }
 }
 
 /// `QUICKLIST_NODE_CONTAINER_PLAIN` / `_PACKED`.
@@ -58,7 +70,7 @@ pub enum Decoded {
 // Writing.
 
 /// `rdbSaveLen`.
-fn put_len(out: &mut Vec<u8>, len: u64) {
+pub(crate) fn put_len(out: &mut Vec<u8>, len: u64) {
     if len < 1 << 6 {
         out.push(len as u8);
     } else if len < 1 << 14 {
@@ -75,7 +87,7 @@ fn put_len(out: &mut Vec<u8>, len: u64) {
 
 /// `rdbSaveRawString`: small integers as 8/16/32-bit encodings, strings over 20 bytes LZF
 /// compressed when that saves at least 4 bytes, else length and bytes.
-fn put_string(out: &mut Vec<u8>, s: &[u8]) {
+pub(crate) fn put_string(out: &mut Vec<u8>, s: &[u8]) {
     if s.len() <= 11
         && let Some(v) = parse_i64(s)
     {
@@ -146,22 +158,33 @@ fn put_quicklist(out: &mut Vec<u8>, list: &List) {
     }
 }
 
-/// The type byte and value of a string.
-fn encode_string(out: &mut Vec<u8>, s: &[u8]) {
+/// The type byte, then `key` (an RDB file's key-value pair; none in a DUMP payload), then the
+/// value of a string.
+pub(crate) fn encode_string(out: &mut Vec<u8>, key: Option<&[u8]>, s: &[u8]) {
     out.push(ty::STRING);
+    if let Some(k) = key {
+        put_string(out, k);
+    }
     put_string(out, s);
 }
 
-/// The type byte and value of a collection, in the encoding Redis would have chosen.
-fn encode_collection(out: &mut Vec<u8>, c: &Collection) {
+/// The type byte, then `key` if any, then the value of a collection, in the encoding Redis
+/// would have chosen.
+pub(crate) fn encode_collection(out: &mut Vec<u8>, key: Option<&[u8]>, c: &Collection) {
     let limits = Limits::default();
+    let typed = |out: &mut Vec<u8>, t: u8| {
+        out.push(t);
+        if let Some(k) = key {
+            put_string(out, k);
+        }
+    };
     match c {
         Collection::List(l) => {
-            out.push(ty::LIST_QUICKLIST_2);
+            typed(out, ty::LIST_QUICKLIST_2);
             put_quicklist(out, l);
         }
         Collection::Hash(h) if h.encoding_name(&limits) == "listpack" => {
-            out.push(ty::HASH_LISTPACK);
+            typed(out, ty::HASH_LISTPACK);
             let mut w = ListpackWriter::new();
             for (f, v) in h.iter() {
                 w.push(f);
@@ -170,7 +193,7 @@ fn encode_collection(out: &mut Vec<u8>, c: &Collection) {
             put_string(out, &w.finish());
         }
         Collection::Hash(h) => {
-            out.push(ty::HASH);
+            typed(out, ty::HASH);
             put_len(out, h.len() as u64);
             for (f, v) in h.iter() {
                 put_string(out, f);
@@ -178,19 +201,19 @@ fn encode_collection(out: &mut Vec<u8>, c: &Collection) {
             }
         }
         Collection::Set(s) if s.encoding_name(&limits) == "intset" => {
-            out.push(ty::SET_INTSET);
+            typed(out, ty::SET_INTSET);
             let values: Vec<i64> = s.iter().filter_map(|m| parse_i64(&m)).collect();
             put_string(out, &intset_blob(&values));
         }
         Collection::Set(s) => {
-            out.push(ty::SET);
+            typed(out, ty::SET);
             put_len(out, s.len() as u64);
             for m in s.iter() {
                 put_string(out, &m);
             }
         }
         Collection::ZSet(z) if z.encoding_name(&limits) == "listpack" => {
-            out.push(ty::ZSET_LISTPACK);
+            typed(out, ty::ZSET_LISTPACK);
             let mut w = ListpackWriter::new();
             for (m, score) in z.iter() {
                 w.push(m);
@@ -200,7 +223,7 @@ fn encode_collection(out: &mut Vec<u8>, c: &Collection) {
         }
         Collection::ZSet(z) => {
             // Greatest first, as Redis saves skiplists (so loading appends at the head).
-            out.push(ty::ZSET_2);
+            typed(out, ty::ZSET_2);
             put_len(out, z.len() as u64);
             for (m, score) in z.iter().rev() {
                 put_string(out, m);
@@ -221,14 +244,14 @@ fn finish_payload(mut out: Vec<u8>) -> Vec<u8> {
 /// DUMP of a string value.
 pub fn dump_string(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len() + 16);
-    encode_string(&mut out, s);
+    encode_string(&mut out, None, s);
     finish_payload(out)
 }
 
 /// DUMP of a collection.
 pub fn dump_collection(c: &Collection) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
-    encode_collection(&mut out, c);
+    encode_collection(&mut out, None, c);
     finish_payload(out)
 }
 
@@ -255,8 +278,8 @@ pub struct BadFormat;
 
 type R<T> = Result<T, BadFormat>;
 
-/// A cursor over the payload.
-struct Reader<'a> {
+/// A cursor over a payload or a whole RDB file.
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
 }
@@ -268,13 +291,23 @@ enum Len {
 }
 
 impl<'a> Reader<'a> {
-    fn byte(&mut self) -> R<u8> {
+    /// A reader at the start of `buf`.
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    /// Bytes consumed so far.
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    pub(crate) fn byte(&mut self) -> R<u8> {
         let b = *self.buf.get(self.pos).ok_or(BadFormat)?;
         self.pos += 1;
         Ok(b)
     }
 
-    fn take(&mut self, n: u64) -> R<&'a [u8]> {
+    pub(crate) fn take(&mut self, n: u64) -> R<&'a [u8]> {
         let n = usize::try_from(n).map_err(|_| BadFormat)?;
         let end = self.pos.checked_add(n).ok_or(BadFormat)?;
         let s = self.buf.get(self.pos..end).ok_or(BadFormat)?;
@@ -303,7 +336,7 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn len(&mut self) -> R<u64> {
+    pub(crate) fn len(&mut self) -> R<u64> {
         match self.len_or_enc()? {
             Len::Plain(n) => Ok(n),
             Len::Encoded(_) => Err(BadFormat),
@@ -322,7 +355,7 @@ impl<'a> Reader<'a> {
     }
 
     /// `rdbGenericLoadStringObject`.
-    fn string(&mut self) -> R<Vec<u8>> {
+    pub(crate) fn string(&mut self) -> R<Vec<u8>> {
         match self.len_or_enc()? {
             Len::Plain(n) => Ok(self.take(n)?.to_vec()),
             Len::Encoded(0) => Ok((self.byte()? as i8).to_string().into_bytes()),
@@ -424,132 +457,138 @@ fn pairs_to_zset(elems: &[Elem<'_>]) -> R<SortedSet> {
 /// Like Redis's reader over the whole argument, a value may run into the trailer (a payload cut
 /// short by two bytes reads the version bytes as data); anything past the value is ignored.
 pub fn decode(payload: &[u8]) -> R<Decoded> {
-    let mut r = Reader {
-        buf: payload,
-        pos: 0,
-    };
+    let mut r = Reader::new(payload);
     let t = r.byte()?;
-    let value = match t {
-        ty::STRING => return Ok(Decoded::String(r.string()?)),
-        ty::LIST => {
-            let n = r.count()?;
-            let mut l = List::new();
-            for _ in 0..n {
-                l.push(End::Right, &r.string()?);
+    r.value(t)?.ok_or(BadFormat)
+}
+
+impl Reader<'_> {
+    /// The value of an object of type `t` (already read): `None` for an empty collection,
+    /// which RESTORE refuses and an RDB load skips (Redis's `RDB_LOAD_ERR_EMPTY_KEY`).
+    pub(crate) fn value(&mut self, t: u8) -> R<Option<Decoded>> {
+        let r = self;
+        let value = match t {
+            ty::STRING => return Ok(Some(Decoded::String(r.string()?))),
+            ty::LIST => {
+                let n = r.count()?;
+                let mut l = List::new();
+                for _ in 0..n {
+                    l.push(End::Right, &r.string()?);
+                }
+                Collection::List(l)
             }
-            Collection::List(l)
-        }
-        ty::LIST_QUICKLIST | ty::LIST_QUICKLIST_2 => {
-            let nodes = r.count()?;
-            let mut l = List::new();
-            for _ in 0..nodes {
-                let container = if t == ty::LIST_QUICKLIST_2 {
-                    r.len()?
-                } else {
-                    NODE_PACKED
-                };
-                let blob = r.string()?;
-                match container {
-                    NODE_PLAIN => l.push(End::Right, &blob),
-                    NODE_PACKED => {
-                        let elems = if t == ty::LIST_QUICKLIST {
-                            ziplist_elements(&blob)
-                        } else {
-                            listpack_elements(&blob)
+            ty::LIST_QUICKLIST | ty::LIST_QUICKLIST_2 => {
+                let nodes = r.count()?;
+                let mut l = List::new();
+                for _ in 0..nodes {
+                    let container = if t == ty::LIST_QUICKLIST_2 {
+                        r.len()?
+                    } else {
+                        NODE_PACKED
+                    };
+                    let blob = r.string()?;
+                    match container {
+                        NODE_PLAIN => l.push(End::Right, &blob),
+                        NODE_PACKED => {
+                            let elems = if t == ty::LIST_QUICKLIST {
+                                ziplist_elements(&blob)
+                            } else {
+                                listpack_elements(&blob)
+                            }
+                            .ok_or(BadFormat)?;
+                            for e in &elems {
+                                l.push(End::Right, &e.to_vec());
+                            }
                         }
-                        .ok_or(BadFormat)?;
-                        for e in &elems {
-                            l.push(End::Right, &e.to_vec());
-                        }
+                        _ => return Err(BadFormat),
                     }
-                    _ => return Err(BadFormat),
                 }
+                Collection::List(l)
             }
-            Collection::List(l)
-        }
-        ty::LIST_ZIPLIST => {
-            let blob = r.string()?;
-            let mut l = List::new();
-            for e in &ziplist_elements(&blob).ok_or(BadFormat)? {
-                l.push(End::Right, &e.to_vec());
-            }
-            Collection::List(l)
-        }
-        ty::SET => {
-            let n = r.count()?;
-            let mut s = Set::new();
-            for _ in 0..n {
-                if !s.insert(&r.string()?) {
-                    return Err(BadFormat);
+            ty::LIST_ZIPLIST => {
+                let blob = r.string()?;
+                let mut l = List::new();
+                for e in &ziplist_elements(&blob).ok_or(BadFormat)? {
+                    l.push(End::Right, &e.to_vec());
                 }
+                Collection::List(l)
             }
-            Collection::Set(s)
-        }
-        ty::SET_INTSET => {
-            let blob = r.string()?;
-            let values = intset_values(&blob).ok_or(BadFormat)?;
-            let mut s = Set::new();
-            for v in values {
-                if !s.insert(v.to_string().as_bytes()) {
-                    return Err(BadFormat);
+            ty::SET => {
+                let n = r.count()?;
+                let mut s = Set::new();
+                for _ in 0..n {
+                    if !s.insert(&r.string()?) {
+                        return Err(BadFormat);
+                    }
                 }
+                Collection::Set(s)
             }
-            Collection::Set(s)
-        }
-        ty::ZSET | ty::ZSET_2 => {
-            let n = r.count()?;
-            let mut z = SortedSet::new();
-            for _ in 0..n {
-                let m = r.string()?;
-                let score = if t == ty::ZSET_2 {
-                    r.binary_double()?
+            ty::SET_INTSET => {
+                let blob = r.string()?;
+                let values = intset_values(&blob).ok_or(BadFormat)?;
+                let mut s = Set::new();
+                for v in values {
+                    if !s.insert(v.to_string().as_bytes()) {
+                        return Err(BadFormat);
+                    }
+                }
+                Collection::Set(s)
+            }
+            ty::ZSET | ty::ZSET_2 => {
+                let n = r.count()?;
+                let mut z = SortedSet::new();
+                for _ in 0..n {
+                    let m = r.string()?;
+                    let score = if t == ty::ZSET_2 {
+                        r.binary_double()?
+                    } else {
+                        r.text_double()?
+                    };
+                    zadd(&mut z, &m, score)?;
+                }
+                Collection::ZSet(z)
+            }
+            ty::HASH => {
+                let n = r.count()?;
+                let mut h = Hash::new();
+                for _ in 0..n {
+                    let f = r.string()?;
+                    let v = r.string()?;
+                    hset(&mut h, &f, &v)?;
+                }
+                Collection::Hash(h)
+            }
+            ty::HASH_LISTPACK | ty::HASH_ZIPLIST => {
+                let blob = r.string()?;
+                let elems = if t == ty::HASH_LISTPACK {
+                    listpack_elements(&blob)
                 } else {
-                    r.text_double()?
+                    ziplist_elements(&blob)
                 };
-                zadd(&mut z, &m, score)?;
+                Collection::Hash(pairs_to_hash(&elems.ok_or(BadFormat)?)?)
             }
-            Collection::ZSet(z)
-        }
-        ty::HASH => {
-            let n = r.count()?;
-            let mut h = Hash::new();
-            for _ in 0..n {
-                let f = r.string()?;
-                let v = r.string()?;
-                hset(&mut h, &f, &v)?;
+            ty::ZSET_LISTPACK | ty::ZSET_ZIPLIST => {
+                let blob = r.string()?;
+                let elems = if t == ty::ZSET_LISTPACK {
+                    listpack_elements(&blob)
+                } else {
+                    ziplist_elements(&blob)
+                };
+                Collection::ZSet(pairs_to_zset(&elems.ok_or(BadFormat)?)?)
             }
-            Collection::Hash(h)
+            _ => return Err(BadFormat),
+        };
+        let empty = match &value {
+            Collection::List(l) => l.is_empty(),
+            Collection::Hash(h) => h.is_empty(),
+            Collection::Set(s) => s.is_empty(),
+            Collection::ZSet(z) => z.is_empty(),
+        };
+        if empty {
+            return Ok(None);
         }
-        ty::HASH_LISTPACK | ty::HASH_ZIPLIST => {
-            let blob = r.string()?;
-            let elems = if t == ty::HASH_LISTPACK {
-                listpack_elements(&blob)
-            } else {
-                ziplist_elements(&blob)
-            };
-            Collection::Hash(pairs_to_hash(&elems.ok_or(BadFormat)?)?)
-        }
-        ty::ZSET_LISTPACK | ty::ZSET_ZIPLIST => {
-            let blob = r.string()?;
-            let elems = if t == ty::ZSET_LISTPACK {
-                listpack_elements(&blob)
-            } else {
-                ziplist_elements(&blob)
-            };
-            Collection::ZSet(pairs_to_zset(&elems.ok_or(BadFormat)?)?)
-        }
-        _ => return Err(BadFormat),
-    };
-    let empty = match &value {
-        Collection::List(l) => l.is_empty(),
-        Collection::Hash(h) => h.is_empty(),
-        Collection::Set(s) => s.is_empty(),
-        Collection::ZSet(z) => z.is_empty(),
-    };
-    if empty {
-        return Err(BadFormat);
+        Ok(Some(Decoded::Object(value)))
     }
-    Ok(Decoded::Object(value))
 }
 
 #[cfg(test)]

@@ -26,7 +26,10 @@ impl Harness {
         })
         .expect("valid config");
         let side = store.session();
-        let server = Arc::new(Server::new(store, Config::default(), 1));
+        // No save points: FLUSHALL would save a dump.rdb into the crate's directory.
+        let config = Config::default();
+        config.set_startup("save", b"").expect("valid");
+        let server = Arc::new(Server::new(store, config, 1));
         let mut worker = Worker::new(server, 0);
         let mut out = Vec::new();
         let client = worker.accept(None, None, &mut out).expect("accepted");

@@ -1,0 +1,461 @@
+//! Taking snapshots: SAVE writes the file on the calling thread under the exclusive gate;
+//! BGSAVE forks, and the child, alone in its copy of the process, writes a point-in-time
+//! snapshot while the parent keeps serving. SHUTDOWN's final save is a SAVE.
+//!
+//! # The child after `fork`
+//! The parent forks while holding the store's exclusive gate, so no other thread is inside an
+//! operation: no record is half-written, no seqlock or record lock is held, and the child can
+//! walk the store with the forking thread's session as if it were still exclusive. The child
+//! reads memory and writes one file; it allocates (glibc's malloc resets its locks in the child)
+//! but takes no other lock: it does not log through the logger (whose stdout lock another thread
+//! may have held at the fork) and writes its few lines to stdout with `write(2)` instead. It
+//! leaves with `_exit`, running no destructor and no atexit handler.
+
+use std::fs::File;
+use std::io::{self, BufWriter};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::Ordering;
+
+use ferrite_hybridlog::Session;
+
+use super::rdb_write::{Aux, write_snapshot};
+use super::{Child, strerror, unix_secs};
+use crate::server::{Server, log_timestamp, unix_ms};
+
+/// Why a save failed; `Display` is the line Redis logs.
+#[derive(Debug)]
+pub enum SaveError {
+    /// The temp file could not be created.
+    Open {
+        /// Its name.
+        tmp: String,
+        /// Why.
+        err: io::Error,
+    },
+    /// Writing, flushing or syncing failed (`op` names the step as Redis does).
+    Write {
+        /// `rdbSaveRio`, `fflush`, `fsync`, `fsyncFileDir`.
+        op: &'static str,
+        /// Why.
+        err: io::Error,
+    },
+    /// The temp file could not replace the dump.
+    Rename {
+        /// The temp file.
+        tmp: String,
+        /// The dump's name.
+        filename: String,
+        /// Why.
+        err: io::Error,
+    },
+}
+
+fn cwd() -> String {
+    std::env::current_dir()
+        .map(|d| d.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+impl std::fmt::Display for SaveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SaveError::Open { tmp, err } => write!(
+                f,
+                "Failed opening the temp RDB file {tmp} (in server root dir {}) for saving: {}",
+                cwd(),
+                strerror(err)
+            ),
+            SaveError::Write { op, err } => {
+                write!(f, "Write error saving DB on disk({op}): {}", strerror(err))
+            }
+            SaveError::Rename { tmp, filename, err } => write!(
+                f,
+                "Error moving temp DB file {tmp} on the final destination {filename} (in server \
+                 root dir {}): {}",
+                cwd(),
+                strerror(err)
+            ),
+        }
+    }
+}
+
+/// The temp file a process with `pid` writes its dump to.
+fn temp_name(pid: u32) -> String {
+    format!("temp-{pid}.rdb")
+}
+
+/// Redis's `fsyncFileDir`: makes the rename durable.
+fn fsync_dir(filename: &str) -> io::Result<()> {
+    let dir = match std::path::Path::new(filename).parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    File::open(dir)?.sync_all()
+}
+
+/// Redis's `rdbSave`: the snapshot as of `now_ms` into `temp-<pid>.rdb` in the working
+/// directory (the `dir` parameter), fsync, rename over `filename`, fsync the directory.
+/// Returns the keys written. The caller keeps the store still (see the module docs).
+pub fn save_to(
+    session: &mut Session,
+    filename: &str,
+    now_ms: u64,
+    aux: Aux,
+) -> Result<u64, SaveError> {
+    let tmp = temp_name(std::process::id());
+    let file = File::create(&tmp).map_err(|err| SaveError::Open {
+        tmp: tmp.clone(),
+        err,
+    })?;
+    let fail = |op: &'static str, err: io::Error| {
+        let _ = std::fs::remove_file(&tmp);
+        SaveError::Write { op, err }
+    };
+    let w = BufWriter::with_capacity(1 << 16, file);
+    let (w, keys) = write_snapshot(session, now_ms, aux, w).map_err(|e| fail("rdbSaveRio", e))?;
+    let file = w.into_inner().map_err(|e| fail("fflush", e.into_error()))?;
+    file.sync_all().map_err(|e| fail("fsync", e))?;
+    drop(file);
+    if let Err(err) = std::fs::rename(&tmp, filename) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(SaveError::Rename {
+            tmp,
+            filename: filename.to_owned(),
+            err,
+        });
+    }
+    fsync_dir(filename).map_err(|err| SaveError::Write {
+        op: "fsyncFileDir",
+        err,
+    })?;
+    Ok(keys)
+}
+
+/// The AUX fields of a save starting now.
+fn aux(server: &Server) -> Aux {
+    let st = server.store.stats();
+    Aux {
+        ctime: unix_secs(),
+        used_mem: st.log_memory_bytes.saturating_add(st.index_memory_bytes),
+    }
+}
+
+fn dbfilename(server: &Server) -> String {
+    server
+        .config
+        .value("dbfilename")
+        .unwrap_or_else(|| "dump.rdb".into())
+}
+
+/// A foreground save (SAVE, SHUTDOWN, FLUSHALL): call under the exclusive gate. Logs as Redis
+/// does; true on success, which resets the dirty count and LASTSAVE.
+pub fn save(server: &Server, session: &mut Session) -> bool {
+    let dirty = server.stats.dirty();
+    match save_to(session, &dbfilename(server), unix_ms(), aux(server)) {
+        Ok(_) => {
+            log::info!("DB saved on disk");
+            server.persist.saved(dirty, unix_secs());
+            true
+        }
+        Err(e) => {
+            log::warn!("{e}");
+            false
+        }
+    }
+}
+
+/// Why BGSAVE did not start.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BgsaveError {
+    /// A child is already saving.
+    InProgress,
+    /// `fork` or `pipe` failed (logged).
+    Fork,
+}
+
+/// Redis's `rdbSaveBackground`: forks a child that writes the snapshot. Takes the exclusive
+/// gate for the fork only (nested in it when the caller already holds it); the check for a
+/// running child and the record of the new one happen under it too, so two threads asking at
+/// once start one child.
+pub fn bgsave(server: &Server, session: &mut Session) -> Result<libc::pid_t, BgsaveError> {
+    let st = &server.persist;
+    if st.child().is_some() {
+        return Err(BgsaveError::InProgress);
+    }
+    let filename = dbfilename(server);
+    let aux = aux(server);
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe2 writes two descriptors into the two-element array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        let e = io::Error::last_os_error();
+        st.rdb_saves.fetch_add(1, Ordering::Relaxed);
+        st.last_bgsave_ok.store(false, Ordering::Relaxed);
+        log::warn!("Can't save in background: pipe: {}", strerror(&e));
+        return Err(BgsaveError::Fork);
+    }
+    // SAFETY: both descriptors were just created by pipe2 and are owned by nobody else.
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    session.exclusive(|s| {
+        // The child mutex is only ever held briefly and never across the gate, so taking it
+        // here cannot wait on a thread that waits for us.
+        let mut child = st.child_lock();
+        if child.is_some() {
+            return Err(BgsaveError::InProgress);
+        }
+        st.rdb_saves.fetch_add(1, Ordering::Relaxed);
+        st.last_bgsave_try.store(unix_secs(), Ordering::Relaxed);
+        st.dirty_before_bgsave
+            .store(server.stats.dirty(), Ordering::Relaxed);
+        let now_ms = unix_ms();
+        let started = std::time::Instant::now();
+        // SAFETY: fork in a multi-threaded process: the child only runs `child_main`, which
+        // keeps to what is safe there (see the module docs) and never returns. Every other
+        // thread is outside the store (we hold the exclusive gate).
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            child_main(s, &filename, now_ms, aux, write_end.as_raw_fd());
+        }
+        if pid < 0 {
+            let e = io::Error::last_os_error();
+            st.last_bgsave_ok.store(false, Ordering::Relaxed);
+            log::warn!("Can't save in background: fork: {}", strerror(&e));
+            return Err(BgsaveError::Fork);
+        }
+        let usec = started.elapsed().as_micros() as u64;
+        st.latest_fork_usec.store(usec, Ordering::Relaxed);
+        st.total_forks.fetch_add(1, Ordering::Relaxed);
+        log::info!("Background saving started by pid {pid}");
+        *child = Some(Child {
+            pid,
+            started: unix_secs(),
+            report: read_end,
+        });
+        Ok(pid)
+    })
+}
+
+/// One log line from the child, in the logger's format with Redis's `C` role, written with a
+/// single `write(2)` (no lock).
+fn child_log(mark: char, msg: &str) {
+    let line = format!(
+        "{}:C {} {mark} {msg}\n",
+        std::process::id(),
+        log_timestamp()
+    );
+    // SAFETY: writes the bytes of a live String to stdout; a short or failed write only loses
+    // a log line.
+    unsafe {
+        libc::write(1, line.as_ptr().cast(), line.len());
+    }
+}
+
+/// Private dirty bytes of this process (the pages the fork has copied so far): Redis's
+/// `zmalloc_get_private_dirty`, from `/proc/self/smaps_rollup`.
+fn private_dirty() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
+    s.lines()
+        .filter_map(|l| l.strip_prefix("Private_Dirty:"))
+        .filter_map(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .sum::<u64>()
+        * 1024
+}
+
+/// Closes every descriptor from 3 up that is not a regular file (and not `keep`).
+fn close_all_but_files(keep: i32) {
+    // SAFETY: `lim` is plain old data that getrlimit fills.
+    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let max = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        i32::try_from(lim.rlim_cur).unwrap_or(i32::MAX).min(1 << 20)
+    } else {
+        1 << 16
+    };
+    for fd in 3..max {
+        if fd == keep {
+            continue;
+        }
+        // SAFETY: `st` is plain old data that fstat fills; an fd that is not open fails with
+        // EBADF and is skipped.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        if unsafe { libc::fstat(fd, &mut st) } != 0 {
+            continue;
+        }
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            // SAFETY: closing a descriptor the child does not use.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+/// The BGSAVE child: writes the file, reports its copy-on-write size on `report`, exits 0 on
+/// success and 1 on failure.
+fn child_main(s: &mut Session, filename: &str, now_ms: u64, aux: Aux, report: i32) -> ! {
+    // Like Redis's `closeChildUnusedResourceAfterFork`: drop the inherited listeners, client
+    // sockets, rings and eventfds, so that a port or a connection the parent closes is not held
+    // open by the child. Regular files stay: the disk tier's segment files hold the records
+    // below the head, which the snapshot reads.
+    close_all_but_files(report);
+    let run = std::panic::AssertUnwindSafe(|| save_to(s, filename, now_ms, aux));
+    let code = match std::panic::catch_unwind(run) {
+        Ok(Ok(_)) => {
+            child_log('*', "DB saved on disk");
+            let cow = private_dirty();
+            child_log(
+                '*',
+                &format!(
+                    "Fork CoW for RDB: current {} MB, peak {0} MB, average {0} MB",
+                    cow >> 20
+                ),
+            );
+            let bytes = cow.to_le_bytes();
+            // SAFETY: writes 8 bytes from a live array to the pipe the parent reads.
+            unsafe {
+                libc::write(report, bytes.as_ptr().cast(), bytes.len());
+            }
+            0
+        }
+        Ok(Err(e)) => {
+            child_log('#', &e.to_string());
+            1
+        }
+        Err(_) => 1,
+    };
+    // SAFETY: _exit ends the child at once; nothing of the parent's state is torn down.
+    unsafe { libc::_exit(code) }
+}
+
+/// Redis's `checkChildrenDone` for the RDB child: reaps it if it has exited
+/// (`waitpid(WNOHANG)`) and records the outcome as `backgroundSaveDoneHandlerDisk` does.
+pub fn reap(server: &Server) {
+    let st = &server.persist;
+    let mut guard = st.child_lock();
+    let Some(child) = guard.as_ref() else {
+        return;
+    };
+    let mut status = 0;
+    // SAFETY: waitpid on our own child's pid, with a valid status pointer.
+    let r = unsafe { libc::waitpid(child.pid, &mut status, libc::WNOHANG) };
+    if r == 0 {
+        return;
+    }
+    let Some(child) = guard.take() else {
+        return;
+    };
+    drop(guard);
+    let now = unix_secs();
+    st.last_bgsave_secs
+        .store(now.saturating_sub(child.started) as i64, Ordering::Relaxed);
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        log::warn!(
+            "waitpid() returned an error: {}. child_type: RDB, child_pid = {}",
+            strerror(&e),
+            child.pid
+        );
+        st.last_bgsave_ok.store(false, Ordering::Relaxed);
+        return;
+    }
+    if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+        log::info!("Background saving terminated with success");
+        let mut bytes = [0u8; 8];
+        // SAFETY: reads at most 8 bytes into a live array; the child has exited, so the pipe
+        // holds its report or is at end of file (its write end is closed everywhere).
+        let n = unsafe {
+            libc::read(
+                child.report.as_raw_fd(),
+                bytes.as_mut_ptr().cast(),
+                bytes.len(),
+            )
+        };
+        if n == 8 {
+            st.last_cow_size
+                .store(u64::from_le_bytes(bytes), Ordering::Relaxed);
+        }
+        st.saved(st.dirty_before_bgsave.load(Ordering::Relaxed), now);
+    } else if libc::WIFEXITED(status) {
+        log::warn!("Background saving error");
+        st.last_bgsave_ok.store(false, Ordering::Relaxed);
+    } else {
+        let sig = if libc::WIFSIGNALED(status) {
+            libc::WTERMSIG(status)
+        } else {
+            0
+        };
+        log::warn!("Background saving terminated by signal {sig}");
+        let _ = std::fs::remove_file(temp_name(child.pid as u32));
+        // SIGUSR1 is how Ferrite (and Redis) stops a child on purpose: not an error.
+        if sig != libc::SIGUSR1 {
+            st.last_bgsave_ok.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Stops a running BGSAVE child (SIGUSR1, as Redis's `killRDBChild`), waits for it and removes
+/// its temp file; the save counts as neither success nor failure. True if there was one.
+pub fn kill_child(server: &Server) -> bool {
+    let Some(child) = server.persist.child_lock().take() else {
+        return false;
+    };
+    // SAFETY: signals and waits for our own, not yet reaped, child.
+    unsafe {
+        libc::kill(child.pid, libc::SIGUSR1);
+        let mut status = 0;
+        libc::waitpid(child.pid, &mut status, 0);
+    }
+    let _ = std::fs::remove_file(temp_name(child.pid as u32));
+    true
+}
+
+/// The end of Redis's `flushAllDataAndResetRDB` (FLUSHALL, under the exclusive gate): a running
+/// BGSAVE would write the keys just flushed, so it is stopped, and with save points configured
+/// the empty dataset is saved at once, so that a restart does not bring the keys back.
+pub fn after_flushall(server: &Server, session: &mut Session) {
+    kill_child(server);
+    if !super::schedule::save_points(server).is_empty() {
+        save(server, session);
+    }
+}
+
+/// SHUTDOWN's options.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ShutdownFlags {
+    /// NOSAVE: no final save even with save points.
+    pub nosave: bool,
+    /// SAVE: a final save even without save points.
+    pub save: bool,
+    /// NOW: do not wait for replicas (Ferrite has none, so it changes nothing).
+    pub now: bool,
+    /// FORCE: exit even if the final save fails.
+    pub force: bool,
+}
+
+/// Redis's `finishShutdown`, called under the exclusive gate: stops a BGSAVE child, saves if
+/// save points are configured (or SAVE was asked) unless NOSAVE, then exits the process with
+/// status 0 while still holding the gate, so that nothing written after the final save was
+/// acknowledged. Returns only when the save failed without FORCE (Redis keeps running then).
+pub fn finish_shutdown(server: &Server, session: &mut Session, flags: ShutdownFlags) {
+    if server.persist.child().is_some() {
+        log::warn!("There is a child saving an .rdb. Killing it!");
+        kill_child(server);
+    }
+    let save_points = !super::schedule::save_points(server).is_empty();
+    if (save_points && !flags.nosave) || flags.save {
+        log::info!("Saving the final RDB snapshot before exiting.");
+        if !save(server, session) {
+            if flags.force {
+                log::warn!("Error trying to save the DB. Exit anyway.");
+            } else {
+                log::warn!("Error trying to save the DB, can't exit.");
+                log::warn!(
+                    "Errors trying to shut down the server. Check the logs for more information."
+                );
+                return;
+            }
+        }
+    }
+    log::warn!("Ferrite is now ready to exit, bye bye...");
+    log::logger().flush();
+    std::process::exit(0);
+}
