@@ -149,6 +149,8 @@ const PARAMS: &[Param] = &[
     mem("maxmemory", 0, ULLONG_MAX, "0", 0),
     param("maxmemory-policy", Kind::Enum(POLICIES), "noeviction", 0),
     num("maxmemory-samples", 1, INT_MAX, "5", 0),
+    num("lfu-log-factor", 0, INT_MAX, "10", 0),
+    num("lfu-decay-time", 0, INT_MAX, "1", 0),
     num("io-threads", 1, 128, "1", IMMUTABLE),
     // Ferrite's own: the reactor and the store are sized once at start-up.
     num("threads", 0, 1024, "0", IMMUTABLE),

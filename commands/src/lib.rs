@@ -13,6 +13,7 @@ pub mod config;
 pub mod ctx;
 pub mod disk_wait;
 pub mod docs;
+pub mod eviction;
 pub mod objects;
 pub mod persist;
 pub mod pubsub;

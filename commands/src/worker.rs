@@ -16,6 +16,7 @@ use crate::cmd::transactions;
 use crate::config::Config;
 use crate::ctx::Ctx;
 use crate::disk_wait::{DiskRead, DiskWaits};
+use crate::eviction;
 use crate::resp::{Limits, Parse, Parser, Reply};
 use crate::server::{Server, unix_ms};
 use crate::stats::ThreadStats;
@@ -51,12 +52,15 @@ pub struct Worker {
     mailbox: Vec<u64>,
     /// Commands waiting for their keys to be read back from disk.
     disk: DiskWaits,
+    /// Seed of `maxmemory` eviction's sampling.
+    evict_seed: u64,
 }
 
 impl Worker {
     /// The engine of reactor thread `thread`.
     pub fn new(server: Arc<Server>, thread: usize) -> Self {
         let session = server.store.session();
+        eviction::sync_tracking(&server.config, &session);
         Self {
             server,
             session,
@@ -65,6 +69,7 @@ impl Worker {
             deadlines: BinaryHeap::new(),
             mailbox: Vec::new(),
             disk: DiskWaits::default(),
+            evict_seed: thread as u64 + 1,
         }
     }
 
@@ -165,6 +170,7 @@ impl Worker {
         // One clock read per batch: the commands of one read run within microseconds of each
         // other, and a clock read per command was a measurable share of a pipelined GET.
         let now_ms = unix_ms();
+        self.session.store().access().set_clock(now_ms);
         // Redis decides "authentication required" per request, so a connection opened while a
         // password was set is free once `CONFIG SET requirepass ""` clears it.
         if !client.authenticated && !self.server.config.auth_required() {
@@ -339,6 +345,25 @@ impl Worker {
             ThreadStats::add(&stats.rejected_calls, 1);
             return;
         }
+        if Config::load(&self.server.config.maxmemory) != 0
+            && !eviction::make_room(
+                &self.server.config,
+                &mut self.session,
+                now_ms,
+                &mut self.evict_seed,
+            )
+            && may_grow(client, spec)
+        {
+            transactions::reject(
+                client,
+                args,
+                out,
+                "OOM command not allowed when used memory > 'maxmemory'.",
+            );
+            ThreadStats::add(&stats.error_replies, 1);
+            ThreadStats::add(&stats.rejected_calls, 1);
+            return;
+        }
         let queued = client.multi.is_some() && transactions::queues(args);
         if !queued && self.disk.start(&mut self.session, client, spec, args) {
             // Re-run once the keys are read back; nothing is written or counted meanwhile.
@@ -407,6 +432,8 @@ impl Worker {
     /// (`resume` is called with their tokens; they answer when their input runs again).
     pub fn tick(&mut self, resume: &mut dyn FnMut(u64)) {
         let now = unix_ms();
+        self.session.store().access().set_clock(now);
+        eviction::sync_tracking(&self.server.config, &self.session);
         // Inside the shared section, so that a fork for BGSAVE (under the exclusive gate) never
         // catches this thread half-way through a delete.
         self.session.enter();
@@ -619,4 +646,20 @@ fn resolve(args: crate::args::Args<'_>) -> Result<&'static CommandSpec, String> 
 /// Redis prints at most 128 bytes of a user-supplied name in an error (`%.128s`).
 fn clip(s: &[u8]) -> String {
     String::from_utf8_lossy(&s[..s.len().min(128)]).into_owned()
+}
+
+/// Whether `spec` may grow memory, as Redis's `processCommand` decides for `-OOM`: DENYOOM
+/// commands, EXEC of a transaction holding one, and anything queued inside MULTI but EXEC,
+/// DISCARD, QUIT and RESET.
+fn may_grow(client: &Client, spec: &CommandSpec) -> bool {
+    if spec.has(flags::DENYOOM) {
+        return true;
+    }
+    match &client.multi {
+        Some(multi) if spec.name == "exec" => {
+            multi.commands.iter().any(|(c, ..)| c.has(flags::DENYOOM))
+        }
+        Some(_) => !matches!(spec.name, "discard" | "quit" | "reset"),
+        None => false,
+    }
 }

@@ -25,6 +25,7 @@
 //! memory grows: records superseded by read-copy-update, tombstones and lost insert races stay
 //! in the log until the tiering work adds eviction and compaction (see [`log`]).
 
+pub mod access;
 pub mod disk;
 pub mod gate;
 pub mod hash;
@@ -42,7 +43,7 @@ pub mod sync;
 pub mod tier;
 
 pub use object::{ObjectEntry, ObjectEntryMut, ObjectWrite, StoreObject, Value, ValueMut};
-pub use scan::next_cursor;
+pub use scan::{EvictionPolicy, next_cursor};
 pub use session::Session;
 pub use store::Store;
 

@@ -16,11 +16,20 @@ use crossbeam_epoch::Guard;
 
 use crate::index::EntrySlot;
 use crate::object::{ObjectEntry, Value};
-use crate::record::{Meta, ObjectCell, Rec, RecordInit, RecordLock, object_mut, object_ref};
+use crate::record::{Meta, ObjectCell, Rec, RecordInit, RecordLock, Shape, object_mut, object_ref};
 use crate::store::Store;
 use crate::sync::Ordering;
 use crate::sync::spin_wait;
 use crate::{Entry, NO_EXPIRY, StoreObject, ValueKind};
+
+/// Records an access to the live record a read found (LRU/LFU), unless it is a copy read back
+/// from disk (nothing would keep the change).
+#[inline]
+fn touch_found(s: &Store, rec: Rec<'_>) {
+    if rec.address() >= s.log.head_address() {
+        s.access.touch(rec);
+    }
+}
 
 /// Whether `expire_at` has passed at `now_ms`.
 #[inline]
@@ -144,6 +153,7 @@ fn read_record<R>(
             &buf[..]
         };
     }
+    touch_found(s, rec);
     Read::Found(f(Entry {
         value,
         expire_at,
@@ -193,6 +203,7 @@ pub(crate) fn read_append(
         } else {
             out.truncate(mark);
         }
+        touch_found(s, rec);
         return Read::Found(meta.kind());
     }
     let heap = rec.value_heap();
@@ -230,6 +241,7 @@ pub(crate) fn read_append(
             } else {
                 out.truncate(mark);
             }
+            touch_found(s, rec);
             return Read::Found(meta.kind());
         }
         // An inline value: header and bytes go out under the seqlock, and come back out if the
@@ -242,6 +254,7 @@ pub(crate) fn read_append(
             if !wanted {
                 out.truncate(mark);
             }
+            touch_found(s, rec);
             return Read::Found(meta.kind());
         }
         out.truncate(mark);
@@ -340,6 +353,7 @@ pub(crate) fn read_value<R>(
             // the cell's drop is deferred past our pin (taken before we loaded the index entry).
             let object = unsafe { object_ref(ptr) };
             let f = f.take().expect("called once");
+            touch_found(s, rec);
             return Read::Found(f(ObjectEntry {
                 value: Value::Object(object),
                 expire_at,
@@ -372,6 +386,7 @@ pub(crate) fn read_value<R>(
             kind: meta.kind(),
         });
         drop(lock);
+        touch_found(s, rec);
         return Read::Found(r);
     }
 }
@@ -509,6 +524,7 @@ fn insert(
         // The published record owns the cell now.
         object.map(ObjectCell::into_raw);
         s.count(pdb, 1, i64::from(expire_at != NO_EXPIRY));
+        s.count_bytes(new.size() as i64);
         Ok(())
     } else {
         s.discard(new);
@@ -616,11 +632,14 @@ fn update(
         tombstone,
         object: 0,
     };
+    // The size of the record that holds the key afterwards (this one, unless replaced).
+    let mut new_size = rec.size();
     match decision {
         Decision::Keep => unreachable!("returned above"),
         Decision::Updated => {
             if let Some(cell) = copy_cell.take() {
                 let init = copy(&[], object_kind(&cell), expire, false);
+                new_size = record_size(s, &init, true);
                 if !replace(s, g, &mut lock, entry, init, Some(cell)) {
                     return RETRY;
                 }
@@ -634,6 +653,7 @@ fn update(
                 s.heap_delta(lock.put(value, kind, expire_at, g));
             } else {
                 let init = copy(value, kind, expire_at, false);
+                new_size = record_size(s, &init, false);
                 if !replace(s, g, &mut lock, entry, init, None) {
                     return RETRY;
                 }
@@ -645,6 +665,7 @@ fn update(
                 lock.put_object(cell, kind, expire_at, g);
             } else {
                 let init = copy(&[], kind, expire_at, false);
+                new_size = record_size(s, &init, true);
                 if !replace(s, g, &mut lock, entry, init, Some(cell)) {
                     return RETRY;
                 }
@@ -660,6 +681,7 @@ fn update(
                     ObjectCell::new(unsafe { object_ref(ptr) }.clone_box())
                 });
                 let init = copy(&[], meta.kind(), expire_at, false);
+                new_size = record_size(s, &init, true);
                 if !replace(s, g, &mut lock, entry, init, Some(cell)) {
                     return RETRY;
                 }
@@ -667,6 +689,7 @@ fn update(
                 // SAFETY: as above, we hold the writer lock.
                 let value = unsafe { rec.value_unsynchronized(meta.0) };
                 let init = copy(value, meta.kind(), expire_at, false);
+                new_size = record_size(s, &init, false);
                 if !replace(s, g, &mut lock, entry, init, None) {
                     return RETRY;
                 }
@@ -677,13 +700,21 @@ fn update(
                 s.heap_delta(-(lock.tombstone(g) as i64));
             } else {
                 let init = copy(&[], ValueKind::String, 0, true);
+                new_size = record_size(s, &init, false);
                 if !replace(s, g, &mut lock, entry, init, None) {
                     return RETRY;
                 }
             }
         }
     }
+    if new_live && new_size == rec.size() {
+        // Updated in place (or copied at the same size): an access, as Redis counts a write.
+        s.access.touch(rec);
+    }
     drop(lock);
+    s.count_bytes(
+        if new_live { new_size as i64 } else { 0 } - if tomb { 0 } else { rec.size() as i64 },
+    );
     if new_live && tomb {
         entry.mark_live()
     } // occupancy: tombstone revived in place (index.rs)
@@ -773,6 +804,21 @@ fn publish(s: &Store, g: &Guard, mut entry: EntrySlot<'_>, init: RecordInit<'_>)
             return;
         }
         s.discard(new);
+    }
+}
+
+/// The size of the record `init` makes (an object record when `object`).
+fn record_size(s: &Store, init: &RecordInit<'_>, object: bool) -> usize {
+    if object {
+        Shape::object(init.key.len(), s.inline_limit).size
+    } else {
+        Shape::new(
+            init.key.len(),
+            init.value.len(),
+            init.tombstone,
+            s.inline_limit,
+        )
+        .size
     }
 }
 

@@ -79,6 +79,14 @@ const KIND_SHIFT: u32 = 32;
 pub const M_TOMBSTONE: u64 = 1 << 40;
 /// A newer record of the key exists; writers must go back to the index.
 pub const M_SEALED: u64 = 1 << 41;
+/// Where the access-tracking bits sit in the meta word: an LRU clock (seconds) or an LFU
+/// counter with its decay time, as Redis keeps in an object's `lru` field.
+pub const ACCESS_SHIFT: u32 = 42;
+/// Width of the access-tracking bits.
+pub const ACCESS_BITS: u32 = 22;
+/// Mask of the access-tracking bits (after shifting).
+pub const ACCESS_MASK: u64 = (1 << ACCESS_BITS) - 1;
+const _: () = assert!(ACCESS_SHIFT + ACCESS_BITS == 64);
 
 /// The longest value (and key) a record can describe: lengths are 32-bit. Redis bounds both
 /// by `proto-max-bulk-len`, 512 MiB by default.
@@ -256,6 +264,28 @@ impl<'a> Rec<'a> {
     pub fn meta(&self) -> u64 {
         self.word(3).load(Ordering::Relaxed)
     }
+    /// The access-tracking bits (LRU clock or LFU counter).
+    #[inline]
+    pub fn access(&self) -> u32 {
+        ((self.meta() >> ACCESS_SHIFT) & ACCESS_MASK) as u32
+    }
+
+    /// Sets the access-tracking bits to `f(old)` with one compare-and-swap of the meta word,
+    /// nothing when they would not change. Readers do this without the record's lock: a
+    /// concurrent writer's change of the meta word makes the swap fail, and only this access's
+    /// tracking is lost, never the writer's change.
+    #[inline]
+    pub fn touch(&self, f: impl FnOnce(u32) -> u32) {
+        let w = self.word(3);
+        let meta = w.load(Ordering::Relaxed);
+        let old = ((meta >> ACCESS_SHIFT) & ACCESS_MASK) as u32;
+        let new = u64::from(f(old)) & ACCESS_MASK;
+        if new != u64::from(old) {
+            let swapped = (meta & !(ACCESS_MASK << ACCESS_SHIFT)) | new << ACCESS_SHIFT;
+            let _ = w.compare_exchange(meta, swapped, Ordering::Relaxed, Ordering::Relaxed);
+        }
+    }
+
     /// The expiry.
     #[inline]
     pub fn expire_at(&self) -> u64 {

@@ -18,7 +18,36 @@ use crate::record::{Meta, Rec};
 use crate::session::Session;
 use crate::store::Store;
 use crate::tier::{self, OnDisk};
-use crate::{Db, Entry};
+use crate::{Db, Entry, NO_EXPIRY};
+
+/// Which keys `maxmemory` eviction may pick and how it ranks them (Redis's policies, but
+/// `noeviction`, which evicts nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvictionPolicy {
+    /// Least recently used, any key.
+    AllKeysLru,
+    /// Least frequently used, any key.
+    AllKeysLfu,
+    /// Any key at random.
+    AllKeysRandom,
+    /// Least recently used among keys with a TTL.
+    VolatileLru,
+    /// Least frequently used among keys with a TTL.
+    VolatileLfu,
+    /// Any key with a TTL, at random.
+    VolatileRandom,
+    /// The key with the nearest expiry.
+    VolatileTtl,
+}
+
+impl EvictionPolicy {
+    fn volatile(self) -> bool {
+        matches!(
+            self,
+            Self::VolatileLru | Self::VolatileLfu | Self::VolatileRandom | Self::VolatileTtl
+        )
+    }
+}
 
 /// Random buckets RANDOMKEY samples before it falls back to a walk.
 const RANDOM_PROBES: usize = 32;
@@ -278,6 +307,78 @@ impl Session {
         if self.store.physical_size(pdb) != 0 {
             self.flush(Some(pdb));
         }
+    }
+
+    /// `maxmemory` eviction: samples about `samples` keys (of every database) from random
+    /// buckets, as Redis's approximated LRU/LFU does, and deletes the best candidate under
+    /// `policy` (an expired key first). Keys below the head are read synchronously to be
+    /// sampled. False when no candidate was found.
+    pub fn evict_one(
+        &mut self,
+        policy: EvictionPolicy,
+        samples: usize,
+        now_ms: u64,
+        seed: u64,
+    ) -> bool {
+        let s = &*self.store;
+        let guard = self.handle.pin();
+        let ix = &s.index;
+        let n = ix.bucket_count();
+        let mut rng = seed;
+        let (heads, seen) = (&mut self.heads, &mut self.seen);
+        let mut best: Option<(u64, u8, Vec<u8>)> = None;
+        let mut sampled = 0;
+        let samples = samples.max(1);
+        for _ in 0..samples * 64 {
+            if sampled >= samples {
+                break;
+            }
+            let b = splitmix(&mut rng) as usize & (n - 1);
+            if !ix.group_marked(ix.group_of(b)) {
+                continue;
+            }
+            visit_bucket(s, b, heads, seen, true, |r| {
+                let (meta, expire) = state(r);
+                if meta.tombstone() || (policy.volatile() && expire == NO_EXPIRY) {
+                    return;
+                }
+                sampled += 1;
+                let score = if is_expired(expire, now_ms) {
+                    u64::MAX
+                } else {
+                    match policy {
+                        EvictionPolicy::AllKeysLru
+                        | EvictionPolicy::VolatileLru
+                        | EvictionPolicy::AllKeysLfu
+                        | EvictionPolicy::VolatileLfu => s.access.evictability(r.access()),
+                        EvictionPolicy::AllKeysRandom | EvictionPolicy::VolatileRandom => {
+                            splitmix(&mut rng) >> 1
+                        }
+                        EvictionPolicy::VolatileTtl => u64::MAX - 1 - expire,
+                    }
+                };
+                if best.as_ref().is_none_or(|(top, ..)| score > *top) {
+                    best = Some((score, r.pdb(), r.key().to_vec()));
+                }
+            });
+        }
+        let Some((_, pdb, key)) = best else {
+            return false;
+        };
+        let hash = s.hasher.hash(&key);
+        let del = |_: Option<Entry<'_>>, _: &mut Vec<u8>| Decision::Delete;
+        let outcome = ops::write(
+            s,
+            &guard,
+            pdb,
+            &key,
+            hash,
+            now_ms,
+            &mut self.scratch,
+            None,
+            del,
+        );
+        outcome.old_live || outcome.reaped
     }
 
     /// Removes every key.

@@ -231,6 +231,20 @@ impl Session {
         }
     }
 
+    /// The access-tracking bits of `key`'s live record (OBJECT IDLETIME and FREQ), without
+    /// counting this as an access.
+    pub fn access_bits(&mut self, db: Db, key: &[u8], now_ms: u64) -> Option<u32> {
+        let s = &*self.store;
+        let _guard = self.handle.pin();
+        let pdb = s.pdb(db);
+        let rec = s
+            .index
+            .find(s.hasher.hash(key))
+            .and_then(|e| s.find_record(e.address(), pdb, key))?;
+        let (meta, expire_at) = ops::state(s, rec);
+        (!meta.tombstone() && !ops::is_expired(expire_at, now_ms)).then(|| rec.access())
+    }
+
     /// Blind write: replaces value, kind and expiry. (It takes no clock, so overwriting a key
     /// whose TTL has passed counts as a replacement, not as an expiry in `expired_keys`.)
     pub fn upsert(&mut self, db: Db, key: &[u8], value: &[u8], kind: ValueKind, expire_at: u64) {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crossbeam_epoch::{Collector, Guard};
 use crossbeam_utils::CachePadded;
 
+use crate::access::Access;
 use crate::gate::{Gate, MAX_SESSIONS};
 use crate::hash::KeyHasher;
 use crate::index::{HashIndex, OVERFLOW_CHUNK_BUCKETS};
@@ -43,9 +44,15 @@ pub struct Store {
     /// Per physical database.
     counts: Box<[CachePadded<DbCounts>]>,
     expired_keys: CachePadded<AtomicU64>,
+    evicted_keys: CachePadded<AtomicU64>,
     heap_bytes: CachePadded<AtomicI64>,
     /// The disk tier, if the store has one (below the head address).
     pub(crate) tier: Option<Tier>,
+    /// LRU/LFU tracking (OBJECT IDLETIME/FREQ, `maxmemory` eviction).
+    pub(crate) access: Access,
+    /// Bytes of the live (newest, not deleted) records, wherever they are: the dataset size
+    /// `maxmemory` is compared with (with `heap_bytes`).
+    data_bytes: CachePadded<AtomicI64>,
 }
 
 /// The disk tier's parts.
@@ -129,13 +136,45 @@ impl Store {
                 .map(|_| CachePadded::new(DbCounts::default()))
                 .collect(),
             expired_keys: CachePadded::new(AtomicU64::new(0)),
+            evicted_keys: CachePadded::new(AtomicU64::new(0)),
             heap_bytes: CachePadded::new(AtomicI64::new(0)),
+            access: Access::default(),
+            data_bytes: CachePadded::new(AtomicI64::new(0)),
             tier: device.map(|device| Tier {
                 device,
                 stats: TierStats::default(),
                 flusher: std::sync::Mutex::new(None),
             }),
         }))
+    }
+
+    /// Access tracking: its clock and policy.
+    pub fn access(&self) -> &Access {
+        &self.access
+    }
+
+    /// The dataset's size in bytes: live records, plus heap blocks of big keys and values
+    /// (collection objects are not counted). What `maxmemory` limits.
+    pub fn dataset_bytes(&self) -> u64 {
+        (self.data_bytes.load(Ordering::Relaxed) + self.heap_bytes.load(Ordering::Relaxed)).max(0)
+            as u64
+    }
+
+    /// Counts a key evicted for `maxmemory` (INFO `evicted_keys`).
+    pub fn count_evicted(&self) {
+        self.evicted_keys.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Keys evicted for `maxmemory` so far.
+    pub fn evicted_keys(&self) -> u64 {
+        self.evicted_keys.load(Ordering::Relaxed)
+    }
+
+    /// Adds `delta` bytes of live records.
+    pub(crate) fn count_bytes(&self, delta: i64) {
+        if delta != 0 {
+            self.data_bytes.fetch_add(delta, Ordering::Relaxed);
+        }
     }
 
     /// Counters of the disk tier, if there is one.
@@ -313,6 +352,8 @@ impl Store {
         let address = self.log.allocate(shape.size, guard);
         let rec = self.rec(address);
         let heap = rec.init(init, shape);
+        let bits = self.access.initial();
+        rec.touch(|_| bits);
         self.heap_delta(heap as i64);
         rec
     }

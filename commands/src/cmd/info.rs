@@ -292,7 +292,7 @@ fn memory(ctx: &Ctx<'_>, out: &mut String) {
     field!(out, "used_memory_peak_perc", "{:.2}%", pct(used, peak));
     field!(out, "used_memory_overhead", "{overhead}");
     field!(out, "used_memory_startup", "0");
-    field!(out, "used_memory_dataset", "{}", st.log_memory_bytes);
+    field!(out, "used_memory_dataset", "{}", s.store.dataset_bytes());
     field!(
         out,
         "used_memory_dataset_perc",
@@ -367,7 +367,7 @@ fn stats(ctx: &Ctx<'_>, out: &mut String) {
     field!(out, "expired_keys", "{}", st.expired_keys);
     field!(out, "expired_stale_perc", "0.00");
     field!(out, "expired_time_cap_reached_count", "0");
-    field!(out, "evicted_keys", "0");
+    field!(out, "evicted_keys", "{}", ctx.server.store.evicted_keys());
     field!(out, "evicted_clients", "0");
     field!(out, "keyspace_hits", "{}", t.keyspace_hits);
     field!(out, "keyspace_misses", "{}", t.keyspace_misses);

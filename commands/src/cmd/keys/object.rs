@@ -102,23 +102,55 @@ pub(super) fn refcount(ctx: &mut Ctx<'_>, args: Args<'_>) {
     }
 }
 
-/// `OBJECT IDLETIME key`: Ferrite tracks no access time, so every key reads as just used.
+/// `OBJECT IDLETIME key`: seconds since the key was last read or written (the LRU clock in its
+/// record), unless an LFU policy tracks frequency instead. Not itself an access.
 pub(super) fn idletime(ctx: &mut Ctx<'_>, args: Args<'_>) {
-    if lookup(ctx, args, |_, _| ()).is_some() {
-        ctx.reply.int(0);
+    let Some(bits) = ctx
+        .store
+        .access_bits(ctx.client.db, args.get(2), ctx.now_ms)
+    else {
+        return ctx.reply.null();
+    };
+    let access = ctx.store.store().access();
+    if is_lfu(ctx) {
+        return ctx.reply.error(
+            "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that \
+             when switching between policies at runtime LRU and LFU data will take some time to \
+             adjust.",
+        );
     }
+    ctx.reply.int(access.idle_seconds(bits) as i64);
 }
 
-/// `OBJECT FREQ key`: Ferrite has no LFU maxmemory policy, so this is always Redis's error for
-/// a server whose policy is not LFU.
+/// `OBJECT FREQ key`: the key's logarithmic access counter under an LFU policy (Redis's error
+/// otherwise). Not itself an access.
 pub(super) fn freq(ctx: &mut Ctx<'_>, args: Args<'_>) {
-    if lookup(ctx, args, |_, _| ()).is_some() {
-        ctx.reply.error(
+    let Some(bits) = ctx
+        .store
+        .access_bits(ctx.client.db, args.get(2), ctx.now_ms)
+    else {
+        return ctx.reply.null();
+    };
+    let access = ctx.store.store().access();
+    if !is_lfu(ctx) {
+        return ctx.reply.error(
             "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please \
              note that when switching between policies at runtime LRU and LFU data will take \
              some time to adjust.",
         );
     }
+    ctx.reply.int(i64::from(access.frequency(bits)));
+}
+
+/// Whether the configured policy tracks frequency (the store follows on the next tick).
+fn is_lfu(ctx: &Ctx<'_>) -> bool {
+    matches!(
+        crate::eviction::policy(&ctx.server.config),
+        Some(
+            ferrite_hybridlog::EvictionPolicy::AllKeysLfu
+                | ferrite_hybridlog::EvictionPolicy::VolatileLfu
+        )
+    )
 }
 
 const HELP: &[&str] = &[
