@@ -57,6 +57,8 @@ fn run() -> anyhow::Result<()> {
 
     let store = Store::new(store_config(&config)?).context("cannot build the store")?;
     let server = Arc::new(Server::new(store, config, threads));
+    // Before accepting connections: replay the AOF, then append to it.
+    ferrite_commands::aof::open_at_startup(&server).context("cannot load the append only file")?;
 
     // Signals are taken synchronously by this thread (sigwait), never by a handler that could
     // interrupt a reactor thread mid-operation: block them before any thread is spawned so
@@ -111,6 +113,8 @@ fn run() -> anyhow::Result<()> {
     running
         .join()
         .map_err(|_| anyhow::anyhow!("a reactor thread panicked"))?;
+    // Every reactor thread filed its entries before it stopped: write and fsync them.
+    server.aof.stop(&server);
     log::info!("Ferrite is now ready to exit, bye bye...");
     Ok(())
 }

@@ -23,6 +23,7 @@
 //! memory grows: records superseded by read-copy-update, tombstones and lost insert races stay
 //! in the log until the tiering work adds eviction and compaction (see [`log`]).
 
+mod commit;
 pub mod gate;
 pub mod hash;
 pub mod index;
@@ -37,6 +38,7 @@ mod session;
 mod store;
 pub mod sync;
 
+pub use commit::Commit;
 pub use object::{ObjectEntry, ObjectEntryMut, ObjectWrite, StoreObject, Value, ValueMut};
 pub use scan::next_cursor;
 pub use session::Session;

@@ -14,6 +14,7 @@ use std::cell::Cell;
 
 use crossbeam_epoch::Guard;
 
+use crate::commit::Commit;
 use crate::index::EntrySlot;
 use crate::object::{ObjectEntry, Value};
 use crate::record::{Meta, ObjectCell, Rec, RecordInit, RecordLock, object_mut, object_ref};
@@ -388,6 +389,7 @@ pub(crate) fn write(
     hash: u64,
     now: u64,
     scratch: &mut Vec<u8>,
+    commits: &mut Vec<Commit>,
     fixed: Option<&[u8]>,
     mut decide: impl FnMut(Option<Entry<'_>>, &mut Vec<u8>) -> Decision,
 ) -> Outcome {
@@ -399,7 +401,7 @@ pub(crate) fn write(
         decide(entry, scratch)
     };
     write_core(
-        s, g, pdb, key, hash, now, scratch, fixed, false, None, decide,
+        s, g, pdb, key, hash, now, scratch, commits, fixed, false, None, decide,
     )
 }
 
@@ -416,6 +418,7 @@ pub(crate) fn write_core(
     hash: u64,
     now: u64,
     scratch: &mut Vec<u8>,
+    commits: &mut Vec<Commit>,
     fixed: Option<&[u8]>,
     objects: bool,
     recycle: Option<&Cell<Option<ObjectCell>>>,
@@ -439,7 +442,9 @@ pub(crate) fn write_core(
                 }
                 _ => return Outcome::default(),
             };
-            match insert(s, g, pdb, key, hash, value, object, kind, expire_at) {
+            match insert(
+                s, g, pdb, key, hash, value, object, kind, expire_at, commits,
+            ) {
                 Ok(()) => return Outcome::default(),
                 Err(cell) => {
                     if let (Some(r), Some(cell)) = (recycle, cell) {
@@ -457,7 +462,18 @@ pub(crate) fn write_core(
         if Meta(rec.meta()).sealed() {
             continue;
         }
-        return update(s, g, lock, entry, now, scratch, fixed, objects, &mut decide);
+        return update(
+            s,
+            g,
+            lock,
+            entry,
+            now,
+            scratch,
+            commits,
+            fixed,
+            objects,
+            &mut decide,
+        );
     }
 }
 
@@ -482,6 +498,7 @@ fn insert(
     object: Option<ObjectCell>,
     kind: ValueKind,
     expire_at: u64,
+    commits: &mut Vec<Commit>,
 ) -> Result<(), Option<ObjectCell>> {
     let mut entry = s.index.find_or_create(hash);
     if s.find_record(entry.address(), pdb, key).is_some() {
@@ -498,6 +515,11 @@ fn insert(
         object: object.as_ref().map_or(0, ObjectCell::as_raw),
     };
     let new = s.append(g, &init);
+    // Before the CAS that publishes the key: whoever writes it next finds this record first.
+    // A lost race still reports its number (as a write of nothing).
+    if let Some(seq) = s.commits.take() {
+        commits.push(Commit { seq, reaped: None });
+    }
     if entry.try_swap(new.address()) {
         // The published record owns the cell now.
         object.map(ObjectCell::into_raw);
@@ -518,6 +540,7 @@ fn update(
     entry: EntrySlot<'_>,
     now: u64,
     scratch: &mut Vec<u8>,
+    commits: &mut Vec<Commit>,
     fixed: Option<&[u8]>,
     objects: bool,
     decide: &mut impl FnMut(Option<Seen<'_>>, &mut Vec<u8>) -> Decision,
@@ -572,6 +595,8 @@ fn update(
             scratch,
         )
     };
+    let puts = matches!(decision, Decision::Put { .. } | Decision::PutObject { .. });
+    let reap_only = expired && !puts;
     // Without a live value only a Put means anything; an expired record is reaped regardless.
     let decision = match (decision, live) {
         (d @ (Decision::Put { .. } | Decision::PutObject { .. }), _) | (d, true) => d,
@@ -598,6 +623,11 @@ fn update(
     };
     let pdb = rec.pdb();
     let key = rec.key();
+    // Under the record's lock: the next writer of this key takes a larger number.
+    if let Some(seq) = s.commits.take() {
+        let reaped = reap_only.then(|| (pdb, Box::<[u8]>::from(key)));
+        commits.push(Commit { seq, reaped });
+    }
     let copy = |value, kind, expire_at, tombstone| RecordInit {
         prev: 0,
         pdb,

@@ -315,19 +315,7 @@ fn persistence(ctx: &Ctx<'_>, out: &mut String) {
     field!(out, "rdb_last_bgsave_time_sec", "-1");
     field!(out, "rdb_current_bgsave_time_sec", "-1");
     field!(out, "rdb_saves", "0");
-    for f in [
-        "aof_enabled",
-        "aof_rewrite_in_progress",
-        "aof_rewrite_scheduled",
-    ] {
-        field!(out, f, "0");
-    }
-    field!(out, "aof_last_rewrite_time_sec", "-1");
-    field!(out, "aof_current_rewrite_time_sec", "-1");
-    field!(out, "aof_last_bgrewrite_status", "ok");
-    field!(out, "aof_rewrites", "0");
-    field!(out, "aof_last_write_status", "ok");
-    field!(out, "module_fork_in_progress", "0");
+    ctx.server.aof.info(out);
 }
 
 fn stats(ctx: &Ctx<'_>, out: &mut String) {

@@ -1,0 +1,158 @@
+//! The writer thread: writes what the sequencer emitted, fsyncs per `appendfsync`, advances
+//! the watermark replies wait for, and wakes the reactor threads that hold replies.
+//!
+//! Group commit falls out of the loop: while one write and fdatasync run, every thread keeps
+//! filing entries, and the next round takes all of them at once.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::Fsync;
+use crate::server::Server;
+
+/// How long the writer sleeps with nothing to do (the `everysec` fsync and retries after a
+/// failed write need it to wake up on its own).
+const IDLE: Duration = Duration::from_millis(100);
+
+/// Redis logs a failing AOF write at most this often (`AOF_WRITE_LOG_ERROR_RATE`).
+const LOG_ERROR_EVERY: Duration = Duration::from_secs(30);
+
+pub(super) fn run(server: &Server, mut file: File) {
+    let aof = &server.aof;
+    let mut size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut last_fsync = Instant::now();
+    let mut unsynced = false;
+    let mut last_error_log: Option<Instant> = None;
+    loop {
+        let (mut buf, upto, stop) = {
+            let mut s = aof.lock();
+            let deadline = Instant::now() + IDLE;
+            while s.buf.is_empty() && !s.stop && s.next - 1 <= aof.released() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                s = aof
+                    .emitted
+                    .wait_timeout(s, left)
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|e| e.into_inner().0);
+            }
+            (std::mem::take(&mut s.buf), s.next - 1, s.stop)
+        };
+        let policy = aof.policy();
+        let mut failed = false;
+        if !buf.is_empty() {
+            match write_all(&mut file, &buf, size) {
+                Ok(()) => {
+                    size += buf.len() as u64;
+                    aof.current_size
+                        .fetch_add(buf.len() as u64, Ordering::Relaxed);
+                    unsynced = true;
+                    if aof.write_errno.swap(0, Ordering::Relaxed) != 0 {
+                        log::warn!("AOF write error looks solved, Redis can write again.");
+                    }
+                }
+                Err(e) => {
+                    failed = true;
+                    if policy == Fsync::Always {
+                        log::warn!(
+                            "Can't recover from AOF write error when the AOF fsync policy is \
+                             'always'. Exiting..."
+                        );
+                        std::process::exit(1);
+                    }
+                    let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                    aof.write_errno.store(errno, Ordering::Relaxed);
+                    if last_error_log.is_none_or(|t| t.elapsed() > LOG_ERROR_EVERY) {
+                        log::warn!("Error writing to the AOF file: {e}");
+                        last_error_log = Some(Instant::now());
+                    }
+                    // Keep the bytes for the next try, ahead of what was emitted since.
+                    let mut s = aof.lock();
+                    buf.extend_from_slice(&s.buf);
+                    s.buf = buf;
+                }
+            }
+        }
+        let sync_now = unsynced
+            && !failed
+            && match policy {
+                Fsync::Always => true,
+                Fsync::Everysec => last_fsync.elapsed() >= Duration::from_secs(1) || stop,
+                Fsync::No => stop,
+            };
+        if sync_now {
+            if let Err(e) = fdatasync(&file) {
+                if policy == Fsync::Always {
+                    log::warn!(
+                        "Can't persist AOF for fsync error when the AOF fsync policy is \
+                         'always': {e}. Exiting..."
+                    );
+                    std::process::exit(1);
+                }
+                log::warn!("Fail to fsync the AOF file: {e}");
+            } else {
+                unsynced = false;
+            }
+            last_fsync = Instant::now();
+        }
+        // `always` releases what is fsynced; the others what was written, or what failed to be
+        // (Redis answers then too, and refuses further writes with -MISCONF).
+        let released = if policy == Fsync::Always && unsynced {
+            None
+        } else {
+            Some(upto)
+        };
+        if let Some(r) = released
+            && r > aof.released()
+        {
+            aof.released.store(r, Ordering::SeqCst);
+            if aof.holders.load(Ordering::SeqCst) > 0 {
+                for t in 0..server.threads {
+                    server.wake(t);
+                }
+            }
+        }
+        if stop && (aof.lock().buf.is_empty() || failed) {
+            if unsynced {
+                let _ = fdatasync(&file);
+            }
+            return;
+        }
+        if failed {
+            std::thread::sleep(IDLE);
+        }
+    }
+}
+
+/// One write of `buf` (retrying short writes and EINTR, as Redis's `aofWrite`); on failure the
+/// file is truncated back to `size`, so a partial command never stays in it.
+fn write_all(file: &mut File, buf: &[u8], size: u64) -> std::io::Result<()> {
+    match file.write_all(buf) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            if let Err(t) = file.set_len(size) {
+                log::warn!(
+                    "Could not remove short write from the append-only file. Redis may refuse \
+                     to load the AOF the next time it starts. ftruncate: {t}"
+                );
+            }
+            Err(e)
+        }
+    }
+}
+
+/// `fdatasync(2)` (Redis's `redis_fsync` on Linux).
+fn fdatasync(file: &File) -> std::io::Result<()> {
+    // SAFETY: the descriptor is valid for as long as `file` is borrowed.
+    let r = unsafe { libc::fdatasync(file.as_raw_fd()) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
