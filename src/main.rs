@@ -49,7 +49,8 @@ fn run() -> anyhow::Result<()> {
         "epoll" => Backend::Epoll,
         _ => Backend::Auto,
     };
-    let dir = value(&config, "dir");
+    // The configured value: CONFIG GET dir shows the working directory, which this sets.
+    let dir = config.configured("dir").unwrap_or_default();
     if !dir.is_empty() {
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create dir {dir}"))?;
         std::env::set_current_dir(&dir).with_context(|| format!("cannot chdir to {dir}"))?;

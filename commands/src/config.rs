@@ -402,6 +402,13 @@ impl Config {
         }
     }
 
+    /// The value a parameter was set to, before any display rule (`dir` shows the working
+    /// directory, which is only the configured one once the binary has moved there).
+    pub fn configured(&self, name: &str) -> Option<String> {
+        let p = lookup(name.as_bytes())?;
+        Some(self.values_ref()[p].clone())
+    }
+
     /// A numeric parameter's value (0 when unknown or not numeric).
     pub fn value_u64(&self, name: &str) -> u64 {
         self.value(name).and_then(|v| v.parse().ok()).unwrap_or(0)
