@@ -36,6 +36,7 @@ per_backend!(
     ferrite_loads_redis_aof,
     config_set_appendonly,
     propagated_forms_match_redis,
+    disk_full_misconf_then_recovers,
 );
 
 /// Ferrite with the AOF on in `dir`, on 2 reactor threads; Err (with its log) if it exits
@@ -740,4 +741,101 @@ fn propagated_forms_match_redis(backend: &str) {
         String::from_utf8_lossy(&theirs),
         "Ferrite's AOF differs from redis-server's"
     );
+}
+
+/// A small tmpfs mounted for a test (root only); unmounted on drop.
+struct Tmpfs(TempDir);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = TempDir::new("aof-tmpfs");
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Tmpfs(dir))
+    }
+
+    fn resize(&self, size: &str) {
+        let st = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.0.path())
+            .status()
+            .expect("remount");
+        assert!(st.success(), "remount {size}");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+/// A full disk: the failing write is answered (as Redis does with `everysec`), later writes
+/// and PING get `-MISCONF Errors writing to the AOF file: ...`, reads keep working, and once
+/// there is room again the writer catches up and writes are accepted.
+fn disk_full_misconf_then_recovers(backend: &str) {
+    let Some(fs) = Tmpfs::mount("256k") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let s = start(backend, fs.0.path(), &["--appendfsync", "everysec"]);
+    let mut c = client(s.port);
+    let big = "x".repeat(16 * 1024);
+    let mut refused = None;
+    for i in 0..200 {
+        match c.set::<_, _, ()>(format!("k{i}"), &big) {
+            Ok(()) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => {
+                refused = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    let e = refused.expect("a full disk refuses writes");
+    assert!(
+        e.contains("MISCONF")
+            && e.contains("Errors writing to the AOF file: No space left on device"),
+        "{e}"
+    );
+    let info: String = redis::cmd("INFO")
+        .arg("persistence")
+        .query(&mut c)
+        .expect("INFO");
+    assert!(info.contains("aof_last_write_status:err"), "{info}");
+    let v: Option<String> = c.get("k0").expect("reads keep working");
+    assert_eq!(v.as_deref(), Some(big.as_str()));
+    let ping = redis::cmd("PING")
+        .query::<String>(&mut c)
+        .expect_err("PING is refused too");
+    assert!(ping.to_string().contains("MISCONF"), "{ping}");
+    fs.resize("16m");
+    let mut ok = false;
+    for _ in 0..100 {
+        if c.set::<_, _, ()>("after", "room").is_ok() {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        ok,
+        "writes are accepted again once the AOF can be written\n{}",
+        s.log()
+    );
+    assert!(
+        s.log().contains("AOF write error looks solved"),
+        "{}",
+        s.log()
+    );
+    stop(s, "term");
+    let s = start(backend, fs.0.path(), &[]);
+    let v: Option<String> = client(s.port).get("after").expect("GET");
+    assert_eq!(v.as_deref(), Some("room"));
+    stop(s, "term");
 }

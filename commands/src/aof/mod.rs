@@ -536,3 +536,39 @@ fn start_empty(server: &Arc<Server>) -> Result<(), AofError> {
         0,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(db: Db, k: &str) -> Option<Entry> {
+        let mut e = Entry::default();
+        e.push(db, [&b"SET"[..], k.as_bytes(), b"v"]);
+        Some(e)
+    }
+
+    #[test]
+    fn sequencer_emits_only_the_contiguous_prefix_in_order() {
+        let mut s = Sequencer {
+            next: 5,
+            ..Sequencer::default()
+        };
+        // Thread B filed 6 and 8 first; 5 (thread A) is missing: nothing goes out.
+        assert!(!s.push(&mut vec![(6, set(0, "b")), (8, set(1, "d"))]));
+        assert!(s.buf.is_empty());
+        // Thread A files 5 (a write) and 7 ("nothing"): 5..=8 go out, in number order.
+        assert!(s.push(&mut vec![(5, set(0, "a")), (7, None)]));
+        assert_eq!(s.emitted_below(), 9);
+        let text = String::from_utf8(std::mem::take(&mut s.buf)).expect("ascii");
+        let keys: Vec<&str> = text
+            .split("\r\n")
+            .filter(|w| ["a", "b", "d", "0", "1"].contains(w))
+            .collect();
+        assert_eq!(
+            keys,
+            ["0", "a", "b", "1", "d"],
+            "SELECT 0, a, b, SELECT 1, d: {text}"
+        );
+        assert!(s.pending.is_empty());
+    }
+}

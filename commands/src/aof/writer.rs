@@ -17,6 +17,9 @@ use crate::server::Server;
 /// failed write need it to wake up on its own).
 const IDLE: Duration = Duration::from_millis(100);
 
+/// How long the sequencer may wait for one commit number before the writer warns.
+const STALL_WARNING: Duration = Duration::from_secs(10);
+
 /// Redis logs a failing AOF write at most this often (`AOF_WRITE_LOG_ERROR_RATE`).
 const LOG_ERROR_EVERY: Duration = Duration::from_secs(30);
 
@@ -26,6 +29,8 @@ pub(super) fn run(server: &Server, mut file: File) {
     let mut last_fsync = Instant::now();
     let mut unsynced = false;
     let mut last_error_log: Option<Instant> = None;
+    // A number taken and never filed would hold every reply forever: say so loudly.
+    let mut stalled: (u64, Instant, bool) = (0, Instant::now(), false);
     loop {
         let (mut buf, upto, stop) = {
             let mut s = aof.lock();
@@ -40,6 +45,16 @@ pub(super) fn run(server: &Server, mut file: File) {
                     .wait_timeout(s, left)
                     .map(|(g, _)| g)
                     .unwrap_or_else(|e| e.into_inner().0);
+            }
+            if s.pending.is_empty() || s.next != stalled.0 {
+                stalled = (s.next, Instant::now(), false);
+            } else if !stalled.2 && stalled.1.elapsed() > STALL_WARNING {
+                stalled.2 = true;
+                log::warn!(
+                    "AOF: commit number {} was never filed ({} later entries wait behind it)",
+                    s.next,
+                    s.pending.len()
+                );
             }
             (std::mem::take(&mut s.buf), s.next - 1, s.stop)
         };
