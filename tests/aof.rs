@@ -37,6 +37,7 @@ per_backend!(
     config_set_appendonly,
     propagated_forms_match_redis,
     disk_full_misconf_then_recovers,
+    expiry_propagates_del,
 );
 
 /// Ferrite with the AOF on in `dir`, on 2 reactor threads; Err (with its log) if it exits
@@ -711,8 +712,51 @@ fn propagated_forms_match_redis(backend: &str) {
         &["PERSIST", "f"],
         &["SET", "e", "1"],
         &["EXPIRE", "e", "0"],
+        &["SADD", "one", "only"],
+        &["SPOP", "one"],
+        &["SADD", "two", "a", "b"],
+        &["SPOP", "two", "5"],
+        &["RPUSH", "bl", "a", "b", "c", "d", "e"],
+        &["BLPOP", "nothing", "bl", "0"],
+        &["BRPOP", "bl", "0"],
+        &["BRPOPLPUSH", "bl", "bl2", "0"],
+        &["BLMOVE", "bl", "bl2", "LEFT", "RIGHT", "0"],
+        &["BLMPOP", "0", "1", "bl2", "RIGHT", "COUNT", "9"],
+        &["ZADD", "bz", "1", "a", "2", "b", "3", "c"],
+        &["BZPOPMIN", "bz", "0"],
+        &["BZPOPMAX", "bz", "0"],
+        &["BZMPOP", "0", "1", "bz", "MIN"],
+        &["SET", "p", "1", "PXAT", "99999999999999", "GET"],
+        &["GETEX", "p", "PXAT", "99999999999999"],
+        &["GETEX", "p", "PERSIST"],
+        &["PEXPIREAT", "p", "1"],
+        &["HSET", "hh", "a", "1"],
+        &["HSETNX", "hh", "a", "2"],
+        &["HDEL", "hh", "a"],
+        &["SELECT", "5"],
+        &["SET", "in5", "x"],
+        &["MOVE", "in5", "6"],
+        &["SELECT", "0"],
+        &["SWAPDB", "5", "6"],
+        &["MULTI"],
+        &["SET", "t", "1"],
+        &["INCR", "t"],
+        &["GET", "t"],
+        &["SELECT", "3"],
+        &["DEL", "t3"],
+        &["SET", "t3", "x"],
+        &["EXEC"],
+        &["MULTI"],
+        &["SET", "t4", "one write"],
+        &["GET", "t4"],
+        &["EXEC"],
+        &["MULTI"],
+        &["GET", "t4"],
+        &["EXEC"],
+        &["SELECT", "0"],
         &["FLUSHDB"],
         &["SET", "y", "1"],
+        &["FLUSHALL"],
     ];
     let run = |port: u16| {
         let mut c = client(port);
@@ -837,5 +881,65 @@ fn disk_full_misconf_then_recovers(backend: &str) {
     let s = start(backend, fs.0.path(), &[]);
     let v: Option<String> = client(s.port).get("after").expect("GET");
     assert_eq!(v.as_deref(), Some("room"));
+    stop(s, "term");
+}
+
+/// Lazy expiry (a read finds the key expired) and active expiry (the tick's cycle) delete keys
+/// and write `DEL` for them, as Redis does; a restart then does not resurrect them.
+fn expiry_propagates_del(backend: &str) {
+    let dir = TempDir::new("aof-expiry");
+    let s = start(backend, dir.path(), &["--appendfsync", "always"]);
+    let mut c = client(s.port);
+    let _: () = redis::cmd("SET")
+        .arg("lazy")
+        .arg("v")
+        .arg("PX")
+        .arg(50)
+        .query(&mut c)
+        .expect("SET");
+    let _: () = redis::cmd("SET")
+        .arg("active")
+        .arg("v")
+        .arg("PX")
+        .arg(50)
+        .query(&mut c)
+        .expect("SET");
+    let mut c3 = client_db(s.port, 3);
+    let _: () = redis::cmd("SET")
+        .arg("in3")
+        .arg("v")
+        .arg("PX")
+        .arg(50)
+        .query(&mut c3)
+        .expect("SET");
+    std::thread::sleep(Duration::from_millis(100));
+    let v: Option<String> = c.get("lazy").expect("GET");
+    assert_eq!(v, None);
+    let del = |k: &str| format!("*2\r\n$3\r\nDEL\r\n${}\r\n{k}\r\n", k.len());
+    let mut text = String::new();
+    for _ in 0..100 {
+        text =
+            String::from_utf8_lossy(&fs::read(incr_file(dir.path())).expect("read")).into_owned();
+        if text.contains(&del("active")) && text.contains(&del("in3")) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        text.contains(&del("lazy")),
+        "lazy expiry wrote no DEL:\n{text}"
+    );
+    assert!(
+        text.contains(&del("active")),
+        "active expiry wrote no DEL:\n{text}"
+    );
+    let at = text.find(&del("in3")).expect("DEL in3");
+    let select = "SELECT\r\n$1\r\n";
+    let last = text[..at].rfind(select).expect("a SELECT before");
+    assert_eq!(
+        &text[last + select.len()..last + select.len() + 1],
+        "3",
+        "DEL in3 runs in db 3:\n{text}"
+    );
     stop(s, "term");
 }

@@ -83,7 +83,8 @@ impl Feed {
             }
             None => {
                 let mut e = Entry::default();
-                propagate::command(&mut e, db, spec, args, reply, now_ms, wrote);
+                let mut exists = |k: &[u8]| session.exists(db, k, now_ms);
+                propagate::command(&mut e, db, spec, args, reply, now_ms, wrote, &mut exists);
                 e
             }
         };

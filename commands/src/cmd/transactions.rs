@@ -317,7 +317,17 @@ impl TxnFeed {
                 None => wrote = true,
             }
         }
-        crate::aof::propagate::command(&mut self.entry, db, spec, args, reply, now_ms, wrote);
+        let mut exists = |k: &[u8]| store.exists(db, k, now_ms);
+        crate::aof::propagate::command(
+            &mut self.entry,
+            db,
+            spec,
+            args,
+            reply,
+            now_ms,
+            wrote,
+            &mut exists,
+        );
     }
 }
 

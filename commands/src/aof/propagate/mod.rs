@@ -25,7 +25,9 @@ pub fn always(spec: &CommandSpec) -> bool {
 }
 
 /// Appends the propagated form of one executed command to `entry`. `wrote`: the command
-/// changed the store; `reply`: the bytes it answered; `db`: the database it ran in.
+/// changed the store; `reply`: the bytes it answered; `db`: the database it ran in; `exists`:
+/// whether a key of `db` exists now (SPOP with a count that emptied the set is a `DEL`).
+#[allow(clippy::too_many_arguments)]
 pub fn command(
     entry: &mut Entry,
     db: Db,
@@ -34,6 +36,7 @@ pub fn command(
     reply: &[u8],
     now_ms: u64,
     wrote: bool,
+    exists: &mut dyn FnMut(&[u8]) -> bool,
 ) {
     if !spec.has(flags::WRITE) {
         return;
@@ -65,21 +68,25 @@ pub fn command(
         }
         "getex" => getex(entry, db, args, now_ms),
         "getdel" => entry.push(db, [&b"DEL"[..], a(1)]),
-        "incrbyfloat" => {
-            if let Some(v) = bulk(reply) {
-                entry.push(db, [&b"SET"[..], a(1), v, b"KEEPTTL"]);
-            }
-        }
-        "hincrbyfloat" => {
-            if let Some(v) = bulk(reply) {
-                entry.push(db, [&b"HSET"[..], a(1), a(2), v]);
-            }
-        }
+        // Without the result in the reply (never expected), the command itself replays the
+        // same arithmetic.
+        "incrbyfloat" => match bulk(reply) {
+            Some(v) => entry.push(db, [&b"SET"[..], a(1), v, b"KEEPTTL"]),
+            None => verbatim(entry),
+        },
+        "hincrbyfloat" => match bulk(reply) {
+            Some(v) => entry.push(db, [&b"HSET"[..], a(1), a(2), v]),
+            None => verbatim(entry),
+        },
         "spop" => {
             // Redis writes one SREM per popped member (in a MULTI when several), or a DEL
-            // when the count took the whole set; one SREM each replays the same either way.
-            for member in members(reply) {
-                entry.push(db, [&b"SREM"[..], a(1), member]);
+            // when a count took the whole set.
+            if args.len() > 2 && !exists(a(1)) {
+                entry.push(db, [&b"DEL"[..], a(1)]);
+            } else {
+                for member in members(reply) {
+                    entry.push(db, [&b"SREM"[..], a(1), member]);
+                }
             }
         }
         "blpop" | "brpop" => {
@@ -265,6 +272,8 @@ fn parse(b: &[u8]) -> Option<(Value<'_>, usize)> {
             }
             Some((Value::Array(items), at))
         }
+        // Simple strings and RESP3 doubles and numbers carry their value on the line.
+        b'+' | b',' | b':' | b'(' => Some((Value::Bulk(line), body)),
         _ => Some((Value::Other, body)),
     }
 }

@@ -13,7 +13,9 @@ fn prop(words: &[&str], reply: &[u8], wrote: bool) -> Vec<String> {
     let args = Args::new(&data, &spans);
     let spec = table::lookup(words[0].as_bytes()).expect("known command");
     let mut e = Entry::default();
-    command(&mut e, 0, spec, args, reply, 1_000_000, wrote);
+    command(&mut e, 0, spec, args, reply, 1_000_000, wrote, &mut |_| {
+        true
+    });
     e.commands()
         .map(|(_, c)| {
             // "*3\r\n$3\r\nSET\r\n..." → "SET k v"
@@ -136,5 +138,17 @@ fn nothing_changed_nothing_written() {
             false
         )
         .is_empty()
+    );
+}
+
+#[test]
+fn resp3_values_are_read_too() {
+    assert_eq!(
+        prop(&["incrbyfloat", "f", "1"], b",2.5\r\n", true),
+        ["SET f 2.5 KEEPTTL"]
+    );
+    assert_eq!(
+        prop(&["spop", "s", "2"], b"~2\r\n$1\r\na\r\n$1\r\nb\r\n", true),
+        ["SREM s a", "SREM s b"]
     );
 }
