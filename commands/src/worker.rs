@@ -446,9 +446,7 @@ impl Worker {
         let now = unix_ms();
         self.session
             .active_expire(now, ACTIVE_EXPIRE_BUCKETS_PER_TICK);
-        if self.server.aof.is_on() {
-            self.feed.background(&self.server, &mut self.session);
-        }
+        self.feed.background(&self.server, &mut self.session);
         self.push_feed();
         self.expire_parked(now, resume);
     }
