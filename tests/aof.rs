@@ -34,6 +34,7 @@ per_backend!(
     torn_tail_loads_prefix_or_refuses,
     redis_loads_ferrite_aof,
     ferrite_loads_redis_aof,
+    ferrite_upgrades_old_style_aof,
     config_set_appendonly,
     propagated_forms_match_redis,
     disk_full_misconf_then_recovers,
@@ -396,7 +397,49 @@ fn same_key_order_across_threads(backend: &str) {
             "{how}: the last acknowledged SET wins after replay"
         );
         assert_eq!(n, 400, "{how}");
+        stop(s, "term");
     }
+    // Concurrent, pipelined appends to one string and one list from four connections: any
+    // reordering of two appends across threads changes the value, so the replayed value must
+    // be the very one the server held.
+    let dir = TempDir::new("aof-order-concurrent");
+    let s = start(backend, dir.path(), &["--appendfsync", "always"]);
+    let port = s.port;
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut c = client(port);
+                for round in 0..20 {
+                    let mut p = redis::pipe();
+                    for i in 0..10 {
+                        let item = format!("{t}.{round}.{i},");
+                        p.append("s", &item).ignore().rpush("l", &item).ignore();
+                    }
+                    let _: () = p.query(&mut c).expect("pipeline");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("appender");
+    }
+    let mut c = client(port);
+    let before: (String, Vec<String>) = (
+        c.get("s").expect("GET"),
+        c.lrange("l", 0, -1).expect("LRANGE"),
+    );
+    stop(s, "kill");
+    let s = start(backend, dir.path(), &["--appendfsync", "always"]);
+    let mut c = client(s.port);
+    let after: (String, Vec<String>) = (
+        c.get("s").expect("GET"),
+        c.lrange("l", 0, -1).expect("LRANGE"),
+    );
+    assert_eq!(before.1.len(), 800);
+    assert!(
+        before == after,
+        "concurrent appends replayed in another order"
+    );
 }
 
 /// The incremental file of a Ferrite AOF directory.
@@ -942,4 +985,29 @@ fn expiry_propagates_del(backend: &str) {
         "DEL in3 runs in db 3:\n{text}"
     );
     stop(s, "term");
+}
+
+/// A Redis 6 style single `appendonly.aof` in the working directory is moved into the AOF
+/// directory as its base, as redis-server 7 does, and loaded.
+fn ferrite_upgrades_old_style_aof(backend: &str) {
+    let dir = TempDir::new("aof-old-style");
+    let old = b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$3\r\nold\r\n$5\r\nstyle\r\n";
+    fs::write(dir.path().join("appendonly.aof"), old).expect("write");
+    let s = start(backend, dir.path(), &[]);
+    let v: Option<String> = client(s.port).get("old").expect("GET");
+    assert_eq!(v.as_deref(), Some("style"));
+    assert!(
+        s.log()
+            .contains("Successfully migrated an old-style AOF file"),
+        "{}",
+        s.log()
+    );
+    stop(s, "term");
+    let manifest = fs::read_to_string(dir.path().join("appendonlydir/appendonly.aof.manifest"))
+        .expect("manifest");
+    assert_eq!(
+        manifest,
+        "file appendonly.aof seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n"
+    );
+    assert!(!dir.path().join("appendonly.aof").exists());
 }

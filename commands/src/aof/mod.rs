@@ -393,11 +393,7 @@ pub fn open_at_startup(server: &Arc<Server>) -> Result<bool, AofError> {
         && manifest.base.is_none()
         && manifest.incrs.is_empty()
     {
-        return Err(AofError::Load(format!(
-            "Found an old-style AOF file {filename}: upgrading it into {} is not supported by \
-             Ferrite; start redis-server 7 once on it, or move it away",
-            dir.display()
-        )));
+        upgrade_old_style(&dir, &filename, &mut manifest)?;
     }
     let truncated_ok = cfg.value("aof-load-truncated").as_deref() != Some("no");
     let loaded = load::load_all(server, &dir, &manifest, truncated_ok)?;
@@ -427,6 +423,36 @@ pub fn open_at_startup(server: &Arc<Server>) -> Result<bool, AofError> {
     aof.current_size.store(loaded.total_size, Ordering::Relaxed);
     aof.start(server, files, &name, 0)?;
     Ok(true)
+}
+
+/// Redis's `aofUpgradePrepare`: an old single-file AOF (`appendonly.aof` in the working
+/// directory, Redis < 7) becomes the base of a new manifest and moves into the directory.
+fn upgrade_old_style(
+    dir: &std::path::Path,
+    filename: &str,
+    manifest: &mut Manifest,
+) -> Result<(), AofError> {
+    std::fs::create_dir_all(dir).map_err(AofError::io(format!(
+        "Can't open or create append-only dir {}",
+        dir.display()
+    )))?;
+    manifest.base = Some(manifest::FileInfo {
+        name: filename.to_owned(),
+        seq: 1,
+        kind: b'b',
+    });
+    manifest
+        .persist(dir, filename)
+        .map_err(AofError::io("Can't persist the AOF manifest"))?;
+    std::fs::rename(filename, dir.join(filename)).map_err(AofError::io(format!(
+        "Error trying to move the old AOF file {filename} into dir {}",
+        dir.display()
+    )))?;
+    log::info!(
+        "Successfully migrated an old-style AOF file ({filename}) into the AOF directory ({}).",
+        dir.display()
+    );
+    Ok(())
 }
 
 /// `CONFIG SET appendonly yes|no` and `appendfsync` at runtime. Turning the AOF on is Redis's
