@@ -64,8 +64,18 @@ pub fn command(
             } else {
                 relative(a(2), unit, now_ms)
             };
-            expire_at(entry, db, a(1), at, now_ms);
+            if at <= now_ms as i64 {
+                entry.push(db, [&b"DEL"[..], a(1)]);
+            } else if spec.name == "pexpireat" {
+                verbatim(entry);
+            } else {
+                // Redis rewrites the name and the time in place: NX/XX/GT/LT stay.
+                let at = at.to_string();
+                let head = [&b"PEXPIREAT"[..], a(1), at.as_bytes()];
+                entry.push(db, head.into_iter().chain(args.iter_from(3)));
+            }
         }
+        "getset" => entry.push(db, [&b"SET"[..], a(1), a(2)]),
         "getex" => getex(entry, db, args, now_ms),
         "getdel" => entry.push(db, [&b"DEL"[..], a(1)]),
         // Without the result in the reply (never expected), the command itself replays the
@@ -113,6 +123,7 @@ pub fn command(
         }
         "lmpop" | "blmpop" | "zmpop" | "bzmpop" => mpop(entry, db, spec.name, args, reply),
         "restore" => restore(entry, db, args, now_ms),
+        "geoadd" => geoadd(entry, db, args),
         _ => verbatim(entry),
     }
 }
@@ -227,6 +238,39 @@ fn restore(entry: &mut Entry, db: Db, args: Args<'_>, now_ms: u64) {
     let mut v: Vec<&[u8]> = args.iter_from(0).collect();
     v[2] = at.as_bytes();
     v.push(b"ABSTTL");
+    entry.push(db, v);
+}
+
+/// GEOADD is Redis's ZADD underneath, and is written as the `zadd` it ran: the options as
+/// given, then each point's 52-bit geohash score and its member.
+fn geoadd(entry: &mut Entry, db: Db, args: Args<'_>) {
+    let mut first = 2;
+    while first < args.len()
+        && ["nx", "xx", "ch"]
+            .iter()
+            .any(|o| eq_ignore_case(args.get(first), o))
+    {
+        first += 1;
+    }
+    let mut scores = Vec::new();
+    let mut i = first;
+    while i + 2 < args.len() {
+        let point =
+            crate::args::parse_f64(args.get(i)).zip(crate::args::parse_f64(args.get(i + 1)));
+        let Some(score) = point.and_then(|(lon, lat)| ferrite_collections::geo::score(lon, lat))
+        else {
+            // The handler refused the command; nothing was written.
+            return;
+        };
+        scores.push((score as u64).to_string());
+        i += 3;
+    }
+    let mut v: Vec<&[u8]> = vec![b"zadd"];
+    v.extend(args.iter_from(1).take(first - 1));
+    for (n, score) in scores.iter().enumerate() {
+        v.push(score.as_bytes());
+        v.push(args.get(first + n * 3 + 2));
+    }
     entry.push(db, v);
 }
 

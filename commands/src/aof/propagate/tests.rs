@@ -51,7 +51,7 @@ fn relative_times_become_absolute() {
     );
     assert_eq!(
         prop(&["expire", "k", "1", "NX"], b":1\r\n", true),
-        ["PEXPIREAT k 1001000"]
+        ["PEXPIREAT k 1001000 NX"]
     );
     assert_eq!(prop(&["expireat", "k", "5"], b":1\r\n", true), ["DEL k"]);
     assert_eq!(
