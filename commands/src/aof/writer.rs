@@ -29,6 +29,7 @@ pub(super) fn run(server: &Server, mut file: File) {
     let mut last_fsync = Instant::now();
     let mut unsynced = false;
     let mut last_error_log: Option<Instant> = None;
+    let mut background = BackgroundFsync::default();
     // A number taken and never filed would hold every reply forever: say so loudly.
     let mut stalled: (u64, Instant, bool) = (0, Instant::now(), false);
     loop {
@@ -100,7 +101,15 @@ pub(super) fn run(server: &Server, mut file: File) {
                 Fsync::Everysec => last_fsync.elapsed() >= Duration::from_secs(1) || stop,
                 Fsync::No => stop,
             };
-        if sync_now {
+        if sync_now && policy == Fsync::Everysec && !stop {
+            // In the background, as Redis's bio thread: writes (and the replies that wait for
+            // them) go on while the disk flushes.
+            if background.start(&file, &aof.delayed_fsync) {
+                unsynced = false;
+            }
+            last_fsync = Instant::now();
+        } else if sync_now {
+            background.wait();
             if let Err(e) = fdatasync(&file) {
                 if policy == Fsync::Always {
                     log::warn!(
@@ -133,6 +142,7 @@ pub(super) fn run(server: &Server, mut file: File) {
             }
         }
         if stop && (aof.lock().buf.is_empty() || failed) {
+            background.wait();
             if unsynced {
                 let _ = fdatasync(&file);
             }
@@ -140,6 +150,51 @@ pub(super) fn run(server: &Server, mut file: File) {
         }
         if failed {
             std::thread::sleep(IDLE);
+        }
+    }
+}
+
+/// The `everysec` fsync, run on its own thread so that it never holds up writes.
+#[derive(Default)]
+struct BackgroundFsync {
+    running: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BackgroundFsync {
+    /// Starts an fdatasync of `file` unless the previous one still runs (then it counts a
+    /// delayed fsync, INFO `aof_delayed_fsync`, and returns false).
+    fn start(&mut self, file: &File, delayed: &std::sync::atomic::AtomicU64) -> bool {
+        if self.running.as_ref().is_some_and(|h| !h.is_finished()) {
+            delayed.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        self.wait();
+        let Ok(clone) = file.try_clone() else {
+            return false;
+        };
+        let spawned = std::thread::Builder::new()
+            .name("aof-fsync".into())
+            .spawn(move || {
+                if let Err(e) = fdatasync(&clone) {
+                    log::warn!("Fail to fsync the AOF file: {e}");
+                }
+            });
+        match spawned {
+            Ok(h) => {
+                self.running = Some(h);
+                true
+            }
+            Err(e) => {
+                log::warn!("Cannot start the AOF fsync thread: {e}");
+                false
+            }
+        }
+    }
+
+    /// Waits for a running fsync to finish.
+    fn wait(&mut self) {
+        if let Some(h) = self.running.take() {
+            let _ = h.join();
         }
     }
 }
