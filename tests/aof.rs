@@ -998,6 +998,41 @@ fn disk_full_misconf_then_recovers(backend: &str) {
     let v: Option<String> = client(s.port).get("after").expect("GET");
     assert_eq!(v.as_deref(), Some("room"));
     stop(s, "term");
+
+    // With `always` a failed write cannot be answered honestly: Redis exits, and so do we,
+    // never acknowledging the write that did not reach the file.
+    let Some(fs) = Tmpfs::mount("256k") else {
+        return;
+    };
+    let mut s = start(backend, fs.0.path(), &["--appendfsync", "always"]);
+    let mut c = client(s.port);
+    let mut acked = 0;
+    for i in 0..200 {
+        if c.set::<_, _, ()>(format!("k{i}"), &big).is_err() {
+            break;
+        }
+        acked += 1;
+    }
+    assert!(acked < 200, "a full disk must stop acknowledging writes");
+    let st = s.terminate(Duration::from_secs(10));
+    assert!(
+        st.is_some_and(|st| !st.success()),
+        "exits with an error: {st:?}"
+    );
+    assert!(
+        s.log()
+            .contains("Can't recover from AOF write error when the AOF fsync policy is 'always'"),
+        "{}",
+        s.log()
+    );
+    fs.resize("16m");
+    let s = start(backend, fs.0.path(), &[]);
+    let mut c = client(s.port);
+    for i in 0..acked {
+        let v: Option<String> = c.get(format!("k{i}")).expect("GET");
+        assert!(v.is_some(), "acknowledged k{i} is in the AOF");
+    }
+    stop(s, "term");
 }
 
 /// Lazy expiry (a read finds the key expired) and active expiry (the tick's cycle) delete keys
