@@ -11,7 +11,7 @@
 //! the exclusive section for multi-key commands), and "nothing" under its other numbers. At the
 //! end of each reactor call the feed hands its batch to the [`Sequencer`], which emits entries
 //! in number order, only the contiguous prefix, with `SELECT` wherever the database changes.
-//! The writer thread ([`writer`]) writes what was emitted and fsyncs per `appendfsync`.
+//! The writer thread (`writer.rs`) writes what was emitted and fsyncs per `appendfsync`.
 //!
 //! # Replies wait for the file
 //! A reply leaves only once everything the store had numbered when the reply was produced is
