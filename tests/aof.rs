@@ -494,7 +494,8 @@ fn torn_tail_loads_prefix_or_refuses(backend: &str) {
                 // A prefix of the SETs, in order: k0..kj present, nothing after.
                 let mut present = Vec::new();
                 for i in 0..n {
-                    let v: Option<String> = c.get(format!("k{i}")).expect("GET");
+                    // A flipped bit may have landed in a value: bytes, not text.
+                    let v: Option<Vec<u8>> = c.get(format!("k{i}")).expect("GET");
                     present.push(v.is_some());
                 }
                 if !flip {

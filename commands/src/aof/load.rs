@@ -95,14 +95,22 @@ fn load_file(
     truncated_ok: bool,
     loaded: &mut Loaded,
 ) -> Result<Outcome, AofError> {
-    let data = std::fs::read(path).map_err(|e| {
+    let open_error = |e: std::io::Error| {
         AofError::Load(format!(
             "Fatal error: can't open the append log file {name} for reading: {e}"
         ))
-    })?;
-    if data.is_empty() {
+    };
+    let file = std::fs::File::open(path).map_err(open_error)?;
+    if file.metadata().map_err(open_error)?.len() == 0 {
         return Ok(Outcome::Empty);
     }
+    // Mapped, not read: an AOF can be larger than the memory it describes.
+    // SAFETY: the file is ours while the server starts (nothing else of this process touches
+    // it, and the map is dropped before the file is truncated); another process changing it
+    // meanwhile could only make the bytes read here wrong, which the reader handles like any
+    // corrupt file (it never trusts them).
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(open_error)?;
+    let data: &[u8] = &map;
     if data.starts_with(b"REDIS") {
         return Err(AofError::Load(format!(
             "The AOF file {name} is in RDB format (an RDB base or preamble), which Ferrite \
@@ -158,6 +166,12 @@ fn load_file(
         }
     };
     worker.closed(client);
+    let result = match result {
+        Step::Eof => Step::Eof,
+        Step::Truncated => Step::Truncated,
+        _ => Step::Format,
+    };
+    drop(map);
     match result {
         Step::Eof => Ok(Outcome::Ok),
         Step::Truncated if truncated_ok => {
