@@ -120,7 +120,7 @@ fn load_file(
     let mut client = worker.internal_client();
     let mut out = Vec::new();
     let mut reader = Reader {
-        data: &data,
+        data,
         pos: 0,
     };
     let mut valid_up_to = 0;
