@@ -119,10 +119,7 @@ fn load_file(
     }
     let mut client = worker.internal_client();
     let mut out = Vec::new();
-    let mut reader = Reader {
-        data,
-        pos: 0,
-    };
+    let mut reader = Reader { data, pos: 0 };
     let mut valid_up_to = 0;
     let mut valid_before_multi = 0;
     let mut cmd = Vec::new();
