@@ -119,11 +119,61 @@ impl Feed {
 
 /// `DEL key` for a commit that only reaped an expired key.
 fn reaped_del(server: &Server, c: &Commit) -> Option<Entry> {
-    let (pdb, key) = c.reaped.as_ref()?;
-    let db = server.store.logical_db(*pdb)?;
     let mut e = Entry::default();
-    e.push(db, [&b"DEL"[..], key]);
-    Some(e)
+    push_reaped_del(server, c, &mut e).then_some(e)
+}
+
+/// Appends `DEL key` to `entry` if `c` only reaped an expired key; returns whether it did.
+fn push_reaped_del(server: &Server, c: &Commit, entry: &mut Entry) -> bool {
+    let Some((pdb, key)) = c.reaped.as_ref() else {
+        return false;
+    };
+    match server.store.logical_db(*pdb) {
+        Some(db) => {
+            entry.push(db, [&b"DEL"[..], key]);
+            true
+        }
+        None => false,
+    }
+}
+
+/// The AOF side of EXEC: each queued command's propagated form, in order (the worker files
+/// the whole transaction under EXEC's one commit number, see [`Feed::command`]).
+#[derive(Debug, Default)]
+pub struct TxnFeed {
+    txn: Txn,
+    commits: Vec<Commit>,
+}
+
+impl TxnFeed {
+    /// After one queued command ran: its lazy-expiry deletions and its propagated form.
+    #[allow(clippy::too_many_arguments)]
+    pub fn command(
+        &mut self,
+        server: &Server,
+        session: &mut Session,
+        db: Db,
+        spec: &CommandSpec,
+        args: Args<'_>,
+        reply: &[u8],
+        now_ms: u64,
+    ) {
+        session.take_commits(&mut self.commits);
+        let mut wrote = false;
+        for c in self.commits.drain(..) {
+            self.txn.seqs.push(c.seq);
+            wrote |= c.reaped.is_none();
+            push_reaped_del(server, &c, &mut self.txn.entry);
+        }
+        let mut exists = |k: &[u8]| session.exists(db, k, now_ms);
+        let e = &mut self.txn.entry;
+        propagate::command(e, db, spec, args, reply, now_ms, wrote, &mut exists);
+    }
+
+    /// The transaction, for the worker.
+    pub fn finish(self) -> Txn {
+        self.txn
+    }
 }
 
 /// After a batch of `client`'s commands wrote `out[from..]`: while the AOF is on, moves those

@@ -300,15 +300,9 @@ impl Aof {
     }
 
     /// Turns appending on with the incremental file `name` of `files` (already listed in the
-    /// persisted manifest), whose current size is `size`. Call only while no command runs
-    /// (start-up, or an exclusive section): the commit sequence starts here.
-    fn start(
-        &self,
-        server: &Arc<Server>,
-        files: Files,
-        name: &str,
-        size: u64,
-    ) -> Result<(), AofError> {
+    /// persisted manifest). Call only while no command runs (start-up, or an exclusive
+    /// section): the commit sequence starts here.
+    fn start(&self, server: &Arc<Server>, files: Files, name: &str) -> Result<(), AofError> {
         let path = files.dir.join(name);
         let file = std::fs::OpenOptions::new()
             .append(true)
@@ -328,7 +322,6 @@ impl Aof {
         }
         *self.files.lock().unwrap_or_else(|e| e.into_inner()) = Some(files);
         self.write_errno.store(0, Ordering::Relaxed);
-        self.current_size.fetch_add(size, Ordering::Relaxed);
         store.set_commit_sequence(true);
         self.on.store(true, Ordering::SeqCst);
         let srv = Arc::clone(server);
@@ -419,9 +412,9 @@ pub fn open_at_startup(server: &Arc<Server>) -> Result<bool, AofError> {
         filename,
         manifest,
     };
-    // The loaded files' sizes count as written (INFO aof_current_size); `start` adds none.
+    // The loaded files' sizes count as written (INFO aof_current_size).
     aof.current_size.store(loaded.total_size, Ordering::Relaxed);
-    aof.start(server, files, &name, 0)?;
+    aof.start(server, files, &name)?;
     Ok(true)
 }
 
@@ -560,7 +553,6 @@ fn start_empty(server: &Arc<Server>) -> Result<(), AofError> {
             manifest,
         },
         &name,
-        0,
     )
 }
 

@@ -249,7 +249,11 @@ fn exec(ctx: &mut Ctx<'_>, _args: Args<'_>) {
     // Blocking commands answer at once inside a transaction, as Redis's CLIENT_DENY_BLOCKING.
     let deny_blocking = std::mem::replace(&mut ctx.client.deny_blocking, true);
     let stats = ctx.server.stats.thread(ctx.thread);
-    let mut txn = ctx.server.aof.is_on().then(TxnFeed::default);
+    let mut txn = ctx
+        .server
+        .aof
+        .is_on()
+        .then(crate::aof::feed::TxnFeed::default);
     for i in 0..state.commands.len() {
         let Some((spec, args)) = state.args(i) else {
             break;
@@ -276,59 +280,7 @@ fn exec(ctx: &mut Ctx<'_>, _args: Args<'_>) {
         ThreadStats::add(&stats.error_replies, u64::from(errors));
     }
     ctx.client.deny_blocking = deny_blocking;
-    ctx.client.aof_txn = txn.map(|t| crate::aof::Txn {
-        entry: t.entry,
-        seqs: t.seqs,
-    });
-}
-
-/// The AOF side of EXEC: each queued command's propagated form, in order (the worker files
-/// the whole transaction under EXEC's one commit number).
-#[derive(Default)]
-struct TxnFeed {
-    entry: crate::aof::Entry,
-    /// Every commit number taken (the worker files them as "nothing").
-    seqs: Vec<u64>,
-    commits: Vec<ferrite_hybridlog::Commit>,
-}
-
-impl TxnFeed {
-    #[allow(clippy::too_many_arguments)]
-    fn command(
-        &mut self,
-        server: &crate::server::Server,
-        store: &mut ferrite_hybridlog::Session,
-        db: ferrite_hybridlog::Db,
-        spec: &CommandSpec,
-        args: Args<'_>,
-        reply: &[u8],
-        now_ms: u64,
-    ) {
-        store.take_commits(&mut self.commits);
-        let mut wrote = false;
-        for c in self.commits.drain(..) {
-            self.seqs.push(c.seq);
-            match &c.reaped {
-                Some((pdb, key)) => {
-                    if let Some(kdb) = server.store.logical_db(*pdb) {
-                        self.entry.push(kdb, [&b"DEL"[..], key]);
-                    }
-                }
-                None => wrote = true,
-            }
-        }
-        let mut exists = |k: &[u8]| store.exists(db, k, now_ms);
-        crate::aof::propagate::command(
-            &mut self.entry,
-            db,
-            spec,
-            args,
-            reply,
-            now_ms,
-            wrote,
-            &mut exists,
-        );
-    }
+    ctx.client.aof_txn = txn.map(crate::aof::feed::TxnFeed::finish);
 }
 
 #[cfg(test)]
