@@ -444,10 +444,15 @@ impl Worker {
     /// (`resume` is called with their tokens; they answer when their input runs again).
     pub fn tick(&mut self, resume: &mut dyn FnMut(u64)) {
         let now = unix_ms();
+        // Inside the shared section, as commands: an exclusive command (SWAPDB, EXEC) never
+        // overlaps a reap, so a reaped key's database and its place in the AOF's order are
+        // the ones it had when it was deleted.
+        self.session.enter();
         self.session
             .active_expire(now, ACTIVE_EXPIRE_BUCKETS_PER_TICK);
         self.feed.background(&self.server, &mut self.session);
         self.push_feed();
+        self.session.leave();
         self.expire_parked(now, resume);
     }
 

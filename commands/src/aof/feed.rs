@@ -92,8 +92,7 @@ impl Feed {
     }
 
     /// Files writes made outside commands (active expiry on the tick): deletions as `DEL`.
-    /// Active expiry runs outside the shared section, so it can overlap the exclusive section
-    /// that switches the AOF off: numbers it took then are dropped, never filed later.
+    /// Numbers taken while the sequence was off (a stale leftover) are dropped.
     pub fn background(&mut self, server: &Server, session: &mut Session) {
         session.take_commits(&mut self.commits);
         if !server.store.commit_sequence_on() {
