@@ -61,7 +61,13 @@ fn run() -> anyhow::Result<()> {
 
     let store = open_store(&config)?;
     let server = Arc::new(Server::new(store, config, threads));
-    load_dump(&server)?;
+    // Before accepting connections: with `appendonly yes` the AOF is the dataset (and is
+    // appended to from now on), otherwise the RDB dump is, as redis-server decides.
+    let aof_on = ferrite_commands::aof::open_at_startup(&server)
+        .context("cannot load the append only file")?;
+    if !aof_on {
+        load_dump(&server)?;
+    }
 
     // Signals are taken synchronously by this thread (sigwait), never by a handler that could
     // interrupt a reactor thread mid-operation: block them before any thread is spawned so
@@ -136,6 +142,8 @@ fn run() -> anyhow::Result<()> {
     running
         .join()
         .map_err(|_| anyhow::anyhow!("a reactor thread panicked"))?;
+    // Every reactor thread filed its entries before it stopped: write and fsync them.
+    server.aof.stop(&server);
     log::info!("Ferrite is now ready to exit, bye bye...");
     Ok(())
 }

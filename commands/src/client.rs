@@ -61,6 +61,10 @@ pub struct Client {
     /// Since when (Unix ms) a subscriber's unsent output has been above the pubsub soft limit
     /// (0: it is not).
     pub output_soft_since_ms: u64,
+    /// Replies held until the AOF writer has them (see [`crate::aof`]).
+    pub held: crate::aof::feed::Held,
+    /// EXEC's propagated transaction, handed from the handler to the worker's AOF feed.
+    pub aof_txn: Option<crate::aof::Txn>,
 }
 
 /// A client's channels and patterns (Redis's `c->pubsub_channels`, `c->pubsub_patterns`).

@@ -146,6 +146,13 @@ const PARAMS: &[Param] = &[
     param("appendonly", Kind::Bool, "no", 0),
     param("appendfsync", Kind::Enum(FSYNC), "everysec", 0),
     param("appendfilename", Kind::Str, "appendonly.aof", IMMUTABLE),
+    param("appenddirname", Kind::Str, "appendonlydir", IMMUTABLE),
+    param("aof-load-truncated", Kind::Bool, "yes", 0),
+    // Accepted and shown; Ferrite writes no base (no AOF rewrite yet), so neither changes
+    // what it writes.
+    param("aof-use-rdb-preamble", Kind::Bool, "yes", 0),
+    param("no-appendfsync-on-rewrite", Kind::Bool, "no", 0),
+    param("aof-timestamp-enabled", Kind::Bool, "no", 0),
     mem("maxmemory", 0, ULLONG_MAX, "0", 0),
     param("maxmemory-policy", Kind::Enum(POLICIES), "noeviction", 0),
     num("maxmemory-samples", 1, INT_MAX, "5", 0),
@@ -412,6 +419,13 @@ impl Config {
                 .unwrap_or_default(),
             _ => values[p].clone(),
         }
+    }
+
+    /// The value a parameter was set to, before any display rule (`dir` shows the working
+    /// directory, which is only the configured one once the binary has moved there).
+    pub fn configured(&self, name: &str) -> Option<String> {
+        let p = lookup(name.as_bytes())?;
+        Some(self.values_ref()[p].clone())
     }
 
     /// A numeric parameter's value (0 when unknown or not numeric).

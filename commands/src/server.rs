@@ -1,11 +1,12 @@
 //! State shared by every reactor thread: the store, the configuration, the client registry and
 //! the statistics.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use ferrite_hybridlog::Store;
 
+use crate::aof::Aof;
 use crate::client::ClientRegistry;
 use crate::config::Config;
 use crate::stats::Stats;
@@ -40,6 +41,10 @@ pub struct Server {
     pub id: usize,
     /// RDB persistence state (LASTSAVE, the dirty baseline, the BGSAVE child).
     pub persist: crate::persist::State,
+    /// The append-only file.
+    pub aof: Aof,
+    /// This server's own handle, for work that outlives a command (the AOF writer thread).
+    me: OnceLock<Weak<Server>>,
     waker: OnceLock<WakeFn>,
 }
 
@@ -64,8 +69,20 @@ impl Server {
                 NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             },
             persist: crate::persist::State::new(started_unix_ms / 1000),
+            aof: Aof::default(),
+            me: OnceLock::new(),
             waker: OnceLock::new(),
         }
+    }
+
+    /// Lets the server hand out its own `Arc` ([`arc`](Self::arc)); the binary calls it once.
+    pub fn install_self(self: &Arc<Self>) {
+        let _ = self.me.set(Arc::downgrade(self));
+    }
+
+    /// The server's own `Arc`, once [`install_self`](Self::install_self) ran.
+    pub fn arc(&self) -> Option<Arc<Server>> {
+        self.me.get().and_then(Weak::upgrade)
     }
 
     /// Installs the function that wakes a reactor thread.

@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 
 use ferrite_hybridlog::Session;
 
+use crate::aof;
 use crate::blocking;
 use crate::client::{BLOCK_UNBLOCK_ERROR, BLOCK_UNBLOCK_TIMEOUT, Client, ClientShared, ReplyMode};
 use crate::cmd::transactions;
@@ -54,6 +55,8 @@ pub struct Worker {
     disk: DiskWaits,
     /// Seed of `maxmemory` eviction's sampling.
     evict_seed: u64,
+    /// This thread's entries for the append-only file.
+    feed: aof::Feed,
 }
 
 impl Worker {
@@ -70,6 +73,7 @@ impl Worker {
             mailbox: Vec::new(),
             disk: DiskWaits::default(),
             evict_seed: thread as u64 + 1,
+            feed: aof::Feed::default(),
         }
     }
 
@@ -108,6 +112,18 @@ impl Worker {
             return None;
         }
         ThreadStats::add(&self.stats().connections, 1);
+        Some(self.new_client(peer, local))
+    }
+
+    /// The client the AOF loader replays commands as: authenticated, never blocking.
+    pub fn internal_client(&mut self) -> Client {
+        let mut client = self.new_client(None, None);
+        client.authenticated = true;
+        client.deny_blocking = true;
+        client
+    }
+
+    fn new_client(&mut self, peer: Option<SocketAddr>, local: Option<SocketAddr>) -> Client {
         let id = self.server.clients.next_id();
         let fmt = |a: Option<SocketAddr>| a.map(|a| a.to_string()).unwrap_or_default();
         let shared = Arc::new(ClientShared::new(
@@ -120,7 +136,7 @@ impl Worker {
         let authenticated = !self.server.config.auth_required();
         shared.authenticated.store(authenticated, Ordering::Relaxed);
         self.server.clients.insert(shared.clone());
-        Some(Client {
+        Client {
             id,
             db: 0,
             resp3: false,
@@ -138,7 +154,9 @@ impl Worker {
             watched: Vec::new(),
             pubsub: None,
             output_soft_since_ms: 0,
-        })
+            held: aof::feed::Held::default(),
+            aof_txn: None,
+        }
     }
 
     /// The connection closed.
@@ -151,6 +169,9 @@ impl Worker {
             self.session.leave();
         }
         crate::cmd::pubsub::unsubscribe_all(&mut client);
+        if !client.held.out.is_empty() {
+            self.server.aof.unhold();
+        }
         self.server.clients.remove(client.id);
     }
 
@@ -232,6 +253,9 @@ impl Worker {
                 }
             }
         };
+        // Before leaving the shared section, so an exclusive section elsewhere finds every
+        // number this thread took already filed.
+        self.push_feed();
         self.session.leave();
         // No store callback is running: records read back from disk may be let go.
         self.session.end_command();
@@ -244,6 +268,10 @@ impl Worker {
             &self.stats().net_output_bytes,
             (out.len() - out_start) as u64,
         );
+        aof::feed::hold_replies(&self.server, client, out, out_start);
+        if flow == Flow::CloseAfterFlush && !client.held.out.is_empty() {
+            self.wait_released(client, out);
+        }
         (pos, flow)
     }
 
@@ -272,6 +300,30 @@ impl Worker {
             self.session.prefetch_record(db, key);
         }
         covered
+    }
+
+    /// Files this thread's AOF entries with the sequencer.
+    #[inline]
+    fn push_feed(&mut self) {
+        if !self.feed.is_empty() {
+            self.feed.push(&self.server);
+        }
+    }
+
+    /// A connection closing after its replies (QUIT) waits for the AOF writer to release them,
+    /// so that its acknowledged writes are never answered by a dropped connection.
+    fn wait_released(&mut self, client: &mut Client, out: &mut Vec<u8>) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while aof::feed::release_replies(&self.server, client, out) {
+            if std::time::Instant::now() > deadline {
+                log::warn!(
+                    "Closing client id={} with replies the AOF never released",
+                    client.id
+                );
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
     }
 
     /// Resolves, checks and runs one command.
@@ -345,6 +397,19 @@ impl Worker {
             ThreadStats::add(&stats.rejected_calls, 1);
             return;
         }
+        if let Some(errno) = self.server.aof.write_error()
+            && self.server.aof.is_on()
+            && (spec.has(flags::WRITE) || spec.name == "ping")
+        {
+            let msg = format!(
+                "MISCONF Errors writing to the AOF file: {}",
+                strerror(errno)
+            );
+            transactions::reject(client, args, out, &msg);
+            ThreadStats::add(&stats.error_replies, 1);
+            ThreadStats::add(&stats.rejected_calls, 1);
+            return;
+        }
         if Config::load(&self.server.config.maxmemory) != 0
             && !eviction::make_room(
                 &self.server.config,
@@ -376,18 +441,30 @@ impl Worker {
         let resp3 = client.resp3;
         let thread = self.thread;
         let server = &*self.server;
+        let aof_on = server.aof.is_on();
+        let db = client.db;
+        let mut exclusive_seq = None;
         let errors = if queued {
             transactions::queue(client, spec, args, out)
         } else if spec.runs_exclusive(args.len()) {
+            self.feed.push(server);
             self.session.leave();
-            let errors = self.session.exclusive(|store| {
-                run(
+            let (errors, seq) = self.session.exclusive(|store| {
+                let errors = run(
                     server, store, client, out, resp3, now_ms, thread, spec, args,
-                )
+                );
+                // Its place in the order of writes: after everything it did, before any
+                // thread resumes.
+                (errors, aof_on.then(|| store.take_commit_seq()))
             });
+            exclusive_seq = seq;
             self.session.enter();
             errors
         } else {
+            if aof_on && spec.has(flags::ADMIN) {
+                // CONFIG SET appendonly may stop the AOF: file what came before it.
+                self.feed.push(server);
+            }
             run(
                 server,
                 &mut self.session,
@@ -400,6 +477,20 @@ impl Worker {
                 args,
             )
         };
+        if aof_on && !queued {
+            let txn = client.aof_txn.take();
+            self.feed.command(
+                server,
+                &mut self.session,
+                db,
+                spec,
+                args,
+                &out[mark..],
+                now_ms,
+                exclusive_seq,
+                txn,
+            );
+        }
         let stats = self.server.stats.thread(self.thread);
         if client.park {
             // Nothing was written; the command is counted when it is finally answered, and a
@@ -434,11 +525,14 @@ impl Worker {
         let now = unix_ms();
         self.session.store().access().set_clock(now);
         eviction::sync_tracking(&self.server.config, &self.session);
-        // Inside the shared section, so that a fork for BGSAVE (under the exclusive gate) never
-        // catches this thread half-way through a delete.
+        // Inside the shared section, as commands: an exclusive command (SWAPDB, EXEC, a fork for
+        // BGSAVE) never overlaps a reap, so a reaped key's database and its place in the AOF's
+        // order are the ones it had when it was deleted.
         self.session.enter();
         self.session
             .active_expire(now, ACTIVE_EXPIRE_BUCKETS_PER_TICK);
+        self.feed.background(&self.server, &mut self.session);
+        self.push_feed();
         self.session.leave();
         if self.thread == 0 {
             crate::persist::cron(&self.server, &mut self.session);
@@ -529,7 +623,12 @@ impl Worker {
         if client.shared.killed() {
             return Flow::CloseNow;
         }
-        if client.pubsub.is_some() {
+        if aof::feed::release_replies(&self.server, client, out) {
+            // Replies still wait for the AOF: messages queue behind them.
+            if client.pubsub.is_some() {
+                crate::pubsub::drain(&client.shared, &mut client.held.out);
+            }
+        } else if client.pubsub.is_some() {
             crate::pubsub::drain(&client.shared, out);
             if self.output_over_limit(client, out.len()) {
                 return Flow::CloseNow;
@@ -641,6 +740,15 @@ fn resolve(args: crate::args::Args<'_>) -> Result<&'static CommandSpec, String> 
         ));
     }
     Ok(sub)
+}
+
+/// C's `strerror`: the OS's text for `errno`, without Rust's " (os error N)".
+fn strerror(errno: i32) -> String {
+    let text = std::io::Error::from_raw_os_error(errno).to_string();
+    match text.rfind(" (os error") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
 }
 
 /// Redis prints at most 128 bytes of a user-supplied name in an error (`%.128s`).

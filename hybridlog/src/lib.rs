@@ -26,6 +26,7 @@
 //! in the log until the tiering work adds eviction and compaction (see [`log`]).
 
 pub mod access;
+mod commit;
 pub mod disk;
 pub mod gate;
 pub mod hash;
@@ -42,6 +43,7 @@ mod store;
 pub mod sync;
 pub mod tier;
 
+pub use commit::Commit;
 pub use object::{ObjectEntry, ObjectEntryMut, ObjectWrite, StoreObject, Value, ValueMut};
 pub use scan::{EvictionPolicy, next_cursor};
 pub use session::Session;

@@ -112,8 +112,10 @@ impl Session {
             Read::Absent => None,
             Read::Expired => {
                 let keep = |_: Option<Entry<'_>>, _: &mut Vec<u8>| Decision::Keep;
-                let scratch = &mut self.scratch;
-                ops::write(s, &guard, pdb, key, hash, now_ms, scratch, None, keep);
+                let (scratch, commits) = (&mut self.scratch, &mut self.commits);
+                ops::write(
+                    s, &guard, pdb, key, hash, now_ms, scratch, commits, None, keep,
+                );
                 None
             }
         };
@@ -174,9 +176,9 @@ impl Session {
         };
         let hash = s.hasher.hash(key);
         let pdb = s.pdb(db);
-        let scratch = &mut self.scratch;
+        let (scratch, commits) = (&mut self.scratch, &mut self.commits);
         ops::write_core(
-            s, &guard, pdb, key, hash, now_ms, scratch, None, true, None, decide,
+            s, &guard, pdb, key, hash, now_ms, scratch, commits, None, true, None, decide,
         );
         drop(guard);
         self.trim_buffers();
@@ -211,6 +213,7 @@ impl Session {
             hash,
             0,
             scratch,
+            &mut self.commits,
             None,
             false,
             Some(&slot),

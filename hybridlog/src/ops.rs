@@ -14,6 +14,7 @@ use std::cell::Cell;
 
 use crossbeam_epoch::Guard;
 
+use crate::commit::Commit;
 use crate::index::EntrySlot;
 use crate::object::{ObjectEntry, Value};
 use crate::record::{Meta, ObjectCell, Rec, RecordInit, RecordLock, Shape, object_mut, object_ref};
@@ -405,6 +406,7 @@ pub(crate) fn write(
     hash: u64,
     now: u64,
     scratch: &mut Vec<u8>,
+    commits: &mut Vec<Commit>,
     fixed: Option<&[u8]>,
     mut decide: impl FnMut(Option<Entry<'_>>, &mut Vec<u8>) -> Decision,
 ) -> Outcome {
@@ -416,7 +418,7 @@ pub(crate) fn write(
         decide(entry, scratch)
     };
     write_core(
-        s, g, pdb, key, hash, now, scratch, fixed, false, None, decide,
+        s, g, pdb, key, hash, now, scratch, commits, fixed, false, None, decide,
     )
 }
 
@@ -433,6 +435,7 @@ pub(crate) fn write_core(
     hash: u64,
     now: u64,
     scratch: &mut Vec<u8>,
+    commits: &mut Vec<Commit>,
     fixed: Option<&[u8]>,
     objects: bool,
     recycle: Option<&Cell<Option<ObjectCell>>>,
@@ -456,7 +459,9 @@ pub(crate) fn write_core(
                 }
                 _ => return Outcome::default(),
             };
-            match insert(s, g, pdb, key, hash, value, object, kind, expire_at) {
+            match insert(
+                s, g, pdb, key, hash, value, object, kind, expire_at, commits,
+            ) {
                 Ok(()) => return Outcome::default(),
                 Err(cell) => {
                     if let (Some(r), Some(cell)) = (recycle, cell) {
@@ -474,7 +479,18 @@ pub(crate) fn write_core(
         if Meta(rec.meta()).sealed() {
             continue;
         }
-        let outcome = update(s, g, lock, entry, now, scratch, fixed, objects, &mut decide);
+        let outcome = update(
+            s,
+            g,
+            lock,
+            entry,
+            now,
+            scratch,
+            commits,
+            fixed,
+            objects,
+            &mut decide,
+        );
         if outcome.retry {
             spin_wait(&mut step);
             continue;
@@ -504,6 +520,7 @@ fn insert(
     object: Option<ObjectCell>,
     kind: ValueKind,
     expire_at: u64,
+    commits: &mut Vec<Commit>,
 ) -> Result<(), Option<ObjectCell>> {
     let mut entry = s.index.find_or_create(hash);
     if s.find_record(entry.address(), pdb, key).is_some() {
@@ -520,6 +537,11 @@ fn insert(
         object: object.as_ref().map_or(0, ObjectCell::as_raw),
     };
     let new = s.append(g, &init);
+    // Before the CAS that publishes the key: whoever writes it next finds this record first.
+    // A lost race still reports its number (as a write of nothing).
+    if let Some(seq) = s.commits.take() {
+        commits.push(Commit { seq, reaped: None });
+    }
     if entry.try_swap(new.address()) {
         // The published record owns the cell now.
         object.map(ObjectCell::into_raw);
@@ -541,6 +563,7 @@ fn update(
     entry: EntrySlot<'_>,
     now: u64,
     scratch: &mut Vec<u8>,
+    commits: &mut Vec<Commit>,
     fixed: Option<&[u8]>,
     objects: bool,
     decide: &mut impl FnMut(Option<Seen<'_>>, &mut Vec<u8>) -> Decision,
@@ -595,6 +618,8 @@ fn update(
             scratch,
         )
     };
+    let puts = matches!(decision, Decision::Put { .. } | Decision::PutObject { .. });
+    let reap_only = expired && !puts;
     // Without a live value only a Put means anything; an expired record is reaped regardless.
     let decision = match (decision, live) {
         (d @ (Decision::Put { .. } | Decision::PutObject { .. }), _) | (d, true) => d,
@@ -622,6 +647,13 @@ fn update(
     };
     let pdb = rec.pdb();
     let key = rec.key();
+    // Under the record's lock: the next writer of this key takes a larger number.
+    let mut took_commit = false;
+    if let Some(seq) = s.commits.take() {
+        let reaped = reap_only.then(|| (pdb, Box::<[u8]>::from(key)));
+        commits.push(Commit { seq, reaped });
+        took_commit = true;
+    }
     let copy = |value, kind, expire_at, tombstone| RecordInit {
         prev: 0,
         pdb,
@@ -641,7 +673,7 @@ fn update(
                 let init = copy(&[], object_kind(&cell), expire, false);
                 new_size = record_size(s, &init, true);
                 if !replace(s, g, &mut lock, entry, init, Some(cell)) {
-                    return RETRY;
+                    return retry(commits, took_commit);
                 }
             } else {
                 lock.mark_changed();
@@ -655,7 +687,7 @@ fn update(
                 let init = copy(value, kind, expire_at, false);
                 new_size = record_size(s, &init, false);
                 if !replace(s, g, &mut lock, entry, init, None) {
-                    return RETRY;
+                    return retry(commits, took_commit);
                 }
             }
         }
@@ -667,7 +699,7 @@ fn update(
                 let init = copy(&[], kind, expire_at, false);
                 new_size = record_size(s, &init, true);
                 if !replace(s, g, &mut lock, entry, init, Some(cell)) {
-                    return RETRY;
+                    return retry(commits, took_commit);
                 }
             }
         }
@@ -683,7 +715,7 @@ fn update(
                 let init = copy(&[], meta.kind(), expire_at, false);
                 new_size = record_size(s, &init, true);
                 if !replace(s, g, &mut lock, entry, init, Some(cell)) {
-                    return RETRY;
+                    return retry(commits, took_commit);
                 }
             } else {
                 // SAFETY: as above, we hold the writer lock.
@@ -691,7 +723,7 @@ fn update(
                 let init = copy(value, meta.kind(), expire_at, false);
                 new_size = record_size(s, &init, false);
                 if !replace(s, g, &mut lock, entry, init, None) {
-                    return RETRY;
+                    return retry(commits, took_commit);
                 }
             }
         }
@@ -702,7 +734,7 @@ fn update(
                 let init = copy(&[], ValueKind::String, 0, true);
                 new_size = record_size(s, &init, false);
                 if !replace(s, g, &mut lock, entry, init, None) {
-                    return RETRY;
+                    return retry(commits, took_commit);
                 }
             }
         }
@@ -820,6 +852,16 @@ fn record_size(s: &Store, init: &RecordInit<'_>, object: bool) -> usize {
         )
         .size
     }
+}
+
+/// What `update` returns when a write on a record read back from disk lost a race: its commit
+/// number, if it took one, stays filed, but as a write of nothing (a reap it meant to log did
+/// not happen; the retry takes a new number).
+fn retry(commits: &mut [Commit], took_commit: bool) -> Outcome {
+    if took_commit && let Some(c) = commits.last_mut() {
+        c.reaped = None;
+    }
+    RETRY
 }
 
 /// What `update` returns when a write on a record read back from disk lost a race.

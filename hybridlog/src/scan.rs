@@ -224,7 +224,14 @@ impl Session {
         };
         ix.count_visits(groups, examined as u64);
         let next = if finished { 0 } else { ix.reverse(pos) as u64 };
-        reap(s, &guard, &mut self.work, &mut self.scratch, now_ms);
+        reap(
+            s,
+            &guard,
+            &mut self.work,
+            &mut self.scratch,
+            &mut self.commits,
+            now_ms,
+        );
         drop(guard);
         self.trim_buffers();
         next
@@ -293,7 +300,14 @@ impl Session {
             }
         }
         ix.count_visits(visited_groups, visited_buckets);
-        reap(s, &guard, &mut self.work, &mut self.scratch, now_ms);
+        reap(
+            s,
+            &guard,
+            &mut self.work,
+            &mut self.scratch,
+            &mut self.commits,
+            now_ms,
+        );
         if keys.is_empty() {
             return None;
         }
@@ -367,6 +381,7 @@ impl Session {
         };
         let hash = s.hasher.hash(&key);
         let del = |_: Option<Entry<'_>>, _: &mut Vec<u8>| Decision::Delete;
+        let taken = self.commits.len();
         let outcome = ops::write(
             s,
             &guard,
@@ -375,9 +390,14 @@ impl Session {
             hash,
             now_ms,
             &mut self.scratch,
+            &mut self.commits,
             None,
             del,
         );
+        // The AOF logs an eviction as the DEL it is (Redis propagates it so).
+        if let Some(c) = self.commits[taken..].last_mut() {
+            c.reaped = Some((pdb, key.into_boxed_slice()));
+        }
         outcome.old_live || outcome.reaped
     }
 
@@ -396,11 +416,12 @@ impl Session {
         let (mut g, mut groups, mut buckets) = (0, 0u64, 0u64);
         while let Some(x) = ix.next_occupied_group(g) {
             let guard = self.handle.pin();
-            let (work, heads, seen, scratch) = (
+            let (work, heads, seen, scratch, commits) = (
                 &mut self.work,
                 &mut self.heads,
                 &mut self.seen,
                 &mut self.scratch,
+                &mut self.commits,
             );
             ix.clear_group(x, || {
                 work.clear();
@@ -419,7 +440,7 @@ impl Session {
                 for (pdb, key) in work.drain(..) {
                     let hash = s.hasher.hash(&key);
                     let del = |_: Option<Entry<'_>>, _: &mut Vec<u8>| Decision::Delete;
-                    ops::write(s, &guard, pdb, &key, hash, 0, scratch, None, del);
+                    ops::write(s, &guard, pdb, &key, hash, 0, scratch, commits, None, del);
                 }
                 (keep, ())
             });
@@ -469,7 +490,14 @@ impl Session {
                 live += usize::from(visit.below_head);
             }
             let expired = self.work.len() as u64;
-            let n = reap(s, &guard, &mut self.work, &mut self.scratch, now_ms);
+            let n = reap(
+                s,
+                &guard,
+                &mut self.work,
+                &mut self.scratch,
+                &mut self.commits,
+                now_ms,
+            );
             reaped += n;
             if live == 0 && n == expired {
                 // Nothing live seen: clear the bit, then walk again for records that turned
@@ -507,14 +535,17 @@ fn reap(
     guard: &Guard,
     work: &mut Vec<(u8, Vec<u8>)>,
     scratch: &mut Vec<u8>,
+    commits: &mut Vec<crate::Commit>,
     now_ms: u64,
 ) -> u64 {
     let mut reaped = 0;
     for (pdb, key) in work.drain(..) {
         let hash = s.hasher.hash(&key);
         let keep = |_: Option<Entry<'_>>, _: &mut Vec<u8>| Decision::Keep;
-        reaped +=
-            u64::from(ops::write(s, guard, pdb, &key, hash, now_ms, scratch, None, keep).reaped);
+        let outcome = ops::write(
+            s, guard, pdb, &key, hash, now_ms, scratch, commits, None, keep,
+        );
+        reaped += u64::from(outcome.reaped);
     }
     reaped
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crossbeam_epoch::LocalHandle;
 
+use crate::commit::Commit;
 use crate::ops::{self, Decision, Read};
 use crate::store::Store;
 use crate::tier::{self, Fetch};
@@ -34,6 +35,8 @@ pub struct Session {
     pub(crate) work: Vec<(u8, Vec<u8>)>,
     /// Next bucket of the active expiry cycle.
     pub(crate) expire_cursor: usize,
+    /// Commit numbers this session's writes took (only while the commit sequence is on).
+    pub(crate) commits: Vec<Commit>,
 }
 
 impl std::fmt::Debug for Session {
@@ -78,6 +81,7 @@ impl Session {
             work: Vec::new(),
             // Spread the sessions' expiry cursors over the index.
             expire_cursor: slot.wrapping_mul(0x9E37_79B9) & (buckets - 1),
+            commits: Vec::new(),
             store,
         }
     }
@@ -163,6 +167,7 @@ impl Session {
                     hash,
                     now_ms,
                     &mut self.scratch,
+                    &mut self.commits,
                     None,
                     keep,
                 );
@@ -199,8 +204,10 @@ impl Session {
             Read::Absent => None,
             Read::Expired => {
                 let keep = |_: Option<Entry<'_>>, _: &mut Vec<u8>| Decision::Keep;
-                let scratch = &mut self.scratch;
-                ops::write(s, &guard, pdb, key, hash, now_ms, scratch, None, keep);
+                let (scratch, commits) = (&mut self.scratch, &mut self.commits);
+                ops::write(
+                    s, &guard, pdb, key, hash, now_ms, scratch, commits, None, keep,
+                );
                 drop(guard);
                 self.trim_buffers();
                 None
@@ -224,8 +231,10 @@ impl Session {
             Read::Absent => None,
             Read::Expired => {
                 let keep = |_: Option<Entry<'_>>, _: &mut Vec<u8>| Decision::Keep;
-                let scratch = &mut self.scratch;
-                ops::write(s, &guard, pdb, key, hash, now_ms, scratch, None, keep);
+                let (scratch, commits) = (&mut self.scratch, &mut self.commits);
+                ops::write(
+                    s, &guard, pdb, key, hash, now_ms, scratch, commits, None, keep,
+                );
                 None
             }
         }
@@ -263,6 +272,7 @@ impl Session {
             hash,
             0,
             &mut self.scratch,
+            &mut self.commits,
             Some(value),
             put,
         );
@@ -307,6 +317,7 @@ impl Session {
             hash,
             now_ms,
             &mut self.scratch,
+            &mut self.commits,
             None,
             decide,
         );
@@ -336,10 +347,26 @@ impl Session {
             hash,
             now_ms,
             &mut self.scratch,
+            &mut self.commits,
             None,
             del,
         )
         .old_live
+    }
+
+    /// Moves the commit numbers this session's writes took since the last call into `into`
+    /// (in the order taken). Empty while the commit sequence is off.
+    #[inline]
+    pub fn take_commits(&mut self, into: &mut Vec<Commit>) {
+        if !self.commits.is_empty() {
+            into.append(&mut self.commits);
+        }
+    }
+
+    /// Takes one commit number for a command that runs under [`exclusive`](Self::exclusive)
+    /// (no other session writes meanwhile): its one place in the total order of writes.
+    pub fn take_commit_seq(&mut self) -> u64 {
+        self.store.commits.take_always()
     }
 
     /// Swaps two databases atomically: every lookup maps through a logical → physical table,

@@ -6,6 +6,7 @@ use crossbeam_epoch::{Collector, Guard};
 use crossbeam_utils::CachePadded;
 
 use crate::access::Access;
+use crate::commit::CommitSeq;
 use crate::gate::{Gate, MAX_SESSIONS};
 use crate::hash::KeyHasher;
 use crate::index::{HashIndex, OVERFLOW_CHUNK_BUCKETS};
@@ -36,6 +37,8 @@ pub struct Store {
     /// Keys and values whose padded length exceeds this live in heap blocks.
     pub(crate) inline_limit: usize,
     pub(crate) gate: Gate,
+    /// The commit sequence (on only while the append-only file is).
+    pub(crate) commits: CommitSeq,
     databases: usize,
     /// Logical → physical database, under a seqlock so SWAPDB changes two entries atomically
     /// while lookups stay read-only.
@@ -129,6 +132,7 @@ impl Store {
             hasher: KeyHasher::random(),
             inline_limit: page_size / 4,
             gate: Gate::new(MAX_SESSIONS),
+            commits: CommitSeq::new(),
             databases: cfg.databases,
             db_map: (0..PHYSICAL_DBS).map(|i| AtomicU8::new(i as u8)).collect(),
             db_map_version: AtomicU64::new(0),
@@ -233,6 +237,30 @@ impl Store {
             flushed_until: self.log.flushed_until(),
             begin_address: self.log.begin_address(),
         }
+    }
+
+    /// Turns the commit sequence on or off (see [`Commit`](crate::Commit)). Only switch it
+    /// while no write can be in flight (before serving, or under an exclusive section), or a
+    /// write may take a number the consumer no longer expects.
+    pub fn set_commit_sequence(&self, on: bool) {
+        self.commits.set(on);
+    }
+
+    /// Whether the commit sequence is on.
+    pub fn commit_sequence_on(&self) -> bool {
+        self.commits.is_on()
+    }
+
+    /// The number the next write will take.
+    pub fn next_commit_seq(&self) -> u64 {
+        self.commits.peek()
+    }
+
+    /// The logical database that physical database `pdb` is now (SWAPDB moves them).
+    pub fn logical_db(&self, pdb: u8) -> Option<Db> {
+        (0..self.databases)
+            .find(|&l| self.pdb(l as Db) == pdb)
+            .map(|l| l as Db)
     }
 
     /// The physical database logical `db` maps to now.

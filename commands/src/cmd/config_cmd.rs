@@ -147,7 +147,29 @@ fn config_set(ctx: &mut Ctx<'_>, args: Args<'_>) {
         .map(|i| (args.get(i), args.get(i + 1)))
         .collect();
     match ctx.server.config.set_many(&pairs) {
-        Ok(()) => ctx.reply.ok(),
+        Ok(()) => {
+            let touches_aof = pairs.iter().any(|(n, _)| {
+                n.eq_ignore_ascii_case(b"appendonly") || n.eq_ignore_ascii_case(b"appendfsync")
+            });
+            if !touches_aof {
+                ctx.reply.ok();
+                return;
+            }
+            let Some(server) = ctx.server.arc() else {
+                ctx.reply.ok();
+                return;
+            };
+            match crate::aof::apply_config(&server, ctx.store) {
+                Ok(()) => ctx.reply.ok(),
+                Err(why) => {
+                    // Redis reverts the parameter whose apply step failed.
+                    let _ = ctx.server.config.set("appendonly", b"no");
+                    ctx.reply.error(&format!(
+                        "ERR CONFIG SET failed (possibly related to argument 'appendonly') - {why}"
+                    ));
+                }
+            }
+        }
         Err((name, ConfigError::Unknown(_))) => ctx.reply.error(&format!(
             "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
         )),

@@ -334,19 +334,7 @@ fn persistence(ctx: &Ctx<'_>, out: &mut String) {
     for (name, value) in crate::persist::info_fields(ctx.server) {
         field!(out, name, "{value}");
     }
-    for f in [
-        "aof_enabled",
-        "aof_rewrite_in_progress",
-        "aof_rewrite_scheduled",
-    ] {
-        field!(out, f, "0");
-    }
-    field!(out, "aof_last_rewrite_time_sec", "-1");
-    field!(out, "aof_current_rewrite_time_sec", "-1");
-    field!(out, "aof_last_bgrewrite_status", "ok");
-    field!(out, "aof_rewrites", "0");
-    field!(out, "aof_last_write_status", "ok");
-    field!(out, "module_fork_in_progress", "0");
+    ctx.server.aof.info(out);
 }
 
 fn stats(ctx: &Ctx<'_>, out: &mut String) {

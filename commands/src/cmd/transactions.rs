@@ -249,11 +249,17 @@ fn exec(ctx: &mut Ctx<'_>, _args: Args<'_>) {
     // Blocking commands answer at once inside a transaction, as Redis's CLIENT_DENY_BLOCKING.
     let deny_blocking = std::mem::replace(&mut ctx.client.deny_blocking, true);
     let stats = ctx.server.stats.thread(ctx.thread);
+    let mut txn = ctx
+        .server
+        .aof
+        .is_on()
+        .then(crate::aof::feed::TxnFeed::default);
     for i in 0..state.commands.len() {
         let Some((spec, args)) = state.args(i) else {
             break;
         };
         let resp3 = ctx.client.resp3;
+        let (db, mark) = (ctx.client.db, ctx.reply.raw().len());
         let mut sub = Ctx {
             server: ctx.server,
             store: &mut *ctx.store,
@@ -265,12 +271,17 @@ fn exec(ctx: &mut Ctx<'_>, _args: Args<'_>) {
         };
         (spec.handler)(&mut sub, args);
         let errors = sub.reply.errors();
+        if let Some(t) = txn.as_mut() {
+            let reply = &ctx.reply.raw()[mark..];
+            t.command(ctx.server, ctx.store, db, spec, args, reply, now_ms);
+        }
         ctx.client.park = false;
         crate::persist::count_write(stats, spec, errors);
         ThreadStats::add(&stats.commands, 1);
         ThreadStats::add(&stats.error_replies, u64::from(errors));
     }
     ctx.client.deny_blocking = deny_blocking;
+    ctx.client.aof_txn = txn.map(crate::aof::feed::TxnFeed::finish);
 }
 
 #[cfg(test)]

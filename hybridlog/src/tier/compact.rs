@@ -3,8 +3,9 @@
 //! The oldest segment of the log is read page by page; each record in it that is still its
 //! key's newest version and live is copied to the tail (published with a CAS of the key's index
 //! entry from the value it had when the record was found to be newest, so a concurrent writer
-//! of the key wins and the copy is dropped); an expired one is reaped (so DBSIZE stays exact);
-//! tombstones and superseded records are dropped. Then the log's begin address moves past the
+//! of the key wins and the copy is dropped); tombstones and superseded records are dropped. An
+//! expired record is copied too: reaping it here would be a write the AOF must log from a
+//! thread that has no session, so it is left for lazy or active expiry, which keep DBSIZE exact. Then the log's begin address moves past the
 //! segment, which makes every chain end there, and the segment files are deleted. Readers
 //! holding the segment open (an asynchronous read in flight) finish on the unlinked file.
 //!
@@ -17,7 +18,6 @@ use crossbeam_epoch::Guard;
 use super::TierStats;
 use super::flusher::{AlignedPage, flush_ready_pages};
 use crate::log::BEGIN_ADDRESS;
-use crate::ops::{self, Decision, is_expired};
 use crate::record::{
     F_INVALID, F_KEY_HEAP, F_OBJECT, F_VALUE_HEAP, HEADER_BYTES, Meta, Rec, RecordInit, Shape,
 };
@@ -44,7 +44,6 @@ pub(crate) fn compact_if_due(s: &Store) {
     let handle = s.collector.register();
     let page_size = s.log.page_size();
     let mut buf = AlignedPage::new(page_size as usize);
-    let mut scratch = Vec::new();
     let mut page = begin.max(start) & !(page_size - 1);
     while page < end {
         match tier.device.read(page, buf.bytes_mut()) {
@@ -57,8 +56,7 @@ pub(crate) fn compact_if_due(s: &Store) {
         }
         {
             let guard = handle.pin();
-            let now = unix_ms();
-            compact_page(s, &guard, &buf, page, now, &mut scratch);
+            compact_page(s, &guard, &buf, page);
         }
         super::release_resolved();
         page += page_size;
@@ -79,14 +77,7 @@ pub(crate) fn compact_if_due(s: &Store) {
 }
 
 /// Forwards the live newest records of the page read into `buf` (log address `page`).
-fn compact_page(
-    s: &Store,
-    g: &Guard,
-    buf: &AlignedPage,
-    page: u64,
-    now: u64,
-    scratch: &mut Vec<u8>,
-) {
+fn compact_page(s: &Store, g: &Guard, buf: &AlignedPage, page: u64) {
     let page_size = s.log.page_size();
     let mut offset = if page == 0 { BEGIN_ADDRESS } else { 0 };
     while offset + HEADER_BYTES as u64 <= page_size {
@@ -113,15 +104,15 @@ fn compact_page(
         }
         let pointers = info & (F_KEY_HEAP | F_VALUE_HEAP | F_OBJECT) != 0;
         if !pointers && info & F_INVALID == 0 {
-            forward(s, g, rec, now, scratch);
+            forward(s, g, rec);
         }
         offset += shape.size as u64;
     }
 }
 
-/// Copies `rec` (read back from disk) to the tail if it is still its key's newest live record;
-/// reaps it if it expired.
-fn forward(s: &Store, g: &Guard, rec: Rec<'_>, now: u64, scratch: &mut Vec<u8>) {
+/// Copies `rec` (read back from disk) to the tail if it is still its key's newest record and
+/// not a tombstone.
+fn forward(s: &Store, g: &Guard, rec: Rec<'_>) {
     let (pdb, key) = (rec.pdb(), rec.key());
     let hash = s.hasher.hash(key);
     let meta = Meta(rec.meta());
@@ -136,13 +127,6 @@ fn forward(s: &Store, g: &Guard, rec: Rec<'_>, now: u64, scratch: &mut Vec<u8>) 
         match s.find_record(entry.address(), pdb, key) {
             Some(newest) if newest.address() == rec.address() => {}
             _ => return,
-        }
-        if is_expired(expire_at, now) {
-            // Keep: the write reaps the newest record if it is (still) expired, and leaves a
-            // value written since alone.
-            let reap = |_: Option<crate::Entry<'_>>, _: &mut Vec<u8>| Decision::Keep;
-            ops::write(s, g, pdb, key, hash, now, scratch, None, reap);
-            return;
         }
         // SAFETY: the record is a private copy in our buffer; nobody writes it.
         let value = unsafe { rec.value_unsynchronized(meta.0) };
@@ -166,11 +150,4 @@ fn forward(s: &Store, g: &Guard, rec: Rec<'_>, now: u64, scratch: &mut Vec<u8>) 
         }
         s.discard(new);
     }
-}
-
-/// Milliseconds since the Unix epoch (record expiry times are in these).
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

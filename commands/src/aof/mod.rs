@@ -1,0 +1,393 @@
+//! The append-only file, with Redis 7.0's semantics and multi-part layout (`appenddirname`,
+//! a manifest, `<appendfilename>.<n>.incr.aof` files), so redis-server and Ferrite load each
+//! other's AOF.
+//!
+//! # One total order across reactor threads
+//! Commands run concurrently on several threads against one store. While the AOF is on, the
+//! store numbers every write with a commit sequence (see `ferrite_hybridlog::Commit`): a
+//! number taken under the written record's lock, so that later writers of the same key take
+//! larger numbers. After each command the thread's [`Feed`] files the command's propagated
+//! form ([`propagate`]) under the largest number the command took (under a number taken inside
+//! the exclusive section for multi-key commands), and "nothing" under its other numbers. At the
+//! end of each reactor call the feed hands its batch to the [`Sequencer`], which emits entries
+//! in number order, only the contiguous prefix, with `SELECT` wherever the database changes.
+//! The writer thread (`writer.rs`) writes what was emitted and fsyncs per `appendfsync`.
+//!
+//! # Replies wait for the file
+//! A reply leaves only once everything the store had numbered when the reply was produced is
+//! written (`everysec`, `no`: as Redis, which writes before it replies) or fsynced (`always`):
+//! the worker holds the connection's output until the writer's watermark passes, and the
+//! writer wakes the reactor threads. One fdatasync covers every write pending at that moment,
+//! across clients and threads (group commit). Replies keep their order, and a read is never
+//! answered with a write that is not yet durable.
+
+pub mod entry;
+pub mod feed;
+pub mod load;
+pub mod manifest;
+mod open;
+pub mod propagate;
+mod writer;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use ferrite_hybridlog::Db;
+
+pub use entry::{Entry, Txn};
+pub use feed::Feed;
+pub use manifest::Manifest;
+pub use open::{apply_config, open_at_startup};
+
+use crate::server::Server;
+
+/// Errors opening or loading the AOF (each is fatal at start-up, as in Redis).
+#[derive(Debug, thiserror::Error)]
+pub enum AofError {
+    /// The manifest could not be read or parsed.
+    #[error("AOF manifest {path}: {reason}")]
+    Manifest {
+        /// The manifest's path.
+        path: String,
+        /// Redis's reason.
+        reason: String,
+    },
+    /// A file could not be loaded.
+    #[error("{0}")]
+    Load(String),
+    /// An I/O error opening, creating or writing AOF files.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl AofError {
+    fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> AofError {
+        let what = what.into();
+        move |source| AofError::Io { what, source }
+    }
+}
+
+/// `appendfsync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fsync {
+    /// fsync before every reply that depends on a write.
+    Always,
+    /// fsync once a second.
+    Everysec,
+    /// Never fsync (the OS decides).
+    No,
+}
+
+impl Fsync {
+    /// Parses a config value.
+    pub fn parse(v: &str) -> Fsync {
+        match v {
+            "always" => Fsync::Always,
+            "no" => Fsync::No,
+            _ => Fsync::Everysec,
+        }
+    }
+}
+
+/// The process's AOF state.
+pub struct Aof {
+    /// Appending: commands are propagated and replies wait for the writer.
+    on: AtomicBool,
+    policy: AtomicU8,
+    /// Every commit number up to this one is written (fsynced with `always`); replies that
+    /// need no more may leave.
+    released: AtomicU64,
+    /// Connections holding output for the writer (so the writer knows to wake the threads).
+    holders: AtomicUsize,
+    /// errno of the last failed write, 0 when the last write succeeded.
+    write_errno: AtomicI32,
+    /// INFO `aof_current_size`, `aof_base_size`.
+    current_size: AtomicU64,
+    base_size: AtomicU64,
+    /// Fsyncs that found the previous one still running (INFO `aof_delayed_fsync`).
+    delayed_fsync: AtomicU64,
+    seq: Mutex<Sequencer>,
+    /// Wakes the writer when the sequencer emitted something.
+    emitted: Condvar,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    /// The directory and the manifest, for runtime re-opens.
+    files: Mutex<Option<Files>>,
+}
+
+/// Where the AOF lives.
+#[derive(Debug, Clone)]
+struct Files {
+    dir: PathBuf,
+    filename: String,
+    manifest: Manifest,
+}
+
+/// Orders the entries of every thread by commit number.
+#[derive(Debug, Default)]
+pub struct Sequencer {
+    /// The next number to emit.
+    next: u64,
+    /// Entries (None: "nothing") waiting for a smaller number.
+    pending: BTreeMap<u64, Option<Entry>>,
+    /// The database the emitted stream has selected.
+    selected: Option<Db>,
+    /// Emitted and not yet written.
+    buf: Vec<u8>,
+    /// The writer should finish and exit.
+    stop: bool,
+}
+
+impl Sequencer {
+    /// Files a thread's batch and emits the contiguous prefix; returns whether it advanced.
+    pub fn push(&mut self, batch: &mut Vec<(u64, Option<Entry>)>) -> bool {
+        for (seq, e) in batch.drain(..) {
+            // Below `next`: taken before this sequencer started (the AOF was switched off
+            // and on again meanwhile); that period's file is closed.
+            if seq >= self.next {
+                self.pending.insert(seq, e);
+            }
+        }
+        let start = self.next;
+        while let Some(entry) = self.pending.first_entry() {
+            if *entry.key() != self.next {
+                break;
+            }
+            if let Some(e) = entry.remove() {
+                e.emit(&mut self.buf, &mut self.selected);
+            }
+            self.next += 1;
+        }
+        self.next != start
+    }
+
+    /// Every number below this one has been emitted.
+    pub fn emitted_below(&self) -> u64 {
+        self.next
+    }
+}
+
+impl Default for Aof {
+    fn default() -> Self {
+        Self {
+            on: AtomicBool::new(false),
+            policy: AtomicU8::new(Fsync::Everysec as u8),
+            released: AtomicU64::new(u64::MAX),
+            holders: AtomicUsize::new(0),
+            write_errno: AtomicI32::new(0),
+            current_size: AtomicU64::new(0),
+            base_size: AtomicU64::new(0),
+            delayed_fsync: AtomicU64::new(0),
+            seq: Mutex::new(Sequencer::default()),
+            emitted: Condvar::new(),
+            writer: Mutex::new(None),
+            files: Mutex::new(None),
+        }
+    }
+}
+
+impl std::fmt::Debug for Aof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Aof")
+            .field("on", &self.is_on())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Aof {
+    /// Whether commands are being appended.
+    #[inline]
+    pub fn is_on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
+    }
+
+    /// `appendfsync` as applied.
+    pub fn policy(&self) -> Fsync {
+        match self.policy.load(Ordering::Relaxed) {
+            0 => Fsync::Always,
+            1 => Fsync::Everysec,
+            _ => Fsync::No,
+        }
+    }
+
+    /// Applies `appendfsync`.
+    pub fn set_policy(&self, p: Fsync) {
+        self.policy.store(p as u8, Ordering::Relaxed);
+    }
+
+    /// The highest commit number whose record replies may rely on.
+    #[inline]
+    pub fn released(&self) -> u64 {
+        self.released.load(Ordering::SeqCst)
+    }
+
+    /// The errno of a failing AOF write (`-MISCONF` for writes), if the last write failed.
+    pub fn write_error(&self) -> Option<i32> {
+        match self.write_errno.load(Ordering::Relaxed) {
+            0 => None,
+            e => Some(e),
+        }
+    }
+
+    /// INFO persistence: the aof_* lines.
+    pub fn info(&self, out: &mut String) {
+        use std::fmt::Write;
+        let on = self.is_on();
+        let status = if self.write_error().is_some() {
+            "err"
+        } else {
+            "ok"
+        };
+        let _ = write!(
+            out,
+            "aof_enabled:{}\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\n\
+             aof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\n\
+             aof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\n\
+             aof_rewrites_consecutive_failures:0\r\naof_last_write_status:{status}\r\n\
+             aof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+            u8::from(on)
+        );
+        if on {
+            let pending = self.lock().buf.len();
+            let _ = write!(
+                out,
+                "aof_current_size:{}\r\naof_base_size:{}\r\naof_pending_rewrite:0\r\n\
+                 aof_buffer_length:{pending}\r\naof_pending_bio_fsync:0\r\n\
+                 aof_delayed_fsync:{}\r\n",
+                self.current_size.load(Ordering::Relaxed),
+                self.base_size.load(Ordering::Relaxed),
+                self.delayed_fsync.load(Ordering::Relaxed),
+            );
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Sequencer> {
+        self.seq.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Files a thread's batch (see [`Sequencer::push`]) and wakes the writer if it advanced.
+    pub fn push(&self, batch: &mut Vec<(u64, Option<Entry>)>) {
+        if batch.is_empty() {
+            return;
+        }
+        let advanced = self.lock().push(batch);
+        if advanced {
+            self.emitted.notify_one();
+        }
+    }
+
+    /// A connection starts holding output until `released() >= seq`; returns false (nothing
+    /// to hold) when the writer is already there. The count and the re-check pair with the
+    /// writer's store-then-load so that one of the two always sees the other.
+    pub fn hold(&self, seq: u64) -> bool {
+        self.holders.fetch_add(1, Ordering::SeqCst);
+        if self.released() >= seq {
+            self.holders.fetch_sub(1, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// A connection stopped holding output.
+    pub fn unhold(&self) {
+        self.holders.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Turns appending on with the incremental file `name` of `files` (already listed in the
+    /// persisted manifest). Call only while no command runs (start-up, or an exclusive
+    /// section): the commit sequence starts here.
+    fn start(&self, server: &Arc<Server>, files: Files, name: &str) -> Result<(), AofError> {
+        let path = files.dir.join(name);
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(AofError::io(format!(
+                "Can't open the append-only file {name}"
+            )))?;
+        let store = &server.store;
+        {
+            let mut s = self.lock();
+            *s = Sequencer {
+                next: store.next_commit_seq(),
+                ..Sequencer::default()
+            };
+            self.released.store(s.next - 1, Ordering::SeqCst);
+        }
+        *self.files.lock().unwrap_or_else(|e| e.into_inner()) = Some(files);
+        self.write_errno.store(0, Ordering::Relaxed);
+        store.set_commit_sequence(true);
+        self.on.store(true, Ordering::SeqCst);
+        let srv = Arc::clone(server);
+        let handle = std::thread::Builder::new()
+            .name("aof-writer".into())
+            .spawn(move || writer::run(&srv, file))
+            .map_err(AofError::io("cannot start the AOF writer thread"))?;
+        *self.writer.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        Ok(())
+    }
+
+    /// Stops appending: writes and fsyncs everything emitted, closes the file, releases every
+    /// held reply. Call with no command running (shutdown, or an exclusive section).
+    pub fn stop(&self, server: &Server) {
+        if !self.on.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        server.store.set_commit_sequence(false);
+        self.lock().stop = true;
+        self.emitted.notify_one();
+        let handle = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(h) = handle
+            && h.join().is_err()
+        {
+            log::warn!("The AOF writer thread panicked");
+        }
+        self.released.store(u64::MAX, Ordering::SeqCst);
+        for t in 0..server.threads {
+            server.wake(t);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(db: Db, k: &str) -> Option<Entry> {
+        let mut e = Entry::default();
+        e.push(db, [&b"SET"[..], k.as_bytes(), b"v"]);
+        Some(e)
+    }
+
+    #[test]
+    fn sequencer_emits_only_the_contiguous_prefix_in_order() {
+        let mut s = Sequencer {
+            next: 5,
+            ..Sequencer::default()
+        };
+        // Thread B filed 6 and 8 first; 5 (thread A) is missing: nothing goes out.
+        assert!(!s.push(&mut vec![(6, set(0, "b")), (8, set(1, "d"))]));
+        assert!(s.buf.is_empty());
+        // Thread A files 5 (a write) and 7 ("nothing"): 5..=8 go out, in number order.
+        assert!(s.push(&mut vec![(5, set(0, "a")), (7, None)]));
+        assert_eq!(s.emitted_below(), 9);
+        let text = String::from_utf8(std::mem::take(&mut s.buf)).expect("ascii");
+        let keys: Vec<&str> = text
+            .split("\r\n")
+            .filter(|w| ["a", "b", "d", "0", "1"].contains(w))
+            .collect();
+        assert_eq!(
+            keys,
+            ["0", "a", "b", "1", "d"],
+            "SELECT 0, a, b, SELECT 1, d: {text}"
+        );
+        assert!(s.pending.is_empty());
+    }
+}
