@@ -26,6 +26,7 @@ per_backend!(
     collections_outlive_their_pages,
     transactions_wait_for_their_keys,
     compaction_keeps_disk_use_near_live_data,
+    aof_replays_a_dataset_larger_than_memory,
 );
 
 const MEMORY: &str = "4mb";
@@ -349,4 +350,82 @@ fn compaction_keeps_disk_use_near_live_data(backend: &str) {
         segments as u64 <= on_disk / (1 << 20) + 2,
         "{segments} segment files"
     );
+}
+
+/// With `appendonly yes`, a dataset several times `memory-size` survives `kill -9`: the AOF
+/// replays through the same disk tier at start-up.
+fn aof_replays_a_dataset_larger_than_memory(backend: &str) {
+    let dir = common::TempDir::new("ferrite-aof-tier");
+    let start = || {
+        let port = common::free_port();
+        let args: Vec<String> = [
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--io-backend",
+            backend,
+            "--threads",
+            "2",
+            "--memory-size",
+            MEMORY,
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--dir",
+            "{dir}",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        let d = dir.path().display().to_string();
+        let args: Vec<String> = args.into_iter().map(|a| a.replace("{dir}", &d)).collect();
+        Ferrite::start_custom(&common::ferrite_bin(), &args, port, "ferrite[aof]").unwrap()
+    };
+    let mut f = start();
+    let mut c = f.conn();
+    const N: usize = 20_000;
+    let sets: Vec<_> = (0..N)
+        .map(|i| cmd(&[b"SET", format!("a:{i}").as_bytes(), &value(i, 0)]))
+        .collect();
+    assert!(pipeline(&mut c, &sets).iter().all(|r| r == b"+OK\r\n"));
+    let incrs: Vec<_> = (0..N)
+        .step_by(10)
+        .map(|i| cmd(&[b"APPEND", format!("a:{i}").as_bytes(), b"!"]))
+        .collect();
+    for (n, r) in pipeline(&mut c, &incrs).into_iter().enumerate() {
+        assert_eq!(
+            r,
+            format!(":{}\r\n", value(n * 10, 0).len() + 1).into_bytes(),
+            "APPEND a:{}",
+            n * 10
+        );
+    }
+    assert!(tier_field(&mut c, "tier_pages_flushed") > 0);
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(f.pid() as libc::pid_t, libc::SIGKILL) };
+    let _ = f.terminate(Duration::from_secs(5));
+    let g = start();
+    let mut c = g.conn();
+    assert_eq!(c.cmd_str(&["DBSIZE"]), format!(":{N}\r\n").into_bytes());
+    let gets: Vec<_> = (0..N)
+        .map(|i| cmd(&[b"GET", format!("a:{i}").as_bytes()]))
+        .collect();
+    for (i, r) in pipeline(&mut c, &gets).into_iter().enumerate() {
+        let mut v = value(i, 0);
+        if i % 10 == 0 {
+            v.push(b'!');
+        }
+        assert!(
+            r == bulk(&v),
+            "a:{i}: got {} (len {}), want len {}\n{}",
+            String::from_utf8_lossy(&r[..r.len().min(40)]),
+            r.len(),
+            v.len(),
+            g.log()
+        );
+    }
 }

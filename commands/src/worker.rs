@@ -55,6 +55,9 @@ pub struct Worker {
     disk: DiskWaits,
     /// Seed of `maxmemory` eviction's sampling.
     evict_seed: u64,
+    /// Whether commands may park for disk reads: false for a worker no reactor drives (the AOF
+    /// loader), whose commands read below the head synchronously instead.
+    async_disk: bool,
     /// This thread's entries for the append-only file.
     feed: aof::Feed,
 }
@@ -73,8 +76,17 @@ impl Worker {
             mailbox: Vec::new(),
             disk: DiskWaits::default(),
             evict_seed: thread as u64 + 1,
+            async_disk: true,
             feed: aof::Feed::default(),
         }
+    }
+
+    /// A worker for a caller that runs commands itself, without a reactor (the AOF loader): its
+    /// commands never park for disk reads, the store reads synchronously instead.
+    pub fn without_reactor(server: Arc<Server>) -> Self {
+        let mut worker = Self::new(server, 0);
+        worker.async_disk = false;
+        worker
     }
 
     /// Moves the disk reads this worker's parked commands wait for into `into`; the reactor
@@ -430,7 +442,7 @@ impl Worker {
             return;
         }
         let queued = client.multi.is_some() && transactions::queues(args);
-        if !queued && self.disk.start(&mut self.session, client, spec, args) {
+        if !queued && self.async_disk && self.disk.start(&mut self.session, client, spec, args) {
             // Re-run once the keys are read back; nothing is written or counted meanwhile.
             client.park = true;
             return;

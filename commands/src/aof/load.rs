@@ -59,7 +59,7 @@ pub fn load_all(
         return Ok(loaded);
     }
     let started = std::time::Instant::now();
-    let mut worker = Worker::new(Arc::clone(server), 0);
+    let mut worker = Worker::without_reactor(Arc::clone(server));
     let last = files.len() - 1;
     for (i, f) in files.iter().enumerate() {
         let is_base = manifest.base.as_ref().is_some_and(|b| b.name == f.name) && i == 0;
