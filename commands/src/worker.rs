@@ -17,8 +17,8 @@ use crate::config::Config;
 use crate::ctx::Ctx;
 use crate::resp::{Limits, Parse, Parser, Reply};
 use crate::server::{Server, unix_ms};
-use crate::stats::ThreadStats;
-use crate::table::{self, CommandSpec, flags};
+use crate::stats::{Rates, RunTimer, ThreadStats};
+use crate::table::{self, CmdId, CommandSpec, flags};
 
 /// What the connection should do after an `input` or `poll` call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +48,10 @@ pub struct Worker {
     deadlines: BinaryHeap<Reverse<(i64, u64)>>,
     /// Scratch for the mailbox.
     mailbox: Vec<u64>,
+    /// Times runs of commands for INFO commandstats.
+    timer: RunTimer,
+    /// Samples this thread's rates for INFO's instantaneous fields.
+    rates: Rates,
 }
 
 impl Worker {
@@ -61,6 +65,8 @@ impl Worker {
             parked: HashMap::new(),
             deadlines: BinaryHeap::new(),
             mailbox: Vec::new(),
+            timer: RunTimer::default(),
+            rates: Rates::default(),
         }
     }
 
@@ -201,15 +207,21 @@ impl Worker {
                     break Flow::Continue;
                 }
                 Parse::Error(msg) => {
-                    let mut reply = Reply::new(out, client.resp3);
-                    reply.error(&format!("ERR Protocol error: {msg}"));
-                    ThreadStats::add(&self.stats().error_replies, 1);
-                    log::debug!("Protocol error ({msg}) from client id={}", client.id);
+                    let stats = self.server.stats.thread(self.thread);
+                    let mut reply = Reply::counted(out, client.resp3, stats);
+                    reply.error_bytes(&[b"ERR Protocol error: ", msg].concat());
+                    log::debug!(
+                        "Protocol error ({}) from client id={}",
+                        msg.escape_ascii(),
+                        client.id
+                    );
                     break Flow::CloseAfterFlush;
                 }
             }
         };
         self.session.leave();
+        self.timer
+            .stop(&self.server.stats.thread(self.thread).commands_by_id);
         client.parser = parser;
         client
             .shared
@@ -259,19 +271,18 @@ impl Worker {
     ) {
         let mark = out.len();
         let stats = self.server.stats.thread(self.thread);
-        let spec = match resolve(args) {
-            Ok(spec) => spec,
-            Err(msg) => {
-                transactions::reject(client, args, out, &msg);
-                ThreadStats::add(&stats.error_replies, 1);
-                ThreadStats::add(&stats.rejected_calls, 1);
+        let (spec, id) = match resolve(args) {
+            Ok(found) => found,
+            Err((msg, id)) => {
+                transactions::reject(client, args, out, &msg, stats);
+                count_rejected(stats, id);
                 return;
             }
         };
         if !client.authenticated && !spec.has(flags::NO_AUTH) {
-            transactions::reject(client, args, out, "NOAUTH Authentication required.");
-            ThreadStats::add(&stats.error_replies, 1);
-            ThreadStats::add(&stats.rejected_calls, 1);
+            let msg = "NOAUTH Authentication required.";
+            transactions::reject(client, args, out, msg, stats);
+            count_rejected(stats, Some(id));
             return;
         }
         if client.pubsub.is_some()
@@ -288,9 +299,8 @@ impl Worker {
                 "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / \
                  QUIT / RESET are allowed in this context"
             );
-            transactions::reject(client, args, out, &msg);
-            ThreadStats::add(&stats.error_replies, 1);
-            ThreadStats::add(&stats.rejected_calls, 1);
+            transactions::reject(client, args, out, &msg, stats);
+            count_rejected(stats, Some(id));
             return;
         }
         if client.reply_mode == ReplyMode::Skip {
@@ -300,8 +310,14 @@ impl Worker {
         let thread = self.thread;
         let server = &*self.server;
         let queued = client.multi.is_some() && transactions::queues(args);
+        if queued {
+            // Queueing is not a call: its time goes to no command.
+            self.timer.stop(&stats.commands_by_id);
+        } else {
+            self.timer.enter(id, &stats.commands_by_id);
+        }
         let errors = if queued {
-            transactions::queue(client, spec, args, out)
+            transactions::queue(client, spec, args, out, stats)
         } else if spec.runs_exclusive(args.len()) {
             self.session.leave();
             let errors = self.session.exclusive(|store| {
@@ -332,8 +348,10 @@ impl Worker {
             return;
         }
         // A queued command is counted when EXEC runs it, as Redis does.
-        ThreadStats::add(&stats.commands, u64::from(!queued));
-        ThreadStats::add(&stats.error_replies, u64::from(errors));
+        if !queued {
+            ThreadStats::add(&stats.commands, 1);
+            stats.commands_by_id.call(id, errors > 0);
+        }
         match client.reply_mode {
             ReplyMode::On => {}
             ReplyMode::Off => out.truncate(mark),
@@ -353,6 +371,9 @@ impl Worker {
     /// (`resume` is called with their tokens; they answer when their input runs again).
     pub fn tick(&mut self, resume: &mut dyn FnMut(u64)) {
         let now = unix_ms();
+        let stats = &self.server.stats;
+        self.rates
+            .sample(stats.thread(self.thread), stats.epoch(), now);
         self.session
             .active_expire(now, ACTIVE_EXPIRE_BUCKETS_PER_TICK);
         self.expire_parked(now, resume);
@@ -410,15 +431,18 @@ impl Worker {
         self.parked.remove(&client.id);
         blocking::release(&self.server, &mut self.session, client, now_ms);
         let mark = out.len();
-        let mut reply = Reply::new(out, client.resp3);
+        let stats = self.server.stats.thread(self.thread);
+        let mut reply = Reply::counted(out, client.resp3, stats);
         if asked == BLOCK_UNBLOCK_ERROR {
             reply.error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
         } else {
             reply.null_array();
         }
-        let stats = self.stats();
         ThreadStats::add(&stats.commands, 1);
-        ThreadStats::add(&stats.error_replies, u64::from(reply.errors()));
+        // The parked command is the last one the client ran.
+        if let Some(id) = client.shared.last_cmd().and_then(table::id_of) {
+            stats.commands_by_id.call(id, reply.errors() > 0);
+        }
         match client.reply_mode {
             ReplyMode::On | ReplyMode::Skip => {}
             ReplyMode::Off => out.truncate(mark),
@@ -508,7 +532,7 @@ fn run(
         server,
         store,
         client,
-        reply: Reply::new(out, resp3),
+        reply: Reply::counted(out, resp3, server.stats.thread(thread)),
         now_ms,
         thread,
         spec,
@@ -517,10 +541,22 @@ fn run(
     ctx.reply.errors()
 }
 
+/// Counts a call refused before running; `id` is the command, when it was found.
+#[cold]
+fn count_rejected(stats: &ThreadStats, id: Option<CmdId>) {
+    ThreadStats::add(&stats.rejected_calls, 1);
+    if let Some(id) = id {
+        stats.commands_by_id.reject(id);
+    }
+}
+
 /// Finds the command (or container subcommand) and checks its arity, with Redis's error texts.
-fn resolve(args: crate::args::Args<'_>) -> Result<&'static CommandSpec, String> {
+/// The error carries the command's id when the command was found (a rejected call of it).
+fn resolve(
+    args: crate::args::Args<'_>,
+) -> Result<(&'static CommandSpec, CmdId), (String, Option<CmdId>)> {
     let name = args.get(0);
-    let Some(spec) = table::lookup(name) else {
+    let Some((spec, id)) = table::lookup_id(name) else {
         let mut msg = format!(
             "ERR unknown command '{}', with args beginning with: ",
             clip(name)
@@ -528,31 +564,33 @@ fn resolve(args: crate::args::Args<'_>) -> Result<&'static CommandSpec, String> 
         for a in args.iter_from(1) {
             msg.push_str(&format!("'{}' ", clip(a)));
         }
-        return Err(msg);
+        return Err((msg, None));
     };
     if spec.subcommands.is_empty() || args.len() < 2 {
         if !spec.arity_ok(args.len()) {
-            return Err(format!(
-                "ERR wrong number of arguments for '{}' command",
-                spec.name
-            ));
+            let msg = format!("ERR wrong number of arguments for '{}' command", spec.name);
+            return Err((msg, Some(id)));
         }
-        return Ok(spec);
+        return Ok((spec, id));
     }
-    let Some(sub) = spec.subcommand(args.get(1)) else {
-        return Err(format!(
-            "ERR unknown subcommand '{}'. Try {} HELP.",
-            clip(args.get(1)),
-            spec.name.to_ascii_uppercase()
+    let Some((sub, sub_id)) = table::lookup_sub(spec, id, args.get(1)) else {
+        return Err((
+            format!(
+                "ERR unknown subcommand '{}'. Try {} HELP.",
+                clip(args.get(1)),
+                spec.name.to_ascii_uppercase()
+            ),
+            None,
         ));
     };
     if !sub.arity_ok(args.len()) {
-        return Err(format!(
+        let msg = format!(
             "ERR wrong number of arguments for '{}|{}' command",
             spec.name, sub.name
-        ));
+        );
+        return Err((msg, Some(sub_id)));
     }
-    Ok(sub)
+    Ok((sub, sub_id))
 }
 
 /// Redis prints at most 128 bytes of a user-supplied name in an error (`%.128s`).

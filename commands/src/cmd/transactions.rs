@@ -13,7 +13,7 @@ use crate::args::Args;
 use crate::client::{Client, MultiState, WatchedKey};
 use crate::ctx::Ctx;
 use crate::resp::Reply;
-use crate::stats::ThreadStats;
+use crate::stats::{CallTimer, ThreadStats};
 use crate::table::{CommandSpec, flags::*};
 
 /// Table entries.
@@ -112,8 +112,9 @@ pub(crate) fn queue(
     spec: &'static CommandSpec,
     args: Args<'_>,
     out: &mut Vec<u8>,
+    stats: &ThreadStats,
 ) -> u32 {
-    let mut reply = Reply::new(out, client.resp3);
+    let mut reply = Reply::counted(out, client.resp3, stats);
     let Some(state) = client.multi.as_mut() else {
         return 0;
     };
@@ -130,8 +131,14 @@ pub(crate) fn queue(
 /// Answers a command that failed the dispatcher's checks (unknown, wrong arity, NOAUTH) with
 /// `msg`, as Redis's `rejectCommand`: an open transaction is flagged so that EXEC refuses it, and
 /// a rejected EXEC itself aborts the transaction with the reason.
-pub(crate) fn reject(client: &mut Client, args: Args<'_>, out: &mut Vec<u8>, msg: &str) {
-    let mut reply = Reply::new(out, client.resp3);
+pub(crate) fn reject(
+    client: &mut Client,
+    args: Args<'_>,
+    out: &mut Vec<u8>,
+    msg: &str,
+    stats: &ThreadStats,
+) {
+    let mut reply = Reply::counted(out, client.resp3, stats);
     let name = args.try_get(0).unwrap_or_default();
     if name.eq_ignore_ascii_case(b"exec") {
         discard_transaction(client);
@@ -253,12 +260,16 @@ fn exec(ctx: &mut Ctx<'_>, _args: Args<'_>) {
         let Some((spec, args)) = state.args(i) else {
             break;
         };
+        let timer = CallTimer::start();
+        // A HELLO inside the transaction switches the protocol of the replies after it.
         let resp3 = ctx.client.resp3;
+        let mut reply = ctx.reply.nested();
+        reply.set_resp3(resp3);
         let mut sub = Ctx {
             server: ctx.server,
             store: &mut *ctx.store,
             client: &mut *ctx.client,
-            reply: Reply::new(ctx.reply.raw(), resp3),
+            reply,
             now_ms,
             thread: ctx.thread,
             spec,
@@ -267,7 +278,12 @@ fn exec(ctx: &mut Ctx<'_>, _args: Args<'_>) {
         let errors = sub.reply.errors();
         ctx.client.park = false;
         ThreadStats::add(&stats.commands, 1);
-        ThreadStats::add(&stats.error_replies, u64::from(errors));
+        // Each command counts on its own as well as inside EXEC's time, as Redis's nested
+        // `call()`; its errors do not make EXEC a failed call.
+        if let Some(id) = crate::table::id_of(spec) {
+            stats.commands_by_id.call(id, errors > 0);
+            stats.commands_by_id.add_ticks(id, timer.ticks());
+        }
     }
     ctx.client.deny_blocking = deny_blocking;
 }
