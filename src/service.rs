@@ -47,13 +47,13 @@ impl Service for Connections {
 
     fn accept(
         &mut self,
-        _ctl: &mut dyn Ctl,
+        ctl: &mut dyn Ctl,
         token: Token,
         peer: Option<SocketAddr>,
         local: Option<SocketAddr>,
         out: &mut Vec<u8>,
     ) -> Option<Client> {
-        let mut client = self.worker.accept(peer, local, out)?;
+        let mut client = self.worker.accept(peer, local, ctl.accepting_fd(), out)?;
         client.token = pack(token);
         Some(client)
     }

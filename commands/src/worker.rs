@@ -80,10 +80,12 @@ impl Worker {
     }
 
     /// A connection arrived: a new client, or `None` (with an error in `out`) past `maxclients`.
+    /// `fd` is its socket, where it has one in the process's descriptor table.
     pub fn accept(
         &mut self,
         peer: Option<SocketAddr>,
         local: Option<SocketAddr>,
+        fd: Option<i32>,
         out: &mut Vec<u8>,
     ) -> Option<Client> {
         let maxclients = Config::load(&self.server.config.maxclients);
@@ -104,6 +106,7 @@ impl Worker {
         ));
         let authenticated = !self.server.config.auth_required();
         shared.authenticated.store(authenticated, Ordering::Relaxed);
+        shared.fd.store(fd.unwrap_or(-1), Ordering::Relaxed);
         self.server.clients.insert(shared.clone());
         Some(Client {
             id,
@@ -123,6 +126,7 @@ impl Worker {
             watched: Vec::new(),
             pubsub: None,
             output_soft_since_ms: 0,
+            out_peak: (0, 0),
         })
     }
 
@@ -222,11 +226,16 @@ impl Worker {
         self.session.leave();
         self.timer
             .stop(&self.server.stats.thread(self.thread).commands_by_id);
+        // A parked command's arguments stay in memory, as Redis's blocked client's argv.
+        let argv_mem = if held > 0 {
+            let args = parser.args(&input[pos..]);
+            args.iter_from(0).map(|a| a.len() as u64).sum()
+        } else {
+            0
+        };
         client.parser = parser;
-        client
-            .shared
-            .qbuf
-            .store((input.len() - pos - held) as u64, Ordering::Relaxed);
+        let qbuf = (input.len() - pos - held) as u64;
+        client.publish(qbuf, argv_mem, out, out.capacity(), now_ms);
         ThreadStats::add(
             &self.stats().net_output_bytes,
             (out.len() - out_start) as u64,
@@ -465,6 +474,7 @@ impl Worker {
         if client.shared.killed() {
             return Flow::CloseNow;
         }
+        client.publish_output(out, out.capacity());
         if client.pubsub.is_some() {
             crate::pubsub::drain(&client.shared, out);
             if self.output_over_limit(client, out.len()) {

@@ -71,6 +71,12 @@ pub trait Ctl {
     fn shutdown(&mut self);
     /// Index of this reactor thread, `0..threads`.
     fn thread_index(&self) -> usize;
+    /// During [`Service::accept`]: the new connection's file descriptor, where it has one in
+    /// the process's table (epoll). `None` on io_uring, whose sockets live only in the ring's
+    /// fixed-file table once installed.
+    fn accepting_fd(&self) -> Option<i32> {
+        None
+    }
 }
 
 /// One thread's connection state machine. Every method runs on that thread.
