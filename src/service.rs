@@ -53,8 +53,14 @@ impl Service for Connections {
         local: Option<SocketAddr>,
         out: &mut Vec<u8>,
     ) -> Option<Client> {
-        let mut client = self.worker.accept(peer, local, ctl.accepting_fd(), out)?;
+        let mut client = self.worker.accept(peer, local, out)?;
         client.token = pack(token);
+        // CLIENT LIST `fd`: the socket on epoll; io_uring's live only in its fixed-file table.
+        let fd = ctl.accepting_fd().unwrap_or(-1);
+        client
+            .shared
+            .fd
+            .store(fd, std::sync::atomic::Ordering::Relaxed);
         Some(client)
     }
 

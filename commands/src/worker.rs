@@ -80,12 +80,10 @@ impl Worker {
     }
 
     /// A connection arrived: a new client, or `None` (with an error in `out`) past `maxclients`.
-    /// `fd` is its socket, where it has one in the process's descriptor table.
     pub fn accept(
         &mut self,
         peer: Option<SocketAddr>,
         local: Option<SocketAddr>,
-        fd: Option<i32>,
         out: &mut Vec<u8>,
     ) -> Option<Client> {
         let maxclients = Config::load(&self.server.config.maxclients);
@@ -106,7 +104,6 @@ impl Worker {
         ));
         let authenticated = !self.server.config.auth_required();
         shared.authenticated.store(authenticated, Ordering::Relaxed);
-        shared.fd.store(fd.unwrap_or(-1), Ordering::Relaxed);
         self.server.clients.insert(shared.clone());
         Some(Client {
             id,

@@ -35,7 +35,7 @@ impl Metric {
     fn track(&mut self, now_ms: u64, reading: u64) {
         let t = now_ms.saturating_sub(self.last_ms);
         let ops = reading.saturating_sub(self.last_count);
-        self.samples[self.idx] = if t > 0 { ops * 1000 / t } else { 0 };
+        self.samples[self.idx] = ops.saturating_mul(1000).checked_div(t).unwrap_or(0);
         self.idx = (self.idx + 1) % SAMPLES;
         self.last_ms = now_ms;
         self.last_count = reading;
