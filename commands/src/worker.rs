@@ -286,7 +286,7 @@ impl Worker {
             }
         };
         if !client.authenticated && !spec.has(flags::NO_AUTH) {
-            let msg = "NOAUTH Authentication required.";
+            let msg = b"NOAUTH Authentication required.";
             transactions::reject(client, args, out, msg, stats);
             count_rejected(stats, Some(id));
             return;
@@ -305,7 +305,7 @@ impl Worker {
                 "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / \
                  QUIT / RESET are allowed in this context"
             );
-            transactions::reject(client, args, out, &msg, stats);
+            transactions::reject(client, args, out, msg.as_bytes(), stats);
             count_rejected(stats, Some(id));
             return;
         }
@@ -557,50 +557,63 @@ fn count_rejected(stats: &ThreadStats, id: Option<CmdId>) {
     }
 }
 
-/// Finds the command (or container subcommand) and checks its arity, with Redis's error texts.
-/// The error carries the command's id when the command was found (a rejected call of it).
+/// Finds the command (or container subcommand) and checks its arity, with Redis's error texts
+/// (client bytes in them as they are, as Redis's `%s` copies them). The error carries the
+/// command's id when the command was found (a rejected call of it).
 fn resolve(
     args: crate::args::Args<'_>,
-) -> Result<(&'static CommandSpec, CmdId), (String, Option<CmdId>)> {
+) -> Result<(&'static CommandSpec, CmdId), (Vec<u8>, Option<CmdId>)> {
     let name = args.get(0);
     let Some((spec, id)) = table::lookup_id(name) else {
-        let mut msg = format!(
-            "ERR unknown command '{}', with args beginning with: ",
-            clip(name)
-        );
+        // Redis's commandCheckExistence: each argument gets what is left of 128 bytes.
+        let mut list = Vec::new();
         for a in args.iter_from(1) {
-            msg.push_str(&format!("'{}' ", clip(a)));
+            if list.len() >= 128 {
+                break;
+            }
+            let room = 128 - list.len();
+            list.push(b'\'');
+            list.extend_from_slice(clip(a, room));
+            list.extend_from_slice(b"' ");
         }
+        let msg = [
+            &b"ERR unknown command '"[..],
+            clip(name, 128),
+            b"', with args beginning with: ",
+            &list,
+        ]
+        .concat();
         return Err((msg, None));
     };
     if spec.subcommands.is_empty() || args.len() < 2 {
         if !spec.arity_ok(args.len()) {
             let msg = format!("ERR wrong number of arguments for '{}' command", spec.name);
-            return Err((msg, Some(id)));
+            return Err((msg.into_bytes(), Some(id)));
         }
         return Ok((spec, id));
     }
     let Some((sub, sub_id)) = table::lookup_sub(spec, id, args.get(1)) else {
-        return Err((
-            format!(
-                "ERR unknown subcommand '{}'. Try {} HELP.",
-                clip(args.get(1)),
-                spec.name.to_ascii_uppercase()
-            ),
-            None,
-        ));
+        let help = format!("'. Try {} HELP.", spec.name.to_ascii_uppercase());
+        let msg = [
+            &b"ERR unknown subcommand '"[..],
+            clip(args.get(1), 128),
+            help.as_bytes(),
+        ]
+        .concat();
+        return Err((msg, None));
     };
     if !sub.arity_ok(args.len()) {
         let msg = format!(
             "ERR wrong number of arguments for '{}|{}' command",
             spec.name, sub.name
         );
-        return Err((msg, Some(sub_id)));
+        return Err((msg.into_bytes(), Some(sub_id)));
     }
     Ok((sub, sub_id))
 }
 
-/// Redis prints at most 128 bytes of a user-supplied name in an error (`%.128s`).
-fn clip(s: &[u8]) -> String {
-    String::from_utf8_lossy(&s[..s.len().min(128)]).into_owned()
+/// Redis's `%.<max>s` of a client argument: at most `max` bytes, and a NUL ends it (C string).
+fn clip(s: &[u8], max: usize) -> &[u8] {
+    let end = s.iter().position(|&b| b == 0).unwrap_or(s.len());
+    &s[..end.min(max)]
 }

@@ -135,7 +135,7 @@ pub(crate) fn reject(
     client: &mut Client,
     args: Args<'_>,
     out: &mut Vec<u8>,
-    msg: &str,
+    msg: &[u8],
     stats: &ThreadStats,
 ) {
     let mut reply = Reply::counted(out, client.resp3, stats);
@@ -143,16 +143,14 @@ pub(crate) fn reject(
     if name.eq_ignore_ascii_case(b"exec") {
         discard_transaction(client);
         // Redis's `execCommandAbort` prints the error without its `-ERR ` prefix.
-        let detail = msg.strip_prefix("ERR ").unwrap_or(msg);
-        reply.error(&format!(
-            "EXECABORT Transaction discarded because of: {detail}"
-        ));
+        let detail = msg.strip_prefix(b"ERR ").unwrap_or(msg);
+        reply.error_bytes(&[&b"EXECABORT Transaction discarded because of: "[..], detail].concat());
         return;
     }
     if let Some(state) = client.multi.as_mut() {
         state.dirty = true;
     }
-    reply.error(msg);
+    reply.error_bytes(msg);
 }
 
 /// Redis's `discardTransaction`: drops the queue and every WATCH.
