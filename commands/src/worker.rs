@@ -557,12 +557,16 @@ fn count_rejected(stats: &ThreadStats, id: Option<CmdId>) {
     }
 }
 
+/// Why a command was refused before running: the error message, and the command's id when it
+/// was found.
+type Rejected = (Vec<u8>, Option<CmdId>);
+
 /// Finds the command (or container subcommand) and checks its arity, with Redis's error texts
 /// (client bytes in them as they are, as Redis's `%s` copies them). The error carries the
 /// command's id when the command was found (a rejected call of it).
 fn resolve(
     args: crate::args::Args<'_>,
-) -> Result<(&'static CommandSpec, CmdId), (Vec<u8>, Option<CmdId>)> {
+) -> Result<(&'static CommandSpec, CmdId), Rejected> {
     let name = args.get(0);
     let Some((spec, id)) = table::lookup_id(name) else {
         // Redis's commandCheckExistence: each argument gets what is left of 128 bytes.
