@@ -56,6 +56,9 @@ pub struct Client {
     pub(crate) park: bool,
     /// The open transaction (between MULTI and EXEC/DISCARD).
     pub multi: Option<Box<MultiState>>,
+    /// While EXEC runs the queue: its length and [`MultiState::memory`] (Redis still shows the
+    /// client as in MULTI then: `flags=x multi=N`).
+    pub in_exec: Option<(i64, u64)>,
     /// Keys under WATCH, with the version each had when watched.
     pub watched: Vec<WatchedKey>,
     /// Pub/Sub subscriptions (`None`: never subscribed, the common case).
@@ -102,7 +105,7 @@ impl Client {
         if self.subscribed() {
             f |= FLAG_PUBSUB;
         }
-        if self.multi.is_some() {
+        if self.multi.is_some() || self.in_exec.is_some() {
             f |= FLAG_MULTI;
         }
         if self.no_evict {

@@ -120,6 +120,7 @@ impl Worker {
             blocked: None,
             park: false,
             multi: None,
+            in_exec: None,
             watched: Vec::new(),
             pubsub: None,
             output_soft_since_ms: 0,
@@ -564,9 +565,7 @@ type Rejected = (Vec<u8>, Option<CmdId>);
 /// Finds the command (or container subcommand) and checks its arity, with Redis's error texts
 /// (client bytes in them as they are, as Redis's `%s` copies them). The error carries the
 /// command's id when the command was found (a rejected call of it).
-fn resolve(
-    args: crate::args::Args<'_>,
-) -> Result<(&'static CommandSpec, CmdId), Rejected> {
+fn resolve(args: crate::args::Args<'_>) -> Result<(&'static CommandSpec, CmdId), Rejected> {
     let name = args.get(0);
     let Some((spec, id)) = table::lookup_id(name) else {
         // Redis's commandCheckExistence: each argument gets what is left of 128 bytes.

@@ -363,7 +363,12 @@ fn client_line(ctx: &Ctx<'_>, c: &ClientShared, my_argv: u64, out: &mut String) 
     } else {
         (c.db.load(r), c.resp.load(r))
     };
-    let cmd = if me { Some(ctx.spec) } else { c.last_cmd() };
+    let cmd = match (me, ctx.client.in_exec) {
+        // Redis's `lastcmd` inside a transaction is EXEC itself.
+        (true, Some(_)) => crate::table::lookup(b"exec"),
+        (true, None) => Some(ctx.spec),
+        (false, _) => c.last_cmd(),
+    };
     let cmd = cmd.map_or_else(|| "NULL".to_owned(), crate::cmd::command::full_name);
     let name = lock(&c.name)
         .as_deref()
@@ -375,10 +380,11 @@ fn client_line(ctx: &Ctx<'_>, c: &ClientShared, my_argv: u64, out: &mut String) 
         let (sub, psub) = cl.pubsub.as_ref().map_or((0, 0), |p| {
             (p.channels.len() as u32, p.patterns.len() as u32)
         });
-        let (multi, multi_mem) = cl
-            .multi
-            .as_ref()
-            .map_or((-1, 0), |m| (m.commands.len() as i64, m.memory()));
+        let (multi, multi_mem) = match (&cl.multi, cl.in_exec) {
+            (Some(m), _) => (m.commands.len() as i64, m.memory()),
+            (None, Some(running)) => running,
+            (None, None) => (-1, 0),
+        };
         (cl.flag_bits(), sub, psub, multi, multi_mem, my_argv)
     } else {
         (

@@ -254,6 +254,7 @@ fn exec(ctx: &mut Ctx<'_>, _args: Args<'_>) {
     // Blocking commands answer at once inside a transaction, as Redis's CLIENT_DENY_BLOCKING.
     let deny_blocking = std::mem::replace(&mut ctx.client.deny_blocking, true);
     let stats = ctx.server.stats.thread(ctx.thread);
+    ctx.client.in_exec = Some((state.commands.len() as i64, state.memory()));
     for i in 0..state.commands.len() {
         let Some((spec, args)) = state.args(i) else {
             break;
@@ -283,6 +284,7 @@ fn exec(ctx: &mut Ctx<'_>, _args: Args<'_>) {
             stats.commands_by_id.add_ticks(id, timer.ticks());
         }
     }
+    ctx.client.in_exec = None;
     ctx.client.deny_blocking = deny_blocking;
 }
 
