@@ -14,6 +14,7 @@ pub mod ctx;
 pub mod docs;
 pub mod objects;
 pub mod pubsub;
+mod resolve;
 pub mod resp;
 pub mod server;
 pub mod stats;
