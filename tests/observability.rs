@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Conn, Ferrite};
+use common::{Conn, Ferrite, RedisServer};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -27,6 +27,7 @@ per_backend!(
     resetstat_zeroes_everything,
     noauth_is_a_rejected_call,
     client_list_flags_and_counts,
+    blocked_calls_count_as_redis,
 );
 
 /// The text of a bulk (RESP2) reply.
@@ -351,4 +352,62 @@ fn client_list_flags_and_counts(backend: &str) {
     let get = |n: &str| stats.iter().find(|(k, _)| k == n).unwrap().1.clone();
     assert_eq!(get("pubsub_channels"), "1");
     assert_eq!(get("pubsub_patterns"), "1");
+}
+
+/// Blocking commands across connections, run against redis-server and Ferrite: the counts of
+/// INFO commandstats (without times) and errorstats must be the same.
+fn blocked_calls_count_as_redis(backend: &str) {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let f = Ferrite::start(backend, &["--threads", "2"]);
+    let expected = blocking_scenario(redis.port);
+    let got = blocking_scenario(f.port);
+    assert_eq!(got, expected, "ferrite (left) vs redis-server (right)");
+}
+
+fn blocking_scenario(port: u16) -> (Vec<String>, Vec<(String, String)>) {
+    let mut a = Conn::connect(port);
+    let mut b = Conn::connect(port);
+    let mut d = Conn::connect(port);
+    assert_eq!(b.cmd_str(&["CONFIG", "RESETSTAT"]), b"+OK\r\n");
+    let id_a = client_id(&mut a);
+    let wait_blocked = |c: &mut Conn, n: &str| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while field(c, "clients", "blocked_clients").as_deref() != Some(n) {
+            assert!(Instant::now() < deadline, "no client blocked");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    // Served by a push from another connection.
+    a.send(&[b"BLPOP", b"l1", b"0"]);
+    wait_blocked(&mut b, "1");
+    b.cmd_str(&["RPUSH", "l1", "x"]);
+    assert!(a.read_reply().starts_with(b"*2"));
+    // Timed out.
+    assert_eq!(d.cmd_str(&["BLPOP", "l2", "0.05"]), b"*-1\r\n");
+    // Unblocked with an error: BLPOP fails, and so does CLIENT UNBLOCK in Redis 7.0.
+    a.send(&[b"BLPOP", b"l3", b"0"]);
+    wait_blocked(&mut b, "1");
+    assert_eq!(b.cmd_str(&["CLIENT", "UNBLOCK", &id_a, "ERROR"]), b":1\r\n");
+    assert!(a.read_reply().starts_with(b"-UNBLOCKED"));
+    // Unblocked as a timeout.
+    a.send(&[b"BRPOP", b"l4", b"0"]);
+    wait_blocked(&mut b, "1");
+    assert_eq!(b.cmd_str(&["CLIENT", "UNBLOCK", &id_a]), b":1\r\n");
+    assert_eq!(a.read_reply(), b"*-1\r\n");
+    // A blocking command inside MULTI answers at once.
+    d.cmd_str(&["MULTI"]);
+    d.cmd_str(&["BLPOP", "l5", "0"]);
+    d.cmd_str(&["EXEC"]);
+    let mut cmds: Vec<String> = info(&mut b, "commandstats")
+        .into_iter()
+        .filter(|(k, _)| k != "cmdstat_info")
+        .map(|(k, v)| {
+            let items: Vec<&str> = v.split(',').filter(|kv| !kv.starts_with("usec")).collect();
+            format!("{k}:{}", items.join(","))
+        })
+        .collect();
+    cmds.sort();
+    (cmds, info(&mut b, "errorstats"))
 }

@@ -447,9 +447,11 @@ impl Worker {
             reply.null_array();
         }
         ThreadStats::add(&stats.commands, 1);
-        // The parked command is the last one the client ran.
+        // The parked command is the last one the client ran. Redis 7.0 counts it failed when
+        // CLIENT UNBLOCK ended it, in either mode (`updateStatsOnUnblock(.., 1)`).
+        let by_unblock = asked == BLOCK_UNBLOCK_TIMEOUT || asked == BLOCK_UNBLOCK_ERROR;
         if let Some(id) = client.shared.last_cmd().and_then(table::id_of) {
-            stats.commands_by_id.call(id, reply.errors() > 0);
+            stats.commands_by_id.call(id, by_unblock);
         }
         match client.reply_mode {
             ReplyMode::On | ReplyMode::Skip => {}

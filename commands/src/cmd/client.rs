@@ -448,6 +448,9 @@ fn client_unblock(ctx: &mut Ctx<'_>, args: Args<'_>) {
         return;
     };
     let done = u64::try_from(id).is_ok_and(|id| crate::blocking::unblock(ctx.server, id, error));
+    if done && error {
+        ctx.reply.mark_failed();
+    }
     ctx.reply.int(i64::from(done));
 }
 

@@ -60,9 +60,17 @@ impl<'a> Reply<'a> {
         self.resp3 = resp3;
     }
 
-    /// Error replies written so far (INFO's `total_error_replies`).
+    /// Error replies written so far, plus failures noted with [`mark_failed`](Self::mark_failed):
+    /// non-zero makes the call a failed one (INFO commandstats `failed_calls`).
     pub fn errors(&self) -> u32 {
         self.errors
+    }
+
+    /// Counts the running command as failed without writing an error: Redis 7.0 counts any
+    /// error reply produced during a call against that call, also one written to another client
+    /// (`CLIENT UNBLOCK ... ERROR`), which in Ferrite that client's thread writes later.
+    pub fn mark_failed(&mut self) {
+        self.errors += 1;
     }
 
     /// Bytes in the output buffer (a mark to truncate back to, e.g. for `CLIENT REPLY OFF`).
