@@ -64,7 +64,7 @@ impl Service for Connections {
 
     fn accept(
         &mut self,
-        _ctl: &mut dyn Ctl,
+        ctl: &mut dyn Ctl,
         token: Token,
         peer: Option<SocketAddr>,
         local: Option<SocketAddr>,
@@ -72,6 +72,12 @@ impl Service for Connections {
     ) -> Option<Client> {
         let mut client = self.worker.accept(peer, local, out)?;
         client.token = pack(token);
+        // CLIENT LIST `fd`: the socket on epoll; io_uring's live only in its fixed-file table.
+        let fd = ctl.accepting_fd().unwrap_or(-1);
+        client
+            .shared
+            .fd
+            .store(fd, std::sync::atomic::Ordering::Relaxed);
         Some(client)
     }
 

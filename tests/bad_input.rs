@@ -197,6 +197,12 @@ const PROTOCOL_ERRORS: &[(&[u8], &[u8], bool)] = &[
         b"-ERR Protocol error: expected '$', got 'f'\r\n",
         true,
     ),
+    // Redis's %c writes a byte above 0x7f as it is: the error line is not UTF-8.
+    (
+        b"*1\r\n\xe9foo\r\n",
+        b"-ERR Protocol error: expected '$', got '\xe9'\r\n",
+        true,
+    ),
     (
         b"*2\r\n$-5\r\n",
         b"-ERR Protocol error: invalid bulk length\r\n",

@@ -14,12 +14,16 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// How a line's replies are compared.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 enum Mode {
     Exact,
     Sorted,
     NoCompare,
     TypeOfReply,
+    /// Only the listed `name=value` / `name:value` fields of a text reply (see [`fields`]).
+    Fields(Vec<String>),
+    /// Only the field names of an INFO reply, in order (see [`keys`]).
+    Keys,
 }
 
 #[derive(Debug)]
@@ -63,7 +67,7 @@ fn parse_file(text: &str) -> Result<Vec<Case>, String> {
         let step = if let Some(rest) = line.strip_prefix('!') {
             let (dir, arg) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
             let arg = arg.trim();
-            let cmd = |mode| -> Result<Step, String> {
+            let cmd = |mode, arg: &str| -> Result<Step, String> {
                 let args = split_args(arg).map_err(|e| format!("line {no}: {e}"))?;
                 if args.is_empty() {
                     return Err(format!("line {no}: !{dir} without a command"));
@@ -71,9 +75,17 @@ fn parse_file(text: &str) -> Result<Vec<Case>, String> {
                 Ok(Step::Cmd { mode, args })
             };
             match dir {
-                "sorted" => cmd(Mode::Sorted)?,
-                "nocompare" => cmd(Mode::NoCompare)?,
-                "type-of-reply" => cmd(Mode::TypeOfReply)?,
+                "sorted" => cmd(Mode::Sorted, arg)?,
+                "nocompare" => cmd(Mode::NoCompare, arg)?,
+                "type-of-reply" => cmd(Mode::TypeOfReply, arg)?,
+                "keys" => cmd(Mode::Keys, arg)?,
+                "fields" => {
+                    let (names, rest) = arg
+                        .split_once(char::is_whitespace)
+                        .ok_or_else(|| format!("line {no}: !fields NAME,NAME... COMMAND"))?;
+                    let names = names.split(',').map(str::to_string).collect();
+                    cmd(Mode::Fields(names), rest.trim())?
+                }
                 "sleep" => Step::Sleep(
                     arg.parse()
                         .map_err(|_| format!("line {no}: !sleep wants milliseconds"))?,
@@ -112,6 +124,74 @@ fn same_type(a: &[u8], b: &[u8]) -> bool {
         (Some(b':'), Some(b':')) => int_class(a) == int_class(b),
         (x, y) => x == y,
     }
+}
+
+/// The text of a bulk or verbatim string reply (`txt:` stripped); other replies as they are.
+fn reply_text(reply: &[u8]) -> Vec<u8> {
+    let (Some(&kind), Some(nl)) = (reply.first(), reply.iter().position(|&b| b == b'\n')) else {
+        return reply.to_vec();
+    };
+    if kind != b'$' && kind != b'=' {
+        return reply.to_vec();
+    }
+    let body = &reply[nl + 1..];
+    let body = body.strip_suffix(b"\r\n").unwrap_or(body);
+    if kind == b'=' {
+        body.get(4..).unwrap_or_default().to_vec()
+    } else {
+        body.to_vec()
+    }
+}
+
+/// `!fields`: from each line of a text reply, the `name=value` items (separated by spaces or
+/// commas, as in CLIENT LIST and INFO commandstats) whose name is listed, prefixed by the
+/// line's `key:` when it has one (`cmdstat_get:calls=1`); or the whole `name:value` line when
+/// `name` is listed (INFO). Lines with nothing listed are dropped; the rest are sorted (Redis
+/// prints commandstats in hash order).
+fn fields(reply: &[u8], names: &[String]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(&reply_text(reply)).into_owned();
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        let line = line.trim_end_matches('\r');
+        let (prefix, items) = match line.split_once(':') {
+            Some((k, _)) if names.iter().any(|n| n == k) => {
+                lines.push(line.to_string());
+                continue;
+            }
+            Some((k, rest)) if !k.contains(['=', ' ']) => (format!("{k}:"), rest),
+            _ => (String::new(), line),
+        };
+        let kept: Vec<&str> = items
+            .split([' ', ','])
+            .filter(|item| {
+                item.split_once('=')
+                    .is_some_and(|(k, _)| names.iter().any(|n| n == k))
+            })
+            .collect();
+        if !kept.is_empty() {
+            lines.push(format!("{prefix}{}", kept.join(",")));
+        }
+    }
+    lines.sort();
+    lines.join("\n").into_bytes()
+}
+
+/// `!keys`: the section headers and field names of an INFO reply, in order.
+fn keys(reply: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(&reply_text(reply)).into_owned();
+    let names: Vec<&str> = text
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            if l.starts_with('#') {
+                l
+            } else {
+                l.split_once(':').map_or(l, |(k, _)| k)
+            }
+        })
+        .collect();
+    names.join("\n").into_bytes()
 }
 
 /// A reply, or what went wrong reading it (rendered into the comparison).
@@ -274,6 +354,14 @@ fn run_file(path: &Path, backend: &str, verbose: bool) -> FileReport {
                         }
                         Mode::NoCompare => (true, a.clone(), b.clone()),
                         Mode::TypeOfReply => (same_type(&a, &b), a.clone(), b.clone()),
+                        Mode::Fields(names) => {
+                            let (fa, fb) = (fields(&a, names), fields(&b, names));
+                            (fa == fb, fa, fb)
+                        }
+                        Mode::Keys => {
+                            let (ka, kb) = (keys(&a), keys(&b));
+                            (ka == kb, ka, kb)
+                        }
                     };
                     if *mode != Mode::NoCompare {
                         rep.compared += 1;
@@ -447,6 +535,23 @@ fn diff_file_format_parses() {
     assert!(same_type(b":5\r\n", b":0\r\n"));
     assert!(!same_type(b":-1\r\n", b":-2\r\n"));
     assert!(!same_type(b":-1\r\n", b"$1\r\n1\r\n"));
+    let cases = parse_file("!fields flags,sub CLIENT INFO\n!keys INFO stats\n").unwrap();
+    assert!(matches!(
+        &cases[0].lines[0].step,
+        Step::Cmd { mode: Mode::Fields(n), args } if n.len() == 2 && args.len() == 2
+    ));
+    let info = b"=61\r\ntxt:id=3 addr=1.2.3.4:5 flags=P sub=1 psub=0 cmd=client|info\n\r\n";
+    assert_eq!(
+        fields(info, &["flags".into(), "sub".into()]),
+        b"flags=P,sub=1"
+    );
+    let stats =
+        b"$74\r\n# Commandstats\r\ncmdstat_get:calls=2,usec=5,failed_calls=0\r\nx:1\r\n\r\n";
+    assert_eq!(
+        fields(stats, &["calls".into(), "failed_calls".into(), "x".into()]),
+        b"cmdstat_get:calls=2,failed_calls=0\nx:1"
+    );
+    assert_eq!(keys(stats), b"# Commandstats\ncmdstat_get\nx");
     // Every checked-in file must parse.
     for p in diff_files() {
         let t = std::fs::read_to_string(&p).unwrap();

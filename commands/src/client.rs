@@ -1,7 +1,9 @@
 //! Per-connection state. [`Client`] is owned by the connection's reactor thread; the part other
 //! threads may read or act on (CLIENT LIST, CLIENT KILL, INFO clients) lives in [`ClientShared`].
 
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering,
+};
 use std::sync::{Arc, Mutex};
 
 use ferrite_hybridlog::Db;
@@ -54,6 +56,9 @@ pub struct Client {
     pub(crate) park: bool,
     /// The open transaction (between MULTI and EXEC/DISCARD).
     pub multi: Option<Box<MultiState>>,
+    /// While EXEC runs the queue: its length and [`MultiState::memory`] (Redis still shows the
+    /// client as in MULTI then: `flags=x multi=N`).
+    pub in_exec: Option<(i64, u64)>,
     /// Keys under WATCH, with the version each had when watched.
     pub watched: Vec<WatchedKey>,
     /// Pub/Sub subscriptions (`None`: never subscribed, the common case).
@@ -65,7 +70,13 @@ pub struct Client {
     pub held: crate::aof::feed::Held,
     /// EXEC's propagated transaction, handed from the handler to the worker's AOF feed.
     pub aof_txn: Option<crate::aof::Txn>,
+    /// Peak of the output buffer in the current [`PEAK_WINDOW_MS`] window (CLIENT LIST `rbp`),
+    /// and when the window started.
+    pub out_peak: (u64, u64),
 }
+
+/// Redis keeps a client's reply-buffer peak over windows of 5 seconds.
+pub const PEAK_WINDOW_MS: u64 = 5000;
 
 /// A client's channels and patterns (Redis's `c->pubsub_channels`, `c->pubsub_patterns`).
 #[derive(Debug, Default)]
@@ -90,6 +101,95 @@ impl Client {
     pub fn subscribed(&self) -> bool {
         self.pubsub.as_ref().is_some_and(|s| s.count() > 0)
     }
+
+    /// The CLIENT LIST flags this client has now ([`FLAG_PUBSUB`], ...; blocking is kept in
+    /// [`ClientShared::block`]).
+    pub fn flag_bits(&self) -> u8 {
+        let mut f = 0;
+        if self.subscribed() {
+            f |= FLAG_PUBSUB;
+        }
+        if self.multi.is_some() || self.in_exec.is_some() {
+            f |= FLAG_MULTI;
+        }
+        if self.no_evict {
+            f |= FLAG_NO_EVICT;
+        }
+        f
+    }
+
+    /// Publishes what CLIENT LIST shows of this connection (called by its thread at the end of
+    /// each `input` call): `qbuf` unconsumed query bytes, `argv_mem` the bytes of a parked
+    /// command's arguments, `out` the connection's pending output.
+    pub fn publish(&mut self, qbuf: u64, argv_mem: u64, out: &[u8], out_cap: usize, now_ms: u64) {
+        let pending = out.len() as u64;
+        let (peak, since) = &mut self.out_peak;
+        if now_ms.saturating_sub(*since) >= PEAK_WINDOW_MS {
+            *peak = pending;
+            *since = now_ms;
+        } else {
+            *peak = (*peak).max(pending);
+        }
+        let s = &self.shared;
+        let r = Ordering::Relaxed;
+        s.qbuf.store(qbuf, r);
+        let i = &s.conn;
+        i.flags.store(self.flag_bits(), r);
+        let (sub, psub) = self.pubsub.as_ref().map_or((0, 0), |p| {
+            (p.channels.len() as u32, p.patterns.len() as u32)
+        });
+        i.sub.store(sub, r);
+        i.psub.store(psub, r);
+        let (multi, multi_mem) = self
+            .multi
+            .as_ref()
+            .map_or((-1, 0), |m| (m.commands.len() as i64, m.memory()));
+        i.multi.store(multi, r);
+        i.multi_mem.store(multi_mem, r);
+        i.argv_mem.store(argv_mem, r);
+        i.obl.store(pending, r);
+        i.rbs.store(out_cap as u64, r);
+        i.rbp.store(self.out_peak.0, r);
+    }
+}
+
+impl Client {
+    /// Publishes the state of the output buffer alone (on the periodic poll, after the reactor
+    /// has sent what the last `input` left pending).
+    pub fn publish_output(&self, out: &[u8], out_cap: usize) {
+        let i = &self.shared.conn;
+        i.obl.store(out.len() as u64, Ordering::Relaxed);
+        i.rbs.store(out_cap as u64, Ordering::Relaxed);
+    }
+}
+
+/// CLIENT LIST flag `P`: subscribed (Redis's `CLIENT_PUBSUB`).
+pub const FLAG_PUBSUB: u8 = 1;
+/// CLIENT LIST flag `x`: in MULTI.
+pub const FLAG_MULTI: u8 = 2;
+/// CLIENT LIST flag `e`: CLIENT NO-EVICT on.
+pub const FLAG_NO_EVICT: u8 = 4;
+
+/// Redis's `flags=` letters (`getClientInfoString`, in its order) for `bits` and blocking;
+/// `N` when none applies.
+pub fn flag_letters(bits: u8, blocked: bool) -> String {
+    let mut s = String::new();
+    if bits & FLAG_PUBSUB != 0 {
+        s.push('P');
+    }
+    if bits & FLAG_MULTI != 0 {
+        s.push('x');
+    }
+    if blocked {
+        s.push('b');
+    }
+    if bits & FLAG_NO_EVICT != 0 {
+        s.push('e');
+    }
+    if s.is_empty() {
+        s.push('N');
+    }
+    s
 }
 
 /// A transaction being queued: the commands' arguments copied out of the input buffer (which
@@ -128,6 +228,12 @@ impl MultiState {
         };
         self.commands.push((spec, start, end));
         true
+    }
+
+    /// Redis's `multi-mem` (`mstate.argv_len_sums`): the queued arguments' bytes plus a
+    /// pointer per argument.
+    pub fn memory(&self) -> u64 {
+        (self.data.len() + self.spans.len() * std::mem::size_of::<usize>()) as u64
     }
 
     /// The arguments of queued command `i` (as queued by [`queue`](Self::queue)).
@@ -191,6 +297,50 @@ pub struct ClientShared {
     /// Set (under the `outbox` lock) when the outbox has bytes: the owner checks it without
     /// locking.
     pub outbox_ready: AtomicBool,
+    /// The socket's file descriptor (CLIENT LIST `fd`): -1 where the connection has none in
+    /// the process's table (io_uring keeps it only in the ring's fixed-file table).
+    pub fd: AtomicI32,
+    /// The rest of what CLIENT LIST shows, as of the owner's last `input` call.
+    pub conn: ConnInfo,
+}
+
+/// What the owning thread publishes of a connection for CLIENT LIST ([`Client::publish`]).
+#[derive(Debug)]
+pub struct ConnInfo {
+    /// `FLAG_*` bits.
+    pub flags: AtomicU8,
+    /// Channels subscribed to.
+    pub sub: AtomicU32,
+    /// Patterns subscribed to.
+    pub psub: AtomicU32,
+    /// Queued commands, -1 outside MULTI.
+    pub multi: AtomicI64,
+    /// See [`MultiState::memory`].
+    pub multi_mem: AtomicU64,
+    /// Argument bytes of a parked command.
+    pub argv_mem: AtomicU64,
+    /// Output bytes not yet handed to the kernel.
+    pub obl: AtomicU64,
+    /// Capacity of the output buffer.
+    pub rbs: AtomicU64,
+    /// Peak of pending output in the last window.
+    pub rbp: AtomicU64,
+}
+
+impl Default for ConnInfo {
+    fn default() -> Self {
+        Self {
+            flags: AtomicU8::new(0),
+            sub: AtomicU32::new(0),
+            psub: AtomicU32::new(0),
+            multi: AtomicI64::new(-1),
+            multi_mem: AtomicU64::new(0),
+            argv_mem: AtomicU64::new(0),
+            obl: AtomicU64::new(0),
+            rbs: AtomicU64::new(0),
+            rbp: AtomicU64::new(0),
+        }
+    }
 }
 
 /// [`ClientShared::block`]: not blocked.
@@ -224,6 +374,8 @@ impl ClientShared {
             block: AtomicU8::new(BLOCK_NONE),
             outbox: Mutex::new(Vec::new()),
             outbox_ready: AtomicBool::new(false),
+            fd: AtomicI32::new(-1),
+            conn: ConnInfo::default(),
         }
     }
 

@@ -18,6 +18,7 @@ pub mod eviction;
 pub mod objects;
 pub mod persist;
 pub mod pubsub;
+mod resolve;
 pub mod resp;
 pub mod server;
 pub mod stats;

@@ -171,6 +171,77 @@ pub fn all() -> &'static [&'static CommandSpec] {
     })
 }
 
+/// Dense id of a command or a subcommand (index of its per-command counters): top-level
+/// commands in [`all`] order, then each container's subcommands.
+pub type CmdId = u16;
+
+/// The id tables.
+struct Ids {
+    /// Every command by id, with its container for a subcommand.
+    specs: Vec<(&'static CommandSpec, Option<&'static CommandSpec>)>,
+    /// Id of the first subcommand of each top-level command, by its id.
+    sub_base: Vec<CmdId>,
+    /// Id by table entry address, for callers that only hold the entry.
+    by_addr: HashMap<usize, CmdId>,
+}
+
+fn ids() -> &'static Ids {
+    static IDS: OnceLock<Ids> = OnceLock::new();
+    IDS.get_or_init(|| {
+        let top = all();
+        let mut specs: Vec<_> = top.iter().map(|c| (*c, None)).collect();
+        let mut sub_base = Vec::with_capacity(top.len());
+        for c in top {
+            sub_base.push(CmdId::try_from(specs.len()).expect("fewer than 65536 commands"));
+            specs.extend(c.subcommands.iter().map(|s| (s, Some(*c))));
+        }
+        assert!(CmdId::try_from(specs.len()).is_ok(), "too many commands");
+        let by_addr = specs
+            .iter()
+            .enumerate()
+            .map(|(i, (c, _))| (std::ptr::from_ref(*c) as usize, i as CmdId))
+            .collect();
+        Ids {
+            specs,
+            sub_base,
+            by_addr,
+        }
+    })
+}
+
+/// Number of command ids (commands plus subcommands).
+pub fn command_count() -> usize {
+    ids().specs.len()
+}
+
+/// The command with id `id`, and its container when it is a subcommand.
+pub fn by_id(id: CmdId) -> Option<(&'static CommandSpec, Option<&'static CommandSpec>)> {
+    ids().specs.get(usize::from(id)).copied()
+}
+
+/// The id of a table entry (a hash look-up: for paths that hold only the entry).
+pub fn id_of(spec: &'static CommandSpec) -> Option<CmdId> {
+    ids()
+        .by_addr
+        .get(&(std::ptr::from_ref(spec) as usize))
+        .copied()
+}
+
+/// Finds subcommand `name` of the top-level command `parent` (whose id is `parent_id`).
+#[inline]
+pub fn lookup_sub(
+    parent: &'static CommandSpec,
+    parent_id: CmdId,
+    name: &[u8],
+) -> Option<(&'static CommandSpec, CmdId)> {
+    let i = parent
+        .subcommands
+        .iter()
+        .position(|c| c.name.as_bytes().eq_ignore_ascii_case(name))?;
+    let base = *ids().sub_base.get(usize::from(parent_id))?;
+    Some((&parent.subcommands[i], base + i as CmdId))
+}
+
 /// Longest command name the table can hold.
 const MAX_NAME: usize = 32;
 
@@ -193,11 +264,19 @@ fn name_hash(name: &[u8]) -> usize {
 /// Finds a command by name, case-insensitively, without allocating. This runs for every command,
 /// so it is an open-addressed table probed with a cheap hash rather than a SipHash map.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    static SLOTS: OnceLock<Vec<Option<&'static CommandSpec>>> = OnceLock::new();
+    lookup_id(name).map(|(c, _)| c)
+}
+
+/// [`lookup`], with the command's id.
+#[inline]
+pub fn lookup_id(name: &[u8]) -> Option<(&'static CommandSpec, CmdId)> {
+    type Slots = Vec<Option<(&'static CommandSpec, CmdId)>>;
+    static SLOTS: OnceLock<Slots> = OnceLock::new();
     let slots = SLOTS.get_or_init(|| {
         let mut slots = vec![None; LOOKUP_SLOTS];
         let mut seen = HashMap::new();
-        for c in all() {
+        // Top-level ids are positions in `all()` (see `ids`).
+        for (id, c) in all().iter().enumerate() {
             assert!(c.name.len() <= MAX_NAME, "command name {} too long", c.name);
             assert!(
                 seen.insert(c.name, ()).is_none(),
@@ -208,7 +287,7 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
             while slots[i].is_some() {
                 i = (i + 1) & (LOOKUP_SLOTS - 1);
             }
-            slots[i] = Some(*c);
+            slots[i] = Some((*c, id as CmdId));
         }
         assert!(seen.len() * 2 < LOOKUP_SLOTS, "lookup table too full");
         slots
@@ -218,9 +297,9 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     }
     let mut i = name_hash(name) & (LOOKUP_SLOTS - 1);
     loop {
-        let c = slots[i]?;
+        let (c, id) = slots[i]?;
         if c.name.as_bytes().eq_ignore_ascii_case(name) {
-            return Some(c);
+            return Some((c, id));
         }
         i = (i + 1) & (LOOKUP_SLOTS - 1);
     }
@@ -242,6 +321,25 @@ mod tests {
         assert!(lookup(&[b'x'; 100]).is_none());
         // Folding bit 5 makes "g%t" hash like "GET"; the exact comparison still tells them apart.
         assert!(lookup(b"g%t").is_none());
+    }
+
+    #[test]
+    fn ids_are_dense_and_consistent() {
+        for id in 0..command_count() {
+            let id = id as CmdId;
+            let (c, parent) = by_id(id).unwrap();
+            assert_eq!(id_of(c), Some(id));
+            match parent {
+                None => assert_eq!(lookup_id(c.name.as_bytes()).unwrap().1, id),
+                Some(p) => {
+                    let pid = lookup_id(p.name.as_bytes()).unwrap().1;
+                    let (s, sid) = lookup_sub(p, pid, c.name.as_bytes()).unwrap();
+                    assert!(std::ptr::eq(s, c));
+                    assert_eq!(sid, id);
+                }
+            }
+        }
+        assert!(by_id(command_count() as CmdId).is_none());
     }
 
     #[test]

@@ -18,9 +18,10 @@ use crate::config::Config;
 use crate::ctx::Ctx;
 use crate::disk_wait::{DiskRead, DiskWaits};
 use crate::eviction;
+use crate::resolve::{count_rejected, resolve};
 use crate::resp::{Limits, Parse, Parser, Reply};
 use crate::server::{Server, unix_ms};
-use crate::stats::ThreadStats;
+use crate::stats::{Rates, RunTimer, ThreadStats};
 use crate::table::{self, CommandSpec, flags};
 
 /// What the connection should do after an `input` or `poll` call.
@@ -60,6 +61,10 @@ pub struct Worker {
     async_disk: bool,
     /// This thread's entries for the append-only file.
     feed: aof::Feed,
+    /// Times runs of commands for INFO commandstats.
+    timer: RunTimer,
+    /// Samples this thread's rates for INFO's instantaneous fields.
+    rates: Rates,
 }
 
 impl Worker {
@@ -78,6 +83,8 @@ impl Worker {
             evict_seed: thread as u64 + 1,
             async_disk: true,
             feed: aof::Feed::default(),
+            timer: RunTimer::default(),
+            rates: Rates::default(),
         }
     }
 
@@ -163,11 +170,13 @@ impl Worker {
             blocked: None,
             park: false,
             multi: None,
+            in_exec: None,
             watched: Vec::new(),
             pubsub: None,
             output_soft_since_ms: 0,
             held: aof::feed::Held::default(),
             aof_txn: None,
+            out_peak: (0, 0),
         }
     }
 
@@ -257,10 +266,14 @@ impl Worker {
                     break Flow::Continue;
                 }
                 Parse::Error(msg) => {
-                    let mut reply = Reply::new(out, client.resp3);
-                    reply.error(&format!("ERR Protocol error: {msg}"));
-                    ThreadStats::add(&self.stats().error_replies, 1);
-                    log::debug!("Protocol error ({msg}) from client id={}", client.id);
+                    let stats = self.server.stats.thread(self.thread);
+                    let mut reply = Reply::counted(out, client.resp3, stats);
+                    reply.error_bytes(&[b"ERR Protocol error: ", msg].concat());
+                    log::debug!(
+                        "Protocol error ({}) from client id={}",
+                        msg.escape_ascii(),
+                        client.id
+                    );
                     break Flow::CloseAfterFlush;
                 }
             }
@@ -269,13 +282,20 @@ impl Worker {
         // number this thread took already filed.
         self.push_feed();
         self.session.leave();
+        self.timer
+            .stop(&self.server.stats.thread(self.thread).commands_by_id);
+        // A parked command's arguments stay in memory, as Redis's blocked client's argv.
+        let argv_mem = if held > 0 {
+            let args = parser.args(&input[pos..]);
+            args.iter_from(0).map(|a| a.len() as u64).sum()
+        } else {
+            0
+        };
         // No store callback is running: records read back from disk may be let go.
         self.session.end_command();
         client.parser = parser;
-        client
-            .shared
-            .qbuf
-            .store((input.len() - pos - held) as u64, Ordering::Relaxed);
+        let qbuf = (input.len() - pos - held) as u64;
+        client.publish(qbuf, argv_mem, out, out.capacity(), now_ms);
         ThreadStats::add(
             &self.stats().net_output_bytes,
             (out.len() - out_start) as u64,
@@ -348,30 +368,24 @@ impl Worker {
     ) {
         let mark = out.len();
         let stats = self.server.stats.thread(self.thread);
-        let spec = match resolve(args) {
-            Ok(spec) => spec,
-            Err(msg) => {
-                transactions::reject(client, args, out, &msg);
-                ThreadStats::add(&stats.error_replies, 1);
-                ThreadStats::add(&stats.rejected_calls, 1);
+        let (spec, id) = match resolve(args) {
+            Ok(found) => found,
+            Err((msg, id)) => {
+                transactions::reject(client, args, out, &msg, stats);
+                count_rejected(stats, id);
                 return;
             }
         };
         if !client.authenticated && !spec.has(flags::NO_AUTH) {
-            transactions::reject(client, args, out, "NOAUTH Authentication required.");
-            ThreadStats::add(&stats.error_replies, 1);
-            ThreadStats::add(&stats.rejected_calls, 1);
+            let msg = b"NOAUTH Authentication required.";
+            transactions::reject(client, args, out, msg, stats);
+            count_rejected(stats, Some(id));
             return;
         }
         if client.multi.is_some() && spec.has(flags::NO_MULTI) && transactions::queues(args) {
-            transactions::reject(
-                client,
-                args,
-                out,
-                "ERR Command not allowed inside a transaction",
-            );
-            ThreadStats::add(&stats.error_replies, 1);
-            ThreadStats::add(&stats.rejected_calls, 1);
+            let msg = b"ERR Command not allowed inside a transaction";
+            transactions::reject(client, args, out, msg, stats);
+            count_rejected(stats, Some(id));
             return;
         }
         // Redis's disk-error check: write commands (EXEC of a transaction holding one) and PING
@@ -385,9 +399,8 @@ impl Worker {
                         .as_ref()
                         .is_some_and(|m| m.commands.iter().any(|c| c.0.has(flags::WRITE)))))
         {
-            transactions::reject(client, args, out, crate::persist::MISCONF);
-            ThreadStats::add(&stats.error_replies, 1);
-            ThreadStats::add(&stats.rejected_calls, 1);
+            transactions::reject(client, args, out, crate::persist::MISCONF.as_bytes(), stats);
+            count_rejected(stats, Some(id));
             return;
         }
         if client.pubsub.is_some()
@@ -404,9 +417,8 @@ impl Worker {
                 "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / \
                  QUIT / RESET are allowed in this context"
             );
-            transactions::reject(client, args, out, &msg);
-            ThreadStats::add(&stats.error_replies, 1);
-            ThreadStats::add(&stats.rejected_calls, 1);
+            transactions::reject(client, args, out, msg.as_bytes(), stats);
+            count_rejected(stats, Some(id));
             return;
         }
         if let Some(errno) = self.server.aof.write_error()
@@ -417,9 +429,8 @@ impl Worker {
                 "MISCONF Errors writing to the AOF file: {}",
                 strerror(errno)
             );
-            transactions::reject(client, args, out, &msg);
-            ThreadStats::add(&stats.error_replies, 1);
-            ThreadStats::add(&stats.rejected_calls, 1);
+            transactions::reject(client, args, out, msg.as_bytes(), stats);
+            count_rejected(stats, Some(id));
             return;
         }
         if Config::load(&self.server.config.maxmemory) != 0
@@ -431,14 +442,9 @@ impl Worker {
             )
             && may_grow(client, spec)
         {
-            transactions::reject(
-                client,
-                args,
-                out,
-                "OOM command not allowed when used memory > 'maxmemory'.",
-            );
-            ThreadStats::add(&stats.error_replies, 1);
-            ThreadStats::add(&stats.rejected_calls, 1);
+            let msg = b"OOM command not allowed when used memory > 'maxmemory'.";
+            transactions::reject(client, args, out, msg, stats);
+            count_rejected(stats, Some(id));
             return;
         }
         let queued = client.multi.is_some() && transactions::queues(args);
@@ -456,8 +462,14 @@ impl Worker {
         let aof_on = server.aof.is_on();
         let db = client.db;
         let mut exclusive_seq = None;
+        if queued {
+            // Queueing is not a call: its time goes to no command.
+            self.timer.stop(&stats.commands_by_id);
+        } else {
+            self.timer.enter(id, &stats.commands_by_id);
+        }
         let errors = if queued {
-            transactions::queue(client, spec, args, out)
+            transactions::queue(client, spec, args, out, stats)
         } else if spec.runs_exclusive(args.len()) {
             self.feed.push(server);
             self.session.leave();
@@ -511,11 +523,11 @@ impl Worker {
             return;
         }
         // A queued command is counted when EXEC runs it, as Redis does.
-        ThreadStats::add(&stats.commands, u64::from(!queued));
         if !queued {
+            ThreadStats::add(&stats.commands, 1);
+            stats.commands_by_id.call(id, errors > 0);
             crate::persist::count_write(stats, spec, errors);
         }
-        ThreadStats::add(&stats.error_replies, u64::from(errors));
         match client.reply_mode {
             ReplyMode::On => {}
             ReplyMode::Off => out.truncate(mark),
@@ -535,6 +547,9 @@ impl Worker {
     /// (`resume` is called with their tokens; they answer when their input runs again).
     pub fn tick(&mut self, resume: &mut dyn FnMut(u64)) {
         let now = unix_ms();
+        let stats = &self.server.stats;
+        self.rates
+            .sample(stats.thread(self.thread), stats.epoch(), now);
         self.session.store().access().set_clock(now);
         eviction::sync_tracking(&self.server.config, &self.session);
         // Inside the shared section, as commands: an exclusive command (SWAPDB, EXEC, a fork for
@@ -604,15 +619,20 @@ impl Worker {
         self.parked.remove(&client.id);
         blocking::release(&self.server, &mut self.session, client, now_ms);
         let mark = out.len();
-        let mut reply = Reply::new(out, client.resp3);
+        let stats = self.server.stats.thread(self.thread);
+        let mut reply = Reply::counted(out, client.resp3, stats);
         if asked == BLOCK_UNBLOCK_ERROR {
             reply.error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
         } else {
             reply.null_array();
         }
-        let stats = self.stats();
         ThreadStats::add(&stats.commands, 1);
-        ThreadStats::add(&stats.error_replies, u64::from(reply.errors()));
+        // The parked command is the last one the client ran. Redis 7.0 counts it failed when
+        // CLIENT UNBLOCK ended it, in either mode (`updateStatsOnUnblock(.., 1)`).
+        let by_unblock = asked == BLOCK_UNBLOCK_TIMEOUT || asked == BLOCK_UNBLOCK_ERROR;
+        if let Some(id) = client.shared.last_cmd().and_then(table::id_of) {
+            stats.commands_by_id.call(id, by_unblock);
+        }
         match client.reply_mode {
             ReplyMode::On | ReplyMode::Skip => {}
             ReplyMode::Off => out.truncate(mark),
@@ -635,6 +655,7 @@ impl Worker {
         if client.shared.killed() {
             return Flow::CloseNow;
         }
+        client.publish_output(out, out.capacity());
         if aof::feed::release_replies(&self.server, client, out) {
             // Replies still wait for the AOF: messages queue behind them.
             if client.pubsub.is_some() {
@@ -707,51 +728,13 @@ fn run(
         server,
         store,
         client,
-        reply: Reply::new(out, resp3),
+        reply: Reply::counted(out, resp3, server.stats.thread(thread)),
         now_ms,
         thread,
         spec,
     };
     (spec.handler)(&mut ctx, args);
     ctx.reply.errors()
-}
-
-/// Finds the command (or container subcommand) and checks its arity, with Redis's error texts.
-fn resolve(args: crate::args::Args<'_>) -> Result<&'static CommandSpec, String> {
-    let name = args.get(0);
-    let Some(spec) = table::lookup(name) else {
-        let mut msg = format!(
-            "ERR unknown command '{}', with args beginning with: ",
-            clip(name)
-        );
-        for a in args.iter_from(1) {
-            msg.push_str(&format!("'{}' ", clip(a)));
-        }
-        return Err(msg);
-    };
-    if spec.subcommands.is_empty() || args.len() < 2 {
-        if !spec.arity_ok(args.len()) {
-            return Err(format!(
-                "ERR wrong number of arguments for '{}' command",
-                spec.name
-            ));
-        }
-        return Ok(spec);
-    }
-    let Some(sub) = spec.subcommand(args.get(1)) else {
-        return Err(format!(
-            "ERR unknown subcommand '{}'. Try {} HELP.",
-            clip(args.get(1)),
-            spec.name.to_ascii_uppercase()
-        ));
-    };
-    if !sub.arity_ok(args.len()) {
-        return Err(format!(
-            "ERR wrong number of arguments for '{}|{}' command",
-            spec.name, sub.name
-        ));
-    }
-    Ok(sub)
 }
 
 /// C's `strerror`: the OS's text for `errno`, without Rust's " (os error N)".
@@ -761,11 +744,6 @@ fn strerror(errno: i32) -> String {
         Some(i) => text[..i].to_owned(),
         None => text,
     }
-}
-
-/// Redis prints at most 128 bytes of a user-supplied name in an error (`%.128s`).
-fn clip(s: &[u8]) -> String {
-    String::from_utf8_lossy(&s[..s.len().min(128)]).into_owned()
 }
 
 /// Whether `spec` may grow memory, as Redis's `processCommand` decides for `-OOM`: DENYOOM

@@ -237,7 +237,10 @@ impl<S: Service> Loop<S> {
             errno::report("epoll_ctl(add)", err as i32);
             return;
         }
-        let opened = self.machine.open(EpollIo { stream, interest }, peer, local);
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+        let opened = self
+            .machine
+            .open_fd(EpollIo { stream, interest }, peer, local, Some(fd));
         assert_eq!(opened, token);
     }
 

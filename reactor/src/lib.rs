@@ -76,6 +76,12 @@ pub trait Ctl {
     /// Read file bytes without blocking this thread; the result comes back through
     /// [`Service::disk_read_done`] with `read.tag`, on this thread.
     fn read_disk(&mut self, read: DiskRead);
+    /// During [`Service::accept`]: the new connection's file descriptor, where it has one in
+    /// the process's table (epoll). `None` on io_uring, whose sockets live only in the ring's
+    /// fixed-file table once installed.
+    fn accepting_fd(&self) -> Option<i32> {
+        None
+    }
 }
 
 /// One thread's connection state machine. Every method runs on that thread.

@@ -35,6 +35,8 @@ pub(crate) enum Phase {
 /// Requests a service made through [`Ctl`] during a callback, applied after it returns.
 struct CtlQueue {
     thread_index: usize,
+    /// See [`Ctl::accepting_fd`]; set only while `Service::accept` runs.
+    accepting_fd: Option<i32>,
     resumes: Vec<Token>,
     closes: Vec<Token>,
     reads: Vec<DiskRead>,
@@ -50,6 +52,9 @@ impl Ctl for CtlQueue {
     }
     fn shutdown(&mut self) {
         self.shared.request_shutdown();
+    }
+    fn accepting_fd(&self) -> Option<i32> {
+        self.accepting_fd
     }
     fn thread_index(&self) -> usize {
         self.thread_index
@@ -94,6 +99,7 @@ impl<S: Service, B> Machine<S, B> {
             service,
             ctl: CtlQueue {
                 thread_index,
+                accepting_fd: None,
                 resumes: Vec::new(),
                 closes: Vec::new(),
                 reads: Vec::new(),
@@ -161,14 +167,28 @@ impl<S: Service, B> Machine<S, B> {
         peer: Option<SocketAddr>,
         local: Option<SocketAddr>,
     ) -> Token {
+        self.open_fd(io, peer, local, None)
+    }
+
+    /// [`open`](Self::open) for a connection with a descriptor the service may ask about
+    /// ([`Ctl::accepting_fd`]).
+    pub(crate) fn open_fd(
+        &mut self,
+        io: B,
+        peer: Option<SocketAddr>,
+        local: Option<SocketAddr>,
+        fd: Option<i32>,
+    ) -> Token {
         let token = self.next_token();
         let slot = self.conns.insert(Conn::new(token.generation, io));
         assert_eq!(slot, token.slot as usize);
         bump(&self.counters.accepts, 1);
         let conn = &mut self.conns[slot];
+        self.ctl.accepting_fd = fd;
         let accepted = self
             .service
             .accept(&mut self.ctl, token, peer, local, &mut conn.pending);
+        self.ctl.accepting_fd = None;
         match accepted {
             Some(state) => conn.svc = Some(state),
             None => {

@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use crate::args::{Args, eq_ignore_case, parse_i64};
-use crate::client::{ClientShared, ReplyMode};
+use crate::client::{ClientShared, ReplyMode, flag_letters};
 use crate::cmd::config_cmd::reply_help;
 use crate::ctx::Ctx;
 use crate::table::{CommandSpec, Handler, flags::*};
@@ -336,48 +336,91 @@ fn unknown_type(ctx: &mut Ctx<'_>, name: &[u8]) {
         .error(&format!("ERR Unknown client type '{name}'"));
 }
 
-/// Appends one CLIENT LIST line (without the newline) in Redis 7.0's field order. Buffer and
-/// memory figures Ferrite does not track are 0; `fd` is 0 because connections live in the
-/// reactor's fixed-file table.
-fn client_line(ctx: &Ctx<'_>, c: &ClientShared, out: &mut String) {
+/// Appends one CLIENT LIST line (without the newline) in Redis 7.0's field order. The caller's
+/// own line is built from its live state; other clients' from what their threads published at
+/// the end of their last read ([`crate::client::Client::publish`]). `my_argv` is the argument
+/// bytes of the running command (the caller's `argv-mem`).
+///
+/// Buffers map onto Ferrite's as follows: `qbuf` is the unconsumed input; `qbuf-free` is 0 (the
+/// reactor owns the input buffer and does not report its capacity); `rbs` is the capacity of the
+/// connection's output buffer and `rbp` its peak use over 5 s windows; `obl` is the output not
+/// yet handed to the kernel; `oll` and `omem` are 0, since there is no reply list beyond that one
+/// buffer. `fd` is the socket on epoll and -1 on io_uring, where the socket is only in the
+/// ring's fixed-file table. Flags: `P`, `x`, `b` and `e`, as Redis computes them.
+fn client_line(ctx: &Ctx<'_>, c: &ClientShared, my_argv: u64, out: &mut String) {
     use std::fmt::Write as _;
+    let r = Ordering::Relaxed;
     let me = c.id == ctx.client.id;
     let now = ctx.now_ms;
     let age = now.saturating_sub(c.created_ms) / 1000;
     let idle = if me {
         0
     } else {
-        now.saturating_sub(c.last_interaction_ms.load(Ordering::Relaxed)) / 1000
+        now.saturating_sub(c.last_interaction_ms.load(r)) / 1000
     };
     let (db, resp) = if me {
         (ctx.client.db, if ctx.client.resp3 { 3 } else { 2 })
     } else {
-        (c.db.load(Ordering::Relaxed), c.resp.load(Ordering::Relaxed))
+        (c.db.load(r), c.resp.load(r))
     };
-    let cmd = if me { Some(ctx.spec) } else { c.last_cmd() };
+    let cmd = match (me, ctx.client.in_exec) {
+        // Redis's `lastcmd` inside a transaction is EXEC itself.
+        (true, Some(_)) => crate::table::lookup(b"exec"),
+        (true, None) => Some(ctx.spec),
+        (false, _) => c.last_cmd(),
+    };
     let cmd = cmd.map_or_else(|| "NULL".to_owned(), crate::cmd::command::full_name);
     let name = lock(&c.name)
         .as_deref()
         .map(|n| String::from_utf8_lossy(n).into_owned())
         .unwrap_or_default();
-    let qbuf = c.qbuf.load(Ordering::Relaxed);
+    let i = &c.conn;
+    let (flags, sub, psub, multi, multi_mem, argv_mem) = if me {
+        let cl = &*ctx.client;
+        let (sub, psub) = cl.pubsub.as_ref().map_or((0, 0), |p| {
+            (p.channels.len() as u32, p.patterns.len() as u32)
+        });
+        let (multi, multi_mem) = match (&cl.multi, cl.in_exec) {
+            (Some(m), _) => (m.commands.len() as i64, m.memory()),
+            (None, Some(running)) => running,
+            (None, None) => (-1, 0),
+        };
+        (cl.flag_bits(), sub, psub, multi, multi_mem, my_argv)
+    } else {
+        (
+            i.flags.load(r),
+            i.sub.load(r),
+            i.psub.load(r),
+            i.multi.load(r),
+            i.multi_mem.load(r),
+            i.argv_mem.load(r),
+        )
+    };
+    let flags = flag_letters(flags, c.is_blocked());
+    let qbuf = c.qbuf.load(r);
+    let (rbs, rbp, obl) = (i.rbs.load(r), i.rbp.load(r), i.obl.load(r));
+    let tot_mem = (std::mem::size_of::<crate::client::Client>()
+        + std::mem::size_of::<ClientShared>()) as u64
+        + qbuf
+        + rbs
+        + argv_mem
+        + multi_mem;
     let _ = write!(
         out,
-        "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 \
-         multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 \
-         tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
+        "id={} addr={} laddr={} fd={} name={name} age={age} idle={idle} flags={flags} db={db} \
+         sub={sub} psub={psub} ssub=0 multi={multi} qbuf={qbuf} qbuf-free=0 argv-mem={argv_mem} \
+         multi-mem={multi_mem} rbs={rbs} rbp={rbp} obl={obl} oll=0 omem=0 tot-mem={tot_mem} \
+         events=r cmd={cmd} user=default redir=-1 resp={resp}",
         c.id,
         c.addr,
         c.laddr,
-        name,
-        age,
-        idle,
-        if c.is_blocked() { "b" } else { "N" },
-        db,
-        qbuf,
-        cmd,
-        resp
+        c.fd.load(r),
     );
+}
+
+/// The bytes of a command's arguments (Redis's `argv_len_sum`).
+fn argv_len(args: Args<'_>) -> u64 {
+    args.iter_from(0).map(|a| a.len() as u64).sum()
 }
 
 /// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: the reason is checked before the id, as Redis does.
@@ -405,16 +448,19 @@ fn client_unblock(ctx: &mut Ctx<'_>, args: Args<'_>) {
         return;
     };
     let done = u64::try_from(id).is_ok_and(|id| crate::blocking::unblock(ctx.server, id, error));
+    if done && error {
+        ctx.reply.mark_failed();
+    }
     ctx.reply.int(i64::from(done));
 }
 
 /// `CLIENT INFO`
-fn client_info(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+fn client_info(ctx: &mut Ctx<'_>, args: Args<'_>) {
     let shared = ctx.client.shared.clone();
     let mut s = String::new();
-    client_line(ctx, &shared, &mut s);
+    client_line(ctx, &shared, argv_len(args), &mut s);
     s.push('\n');
-    ctx.reply.bulk(s.as_bytes());
+    ctx.reply.verbatim("txt", s.as_bytes());
 }
 
 /// `CLIENT LIST [TYPE type] [ID id ...]`
@@ -448,11 +494,12 @@ fn client_list(ctx: &mut Ctx<'_>, args: Args<'_>) {
     };
     let mut s = String::new();
     // Killed clients are gone as far as Redis's synchronous CLIENT KILL is concerned.
+    let my_argv = argv_len(args);
     for c in clients.iter().filter(|c| !c.killed()) {
-        client_line(ctx, c, &mut s);
+        client_line(ctx, c, my_argv, &mut s);
         s.push('\n');
     }
-    ctx.reply.bulk(s.as_bytes());
+    ctx.reply.verbatim("txt", s.as_bytes());
 }
 
 /// The filters of `CLIENT KILL`.

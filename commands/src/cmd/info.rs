@@ -116,7 +116,9 @@ fn section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
         "cpu" => cpu(out),
         "cluster" => field!(out, "cluster_enabled", "0"),
         "keyspace" => keyspace(ctx, out),
-        // modules, commandstats, errorstats, latencystats: nothing Ferrite tracks.
+        "commandstats" => commandstats(ctx, out),
+        "errorstats" => errorstats(ctx, out),
+        // modules, latencystats: nothing Ferrite tracks.
         _ => {}
     }
 }
@@ -340,14 +342,29 @@ fn persistence(ctx: &Ctx<'_>, out: &mut String) {
 fn stats(ctx: &Ctx<'_>, out: &mut String) {
     let t = ctx.server.stats.totals();
     let st = ctx.server.store.stats();
+    let [ops, input_bps, output_bps] = ctx.server.stats.rates();
     field!(out, "total_connections_received", "{}", t.connections);
     field!(out, "total_commands_processed", "{}", t.commands);
-    // Not measured yet: Ferrite keeps no per-second samples.
-    field!(out, "instantaneous_ops_per_sec", "0");
+    field!(out, "instantaneous_ops_per_sec", "{ops}");
     field!(out, "total_net_input_bytes", "{}", t.net_input_bytes);
     field!(out, "total_net_output_bytes", "{}", t.net_output_bytes);
-    field!(out, "instantaneous_input_kbps", "0.00");
-    field!(out, "instantaneous_output_kbps", "0.00");
+    field!(out, "total_net_repl_input_bytes", "0");
+    field!(out, "total_net_repl_output_bytes", "0");
+    // Redis divides the integer bytes-per-second mean by 1024 as a float.
+    field!(
+        out,
+        "instantaneous_input_kbps",
+        "{:.2}",
+        input_bps as f64 / 1024.0
+    );
+    field!(
+        out,
+        "instantaneous_output_kbps",
+        "{:.2}",
+        output_bps as f64 / 1024.0
+    );
+    field!(out, "instantaneous_input_repl_kbps", "0.00");
+    field!(out, "instantaneous_output_repl_kbps", "0.00");
     field!(out, "rejected_connections", "{}", t.rejected_connections);
     for f in ["sync_full", "sync_partial_ok", "sync_partial_err"] {
         field!(out, f, "0");
@@ -355,24 +372,100 @@ fn stats(ctx: &Ctx<'_>, out: &mut String) {
     field!(out, "expired_keys", "{}", st.expired_keys);
     field!(out, "expired_stale_perc", "0.00");
     field!(out, "expired_time_cap_reached_count", "0");
+    field!(out, "expire_cycle_cpu_milliseconds", "0");
     field!(out, "evicted_keys", "{}", ctx.server.store.evicted_keys());
-    field!(out, "evicted_clients", "0");
-    field!(out, "keyspace_hits", "{}", t.keyspace_hits);
-    field!(out, "keyspace_misses", "{}", t.keyspace_misses);
-    for f in ["pubsub_channels", "pubsub_patterns", "pubsubshard_channels"] {
+    for f in [
+        "evicted_clients",
+        "total_eviction_exceeded_time",
+        "current_eviction_exceeded_time",
+    ] {
         field!(out, f, "0");
     }
+    field!(out, "keyspace_hits", "{}", t.keyspace_hits);
+    field!(out, "keyspace_misses", "{}", t.keyspace_misses);
+    let pubsub = crate::pubsub::registry();
+    field!(out, "pubsub_channels", "{}", pubsub.channels(None).len());
+    field!(out, "pubsub_patterns", "{}", pubsub.numpat());
+    field!(out, "pubsubshard_channels", "0");
     let (fork_usec, forks) = ctx.server.persist.forks();
     field!(out, "latest_fork_usec", "{fork_usec}");
     field!(out, "total_forks", "{forks}");
-    for f in ["migrate_cached_sockets", "unexpected_error_replies"] {
+    for f in [
+        "migrate_cached_sockets",
+        "slave_expires_tracked_keys",
+        "active_defrag_hits",
+        "active_defrag_misses",
+        "active_defrag_key_hits",
+        "active_defrag_key_misses",
+        "total_active_defrag_time",
+        "current_active_defrag_time",
+        "tracking_total_keys",
+        "tracking_total_items",
+        "tracking_total_prefixes",
+        "unexpected_error_replies",
+    ] {
         field!(out, f, "0");
     }
     field!(out, "total_error_replies", "{}", t.error_replies);
-    field!(out, "total_rejected_calls", "{}", t.rejected_calls);
-    field!(out, "dump_payload_sanitizations", "0");
-    field!(out, "io_threaded_reads_processed", "0");
-    field!(out, "io_threaded_writes_processed", "0");
+    for f in [
+        "dump_payload_sanitizations",
+        "total_reads_processed",
+        "total_writes_processed",
+        "io_threaded_reads_processed",
+        "io_threaded_writes_processed",
+        "reply_buffer_shrinks",
+        "reply_buffer_expands",
+    ] {
+        field!(out, f, "0");
+    }
+}
+
+/// `cmdstat_<name>:calls=..,usec=..,usec_per_call=..,rejected_calls=..,failed_calls=..` for
+/// every command with a count, subcommands as `container|sub` (Redis's dict order is a hash
+/// order; Ferrite's is by name).
+fn commandstats(ctx: &Ctx<'_>, out: &mut String) {
+    let totals = ctx.server.stats.command_totals();
+    let mut lines = Vec::new();
+    for (id, &[calls, ticks, rejected, failed]) in totals.iter().enumerate() {
+        if calls == 0 && rejected == 0 && failed == 0 {
+            continue;
+        }
+        let Some((spec, parent)) = crate::table::by_id(id as crate::table::CmdId) else {
+            continue;
+        };
+        let key = match parent {
+            Some(p) => (p.name, spec.name),
+            None => (spec.name, ""),
+        };
+        lines.push((key, calls, ticks, rejected, failed));
+    }
+    lines.sort_unstable_by_key(|l| l.0);
+    for ((top, sub), calls, ticks, rejected, failed) in lines {
+        let usec = crate::stats::commands::ticks_to_us(ticks);
+        let per_call = if calls == 0 {
+            0.0
+        } else {
+            usec as f64 / calls as f64
+        };
+        let bar = if sub.is_empty() { "" } else { "|" };
+        let _ = write!(
+            out,
+            "cmdstat_{top}{bar}{sub}:calls={calls},usec={usec},usec_per_call={per_call:.2},\
+             rejected_calls={rejected},failed_calls={failed}\r\n"
+        );
+    }
+}
+
+/// `errorstat_<CODE>:count=N`, in code order (Redis keeps them in a radix tree).
+fn errorstats(ctx: &Ctx<'_>, out: &mut String) {
+    for (code, n) in ctx.server.stats.error_totals() {
+        // Codes are the first word of Ferrite's own messages: ASCII.
+        let _ = write!(
+            out,
+            "errorstat_{}:count={n}\r\n",
+            String::from_utf8_lossy(&code)
+        );
+    }
 }
 
 fn replication(out: &mut String) {

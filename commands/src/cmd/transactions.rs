@@ -13,7 +13,7 @@ use crate::args::Args;
 use crate::client::{Client, MultiState, WatchedKey};
 use crate::ctx::Ctx;
 use crate::resp::Reply;
-use crate::stats::ThreadStats;
+use crate::stats::{CallTimer, ThreadStats};
 use crate::table::{CommandSpec, flags::*};
 
 /// Table entries.
@@ -112,8 +112,9 @@ pub(crate) fn queue(
     spec: &'static CommandSpec,
     args: Args<'_>,
     out: &mut Vec<u8>,
+    stats: &ThreadStats,
 ) -> u32 {
-    let mut reply = Reply::new(out, client.resp3);
+    let mut reply = Reply::counted(out, client.resp3, stats);
     let Some(state) = client.multi.as_mut() else {
         return 0;
     };
@@ -130,22 +131,26 @@ pub(crate) fn queue(
 /// Answers a command that failed the dispatcher's checks (unknown, wrong arity, NOAUTH) with
 /// `msg`, as Redis's `rejectCommand`: an open transaction is flagged so that EXEC refuses it, and
 /// a rejected EXEC itself aborts the transaction with the reason.
-pub(crate) fn reject(client: &mut Client, args: Args<'_>, out: &mut Vec<u8>, msg: &str) {
-    let mut reply = Reply::new(out, client.resp3);
+pub(crate) fn reject(
+    client: &mut Client,
+    args: Args<'_>,
+    out: &mut Vec<u8>,
+    msg: &[u8],
+    stats: &ThreadStats,
+) {
+    let mut reply = Reply::counted(out, client.resp3, stats);
     let name = args.try_get(0).unwrap_or_default();
     if name.eq_ignore_ascii_case(b"exec") {
         discard_transaction(client);
         // Redis's `execCommandAbort` prints the error without its `-ERR ` prefix.
-        let detail = msg.strip_prefix("ERR ").unwrap_or(msg);
-        reply.error(&format!(
-            "EXECABORT Transaction discarded because of: {detail}"
-        ));
+        let detail = msg.strip_prefix(b"ERR ").unwrap_or(msg);
+        reply.error_bytes(&[&b"EXECABORT Transaction discarded because of: "[..], detail].concat());
         return;
     }
     if let Some(state) = client.multi.as_mut() {
         state.dirty = true;
     }
-    reply.error(msg);
+    reply.error_bytes(msg);
 }
 
 /// Redis's `discardTransaction`: drops the queue and every WATCH.
@@ -254,17 +259,22 @@ fn exec(ctx: &mut Ctx<'_>, _args: Args<'_>) {
         .aof
         .is_on()
         .then(crate::aof::feed::TxnFeed::default);
+    ctx.client.in_exec = Some((state.commands.len() as i64, state.memory()));
     for i in 0..state.commands.len() {
         let Some((spec, args)) = state.args(i) else {
             break;
         };
+        let timer = CallTimer::start();
+        // A HELLO inside the transaction switches the protocol of the replies after it.
         let resp3 = ctx.client.resp3;
         let (db, mark) = (ctx.client.db, ctx.reply.raw().len());
+        let mut reply = ctx.reply.nested();
+        reply.set_resp3(resp3);
         let mut sub = Ctx {
             server: ctx.server,
             store: &mut *ctx.store,
             client: &mut *ctx.client,
-            reply: Reply::new(ctx.reply.raw(), resp3),
+            reply,
             now_ms,
             thread: ctx.thread,
             spec,
@@ -278,8 +288,14 @@ fn exec(ctx: &mut Ctx<'_>, _args: Args<'_>) {
         ctx.client.park = false;
         crate::persist::count_write(stats, spec, errors);
         ThreadStats::add(&stats.commands, 1);
-        ThreadStats::add(&stats.error_replies, u64::from(errors));
+        // Each command counts on its own as well as inside EXEC's time, as Redis's nested
+        // `call()`; its errors do not make EXEC a failed call.
+        if let Some(id) = crate::table::id_of(spec) {
+            stats.commands_by_id.call(id, errors > 0);
+            stats.commands_by_id.add_ticks(id, timer.ticks());
+        }
     }
+    ctx.client.in_exec = None;
     ctx.client.deny_blocking = deny_blocking;
     ctx.client.aof_txn = txn.map(crate::aof::feed::TxnFeed::finish);
 }

@@ -53,7 +53,7 @@ pub enum Parse {
     Incomplete,
     /// A protocol error: the text after `ERR Protocol error: `. The connection is closed after the
     /// error reply, as Redis does.
-    Error(&'static str),
+    Error(&'static [u8]),
 }
 
 /// Redis's `PROTO_INLINE_MAX_SIZE`: how much may be pending without a line terminator.
@@ -195,7 +195,7 @@ impl Parser {
             Line::Pending(resume) => {
                 self.scan = resume;
                 if input.len() > INLINE_MAX_SIZE {
-                    return Parse::Error("too big inline request");
+                    return Parse::Error(b"too big inline request");
                 }
                 return Parse::Incomplete;
             }
@@ -206,7 +206,7 @@ impl Parser {
             newline
         };
         if split_args(&input[..end], &mut self.inline_buf, &mut self.spans).is_err() {
-            return Parse::Error("unbalanced quotes in request");
+            return Parse::Error(b"unbalanced quotes in request");
         }
         let consumed = newline + 1;
         if self.spans.is_empty() {
@@ -225,7 +225,7 @@ impl Parser {
                 Line::Pending(resume) => {
                     self.scan = resume;
                     if input.len() > INLINE_MAX_SIZE {
-                        return Parse::Error("too big mbulk count string");
+                        return Parse::Error(b"too big mbulk count string");
                     }
                     return Parse::Incomplete;
                 }
@@ -237,10 +237,10 @@ impl Parser {
             }
             let count = match parse_i64(&input[1..cr]) {
                 Some(n) if n <= MAX_MULTIBULK_LEN => n,
-                _ => return Parse::Error("invalid multibulk length"),
+                _ => return Parse::Error(b"invalid multibulk length"),
             };
             if count > UNAUTH_MAX_MULTIBULK_LEN && !limits.authenticated {
-                return Parse::Error("unauthenticated multibulk length");
+                return Parse::Error(b"unauthenticated multibulk length");
             }
             let after = cr + 2;
             if count <= 0 {
@@ -278,13 +278,13 @@ impl Parser {
     }
 
     /// Reads a `$len\r\n` line at `pos`: `Ok(None)` when it has not fully arrived.
-    fn bulk_header(&mut self, input: &[u8], limits: &Limits) -> Result<Option<u64>, &'static str> {
+    fn bulk_header(&mut self, input: &[u8], limits: &Limits) -> Result<Option<u64>, &'static [u8]> {
         let cr = match find_line(input, self.scan, b'\r') {
             Line::At(i) => i,
             Line::Pending(resume) => {
                 self.scan = resume;
                 if input.len() - self.pos > INLINE_MAX_SIZE {
-                    return Err("too big bulk count string");
+                    return Err(b"too big bulk count string");
                 }
                 return Ok(None);
             }
@@ -299,15 +299,15 @@ impl Parser {
         }
         let len = match parse_i64(&input[self.pos + 1..cr]) {
             Some(n) if n >= 0 && n as u64 <= limits.max_bulk_len => n,
-            _ => return Err("invalid bulk length"),
+            _ => return Err(b"invalid bulk length"),
         };
         if len > UNAUTH_MAX_BULK_LEN && !limits.authenticated {
-            return Err("unauthenticated bulk length");
+            return Err(b"unauthenticated bulk length");
         }
         let start = cr + 2;
         // Spans are u32 offsets: a single request past 4 GiB is refused rather than truncated.
         if (start as u64).saturating_add(len as u64) > u64::from(u32::MAX) {
-            return Err("invalid bulk length");
+            return Err(b"invalid bulk length");
         }
         self.pos = start;
         self.scan = start;
@@ -319,12 +319,12 @@ impl Parser {
 /// Length of one `expected '$', got 'X'` message.
 const EXPECTED_LEN: usize = "expected '$', got 'X'".len();
 
-/// The message for every ASCII byte, back to back, so that each is a `&'static str`.
-static EXPECTED_BYTES: [u8; 128 * EXPECTED_LEN] = {
+/// The message for every byte, back to back, so that each is a `&'static [u8]`.
+static EXPECTED_BYTES: [u8; 256 * EXPECTED_LEN] = {
     let template = b"expected '$', got 'X'";
-    let mut table = [0u8; 128 * EXPECTED_LEN];
+    let mut table = [0u8; 256 * EXPECTED_LEN];
     let mut c = 0;
-    while c < 128 {
+    while c < 256 {
         let mut i = 0;
         while i < EXPECTED_LEN {
             table[c * EXPECTED_LEN + i] = template[i];
@@ -336,22 +336,16 @@ static EXPECTED_BYTES: [u8; 128 * EXPECTED_LEN] = {
     table
 };
 
-static EXPECTED_TABLE: &str = match std::str::from_utf8(&EXPECTED_BYTES) {
-    Ok(s) => s,
-    Err(_) => panic!("the table is ASCII"),
-};
-
-/// Redis's `expected '$', got '%c'`. A byte above 0x7f cannot be carried by the `&'static str`
-/// of [`Parse::Error`], so it is shown as `?`; a NUL ends the C string early, as in Redis (the
-/// line search makes that case unreachable, but the text stays faithful).
-fn expected_dollar(byte: u8) -> &'static str {
+/// Redis's `expected '$', got '%c'`: the byte as it is, even above 0x7f (the error line is
+/// then not UTF-8, as Redis's is not); a NUL ends the C string early, as in Redis (the line
+/// search makes that case unreachable, but the text stays faithful).
+fn expected_dollar(byte: u8) -> &'static [u8] {
     match byte {
-        0 => "expected '$', got '",
-        1..=0x7f => {
+        0 => b"expected '$', got '",
+        _ => {
             let at = byte as usize * EXPECTED_LEN;
-            &EXPECTED_TABLE[at..at + EXPECTED_LEN]
+            &EXPECTED_BYTES[at..at + EXPECTED_LEN]
         }
-        _ => "expected '$', got '?'",
     }
 }
 

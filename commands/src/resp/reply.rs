@@ -4,20 +4,48 @@
 //! bytes the client's protocol version expects, exactly as Redis 7.0 does: a RESP3 map is an array
 //! of pairs in RESP2, a RESP3 null is `$-1` or `*-1` in RESP2 depending on what was expected.
 
+use crate::stats::ThreadStats;
+
 /// Appends replies to a connection's output buffer.
 pub struct Reply<'a> {
     out: &'a mut Vec<u8>,
     resp3: bool,
     errors: u32,
+    /// Where error replies are counted (INFO `total_error_replies` and errorstats); `None`
+    /// for replies that no client sees as such (tests, pre-encoded messages).
+    stats: Option<&'a ThreadStats>,
 }
 
 impl<'a> Reply<'a> {
-    /// Wraps `out`; `resp3` selects RESP3 encodings.
+    /// Wraps `out`; `resp3` selects RESP3 encodings. Its errors are not counted in INFO.
     pub fn new(out: &'a mut Vec<u8>, resp3: bool) -> Self {
         Self {
             out,
             resp3,
             errors: 0,
+            stats: None,
+        }
+    }
+
+    /// Wraps `out` for a client's replies: its errors are counted in `stats`.
+    #[inline]
+    pub fn counted(out: &'a mut Vec<u8>, resp3: bool, stats: &'a ThreadStats) -> Self {
+        Self {
+            out,
+            resp3,
+            errors: 0,
+            stats: Some(stats),
+        }
+    }
+
+    /// A reply encoder over the same buffer and counters, with its own error count (the
+    /// replies of the commands inside EXEC).
+    pub fn nested(&mut self) -> Reply<'_> {
+        Reply {
+            out: &mut *self.out,
+            resp3: self.resp3,
+            errors: 0,
+            stats: self.stats,
         }
     }
 
@@ -32,9 +60,17 @@ impl<'a> Reply<'a> {
         self.resp3 = resp3;
     }
 
-    /// Error replies written so far (INFO's `total_error_replies`).
+    /// Error replies written so far, plus failures noted with [`mark_failed`](Self::mark_failed):
+    /// non-zero makes the call a failed one (INFO commandstats `failed_calls`).
     pub fn errors(&self) -> u32 {
         self.errors
+    }
+
+    /// Counts the running command as failed without writing an error: Redis 7.0 counts any
+    /// error reply produced during a call against that call, also one written to another client
+    /// (`CLIENT UNBLOCK ... ERROR`), which in Ferrite that client's thread writes later.
+    pub fn mark_failed(&mut self) {
+        self.errors += 1;
     }
 
     /// Bytes in the output buffer (a mark to truncate back to, e.g. for `CLIENT REPLY OFF`).
@@ -71,11 +107,21 @@ impl<'a> Reply<'a> {
     /// are replaced by spaces, as Redis does, so that a message can never break the protocol.
     #[cold]
     pub fn error(&mut self, msg: &str) {
+        self.error_bytes(msg.as_bytes());
+    }
+
+    /// [`error`](Self::error) for a message that is not UTF-8 (Redis copies client bytes
+    /// into some errors as they are).
+    #[cold]
+    pub fn error_bytes(&mut self, msg: &[u8]) {
         self.errors += 1;
+        if let Some(stats) = self.stats {
+            stats.error_reply(msg);
+        }
         self.out.push(b'-');
         self.out.extend(
-            msg.bytes()
-                .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+            msg.iter()
+                .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
         );
         self.out.extend_from_slice(b"\r\n");
     }

@@ -1,9 +1,19 @@
 //! Server statistics for INFO. Each reactor thread owns one cache-padded block and is its only
 //! writer, so counting a command costs a load and a store on a line no other thread writes.
 
+pub mod clock;
+pub mod commands;
+pub mod errors;
+pub mod rate;
+
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_utils::CachePadded;
+
+pub use commands::{CallTimer, CommandStats, RunTimer};
+pub use errors::ErrorStats;
+pub use rate::Rates;
 
 /// One thread's counters.
 #[derive(Debug, Default)]
@@ -29,6 +39,12 @@ pub struct ThreadStats {
     /// Write commands executed without an error reply (the RDB dirty counter; see
     /// [`crate::persist::count_write`]). Not reset by CONFIG RESETSTAT, as Redis's `dirty`.
     pub dirty: AtomicU64,
+    /// Per-command counters (INFO commandstats).
+    pub commands_by_id: CommandStats,
+    /// Error replies by code (INFO errorstats).
+    pub errors: ErrorStats,
+    /// Instantaneous rates this thread publishes (see [`rate`]).
+    pub rates: rate::Published,
 }
 
 impl ThreadStats {
@@ -40,12 +56,21 @@ impl ThreadStats {
             Ordering::Relaxed,
         );
     }
+
+    /// Counts one error reply (`msg` without its `-`): the total and its code.
+    #[cold]
+    pub fn error_reply(&self, msg: &[u8]) {
+        Self::add(&self.error_replies, 1);
+        self.errors.count(msg);
+    }
 }
 
 /// Every thread's counters.
 #[derive(Debug)]
 pub struct Stats {
     threads: Vec<CachePadded<ThreadStats>>,
+    /// Bumped by every RESETSTAT, so that threads restart their rate samples.
+    epoch: AtomicU64,
 }
 
 /// Sums over all threads.
@@ -78,6 +103,7 @@ impl Stats {
             threads: (0..threads.max(1))
                 .map(|_| CachePadded::default())
                 .collect(),
+            epoch: AtomicU64::new(0),
         }
     }
 
@@ -113,9 +139,58 @@ impl Stats {
             .fold(0u64, u64::wrapping_add)
     }
 
+    /// The RESETSTAT epoch (see [`Rates::sample`]).
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Per-command sums over all threads, by command id: `(calls, ticks, rejected, failed)`.
+    pub fn command_totals(&self) -> Vec<[u64; 4]> {
+        let mut v = vec![[0u64; 4]; crate::table::command_count()];
+        for s in &self.threads {
+            for (sum, c) in v.iter_mut().zip(s.commands_by_id.iter()) {
+                let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
+                sum[0] += l(&c.calls);
+                sum[1] += l(&c.ticks);
+                sum[2] += l(&c.rejected);
+                sum[3] += l(&c.failed);
+            }
+        }
+        v
+    }
+
+    /// Error replies by code, summed over all threads, in code order.
+    pub fn error_totals(&self) -> BTreeMap<Box<[u8]>, u64> {
+        let mut m = BTreeMap::new();
+        for s in &self.threads {
+            s.errors.sum_into(&mut m);
+        }
+        m
+    }
+
+    /// Instantaneous rates summed over the threads: ops/s, input bytes/s, output bytes/s. A
+    /// thread that has not sampled since the last RESETSTAT counts as 0, as Redis's reset
+    /// empties its samples.
+    pub fn rates(&self) -> [u64; 3] {
+        let epoch = self.epoch();
+        let mut r = [0u64; 3];
+        for s in &self.threads {
+            if s.rates.epoch.load(Ordering::Acquire) != epoch {
+                continue;
+            }
+            for (sum, v) in r.iter_mut().zip(&s.rates.values) {
+                *sum += v.load(Ordering::Relaxed);
+            }
+        }
+        r
+    }
+
     /// CONFIG RESETSTAT. A count racing with the reset may survive it; INFO is advisory.
     pub fn reset(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
         for s in &self.threads {
+            s.commands_by_id.reset();
+            s.errors.reset();
             for c in [
                 &s.commands,
                 &s.connections,
