@@ -108,6 +108,7 @@ impl Session {
             pdb,
             key,
             s.log.page_size(),
+            s.average_record_size(),
         )))
     }
 

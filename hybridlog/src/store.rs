@@ -181,6 +181,17 @@ impl Store {
         }
     }
 
+    /// The average size of the records the flusher has written (what a disk read of one
+    /// record should cover; 1 KiB before anything is flushed).
+    pub(crate) fn average_record_size(&self) -> usize {
+        let Some(t) = &self.tier else { return 1024 };
+        let records = t.stats.records_flushed.load(Ordering::Relaxed);
+        if records == 0 {
+            return 1024;
+        }
+        (t.stats.bytes_flushed.load(Ordering::Relaxed) / records) as usize
+    }
+
     /// Counters of the disk tier, if there is one.
     pub fn tier_stats(&self) -> Option<&TierStats> {
         self.tier.as_ref().map(|t| &t.stats)

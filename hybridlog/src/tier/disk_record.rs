@@ -133,13 +133,16 @@ pub(crate) struct Walk {
     /// Bytes of the current record once its header is known.
     need: usize,
     page_size: u64,
+    /// Bytes the first read of a record covers past its start: the average record size, so
+    /// that most records take one block-aligned read and few need a second.
+    hint: usize,
     /// Take the first record whatever its key (into `taken`) instead of following the chain.
     keep_any: bool,
     taken: Option<DiskRecord>,
 }
 
 impl Walk {
-    pub(crate) fn new(from: u64, pdb: u8, key: &[u8], page_size: u64) -> Walk {
+    pub(crate) fn new(from: u64, pdb: u8, key: &[u8], page_size: u64, hint: usize) -> Walk {
         Walk {
             from,
             pdb,
@@ -149,6 +152,7 @@ impl Walk {
             buf_start: 0,
             need: HEADER_BYTES,
             page_size,
+            hint: hint.clamp(HEADER_BYTES, MAX_READ),
             keep_any: false,
             taken: None,
         }
@@ -169,8 +173,15 @@ impl Walk {
             self.buf_start + self.buf.len() as u64
         };
         let page_end = (self.at | (self.page_size - 1)) + 1;
-        // Read a little ahead on the first read: most records are small.
-        let want_end = (self.at + (self.need as u64).max(2 * align)).next_multiple_of(align);
+        // The first read of a record covers what an average record needs: one aligned block
+        // for most small records (a 4 KiB read is what the disk does fastest), a second read
+        // only when the record is bigger or crosses a block boundary.
+        let need = if self.buf.is_empty() {
+            self.need.max(self.hint)
+        } else {
+            self.need
+        };
+        let want_end = (self.at + need as u64).next_multiple_of(align);
         let end = want_end.min(page_end).min(start + MAX_READ as u64);
         Next::Read {
             address: start,
@@ -296,7 +307,7 @@ pub(crate) fn record_at<'a>(s: &'a Store, address: u64) -> OnDisk<'a> {
             };
             TierStats::bump(&tier.stats.sync_reads);
             // A walk for a key no record has: it reads the record at `address` and stops there.
-            let mut walk = Walk::new(address, 0, &[], s.log.page_size());
+            let mut walk = Walk::new(address, 0, &[], s.log.page_size(), s.average_record_size());
             walk.keep_any = true;
             read_sync(s, &mut walk);
             match walk.taken.take() {
@@ -378,7 +389,7 @@ pub(crate) fn find_on_disk<'a>(s: &'a Store, from: u64, pdb: u8, key: &[u8]) -> 
     }
     let tier = s.tier.as_ref()?;
     TierStats::bump(&tier.stats.sync_reads);
-    let mut walk = Walk::new(from, pdb, key, s.log.page_size());
+    let mut walk = Walk::new(from, pdb, key, s.log.page_size(), s.average_record_size());
     read_sync(s, &mut walk);
     cached(from, pdb, key).flatten()
 }
@@ -389,15 +400,24 @@ mod tests {
 
     #[test]
     fn a_walk_reads_aligned_windows_within_the_page() {
-        let w = Walk::new(4096 * 3 + 64, 0, b"k", 1 << 16);
+        let w = Walk::new(4096 * 3 + 64, 0, b"k", 1 << 16, 1000);
         assert_eq!(
             w.next_read(),
             Next::Read {
                 address: 4096 * 3,
-                len: 3 * 4096
+                len: 4096
+            },
+            "an average record fits the block it starts in"
+        );
+        let crossing = Walk::new(4096 * 3 + 3500, 0, b"k", 1 << 16, 1000);
+        assert_eq!(
+            crossing.next_read(),
+            Next::Read {
+                address: 4096 * 3,
+                len: 2 * 4096
             }
         );
-        let near_end = Walk::new((1 << 16) - 48, 0, b"k", 1 << 16);
+        let near_end = Walk::new((1 << 16) - 48, 0, b"k", 1 << 16, 1000);
         assert_eq!(
             near_end.next_read(),
             Next::Read {
@@ -412,7 +432,7 @@ mod tests {
         let stats = TierStats::default();
         for bytes in [vec![0u8; 4096], vec![0xFF; 4096], vec![]] {
             let from = 4096 * 7 + 8;
-            let mut w = Walk::new(from, 1, b"key", 1 << 20);
+            let mut w = Walk::new(from, 1, b"key", 1 << 20, 1000);
             let mut next = w.next_read();
             let mut rounds = 0;
             while let Next::Read { .. } = next {
