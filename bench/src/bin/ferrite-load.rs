@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use ferrite_bench::load::keys::{Distribution, KeyChooser, MAX_KEYS};
-use ferrite_bench::load::run::{self, LoadConfig, RunConfig, Stop, Summary, Workload};
+use ferrite_bench::load::preload::{self, LoadConfig};
+use ferrite_bench::load::run::{self, RunConfig, Stop, Summary, Workload};
 
 #[derive(Parser)]
 #[command(about = "Closed-loop GET/SET load over RESP, with per-request latency histograms")]
@@ -66,9 +67,12 @@ struct LoadArgs {
 struct RunArgs {
     #[command(flatten)]
     common: Common,
-    /// Connections, one thread each.
+    /// Connections.
     #[arg(short, long, default_value_t = 50)]
     clients: usize,
+    /// Event-loop threads the connections are spread over.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     /// Requests sent together before reading their replies.
     #[arg(short = 'P', long, default_value_t = 1)]
     pipeline: usize,
@@ -140,7 +144,7 @@ fn execute(mode: Mode) -> Result<bool, String> {
                 value_size: a.common.value_size,
                 timeout,
             };
-            let s = run::load(&cfg).map_err(|e| format!("load: {e}"))?;
+            let s = preload::load(&cfg).map_err(|e| format!("load: {e}"))?;
             let mb = s.ops as f64 * (a.common.value_size + 14) as f64 / 1e6;
             println!(
                 "loaded={} secs={:.2} ops_per_sec={:.0} mb_per_sec={:.1} errors={}",
@@ -154,8 +158,8 @@ fn execute(mode: Mode) -> Result<bool, String> {
         }
         Mode::Run(a) => {
             let (addr, timeout) = check_common(&a.common)?;
-            if a.clients == 0 || a.pipeline == 0 {
-                return Err("--clients and --pipeline must be positive".into());
+            if a.clients == 0 || a.pipeline == 0 || a.threads == 0 {
+                return Err("--clients, --threads and --pipeline must be positive".into());
             }
             let workload = match a.command.as_str() {
                 "get" => Workload::Get,
@@ -173,6 +177,7 @@ fn execute(mode: Mode) -> Result<bool, String> {
             let cfg = RunConfig {
                 addr,
                 clients: a.clients,
+                threads: a.threads,
                 pipeline: a.pipeline,
                 keys: a.common.keys,
                 value_size: a.common.value_size,

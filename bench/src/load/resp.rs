@@ -125,54 +125,51 @@ fn length(n: i64) -> Result<usize, ProtocolError> {
         .ok_or_else(|| ProtocolError(format!("bad length {n}")))
 }
 
-/// Buffers a stream and hands out one reply at a time.
+/// Buffers the bytes of a stream and hands out one reply at a time. It does not own the
+/// stream, so the same reader serves a blocking socket ([`ReplyReader::next_blocking`]) and a
+/// non-blocking one polled by an event loop ([`ReplyReader::read_from`] when readable, then
+/// [`ReplyReader::try_next`] until it answers `None`).
 #[derive(Debug)]
-pub struct ReplyReader<R> {
-    inner: R,
+pub struct ReplyReader {
     buf: Vec<u8>,
     start: usize,
     end: usize,
 }
 
-impl<R: Read> ReplyReader<R> {
-    /// A reader over `inner`.
-    pub fn new(inner: R) -> Self {
+impl Default for ReplyReader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ReplyReader {
+    /// An empty reader.
+    pub fn new() -> Self {
         Self {
-            inner,
             buf: vec![0; 64 << 10],
             start: 0,
             end: 0,
         }
     }
 
-    /// The stream underneath.
-    pub fn get_mut(&mut self) -> &mut R {
-        &mut self.inner
-    }
-
-    /// The next reply, reading as much as it needs. A protocol error is `InvalidData`; the end
-    /// of the stream in the middle of (or before) a reply is `UnexpectedEof`.
-    pub fn next_reply(&mut self) -> io::Result<Reply<'_>> {
-        loop {
-            // Two passes: the first only measures, so the borrow of `buf` for the returned
-            // reply does not overlap the refills.
-            match parse(&self.buf[self.start..self.end]) {
-                Ok(Some((_, len))) => {
-                    let at = self.start;
-                    self.start += len;
-                    let (reply, _) = parse(&self.buf[at..at + len])
-                        .ok()
-                        .flatten()
-                        .ok_or_else(|| io::Error::other("reply changed between parses"))?;
-                    return Ok(reply);
-                }
-                Ok(None) => self.fill()?,
-                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+    /// The next complete reply among the bytes read so far, or `None` if they end in the
+    /// middle of one. A protocol error is `InvalidData`.
+    pub fn try_next(&mut self) -> io::Result<Option<Reply<'_>>> {
+        // Borrows only `buf`, so `start` can move while the reply borrows the bytes.
+        match parse(&self.buf[self.start..self.end]) {
+            Ok(Some((reply, len))) => {
+                self.start += len;
+                Ok(Some(reply))
             }
+            Ok(None) => Ok(None),
+            Err(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e)),
         }
     }
 
-    fn fill(&mut self) -> io::Result<()> {
+    /// One `read` from `stream` into the buffer (which is compacted, or grown if a single
+    /// reply fills it). Returns the bytes read; the end of the stream is `UnexpectedEof`, and a
+    /// non-blocking stream's `WouldBlock` is passed on.
+    pub fn read_from(&mut self, stream: &mut impl Read) -> io::Result<usize> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -191,7 +188,7 @@ impl<R: Read> ReplyReader<R> {
                 self.buf.resize(self.buf.len() * 2, 0);
             }
         }
-        let n = self.inner.read(&mut self.buf[self.end..])?;
+        let n = stream.read(&mut self.buf[self.end..])?;
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -199,7 +196,21 @@ impl<R: Read> ReplyReader<R> {
             ));
         }
         self.end += n;
-        Ok(())
+        Ok(n)
+    }
+
+    /// The next reply from a blocking stream, reading as much as it needs.
+    pub fn next_blocking(&mut self, stream: &mut impl Read) -> io::Result<Reply<'_>> {
+        // Measure first, then take the reply: returning a borrow from inside the loop would
+        // hold `self` across the reads.
+        while parse(&self.buf[self.start..self.end])
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
+            .is_none()
+        {
+            self.read_from(stream)?;
+        }
+        self.try_next()?
+            .ok_or_else(|| io::Error::other("a complete reply vanished"))
     }
 }
 
@@ -264,22 +275,38 @@ mod tests {
         stream.extend_from_slice(&big);
         stream.extend_from_slice(b"\r\n:7\r\n");
         for chunk in [1, 3, 4096, 1 << 20] {
-            let mut r = ReplyReader::new(Trickle(&stream, chunk));
-            assert_eq!(r.next_reply().unwrap(), Reply::Status(b"OK"));
-            assert_eq!(r.next_reply().unwrap(), Reply::Bulk(b"abc"));
-            assert_eq!(r.next_reply().unwrap(), Reply::Bulk(&big));
-            assert_eq!(r.next_reply().unwrap(), Reply::Integer(7));
-            let eof = r.next_reply().unwrap_err();
+            let mut s = Trickle(&stream, chunk);
+            let mut r = ReplyReader::new();
+            assert_eq!(r.next_blocking(&mut s).unwrap(), Reply::Status(b"OK"));
+            assert_eq!(r.next_blocking(&mut s).unwrap(), Reply::Bulk(b"abc"));
+            assert_eq!(r.next_blocking(&mut s).unwrap(), Reply::Bulk(&big));
+            assert_eq!(r.next_blocking(&mut s).unwrap(), Reply::Integer(7));
+            let eof = r.next_blocking(&mut s).unwrap_err();
             assert_eq!(eof.kind(), io::ErrorKind::UnexpectedEof);
         }
     }
 
     #[test]
+    fn try_next_hands_out_what_is_complete() {
+        let mut s = Trickle(b"+A\r\n:1\r\n$5\r\nhel", 100);
+        let mut r = ReplyReader::new();
+        assert_eq!(r.try_next().unwrap(), None);
+        assert_eq!(r.read_from(&mut s).unwrap(), 15);
+        assert_eq!(r.try_next().unwrap(), Some(Reply::Status(b"A")));
+        assert_eq!(r.try_next().unwrap(), Some(Reply::Integer(1)));
+        assert_eq!(r.try_next().unwrap(), None);
+        let mut rest = Trickle(b"lo\r\n", 100);
+        r.read_from(&mut rest).unwrap();
+        assert_eq!(r.try_next().unwrap(), Some(Reply::Bulk(b"hello")));
+        assert_eq!(r.try_next().unwrap(), None);
+    }
+
+    #[test]
     fn reader_reports_garbage_as_invalid_data() {
-        let mut r = ReplyReader::new(Trickle(b"?what\r\n", 100));
-        assert_eq!(
-            r.next_reply().unwrap_err().kind(),
-            io::ErrorKind::InvalidData
-        );
+        let mut r = ReplyReader::new();
+        let err = r
+            .next_blocking(&mut Trickle(b"?what\r\n", 100))
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     }
 }

@@ -1,7 +1,8 @@
-//! The client threads: `run` (a closed loop of GET/SET for a duration or a number of requests,
-//! after a warm-up) and `load` (the preload: every key written once, pipelined).
+//! A run: a closed loop of GET/SET for a duration or a number of requests, after a warm-up,
+//! over connections that a few event-loop threads share ([`super::conns`]); and what the runs
+//! and the preload ([`super::preload`]) have in common (request encoding, reply checks).
 
-use std::io::{self, Write};
+use std::io;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+use super::conns;
 use super::keys::{self, KeyChooser};
-use super::resp::{Reply, ReplyReader};
-use super::rng::SplitMix64;
+use super::resp::Reply;
 
 /// Latencies are recorded in microseconds, from 1 µs to this bound (larger values saturate).
 const MAX_LATENCY_US: u64 = 60_000_000;
@@ -42,8 +43,10 @@ pub enum Stop {
 pub struct RunConfig {
     /// `host:port`.
     pub addr: String,
-    /// Connections, one thread each.
+    /// Connections.
     pub clients: usize,
+    /// Event-loop threads the connections are spread over.
+    pub threads: usize,
     /// Requests sent together before the replies are read.
     pub pipeline: usize,
     /// Keys `key:0000000000` up to this count (exclusive).
@@ -113,20 +116,25 @@ impl Summary {
     }
 }
 
-const WARMUP: u8 = 0;
-const MEASURE: u8 = 1;
-const STOPPED: u8 = 2;
+/// Requests run, nothing is recorded.
+pub(super) const WARMUP: u8 = 0;
+/// Requests sent now are measured.
+pub(super) const MEASURE: u8 = 1;
+/// The event loops end.
+pub(super) const STOPPED: u8 = 2;
 
-/// What the clients share.
-struct Shared {
-    phase: AtomicU8,
+/// What the event loops share.
+pub(super) struct Shared {
+    /// WARMUP, MEASURE or STOPPED.
+    pub(super) phase: AtomicU8,
     /// Requests left to send in the measured phase (`Stop::Requests` only).
-    budget: AtomicU64,
+    pub(super) budget: AtomicU64,
     errors: Mutex<Vec<String>>,
 }
 
 impl Shared {
-    fn note_error(&self, e: String) {
+    /// Keeps the first few problems for the report.
+    pub(super) fn note_error(&self, e: String) {
         let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
         if errors.len() < 10 {
             errors.push(e);
@@ -134,20 +142,27 @@ impl Shared {
     }
 }
 
-/// What one client counted.
-struct ClientResult {
-    ops: u64,
-    errors: u64,
-    misses: u64,
-    latency: Histogram<u64>,
-    finished: Instant,
+/// What one event loop counted.
+pub(super) struct LoopResult {
+    /// Requests sent and answered in the measured phase.
+    pub(super) ops: u64,
+    /// Error replies, wrong replies, broken or hung connections.
+    pub(super) errors: u64,
+    /// GETs answered nil.
+    pub(super) misses: u64,
+    /// Latency of the measured requests (µs).
+    pub(super) latency: Histogram<u64>,
+    /// When the loop ended (the end of a `Stop::Requests` run).
+    pub(super) finished: Instant,
 }
 
-fn histogram() -> Histogram<u64> {
+/// An empty latency histogram (µs, three significant digits).
+pub(super) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("static histogram bounds are valid")
 }
 
-fn connect(addr: &str, timeout: Duration) -> io::Result<TcpStream> {
+/// A connection with Nagle off and I/O timeouts (for the blocking preload).
+pub(super) fn connect(addr: &str, timeout: Duration) -> io::Result<TcpStream> {
     let s = TcpStream::connect(addr)?;
     s.set_nodelay(true)?;
     s.set_read_timeout(Some(timeout))?;
@@ -155,9 +170,10 @@ fn connect(addr: &str, timeout: Duration) -> io::Result<TcpStream> {
     Ok(s)
 }
 
-/// Runs the closed loop: `clients` threads, warm-up, measured phase, merged results.
+/// Runs the closed loop: `clients` connections over `threads` event loops, warm-up, measured
+/// phase, merged results.
 pub fn run(cfg: &RunConfig) -> io::Result<Summary> {
-    assert!(cfg.clients > 0 && cfg.pipeline > 0);
+    assert!(cfg.clients > 0 && cfg.pipeline > 0 && cfg.threads > 0);
     let shared = Arc::new(Shared {
         phase: AtomicU8::new(WARMUP),
         budget: AtomicU64::new(match cfg.stop {
@@ -170,16 +186,20 @@ pub fn run(cfg: &RunConfig) -> io::Result<Summary> {
     let streams = (0..cfg.clients)
         .map(|_| connect(&cfg.addr, cfg.timeout))
         .collect::<io::Result<Vec<_>>>()?;
-    let mut handles = Vec::with_capacity(cfg.clients);
+    let threads = cfg.threads.min(cfg.clients);
+    let mut groups: Vec<Vec<TcpStream>> = (0..threads).map(|_| Vec::new()).collect();
     for (i, stream) in streams.into_iter().enumerate() {
+        groups[i % threads].push(stream);
+    }
+    let mut handles = Vec::with_capacity(threads);
+    for (i, group) in groups.into_iter().enumerate() {
         let shared = Arc::clone(&shared);
         let cfg = cfg.clone();
-        let seed = cfg.seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let seed = cfg.seed ^ (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         handles.push(
             thread::Builder::new()
-                .name(format!("client-{i}"))
-                .stack_size(256 << 10)
-                .spawn(move || client(&cfg, stream, &shared, seed))?,
+                .name(format!("loop-{i}"))
+                .spawn(move || conns::drive(&cfg, group, &shared, seed))?,
         );
     }
     thread::sleep(cfg.warmup);
@@ -205,7 +225,7 @@ pub fn run(cfg: &RunConfig) -> io::Result<Summary> {
     for h in handles {
         let r = h
             .join()
-            .map_err(|_| io::Error::other("a client thread panicked"))?;
+            .map_err(|_| io::Error::other("an event-loop thread panicked"))?;
         summary.ops += r.ops;
         summary.errors += r.errors;
         summary.misses += r.misses;
@@ -224,98 +244,8 @@ pub fn run(cfg: &RunConfig) -> io::Result<Summary> {
     Ok(summary)
 }
 
-/// One connection's closed loop. Returns when the phase is STOPPED, the request budget is spent,
-/// or the connection fails (a failure is counted as an error and noted).
-fn client(cfg: &RunConfig, stream: TcpStream, shared: &Shared, seed: u64) -> ClientResult {
-    let mut out = ClientResult {
-        ops: 0,
-        errors: 0,
-        misses: 0,
-        latency: histogram(),
-        finished: Instant::now(),
-    };
-    let mut writer = match stream.try_clone() {
-        Ok(w) => w,
-        Err(e) => {
-            out.errors += 1;
-            shared.note_error(format!("cloning the socket: {e}"));
-            return out;
-        }
-    };
-    let mut reader = ReplyReader::new(stream);
-    let mut rng = SplitMix64::new(seed);
-    let mut request = Vec::with_capacity(cfg.pipeline * (cfg.value_size + 64));
-    let mut batch: Vec<(u64, bool)> = Vec::with_capacity(cfg.pipeline);
-    let mut scratch = Vec::with_capacity(cfg.value_size);
-    loop {
-        let phase = shared.phase.load(Ordering::Relaxed);
-        if phase == STOPPED {
-            break;
-        }
-        let mut n = cfg.pipeline;
-        if phase == MEASURE && matches!(cfg.stop, Stop::Requests(_)) {
-            let left = shared
-                .budget
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
-                    Some(b.saturating_sub(n as u64))
-                })
-                .unwrap_or(0);
-            n = n.min(left as usize);
-            if n == 0 {
-                break;
-            }
-        }
-        request.clear();
-        batch.clear();
-        for _ in 0..n {
-            let index = cfg.chooser.next(&mut rng);
-            let get = match cfg.workload {
-                Workload::Get => true,
-                Workload::Set => false,
-                Workload::Mixed(p) => rng.next_f64() < p,
-            };
-            encode(&mut request, index, get, cfg.value_size);
-            batch.push((index, get));
-        }
-        let sent = Instant::now();
-        if let Err(e) = writer.write_all(&request) {
-            out.errors += 1;
-            shared.note_error(format!("sending: {e}"));
-            break;
-        }
-        for &(index, get) in &batch {
-            let reply = match reader.next_reply() {
-                Ok(r) => r,
-                Err(e) => {
-                    out.errors += 1;
-                    shared.note_error(describe_read_error(&e, cfg.timeout));
-                    out.finished = Instant::now();
-                    return out;
-                }
-            };
-            let latency = sent.elapsed();
-            match check(&reply, index, get, cfg, &mut scratch) {
-                Check::Ok => {}
-                Check::Miss => out.misses += 1,
-                Check::Wrong(what) => {
-                    out.errors += 1;
-                    shared.note_error(what);
-                }
-            }
-            // A request counts if it was sent in the measured phase and answered before its
-            // end (requests straddling the end are few and would stretch the phase).
-            if phase == MEASURE && shared.phase.load(Ordering::Relaxed) == MEASURE {
-                out.ops += 1;
-                out.latency
-                    .saturating_record((latency.as_micros() as u64).max(1));
-            }
-        }
-    }
-    out.finished = Instant::now();
-    out
-}
-
-fn describe_read_error(e: &io::Error, timeout: Duration) -> String {
+/// A read error as the report shows it (a timeout is a hang).
+pub(super) fn describe_read_error(e: &io::Error, timeout: Duration) -> String {
     match e.kind() {
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
             format!("no reply within {timeout:?} (server hung?)")
@@ -325,7 +255,7 @@ fn describe_read_error(e: &io::Error, timeout: Duration) -> String {
 }
 
 /// Appends `GET key` or `SET key value` as a RESP array.
-fn encode(out: &mut Vec<u8>, index: u64, get: bool, value_size: usize) {
+pub(super) fn encode(out: &mut Vec<u8>, index: u64, get: bool, value_size: usize) {
     if get {
         out.extend_from_slice(b"*2\r\n$3\r\nGET\r\n");
     } else {
@@ -341,20 +271,25 @@ fn encode(out: &mut Vec<u8>, index: u64, get: bool, value_size: usize) {
     }
 }
 
-enum Check {
+/// What a reply was worth.
+pub(super) enum Check {
+    /// The expected reply.
     Ok,
+    /// GET answered nil.
     Miss,
+    /// Anything else, described.
     Wrong(String),
 }
 
-fn check(
+/// Checks the reply to `GET`/`SET` of key `index`.
+pub(super) fn check(
     reply: &Reply<'_>,
     index: u64,
     get: bool,
     cfg: &RunConfig,
     scratch: &mut Vec<u8>,
 ) -> Check {
-    let mut key = Vec::with_capacity(keys::KEY_LEN);
+    let mut key = Vec::new();
     let mut name = || {
         keys::write_key(&mut key, index);
         String::from_utf8_lossy(&key).into_owned()
@@ -388,128 +323,11 @@ fn check(
     }
 }
 
-/// Parameters of the preload.
-#[derive(Debug, Clone)]
-pub struct LoadConfig {
-    /// `host:port`.
-    pub addr: String,
-    /// Connections, one thread each, each writing a contiguous share of the keys.
-    pub clients: usize,
-    /// SETs in flight per connection.
-    pub pipeline: usize,
-    /// Keys 0..keys are written.
-    pub keys: u64,
-    /// Value length.
-    pub value_size: usize,
-    /// A reply later than this is reported as a hang.
-    pub timeout: Duration,
-}
-
-/// Writes every key once; `Summary::ops` is the number of keys written and `latency` the
-/// batches' round trips.
-pub fn load(cfg: &LoadConfig) -> io::Result<Summary> {
-    assert!(cfg.clients > 0 && cfg.pipeline > 0);
-    assert!(cfg.keys <= keys::MAX_KEYS);
-    let streams = (0..cfg.clients)
-        .map(|_| connect(&cfg.addr, cfg.timeout))
-        .collect::<io::Result<Vec<_>>>()?;
-    let start = Instant::now();
-    let errors = Arc::new(Mutex::new(Vec::new()));
-    let mut handles = Vec::new();
-    for (i, stream) in streams.into_iter().enumerate() {
-        let from = cfg.keys * i as u64 / cfg.clients as u64;
-        let to = cfg.keys * (i as u64 + 1) / cfg.clients as u64;
-        let cfg = cfg.clone();
-        let errors = Arc::clone(&errors);
-        handles.push(
-            thread::Builder::new()
-                .name(format!("load-{i}"))
-                .spawn(move || {
-                    let r = load_range(&cfg, stream, from, to);
-                    if let Err(e) = &r {
-                        let mut errors = errors.lock().unwrap_or_else(|p| p.into_inner());
-                        errors.push(e.clone());
-                    }
-                    r
-                })?,
-        );
-    }
-    let mut summary = Summary {
-        ops: 0,
-        elapsed: Duration::ZERO,
-        latency: histogram(),
-        errors: 0,
-        misses: 0,
-        first_errors: Vec::new(),
-    };
-    for h in handles {
-        match h
-            .join()
-            .map_err(|_| io::Error::other("a load thread panicked"))?
-        {
-            Ok((written, hist)) => {
-                summary.ops += written;
-                summary
-                    .latency
-                    .add(&hist)
-                    .map_err(|e| io::Error::other(format!("merging histograms: {e:?}")))?;
-            }
-            Err(_) => summary.errors += 1,
-        }
-    }
-    summary.elapsed = start.elapsed();
-    summary.first_errors = std::mem::take(&mut *errors.lock().unwrap_or_else(|p| p.into_inner()));
-    Ok(summary)
-}
-
-fn load_range(
-    cfg: &LoadConfig,
-    stream: TcpStream,
-    from: u64,
-    to: u64,
-) -> Result<(u64, Histogram<u64>), String> {
-    let mut writer = stream
-        .try_clone()
-        .map_err(|e| format!("cloning the socket: {e}"))?;
-    let mut reader = ReplyReader::new(stream);
-    let mut request = Vec::with_capacity(cfg.pipeline * (cfg.value_size + 64));
-    let mut hist = histogram();
-    let mut next = from;
-    while next < to {
-        let end = (next + cfg.pipeline as u64).min(to);
-        request.clear();
-        for index in next..end {
-            encode(&mut request, index, false, cfg.value_size);
-        }
-        let sent = Instant::now();
-        writer
-            .write_all(&request)
-            .map_err(|e| format!("sending SETs from key {next}: {e}"))?;
-        for index in next..end {
-            match reader.next_reply() {
-                Ok(Reply::Status(b"OK")) => {}
-                Ok(other) => {
-                    return Err(format!("SET key index {index}: unexpected reply {other:?}"));
-                }
-                Err(e) => {
-                    return Err(format!(
-                        "SET key index {index}: {}",
-                        describe_read_error(&e, cfg.timeout)
-                    ));
-                }
-            }
-        }
-        hist.saturating_record((sent.elapsed().as_micros() as u64).max(1));
-        next = end;
-    }
-    Ok((to - from, hist))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::load::keys::Distribution;
-    use std::io::Read;
+    use std::io::{Read, Write};
     use std::net::TcpListener;
 
     /// A server that answers fixed-size `GET key:NNNNNNNNNN` requests with the preload's
@@ -557,6 +375,7 @@ mod tests {
         RunConfig {
             addr,
             clients: 4,
+            threads: 2,
             pipeline: 3,
             keys,
             value_size: 100,
