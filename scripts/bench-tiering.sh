@@ -200,7 +200,7 @@ read_phase() { # label dist dir
     local label=$1 dist=$2 dir=$3
     local cmd=(taskset -c "$CLIENT_CPU" "$LOAD_BIN" run -p "$SERVER_PORT" -n "$KEYS" -d "$VALUE_SIZE"
         --dist "$dist" -c "$CLIENTS" -P "$PIPELINE" --warmup "$WARMUP" --duration "$DURATION")
-    [[ -n "$RUN_EXAMPLE" ]] || RUN_EXAMPLE=$(quote "${cmd[@]}")
+    [[ -n "$RUN_EXAMPLE" ]] || RUN_EXAMPLE=$(quote "${cmd[@]}" | sed "s/-p $SERVER_PORT /-p PORT /")
     local async0 sync0 cached0 ticks0 out
     async0=$(info_field "$SERVER_PORT" tiering tier_async_reads)
     sync0=$(info_field "$SERVER_PORT" tiering tier_sync_reads)
