@@ -226,6 +226,7 @@ read_phase() { # label dist dir
         "$(awk -v t=$((ticks1 - ticks0)) -v hz="$(getconf CLK_TCK)" -v n="$total" 'BEGIN { printf "%.2f", (n > 0 ? t / hz / n * 1e6 : 0) }')" \
         >>"$RESULTS"
     echo "  $label: $out" >&2
+    echo "- $label: load average after the phase $(cut -d' ' -f1-3 /proc/loadavg)" >>"$NOTES"
 }
 
 tier_summary() { # -> one line of INFO tiering
