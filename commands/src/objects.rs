@@ -90,6 +90,10 @@ pub trait CollectionType: Sized {
     fn of_mut(c: &mut Collection) -> Option<&mut Self>;
     /// A new empty collection (what a write to a missing key starts from).
     fn empty() -> Self;
+    /// Runs `f` on an empty collection that may be this thread's cached one: a write to a
+    /// missing key that leaves it empty (ZPOPMIN, SREM, LPOP on nothing) then allocates
+    /// nothing. The collection comes back to the caller only if `f` filled it.
+    fn with_empty<R>(f: impl FnOnce(&mut Self) -> R) -> (R, Option<Self>);
     /// Elements.
     fn count(&self) -> usize;
     /// Wraps it for the store.
@@ -101,6 +105,22 @@ macro_rules! collection_type {
         impl CollectionType for $ty {
             fn empty() -> Self {
                 <$ty>::new()
+            }
+            fn with_empty<R>(f: impl FnOnce(&mut Self) -> R) -> (R, Option<Self>) {
+                thread_local! {
+                    static SPARE: std::cell::RefCell<Option<$ty>> =
+                        const { std::cell::RefCell::new(None) };
+                }
+                let mut c = SPARE
+                    .with_borrow_mut(Option::take)
+                    .unwrap_or_else(<$ty>::new);
+                let r = f(&mut c);
+                if c.is_empty() {
+                    SPARE.with_borrow_mut(|spare| *spare = Some(c));
+                    (r, None)
+                } else {
+                    (r, Some(c))
+                }
             }
             fn count(&self) -> usize {
                 self.len()
@@ -257,12 +277,9 @@ pub fn update_collection<T: CollectionType, R>(
     let r = ctx.store.rmw_value(ctx.client.db, key, ctx.now_ms, |e| {
         grew = false;
         match slot::<T>(e) {
-            Slot::Missing => {
-                let mut c = T::empty();
-                let (r, _) = f(&mut c);
-                if c.count() == 0 {
-                    ObjectWrite::Keep(Ok(r))
-                } else {
+            Slot::Missing => match T::with_empty(|c| f(c).0) {
+                (r, None) => ObjectWrite::Keep(Ok(r)),
+                (r, Some(c)) => {
                     grew = true;
                     ObjectWrite::Put {
                         object: c.into_collection().boxed(),
@@ -270,7 +287,7 @@ pub fn update_collection<T: CollectionType, R>(
                         result: Ok(r),
                     }
                 }
-            }
+            },
             Slot::WrongType => ObjectWrite::Keep(Err(WrongType)),
             Slot::Of(c) => {
                 let before = c.count();

@@ -96,6 +96,11 @@ impl Session {
     pub fn locate(&mut self, db: Db, key: &[u8]) -> Option<Fetch> {
         let s = &*self.store;
         s.tier.as_ref()?;
+        // Nothing has ever left memory: no lookup can reach the disk (the common case, and
+        // this runs before every keyed command).
+        if s.log.head_address() <= crate::log::BEGIN_ADDRESS {
+            return None;
+        }
         let pdb = s.pdb(db);
         let _guard = self.handle.pin();
         let entry = s.index.find(s.hasher.hash(key))?;
