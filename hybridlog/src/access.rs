@@ -144,6 +144,16 @@ impl Access {
         counter.saturating_sub(periods.min(255) as u32)
     }
 
+    /// LRU bits for a key last accessed `idle` seconds ago (RESTORE IDLETIME).
+    pub fn bits_for_idle(&self, idle: u64) -> u32 {
+        (self.now_s().wrapping_sub(idle) & ACCESS_MASK) as u32
+    }
+
+    /// LFU bits for a counter of `freq`, decremented now (RESTORE FREQ).
+    pub fn bits_for_freq(&self, freq: u8) -> u32 {
+        self.lfu_bits(self.minutes(), u32::from(freq))
+    }
+
     /// OBJECT IDLETIME: seconds since the last access (LRU bits).
     pub fn idle_seconds(&self, bits: u32) -> u64 {
         let now = self.now_s() & ACCESS_MASK;

@@ -260,6 +260,27 @@ impl Session {
         (!meta.tombstone() && !ops::is_expired(expire_at, now_ms)).then(|| rec.access())
     }
 
+    /// Sets the access-tracking bits of `key`'s live record (RESTORE IDLETIME/FREQ).
+    pub fn set_access_bits(&mut self, db: Db, key: &[u8], now_ms: u64, bits: u32) {
+        let s = &*self.store;
+        let _guard = self.handle.pin();
+        let pdb = s.pdb(db);
+        let in_memory = s.log.head_address();
+        if let Some(rec) = s
+            .index
+            .find(s.hasher.hash(key))
+            .and_then(|e| s.find_record(e.address(), pdb, key))
+        {
+            let (meta, expire_at) = ops::state(s, rec);
+            if !meta.tombstone()
+                && !ops::is_expired(expire_at, now_ms)
+                && rec.address() >= in_memory
+            {
+                rec.touch(|_| bits);
+            }
+        }
+    }
+
     /// Blind write: replaces value, kind and expiry. (It takes no clock, so overwriting a key
     /// whose TTL has passed counts as a replacement, not as an expiry in `expired_keys`.)
     pub fn upsert(&mut self, db: Db, key: &[u8], value: &[u8], kind: ValueKind, expire_at: u64) {

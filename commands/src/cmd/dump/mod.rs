@@ -49,17 +49,21 @@ fn dump(ctx: &mut Ctx<'_>, args: Args<'_>) {
 struct Options {
     replace: bool,
     absttl: bool,
+    /// IDLETIME seconds, FREQ counter.
+    idle: Option<u64>,
+    freq: Option<u8>,
 }
 
 /// Parses `REPLACE | ABSTTL | IDLETIME s | FREQ f` as `restoreCommand` does: IDLETIME and FREQ
 /// exclude each other (the second one is a syntax error), and their values are checked on the
-/// spot. Ferrite keeps no LRU/LFU data, so both are validated and then ignored.
+/// spot.
 fn parse_options(ctx: &mut Ctx<'_>, args: Args<'_>) -> Option<Options> {
     let mut o = Options {
         replace: false,
         absttl: false,
+        idle: None,
+        freq: None,
     };
-    let (mut idle, mut freq) = (false, false);
     let mut j = 4;
     while j < args.len() {
         let a = args.get(j);
@@ -68,7 +72,7 @@ fn parse_options(ctx: &mut Ctx<'_>, args: Args<'_>) -> Option<Options> {
             o.replace = true;
         } else if eq_ignore_case(a, "absttl") {
             o.absttl = true;
-        } else if eq_ignore_case(a, "idletime") && more && !freq {
+        } else if eq_ignore_case(a, "idletime") && more && o.freq.is_none() {
             match parse_i64(args.get(j + 1)) {
                 None => {
                     ctx.not_integer();
@@ -78,10 +82,10 @@ fn parse_options(ctx: &mut Ctx<'_>, args: Args<'_>) -> Option<Options> {
                     ctx.reply.error("ERR Invalid IDLETIME value, must be >= 0");
                     return None;
                 }
-                Some(_) => idle = true,
+                Some(v) => o.idle = Some(v.unsigned_abs()),
             }
             j += 1;
-        } else if eq_ignore_case(a, "freq") && more && !idle {
+        } else if eq_ignore_case(a, "freq") && more && o.idle.is_none() {
             match parse_i64(args.get(j + 1)) {
                 None => {
                     ctx.not_integer();
@@ -92,7 +96,7 @@ fn parse_options(ctx: &mut Ctx<'_>, args: Args<'_>) -> Option<Options> {
                         .error("ERR Invalid FREQ value, must be >= 0 and <= 255");
                     return None;
                 }
-                Some(_) => freq = true,
+                Some(v) => o.freq = Some(v as u8),
             }
             j += 1;
         } else {
@@ -158,6 +162,23 @@ fn restore(ctx: &mut Ctx<'_>, args: Args<'_>) {
                 ctx.signal_key_ready(key);
             }
         }
+    }
+    // Redis's `objectSetLRUOrLFU`: the option that matches the policy's tracking applies.
+    let access = ctx.store.store().access();
+    let lfu = matches!(
+        crate::eviction::policy(&ctx.server.config),
+        Some(
+            ferrite_hybridlog::EvictionPolicy::AllKeysLfu
+                | ferrite_hybridlog::EvictionPolicy::VolatileLfu
+        )
+    );
+    let bits = match (lfu, opts.idle, opts.freq) {
+        (false, Some(idle), _) => Some(access.bits_for_idle(idle)),
+        (true, _, Some(freq)) => Some(access.bits_for_freq(freq)),
+        _ => None,
+    };
+    if let Some(bits) = bits {
+        ctx.store.set_access_bits(db, key, ctx.now_ms, bits);
     }
     ctx.reply.ok();
 }
