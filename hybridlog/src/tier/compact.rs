@@ -15,8 +15,10 @@
 
 use crossbeam_epoch::Guard;
 
+use super::DISK_ALIGN;
 use super::TierStats;
-use super::flusher::{AlignedPage, flush_ready_pages};
+use super::flusher::flush_ready_pages;
+use crate::disk::AlignedBuf;
 use crate::log::BEGIN_ADDRESS;
 use crate::record::{
     F_INVALID, F_KEY_HEAP, F_OBJECT, F_VALUE_HEAP, HEADER_BYTES, Meta, Rec, RecordInit, Shape,
@@ -43,10 +45,13 @@ pub(crate) fn compact_if_due(s: &Store) {
     }
     let handle = s.collector.register();
     let page_size = s.log.page_size();
-    let mut buf = AlignedPage::new(page_size as usize);
+    let mut buf = AlignedBuf::new(page_size as usize, DISK_ALIGN);
     let mut page = begin.max(start) & !(page_size - 1);
     while page < end {
-        match tier.device.read(page, buf.bytes_mut()) {
+        match tier
+            .device
+            .read(page, &mut buf.as_mut_slice()[..page_size as usize])
+        {
             Ok(n) if n as u64 == page_size => {}
             Ok(_) | Err(_) => {
                 TierStats::bump(&tier.stats.io_errors);
@@ -77,13 +82,16 @@ pub(crate) fn compact_if_due(s: &Store) {
 }
 
 /// Forwards the live newest records of the page read into `buf` (log address `page`).
-fn compact_page(s: &Store, g: &Guard, buf: &AlignedPage, page: u64) {
+fn compact_page(s: &Store, g: &Guard, buf: &AlignedBuf, page: u64) {
     let page_size = s.log.page_size();
     let mut offset = if page == 0 { BEGIN_ADDRESS } else { 0 };
     while offset + HEADER_BYTES as u64 <= page_size {
         // SAFETY: `offset` is 8-aligned and inside the buffer, which holds a whole page read
         // from the device and outlives `rec`; nothing else touches the buffer meanwhile.
-        let rec = unsafe { Rec::at(buf.ptr().add(offset as usize), page + offset) };
+        let rec = unsafe {
+            let base = std::ptr::NonNull::from(&buf.as_slice()[0]);
+            Rec::at(base.add(offset as usize), page + offset)
+        };
         let info = rec.info();
         if info == 0 {
             return; // The unused end of the page.

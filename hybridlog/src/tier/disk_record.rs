@@ -15,6 +15,7 @@
 use std::cell::RefCell;
 use std::ptr::NonNull;
 
+use crate::disk::AlignedBuf;
 use crate::index::ADDRESS_MASK;
 use crate::log::BEGIN_ADDRESS;
 use crate::record::{
@@ -331,7 +332,7 @@ pub(crate) fn record_at<'a>(s: &'a Store, address: u64) -> OnDisk<'a> {
 fn read_sync(s: &Store, walk: &mut Walk) {
     let Some(tier) = s.tier.as_ref() else { return };
     SCRATCH.with_borrow_mut(|scratch| {
-        let scratch = scratch.get_or_insert_with(Scratch::new);
+        let scratch = scratch.get_or_insert_with(|| AlignedBuf::new(MAX_READ, DISK_ALIGN));
         let mut next = walk.next_read();
         while let Next::Read { address, len } = next {
             // The record's address, not the aligned read's: the first record of the log
@@ -340,7 +341,7 @@ fn read_sync(s: &Store, walk: &mut Walk) {
                 next = walk.end();
                 continue;
             }
-            let buf = &mut scratch.bytes_mut()[..len];
+            let buf = &mut scratch.as_mut_slice()[..len];
             next = match tier.device.read(address, buf) {
                 Ok(n) => walk.feed(&buf[..n], &tier.stats),
                 Err(err) => {
@@ -352,30 +353,8 @@ fn read_sync(s: &Store, walk: &mut Walk) {
     });
 }
 
-/// An aligned scratch buffer for synchronous reads.
-struct Scratch(Box<[AlignedBlock]>);
-
-#[repr(C, align(4096))]
-#[derive(Clone, Copy)]
-struct AlignedBlock([u8; DISK_ALIGN]);
-
-impl Scratch {
-    fn new() -> Scratch {
-        Scratch(vec![AlignedBlock([0; DISK_ALIGN]); MAX_READ / DISK_ALIGN].into_boxed_slice())
-    }
-    fn bytes_mut(&mut self) -> &mut [u8] {
-        // SAFETY: the blocks are plain bytes laid out contiguously (`repr(C)`, size = align).
-        unsafe {
-            std::slice::from_raw_parts_mut(
-                self.0.as_mut_ptr().cast::<u8>(),
-                self.0.len() * DISK_ALIGN,
-            )
-        }
-    }
-}
-
 thread_local! {
-    static SCRATCH: RefCell<Option<Scratch>> = const { RefCell::new(None) };
+    static SCRATCH: RefCell<Option<AlignedBuf>> = const { RefCell::new(None) };
 }
 
 /// The newest record of (`pdb`, `key`) at or below `from` (an address below the head), from

@@ -15,6 +15,7 @@ use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Duration;
 
 use super::{DISK_ALIGN, TierStats, release_resolved};
+use crate::disk::AlignedBuf;
 use crate::log::BEGIN_ADDRESS;
 use crate::record::{F_INVALID, F_KEY_HEAP, F_OBJECT, F_VALUE_HEAP, HEADER_BYTES, Meta};
 use crate::store::Store;
@@ -111,7 +112,7 @@ pub(crate) fn flush_ready_pages(s: &Store) {
         return;
     }
     let handle = s.collector.register();
-    let mut image = AlignedPage::new(log.page_size() as usize);
+    let mut image = AlignedBuf::new(log.page_size() as usize, DISK_ALIGN);
     while page < ready {
         {
             let guard = handle.pin();
@@ -121,8 +122,8 @@ pub(crate) fn flush_ready_pages(s: &Store) {
             debug_assert!(false, "an unflushed page is not in memory");
             return;
         };
-        image.copy_from(ptr);
-        if let Err(err) = tier.device.write(page << bits, image.bytes()) {
+        copy_page(&mut image, ptr);
+        if let Err(err) = tier.device.write(page << bits, image.as_slice()) {
             TierStats::bump(&tier.stats.io_errors);
             log::error!("disk tier: writing log page {page} failed: {err}");
             // Retried on the next pass; until then the head cannot pass this page.
@@ -167,61 +168,17 @@ fn relocate_pointer_records(s: &Store, guard: &crossbeam_epoch::Guard, page: u64
     }
 }
 
-/// A page-sized, [`DISK_ALIGN`]-aligned buffer.
-pub(crate) struct AlignedPage {
-    words: Vec<Block>,
-}
-
-#[repr(C, align(4096))]
-#[derive(Clone, Copy)]
-struct Block([u64; DISK_ALIGN / 8]);
-
-impl AlignedPage {
-    pub(crate) fn new(bytes: usize) -> AlignedPage {
-        AlignedPage {
-            words: vec![Block([0; DISK_ALIGN / 8]); bytes / DISK_ALIGN],
-        }
-    }
-
-    /// Copies a page with relaxed atomic loads: its seal and lock words may change meanwhile.
-    fn copy_from(&mut self, page: std::ptr::NonNull<u8>) {
-        let src = page.cast::<u64>().as_ptr();
-        let dst = self.words.as_mut_ptr().cast::<u64>();
-        for i in 0..self.words.len() * (DISK_ALIGN / 8) {
-            // SAFETY: `page` is a mapped log page of this many bytes (it cannot be unmapped:
-            // the head never passes an unflushed page), 8-aligned, whose words are only
-            // accessed atomically by other threads; `dst` has the same length.
-            unsafe {
-                let w = crate::sync::raw::AtomicU64::from_ptr(src.add(i)).load(Ordering::Relaxed);
-                dst.add(i).write(w);
-            }
-        }
-    }
-
-    /// The whole buffer, writable (a device read's destination).
-    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
-        // SAFETY: the blocks are contiguous plain words (`repr(C)`, size = align), and
-        // `&mut self` makes the borrow unique.
-        unsafe {
-            std::slice::from_raw_parts_mut(
-                self.words.as_mut_ptr().cast::<u8>(),
-                self.words.len() * DISK_ALIGN,
-            )
-        }
-    }
-
-    /// The buffer's first byte, 4096-aligned (records read into it are 8-aligned).
-    pub(crate) fn ptr(&self) -> std::ptr::NonNull<u8> {
-        std::ptr::NonNull::from(&self.words[0]).cast()
-    }
-
-    pub(crate) fn bytes(&self) -> &[u8] {
-        // SAFETY: the blocks are contiguous plain words (`repr(C)`, size = align).
-        unsafe {
-            std::slice::from_raw_parts(
-                self.words.as_ptr().cast::<u8>(),
-                self.words.len() * DISK_ALIGN,
-            )
-        }
+/// Copies the log page at `page` into `image` (a page's worth) with relaxed atomic loads: its
+/// seal and lock words may change meanwhile.
+fn copy_page(image: &mut AlignedBuf, page: std::ptr::NonNull<u8>) {
+    let dst = image.as_mut_slice();
+    let src = page.cast::<u64>().as_ptr();
+    for (i, chunk) in dst.chunks_exact_mut(8).enumerate() {
+        // SAFETY: `page` is a mapped log page at least as long as `image` (it cannot be
+        // unmapped: the head never passes an unflushed page), 8-aligned, whose words are only
+        // accessed atomically by other threads.
+        let w =
+            unsafe { crate::sync::raw::AtomicU64::from_ptr(src.add(i)) }.load(Ordering::Relaxed);
+        chunk.copy_from_slice(&w.to_ne_bytes());
     }
 }
