@@ -29,13 +29,17 @@ pub fn policy(config: &Config) -> Option<EvictionPolicy> {
     })
 }
 
-/// Tells the store what to track for the configured policy (LFU for `*-lfu`).
-pub fn sync_tracking(config: &Config, session: &Session) {
-    let lfu = matches!(
+/// Whether the configured policy tracks access frequency (`*-lfu`) rather than recency.
+pub fn tracks_lfu(config: &Config) -> bool {
+    matches!(
         policy(config),
         Some(EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu)
-    );
-    let tracking = lfu.then(|| {
+    )
+}
+
+/// Tells the store what to track for the configured policy (LFU for `*-lfu`).
+pub fn sync_tracking(config: &Config, session: &Session) {
+    let tracking = tracks_lfu(config).then(|| {
         (
             config.value_u64("lfu-log-factor") as u32,
             config.value_u64("lfu-decay-time") as u32,

@@ -165,13 +165,7 @@ fn restore(ctx: &mut Ctx<'_>, args: Args<'_>) {
     }
     // Redis's `objectSetLRUOrLFU`: the option that matches the policy's tracking applies.
     let access = ctx.store.store().access();
-    let lfu = matches!(
-        crate::eviction::policy(&ctx.server.config),
-        Some(
-            ferrite_hybridlog::EvictionPolicy::AllKeysLfu
-                | ferrite_hybridlog::EvictionPolicy::VolatileLfu
-        )
-    );
+    let lfu = crate::eviction::tracks_lfu(&ctx.server.config);
     let bits = match (lfu, opts.idle, opts.freq) {
         (false, Some(idle), _) => Some(access.bits_for_idle(idle)),
         (true, _, Some(freq)) => Some(access.bits_for_freq(freq)),

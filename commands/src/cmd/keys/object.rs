@@ -112,7 +112,7 @@ pub(super) fn idletime(ctx: &mut Ctx<'_>, args: Args<'_>) {
         return ctx.reply.null();
     };
     let access = ctx.store.store().access();
-    if is_lfu(ctx) {
+    if crate::eviction::tracks_lfu(&ctx.server.config) {
         return ctx.reply.error(
             "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that \
              when switching between policies at runtime LRU and LFU data will take some time to \
@@ -132,7 +132,7 @@ pub(super) fn freq(ctx: &mut Ctx<'_>, args: Args<'_>) {
         return ctx.reply.null();
     };
     let access = ctx.store.store().access();
-    if !is_lfu(ctx) {
+    if !crate::eviction::tracks_lfu(&ctx.server.config) {
         return ctx.reply.error(
             "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please \
              note that when switching between policies at runtime LRU and LFU data will take \
@@ -140,17 +140,6 @@ pub(super) fn freq(ctx: &mut Ctx<'_>, args: Args<'_>) {
         );
     }
     ctx.reply.int(i64::from(access.frequency(bits)));
-}
-
-/// Whether the configured policy tracks frequency (the store follows on the next tick).
-fn is_lfu(ctx: &Ctx<'_>) -> bool {
-    matches!(
-        crate::eviction::policy(&ctx.server.config),
-        Some(
-            ferrite_hybridlog::EvictionPolicy::AllKeysLfu
-                | ferrite_hybridlog::EvictionPolicy::VolatileLfu
-        )
-    )
 }
 
 const HELP: &[&str] = &[
