@@ -102,11 +102,7 @@ pub(crate) fn read<R>(
     buf: &mut Vec<u8>,
     f: impl FnOnce(Entry<'_>) -> R,
 ) -> Read<R> {
-    let Some(rec) = s
-        .index
-        .find(hash)
-        .and_then(|e| s.find_record(e.address(), pdb, key))
-    else {
+    let Some(rec) = s.newest(hash, pdb, key) else {
         return Read::Absent;
     };
     read_record(s, rec, now, buf, f)
@@ -180,11 +176,7 @@ pub(crate) fn read_append(
     out: &mut Vec<u8>,
     mut header: impl FnMut(&mut Vec<u8>, ValueKind, usize) -> bool,
 ) -> Read<ValueKind> {
-    let Some(rec) = s
-        .index
-        .find(hash)
-        .and_then(|e| s.find_record(e.address(), pdb, key))
-    else {
+    let Some(rec) = s.newest(hash, pdb, key) else {
         return Read::Absent;
     };
     let mark = out.len();
@@ -290,11 +282,7 @@ pub(crate) fn probe(
     hash: u64,
     now: u64,
 ) -> Read<(ValueKind, u64)> {
-    let Some(rec) = s
-        .index
-        .find(hash)
-        .and_then(|e| s.find_record(e.address(), pdb, key))
-    else {
+    let Some(rec) = s.newest(hash, pdb, key) else {
         return Read::Absent;
     };
     let (meta, expire_at) = state(s, rec);
@@ -323,11 +311,7 @@ pub(crate) fn read_value<R>(
     let mut f = Some(f);
     let mut step = 0;
     loop {
-        let Some(rec) = s
-            .index
-            .find(hash)
-            .and_then(|e| s.find_record(e.address(), pdb, key))
-        else {
+        let Some(rec) = s.newest(hash, pdb, key) else {
             return Read::Absent;
         };
         if !rec.is_object() {

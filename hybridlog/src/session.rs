@@ -252,10 +252,7 @@ impl Session {
         let s = &*self.store;
         let _guard = self.handle.pin();
         let pdb = s.pdb(db);
-        let rec = s
-            .index
-            .find(s.hasher.hash(key))
-            .and_then(|e| s.find_record(e.address(), pdb, key))?;
+        let rec = s.newest(s.hasher.hash(key), pdb, key)?;
         let (meta, expire_at) = ops::state(s, rec);
         (!meta.tombstone() && !ops::is_expired(expire_at, now_ms)).then(|| rec.access())
     }
@@ -266,11 +263,7 @@ impl Session {
         let _guard = self.handle.pin();
         let pdb = s.pdb(db);
         let in_memory = s.log.head_address();
-        if let Some(rec) = s
-            .index
-            .find(s.hasher.hash(key))
-            .and_then(|e| s.find_record(e.address(), pdb, key))
-        {
+        if let Some(rec) = s.newest(s.hasher.hash(key), pdb, key) {
             let (meta, expire_at) = ops::state(s, rec);
             if !meta.tombstone()
                 && !ops::is_expired(expire_at, now_ms)

@@ -336,6 +336,15 @@ impl Store {
         None
     }
 
+    /// The newest record of (`pdb`, `key`), whose hash is `hash`: its index entry's chain
+    /// walked by [`Store::find_record`]. The caller is pinned.
+    #[inline]
+    pub(crate) fn newest(&self, hash: u64, pdb: u8, key: &[u8]) -> Option<Rec<'_>> {
+        self.index
+            .find(hash)
+            .and_then(|e| self.find_record(e.address(), pdb, key))
+    }
+
     /// The first address of `key`'s chain below the head, if the in-memory part of the chain
     /// from `head` does not hold it. The caller is pinned.
     pub(crate) fn disk_start(&self, head: u64, pdb: u8, key: &[u8]) -> Option<u64> {

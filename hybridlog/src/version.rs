@@ -28,11 +28,7 @@ impl Session {
         let guard = self.handle.pin();
         let pdb = s.pdb(db);
         let hash = s.hasher.hash(key);
-        let Some(rec) = s
-            .index
-            .find(hash)
-            .and_then(|e| s.find_record(e.address(), pdb, key))
-        else {
+        let Some(rec) = s.newest(hash, pdb, key) else {
             return KeyVersion::Absent;
         };
         let mut step = 0;
