@@ -22,18 +22,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// One `#[test]` per backend for each listed function `fn name(backend: &str)`.
-macro_rules! per_backend {
-    ($($name:ident),* $(,)?) => {
-        mod uring {
-            $(#[test] fn $name() { super::$name("uring") })*
-        }
-        mod epoll {
-            $(#[test] fn $name() { super::$name("epoll") })*
-        }
-    };
-}
-
 per_backend!(
     restart_keeps_acknowledged_writes,
     crash_loop_keeps_acknowledged_writes,

@@ -9,18 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::{Conn, Ferrite, escape};
 
-/// One `#[test]` per backend for each listed function `fn name(backend: &str)`.
-macro_rules! per_backend {
-    ($($name:ident),* $(,)?) => {
-        mod uring {
-            $(#[test] fn $name() { super::$name("uring") })*
-        }
-        mod epoll {
-            $(#[test] fn $name() { super::$name("epoll") })*
-        }
-    };
-}
-
 per_backend!(
     served_by_a_push_on_another_connection,
     first_blocked_first_served,

@@ -7,17 +7,6 @@ use std::time::Duration;
 
 use common::{Conn, Ferrite, escape};
 
-macro_rules! per_backend {
-    ($($name:ident),* $(,)?) => {
-        mod uring {
-            $(#[test] fn $name() { super::$name("uring") })*
-        }
-        mod epoll {
-            $(#[test] fn $name() { super::$name("epoll") })*
-        }
-    };
-}
-
 per_backend!(
     noeviction_refuses_writes_but_serves_reads,
     allkeys_lru_keeps_the_hot_keys,

@@ -16,18 +16,6 @@ use std::collections::VecDeque;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// One `#[test]` per backend for each listed function `fn name(backend: &str)`.
-macro_rules! per_backend {
-    ($($name:ident),* $(,)?) => {
-        mod uring {
-            $(#[test] fn $name() { super::$name("uring") })*
-        }
-        mod epoll {
-            $(#[test] fn $name() { super::$name("epoll") })*
-        }
-    };
-}
-
 per_backend!(random_commands, dump_restore_across, datatypes_benchmark);
 
 /// How two replies are compared.

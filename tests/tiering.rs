@@ -10,17 +10,6 @@ use std::time::Duration;
 
 use common::{Conn, Ferrite};
 
-macro_rules! per_backend {
-    ($($name:ident),* $(,)?) => {
-        mod uring {
-            $(#[test] fn $name() { super::$name("uring") })*
-        }
-        mod epoll {
-            $(#[test] fn $name() { super::$name("epoll") })*
-        }
-    };
-}
-
 per_backend!(
     twenty_times_memory_round_trip,
     collections_outlive_their_pages,

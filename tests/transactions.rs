@@ -9,18 +9,6 @@ use std::thread;
 
 use common::{Conn, Ferrite, escape};
 
-/// One `#[test]` per backend for each listed function `fn name(backend: &str)`.
-macro_rules! per_backend {
-    ($($name:ident),* $(,)?) => {
-        mod uring {
-            $(#[test] fn $name() { super::$name("uring") })*
-        }
-        mod epoll {
-            $(#[test] fn $name() { super::$name("epoll") })*
-        }
-    };
-}
-
 per_backend!(
     watch_sees_other_connections,
     exec_is_atomic_for_readers,

@@ -876,6 +876,20 @@ pub fn unescape(s: &str) -> Result<Vec<u8>, String> {
     Ok(v.pop().unwrap())
 }
 
+/// Declares `mod uring` and `mod epoll`, each with a `#[test]` per listed function that calls it
+/// with its backend's name: every integration suite runs on both I/O backends.
+#[macro_export]
+macro_rules! per_backend {
+    ($($name:ident),* $(,)?) => {
+        mod uring {
+            $(#[test] fn $name() { super::$name("uring") })*
+        }
+        mod epoll {
+            $(#[test] fn $name() { super::$name("epoll") })*
+        }
+    };
+}
+
 #[cfg(test)]
 mod self_tests {
     use super::*;
