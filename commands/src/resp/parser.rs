@@ -138,12 +138,21 @@ impl Parser {
             debug_assert!(false, "parser input shrank while a request was in progress");
             self.started = false;
         }
-        if !self.started {
+        let fresh = !self.started;
+        if fresh {
             self.begin();
         }
         let Some(&first) = input.first() else {
             return Parse::Incomplete;
         };
+        if fresh && first == b'*' {
+            if let Some(outcome) = self.whole_multibulk(input, limits) {
+                self.finish();
+                return outcome;
+            }
+            // Anything unusual: the general path starts over and says what it is.
+            self.spans.clear();
+        }
         let outcome = if first == b'*' {
             self.multibulk(input, limits)
         } else {
@@ -215,6 +224,44 @@ impl Parser {
             self.inline = true;
             Parse::Command { consumed }
         }
+    }
+
+    /// The fast path of [`multibulk`](Self::multibulk) for the common case: a request that has
+    /// fully arrived, every count and length plain digits within the limits. `None` for
+    /// anything else (a partial request, a sign, a leading zero, a limit, a NUL), which the
+    /// general path then parses from the start: both give the same spans for what this accepts.
+    #[inline]
+    fn whole_multibulk(&mut self, input: &[u8], limits: &Limits) -> Option<Parse> {
+        let (count, mut p) = plain_number(input, 1)?;
+        if count == 0 || count > MAX_RESERVE as u64 {
+            return None;
+        }
+        if count > UNAUTH_MAX_MULTIBULK_LEN as u64 && !limits.authenticated {
+            return None;
+        }
+        let max_len = if limits.authenticated {
+            limits.max_bulk_len
+        } else {
+            limits.max_bulk_len.min(UNAUTH_MAX_BULK_LEN as u64)
+        };
+        self.spans.reserve(count as usize);
+        for _ in 0..count {
+            if *input.get(p)? != b'$' {
+                return None;
+            }
+            let (len, start) = plain_number(input, p + 1)?;
+            if len > max_len {
+                return None;
+            }
+            // Plain numbers have at most 10 digits, so none of this overflows.
+            let next = start + len as usize + 2;
+            if next > input.len() || next as u64 > u64::from(u32::MAX) {
+                return None;
+            }
+            self.spans.push((start as u32, len as u32));
+            p = next;
+        }
+        Some(Parse::Command { consumed: p })
     }
 
     /// `processMultibulkBuffer`: `*N\r\n` then `N` times `$len\r\n<len bytes>\r\n`.
@@ -314,6 +361,32 @@ impl Parser {
         self.bulk_len = Some(len as u64);
         Ok(Some(len as u64))
     }
+}
+
+/// A count or length at `at` as [`Parser::whole_multibulk`] accepts it: `0` or a digit 1-9
+/// followed by at most nine digits, then `\r` and one more byte (Redis skips that byte
+/// unchecked). Returns the value and the position after those two bytes.
+#[inline]
+fn plain_number(input: &[u8], at: usize) -> Option<(u64, usize)> {
+    let first = *input.get(at)?;
+    let mut n = u64::from(first.wrapping_sub(b'0'));
+    if n > 9 {
+        return None;
+    }
+    let mut p = at + 1;
+    loop {
+        let b = *input.get(p)?;
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        if n == 0 || p - at >= 10 {
+            return None;
+        }
+        n = n * 10 + u64::from(digit);
+        p += 1;
+    }
+    (input[p] == b'\r' && p + 1 < input.len()).then_some((n, p + 2))
 }
 
 /// Length of one `expected '$', got 'X'` message.

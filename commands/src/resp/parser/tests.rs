@@ -519,6 +519,29 @@ proptest! {
         prop_assert_eq!(whole, pieces);
     }
 
+    /// (d) The whole-request fast path agrees with the general path (which a byte-by-byte
+    /// feed always takes) on frames that are almost, but not quite, well formed: signs,
+    /// leading zeros, NULs, wrong markers, bytes other than `\n` after `\r`.
+    #[test]
+    fn fast_path_matches_general_path(
+        args in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..8), 1..4),
+        noise in prop::collection::vec((any::<prop::sample::Index>(), noisy_byte()), 0..3),
+        authenticated in any::<bool>(),
+        max_bulk_len in prop_oneof![Just(512 * 1024 * 1024u64), 0..8u64],
+    ) {
+        let mut input = multibulk(&args);
+        for (at, byte) in noise {
+            let i = at.index(input.len());
+            input[i] = byte;
+        }
+        let limits = Limits { max_bulk_len, authenticated };
+        let (whole, _) = run(&input, &limits);
+        let every: Vec<usize> = (0..input.len()).collect();
+        // (What is left unconsumed after an error depends on how much had arrived.)
+        let (bytes, _) = run_split(&input, &every, &limits);
+        prop_assert_eq!(whole, bytes);
+    }
+
     /// (c) The inline and multibulk forms of the same command give the same arguments.
     #[test]
     fn inline_and_multibulk_agree(args in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..16), 1..6)) {
