@@ -64,8 +64,14 @@ impl DiskWaits {
         spec: &CommandSpec,
         args: Args<'_>,
     ) -> bool {
+        // Checked once per command, before anything is collected: this runs for every command.
+        if !session.may_read_disk() {
+            return false;
+        }
         let mut started = 0;
-        let mut wanted: Vec<(Db, &[u8])> = keys(spec, args).map(|k| (client.db, k)).collect();
+        for key in keys(spec, args) {
+            started += usize::from(self.read_key(session, client, client.db, key));
+        }
         if spec.name == "exec"
             && let Some(multi) = &client.multi
         {
@@ -83,22 +89,29 @@ impl DiskWaits {
                     }
                     continue;
                 }
-                wanted.extend(keys(queued, qargs).map(|k| (db, k)));
-            }
-        }
-        for (db, key) in wanted {
-            let Some(mut fetch) = session.locate(db, key) else {
-                continue;
-            };
-            if let FetchStep::Read(read) = fetch.start(session.store()) {
-                self.send(read, client.id, client.token, fetch);
-                started += 1;
+                for key in keys(queued, qargs) {
+                    started += usize::from(self.read_key(session, client, db, key));
+                }
             }
         }
         if started > 0 {
             *self.pending.entry(client.id).or_default() += started;
         }
         started > 0
+    }
+
+    /// Starts the walk for `key` if its lookup would read the device; true if it did.
+    fn read_key(&mut self, session: &mut Session, client: &Client, db: Db, key: &[u8]) -> bool {
+        let Some(mut fetch) = session.locate(db, key) else {
+            return false;
+        };
+        match fetch.start(session.store()) {
+            FetchStep::Read(read) => {
+                self.send(read, client.id, client.token, fetch);
+                true
+            }
+            _ => false,
+        }
     }
 
     fn send(&mut self, read: FileRead, client: u64, token: u64, fetch: Fetch) {

@@ -325,11 +325,14 @@ impl Worker {
         if n < 2 {
             return covered;
         }
-        for key in &keys[..n] {
-            self.session.prefetch(db, key);
+        let mut hashes = [None; AHEAD];
+        for (hash, key) in hashes.iter_mut().zip(&keys[..n]) {
+            *hash = Some(self.session.prefetch(db, key));
         }
-        for key in &keys[..n] {
-            self.session.prefetch_record(db, key);
+        for (hash, key) in hashes.iter().zip(&keys[..n]) {
+            if let Some(hash) = *hash {
+                self.session.prefetch_record(db, key, hash);
+            }
         }
         covered
     }

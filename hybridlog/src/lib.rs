@@ -35,6 +35,7 @@ pub mod log;
 pub mod object;
 mod ops;
 mod prefetch;
+pub use prefetch::KeyHash;
 pub mod record;
 mod scan;
 pub mod seqlock;

@@ -28,24 +28,33 @@ fn prefetch_line(p: *const u8) {
     let _ = p;
 }
 
+/// A key's hash, handed from [`Session::prefetch`] to [`Session::prefetch_record`] so that a
+/// batch hashes each key once.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyHash(u64);
+
 impl Session {
     /// Stage 1: prefetches the index bucket `key` hashes to. `db` is unused (buckets are shared
     /// by all databases); it is there so the call reads like the command it precedes.
+    /// Returns the key's hash for stage 2.
     #[inline]
-    pub fn prefetch(&mut self, db: Db, key: &[u8]) {
+    pub fn prefetch(&mut self, db: Db, key: &[u8]) -> KeyHash {
         let _ = db;
         let s = &*self.store;
-        prefetch_line(s.index.bucket_ptr(s.hasher.hash(key)).cast());
+        let hash = s.hasher.hash(key);
+        prefetch_line(s.index.bucket_ptr(hash).cast());
+        KeyHash(hash)
     }
 
     /// Stage 2: reads `key`'s index entry (a cache hit after [`prefetch`](Self::prefetch)) and
     /// prefetches the lines of its chain head record that a lookup reads: the header, the key
     /// and the start of an inline value. Records of other keys sharing the tag are not followed.
+    /// `hash` is what stage 1 returned for `key`.
     #[inline]
-    pub fn prefetch_record(&mut self, db: Db, key: &[u8]) {
+    pub fn prefetch_record(&mut self, db: Db, key: &[u8], hash: KeyHash) {
         let _ = db;
         let s = &*self.store;
-        let Some(entry) = s.index.find(s.hasher.hash(key)) else {
+        let Some(entry) = s.index.find(hash.0) else {
             return;
         };
         let a = entry.address();
@@ -82,21 +91,22 @@ mod tests {
         .expect("config");
         let mut s = store.session();
         // Absent keys, an empty index, long keys: nothing to fetch, nothing may break.
-        s.prefetch(0, b"missing");
-        s.prefetch_record(0, b"missing");
+        let h = s.prefetch(0, b"missing");
+        s.prefetch_record(0, b"missing", h);
         let long = vec![b'k'; 5000];
         for i in 0..200u32 {
             s.upsert(0, &i.to_le_bytes(), b"value", ValueKind::String, 0);
         }
         s.upsert(3, &long, b"v", ValueKind::String, 0);
         for i in 0..400u32 {
-            s.prefetch(0, &i.to_le_bytes());
+            let _ = s.prefetch(0, &i.to_le_bytes());
         }
         for i in 0..400u32 {
-            s.prefetch_record(0, &i.to_le_bytes());
+            let h = s.prefetch(0, &i.to_le_bytes());
+            s.prefetch_record(0, &i.to_le_bytes(), h);
         }
-        s.prefetch(3, &long);
-        s.prefetch_record(3, &long);
+        let h = s.prefetch(3, &long);
+        s.prefetch_record(3, &long, h);
         for i in 0..200u32 {
             let v = s.read(0, &i.to_le_bytes(), 0, |e| e.value.to_vec());
             assert_eq!(v.as_deref(), Some(&b"value"[..]));

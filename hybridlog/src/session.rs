@@ -91,16 +91,21 @@ impl Session {
         &self.store
     }
 
+    /// Whether any lookup could reach the disk: false until a page has left memory, which is
+    /// the common case and lets callers skip per-key [`locate`](Self::locate) calls outright.
+    #[inline]
+    pub fn may_read_disk(&self) -> bool {
+        let s = &*self.store;
+        s.tier.is_some() && s.log.head_address() > crate::log::BEGIN_ADDRESS
+    }
+
     /// Whether looking `key` up would read the device: if so, the walk to drive with
     /// asynchronous reads before running the command (see [`Fetch`]).
     pub fn locate(&mut self, db: Db, key: &[u8]) -> Option<Fetch> {
-        let s = &*self.store;
-        s.tier.as_ref()?;
-        // Nothing has ever left memory: no lookup can reach the disk (the common case, and
-        // this runs before every keyed command).
-        if s.log.head_address() <= crate::log::BEGIN_ADDRESS {
+        if !self.may_read_disk() {
             return None;
         }
+        let s = &*self.store;
         let pdb = s.pdb(db);
         let _guard = self.handle.pin();
         let entry = s.index.find(s.hasher.hash(key))?;
