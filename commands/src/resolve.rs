@@ -19,12 +19,14 @@ pub(crate) type Rejected = (Vec<u8>, Option<CmdId>);
 
 /// Finds the command (or container subcommand) and checks its arity, with Redis's error texts
 /// (client bytes in them as they are, as Redis's `%s` copies them). The error carries the
-/// command's id when the command was found (a rejected call of it).
+/// command's id when the command was found (a rejected call of it). `found` is the name's
+/// lookup when the caller already did it (`Some(None)`: not a command).
 pub(crate) fn resolve(
     args: crate::args::Args<'_>,
+    found: Option<Option<(&'static CommandSpec, CmdId)>>,
 ) -> Result<(&'static CommandSpec, CmdId), Rejected> {
     let name = args.get(0);
-    let Some((spec, id)) = table::lookup_id(name) else {
+    let Some((spec, id)) = found.unwrap_or_else(|| table::lookup_id(name)) else {
         // Redis's commandCheckExistence: each argument gets what is left of 128 bytes.
         let mut list = Vec::new();
         for a in args.iter_from(1) {

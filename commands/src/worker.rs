@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 
 use ferrite_hybridlog::Session;
 
+use crate::ahead::Ahead;
 use crate::aof;
 use crate::blocking;
 use crate::client::{BLOCK_UNBLOCK_ERROR, BLOCK_UNBLOCK_TIMEOUT, Client, ClientShared, ReplyMode};
@@ -22,7 +23,7 @@ use crate::resolve::{count_rejected, resolve};
 use crate::resp::{Limits, Parse, Parser, Reply};
 use crate::server::{Server, unix_ms};
 use crate::stats::{Rates, RunTimer, ThreadStats};
-use crate::table::{self, CommandSpec, flags};
+use crate::table::{self, CmdId, CommandSpec, flags};
 
 /// What the connection should do after an `input` or `poll` call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +66,8 @@ pub struct Worker {
     timer: RunTimer,
     /// Samples this thread's rates for INFO's instantaneous fields.
     rates: Rates,
+    /// Requests parsed ahead of the one running (kept for its buffers' capacity).
+    ahead: Ahead,
 }
 
 impl Worker {
@@ -85,6 +88,7 @@ impl Worker {
             feed: aof::Feed::default(),
             timer: RunTimer::default(),
             rates: Rates::default(),
+            ahead: Ahead::default(),
         }
     }
 
@@ -220,64 +224,75 @@ impl Worker {
             client.shared.authenticated.store(true, Ordering::Relaxed);
         }
         self.session.enter();
-        let mut prefetched_until = 0;
+        let mut ahead = std::mem::take(&mut self.ahead);
         let flow = loop {
-            if pos >= prefetched_until {
-                prefetched_until = pos + self.prefetch_ahead(client.db, &input[pos..]);
-            }
             let limits = Limits {
                 max_bulk_len,
                 authenticated: client.authenticated,
             };
-            match parser.parse(&input[pos..], &limits) {
-                Parse::Command { consumed } => {
-                    let args = parser.args(&input[pos..]);
-                    if client.blocked.is_some() && self.give_up(client, out, now_ms) {
+            if ahead.is_empty() && parser.is_idle() && pos < input.len() {
+                ahead.fill(&input[pos..], &limits, &mut self.session, client.db);
+            }
+            let (consumed, args, found) = if let Some(request) = ahead.pop(&input[pos..]) {
+                (request.consumed, request.args, Some(request.found))
+            } else {
+                match parser.parse(&input[pos..], &limits) {
+                    Parse::Command { consumed } => (consumed, parser.args(&input[pos..]), None),
+                    Parse::Skip { consumed } => {
                         pos += consumed;
                         continue;
                     }
-                    self.execute(client, args, out, now_ms);
-                    if client.blocked.is_none() && !self.parked.is_empty() {
-                        // A parked command that was just answered.
-                        self.parked.remove(&client.id);
+                    Parse::Incomplete => {
+                        let limit = Config::load(&self.server.config.client_query_buffer_limit);
+                        if (input.len() - pos) as u64 > limit {
+                            log::warn!(
+                                "Closing client that reached max query buffer length: id={} qbuf={}",
+                                client.id,
+                                input.len() - pos
+                            );
+                            break Flow::CloseNow;
+                        }
+                        break Flow::Continue;
                     }
-                    if client.park {
-                        client.park = false;
-                        self.park(client);
-                        held = consumed;
-                        break Flow::Park;
-                    }
-                    pos += consumed;
-                    if client.close_after_reply {
+                    Parse::Error(msg) => {
+                        let stats = self.server.stats.thread(self.thread);
+                        let mut reply = Reply::counted(out, client.resp3, stats);
+                        reply.error_bytes(&[b"ERR Protocol error: ", msg].concat());
+                        log::debug!(
+                            "Protocol error ({}) from client id={}",
+                            msg.escape_ascii(),
+                            client.id
+                        );
                         break Flow::CloseAfterFlush;
                     }
                 }
-                Parse::Skip { consumed } => pos += consumed,
-                Parse::Incomplete => {
-                    let limit = Config::load(&self.server.config.client_query_buffer_limit);
-                    if (input.len() - pos) as u64 > limit {
-                        log::warn!(
-                            "Closing client that reached max query buffer length: id={} qbuf={}",
-                            client.id,
-                            input.len() - pos
-                        );
-                        break Flow::CloseNow;
-                    }
-                    break Flow::Continue;
-                }
-                Parse::Error(msg) => {
-                    let stats = self.server.stats.thread(self.thread);
-                    let mut reply = Reply::counted(out, client.resp3, stats);
-                    reply.error_bytes(&[b"ERR Protocol error: ", msg].concat());
-                    log::debug!(
-                        "Protocol error ({}) from client id={}",
-                        msg.escape_ascii(),
-                        client.id
-                    );
-                    break Flow::CloseAfterFlush;
-                }
+            };
+            if client.blocked.is_some() && self.give_up(client, out, now_ms) {
+                pos += consumed;
+                continue;
+            }
+            let keeps = matches!(found, Some(Some((spec, _))) if Ahead::keeps_after(spec));
+            self.execute(client, args, out, now_ms, found);
+            if !keeps {
+                ahead.clear();
+            }
+            if client.blocked.is_none() && !self.parked.is_empty() {
+                // A parked command that was just answered.
+                self.parked.remove(&client.id);
+            }
+            if client.park {
+                client.park = false;
+                self.park(client);
+                held = consumed;
+                break Flow::Park;
+            }
+            pos += consumed;
+            if client.close_after_reply {
+                break Flow::CloseAfterFlush;
             }
         };
+        ahead.clear();
+        self.ahead = ahead;
         // Before leaving the shared section, so an exclusive section elsewhere finds every
         // number this thread took already filed.
         self.push_feed();
@@ -305,36 +320,6 @@ impl Worker {
             self.wait_released(client, out);
         }
         (pos, flow)
-    }
-
-    /// Prefetches the keys of the next pipelined commands (index buckets first, then their
-    /// records), so that their cache misses overlap instead of stalling one command at a time;
-    /// returns how many bytes of input the look-ahead covered (0: nothing worth prefetching).
-    fn prefetch_ahead(&mut self, db: ferrite_hybridlog::Db, input: &[u8]) -> usize {
-        /// Commands looked at in one go: enough to cover a `-P 16` pipeline per connection.
-        const AHEAD: usize = 16;
-        let mut keys: [&[u8]; AHEAD] = [&[]; AHEAD];
-        let mut n = 0;
-        let covered = crate::resp::peek::peek_commands(input, AHEAD, |name, first| {
-            if table::lookup(name).is_some_and(|c| c.first_key == 1) {
-                keys[n] = first;
-                n += 1;
-            }
-        });
-        // A lone command gains nothing: its lookup would miss just the same right after.
-        if n < 2 {
-            return covered;
-        }
-        let mut hashes = [None; AHEAD];
-        for (hash, key) in hashes.iter_mut().zip(&keys[..n]) {
-            *hash = Some(self.session.prefetch(db, key));
-        }
-        for (hash, key) in hashes.iter().zip(&keys[..n]) {
-            if let Some(hash) = *hash {
-                self.session.prefetch_record(db, key, hash);
-            }
-        }
-        covered
     }
 
     /// Files this thread's AOF entries with the sequencer.
@@ -368,10 +353,11 @@ impl Worker {
         args: crate::args::Args<'_>,
         out: &mut Vec<u8>,
         now_ms: u64,
+        found: Option<Option<(&'static CommandSpec, CmdId)>>,
     ) {
         let mark = out.len();
         let stats = self.server.stats.thread(self.thread);
-        let (spec, id) = match resolve(args) {
+        let (spec, id) = match resolve(args, found) {
             Ok(found) => found,
             Err((msg, id)) => {
                 transactions::reject(client, args, out, &msg, stats);

@@ -1,7 +1,6 @@
 //! The Redis protocol: request parsing (RESP multibulk and inline) and reply encoding.
 
 pub mod parser;
-pub mod peek;
 pub mod reply;
 
 pub use parser::{Limits, Parse, Parser};

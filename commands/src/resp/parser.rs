@@ -151,7 +151,6 @@ impl Parser {
                 return outcome;
             }
             // Anything unusual: the general path starts over and says what it is.
-            self.spans.clear();
         }
         let outcome = if first == b'*' {
             self.multibulk(input, limits)
@@ -226,42 +225,16 @@ impl Parser {
         }
     }
 
-    /// The fast path of [`multibulk`](Self::multibulk) for the common case: a request that has
-    /// fully arrived, every count and length plain digits within the limits. `None` for
-    /// anything else (a partial request, a sign, a leading zero, a limit, a NUL), which the
-    /// general path then parses from the start: both give the same spans for what this accepts.
+    /// The fast path of [`multibulk`](Self::multibulk): see [`parse_whole`].
     #[inline]
     fn whole_multibulk(&mut self, input: &[u8], limits: &Limits) -> Option<Parse> {
-        let (count, mut p) = plain_number(input, 1)?;
-        if count == 0 || count > MAX_RESERVE as u64 {
-            return None;
-        }
-        if count > UNAUTH_MAX_MULTIBULK_LEN as u64 && !limits.authenticated {
-            return None;
-        }
-        let max_len = if limits.authenticated {
-            limits.max_bulk_len
-        } else {
-            limits.max_bulk_len.min(UNAUTH_MAX_BULK_LEN as u64)
-        };
-        self.spans.reserve(count as usize);
-        for _ in 0..count {
-            if *input.get(p)? != b'$' {
-                return None;
-            }
-            let (len, start) = plain_number(input, p + 1)?;
-            if len > max_len {
-                return None;
-            }
-            // Plain numbers have at most 10 digits, so none of this overflows.
-            let next = start + len as usize + 2;
-            if next > input.len() || next as u64 > u64::from(u32::MAX) {
-                return None;
-            }
-            self.spans.push((start as u32, len as u32));
-            p = next;
-        }
-        Some(Parse::Command { consumed: p })
+        let consumed = parse_whole(input, limits, &mut self.spans)?;
+        Some(Parse::Command { consumed })
+    }
+
+    /// Whether no request is partly parsed (the next `parse` starts a new one).
+    pub fn is_idle(&self) -> bool {
+        !self.started
     }
 
     /// `processMultibulkBuffer`: `*N\r\n` then `N` times `$len\r\n<len bytes>\r\n`.
@@ -363,7 +336,58 @@ impl Parser {
     }
 }
 
-/// A count or length at `at` as [`Parser::whole_multibulk`] accepts it: `0` or a digit 1-9
+/// The common case of a multibulk request, in one pass: one that has fully arrived at the
+/// start of `input`, every count and length plain digits within `limits`. Appends its
+/// arguments' spans (relative to `input`) to `spans` and returns the bytes it occupies. `None`
+/// (with `spans` as it was) for anything else — a partial request, a sign, a leading zero, a
+/// NUL, a limit — which [`Parser::parse`]'s general path then handles from the start: the two
+/// give the same spans for every request this accepts.
+#[inline]
+pub fn parse_whole(input: &[u8], limits: &Limits, spans: &mut Vec<(u32, u32)>) -> Option<usize> {
+    if input.first() != Some(&b'*') {
+        return None;
+    }
+    let (count, mut p) = plain_number(input, 1)?;
+    if count == 0 || count > MAX_RESERVE as u64 {
+        return None;
+    }
+    if count > UNAUTH_MAX_MULTIBULK_LEN as u64 && !limits.authenticated {
+        return None;
+    }
+    let max_len = if limits.authenticated {
+        limits.max_bulk_len
+    } else {
+        limits.max_bulk_len.min(UNAUTH_MAX_BULK_LEN as u64)
+    };
+    let before = spans.len();
+    spans.reserve(count as usize);
+    for _ in 0..count {
+        let parsed = (|| {
+            if *input.get(p)? != b'$' {
+                return None;
+            }
+            let (len, start) = plain_number(input, p + 1)?;
+            if len > max_len {
+                return None;
+            }
+            // Plain numbers have at most 10 digits, so none of this overflows.
+            let next = start + len as usize + 2;
+            if next > input.len() || next as u64 > u64::from(u32::MAX) {
+                return None;
+            }
+            Some((start, len, next))
+        })();
+        let Some((start, len, next)) = parsed else {
+            spans.truncate(before);
+            return None;
+        };
+        spans.push((start as u32, len as u32));
+        p = next;
+    }
+    Some(p)
+}
+
+/// A count or length at `at` as [`parse_whole`] accepts it: `0` or a digit 1-9
 /// followed by at most nine digits, then `\r` and one more byte (Redis skips that byte
 /// unchecked). Returns the value and the position after those two bytes.
 #[inline]
