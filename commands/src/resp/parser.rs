@@ -145,12 +145,13 @@ impl Parser {
         let Some(&first) = input.first() else {
             return Parse::Incomplete;
         };
-        if fresh && first == b'*' {
-            if let Some(outcome) = self.whole_multibulk(input, limits) {
-                self.finish();
-                return outcome;
-            }
-            // Anything unusual: the general path starts over and says what it is.
+        // Anything unusual leaves the fast path: the general path starts over and says what.
+        if fresh
+            && first == b'*'
+            && let Some(outcome) = self.whole_multibulk(input, limits)
+        {
+            self.finish();
+            return outcome;
         }
         let outcome = if first == b'*' {
             self.multibulk(input, limits)
