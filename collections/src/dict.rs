@@ -1,22 +1,41 @@
 //! The hash table behind hashes, sets and sorted sets.
 //!
-//! Entries live densely in a `Vec` (so a uniformly random entry is one index away, which
-//! SPOP/SRANDMEMBER/HRANDFIELD/ZRANDMEMBER need) and are chained through `u32` links from a
-//! power-of-two bucket array (so SCAN can use Redis's reverse-binary cursor, which survives
-//! resizes between calls). While the table is small a removal keeps insertion order, so that a
-//! small hash replies in the order a Redis listpack would.
+//! Entries live densely in chunked storage ([`Dense`]: a uniformly random entry is one index
+//! away, which SPOP/SRANDMEMBER/HRANDFIELD/ZRANDMEMBER need, and growing never copies the
+//! entries) and are chained through `u32` links from a power-of-two bucket array (so SCAN can
+//! use Redis's reverse-binary cursor, which survives resizes between calls). While the table is
+//! small a removal keeps insertion order, so that a small hash replies in the order a Redis
+//! listpack would.
+//!
+//! Resizing is incremental, as in Redis's `dict.c`: a resize allocates the new bucket array
+//! (zeroed, so a big one costs a `calloc`, not a fill) and every later mutating operation
+//! moves a bounded number of entries out of the old array. Lookups check both arrays meanwhile.
+//! The per-operation budget is chosen when the resize starts so that it always finishes before
+//! the next resize can be due: no single operation relinks the whole table.
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::OnceLock;
 
-const NIL: u32 = u32::MAX;
+use crate::dense::Dense;
+
+/// Links are `index + 1`, so that a zeroed bucket array is an empty one.
+const NIL: u32 = 0;
 const MIN_BUCKETS: usize = 4;
 /// Up to this many entries, removal shifts the tail down (O(n)) to keep insertion order.
 const ORDER_KEEPING_LEN: usize = 256;
+/// A table is shrunk when fewer than one bucket in this many is used (Redis's 10% fill).
+const MIN_FILL_RECIPROCAL: usize = 10;
+/// The least rehash work (entries moved plus empty buckets passed) per mutating operation.
+const MIN_STEP: usize = 8;
 
 fn hash_key(key: &[u8]) -> u64 {
     static SEED: OnceLock<RandomState> = OnceLock::new();
     SEED.get_or_init(RandomState::new).hash_one(key)
+}
+
+fn link(i: usize) -> u32 {
+    debug_assert!(i < u32::MAX as usize);
+    i as u32 + 1
 }
 
 #[derive(Clone, Debug)]
@@ -30,17 +49,61 @@ struct Entry<V> {
 /// A binary-safe map from byte strings to `V`.
 #[derive(Clone, Debug)]
 pub(crate) struct Dict<V> {
-    entries: Vec<Entry<V>>,
-    buckets: Vec<u32>,
+    entries: Dense<Entry<V>>,
+    /// The table inserts go to: the new one while a resize is in progress.
+    table: Vec<u32>,
+    /// The table being drained by a resize; empty otherwise.
+    old: Vec<u32>,
+    /// Buckets of `old` below this one are empty (already moved).
+    drain_at: usize,
+    /// Rehash work per mutating operation for the resize in progress.
+    step: usize,
+    /// Test-only accounting of the rehash work done per operation.
+    #[cfg(test)]
+    stats: tests::Stats,
 }
 
 impl<V> Default for Dict<V> {
     fn default() -> Self {
         Self {
-            entries: Vec::new(),
-            buckets: Vec::new(),
+            entries: Dense::default(),
+            table: Vec::new(),
+            old: Vec::new(),
+            drain_at: 0,
+            step: MIN_STEP,
+            #[cfg(test)]
+            stats: tests::Stats::default(),
         }
     }
+}
+
+fn bucket(hash: u64, buckets: usize) -> usize {
+    debug_assert!(buckets.is_power_of_two());
+    (hash as usize) & (buckets - 1)
+}
+
+/// Makes the link in the chain from `head` that equals `want` equal `to` instead. False when no
+/// link in the chain is `want`.
+fn replace_in_chain<V>(head: &mut u32, entries: &mut Dense<Entry<V>>, want: u32, to: u32) -> bool {
+    if *head == want {
+        *head = to;
+        return true;
+    }
+    let mut at = *head;
+    while let Some(e) = at.checked_sub(1).and_then(|i| entries.get_mut(i as usize)) {
+        if e.next == want {
+            e.next = to;
+            return true;
+        }
+        at = e.next;
+    }
+    false
+}
+
+/// The next reverse-binary cursor after `v` for a table of mask `mask`: increments the bits
+/// covered by the mask, from the most significant one down.
+fn next_cursor(v: u64, mask: u64) -> u64 {
+    (v | !mask).reverse_bits().wrapping_add(1).reverse_bits()
 }
 
 impl<V> Dict<V> {
@@ -48,21 +111,33 @@ impl<V> Dict<V> {
         self.entries.len()
     }
 
-    fn bucket_of(&self, hash: u64) -> usize {
-        (hash as usize) & (self.buckets.len() - 1)
+    fn rehashing(&self) -> bool {
+        !self.old.is_empty()
     }
 
     /// The dense index of `key`, if present.
     pub(crate) fn find(&self, key: &[u8]) -> Option<usize> {
-        if self.buckets.is_empty() {
+        if self.len() == 0 {
             return None;
         }
         let hash = hash_key(key);
-        let mut at = self.buckets[self.bucket_of(hash)];
+        if self.rehashing() {
+            let b = bucket(hash, self.old.len());
+            if b >= self.drain_at
+                && let Some(i) = self.find_in_chain(self.old[b], hash, key)
+            {
+                return Some(i);
+            }
+        }
+        self.find_in_chain(self.table[bucket(hash, self.table.len())], hash, key)
+    }
+
+    fn find_in_chain(&self, mut at: u32, hash: u64, key: &[u8]) -> Option<usize> {
         while at != NIL {
-            let e = &self.entries[at as usize];
+            let i = at as usize - 1;
+            let e = self.entries.get(i)?;
             if e.hash == hash && *e.key == *key {
-                return Some(at as usize);
+                return Some(i);
             }
             at = e.next;
         }
@@ -70,11 +145,14 @@ impl<V> Dict<V> {
     }
 
     pub(crate) fn get(&self, key: &[u8]) -> Option<&V> {
-        self.find(key).map(|i| &self.entries[i].value)
+        self.find(key)
+            .and_then(|i| self.entries.get(i))
+            .map(|e| &e.value)
     }
 
     pub(crate) fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
-        self.find(key).map(|i| &mut self.entries[i].value)
+        let i = self.find(key)?;
+        self.entries.get_mut(i).map(|e| &mut e.value)
     }
 
     /// The entry at dense index `i`.
@@ -84,23 +162,31 @@ impl<V> Dict<V> {
 
     /// Inserts or replaces; returns the previous value.
     pub(crate) fn insert(&mut self, key: Box<[u8]>, value: V) -> Option<V> {
-        if let Some(i) = self.find(&key) {
-            return Some(std::mem::replace(&mut self.entries[i].value, value));
+        self.rehash_step();
+        if let Some(e) = self.find(&key).and_then(|i| self.entries.get_mut(i)) {
+            return Some(std::mem::replace(&mut e.value, value));
         }
-        debug_assert!(self.entries.len() < NIL as usize - 1);
-        if self.entries.len() >= self.buckets.len() {
-            self.rehash((self.buckets.len() * 2).max(MIN_BUCKETS));
+        assert!(
+            self.len() < u32::MAX as usize - 1,
+            "dict index space exhausted"
+        );
+        if self.len() >= self.table.len() {
+            #[cfg(test)]
+            self.stats.note_due(self.rehashing());
+            if !self.rehashing() {
+                self.start_resize((self.table.len() * 2).max(MIN_BUCKETS));
+            }
         }
         let hash = hash_key(&key);
-        let b = self.bucket_of(hash);
-        let at = self.entries.len() as u32;
+        let b = bucket(hash, self.table.len());
+        let at = link(self.len());
         self.entries.push(Entry {
             key,
             value,
             hash,
-            next: self.buckets[b],
+            next: self.table[b],
         });
-        self.buckets[b] = at;
+        self.table[b] = at;
         None
     }
 
@@ -111,88 +197,105 @@ impl<V> Dict<V> {
 
     /// Removes the entry at dense index `i` (which must exist).
     pub(crate) fn remove_at(&mut self, i: usize) -> (Box<[u8]>, V) {
-        self.unlink(i);
-        let last = self.entries.len() - 1;
-        let removed = if self.entries.len() <= ORDER_KEEPING_LEN {
-            let e = self.entries.remove(i);
-            if i != last {
-                self.relink_all();
+        assert!(i < self.len(), "remove_at {i} of {}", self.len());
+        // Rehash work only moves links, never entries: `i` stays valid.
+        self.rehash_step();
+        let next = self.entries.get(i).map_or(NIL, |e| e.next);
+        self.replace_link(i, next);
+        let last = self.len() - 1;
+        let removed = if self.len() <= ORDER_KEEPING_LEN {
+            // Bubble the unlinked entry to the end, keeping every link pointing at its entry.
+            for k in i + 1..=last {
+                self.replace_link(k, link(k - 1));
+                self.entries.swap(k - 1, k);
             }
-            e
+            self.entries.pop().expect("i < len")
         } else {
             if i != last {
-                self.repoint(last as u32, i as u32);
+                self.replace_link(last, link(i));
             }
             self.entries.swap_remove(i)
         };
-        let len = self.entries.len();
-        if self.buckets.len() > MIN_BUCKETS && len * 10 < self.buckets.len() {
-            self.shrink(len.next_power_of_two().max(MIN_BUCKETS));
+        let len = self.len();
+        if self.table.len() > MIN_BUCKETS && len * MIN_FILL_RECIPROCAL < self.table.len() {
+            #[cfg(test)]
+            self.stats.note_due(self.rehashing());
+            if !self.rehashing() {
+                self.start_resize((2 * len).next_power_of_two().max(MIN_BUCKETS));
+            }
         }
         (removed.key, removed.value)
     }
 
-    /// Takes entry `i` out of its bucket chain.
-    fn unlink(&mut self, i: usize) {
-        let b = self.bucket_of(self.entries[i].hash);
-        let next = self.entries[i].next;
-        if self.buckets[b] == i as u32 {
-            self.buckets[b] = next;
+    /// Makes the link that points at entry `x` point at `to` instead (`x` is being unlinked,
+    /// or is about to move to `to - 1`).
+    fn replace_link(&mut self, x: usize, to: u32) {
+        let Some(hash) = self.entries.get(x).map(|e| e.hash) else {
+            debug_assert!(false, "no entry {x}");
             return;
-        }
-        let mut at = self.buckets[b];
-        while at != NIL {
-            let e = &mut self.entries[at as usize];
-            if e.next == i as u32 {
-                e.next = next;
+        };
+        let want = link(x);
+        if self.rehashing() {
+            let b = bucket(hash, self.old.len());
+            if b >= self.drain_at && replace_in_chain(&mut self.old[b], &mut self.entries, want, to)
+            {
                 return;
             }
-            at = e.next;
         }
-        debug_assert!(false, "entry {i} not in its chain");
+        let b = bucket(hash, self.table.len());
+        let found = replace_in_chain(&mut self.table[b], &mut self.entries, want, to);
+        debug_assert!(found, "entry {x} not in its chain");
     }
 
-    /// Makes the link that points at `from` point at `to` (the entry is about to move).
-    fn repoint(&mut self, from: u32, to: u32) {
-        let b = self.bucket_of(self.entries[from as usize].hash);
-        if self.buckets[b] == from {
-            self.buckets[b] = to;
+    /// Starts moving every entry into a fresh table of `size` buckets.
+    fn start_resize(&mut self, size: usize) {
+        debug_assert!(!self.rehashing() && size.is_power_of_two());
+        let len = self.len();
+        // `vec![0; n]` is a zeroed allocation: a large table is calloc'ed pages, not a fill.
+        self.old = std::mem::replace(&mut self.table, vec![NIL; size]);
+        self.drain_at = 0;
+        // The work is one unit per old bucket passed and per entry moved. It must be done within
+        // the fewest length-changing operations after which another resize could be due
+        // (inserts until the table is full, removals until it is under 10% full), and each such
+        // operation does one step, so a resize never waits for the previous one.
+        let work = self.old.len() + len;
+        let grow_in = size.saturating_sub(len);
+        let shrink_in = if size > MIN_BUCKETS {
+            len.saturating_sub((size - 1) / MIN_FILL_RECIPROCAL)
+        } else {
+            usize::MAX
+        };
+        self.step = work.div_ceil(grow_in.min(shrink_in).max(1)).max(MIN_STEP);
+        self.rehash_step();
+    }
+
+    /// Moves up to `self.step` units of work (entries moved, empty buckets passed) from the old
+    /// table into the current one.
+    fn rehash_step(&mut self) {
+        if !self.rehashing() {
             return;
         }
-        let mut at = self.buckets[b];
-        while at != NIL {
-            let e = &mut self.entries[at as usize];
-            if e.next == from {
-                e.next = to;
-                return;
-            }
-            at = e.next;
+        let mut budget = self.step;
+        while budget > 0 && self.drain_at < self.old.len() {
+            budget -= 1;
+            let head = self.old[self.drain_at];
+            let Some(e) = head
+                .checked_sub(1)
+                .and_then(|i| self.entries.get_mut(i as usize))
+            else {
+                self.drain_at += 1;
+                continue;
+            };
+            self.old[self.drain_at] = e.next;
+            let b = bucket(e.hash, self.table.len());
+            e.next = self.table[b];
+            self.table[b] = head;
         }
-        debug_assert!(false, "entry {from} not in its chain");
-    }
-
-    fn rehash(&mut self, buckets: usize) {
-        debug_assert!(buckets.is_power_of_two());
-        self.buckets = vec![NIL; buckets];
-        self.relink_all();
-    }
-
-    /// Shrinks the bucket array without giving its memory back: freeing a large block in the
-    /// middle of a command can stall for many milliseconds in glibc's malloc (it consolidates
-    /// every small chunk freed so far). The memory is reused if the table grows again.
-    fn shrink(&mut self, buckets: usize) {
-        debug_assert!(buckets.is_power_of_two() && buckets <= self.buckets.len());
-        self.buckets.truncate(buckets);
-        self.relink_all();
-    }
-
-    fn relink_all(&mut self) {
-        self.buckets.fill(NIL);
-        let mask = self.buckets.len().wrapping_sub(1);
-        for (i, e) in self.entries.iter_mut().enumerate() {
-            let b = (e.hash as usize) & mask;
-            e.next = self.buckets[b];
-            self.buckets[b] = i as u32;
+        #[cfg(test)]
+        self.stats.note_step(self.step - budget);
+        if self.drain_at == self.old.len() {
+            self.old = Vec::new();
+            self.drain_at = 0;
         }
     }
 
@@ -203,31 +306,44 @@ impl<V> Dict<V> {
     /// Redis's `dictScan` loop: visits whole buckets from `cursor` until at least `count`
     /// entries were visited or 10×`count` buckets were looked at, and returns the next cursor
     /// (0 when the scan is complete). Every entry present for the whole scan is visited at least
-    /// once, even if the table is resized between calls.
+    /// once, even if the table is resized between calls or is being resized.
     pub(crate) fn scan<'a>(
         &'a self,
         cursor: u64,
         count: usize,
         mut visit: impl FnMut(&'a [u8], &'a V),
     ) -> u64 {
-        if self.buckets.is_empty() {
+        if self.table.is_empty() {
             return 0;
         }
-        let mask = (self.buckets.len() - 1) as u64;
+        // While resizing, Redis visits the cursor's bucket in the smaller table and then every
+        // bucket of the larger table that it expands to (the cursor's low bits, all values of
+        // the extra high bits): together they hold everything that hashed to that bucket.
+        let (small, large) = match (self.rehashing(), self.old.len() < self.table.len()) {
+            (false, _) => (&self.table, None),
+            (true, true) => (&self.old, Some(&self.table)),
+            (true, false) => (&self.table, Some(&self.old)),
+        };
+        let m0 = (small.len() - 1) as u64;
         let count = count.max(1);
         let mut budget = count.saturating_mul(10);
         let mut visited = 0usize;
         let mut v = cursor;
         loop {
-            let mut at = self.buckets[(v & mask) as usize];
-            while at != NIL {
-                let e = &self.entries[at as usize];
-                visit(&e.key, &e.value);
-                visited += 1;
-                at = e.next;
+            visited += self.visit_chain(small[(v & m0) as usize], &mut visit);
+            match large {
+                None => v = next_cursor(v, m0),
+                Some(large) => {
+                    let m1 = (large.len() - 1) as u64;
+                    loop {
+                        visited += self.visit_chain(large[(v & m1) as usize], &mut visit);
+                        v = next_cursor(v, m1);
+                        if v & (m0 ^ m1) == 0 {
+                            break;
+                        }
+                    }
+                }
             }
-            v |= !mask;
-            v = v.reverse_bits().wrapping_add(1).reverse_bits();
             budget -= 1;
             if v == 0 || visited >= count || budget == 0 {
                 return v;
@@ -235,92 +351,24 @@ impl<V> Dict<V> {
         }
     }
 
+    fn visit_chain<'a>(&'a self, mut at: u32, visit: &mut impl FnMut(&'a [u8], &'a V)) -> usize {
+        let mut n = 0;
+        while let Some(e) = at.checked_sub(1).and_then(|i| self.entries.get(i as usize)) {
+            visit(&e.key, &e.value);
+            n += 1;
+            at = e.next;
+        }
+        n
+    }
+
     /// Bytes held, estimated: the entry and bucket arrays and the keys (not what `V` owns).
     pub(crate) fn memory_usage(&self) -> usize {
         self.entries.capacity() * size_of::<Entry<V>>()
-            + self.buckets.capacity() * size_of::<u32>()
+            + (self.table.capacity() + self.old.capacity()) * size_of::<u32>()
             + self.entries.iter().map(|e| e.key.len()).sum::<usize>()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashSet;
-
-    fn key(i: usize) -> Box<[u8]> {
-        i.to_string().into_bytes().into_boxed_slice()
-    }
-
-    #[test]
-    fn insert_find_remove_both_regimes() {
-        let mut d = Dict::default();
-        for i in 0..2000 {
-            assert!(d.insert(key(i), i).is_none());
-        }
-        assert_eq!(d.insert(key(5), 55), Some(5));
-        for i in (0..2000).step_by(3) {
-            assert_eq!(
-                d.remove(&key(i)).map(|(_, v)| v),
-                Some(if i == 5 { 55 } else { i })
-            );
-        }
-        for i in 0..2000 {
-            assert_eq!(d.get(&key(i)).is_some(), i % 3 != 0, "{i}");
-        }
-        while d.len() > 0 {
-            let (k, _) = d.remove_at(d.len() / 2);
-            assert!(d.get(&k).is_none());
-        }
-        assert!(d.buckets.len() <= MIN_BUCKETS);
-    }
-
-    #[test]
-    fn small_removal_keeps_order() {
-        let mut d = Dict::default();
-        for i in 0..10 {
-            d.insert(key(i), ());
-        }
-        d.remove(&key(3));
-        let order: Vec<_> = d.iter().map(|(k, _)| k.to_vec()).collect();
-        let want: Vec<_> = (0..10)
-            .filter(|&i| i != 3)
-            .map(|i| key(i).to_vec())
-            .collect();
-        assert_eq!(order, want);
-    }
-
-    #[test]
-    fn scan_survives_resizes() {
-        let mut d = Dict::default();
-        for i in 0..1000 {
-            d.insert(key(i), ());
-        }
-        let mut seen = HashSet::new();
-        let mut cursor = 0;
-        let mut round = 0;
-        loop {
-            cursor = d.scan(cursor, 10, |k, _| {
-                seen.insert(k.to_vec());
-            });
-            round += 1;
-            // Grow then shrink mid-scan; keys 0..500 stay throughout.
-            if round == 5 {
-                for i in 1000..5000 {
-                    d.insert(key(i), ());
-                }
-            }
-            if round == 20 {
-                for i in 500..5000 {
-                    d.remove(&key(i));
-                }
-            }
-            if cursor == 0 {
-                break;
-            }
-        }
-        for i in 0..500 {
-            assert!(seen.contains(&*key(i)), "missed {i}");
-        }
-    }
-}
+#[path = "dict_tests.rs"]
+mod tests;

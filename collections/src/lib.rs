@@ -23,6 +23,7 @@
 //! of `i64::MIN` and `i64::MAX`, NaN and infinite scores.
 
 mod codec;
+mod dense;
 mod dict;
 pub mod geo;
 mod hash;
