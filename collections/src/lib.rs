@@ -8,7 +8,7 @@
 //!
 //! | type | structure | notes |
 //! | --- | --- | --- |
-//! | [`List`] | `VecDeque` of boxed elements | O(1) at both ends and O(1) by index |
+//! | [`List`] | chunked deque of boxed elements (quicklist-like) | O(1) at both ends, no O(N) growth step, O(1) by index |
 //! | [`Hash`](struct@Hash) | in-crate hash table, reverse-binary scan cursor | insertion order kept while small |
 //! | [`Set`] | sorted `i64` array (intset) or the hash table | |
 //! | [`SortedSet`] | skiplist with spans + hash table | O(log N) rank |
@@ -24,6 +24,7 @@
 
 mod codec;
 mod dense;
+mod deque;
 mod dict;
 pub mod geo;
 mod hash;
