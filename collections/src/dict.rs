@@ -7,11 +7,18 @@
 //! small a removal keeps insertion order, so that a small hash replies in the order a Redis
 //! listpack would.
 //!
-//! Resizing is incremental, as in Redis's `dict.c`: a resize allocates the new bucket array
-//! (zeroed, so a big one costs a `calloc`, not a fill) and every later mutating operation
-//! moves a bounded number of entries out of the old array. Lookups check both arrays meanwhile.
-//! The per-operation budget is chosen when the resize starts so that it always finishes before
-//! the next resize can be due: no single operation relinks the whole table.
+//! Resizing is incremental, as in Redis's `dict.c`, so that no single operation relinks the
+//! whole table: every mutating operation does a bounded step of the resize in progress, sized
+//! when the resize starts so that it always finishes before the next one can be due. Lookups
+//! look wherever an entry can be meanwhile.
+//!
+//! - Growing allocates the new bucket array zeroed (a big one is fresh `calloc`'ed pages, not a
+//!   fill) and moves entries out of the old array, bucket by bucket, as Redis does.
+//! - Shrinking folds the array onto its first `small` buckets in place (bucket `b + k·small`
+//!   merges into `b`) and then truncates it without giving the memory back: a shrink happens
+//!   after many removals, when glibc's malloc has many small freed chunks to consolidate, and a
+//!   large `malloc` or `free` then would stall for milliseconds. The memory is reused if the
+//!   table grows again.
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::OnceLock;
@@ -46,16 +53,30 @@ struct Entry<V> {
     next: u32,
 }
 
+/// A resize in progress.
+#[derive(Clone, Debug)]
+enum Resize {
+    Idle,
+    /// Entries move from `old` into `table`; buckets of `old` below `drain_at` are empty.
+    Grow {
+        old: Vec<u32>,
+        drain_at: usize,
+    },
+    /// `table` folds onto its first `small` buckets: bucket `i >= small` moves into bucket
+    /// `i & (small - 1)`. Buckets in `small..cursor` are empty; bucket `cursor` may be part way.
+    Shrink {
+        small: usize,
+        cursor: usize,
+    },
+}
+
 /// A binary-safe map from byte strings to `V`.
 #[derive(Clone, Debug)]
 pub(crate) struct Dict<V> {
     entries: Dense<Entry<V>>,
-    /// The table inserts go to: the new one while a resize is in progress.
+    /// The table inserts go to: the new one while growing, the one being folded while shrinking.
     table: Vec<u32>,
-    /// The table being drained by a resize; empty otherwise.
-    old: Vec<u32>,
-    /// Buckets of `old` below this one are empty (already moved).
-    drain_at: usize,
+    resize: Resize,
     /// Rehash work per mutating operation for the resize in progress.
     step: usize,
     /// Test-only accounting of the rehash work done per operation.
@@ -68,8 +89,7 @@ impl<V> Default for Dict<V> {
         Self {
             entries: Dense::default(),
             table: Vec::new(),
-            old: Vec::new(),
-            drain_at: 0,
+            resize: Resize::Idle,
             step: MIN_STEP,
             #[cfg(test)]
             stats: tests::Stats::default(),
@@ -106,13 +126,67 @@ fn next_cursor(v: u64, mask: u64) -> u64 {
     (v | !mask).reverse_bits().wrapping_add(1).reverse_bits()
 }
 
+/// A bucket an entry may be in.
+#[derive(Clone, Copy)]
+enum Slot {
+    /// Of the old table, while growing.
+    Old(usize),
+    /// Of `table`.
+    Table(usize),
+}
+
 impl<V> Dict<V> {
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
-    fn rehashing(&self) -> bool {
-        !self.old.is_empty()
+    fn resizing(&self) -> bool {
+        !matches!(self.resize, Resize::Idle)
+    }
+
+    /// The table's size once the resize in progress is done.
+    fn size(&self) -> usize {
+        match self.resize {
+            Resize::Shrink { small, .. } => small,
+            _ => self.table.len(),
+        }
+    }
+
+    /// Where an entry with `hash` may be (at most two buckets while a resize is in progress).
+    fn slots(&self, hash: u64) -> [Option<Slot>; 2] {
+        let big = bucket(hash, self.table.len());
+        match &self.resize {
+            Resize::Idle => [Some(Slot::Table(big)), None],
+            Resize::Grow { old, drain_at } => {
+                let b = bucket(hash, old.len());
+                [
+                    (b >= *drain_at).then_some(Slot::Old(b)),
+                    Some(Slot::Table(big)),
+                ]
+            }
+            Resize::Shrink { small, .. } if big < *small => [Some(Slot::Table(big)), None],
+            Resize::Shrink { small, cursor } => [
+                (big >= *cursor).then_some(Slot::Table(big)),
+                (big <= *cursor).then_some(Slot::Table(big & (small - 1))),
+            ],
+        }
+    }
+
+    /// The bucket of `table` a new entry with `hash` goes to.
+    fn home(&self, hash: u64) -> usize {
+        let big = bucket(hash, self.table.len());
+        match self.resize {
+            Resize::Shrink { small, cursor } if big >= small && big < cursor => big & (small - 1),
+            _ => big,
+        }
+    }
+
+    fn head(&self, slot: Slot) -> u32 {
+        match (slot, &self.resize) {
+            (Slot::Table(b), _) => self.table[b],
+            (Slot::Old(b), Resize::Grow { old, .. }) => old[b],
+            (Slot::Old(_), _) => NIL,
+        }
     }
 
     /// The dense index of `key`, if present.
@@ -120,16 +194,17 @@ impl<V> Dict<V> {
         if self.len() == 0 {
             return None;
         }
-        let hash = hash_key(key);
-        if self.rehashing() {
-            let b = bucket(hash, self.old.len());
-            if b >= self.drain_at
-                && let Some(i) = self.find_in_chain(self.old[b], hash, key)
-            {
-                return Some(i);
-            }
+        self.find_hashed(key, hash_key(key))
+    }
+
+    fn find_hashed(&self, key: &[u8], hash: u64) -> Option<usize> {
+        if self.table.is_empty() {
+            return None;
         }
-        self.find_in_chain(self.table[bucket(hash, self.table.len())], hash, key)
+        self.slots(hash)
+            .into_iter()
+            .flatten()
+            .find_map(|slot| self.find_in_chain(self.head(slot), hash, key))
     }
 
     fn find_in_chain(&self, mut at: u32, hash: u64, key: &[u8]) -> Option<usize> {
@@ -163,22 +238,25 @@ impl<V> Dict<V> {
     /// Inserts or replaces; returns the previous value.
     pub(crate) fn insert(&mut self, key: Box<[u8]>, value: V) -> Option<V> {
         self.rehash_step();
-        if let Some(e) = self.find(&key).and_then(|i| self.entries.get_mut(i)) {
+        let hash = hash_key(&key);
+        if let Some(e) = self
+            .find_hashed(&key, hash)
+            .and_then(|i| self.entries.get_mut(i))
+        {
             return Some(std::mem::replace(&mut e.value, value));
         }
         assert!(
             self.len() < u32::MAX as usize - 1,
             "dict index space exhausted"
         );
-        if self.len() >= self.table.len() {
+        if self.len() >= self.size() {
             #[cfg(test)]
-            self.stats.note_due(self.rehashing());
-            if !self.rehashing() {
-                self.start_resize((self.table.len() * 2).max(MIN_BUCKETS));
+            self.stats.note_due(self.resizing());
+            if !self.resizing() {
+                self.start_resize((self.size() * 2).max(MIN_BUCKETS));
             }
         }
-        let hash = hash_key(&key);
-        let b = bucket(hash, self.table.len());
+        let b = self.home(hash);
         let at = link(self.len());
         self.entries.push(Entry {
             key,
@@ -217,10 +295,10 @@ impl<V> Dict<V> {
             self.entries.swap_remove(i)
         };
         let len = self.len();
-        if self.table.len() > MIN_BUCKETS && len * MIN_FILL_RECIPROCAL < self.table.len() {
+        if self.size() > MIN_BUCKETS && len * MIN_FILL_RECIPROCAL < self.size() {
             #[cfg(test)]
-            self.stats.note_due(self.rehashing());
-            if !self.rehashing() {
+            self.stats.note_due(self.resizing());
+            if !self.resizing() {
                 self.start_resize((2 * len).next_power_of_two().max(MIN_BUCKETS));
             }
         }
@@ -235,30 +313,41 @@ impl<V> Dict<V> {
             return;
         };
         let want = link(x);
-        if self.rehashing() {
-            let b = bucket(hash, self.old.len());
-            if b >= self.drain_at && replace_in_chain(&mut self.old[b], &mut self.entries, want, to)
-            {
+        for slot in self.slots(hash).into_iter().flatten() {
+            let head = match (slot, &mut self.resize) {
+                (Slot::Table(b), _) => &mut self.table[b],
+                (Slot::Old(b), Resize::Grow { old, .. }) => &mut old[b],
+                (Slot::Old(_), _) => continue,
+            };
+            if replace_in_chain(head, &mut self.entries, want, to) {
                 return;
             }
         }
-        let b = bucket(hash, self.table.len());
-        let found = replace_in_chain(&mut self.table[b], &mut self.entries, want, to);
-        debug_assert!(found, "entry {x} not in its chain");
+        debug_assert!(false, "entry {x} not in its chain");
     }
 
-    /// Starts moving every entry into a fresh table of `size` buckets.
+    /// Starts resizing the table to `size` buckets.
     fn start_resize(&mut self, size: usize) {
-        debug_assert!(!self.rehashing() && size.is_power_of_two());
+        debug_assert!(!self.resizing() && size.is_power_of_two());
         let len = self.len();
-        // `vec![0; n]` is a zeroed allocation: a large table is calloc'ed pages, not a fill.
-        self.old = std::mem::replace(&mut self.table, vec![NIL; size]);
-        self.drain_at = 0;
-        // The work is one unit per old bucket passed and per entry moved. It must be done within
+        let current = self.table.len();
+        if size > current {
+            // `vec![0; n]` is a zeroed allocation: a large table is calloc'ed pages, not a fill.
+            let old = std::mem::replace(&mut self.table, vec![NIL; size]);
+            if !old.is_empty() {
+                self.resize = Resize::Grow { old, drain_at: 0 };
+            }
+        } else {
+            self.resize = Resize::Shrink {
+                small: size,
+                cursor: size,
+            };
+        }
+        // The work is one unit per bucket passed and per entry moved. It must be done within
         // the fewest length-changing operations after which another resize could be due
         // (inserts until the table is full, removals until it is under 10% full), and each such
         // operation does one step, so a resize never waits for the previous one.
-        let work = self.old.len() + len;
+        let work = current + len;
         let grow_in = size.saturating_sub(len);
         let shrink_in = if size > MIN_BUCKETS {
             len.saturating_sub((size - 1) / MIN_FILL_RECIPROCAL)
@@ -269,33 +358,58 @@ impl<V> Dict<V> {
         self.rehash_step();
     }
 
-    /// Moves up to `self.step` units of work (entries moved, empty buckets passed) from the old
-    /// table into the current one.
+    /// Does up to `self.step` units of the resize in progress (entries moved, empty buckets
+    /// passed).
     fn rehash_step(&mut self) {
-        if !self.rehashing() {
-            return;
-        }
         let mut budget = self.step;
-        while budget > 0 && self.drain_at < self.old.len() {
-            budget -= 1;
-            let head = self.old[self.drain_at];
-            let Some(e) = head
-                .checked_sub(1)
-                .and_then(|i| self.entries.get_mut(i as usize))
-            else {
-                self.drain_at += 1;
-                continue;
-            };
-            self.old[self.drain_at] = e.next;
-            let b = bucket(e.hash, self.table.len());
-            e.next = self.table[b];
-            self.table[b] = head;
-        }
+        let done = match &mut self.resize {
+            Resize::Idle => return,
+            Resize::Grow { old, drain_at } => {
+                while budget > 0 && *drain_at < old.len() {
+                    budget -= 1;
+                    let head = old[*drain_at];
+                    let Some(e) = head
+                        .checked_sub(1)
+                        .and_then(|i| self.entries.get_mut(i as usize))
+                    else {
+                        *drain_at += 1;
+                        continue;
+                    };
+                    old[*drain_at] = e.next;
+                    let b = bucket(e.hash, self.table.len());
+                    e.next = self.table[b];
+                    self.table[b] = head;
+                }
+                *drain_at == old.len()
+            }
+            Resize::Shrink { small, cursor } => {
+                while budget > 0 && *cursor < self.table.len() {
+                    budget -= 1;
+                    let head = self.table[*cursor];
+                    let Some(e) = head
+                        .checked_sub(1)
+                        .and_then(|i| self.entries.get_mut(i as usize))
+                    else {
+                        *cursor += 1;
+                        continue;
+                    };
+                    self.table[*cursor] = e.next;
+                    let b = *cursor & (*small - 1);
+                    e.next = self.table[b];
+                    self.table[b] = head;
+                }
+                let done = *cursor == self.table.len();
+                if done {
+                    // Keeps the capacity: see the module comment.
+                    self.table.truncate(*small);
+                }
+                done
+            }
+        };
         #[cfg(test)]
         self.stats.note_step(self.step - budget);
-        if self.drain_at == self.old.len() {
-            self.old = Vec::new();
-            self.drain_at = 0;
+        if done {
+            self.resize = Resize::Idle;
         }
     }
 
@@ -318,11 +432,14 @@ impl<V> Dict<V> {
         }
         // While resizing, Redis visits the cursor's bucket in the smaller table and then every
         // bucket of the larger table that it expands to (the cursor's low bits, all values of
-        // the extra high bits): together they hold everything that hashed to that bucket.
-        let (small, large) = match (self.rehashing(), self.old.len() < self.table.len()) {
-            (false, _) => (&self.table, None),
-            (true, true) => (&self.old, Some(&self.table)),
-            (true, false) => (&self.table, Some(&self.old)),
+        // the extra high bits): together they hold everything that hashed to that bucket. A
+        // shrink folds one array onto its own prefix, so there the expansion with no high bit
+        // set is the small bucket itself and is not visited twice.
+        let table = &self.table[..];
+        let (small, large, folding) = match &self.resize {
+            Resize::Idle => (table, None, false),
+            Resize::Grow { old, .. } => (&old[..], Some(table), false),
+            Resize::Shrink { small, .. } => (&table[..*small], Some(table), true),
         };
         let m0 = (small.len() - 1) as u64;
         let count = count.max(1);
@@ -335,8 +452,11 @@ impl<V> Dict<V> {
                 None => v = next_cursor(v, m0),
                 Some(large) => {
                     let m1 = (large.len() - 1) as u64;
+                    debug_assert!(m1 > m0);
                     loop {
-                        visited += self.visit_chain(large[(v & m1) as usize], &mut visit);
+                        if !(folding && v & (m0 ^ m1) == 0) {
+                            visited += self.visit_chain(large[(v & m1) as usize], &mut visit);
+                        }
                         v = next_cursor(v, m1);
                         if v & (m0 ^ m1) == 0 {
                             break;
@@ -361,10 +481,17 @@ impl<V> Dict<V> {
         n
     }
 
+    fn old_capacity(&self) -> usize {
+        match &self.resize {
+            Resize::Grow { old, .. } => old.capacity(),
+            _ => 0,
+        }
+    }
+
     /// Bytes held, estimated: the entry and bucket arrays and the keys (not what `V` owns).
     pub(crate) fn memory_usage(&self) -> usize {
         self.entries.capacity() * size_of::<Entry<V>>()
-            + (self.table.capacity() + self.old.capacity()) * size_of::<u32>()
+            + (self.table.capacity() + self.old_capacity()) * size_of::<u32>()
             + self.entries.iter().map(|e| e.key.len()).sum::<usize>()
     }
 }
