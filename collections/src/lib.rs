@@ -9,7 +9,7 @@
 //! | type | structure | notes |
 //! | --- | --- | --- |
 //! | [`List`] | chunked deque of boxed elements (quicklist-like) | O(1) at both ends, no O(N) growth step, O(1) by index |
-//! | [`Hash`](struct@Hash) | in-crate hash table, reverse-binary scan cursor | insertion order kept while small |
+//! | [`Hash`](struct@Hash) | in-crate hash table, incremental resizing, reverse-binary scan cursor | insertion order kept while small |
 //! | [`Set`] | sorted `i64` array (intset) or the hash table | |
 //! | [`SortedSet`] | skiplist with spans + hash table | O(log N) rank |
 //! | [`Hll`] | Redis's own sparse/dense byte string | byte-identical to Redis |
