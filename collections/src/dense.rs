@@ -133,6 +133,8 @@ mod tests {
             model.swap_remove(model.len() - 1)
         );
         assert_eq!(d.iter().copied().collect::<Vec<_>>(), model);
+        // Chunks never grow past CHUNK, so no push copies more than CHUNK elements.
+        assert!(d.chunks.iter().all(|c| c.capacity() == CHUNK));
         assert_eq!(d.iter().rev().len(), model.len());
         while let Some(v) = d.pop() {
             assert_eq!(Some(v), model.pop());

@@ -219,8 +219,12 @@ mod tests {
             d.is_empty(),
             "first empty iff deque empty"
         );
+        // No chunk ever grows past CHUNK elements (8: the allocator's least capacity for
+        // bytes), so no push copies more than that.
+        assert!(d.first.capacity() <= CHUNK.max(8));
         let n = d.rest.len();
         for (c, chunk) in d.rest.iter().enumerate() {
+            assert!(chunk.capacity() <= CHUNK.max(8));
             assert!(!chunk.is_empty() && chunk.len() <= CHUNK);
             assert!(
                 c + 1 == n || chunk.len() == CHUNK,
