@@ -8,8 +8,8 @@
 //!
 //! | type | structure | notes |
 //! | --- | --- | --- |
-//! | [`List`] | `VecDeque` of boxed elements | O(1) at both ends and O(1) by index |
-//! | [`Hash`](struct@Hash) | in-crate hash table, reverse-binary scan cursor | insertion order kept while small |
+//! | [`List`] | chunked deque of boxed elements (quicklist-like) | O(1) at both ends, no O(N) growth step, O(1) by index |
+//! | [`Hash`](struct@Hash) | in-crate hash table, incremental resizing, reverse-binary scan cursor | insertion order kept while small |
 //! | [`Set`] | sorted `i64` array (intset) or the hash table | |
 //! | [`SortedSet`] | skiplist with spans + hash table | O(log N) rank |
 //! | [`Hll`] | Redis's own sparse/dense byte string | byte-identical to Redis |
@@ -23,6 +23,8 @@
 //! of `i64::MIN` and `i64::MAX`, NaN and infinite scores.
 
 mod codec;
+mod dense;
+mod deque;
 mod dict;
 pub mod geo;
 mod hash;

@@ -1,10 +1,10 @@
-//! Redis lists: a ring buffer of boxed elements. Push and pop at both ends are O(1), and so is
-//! access by index; LINSERT, LREM and LSET-by-value are O(N) as Redis documents.
-
-use std::collections::VecDeque;
+//! Redis lists: a chunked deque of boxed elements (like Redis's quicklist nodes, see
+//! [`Deque`]). Push and pop at both ends are O(1) with no O(N) growth step, and so is access by
+//! index; LINSERT, LREM and LSET-by-value are O(N) as Redis documents.
 
 use crate::Error;
 use crate::codec::{self, DecodeError, Reader, tag};
+use crate::deque::Deque;
 use crate::util::{normalize_index, normalize_range};
 
 /// One end of a list: `LEFT` is the head, `RIGHT` the tail.
@@ -19,7 +19,7 @@ pub enum End {
 /// A Redis list.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct List {
-    items: VecDeque<Box<[u8]>>,
+    items: Deque<Box<[u8]>>,
 }
 
 impl List {
@@ -68,13 +68,7 @@ impl List {
         let n = usize::try_from(count)
             .unwrap_or(usize::MAX)
             .min(self.items.len());
-        match end {
-            End::Left => self.items.drain(..n).collect(),
-            End::Right => {
-                let start = self.items.len() - n;
-                self.items.drain(start..).rev().collect()
-            }
-        }
+        (0..n).filter_map(|_| self.pop(end)).collect()
     }
 
     /// LMOVE / RPOPLPUSH within one list (source and destination are the same key): pops from
@@ -110,13 +104,17 @@ impl List {
 
     /// LINDEX (negative counts from the tail).
     pub fn get(&self, index: i64) -> Option<&[u8]> {
-        normalize_index(index, self.items.len()).map(|i| &*self.items[i])
+        normalize_index(index, self.items.len())
+            .and_then(|i| self.items.get(i))
+            .map(|v| &**v)
     }
 
     /// LSET.
     pub fn set(&mut self, index: i64, value: &[u8]) -> Result<(), Error> {
-        let i = normalize_index(index, self.items.len()).ok_or(Error::IndexOutOfRange)?;
-        self.items[i] = Box::from(value);
+        let slot = normalize_index(index, self.items.len())
+            .and_then(|i| self.items.get_mut(i))
+            .ok_or(Error::IndexOutOfRange)?;
+        *slot = Box::from(value);
         Ok(())
     }
 
@@ -126,7 +124,7 @@ impl List {
             Some((a, b)) => (a, b + 1),
             None => (0, 0),
         };
-        self.items.range(a..b).map(|v| &**v)
+        self.items.range(a, b).map(|v| &**v)
     }
 
     /// All elements, head to tail.
@@ -137,10 +135,15 @@ impl List {
     /// LTRIM: keeps only `start..=end`.
     pub fn trim(&mut self, start: i64, end: i64) {
         match normalize_range(start, end, self.items.len()) {
-            None => self.items.clear(),
+            None => self.items = Deque::default(),
             Some((a, b)) => {
-                self.items.truncate(b + 1);
-                self.items.drain(..a);
+                // O(elements removed), as Redis documents for LTRIM.
+                while self.items.len() > b + 1 {
+                    self.items.pop_back();
+                }
+                for _ in 0..a {
+                    self.items.pop_front();
+                }
             }
         }
     }
@@ -161,6 +164,9 @@ impl List {
         let total = self.items.iter().filter(|v| ***v == *value).count();
         let to_remove = if count == 0 { total } else { total.min(limit) };
         // From the tail, the first `total - to_remove` matches (from the head) survive.
+        if to_remove == 0 {
+            return 0;
+        }
         let mut keep_first = if count < 0 { total - to_remove } else { 0 };
         let mut removed = 0;
         self.items.retain(|v| {
@@ -198,7 +204,7 @@ impl List {
         let scanned = usize::try_from(maxlen).unwrap_or(usize::MAX).min(len);
         for step in 0..scanned {
             let index = if rank > 0 { step } else { len - 1 - step };
-            if *self.items[index] != *value {
+            if self.items.get(index).is_none_or(|v| **v != *value) {
                 continue;
             }
             matches += 1;
@@ -214,8 +220,10 @@ impl List {
 
     /// An estimate of the bytes held.
     pub fn memory_usage(&self) -> usize {
+        let (slots, table) = self.items.capacity();
         size_of::<Self>()
-            + self.items.capacity() * size_of::<Box<[u8]>>()
+            + slots * size_of::<Box<[u8]>>()
+            + table
             + self.items.iter().map(|v| v.len()).sum::<usize>()
     }
 
@@ -228,7 +236,7 @@ impl List {
     pub fn serialize(&self, out: &mut Vec<u8>) {
         codec::put_header(out, tag::LIST);
         codec::put_varint(out, self.items.len() as u64);
-        for v in &self.items {
+        for v in self.items.iter() {
             codec::put_bytes(out, v);
         }
     }
@@ -237,7 +245,7 @@ impl List {
     pub fn deserialize(bytes: &[u8]) -> Result<Self, DecodeError> {
         let (mut r, _) = Reader::open(bytes, &[tag::LIST])?;
         let n = r.count(1)?;
-        let mut items = VecDeque::with_capacity(n);
+        let mut items = Deque::default();
         for _ in 0..n {
             items.push_back(Box::from(r.bytes()?));
         }
@@ -248,9 +256,11 @@ impl List {
 
 impl<'a> FromIterator<&'a [u8]> for List {
     fn from_iter<T: IntoIterator<Item = &'a [u8]>>(iter: T) -> Self {
-        Self {
-            items: iter.into_iter().map(Box::from).collect(),
+        let mut items = Deque::default();
+        for v in iter {
+            items.push_back(Box::from(v));
         }
+        Self { items }
     }
 }
 
@@ -346,5 +356,118 @@ mod tests {
         l.serialize(&mut out);
         assert_eq!(List::deserialize(&out), Ok(l));
         assert!(List::deserialize(&out[..out.len() - 1]).is_err());
+    }
+}
+
+#[cfg(test)]
+mod model_tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::VecDeque;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Push(bool, u8),
+        Pop(bool),
+        PopMany(bool, u8),
+        Rotate(bool, bool),
+        Set(i8, u8),
+        Trim(i16, i16),
+        Insert(bool, u8, u8),
+        Remove(i8, u8),
+        PushMany(u16),
+    }
+
+    fn end(left: bool) -> End {
+        if left { End::Left } else { End::Right }
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (any::<bool>(), 0..6u8).prop_map(|(l, v)| Op::Push(l, v)),
+            3 => any::<bool>().prop_map(Op::Pop),
+            1 => (any::<bool>(), any::<u8>()).prop_map(|(l, n)| Op::PopMany(l, n)),
+            1 => (any::<bool>(), any::<bool>()).prop_map(|(a, b)| Op::Rotate(a, b)),
+            1 => (any::<i8>(), 0..6u8).prop_map(|(i, v)| Op::Set(i, v)),
+            1 => (any::<i16>(), any::<i16>()).prop_map(|(a, b)| Op::Trim(a, b)),
+            1 => (any::<bool>(), 0..6u8, 0..6u8).prop_map(|(b, p, v)| Op::Insert(b, p, v)),
+            1 => (any::<i8>(), 0..6u8).prop_map(|(c, v)| Op::Remove(c, v)),
+            1 => (0..300u16).prop_map(Op::PushMany),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// List against a `VecDeque` model over random command sequences.
+        #[test]
+        fn matches_vecdeque(ops in prop::collection::vec(op(), 1..120)) {
+            let mut l = List::new();
+            let mut m: VecDeque<Vec<u8>> = VecDeque::new();
+            for op in ops {
+                match op {
+                    Op::Push(left, v) => {
+                        l.push(end(left), &[v]);
+                        if left { m.push_front(vec![v]) } else { m.push_back(vec![v]) }
+                    }
+                    Op::Pop(left) => {
+                        let want = if left { m.pop_front() } else { m.pop_back() };
+                        prop_assert_eq!(l.pop(end(left)).map(Vec::from), want);
+                    }
+                    Op::PopMany(left, n) => {
+                        let got: Vec<Vec<u8>> = l.pop_many(end(left), n.into()).into_iter().map(Vec::from).collect();
+                        let want: Vec<Vec<u8>> = (0..n).filter_map(|_| if left { m.pop_front() } else { m.pop_back() }).collect();
+                        prop_assert_eq!(got, want);
+                    }
+                    Op::Rotate(from, to) => {
+                        let got = l.rotate(end(from), end(to)).map(<[u8]>::to_vec);
+                        let v = if from { m.pop_front() } else { m.pop_back() };
+                        if let Some(v) = v.clone() {
+                            if to { m.push_front(v) } else { m.push_back(v) }
+                        }
+                        prop_assert_eq!(got, v);
+                    }
+                    Op::Set(i, v) => {
+                        let at = normalize_index(i.into(), m.len());
+                        prop_assert_eq!(l.set(i.into(), &[v]).is_ok(), at.is_some());
+                        if let Some(at) = at { m[at] = vec![v]; }
+                        prop_assert_eq!(l.get(i.into()).map(<[u8]>::to_vec), at.map(|a| m[a].clone()));
+                    }
+                    Op::Trim(a, b) => {
+                        let want: VecDeque<Vec<u8>> = match normalize_range(a.into(), b.into(), m.len()) {
+                            None => VecDeque::new(),
+                            Some((a, b)) => m.range(a..=b).cloned().collect(),
+                        };
+                        prop_assert!(l.range(a.into(), b.into()).eq(want.iter().map(|v| &v[..])));
+                        l.trim(a.into(), b.into());
+                        m = want;
+                    }
+                    Op::Insert(before, p, v) => {
+                        let at = m.iter().position(|x| *x == [p]);
+                        prop_assert_eq!(l.insert(before, &[p], &[v]), at.map(|_| m.len() + 1));
+                        if let Some(at) = at { m.insert(if before { at } else { at + 1 }, vec![v]); }
+                    }
+                    Op::Remove(count, v) => {
+                        let mut idx: Vec<usize> = (0..m.len()).filter(|&i| m[i] == [v]).collect();
+                        if count < 0 { idx.reverse(); }
+                        if count != 0 { idx.truncate(count.unsigned_abs().into()); }
+                        idx.sort_unstable();
+                        for &i in idx.iter().rev() { m.remove(i); }
+                        prop_assert_eq!(l.remove(count.into(), &[v]), idx.len());
+                    }
+                    Op::PushMany(n) => {
+                        for i in 0..n {
+                            l.push(End::Right, &[(i % 6) as u8]);
+                            m.push_back(vec![(i % 6) as u8]);
+                        }
+                    }
+                }
+                prop_assert_eq!(l.len(), m.len());
+            }
+            prop_assert!(l.iter().eq(m.iter().map(|v| &v[..])));
+            let mut out = Vec::new();
+            l.serialize(&mut out);
+            prop_assert_eq!(List::deserialize(&out), Ok(l));
+        }
     }
 }
