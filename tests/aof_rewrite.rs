@@ -6,10 +6,10 @@
 //! test runs on both I/O backends.
 
 mod common;
-#[path = "aof/model.rs"]
-mod model;
 #[path = "aof_rewrite/helpers.rs"]
 mod helpers;
+#[path = "aof/model.rs"]
+mod model;
 
 use std::fs;
 use std::sync::Arc;
@@ -33,11 +33,7 @@ per_backend!(
 fn rewrite_shrinks_and_restart_recovers(backend: &str) {
     for (preamble, how) in [("yes", "kill"), ("no", "term")] {
         let dir = TempDir::new("aofrw-shrink");
-        let s = start(
-            backend,
-            dir.path(),
-            &["--aof-use-rdb-preamble", preamble],
-        );
+        let s = start(backend, dir.path(), &["--aof-use-rdb-preamble", preamble]);
         let mut c = client(s.port);
         overwrite_workload(&mut c, 20);
         let before = aof_dir_size(dir.path());
@@ -66,7 +62,12 @@ fn rewrite_shrinks_and_restart_recovers(backend: &str) {
             ),
             "the old base and incr are history, deleted"
         );
-        assert_eq!(aof_files(dir.path()).len(), 3, "{:?}", aof_files(dir.path()));
+        assert_eq!(
+            aof_files(dir.path()).len(),
+            3,
+            "{:?}",
+            aof_files(dir.path())
+        );
         stop(s, how);
         let s = start(backend, dir.path(), &[]);
         let got = snapshot_all(&mut client(s.port));
@@ -86,8 +87,9 @@ fn writes_during_rewrite_survive_restart(backend: &str) {
     let seed = seed("writes_during_rewrite");
     let port = s.port;
     let flag = Arc::clone(&stop_flag);
-    let runner =
-        std::thread::spawn(move || model::run_writers(port, writers, 1_000_000, seed, &models, &flag));
+    let runner = std::thread::spawn(move || {
+        model::run_writers(port, writers, 1_000_000, seed, &models, &flag)
+    });
     let mut raw = Conn::connect(s.port);
     for n in 1..=3 {
         std::thread::sleep(Duration::from_millis(150));
@@ -105,7 +107,11 @@ fn writes_during_rewrite_survive_restart(backend: &str) {
     let mut s = s;
     kill9(&mut s);
     let s = start(backend, dir.path(), &[]);
-    model::verify(s.port, &results, "after three rewrites under load and kill -9");
+    model::verify(
+        s.port,
+        &results,
+        "after three rewrites under load and kill -9",
+    );
     let mut c = client(s.port);
     for i in (0..2000).step_by(97) {
         let v: String = c.get(format!("pre:{i}")).expect("GET");
@@ -170,11 +176,7 @@ fn redis_and_ferrite_load_each_others_rewrite(backend: &str) {
     for preamble in ["yes", "no"] {
         // Ferrite rewrites, redis-server loads.
         let dir = TempDir::new("aofrw-to-redis");
-        let s = start(
-            backend,
-            dir.path(),
-            &["--aof-use-rdb-preamble", preamble],
-        );
+        let s = start(backend, dir.path(), &["--aof-use-rdb-preamble", preamble]);
         let mut c = client(s.port);
         mixed_workload(&mut c);
         let mut raw = Conn::connect(s.port);
@@ -197,12 +199,9 @@ fn redis_and_ferrite_load_each_others_rewrite(backend: &str) {
         drop(r);
 
         // redis-server rewrites, Ferrite loads.
-        let Some(mut r) = RedisServer::start_with(&[
-            "--appendonly",
-            "yes",
-            "--aof-use-rdb-preamble",
-            preamble,
-        ]) else {
+        let Some(mut r) =
+            RedisServer::start_with(&["--appendonly", "yes", "--aof-use-rdb-preamble", preamble])
+        else {
             return;
         };
         let mut rc = client(r.port);
@@ -255,7 +254,11 @@ fn auto_rewrite_triggers(backend: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut i = 0u64;
     while info_field(&mut raw, "aof_rewrites") == "0" {
-        assert!(Instant::now() < deadline, "no automatic rewrite\n{}", s.log());
+        assert!(
+            Instant::now() < deadline,
+            "no automatic rewrite\n{}",
+            s.log()
+        );
         let mut p = redis::pipe();
         for _ in 0..100 {
             p.set(format!("k{}", i % 50), &value).ignore();
@@ -270,7 +273,9 @@ fn auto_rewrite_triggers(backend: &str) {
         s.log()
     );
     // The base now measures the rewritten files: 50 keys are far below the minimum.
-    let current: u64 = info_field(&mut raw, "aof_current_size").parse().expect("size");
+    let current: u64 = info_field(&mut raw, "aof_current_size")
+        .parse()
+        .expect("size");
     let base: u64 = info_field(&mut raw, "aof_base_size").parse().expect("size");
     assert!(current < 64 * 1024 && base <= current, "{current} {base}");
     // Percentage 0 turns it off.

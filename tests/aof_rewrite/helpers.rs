@@ -80,7 +80,10 @@ pub(crate) fn children_of(pid: u32) -> Vec<i32> {
         };
         let stat = fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
         let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let ppid = rest.split_whitespace().nth(1).and_then(|v| v.parse::<u32>().ok());
+        let ppid = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.parse::<u32>().ok());
         if ppid == Some(pid) {
             out.push(p);
         }
@@ -137,8 +140,12 @@ pub(crate) fn overwrite_workload(c: &mut redis::Connection, rounds: usize) {
         for k in 0..100 {
             p.set(format!("s{k}"), format!("round-{r}-{k}")).ignore();
             p.hset(format!("h{}", k % 10), format!("f{k}"), r).ignore();
-            p.zadd(format!("z{}", k % 10), format!("m{k}"), (r * k) as f64 + 0.5)
-                .ignore();
+            p.zadd(
+                format!("z{}", k % 10),
+                format!("m{k}"),
+                (r * k) as f64 + 0.5,
+            )
+            .ignore();
         }
         for k in 0..10 {
             p.rpush(format!("l{k}"), r).ignore();
