@@ -364,12 +364,13 @@ fn child_replies(port: u16) -> Vec<Vec<u8>> {
     let mut c = client(port);
     preload(&mut c, 60);
     let mut raw = Conn::connect(port);
-    let mut out = Vec::new();
-    out.push(raw.cmd_str(&["BGSAVE"]));
-    out.push(raw.cmd_str(&["BGREWRITEAOF"]));
-    out.push(info_field(&mut raw, "aof_rewrite_scheduled").into_bytes());
-    out.push(raw.cmd_str(&["BGSAVE"]));
-    out.push(raw.cmd_str(&["BGSAVE", "SCHEDULE"]));
+    let mut out = vec![
+        raw.cmd_str(&["BGSAVE"]),
+        raw.cmd_str(&["BGREWRITEAOF"]),
+        info_field(&mut raw, "aof_rewrite_scheduled").into_bytes(),
+        raw.cmd_str(&["BGSAVE"]),
+        raw.cmd_str(&["BGSAVE", "SCHEDULE"]),
+    ];
     // The scheduled rewrite starts when the save is done.
     wait_for(&mut raw, "aof_rewrite_in_progress", "1");
     out.push(raw.cmd_str(&["BGREWRITEAOF"]));
