@@ -535,4 +535,54 @@ mod tests {
         );
         assert!(s.pending.is_empty());
     }
+
+    #[test]
+    fn switch_falls_where_every_earlier_number_is_emitted() {
+        let mut s = Sequencer {
+            next: 5,
+            ..Sequencer::default()
+        };
+        assert!(s.push(&mut vec![(5, set(0, "a"))]));
+        s.switch = Some(Switch {
+            at: 7,
+            file: File::open("/dev/null").expect("/dev/null"),
+            offset: None,
+        });
+        s.mark_switch();
+        // 8 arrives before 6 and 7: nothing moves, the cut is not placed yet.
+        assert!(!s.push(&mut vec![(8, set(0, "d"))]));
+        assert!(!s.switch_ready());
+        assert!(s.push(&mut vec![(6, set(0, "b"))]));
+        let cut = s
+            .switch
+            .as_ref()
+            .and_then(|w| w.offset)
+            .expect("cut placed");
+        assert_eq!(cut, s.buf.len(), "the cut follows 6");
+        assert!(s.push(&mut vec![(7, set(0, "c"))]));
+        let after = String::from_utf8(s.buf[cut..].to_vec()).expect("ascii");
+        // The new file selects its database again before 7 and 8.
+        assert!(
+            after.starts_with("*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\nc"),
+            "{after}"
+        );
+        assert!(!after.contains("\r\nb\r\n") && after.contains("\r\nd\r\n"));
+    }
+
+    #[test]
+    fn switch_at_the_next_number_cuts_at_once() {
+        let mut s = Sequencer {
+            next: 3,
+            buf: b"earlier".to_vec(),
+            ..Sequencer::default()
+        };
+        s.switch = Some(Switch {
+            at: 3,
+            file: File::open("/dev/null").expect("/dev/null"),
+            offset: None,
+        });
+        s.mark_switch();
+        assert!(s.switch_ready());
+        assert_eq!(s.switch.as_ref().and_then(|w| w.offset), Some(7));
+    }
 }

@@ -42,7 +42,7 @@ pub fn open_at_startup(server: &Arc<Server>) -> Result<bool, AofError> {
         upgrade_old_style(&dir, &filename, &mut manifest)?;
     }
     let truncated_ok = cfg.value("aof-load-truncated").as_deref() != Some("no");
-    let loaded = load::load_all(server, &dir, &manifest, truncated_ok)?;
+    load::load_all(server, &dir, &manifest, truncated_ok)?;
     std::fs::create_dir_all(&dir).map_err(AofError::io(format!(
         "Can't open or create append-only dir {}",
         dir.display()
@@ -87,7 +87,6 @@ pub fn open_at_startup(server: &Arc<Server>) -> Result<bool, AofError> {
     aof.older_size
         .store(all.saturating_sub(listed(&name)), Ordering::Relaxed);
     aof.base_size.store(all, Ordering::Relaxed);
-    let _ = loaded;
     aof.set_state(super::State::On);
     aof.start(server, files, &name)?;
     Ok(true)
@@ -160,9 +159,12 @@ fn upgrade_old_style(
 /// `CONFIG SET appendonly yes|no` and `appendfsync` at runtime. Turning the AOF on is Redis's
 /// `startAppendOnly`: a rewrite writes the base of the dataset while commands go to a
 /// temporary incremental file, and the AOF is on (listed in the manifest) once it succeeds.
+/// `in_exec`: inside EXEC, where the rewrite is scheduled rather than forked mid-transaction
+/// (the transaction's writes would straddle the cut).
 pub fn apply_config(
     server: &Arc<Server>,
     session: &mut ferrite_hybridlog::Session,
+    in_exec: bool,
 ) -> Result<(), String> {
     let cfg = &server.config;
     let aof = &server.aof;
@@ -177,6 +179,6 @@ pub fn apply_config(
             log::info!("AOF switched off");
             return Ok(());
         }
-        rewrite::start_append(server, s)
+        rewrite::start_append(server, s, in_exec)
     })
 }

@@ -727,7 +727,11 @@ pub fn auto(server: &Server, session: &mut Session) {
 
 /// Redis's `startAppendOnly` (`CONFIG SET appendonly yes`): the AOF waits for a rewrite, which
 /// starts now, or when the running BGSAVE ends. Call under the exclusive gate.
-pub(crate) fn start_append(server: &Server, session: &mut Session) -> Result<(), String> {
+pub(crate) fn start_append(
+    server: &Server,
+    session: &mut Session,
+    in_exec: bool,
+) -> Result<(), String> {
     let aof = &server.aof;
     aof.set_state(State::WaitRewrite);
     if server.persist.child().is_some() {
@@ -735,6 +739,14 @@ pub(crate) fn start_append(server: &Server, session: &mut Session) -> Result<(),
         log::warn!(
             "AOF was enabled but there is already another background operation. An AOF \
              background was scheduled to start when possible."
+        );
+        return Ok(());
+    }
+    if in_exec {
+        aof.rewrite.scheduled.store(true, Ordering::Relaxed);
+        log::warn!(
+            "AOF was enabled during a transaction. An AOF background was scheduled to start \
+             when possible."
         );
         return Ok(());
     }
