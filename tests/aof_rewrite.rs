@@ -28,6 +28,7 @@ per_backend!(
     auto_rewrite_triggers,
     config_set_appendonly_on_data,
     replies_match_redis,
+    rdb_preamble_with_aof_tail_loads,
 );
 
 fn rewrite_shrinks_and_restart_recovers(backend: &str) {
@@ -388,6 +389,43 @@ fn child_replies(port: u16) -> Vec<Vec<u8>> {
     wait_rewrites(&mut raw, 2);
     out.push(raw.cmd_str(&["BGREWRITEAOF", "extra"]));
     out
+}
+
+/// An old-style `appendonly.aof` (Redis < 7) with an RDB preamble and an AOF tail is moved
+/// into the directory and loaded whole, by Ferrite as by redis-server.
+fn rdb_preamble_with_aof_tail_loads(backend: &str) {
+    let src = TempDir::new("aofrw-preamble-src");
+    let s = start(backend, src.path(), &["--appendonly", "no"]);
+    let mut c = client(s.port);
+    mixed_workload(&mut c);
+    let _: () = redis::cmd("SAVE").query(&mut c).expect("SAVE");
+    let mut file = fs::read(src.path().join("dump.rdb")).expect("dump.rdb");
+    let tail = ["SET", "tail", "t"];
+    file.extend_from_slice(&common::encode_command(
+        &tail.iter().map(|a| a.as_bytes()).collect::<Vec<_>>(),
+    ));
+    file.extend_from_slice(b"*2\r\n$4\r\nINCR\r\n$1\r\ns\r\n");
+    let _: () = c.set("tail", "t").expect("SET");
+    let _: i64 = c.incr("s", 1).expect("INCR");
+    let want = snapshot_all(&mut c);
+    stop(s, "term");
+    let dir = TempDir::new("aofrw-preamble");
+    fs::write(dir.path().join("appendonly.aof"), &file).expect("write");
+    let s = start(backend, dir.path(), &[]);
+    assert_eq!(snapshot_all(&mut client(s.port)), want, "{}", s.log());
+    assert!(
+        s.log().contains("Reading the remaining AOF tail"),
+        "{}",
+        s.log()
+    );
+    stop(s, "term");
+    let dir = TempDir::new("aofrw-preamble-redis");
+    fs::write(dir.path().join("appendonly.aof"), &file).expect("write");
+    let d = dir.path().display().to_string();
+    let Some(r) = RedisServer::start_with(&["--appendonly", "yes", "--dir", &d]) else {
+        return;
+    };
+    assert_eq!(snapshot_all(&mut client(r.port)), want, "{}", r.log());
 }
 
 /// The files in the AOF directory.
