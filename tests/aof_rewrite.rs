@@ -78,47 +78,88 @@ fn rewrite_shrinks_and_restart_recovers(backend: &str) {
 }
 
 fn writes_during_rewrite_survive_restart(backend: &str) {
-    let dir = TempDir::new("aofrw-concurrent");
-    // 2000 keys at 300 us each: each rewrite takes about 0.6 s while the writers run.
-    let s = start(backend, dir.path(), &["--rdb-key-save-delay", "300"]);
-    preload(&mut client(s.port), 2000);
-    let writers = 6;
-    let stop_flag = Arc::new(AtomicBool::new(false));
-    let models = vec![model::Model::new(); writers];
-    let seed = seed("writes_during_rewrite");
-    let port = s.port;
-    let flag = Arc::clone(&stop_flag);
-    let runner = std::thread::spawn(move || {
-        model::run_writers(port, writers, 1_000_000, seed, &models, &flag)
-    });
-    let mut raw = Conn::connect(s.port);
-    for n in 1..=3 {
-        std::thread::sleep(Duration::from_millis(150));
-        assert_eq!(
-            raw.cmd_str(&["BGREWRITEAOF"]),
-            b"+Background append only file rewriting started\r\n"
+    for (policy, rewrites) in [("everysec", 3), ("always", 2)] {
+        let dir = TempDir::new("aofrw-concurrent");
+        // 2000 keys at 300 us each: each rewrite takes about 0.6 s while the writers run.
+        let s = start(
+            backend,
+            dir.path(),
+            &["--rdb-key-save-delay", "300", "--appendfsync", policy],
         );
-        wait_rewrites(&mut raw, n);
+        preload(&mut client(s.port), 2000);
+        let writers = 6;
+        let stop_flag = Arc::new(AtomicBool::new(false));
+        let models = vec![model::Model::new(); writers];
+        let seed = seed("writes_during_rewrite");
+        let port = s.port;
+        let flag = Arc::clone(&stop_flag);
+        let runner = std::thread::spawn(move || {
+            model::run_writers(port, writers, 1_000_000, seed, &models, &flag)
+        });
+        // Counters: any write lost or replayed twice at a cut changes them.
+        let counters: Vec<_> = (0..2)
+            .map(|t| {
+                let flag = Arc::clone(&stop_flag);
+                std::thread::spawn(move || {
+                    let mut c = client(port);
+                    let mut acked = 0u64;
+                    while !flag.load(Ordering::Relaxed) {
+                        let (): () = redis::pipe()
+                            .incr(format!("ctr{t}"), 1)
+                            .ignore()
+                            .rpush(format!("seq{t}"), acked)
+                            .ignore()
+                            .query(&mut c)
+                            .expect("INCR + RPUSH");
+                        acked += 1;
+                    }
+                    acked
+                })
+            })
+            .collect();
+        let mut raw = Conn::connect(s.port);
+        for n in 1..=rewrites {
+            std::thread::sleep(Duration::from_millis(150));
+            assert_eq!(
+                raw.cmd_str(&["BGREWRITEAOF"]),
+                b"+Background append only file rewriting started\r\n"
+            );
+            wait_rewrites(&mut raw, n);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        stop_flag.store(true, Ordering::Relaxed);
+        let results = runner.join().expect("writers");
+        let acked: Vec<u64> = counters
+            .into_iter()
+            .map(|h| h.join().expect("counter"))
+            .collect();
+        let keys: usize = results.iter().map(|(m, _)| m.len()).sum();
+        assert!(keys > 0, "the writers wrote nothing");
+        let mut s = s;
+        kill9(&mut s);
+        let s = start(backend, dir.path(), &[]);
+        model::verify(
+            s.port,
+            &results,
+            &format!("{policy}: after {rewrites} rewrites under load and kill -9"),
+        );
+        let mut c = client(s.port);
+        for (t, &n) in acked.iter().enumerate() {
+            let ctr: u64 = c.get(format!("ctr{t}")).expect("GET");
+            let seq: Vec<u64> = c.lrange(format!("seq{t}"), 0, -1).expect("LRANGE");
+            assert_eq!(ctr, n, "{policy}: counter {t}");
+            assert!(
+                seq.iter().copied().eq(0..n),
+                "{policy}: list {t} is not 0..{n}: {} items",
+                seq.len()
+            );
+        }
+        for i in (0..2000).step_by(97) {
+            let v: String = c.get(format!("pre:{i}")).expect("GET");
+            assert_eq!(v, format!("value-{i}"));
+        }
+        stop(s, "term");
     }
-    std::thread::sleep(Duration::from_millis(100));
-    stop_flag.store(true, Ordering::Relaxed);
-    let results = runner.join().expect("writers");
-    let ops: usize = results.iter().map(|(m, _)| m.len()).sum();
-    assert!(ops > 0, "the writers wrote nothing");
-    let mut s = s;
-    kill9(&mut s);
-    let s = start(backend, dir.path(), &[]);
-    model::verify(
-        s.port,
-        &results,
-        "after three rewrites under load and kill -9",
-    );
-    let mut c = client(s.port);
-    for i in (0..2000).step_by(97) {
-        let v: String = c.get(format!("pre:{i}")).expect("GET");
-        assert_eq!(v, format!("value-{i}"));
-    }
-    stop(s, "term");
 }
 
 fn kill9_during_rewrite_leaves_loadable_dir(backend: &str) {

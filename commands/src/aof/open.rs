@@ -57,6 +57,17 @@ pub fn open_at_startup(server: &Arc<Server>) -> Result<bool, AofError> {
             kind: b'b',
         });
     }
+    // History left by a crash between a rewrite's manifest and its deletions (Redis's
+    // `aofDelHistoryFiles` after loading).
+    if !manifest.history.is_empty() {
+        for f in manifest.history.drain(..) {
+            log::info!("Removing the history file {} in the background", f.name);
+            let _ = std::fs::remove_file(dir.join(&f.name));
+        }
+        manifest
+            .persist(&dir, &filename)
+            .map_err(AofError::io("Can't persist the AOF manifest"))?;
+    }
     let (name, created) = match manifest.incrs.last() {
         Some(f) => (f.name.clone(), false),
         None => (manifest.new_incr(&filename), true),
