@@ -37,7 +37,7 @@ pub(super) fn run(server: &Server, mut file: File) {
     // A number taken and never filed would hold every reply forever: say so loudly.
     let mut stalled: (u64, Instant, bool) = (0, Instant::now(), false);
     loop {
-        let (mut buf, upto, stop, mut switch) = {
+        let (mut buf, upto, stop, switch) = {
             let mut s = aof.lock();
             let deadline = Instant::now() + IDLE;
             while s.buf.is_empty() && !s.stop && !s.switch_ready() && s.next - 1 <= aof.released() {
@@ -70,7 +70,7 @@ pub(super) fn run(server: &Server, mut file: File) {
         };
         let policy = aof.policy();
         let mut failed = false;
-        if let Some(sw) = switch.take() {
+        if let Some(sw) = switch {
             let cut = sw.offset.unwrap_or(0).min(buf.len());
             match write_all(&mut file, &buf[..cut], size) {
                 Ok(()) => {
@@ -83,6 +83,13 @@ pub(super) fn run(server: &Server, mut file: File) {
                         && policy != Fsync::No
                         && let Err(e) = fdatasync(&file)
                     {
+                        if policy == Fsync::Always {
+                            log::warn!(
+                                "Can't persist AOF for fsync error when the AOF fsync policy \
+                                 is 'always': {e}. Exiting..."
+                            );
+                            std::process::exit(1);
+                        }
                         log::warn!("Fail to fsync the AOF file: {e}");
                     }
                     aof.older_size.fetch_add(size, Ordering::Relaxed);
