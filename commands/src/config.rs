@@ -619,7 +619,9 @@ mod tests {
             vec![("port".into(), "6379".into())]
         );
         assert!(c.get(b"nonexistent").is_empty());
-        assert_eq!(c.get(b"*").len(), PARAMS.len());
+        let shown = PARAMS.iter().filter(|p| p.flags & HIDDEN == 0).count();
+        assert_eq!(c.get(b"*").len(), shown);
+        assert_eq!(c.get(b"rdb-key-save-delay").len(), 1, "hidden, not gone");
         assert!(glob_nocase(b"MAX*", b"maxmemory"));
         assert!(glob_nocase(b"[L-M]axmemory", b"maxmemory"));
         assert!(!glob_nocase(b"max?", b"maxmemory"));
