@@ -45,6 +45,7 @@ fn rewrite_shrinks_and_restart_recovers(backend: &str) {
         );
         wait_rewrites(&mut raw, 1);
         let after = aof_dir_size(dir.path());
+        eprintln!("preamble {preamble}: appendonlydir {before} -> {after} bytes");
         assert!(
             after * 4 < before,
             "preamble {preamble}: the rewrite left {after} bytes of {before}"

@@ -347,7 +347,8 @@ impl Aof {
             rw.consecutive_failures(),
             rw.last_cow(),
         );
-        if state == State::On {
+        // `appendonly yes`, including while waiting for the first rewrite (as Redis).
+        if state != State::Off {
             let pending = self.lock().buf.len();
             let _ = write!(
                 out,
