@@ -676,6 +676,16 @@ pub fn kill_child(server: &Server) -> bool {
     true
 }
 
+/// Redis's `prepareForShutdown` refusal: while the AOF waits for its first rewrite, that
+/// rewrite is the only copy the AOF will have, so a shutdown without FORCE is refused (logged).
+pub fn blocks_shutdown(server: &Server) -> bool {
+    if server.aof.state() == State::WaitRewrite && server.aof.rewrite.child().is_some() {
+        log::warn!("Writing initial AOF, can't exit.");
+        return true;
+    }
+    false
+}
+
 /// Deletes the temporary incremental file of a failed or abandoned `WAIT_REWRITE`
 /// (Redis's `aofDelTempIncrAofFile`).
 pub(crate) fn remove_temp_incr(server: &Server) {

@@ -461,8 +461,7 @@ pub fn finish_shutdown(server: &Server, session: &mut Session, flags: ShutdownFl
         if server.aof.state() == crate::aof::State::WaitRewrite {
             if flags.force {
                 log::warn!("Writing initial AOF. Exit anyway.");
-            } else {
-                log::warn!("Writing initial AOF, can't exit.");
+            } else if crate::aof::rewrite::blocks_shutdown(server) {
                 log::warn!(
                     "Errors trying to shut down the server. Check the logs for more information."
                 );
