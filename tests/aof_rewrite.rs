@@ -358,6 +358,11 @@ fn config_set_appendonly_on_data(backend: &str) {
     // Waiting for the rewrite: on, rewriting, and the temp incremental file collects writes.
     assert_eq!(info_field(&mut raw, "aof_enabled"), "1");
     assert_eq!(info_field(&mut raw, "aof_rewrite_in_progress"), "1");
+    // The rewrite is the AOF's only copy yet: SHUTDOWN without FORCE is refused (Redis).
+    assert_eq!(
+        raw.cmd_str(&["SHUTDOWN"]),
+        b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n"
+    );
     for i in 0..100 {
         let _: () = c.incr("during", 1).expect("INCR");
         let _: () = c.set(format!("pre:{i}"), "changed").expect("SET");
