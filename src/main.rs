@@ -119,6 +119,13 @@ fn run() -> anyhow::Result<()> {
     loop {
         let signal = signals.wait().context("sigwait")?;
         log::warn!("Received {signal} scheduling shutdown...");
+        if ferrite_commands::aof::rewrite::blocks_shutdown(&server) {
+            log::warn!(
+                "{signal} received but errors trying to shut down the server, check the logs \
+                 for more information"
+            );
+            continue;
+        }
         if persist::schedule::save_points(&server).is_empty() {
             if server.persist.child().is_some() {
                 log::warn!("There is a child saving an .rdb. Killing it!");

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::entry::encode;
 use super::{AofError, Manifest};
+use crate::persist::rdb_read;
 use crate::server::Server;
 use crate::table;
 use crate::worker::Worker;
@@ -22,6 +23,8 @@ pub struct Loaded {
     pub base_size: u64,
     /// Commands replayed.
     pub commands: u64,
+    /// Keys loaded from RDB data (a base in RDB format or an RDB preamble).
+    pub keys: u64,
 }
 
 /// How one file ended.
@@ -64,7 +67,14 @@ pub fn load_all(
     for (i, f) in files.iter().enumerate() {
         let is_base = manifest.base.as_ref().is_some_and(|b| b.name == f.name) && i == 0;
         let path = dir.join(&f.name);
-        let outcome = load_file(&mut worker, &path, &f.name, truncated_ok, &mut loaded)?;
+        let outcome = load_file(
+            server,
+            &mut worker,
+            &path,
+            &f.name,
+            truncated_ok,
+            &mut loaded,
+        )?;
         if outcome == Outcome::Truncated && i != last {
             return Err(AofError::Load(
                 "Fatal error: the truncated file is not the last file".into(),
@@ -89,6 +99,7 @@ pub fn load_all(
 
 /// Replays one file. Errors are Redis's messages; the caller exits.
 fn load_file(
+    server: &Server,
     worker: &mut Worker,
     path: &Path,
     name: &str,
@@ -111,17 +122,45 @@ fn load_file(
     // corrupt file (it never trusts them).
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(open_error)?;
     let data: &[u8] = &map;
+    // An RDB base (`aof-use-rdb-preamble yes`), or an old-style file with an RDB preamble
+    // and an AOF tail: the RDB part goes straight into the store, commands follow it.
+    let mut start = 0;
     if data.starts_with(b"REDIS") {
-        return Err(AofError::Load(format!(
-            "The AOF file {name} is in RDB format (an RDB base or preamble), which Ferrite \
-             cannot load yet: AOF loading aborted"
-        )));
+        let old_style = server.config.value("appendfilename").as_deref() == Some(name);
+        if old_style {
+            log::info!("Reading RDB preamble from AOF file...");
+        } else {
+            log::info!("Reading RDB base file on AOF loading...");
+        }
+        let mut session = server.store.session();
+        match rdb_read::load_bytes(data, &mut session, crate::server::unix_ms()) {
+            Ok((rdb, end)) => {
+                loaded.keys += rdb.keys;
+                start = end;
+                if old_style {
+                    log::info!("Reading the remaining AOF tail...");
+                }
+            }
+            Err(e) => {
+                for line in e.to_string().lines() {
+                    log::warn!("{line}");
+                }
+                return Err(AofError::Load(if old_style {
+                    format!(
+                        "Error reading the RDB preamble of the AOF file {name}, AOF loading \
+                         aborted"
+                    )
+                } else {
+                    format!("Error reading the RDB base file {name}, AOF loading aborted")
+                }));
+            }
+        }
     }
     let mut client = worker.internal_client();
     let mut out = Vec::new();
-    let mut reader = Reader { data, pos: 0 };
-    let mut valid_up_to = 0;
-    let mut valid_before_multi = 0;
+    let mut reader = Reader { data, pos: start };
+    let mut valid_up_to = start;
+    let mut valid_before_multi = start;
     let mut cmd = Vec::new();
     let result = loop {
         let argv = match reader.command() {

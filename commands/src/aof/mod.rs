@@ -21,15 +21,18 @@
 //! across clients and threads (group commit). Replies keep their order, and a read is never
 //! answered with a write that is not yet durable.
 
+pub mod base;
 pub mod entry;
 pub mod feed;
 pub mod load;
 pub mod manifest;
 mod open;
 pub mod propagate;
+pub mod rewrite;
 mod writer;
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -97,10 +100,24 @@ impl Fsync {
     }
 }
 
+/// Redis's `aof_state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// No AOF.
+    Off,
+    /// Appending to the files the manifest lists.
+    On,
+    /// Turned on at runtime: waiting for the first rewrite (its base) before the files are
+    /// listed in the manifest; commands go to a temporary incremental file meanwhile.
+    WaitRewrite,
+}
+
 /// The process's AOF state.
 pub struct Aof {
     /// Appending: commands are propagated and replies wait for the writer.
     on: AtomicBool,
+    /// [`State`] as a number.
+    state: AtomicU8,
     policy: AtomicU8,
     /// Every commit number up to this one is written (fsynced with `always`); replies that
     /// need no more may leave.
@@ -109,9 +126,19 @@ pub struct Aof {
     holders: AtomicUsize,
     /// errno of the last failed write, 0 when the last write succeeded.
     write_errno: AtomicI32,
-    /// INFO `aof_current_size`, `aof_base_size`.
-    current_size: AtomicU64,
+    /// Bytes in the incremental file the writer appends to (Redis's `aof_last_incr_size`).
+    incr_size: AtomicU64,
+    /// Bytes of the base and the earlier incremental files still listed: INFO
+    /// `aof_current_size` is this plus `incr_size`.
+    older_size: AtomicU64,
+    /// `aof_current_size` at start-up or after the last rewrite (Redis's
+    /// `aof_rewrite_base_size`, INFO `aof_base_size`): automatic rewrites measure growth
+    /// against it.
     base_size: AtomicU64,
+    /// File switches the writer has made (a rewrite's cut); see [`Switch`].
+    switches: AtomicU64,
+    /// BGREWRITEAOF: the child, the schedule, the statistics.
+    pub rewrite: rewrite::Rewrite,
     /// Fsyncs that found the previous one still running (INFO `aof_delayed_fsync`).
     delayed_fsync: AtomicU64,
     seq: Mutex<Sequencer>,
@@ -124,7 +151,7 @@ pub struct Aof {
 
 /// Where the AOF lives.
 #[derive(Debug, Clone)]
-struct Files {
+pub(crate) struct Files {
     dir: PathBuf,
     filename: String,
     manifest: Manifest,
@@ -141,8 +168,20 @@ pub struct Sequencer {
     selected: Option<Db>,
     /// Emitted and not yet written.
     buf: Vec<u8>,
+    /// A switch to another file at a commit number (an AOF rewrite's cut).
+    switch: Option<Switch>,
     /// The writer should finish and exit.
     stop: bool,
+}
+
+/// Where a rewrite cuts the stream: entries numbered below `at` belong to the file being
+/// written (the rewrite's base has them), entries from `at` on to `file`.
+#[derive(Debug)]
+pub(crate) struct Switch {
+    at: u64,
+    file: File,
+    /// The offset in the sequencer's buffer where `at`'s entry starts, once emitted that far.
+    offset: Option<usize>,
 }
 
 impl Sequencer {
@@ -164,8 +203,26 @@ impl Sequencer {
                 e.emit(&mut self.buf, &mut self.selected);
             }
             self.next += 1;
+            self.mark_switch();
         }
         self.next != start
+    }
+
+    /// Records where the switch falls once every number below it is emitted; the new file
+    /// starts with its own `SELECT`.
+    fn mark_switch(&mut self) {
+        if let Some(sw) = &mut self.switch
+            && sw.offset.is_none()
+            && self.next >= sw.at
+        {
+            sw.offset = Some(self.buf.len());
+            self.selected = None;
+        }
+    }
+
+    /// Whether the writer has a switch to make.
+    fn switch_ready(&self) -> bool {
+        self.switch.as_ref().is_some_and(|w| w.offset.is_some())
     }
 
     /// Every number below this one has been emitted.
@@ -178,12 +235,16 @@ impl Default for Aof {
     fn default() -> Self {
         Self {
             on: AtomicBool::new(false),
+            state: AtomicU8::new(0),
             policy: AtomicU8::new(Fsync::Everysec as u8),
             released: AtomicU64::new(u64::MAX),
             holders: AtomicUsize::new(0),
             write_errno: AtomicI32::new(0),
-            current_size: AtomicU64::new(0),
+            incr_size: AtomicU64::new(0),
+            older_size: AtomicU64::new(0),
             base_size: AtomicU64::new(0),
+            switches: AtomicU64::new(0),
+            rewrite: rewrite::Rewrite::default(),
             delayed_fsync: AtomicU64::new(0),
             seq: Mutex::new(Sequencer::default()),
             emitted: Condvar::new(),
@@ -206,6 +267,29 @@ impl Aof {
     #[inline]
     pub fn is_on(&self) -> bool {
         self.on.load(Ordering::Relaxed)
+    }
+
+    /// Redis's `aof_state`.
+    pub fn state(&self) -> State {
+        match self.state.load(Ordering::SeqCst) {
+            0 => State::Off,
+            1 => State::On,
+            _ => State::WaitRewrite,
+        }
+    }
+
+    pub(crate) fn set_state(&self, st: State) {
+        let v = match st {
+            State::Off => 0,
+            State::On => 1,
+            State::WaitRewrite => 2,
+        };
+        self.state.store(v, Ordering::SeqCst);
+    }
+
+    /// INFO `aof_current_size`: the base and incremental files the manifest lists.
+    pub fn current_size(&self) -> u64 {
+        self.older_size.load(Ordering::Relaxed) + self.incr_size.load(Ordering::Relaxed)
     }
 
     /// `appendfsync` as applied.
@@ -239,29 +323,39 @@ impl Aof {
     /// INFO persistence: the aof_* lines.
     pub fn info(&self, out: &mut String) {
         use std::fmt::Write;
-        let on = self.is_on();
+        let state = self.state();
         let status = if self.write_error().is_some() {
             "err"
         } else {
             "ok"
         };
+        let rw = &self.rewrite;
+        let (in_progress, current_secs) = rw.running_secs();
+        let scheduled = u8::from(rw.scheduled());
         let _ = write!(
             out,
-            "aof_enabled:{}\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\n\
-             aof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\n\
-             aof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\n\
-             aof_rewrites_consecutive_failures:0\r\naof_last_write_status:{status}\r\n\
-             aof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
-            u8::from(on)
+            "aof_enabled:{}\r\naof_rewrite_in_progress:{}\r\naof_rewrite_scheduled:{scheduled}\r\n\
+             aof_last_rewrite_time_sec:{}\r\naof_current_rewrite_time_sec:{current_secs}\r\n\
+             aof_last_bgrewrite_status:{}\r\naof_rewrites:{}\r\n\
+             aof_rewrites_consecutive_failures:{}\r\naof_last_write_status:{status}\r\n\
+             aof_last_cow_size:{}\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+            u8::from(state != State::Off),
+            u8::from(in_progress),
+            rw.last_secs(),
+            if rw.last_ok() { "ok" } else { "err" },
+            rw.rewrites(),
+            rw.consecutive_failures(),
+            rw.last_cow(),
         );
-        if on {
+        // `appendonly yes`, including while waiting for the first rewrite (as Redis).
+        if state != State::Off {
             let pending = self.lock().buf.len();
             let _ = write!(
                 out,
-                "aof_current_size:{}\r\naof_base_size:{}\r\naof_pending_rewrite:0\r\n\
+                "aof_current_size:{}\r\naof_base_size:{}\r\naof_pending_rewrite:{scheduled}\r\n\
                  aof_buffer_length:{pending}\r\naof_pending_bio_fsync:0\r\n\
                  aof_delayed_fsync:{}\r\n",
-                self.current_size.load(Ordering::Relaxed),
+                self.current_size(),
                 self.base_size.load(Ordering::Relaxed),
                 self.delayed_fsync.load(Ordering::Relaxed),
             );
@@ -312,6 +406,17 @@ impl Aof {
             .map_err(AofError::io(format!(
                 "Can't open the append-only file {name}"
             )))?;
+        self.start_file(server, Some(files), file)
+    }
+
+    /// Turns appending on with `file` (see [`Aof::start`]); `files` replaces the known layout
+    /// when given.
+    pub(crate) fn start_file(
+        &self,
+        server: &Arc<Server>,
+        files: Option<Files>,
+        file: File,
+    ) -> Result<(), AofError> {
         let store = &server.store;
         {
             let mut s = self.lock();
@@ -321,7 +426,9 @@ impl Aof {
             };
             self.released.store(s.next - 1, Ordering::SeqCst);
         }
-        *self.files.lock().unwrap_or_else(|e| e.into_inner()) = Some(files);
+        if let Some(files) = files {
+            *self.files() = Some(files);
+        }
         self.write_errno.store(0, Ordering::Relaxed);
         store.set_commit_sequence(true);
         self.on.store(true, Ordering::SeqCst);
@@ -337,6 +444,14 @@ impl Aof {
     /// Stops appending: writes and fsyncs everything emitted, closes the file, releases every
     /// held reply. Call with no command running (shutdown, or an exclusive section).
     pub fn stop(&self, server: &Server) {
+        // As Redis's `stopAppendOnly`: a rewrite in progress would describe a file nobody
+        // appends to any more (and at shutdown it would outlive the server).
+        rewrite::kill_child(server);
+        self.rewrite.unschedule();
+        if self.state() == State::WaitRewrite {
+            rewrite::remove_temp_incr(server);
+        }
+        self.set_state(State::Off);
         if !self.on.swap(false, Ordering::SeqCst) {
             return;
         }
@@ -349,10 +464,41 @@ impl Aof {
         {
             log::warn!("The AOF writer thread panicked");
         }
+        self.lock().switch = None;
+        self.incr_size.store(0, Ordering::Relaxed);
+        self.older_size.store(0, Ordering::Relaxed);
         self.released.store(u64::MAX, Ordering::SeqCst);
         for t in 0..server.threads {
             server.wake(t);
         }
+    }
+}
+
+impl Aof {
+    /// The known layout (directory, names, manifest); None until the AOF was first opened or
+    /// rewritten.
+    pub(crate) fn files(&self) -> MutexGuard<'_, Option<Files>> {
+        self.files.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends from the commit number `at` on go to `file` (call with no command running, so
+    /// that `at` is the store's next number). The writer makes the switch once every earlier
+    /// number is written; [`Aof::switches`] counts it.
+    pub(crate) fn switch_at(&self, at: u64, file: File) {
+        let mut s = self.lock();
+        s.switch = Some(Switch {
+            at,
+            file,
+            offset: None,
+        });
+        s.mark_switch();
+        drop(s);
+        self.emitted.notify_one();
+    }
+
+    /// Switches the writer has made so far.
+    pub(crate) fn switches(&self) -> u64 {
+        self.switches.load(Ordering::SeqCst)
     }
 }
 
@@ -389,5 +535,55 @@ mod tests {
             "SELECT 0, a, b, SELECT 1, d: {text}"
         );
         assert!(s.pending.is_empty());
+    }
+
+    #[test]
+    fn switch_falls_where_every_earlier_number_is_emitted() {
+        let mut s = Sequencer {
+            next: 5,
+            ..Sequencer::default()
+        };
+        assert!(s.push(&mut vec![(5, set(0, "a"))]));
+        s.switch = Some(Switch {
+            at: 7,
+            file: File::open("/dev/null").expect("/dev/null"),
+            offset: None,
+        });
+        s.mark_switch();
+        // 8 arrives before 6 and 7: nothing moves, the cut is not placed yet.
+        assert!(!s.push(&mut vec![(8, set(0, "d"))]));
+        assert!(!s.switch_ready());
+        assert!(s.push(&mut vec![(6, set(0, "b"))]));
+        let cut = s
+            .switch
+            .as_ref()
+            .and_then(|w| w.offset)
+            .expect("cut placed");
+        assert_eq!(cut, s.buf.len(), "the cut follows 6");
+        assert!(s.push(&mut vec![(7, set(0, "c"))]));
+        let after = String::from_utf8(s.buf[cut..].to_vec()).expect("ascii");
+        // The new file selects its database again before 7 and 8.
+        assert!(
+            after.starts_with("*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\nc"),
+            "{after}"
+        );
+        assert!(!after.contains("\r\nb\r\n") && after.contains("\r\nd\r\n"));
+    }
+
+    #[test]
+    fn switch_at_the_next_number_cuts_at_once() {
+        let mut s = Sequencer {
+            next: 3,
+            buf: b"earlier".to_vec(),
+            ..Sequencer::default()
+        };
+        s.switch = Some(Switch {
+            at: 3,
+            file: File::open("/dev/null").expect("/dev/null"),
+            offset: None,
+        });
+        s.mark_switch();
+        assert!(s.switch_ready());
+        assert_eq!(s.switch.as_ref().and_then(|w| w.offset), Some(7));
     }
 }

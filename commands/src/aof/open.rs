@@ -5,9 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use ferrite_hybridlog::Db;
-
-use super::{AofError, Files, Fsync, Manifest, load, manifest};
+use super::{AofError, Files, Fsync, Manifest, State, load, manifest, rewrite};
 use crate::server::Server;
 
 /// Opens the AOF at start-up, as Redis's `loadDataFromDisk` + `aofOpenIfNeededOnServerStart`:
@@ -44,12 +42,32 @@ pub fn open_at_startup(server: &Arc<Server>) -> Result<bool, AofError> {
         upgrade_old_style(&dir, &filename, &mut manifest)?;
     }
     let truncated_ok = cfg.value("aof-load-truncated").as_deref() != Some("no");
-    let loaded = load::load_all(server, &dir, &manifest, truncated_ok)?;
-    aof.base_size.store(loaded.base_size, Ordering::Relaxed);
+    load::load_all(server, &dir, &manifest, truncated_ok)?;
     std::fs::create_dir_all(&dir).map_err(AofError::io(format!(
         "Can't open or create append-only dir {}",
         dir.display()
     )))?;
+    if manifest.base.is_none() && manifest.incrs.is_empty() {
+        // An empty dataset gets a base at once, as Redis 7.0 does on start-up.
+        let name = empty_base(server, &dir, &filename)?;
+        log::info!("Creating AOF base file {name} on server start");
+        manifest.base = Some(manifest::FileInfo {
+            name,
+            seq: 1,
+            kind: b'b',
+        });
+    }
+    // History left by a crash between a rewrite's manifest and its deletions (Redis's
+    // `aofDelHistoryFiles` after loading).
+    if !manifest.history.is_empty() {
+        for f in manifest.history.drain(..) {
+            log::info!("Removing the history file {} in the background", f.name);
+            let _ = std::fs::remove_file(dir.join(&f.name));
+        }
+        manifest
+            .persist(&dir, &filename)
+            .map_err(AofError::io("Can't persist the AOF manifest"))?;
+    }
     let (name, created) = match manifest.incrs.last() {
         Some(f) => (f.name.clone(), false),
         None => (manifest.new_incr(&filename), true),
@@ -67,10 +85,56 @@ pub fn open_at_startup(server: &Arc<Server>) -> Result<bool, AofError> {
         filename,
         manifest,
     };
-    // The loaded files' sizes count as written (INFO aof_current_size).
-    aof.current_size.store(loaded.total_size, Ordering::Relaxed);
+    // The loaded files count as written (INFO aof_current_size); the writer adds the size of
+    // the file it appends to.
+    let listed = |n: &str| std::fs::metadata(files.dir.join(n)).map_or(0, |m| m.len());
+    let all: u64 = files
+        .manifest
+        .base
+        .iter()
+        .chain(&files.manifest.incrs)
+        .map(|f| listed(&f.name))
+        .sum();
+    aof.older_size
+        .store(all.saturating_sub(listed(&name)), Ordering::Relaxed);
+    aof.base_size.store(all, Ordering::Relaxed);
+    aof.set_state(super::State::On);
     aof.start(server, files, &name)?;
     Ok(true)
+}
+
+/// Writes the base of an empty dataset (`appendonly.aof.1.base.rdb`, or `.aof` with
+/// `aof-use-rdb-preamble no`) into `dir`; returns its name.
+fn empty_base(server: &Server, dir: &std::path::Path, filename: &str) -> Result<String, AofError> {
+    let preamble = server.config.value("aof-use-rdb-preamble").as_deref() != Some("no");
+    let name = format!("{filename}.1.base.{}", if preamble { "rdb" } else { "aof" });
+    let mut bytes = Vec::new();
+    if preamble {
+        let mut session = server.store.session();
+        let aux = crate::persist::rdb_write::Aux {
+            ctime: crate::persist::unix_secs(),
+            used_mem: 0,
+            aof_base: true,
+            key_delay: 0,
+        };
+        bytes = crate::persist::rdb_write::write_snapshot(
+            &mut session,
+            crate::server::unix_ms(),
+            aux,
+            bytes,
+        )
+        .map_err(AofError::io("Can't write the AOF base"))?
+        .0;
+    }
+    let path = dir.join(&name);
+    let mut f = File::create(&path)
+        .map_err(AofError::io(format!("Can't open the AOF base file {name}")))?;
+    std::io::Write::write_all(&mut f, &bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(AofError::io(format!(
+            "Can't write the AOF base file {name}"
+        )))?;
+    Ok(name)
 }
 
 /// Redis's `aofUpgradePrepare`: an old single-file AOF (`appendonly.aof` in the working
@@ -104,109 +168,28 @@ fn upgrade_old_style(
 }
 
 /// `CONFIG SET appendonly yes|no` and `appendfsync` at runtime. Turning the AOF on is Redis's
-/// AOF rewrite (a base with the whole dataset), which Ferrite does not build yet: it is only
-/// possible while the dataset is empty (a new incremental file then describes it exactly);
-/// otherwise it fails with Redis's error for a failed start. Runs under the exclusive gate.
+/// `startAppendOnly`: a rewrite writes the base of the dataset while commands go to a
+/// temporary incremental file, and the AOF is on (listed in the manifest) once it succeeds.
+/// `in_exec`: inside EXEC, where the rewrite is scheduled rather than forked mid-transaction
+/// (the transaction's writes would straddle the cut).
 pub fn apply_config(
     server: &Arc<Server>,
     session: &mut ferrite_hybridlog::Session,
+    in_exec: bool,
 ) -> Result<(), String> {
     let cfg = &server.config;
     let aof = &server.aof;
     aof.set_policy(Fsync::parse(&cfg.value("appendfsync").unwrap_or_default()));
     let want = cfg.value("appendonly").as_deref() == Some("yes");
-    if want == aof.is_on() {
+    if want == (aof.state() != State::Off) {
         return Ok(());
     }
-    session.exclusive(|_| {
+    session.exclusive(|s| {
         if !want {
             aof.stop(server);
             log::info!("AOF switched off");
             return Ok(());
         }
-        let store = &server.store;
-        let empty = (0..store.databases()).all(|db| store.db_size(db as Db) == 0);
-        if !empty {
-            log::warn!(
-                "Can't turn the AOF on at runtime: that needs an AOF rewrite of the dataset \
-                 (BGREWRITEAOF), which Ferrite does not implement yet; restart with \
-                 appendonly yes instead"
-            );
-            return Err("Unable to turn on AOF. Check server logs.".to_owned());
-        }
-        start_empty(server).map_err(|e| {
-            log::warn!("Can't turn the AOF on: {e}");
-            "Unable to turn on AOF. Check server logs.".to_owned()
-        })
+        rewrite::start_append(server, s, in_exec)
     })
-}
-
-/// Starts appending to a new incremental file for an empty dataset.
-fn start_empty(server: &Arc<Server>) -> Result<(), AofError> {
-    let cfg = &server.config;
-    let previous = server
-        .aof
-        .files
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    let (dir, filename, mut manifest) = match previous {
-        Some(f) => (f.dir, f.filename, f.manifest),
-        None => {
-            let dir = PathBuf::from(cfg.value("appenddirname").unwrap_or_default());
-            let filename = cfg.value("appendfilename").unwrap_or_default();
-            let path = dir.join(format!("{filename}.manifest"));
-            let manifest = match std::fs::read(&path) {
-                Ok(text) => Manifest::parse(&text).map_err(|reason| AofError::Manifest {
-                    path: path.display().to_string(),
-                    reason,
-                })?,
-                Err(_) => Manifest::default(),
-            };
-            (dir, filename, manifest)
-        }
-    };
-    std::fs::create_dir_all(&dir).map_err(AofError::io("Can't open or create append-only dir"))?;
-    // The dataset is empty: whatever the old files held is gone, so they become history.
-    let old: Vec<_> = manifest
-        .base
-        .take()
-        .into_iter()
-        .chain(manifest.incrs.drain(..))
-        .collect();
-    let last_seq = old
-        .iter()
-        .filter(|f| f.kind == b'i')
-        .map(|f| f.seq)
-        .max()
-        .unwrap_or(0);
-    manifest.history.extend(
-        old.into_iter()
-            .map(|f| manifest::FileInfo { kind: b'h', ..f }),
-    );
-    manifest.incrs.push(manifest::FileInfo {
-        name: format!("{filename}.{}.incr.aof", last_seq + 1),
-        seq: last_seq + 1,
-        kind: b'i',
-    });
-    let name = manifest.incrs[0].name.clone();
-    // A fresh file: truncate anything left under that name.
-    File::create(dir.join(&name)).map_err(AofError::io(format!(
-        "Can't open the append-only file {name}"
-    )))?;
-    manifest
-        .persist(&dir, &filename)
-        .map_err(AofError::io("Can't persist the AOF manifest"))?;
-    log::info!("Creating AOF incr file {name} (AOF turned on with an empty dataset)");
-    server.aof.current_size.store(0, Ordering::Relaxed);
-    server.aof.base_size.store(0, Ordering::Relaxed);
-    server.aof.start(
-        server,
-        Files {
-            dir,
-            filename,
-            manifest,
-        },
-        &name,
-    )
 }

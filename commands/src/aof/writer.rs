@@ -3,6 +3,9 @@
 //!
 //! Group commit falls out of the loop: while one write and fdatasync run, every thread keeps
 //! filing entries, and the next round takes all of them at once.
+//!
+//! A rewrite's cut (`Switch`) is made here too, in stream order: the bytes emitted before the
+//! cut go to the old file, which is then flushed to disk, and everything after to the new one.
 
 use std::fs::File;
 use std::io::Write;
@@ -26,6 +29,7 @@ const LOG_ERROR_EVERY: Duration = Duration::from_secs(30);
 pub(super) fn run(server: &Server, mut file: File) {
     let aof = &server.aof;
     let mut size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    aof.incr_size.store(size, Ordering::Relaxed);
     let mut last_fsync = Instant::now();
     let mut unsynced = false;
     let mut last_error_log: Option<Instant> = None;
@@ -33,10 +37,10 @@ pub(super) fn run(server: &Server, mut file: File) {
     // A number taken and never filed would hold every reply forever: say so loudly.
     let mut stalled: (u64, Instant, bool) = (0, Instant::now(), false);
     loop {
-        let (mut buf, upto, stop) = {
+        let (mut buf, upto, stop, switch) = {
             let mut s = aof.lock();
             let deadline = Instant::now() + IDLE;
-            while s.buf.is_empty() && !s.stop && s.next - 1 <= aof.released() {
+            while s.buf.is_empty() && !s.stop && !s.switch_ready() && s.next - 1 <= aof.released() {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     break;
@@ -57,16 +61,62 @@ pub(super) fn run(server: &Server, mut file: File) {
                     s.pending.len()
                 );
             }
-            (std::mem::take(&mut s.buf), s.next - 1, s.stop)
+            let switch = if s.switch_ready() {
+                s.switch.take()
+            } else {
+                None
+            };
+            (std::mem::take(&mut s.buf), s.next - 1, s.stop, switch)
         };
         let policy = aof.policy();
         let mut failed = false;
-        if !buf.is_empty() {
+        if let Some(sw) = switch {
+            let cut = sw.offset.unwrap_or(0).min(buf.len());
+            match write_all(&mut file, &buf[..cut], size) {
+                Ok(()) => {
+                    size += cut as u64;
+                    aof.incr_size.fetch_add(cut as u64, Ordering::Relaxed);
+                    // The old file is complete: flush it (Redis's background fsync-and-close)
+                    // before anything after the cut is released.
+                    background.wait();
+                    if (unsynced || cut > 0)
+                        && policy != Fsync::No
+                        && let Err(e) = fdatasync(&file)
+                    {
+                        if policy == Fsync::Always {
+                            log::warn!(
+                                "Can't persist AOF for fsync error when the AOF fsync policy \
+                                 is 'always': {e}. Exiting..."
+                            );
+                            std::process::exit(1);
+                        }
+                        log::warn!("Fail to fsync the AOF file: {e}");
+                    }
+                    aof.older_size.fetch_add(size, Ordering::Relaxed);
+                    aof.incr_size.store(0, Ordering::Relaxed);
+                    file = sw.file;
+                    size = 0;
+                    unsynced = false;
+                    buf.drain(..cut);
+                    aof.switches.fetch_add(1, Ordering::SeqCst);
+                }
+                Err(e) => {
+                    failed = true;
+                    write_failed(aof, policy, &e, &mut last_error_log);
+                    // Keep the bytes and the switch for the next try.
+                    let mut s = aof.lock();
+                    buf.extend_from_slice(&s.buf);
+                    s.buf = buf;
+                    s.switch = Some(sw);
+                    buf = Vec::new();
+                }
+            }
+        }
+        if !buf.is_empty() && !failed {
             match write_all(&mut file, &buf, size) {
                 Ok(()) => {
                     size += buf.len() as u64;
-                    aof.current_size
-                        .fetch_add(buf.len() as u64, Ordering::Relaxed);
+                    aof.incr_size.fetch_add(buf.len() as u64, Ordering::Relaxed);
                     unsynced = true;
                     if aof.write_errno.swap(0, Ordering::Relaxed) != 0 {
                         log::warn!("AOF write error looks solved, Redis can write again.");
@@ -74,19 +124,7 @@ pub(super) fn run(server: &Server, mut file: File) {
                 }
                 Err(e) => {
                     failed = true;
-                    if policy == Fsync::Always {
-                        log::warn!(
-                            "Can't recover from AOF write error when the AOF fsync policy is \
-                             'always'. Exiting..."
-                        );
-                        std::process::exit(1);
-                    }
-                    let errno = e.raw_os_error().unwrap_or(libc::EIO);
-                    aof.write_errno.store(errno, Ordering::Relaxed);
-                    if last_error_log.is_none_or(|t| t.elapsed() > LOG_ERROR_EVERY) {
-                        log::warn!("Error writing to the AOF file: {e}");
-                        last_error_log = Some(Instant::now());
-                    }
+                    write_failed(aof, policy, &e, &mut last_error_log);
                     // Keep the bytes for the next try, ahead of what was emitted since.
                     let mut s = aof.lock();
                     buf.extend_from_slice(&s.buf);
@@ -151,6 +189,29 @@ pub(super) fn run(server: &Server, mut file: File) {
         if failed {
             std::thread::sleep(IDLE);
         }
+    }
+}
+
+/// A failed write: exits with `always` (as Redis), else records the errno (`-MISCONF`) and logs
+/// at most every `LOG_ERROR_EVERY`.
+fn write_failed(
+    aof: &super::Aof,
+    policy: Fsync,
+    e: &std::io::Error,
+    last_log: &mut Option<Instant>,
+) {
+    if policy == Fsync::Always {
+        log::warn!(
+            "Can't recover from AOF write error when the AOF fsync policy is 'always'. \
+             Exiting..."
+        );
+        std::process::exit(1);
+    }
+    let errno = e.raw_os_error().unwrap_or(libc::EIO);
+    aof.write_errno.store(errno, Ordering::Relaxed);
+    if last_log.is_none_or(|t| t.elapsed() > LOG_ERROR_EVERY) {
+        log::warn!("Error writing to the AOF file: {e}");
+        *last_log = Some(Instant::now());
     }
 }
 

@@ -159,7 +159,9 @@ fn config_set(ctx: &mut Ctx<'_>, args: Args<'_>) {
                 ctx.reply.ok();
                 return;
             };
-            match crate::aof::apply_config(&server, ctx.store) {
+            // EXEC runs its commands with blocking denied (see BGSAVE).
+            let in_exec = ctx.client.deny_blocking;
+            match crate::aof::apply_config(&server, ctx.store, in_exec) {
                 Ok(()) => ctx.reply.ok(),
                 Err(why) => {
                     // Redis reverts the parameter whose apply step failed.

@@ -1,6 +1,7 @@
 //! Command handlers, one module per group (as Redis's `t_string.c`, `db.c`, ...). Each module
 //! exports `COMMANDS`, its table entries.
 
+pub mod bgrewriteaof;
 pub mod bitmaps;
 pub mod blocking;
 pub mod client;
@@ -48,6 +49,7 @@ pub const GROUPS: &[&[CommandSpec]] = &[
     dump::COMMANDS,
     memory::COMMANDS,
     persistence::COMMANDS,
+    bgrewriteaof::COMMANDS,
     transactions::COMMANDS,
     pubsub::COMMANDS,
 ];

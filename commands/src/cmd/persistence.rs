@@ -88,6 +88,10 @@ fn save(ctx: &mut Ctx<'_>, _args: Args<'_>) {
     }
 }
 
+/// BGSAVE while an AOF rewrite runs (Redis's text).
+const ANOTHER_CHILD: &str = "ERR Another child process is active (AOF?): can't BGSAVE right now. \
+    Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.";
+
 /// `BGSAVE [SCHEDULE]`
 fn bgsave(ctx: &mut Ctx<'_>, args: Args<'_>) {
     if args.len() > 1 && !(args.len() == 2 && eq_ignore_case(args.get(1), "schedule")) {
@@ -98,17 +102,22 @@ fn bgsave(ctx: &mut Ctx<'_>, args: Args<'_>) {
     // EXEC runs its commands with blocking denied: that is how a handler knows it is inside
     // EXEC, where Redis schedules the BGSAVE instead of forking mid-transaction.
     let in_exec = ctx.client.deny_blocking;
+    let schedule = args.len() == 2;
+    let rewriting = ctx.server.aof.rewrite.child().is_some();
     if st.child().is_some() {
         ctx.reply.error("ERR Background save already in progress");
-    } else if in_exec {
+    } else if in_exec || (rewriting && schedule) {
         st.bgsave_scheduled.store(true, Ordering::Relaxed);
         ctx.reply.simple("Background saving scheduled");
+    } else if rewriting {
+        ctx.reply.error(ANOTHER_CHILD);
     } else {
         match snapshot::bgsave(ctx.server, ctx.store) {
             Ok(_) => ctx.reply.simple("Background saving started"),
             Err(BgsaveError::InProgress) => {
                 ctx.reply.error("ERR Background save already in progress")
             }
+            Err(BgsaveError::ChildActive) => ctx.reply.error(ANOTHER_CHILD),
             Err(BgsaveError::Fork) => ctx.reply.error("ERR"),
         }
     }

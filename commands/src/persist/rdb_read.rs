@@ -135,8 +135,19 @@ pub fn parse(
     buf: &[u8],
     databases: usize,
     now_ms: u64,
-    mut sink: impl FnMut(u8, Vec<u8>, Decoded, u64) -> Result<(), LoadError>,
+    sink: impl FnMut(u8, Vec<u8>, Decoded, u64) -> Result<(), LoadError>,
 ) -> Result<Loaded, LoadError> {
+    parse_prefix(buf, databases, now_ms, sink).map(|(loaded, _)| loaded)
+}
+
+/// [`parse`] for an RDB file followed by other bytes (an AOF's RDB preamble, whose AOF tail
+/// follows the checksum): also returns where the RDB part ends.
+pub fn parse_prefix(
+    buf: &[u8],
+    databases: usize,
+    now_ms: u64,
+    mut sink: impl FnMut(u8, Vec<u8>, Decoded, u64) -> Result<(), LoadError>,
+) -> Result<(Loaded, usize), LoadError> {
     let mut r = Reader::new(buf);
     // Malformed data where the file ends is a short read; elsewhere it is corruption.
     let fail = |r: &Reader<'_>, what: &str| {
@@ -292,7 +303,7 @@ pub fn parse(
             }
         }
     }
-    Ok(loaded)
+    Ok((loaded, r.pos()))
 }
 
 /// What Redis logs of the AUX fields it knows; the rest are skipped by the AUX contract.
@@ -339,8 +350,18 @@ pub fn load_file(
     // dump, which nothing truncates while the server starts (a concurrent truncation would
     // fault, not corrupt memory we hand out: every value is copied into the store).
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(LoadError::Io)?;
+    load_bytes(&map, session, now_ms).map(|(loaded, _)| Some(loaded))
+}
+
+/// Loads the RDB data at the start of `buf` into the store through `session`; returns what
+/// was loaded and where the RDB data ends (an AOF's RDB preamble is followed by commands).
+pub fn load_bytes(
+    buf: &[u8],
+    session: &mut Session,
+    now_ms: u64,
+) -> Result<(Loaded, usize), LoadError> {
     let databases = session.store().databases();
-    let loaded = parse(&map, databases, now_ms, |db, key, value, expire_at| {
+    parse_prefix(buf, databases, now_ms, |db, key, value, expire_at| {
         if session.exists(db, &key, now_ms) {
             return Err(LoadError::Duplicate(key, db));
         }
@@ -349,8 +370,7 @@ pub fn load_file(
             Decoded::Object(c) => session.upsert_object(db, &key, c.boxed(), expire_at),
         }
         Ok(())
-    })?;
-    Ok(Some(loaded))
+    })
 }
 
 #[cfg(test)]
@@ -379,6 +399,8 @@ mod tests {
         w.header(Aux {
             ctime: 1,
             used_mem: 2,
+            aof_base: false,
+            key_delay: 0,
         })
         .unwrap();
         w.select_db(0, 3, 1).unwrap();

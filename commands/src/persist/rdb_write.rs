@@ -43,6 +43,22 @@ pub struct Aux {
     pub ctime: u64,
     /// Memory in use (`used-mem`).
     pub used_mem: u64,
+    /// The file is an AOF base (`aof-base` 1), written by an AOF rewrite.
+    pub aof_base: bool,
+    /// `rdb-key-save-delay`: microseconds to sleep after each key (negative: nanoseconds),
+    /// Redis's testing knob for slow saves. Not an AUX field; 0 in production.
+    pub key_delay: i64,
+}
+
+impl Aux {
+    /// Sleeps as `rdb-key-save-delay` asks (Redis's `debugDelay`).
+    pub(crate) fn delay(&self) {
+        match self.key_delay {
+            0 => {}
+            us if us > 0 => std::thread::sleep(std::time::Duration::from_micros(us as u64)),
+            ns => std::thread::sleep(std::time::Duration::from_nanos(ns.unsigned_abs())),
+        }
+    }
 }
 
 /// An RDB stream over `W`, keeping the running checksum.
@@ -76,7 +92,7 @@ impl<W: Write> RdbWriter<W> {
     }
 
     /// The magic and the AUX fields `rdbSaveInfoAuxFields` writes for a master without
-    /// replicas (no `repl-*` fields) and not an AOF base.
+    /// replicas (no `repl-*` fields).
     pub fn header(&mut self, aux: Aux) -> io::Result<()> {
         self.buf
             .extend_from_slice(format!("REDIS{RDB_VERSION:04}").as_bytes());
@@ -84,7 +100,7 @@ impl<W: Write> RdbWriter<W> {
         self.aux("redis-bits", &usize::BITS.to_string());
         self.aux("ctime", &aux.ctime.to_string());
         self.aux("used-mem", &aux.used_mem.to_string());
-        self.aux("aof-base", "0");
+        self.aux("aof-base", if aux.aof_base { "1" } else { "0" });
         self.flush_buf()
     }
 
@@ -167,6 +183,7 @@ pub fn write_snapshot<W: Write>(
                 } else {
                     written += 1;
                     result = out.string_entry(key, e.value, e.expire_at);
+                    aux.delay();
                 }
             });
             result?;
@@ -180,6 +197,7 @@ pub fn write_snapshot<W: Write>(
                 if let Some(Some(r)) = r {
                     r?;
                     written += 1;
+                    aux.delay();
                 }
             }
             if cursor == 0 {

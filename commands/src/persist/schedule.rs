@@ -8,6 +8,7 @@ use ferrite_hybridlog::Session;
 
 use super::snapshot::{bgsave, reap};
 use super::unix_secs;
+use crate::aof::rewrite;
 use crate::server::Server;
 use crate::stats::ThreadStats;
 use crate::table::{CommandSpec, flags};
@@ -62,24 +63,29 @@ fn writes_denied_slow(server: &Server) -> bool {
 /// or one was scheduled, waiting `RETRY_DELAY` seconds after a failed one.
 pub fn cron(server: &Server, session: &mut Session) {
     reap(server);
+    // Redis's order: a scheduled rewrite starts before the save points are checked.
+    crate::aof::rewrite::cron(server, session);
     let st = &server.persist;
-    if st.child().is_some() {
+    if rewrite::any_child(server) {
         return;
     }
     let now = unix_secs();
     let retry_ok = now.saturating_sub(st.last_bgsave_try.load(Ordering::Relaxed)) > RETRY_DELAY
         || !st.last_bgsave_failed();
-    if !retry_ok {
-        return;
-    }
-    let dirty = super::changes_since_save(server);
-    let since = now.saturating_sub(st.last_save());
-    for (seconds, changes) in save_points(server) {
-        if dirty >= changes && since > seconds {
-            log::info!("{changes} changes in {seconds} seconds. Saving...");
-            let _ = bgsave(server, session);
-            return;
+    if retry_ok {
+        let dirty = super::changes_since_save(server);
+        let since = now.saturating_sub(st.last_save());
+        for (seconds, changes) in save_points(server) {
+            if dirty >= changes && since > seconds {
+                log::info!("{changes} changes in {seconds} seconds. Saving...");
+                let _ = bgsave(server, session);
+                return;
+            }
         }
+    }
+    rewrite::auto(server, session);
+    if rewrite::any_child(server) || !retry_ok {
+        return;
     }
     if st.bgsave_scheduled.load(Ordering::Relaxed) && bgsave(server, session).is_ok() {
         st.bgsave_scheduled.store(false, Ordering::Relaxed);

@@ -85,7 +85,7 @@ fn temp_name(pid: u32) -> String {
 }
 
 /// Redis's `fsyncFileDir`: makes the rename durable.
-fn fsync_dir(filename: &str) -> io::Result<()> {
+pub(crate) fn fsync_dir(filename: &str) -> io::Result<()> {
     let dir = match std::path::Path::new(filename).parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
@@ -137,7 +137,18 @@ fn aux(server: &Server) -> Aux {
     Aux {
         ctime: unix_secs(),
         used_mem: st.log_memory_bytes.saturating_add(st.index_memory_bytes),
+        aof_base: false,
+        key_delay: key_save_delay(server),
     }
+}
+
+/// `rdb-key-save-delay`, read before a fork (the child takes no lock).
+pub(crate) fn key_save_delay(server: &Server) -> i64 {
+    server
+        .config
+        .value("rdb-key-save-delay")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 fn dbfilename(server: &Server) -> String {
@@ -169,6 +180,8 @@ pub fn save(server: &Server, session: &mut Session) -> bool {
 pub enum BgsaveError {
     /// A child is already saving.
     InProgress,
+    /// Another child (an AOF rewrite) is running.
+    ChildActive,
     /// `fork` or `pipe` failed (logged).
     Fork,
 }
@@ -202,6 +215,9 @@ pub fn bgsave(server: &Server, session: &mut Session) -> Result<libc::pid_t, Bgs
         let mut child = st.child_lock();
         if child.is_some() {
             return Err(BgsaveError::InProgress);
+        }
+        if server.aof.rewrite.child().is_some() {
+            return Err(BgsaveError::ChildActive);
         }
         st.rdb_saves.fetch_add(1, Ordering::Relaxed);
         st.last_bgsave_try.store(unix_secs(), Ordering::Relaxed);
@@ -237,7 +253,7 @@ pub fn bgsave(server: &Server, session: &mut Session) -> Result<libc::pid_t, Bgs
 
 /// One log line from the child, in the logger's format with Redis's `C` role, written with a
 /// single `write(2)` (no lock).
-fn child_log(mark: char, msg: &str) {
+pub(crate) fn child_log(mark: char, msg: &str) {
     let line = format!(
         "{}:C {} {mark} {msg}\n",
         std::process::id(),
@@ -252,7 +268,7 @@ fn child_log(mark: char, msg: &str) {
 
 /// Private dirty bytes of this process (the pages the fork has copied so far): Redis's
 /// `zmalloc_get_private_dirty`, from `/proc/self/smaps_rollup`.
-fn private_dirty() -> u64 {
+pub(crate) fn private_dirty() -> u64 {
     let s = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
     s.lines()
         .filter_map(|l| l.strip_prefix("Private_Dirty:"))
@@ -262,7 +278,7 @@ fn private_dirty() -> u64 {
 }
 
 /// Closes every descriptor from 3 up that is not a regular file (and not `keep`).
-fn close_all_but_files(keep: i32) {
+pub(crate) fn close_all_but_files(keep: i32) {
     // SAFETY: `lim` is plain old data that getrlimit fills.
     let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
@@ -439,6 +455,21 @@ pub fn finish_shutdown(server: &Server, session: &mut Session, flags: ShutdownFl
     if server.persist.child().is_some() {
         log::warn!("There is a child saving an .rdb. Killing it!");
         kill_child(server);
+    }
+    if server.aof.rewrite.child().is_some() {
+        // The AOF being turned on has no file yet: its rewrite is the dataset's only copy.
+        if server.aof.state() == crate::aof::State::WaitRewrite {
+            if flags.force {
+                log::warn!("Writing initial AOF. Exit anyway.");
+            } else if crate::aof::rewrite::blocks_shutdown(server) {
+                log::warn!(
+                    "Errors trying to shut down the server. Check the logs for more information."
+                );
+                return;
+            }
+        }
+        log::warn!("There is a child rewriting the AOF. Killing it!");
+        crate::aof::rewrite::kill_child(server);
     }
     let save_points = !super::schedule::save_points(server).is_empty();
     if (save_points && !flags.nosave) || flags.save {
