@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! word 0  info     prev address (48) | physical db (8) | flags (8): VALID KEY_HEAP VALUE_HEAP INVALID
-//!                                                                     OBJECT
+//!                                                                     OBJECT OLOG (disk) COPY
 //! word 1  version  seqlock: odd while a writer holds the record
 //! word 2  sizes    key length (32) | inline value capacity (32)
 //! word 3  meta     value length (32) | kind (8) | TOMBSTONE | SEALED        (under the seqlock)
@@ -72,6 +72,14 @@ pub const F_VALUE_HEAP: u64 = 4 << FLAG_SHIFT;
 pub const F_INVALID: u64 = 8 << FLAG_SHIFT;
 /// The value part is one word: a pointer to an object cell.
 pub const F_OBJECT: u64 = 16 << FLAG_SHIFT;
+/// Any of the flags of a record that holds pointers.
+pub const POINTERS: u64 = F_KEY_HEAP | F_VALUE_HEAP | F_OBJECT;
+/// Only in a page image on disk: the pointer words of the record (key, value, object) hold
+/// object-log addresses of its payload (see `tier::objlog`), never memory pointers.
+pub const F_OLOG: u64 = 32 << FLAG_SHIFT;
+/// Only on a private copy read back from disk: its pointer words point at buffers (or an
+/// object cell) that the copy owns, so sealing it retires nothing.
+pub const F_COPY: u64 = 64 << FLAG_SHIFT;
 
 pub(crate) const LEN_MASK: u64 = 0xFFFF_FFFF;
 const KIND_SHIFT: u32 = 32;
