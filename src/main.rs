@@ -257,7 +257,11 @@ fn open_store(config: &Config) -> anyhow::Result<Arc<Store>> {
         dir.display(),
         device.mode()
     );
-    Store::with_devices(cfg, Box::new(device), Box::new(objects)).context("cannot build the store")
+    let store = Store::with_devices(cfg, Box::new(device), Box::new(objects))
+        .context("cannot build the store")?;
+    // Collections go to the object log too, and come back through the command layer's codec.
+    store.set_object_reader(ferrite_commands::objects::Collection::read);
+    Ok(store)
 }
 
 /// Descriptors kept aside for listeners, rings, eventfds and data files (Redis's

@@ -25,13 +25,14 @@
 //! Keys and values longer than the store's inline limit (a quarter page) live out of line in
 //! `Box<[u8]>` blocks, so a record always fits a page and values up to 512 MiB work.
 //!
-//! Ownership of heap blocks: a key block is immutable and belongs to its record until the store
-//! is dropped, because walkers of a chain compare the keys of every record on it, superseded or
-//! not. A value block is immutable too, but only the newest record of a key is ever read for its
+//! Ownership of heap blocks: a key block is immutable and belongs to its record until the
+//! record's page leaves memory (or the store is dropped), because walkers of a chain compare
+//! the keys of every record on it, superseded or not; on disk the key is in the object log. A value block is immutable too, but only the newest record of a key is ever read for its
 //! value, so a record gives its value block up when it is sealed (superseded), tombstoned in
 //! place, or has its block swapped in place; the block is freed through crossbeam-epoch once every
 //! reader that might hold it has unpinned. A record owns its value block iff VALUE_HEAP is set,
-//! the pointer word is non-zero and SEALED is clear.
+//! the pointer word is non-zero and SEALED is clear. What a record still owns when its page is
+//! unmapped is freed then (`Log::evict_pages`), its payload being in the object log.
 //!
 //! Words 0 and 2 and the key are written before the record is published (by the Release CAS of
 //! an index entry) and never again, except INVALID, which is set only on records that were

@@ -58,7 +58,9 @@ pub(crate) fn compact_if_due(s: &Store) {
             .device
             .read(page, &mut buf.as_mut_slice()[..page_size as usize])
         {
-            Ok(n) if n as u64 == page_size => {}
+            // The flusher writes a page's used prefix: a page that ends its segment file reads
+            // short, and its unused end is zeros.
+            Ok(n) if n > 0 => buf.as_mut_slice()[n..page_size as usize].fill(0),
             Ok(_) | Err(_) => {
                 TierStats::bump(&tier.stats.io_errors);
                 log::error!("disk tier: compaction cannot read the page at {page}; stopping");

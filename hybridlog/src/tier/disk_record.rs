@@ -640,6 +640,8 @@ fn read_sync(s: &Store, walk: &mut Walk) {
                 None => Err(std::io::Error::other("the store has no object log")),
             };
             next = match read {
+                // Compaction deleted the file under us: the chain ends here, as above.
+                Ok(0) | Err(_) if walk.at() < s.log.begin_address() => walk.end(),
                 Ok(n) => walk.feed(&buf[..n], &tier.stats, reader),
                 Err(err) => {
                     log::error!("disk tier: read at {address} ({file:?}) failed: {err}");

@@ -95,6 +95,9 @@ impl Fetch {
                         len: len as u32,
                     });
                 }
+                Err(_) if self.walk.at() < store.log.begin_address() => {
+                    self.next = self.walk.end();
+                }
                 Err(err) => {
                     log::error!("disk tier: cannot locate address {address} ({file:?}): {err}");
                     self.next = self.walk.feed(&[], &tier.stats, store.object_reader());
@@ -109,7 +112,10 @@ impl Fetch {
             return FetchStep::Done;
         };
         TierStats::bump(&tier.stats.async_reads);
+        let cut = self.walk.at() < store.log.begin_address();
         self.next = match result {
+            // Compaction deleted the file under the read: the chain ends here (see `step`).
+            Ok([]) | Err(_) if cut => self.walk.end(),
             Ok(bytes) => self.walk.feed(bytes, &tier.stats, store.object_reader()),
             Err(err) => {
                 log::error!(

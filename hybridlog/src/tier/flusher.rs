@@ -161,8 +161,11 @@ pub(crate) fn flush_ready_pages(s: &Store) {
             }
         }
         drop(guard);
-        count_records(s, &image, page);
-        if let Err(err) = tier.device.write(page << bits, image.as_slice()) {
+        let used = count_records(s, &image, page);
+        // Only the used prefix: a tail page closed early because its records hold much on the
+        // heap (`Log::charge`) is mostly empty.
+        let len = used.next_multiple_of(DISK_ALIGN).max(DISK_ALIGN);
+        if let Err(err) = tier.device.write(page << bits, &image.as_slice()[..len]) {
             TierStats::bump(&tier.stats.io_errors);
             log::error!("disk tier: writing log page {page} failed: {err}");
             // Retried on the next pass; until then the head cannot pass this page.
@@ -204,16 +207,19 @@ fn image_records(
     })
 }
 
-/// Counts the image's records for the average record size (compaction, read windows).
-fn count_records(s: &Store, image: &AlignedBuf, page: u64) {
+/// Counts the image's records for the average record size (compaction, read windows), and
+/// returns the bytes of the page they use.
+fn count_records(s: &Store, image: &AlignedBuf, page: u64) -> usize {
     let tier = s.tier.as_ref().expect("flushing implies a tier");
-    let (mut n, mut bytes) = (0, 0);
-    for (_, r) in image_records(image, page, s.log.page_size()) {
+    let (mut n, mut bytes, mut used) = (0, 0, 0);
+    for (offset, r) in image_records(image, page, s.log.page_size()) {
         n += 1;
         bytes += r.size() as u64;
+        used = offset + r.size();
     }
     tier.stats.records_flushed.fetch_add(n, Ordering::Relaxed);
     tier.stats.bytes_flushed.fetch_add(bytes, Ordering::Relaxed);
+    used
 }
 
 /// Where externalized payloads go.
