@@ -317,12 +317,23 @@ fn compaction_forwards_payloads_and_truncates_the_object_log() {
 
 #[test]
 fn a_corrupt_object_log_block_is_an_error_not_garbage() {
-    let (store, dir) = tiered("corrupt", 22);
+    // A flipped bit in the value (caught by the CRC), and a damaged length in the header
+    // (caught before the walk reads on).
+    // Each on its own thread: a thread's cache of walks is per thread, not per store.
+    for (name, offset, flip) in [("corrupt-value", 1000, 0x40), ("corrupt-length", 10, 0x10)] {
+        std::thread::spawn(move || corrupt_one(name, offset, flip))
+            .join()
+            .unwrap();
+    }
+}
+
+fn corrupt_one(name: &str, offset: u64, flip: u8) {
+    let (store, dir) = tiered(name, 22);
     let mut s = store.session();
     set(&mut s, 0, b"victim", &big(1, 0));
     noise(&mut s, 16_000);
     assert!(store.stats().head_address > 4 * BUDGET as u64);
-    // The victim's blob is the first one in the object log: flip a byte of its value.
+    // The victim's blob is the first one in the object log.
     let path = dir.0.join("objects").join("hlog.0");
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -330,11 +341,11 @@ fn a_corrupt_object_log_block_is_an_error_not_garbage() {
         .open(&path)
         .unwrap();
     let mut byte = [0u8];
-    file.read_at(&mut byte, 1000).unwrap();
-    file.write_at(&[byte[0] ^ 0x40], 1000).unwrap();
+    file.read_at(&mut byte, offset).unwrap();
+    file.write_at(&[byte[0] ^ flip], offset).unwrap();
     file.sync_all().unwrap();
-    assert_eq!(get(&mut s, 0, b"victim", 0), None);
-    assert!(io_errors(&store) >= 1);
+    assert_eq!(get(&mut s, 0, b"victim", 0), None, "{name}");
+    assert!(io_errors(&store) >= 1, "{name}");
 }
 
 /// A collection for the tests: a list of numbers, stored as a hash (any object kind will do).

@@ -170,8 +170,10 @@ struct Pending {
     blob: u64,
     buf: Vec<u8>,
     buf_start: u64,
-    /// Bytes of the blob wanted (a guess from the record until the header is in).
+    /// Bytes of the blob wanted.
     need: usize,
+    /// What the record says the whole blob takes (the header must agree).
+    expected: usize,
 }
 
 /// A walk of one key's chain below the head.
@@ -385,6 +387,7 @@ impl Walk {
                 buf: Vec::new(),
                 buf_start: 0,
                 need: BLOB_HEADER + expected,
+                expected: BLOB_HEADER + expected,
             });
             return self.next_read();
         }
@@ -438,6 +441,11 @@ impl Walk {
             return self.next_read();
         }
         let header = BlobHeader::parse(&p.buf[offset..offset + BLOB_HEADER]);
+        if header.total() != p.expected {
+            // Checked before reading on: a damaged length must not send the walk reading
+            // gigabytes.
+            return self.corrupt("object-log blob of the wrong length", stats);
+        }
         if header.total() > have {
             p.need = header.total();
             return self.next_read();
