@@ -249,6 +249,14 @@ fn open_store(config: &Config) -> anyhow::Result<Arc<Store>> {
         ..DiskConfig::new(dir)
     })
     .with_context(|| format!("cannot open the log in {}", dir.display()))?;
+    // The object log: payloads of records holding big keys and values (and collections) whose
+    // page left memory.
+    let objects_dir = dir.join("objects");
+    let objects = SegmentedFile::open(&DiskConfig {
+        segment_bits,
+        ..DiskConfig::new(&objects_dir)
+    })
+    .with_context(|| format!("cannot open the object log in {}", objects_dir.display()))?;
     log::info!(
         "Disk tier: {} KiB pages, {} MiB in memory, the rest in {} ({:?} I/O)",
         (1u64 << cfg.page_bits) >> 10,
@@ -256,7 +264,11 @@ fn open_store(config: &Config) -> anyhow::Result<Arc<Store>> {
         dir.display(),
         device.mode()
     );
-    Store::with_device(cfg, Box::new(device)).context("cannot build the store")
+    let store = Store::with_devices(cfg, Box::new(device), Box::new(objects))
+        .context("cannot build the store")?;
+    // Collections go to the object log too, and come back through the command layer's codec.
+    store.set_object_reader(ferrite_commands::objects::Collection::read);
+    Ok(store)
 }
 
 /// Descriptors kept aside for listeners, rings, eventfds and data files (Redis's

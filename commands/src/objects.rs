@@ -39,6 +39,21 @@ impl Collection {
     pub fn boxed(self) -> Box<dyn StoreObject> {
         Box::new(self)
     }
+
+    /// Rebuilds a collection from what [`StoreObject::serialize`] wrote: the store's
+    /// [`ObjectReader`](ferrite_hybridlog::tier::ObjectReader), which it calls for collections
+    /// read back from its object log (register it with `Store::set_object_reader`).
+    pub fn read(kind: ValueKind, bytes: &[u8]) -> Result<Box<dyn StoreObject>, String> {
+        let e = |e: ferrite_collections::DecodeError| e.to_string();
+        let c = match kind {
+            ValueKind::List => Collection::List(List::deserialize(bytes).map_err(e)?),
+            ValueKind::Hash => Collection::Hash(Hash::deserialize(bytes).map_err(e)?),
+            ValueKind::Set => Collection::Set(Set::deserialize(bytes).map_err(e)?),
+            ValueKind::ZSet => Collection::ZSet(SortedSet::deserialize(bytes).map_err(e)?),
+            ValueKind::String => return Err("a string is not a collection".into()),
+        };
+        Ok(c.boxed())
+    }
 }
 
 impl StoreObject for Collection {

@@ -37,7 +37,7 @@ use std::sync::Arc;
 use crossbeam_epoch::Guard;
 use crossbeam_utils::CachePadded;
 
-use crate::sync::raw::{AtomicPtr, AtomicU64};
+use crate::sync::raw::{AtomicI64, AtomicPtr, AtomicU64};
 use crate::sync::{Ordering, spin_wait};
 
 /// The first valid address; 0 is the null address of chains.
@@ -80,6 +80,15 @@ pub struct Log {
     memory_pages: u64,
     /// Pages mapped now.
     resident_pages: AtomicU64,
+    /// Per page (same indexing as `table`): bytes of heap blocks and objects its records hold
+    /// (see [`Log::charge`]). Zero-allocated like the table.
+    charges: NonNull<AtomicI64>,
+    /// The sum of `charges` over the pages in memory.
+    resident_heap: AtomicI64,
+    /// Bytes of heap blocks freed with the pages that owned them (see `evict_pages`).
+    evicted_heap: AtomicU64,
+    /// Heap blocks and objects freed with the pages that owned them.
+    evicted_payloads: AtomicU64,
 }
 
 // SAFETY: the log owns its pages and table; shared access goes through atomics, and record bytes
@@ -97,6 +106,11 @@ impl Log {
         // SAFETY: non-zero size; all-zero bytes are null `AtomicPtr`s, a valid value.
         let table = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<AtomicPtr<u8>>();
         let table = NonNull::new(table).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        let charges_layout = std::alloc::Layout::array::<AtomicI64>(table_len).expect("layout");
+        // SAFETY: non-zero size; all-zero bytes are `AtomicI64`s holding 0.
+        let charges = unsafe { std::alloc::alloc_zeroed(charges_layout) }.cast::<AtomicI64>();
+        let charges =
+            NonNull::new(charges).unwrap_or_else(|| std::alloc::handle_alloc_error(charges_layout));
         let page_size = 1u64 << page_bits;
         let log = Self {
             page_bits,
@@ -112,6 +126,10 @@ impl Log {
             flushed_until: CachePadded::new(AtomicU64::new(BEGIN_ADDRESS)),
             memory_pages: 0,
             resident_pages: AtomicU64::new(0),
+            charges,
+            resident_heap: AtomicI64::new(0),
+            evicted_heap: AtomicU64::new(0),
+            evicted_payloads: AtomicU64::new(0),
         };
         log.ensure_page(0);
         log
@@ -189,7 +207,7 @@ impl Log {
     }
 
     fn shift_read_only(&self, tail_page: u64, guard: &Guard) {
-        let first_mutable = (tail_page + 1).saturating_sub(self.mutable_pages);
+        let first_mutable = self.newest_within(tail_page, self.mutable_pages);
         let ro = (first_mutable << self.page_bits).max(BEGIN_ADDRESS);
         if self.read_only.fetch_max(ro, Ordering::SeqCst) < ro {
             let safe = Arc::clone(&self.safe_read_only);
@@ -209,7 +227,7 @@ impl Log {
         if self.memory_pages == 0 {
             return;
         }
-        let want = (tail_page + 1).saturating_sub(self.memory_pages) << self.page_bits;
+        let want = self.newest_within(tail_page, self.memory_pages) << self.page_bits;
         let flushed = self.flushed_until.load(Ordering::Acquire) & !(self.page_size - 1);
         let new = want.min(flushed);
         let old = self.head.fetch_max(new, Ordering::SeqCst);
@@ -226,17 +244,138 @@ impl Log {
         guard.flush();
     }
 
-    /// Unmaps pages `from..to` (all below the head; nobody can reach them any more).
+    /// The oldest page `p` such that pages `p..=tail_page` cost at most `pages` pages of memory,
+    /// counting what their records hold on the heap (see [`Log::charge`]) with a disk tier;
+    /// always at most `tail_page`.
+    fn newest_within(&self, tail_page: u64, pages: u64) -> u64 {
+        let oldest = (tail_page + 1).saturating_sub(pages);
+        if self.memory_pages == 0 {
+            return oldest;
+        }
+        let budget = pages * self.page_size;
+        let mut cost = 0;
+        let mut p = tail_page;
+        loop {
+            cost += self.page_size + self.charge_of(p).max(0) as u64;
+            if (cost > budget && p < tail_page) || p <= oldest {
+                return if cost > budget && p < tail_page {
+                    p + 1
+                } else {
+                    p
+                };
+            }
+            p -= 1;
+        }
+    }
+
+    fn charge_slot(&self, page: u64) -> &AtomicI64 {
+        let i = usize::try_from(page).expect("page fits usize");
+        assert!(i < self.table_len, "log address space exhausted");
+        // SAFETY: `i < table_len`; the charges live as long as `self`.
+        unsafe { &*self.charges.as_ptr().add(i) }
+    }
+
+    fn charge_of(&self, page: u64) -> i64 {
+        self.charge_slot(page).load(Ordering::Relaxed)
+    }
+
+    /// Adds `delta` bytes of heap memory (blocks, objects) held by the record at `address`,
+    /// which is in memory. With a disk tier these count against the memory budget: the head
+    /// and the read-only address keep the pages in memory, plus what their records hold, within
+    /// it. A tail page whose records hold more than a page's worth is closed (the next record
+    /// opens a new page), so that one page cannot hold an unbounded amount.
+    pub fn charge(&self, address: u64, delta: i64) {
+        if delta == 0 || self.memory_pages == 0 {
+            return;
+        }
+        let page = address >> self.page_bits;
+        let now = self.charge_slot(page).fetch_add(delta, Ordering::Relaxed) + delta;
+        self.resident_heap.fetch_add(delta, Ordering::Relaxed);
+        if now > self.page_size as i64 {
+            self.close_page(page);
+        }
+    }
+
+    /// Makes `page` full if it is the tail page: the next allocation opens the next page.
+    fn close_page(&self, page: u64) {
+        let mut t = self.tail.load(Ordering::Acquire);
+        while t >> OFFSET_BITS == page && t & OFFSET_MASK < self.page_size {
+            // Exactly full: the next allocator finds its offset at the page end and opens the
+            // next page (`allocate`). The bytes left are zero: the unused end of the page.
+            let full = (page << OFFSET_BITS) | self.page_size;
+            match self
+                .tail
+                .compare_exchange(t, full, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return,
+                Err(now) => t = now,
+            }
+        }
+    }
+
+    /// Memory in use: the pages mapped and what their records hold on the heap.
+    pub fn resident_bytes(&self) -> u64 {
+        self.memory_bytes() + self.resident_heap.load(Ordering::Relaxed).max(0) as u64
+    }
+
+    /// Moves the head as far as the budget wants and the flusher allows (the flusher calls
+    /// this after writing pages, so that memory is released even while no page is opened).
+    pub fn advance_head(&self, guard: &Guard) {
+        let tail_page = self.tail.load(Ordering::Acquire) >> OFFSET_BITS;
+        self.shift_head(tail_page, guard);
+    }
+
+    /// Unmaps pages `from..to` (all below the head; nobody can reach them any more), after
+    /// freeing what their records own: key blocks (always their record's), and the value blocks
+    /// and objects of records that were neither superseded nor deleted in place (those gave
+    /// theirs up through the epoch already: `Rec::free_blocks` tells them apart). The flusher
+    /// wrote every such payload to the object log, or relocated its record, before the page could
+    /// fall below the head.
     fn evict_pages(&self, from: u64, to: u64) {
         for page in from..to {
             let p = self.slot(page).swap(std::ptr::null_mut(), Ordering::AcqRel);
+            let charged = self.charge_slot(page).swap(0, Ordering::Relaxed);
+            self.resident_heap.fetch_sub(charged, Ordering::Relaxed);
             if let Some(p) = NonNull::new(p) {
+                self.free_payloads(page, p);
                 // SAFETY: mapped by `ensure_page` with this size and alignment, unreachable
                 // since the head passed it and every reader pinned before that has unpinned.
                 unsafe { unmap(p, self.page_size as usize, PAGE_ALIGN) };
                 self.resident_pages.fetch_sub(1, Ordering::Relaxed);
             }
         }
+    }
+
+    fn free_payloads(&self, page: u64, base: NonNull<u8>) {
+        let start = page << self.page_bits;
+        let mut offset = BEGIN_ADDRESS.saturating_sub(start);
+        let (mut bytes, mut count) = (0, 0);
+        while offset + crate::record::HEADER_BYTES as u64 <= self.page_size {
+            // SAFETY: inside the page, 8-aligned (records are multiples of 8); nobody else can
+            // reach the page any more, so its words are ours.
+            let r = unsafe { crate::record::Rec::at(base.add(offset as usize), start + offset) };
+            let info = r.info();
+            if info == 0 {
+                break; // The unused end of the page.
+            }
+            if info & crate::record::POINTERS != 0 {
+                bytes += r.free_blocks();
+                count += 1;
+            }
+            offset += r.size() as u64;
+        }
+        self.evicted_heap.fetch_add(bytes, Ordering::Relaxed);
+        self.evicted_payloads.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// Bytes of heap blocks freed with evicted pages so far.
+    pub fn evicted_heap_bytes(&self) -> u64 {
+        self.evicted_heap.load(Ordering::Relaxed)
+    }
+
+    /// Records whose heap blocks or objects were freed with evicted pages so far.
+    pub fn evicted_payloads(&self) -> u64 {
+        self.evicted_payloads.load(Ordering::Relaxed)
     }
 
     /// Records below this address are gone: a chain that reaches it ends there.
@@ -270,7 +409,13 @@ impl Log {
         }
         let tail_page = self.tail.load(Ordering::Acquire) >> OFFSET_BITS;
         let flushed_page = self.flushed_until() >> self.page_bits;
-        tail_page + 1 - flushed_page.min(tail_page + 1) > self.memory_pages + slack
+        if tail_page + 1 - flushed_page.min(tail_page + 1) > self.memory_pages + slack {
+            return true;
+        }
+        // Over the budget by what records hold on the heap: waiting helps only if the flusher
+        // has pages to write (then the head can move past them).
+        self.resident_bytes() > (self.memory_pages + slack) * self.page_size
+            && self.flushed_until() < self.safe_read_only_address() & !(self.page_size - 1)
     }
 
     /// The bytes of page `page` if it is in memory: a pointer to `page_size` bytes.
@@ -359,6 +504,9 @@ impl Drop for Log {
         let table = std::alloc::Layout::array::<AtomicPtr<u8>>(self.table_len).expect("layout");
         // SAFETY: allocated in `new` with this layout.
         unsafe { std::alloc::dealloc(self.table.as_ptr().cast(), table) }
+        let charges = std::alloc::Layout::array::<AtomicI64>(self.table_len).expect("layout");
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { std::alloc::dealloc(self.charges.as_ptr().cast(), charges) }
     }
 }
 

@@ -666,7 +666,7 @@ fn update(
         Decision::Put { kind, expire_at } => {
             let value = fixed.unwrap_or(scratch);
             if mutable && lock.fits(value.len(), s.inline_limit) {
-                s.heap_delta(lock.put(value, kind, expire_at, g));
+                s.heap_delta(rec.address(), lock.put(value, kind, expire_at, g));
             } else {
                 let init = copy(value, kind, expire_at, false);
                 new_size = record_size(s, &init, false);
@@ -678,6 +678,7 @@ fn update(
         Decision::PutObject { cell, expire_at } => {
             let kind = object_kind(&cell);
             if mutable && rec.is_object() {
+                s.charge_object(rec.address(), &cell);
                 lock.put_object(cell, kind, expire_at, g);
             } else {
                 let init = copy(&[], kind, expire_at, false);
@@ -713,7 +714,7 @@ fn update(
         }
         Decision::Delete => {
             if mutable {
-                s.heap_delta(-(lock.tombstone(g) as i64));
+                s.heap_delta(rec.address(), -(lock.tombstone(g) as i64));
             } else {
                 let init = copy(&[], ValueKind::String, 0, true);
                 new_size = record_size(s, &init, false);
@@ -894,6 +895,6 @@ fn replace(
     }
     // The published record owns the cell now.
     object.map(ObjectCell::into_raw);
-    s.heap_delta(-(lock.seal(g) as i64));
+    s.heap_delta(lock.rec().address(), -(lock.seal(g) as i64));
     true
 }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! word 0  info     prev address (48) | physical db (8) | flags (8): VALID KEY_HEAP VALUE_HEAP INVALID
-//!                                                                     OBJECT
+//!                                                                     OBJECT OLOG (disk) COPY
 //! word 1  version  seqlock: odd while a writer holds the record
 //! word 2  sizes    key length (32) | inline value capacity (32)
 //! word 3  meta     value length (32) | kind (8) | TOMBSTONE | SEALED        (under the seqlock)
@@ -25,13 +25,14 @@
 //! Keys and values longer than the store's inline limit (a quarter page) live out of line in
 //! `Box<[u8]>` blocks, so a record always fits a page and values up to 512 MiB work.
 //!
-//! Ownership of heap blocks: a key block is immutable and belongs to its record until the store
-//! is dropped, because walkers of a chain compare the keys of every record on it, superseded or
-//! not. A value block is immutable too, but only the newest record of a key is ever read for its
+//! Ownership of heap blocks: a key block is immutable and belongs to its record until the
+//! record's page leaves memory (or the store is dropped), because walkers of a chain compare
+//! the keys of every record on it, superseded or not; on disk the key is in the object log. A value block is immutable too, but only the newest record of a key is ever read for its
 //! value, so a record gives its value block up when it is sealed (superseded), tombstoned in
 //! place, or has its block swapped in place; the block is freed through crossbeam-epoch once every
 //! reader that might hold it has unpinned. A record owns its value block iff VALUE_HEAP is set,
-//! the pointer word is non-zero and SEALED is clear.
+//! the pointer word is non-zero and SEALED is clear. What a record still owns when its page is
+//! unmapped is freed then (`Log::evict_pages`), its payload being in the object log.
 //!
 //! Words 0 and 2 and the key are written before the record is published (by the Release CAS of
 //! an index entry) and never again, except INVALID, which is set only on records that were
@@ -72,6 +73,14 @@ pub const F_VALUE_HEAP: u64 = 4 << FLAG_SHIFT;
 pub const F_INVALID: u64 = 8 << FLAG_SHIFT;
 /// The value part is one word: a pointer to an object cell.
 pub const F_OBJECT: u64 = 16 << FLAG_SHIFT;
+/// Any of the flags of a record that holds pointers.
+pub const POINTERS: u64 = F_KEY_HEAP | F_VALUE_HEAP | F_OBJECT;
+/// Only in a page image on disk: the pointer words of the record (key, value, object) hold
+/// object-log addresses of its payload (see `tier::objlog`), never memory pointers.
+pub const F_OLOG: u64 = 32 << FLAG_SHIFT;
+/// Only on a private copy read back from disk: its pointer words point at buffers (or an
+/// object cell) that the copy owns, so sealing it retires nothing.
+pub const F_COPY: u64 = 64 << FLAG_SHIFT;
 
 pub(crate) const LEN_MASK: u64 = 0xFFFF_FFFF;
 const KIND_SHIFT: u32 = 32;

@@ -113,13 +113,7 @@ impl Session {
         if tier::is_resolved(from, pdb, key) {
             return None;
         }
-        Some(Fetch::new(tier::Walk::new(
-            from,
-            pdb,
-            key,
-            s.log.page_size(),
-            s.average_record_size(),
-        )))
+        Some(Fetch::new(tier::Walk::new(s, from, pdb, key)))
     }
 
     /// Waits, unpinned, while the flusher is so far behind that the pages in memory exceed the

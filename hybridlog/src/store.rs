@@ -16,7 +16,7 @@ use crate::seqlock;
 use crate::session::Session;
 use crate::sync::Ordering;
 use crate::sync::raw::{AtomicI64, AtomicU8, AtomicU64};
-use crate::tier::{Device, Flusher, TierStats};
+use crate::tier::{Device, Flusher, ObjectLog, ObjectReader, TierStats};
 use crate::{Db, StoreConfig, StoreError, StoreStats};
 
 /// Physical database ids are bytes.
@@ -56,11 +56,16 @@ pub struct Store {
     /// Bytes of the live (newest, not deleted) records, wherever they are: the dataset size
     /// `maxmemory` is compared with (with `heap_bytes`).
     data_bytes: CachePadded<AtomicI64>,
+    /// Rebuilds collections read back from the object log (registered by the command layer).
+    pub(crate) object_reader: std::sync::OnceLock<ObjectReader>,
 }
 
 /// The disk tier's parts.
 pub(crate) struct Tier {
     pub(crate) device: Box<dyn Device>,
+    /// Where pointer records' payloads go when their page is written (none: such records are
+    /// relocated to the tail instead, and never leave memory).
+    pub(crate) objects: Option<ObjectLog>,
     pub(crate) stats: TierStats,
     flusher: std::sync::Mutex<Option<Flusher>>,
 }
@@ -84,11 +89,34 @@ impl Store {
 
     /// Builds a store whose log keeps `cfg.memory_size` bytes of pages in memory and the rest on
     /// `device`, with a flusher thread writing pages as they become immutable.
+    ///
+    /// Without an object log, records holding heap blocks or objects are copied to the tail
+    /// before their page leaves memory, so they never do: see [`Store::with_devices`].
     pub fn with_device(
         cfg: StoreConfig,
         device: Box<dyn Device>,
     ) -> Result<Arc<Store>, StoreError> {
-        let store = Self::build(cfg, Some(device))?;
+        Self::with_tier(cfg, device, None)
+    }
+
+    /// [`Store::with_device`] plus an object log on `objects`: the payloads of records that hold
+    /// heap keys, heap values or (once an [`ObjectReader`] is registered with
+    /// [`Store::set_object_reader`]) collection objects go there when their page is written,
+    /// and their memory is freed when the page leaves memory.
+    pub fn with_devices(
+        cfg: StoreConfig,
+        device: Box<dyn Device>,
+        objects: Box<dyn Device>,
+    ) -> Result<Arc<Store>, StoreError> {
+        Self::with_tier(cfg, device, Some(ObjectLog::new(objects)))
+    }
+
+    fn with_tier(
+        cfg: StoreConfig,
+        device: Box<dyn Device>,
+        objects: Option<ObjectLog>,
+    ) -> Result<Arc<Store>, StoreError> {
+        let store = Self::build(cfg, Some((device, objects)))?;
         let flusher = Flusher::start(&store)
             .map_err(|e| StoreError::Config(format!("cannot start the flusher: {e}")))?;
         let tier = store.tier.as_ref().expect("built with a device");
@@ -96,7 +124,10 @@ impl Store {
         Ok(store)
     }
 
-    fn build(cfg: StoreConfig, device: Option<Box<dyn Device>>) -> Result<Arc<Store>, StoreError> {
+    fn build(
+        cfg: StoreConfig,
+        device: Option<(Box<dyn Device>, Option<ObjectLog>)>,
+    ) -> Result<Arc<Store>, StoreError> {
         let bad = |m: String| Err(StoreError::Config(m));
         if !cfg.index_buckets.is_power_of_two() || cfg.index_buckets > 1 << 32 {
             return bad(format!(
@@ -144,12 +175,25 @@ impl Store {
             heap_bytes: CachePadded::new(AtomicI64::new(0)),
             access: Access::default(),
             data_bytes: CachePadded::new(AtomicI64::new(0)),
-            tier: device.map(|device| Tier {
+            object_reader: std::sync::OnceLock::new(),
+            tier: device.map(|(device, objects)| Tier {
                 device,
+                objects,
                 stats: TierStats::default(),
                 flusher: std::sync::Mutex::new(None),
             }),
         }))
+    }
+
+    /// Registers how collections read back from the object log are rebuilt. Until one is
+    /// registered, records holding objects are relocated to the tail rather than written out.
+    /// Register it before the store is used; a second registration is ignored.
+    pub fn set_object_reader(&self, reader: ObjectReader) {
+        let _ = self.object_reader.set(reader);
+    }
+
+    pub(crate) fn object_reader(&self) -> Option<ObjectReader> {
+        self.object_reader.get().copied()
     }
 
     /// Access tracking: its clock and policy.
@@ -157,11 +201,11 @@ impl Store {
         &self.access
     }
 
-    /// The dataset's size in bytes: live records, plus heap blocks of big keys and values
-    /// (collection objects are not counted). What `maxmemory` limits.
+    /// The dataset's size in bytes: live records, plus the heap blocks of big keys and values
+    /// that are in memory (collection objects are not counted, nor payloads in the object
+    /// log). What `maxmemory` limits.
     pub fn dataset_bytes(&self) -> u64 {
-        (self.data_bytes.load(Ordering::Relaxed) + self.heap_bytes.load(Ordering::Relaxed)).max(0)
-            as u64
+        (self.data_bytes.load(Ordering::Relaxed) + self.heap()).max(0) as u64
     }
 
     /// Counts a key evicted for `maxmemory` (INFO `evicted_keys`).
@@ -190,6 +234,18 @@ impl Store {
             return 1024;
         }
         (t.stats.bytes_flushed.load(Ordering::Relaxed) / records) as usize
+    }
+
+    /// Records whose heap blocks or objects were freed when their page left memory.
+    pub fn evicted_payloads(&self) -> u64 {
+        self.log.evicted_payloads()
+    }
+
+    /// Bytes written to the object log so far (its tail address; compaction deletes below it),
+    /// if there is one.
+    pub fn object_log_tail(&self) -> Option<u64> {
+        let t = self.tier.as_ref()?.objects.as_ref()?;
+        Some(t.tail())
     }
 
     /// Counters of the disk tier, if there is one.
@@ -238,8 +294,7 @@ impl Store {
     /// Counters for INFO.
     pub fn stats(&self) -> StoreStats {
         StoreStats {
-            log_memory_bytes: self.log.memory_bytes()
-                + self.heap_bytes.load(Ordering::Relaxed).max(0) as u64,
+            log_memory_bytes: self.log.memory_bytes() + self.heap().max(0) as u64,
             index_memory_bytes: self.index.memory_bytes(),
             expired_keys: self.expired_keys.load(Ordering::Relaxed),
             tail_address: self.log.tail_address(),
@@ -402,19 +457,45 @@ impl Store {
         let heap = rec.init(init, shape);
         let bits = self.access.initial();
         rec.touch(|_| bits);
-        self.heap_delta(heap as i64);
+        self.heap_delta(address, heap as i64);
+        if init.object != 0 && self.log.memory_pages() != 0 {
+            // SAFETY: the caller owns the cell (it is not published yet), so it is alive and
+            // nobody mutates it.
+            let object = unsafe { crate::record::object_ref(init.object) };
+            self.log.charge(address, object.memory_usage() as i64);
+        }
         rec
+    }
+
+    /// Counts an object put in place into the record at `address` against the memory budget
+    /// (an object's size is measured when its record gets it; growth in place afterwards is
+    /// not followed, see ARCHITECTURE.md).
+    pub(crate) fn charge_object(&self, address: u64, cell: &crate::record::ObjectCell) {
+        if self.log.memory_pages() != 0 {
+            // SAFETY: the caller owns the cell and nobody else can reach it.
+            let object = unsafe { crate::record::object_ref(cell.as_raw()) };
+            self.log.charge(address, object.memory_usage() as i64);
+        }
     }
 
     /// Gives up on an unpublished record.
     pub(crate) fn discard(&self, rec: Rec<'_>) {
         let freed = rec.invalidate();
-        self.heap_delta(-(freed as i64));
+        self.heap_delta(rec.address(), -(freed as i64));
     }
 
-    pub(crate) fn heap_delta(&self, delta: i64) {
+    /// Bytes of heap blocks in memory: those allocated and not retired, less those freed with
+    /// their evicted pages (their bytes are in the object log).
+    fn heap(&self) -> i64 {
+        self.heap_bytes.load(Ordering::Relaxed) - self.log.evicted_heap_bytes() as i64
+    }
+
+    /// Adds `delta` bytes of heap blocks held by the record at `address` (in memory, or a
+    /// copy read back from disk, whose changes are always 0).
+    pub(crate) fn heap_delta(&self, address: u64, delta: i64) {
         if delta != 0 {
             self.heap_bytes.fetch_add(delta, Ordering::Relaxed);
+            self.log.charge(address, delta);
         }
     }
 

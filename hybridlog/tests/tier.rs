@@ -42,17 +42,36 @@ fn tiered_with(name: &str, segment_bits: u32) -> (Arc<Store>, Dir) {
         ..DiskConfig::new(dir.join("hlog"))
     })
     .unwrap();
-    let store = Store::with_device(
-        StoreConfig {
-            index_buckets: 1 << 12,
-            page_bits: PAGE_BITS,
-            memory_size: BUDGET,
-            mutable_fraction: 0.5,
-            databases: 16,
-        },
-        Box::new(device),
-    )
+    let objects = SegmentedFile::open(&DiskConfig {
+        segment_bits,
+        ..DiskConfig::new(dir.join("objects"))
+    })
     .unwrap();
+    let store = Store::with_devices(config(), Box::new(device), Box::new(objects)).unwrap();
+    (store, Dir(dir))
+}
+
+fn config() -> StoreConfig {
+    StoreConfig {
+        index_buckets: 1 << 12,
+        page_bits: PAGE_BITS,
+        memory_size: BUDGET,
+        mutable_fraction: 0.5,
+        databases: 16,
+    }
+}
+
+/// A store whose disk tier has no object log: records with pointers are relocated instead.
+fn tiered_without_object_log(name: &str) -> (Arc<Store>, Dir) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("tier-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let device = SegmentedFile::open(&DiskConfig {
+        segment_bits: 22,
+        ..DiskConfig::new(dir.join("hlog"))
+    })
+    .unwrap();
+    let store = Store::with_device(config(), Box::new(device)).unwrap();
     (store, Dir(dir))
 }
 
@@ -210,9 +229,20 @@ fn writes_to_keys_on_disk_see_their_old_values() {
 
 #[test]
 fn big_values_survive_eviction() {
-    let (store, _dir) = tiered("big");
+    for with_object_log in [true, false] {
+        big_values_survive_eviction_with(with_object_log);
+    }
+}
+
+fn big_values_survive_eviction_with(with_object_log: bool) {
+    let (store, _dir) = if with_object_log {
+        tiered("big")
+    } else {
+        tiered_without_object_log("big-relocated")
+    };
     let mut s = store.session();
-    // Over a quarter page: heap blocks, which the flusher copies forward.
+    // Over a quarter page: heap blocks, which go to the object log (or, without one, are
+    // copied forward).
     let big: Vec<Vec<u8>> = (0..5u8).map(|i| vec![b'a' + i; 40_000]).collect();
     for (i, v) in big.iter().enumerate() {
         set(&mut s, 2, format!("big:{i}").as_bytes(), v);
@@ -222,7 +252,13 @@ fn big_values_survive_eviction() {
     }
     assert!(store.stats().head_address > 8 * BUDGET as u64);
     let tier = store.tier_stats().unwrap();
-    assert!(tier.records_relocated.load(Ordering::Relaxed) >= 5);
+    if with_object_log {
+        assert!(tier.objects_written.load(Ordering::Relaxed) >= 5);
+        assert_eq!(tier.records_relocated.load(Ordering::Relaxed), 0);
+        assert!(store.evicted_payloads() >= 5);
+    } else {
+        assert!(tier.records_relocated.load(Ordering::Relaxed) >= 5);
+    }
     for (i, v) in big.iter().enumerate() {
         assert_eq!(
             get(&mut s, 2, format!("big:{i}").as_bytes(), 0).as_ref(),

@@ -265,6 +265,20 @@ fn tiering(ctx: &Ctx<'_>, out: &mut String) {
     field!(out, "tier_compactions", "{}", n(&t.compactions));
     field!(out, "tier_records_compacted", "{}", n(&t.records_compacted));
     field!(out, "tier_io_errors", "{}", n(&t.io_errors));
+    field!(out, "tier_objects_written", "{}", n(&t.objects_written));
+    field!(
+        out,
+        "tier_object_bytes_written",
+        "{}",
+        n(&t.object_bytes_written)
+    );
+    field!(
+        out,
+        "tier_object_log_tail",
+        "{}",
+        store.object_log_tail().unwrap_or(0)
+    );
+    field!(out, "tier_payloads_evicted", "{}", store.evicted_payloads());
 }
 
 fn memory(ctx: &Ctx<'_>, out: &mut String) {

@@ -130,6 +130,11 @@ impl<'a> RecordLock<'a> {
         let r = self.rec;
         let meta = r.meta();
         debug_assert!(meta & M_SEALED == 0);
+        if r.info() & super::F_COPY != 0 {
+            // A private copy read back from disk: its buffers belong to the copy itself.
+            r.word(3).store(meta | M_SEALED, Ordering::Relaxed);
+            return 0;
+        }
         let mut freed = 0;
         if r.is_object() {
             // The pointer word stays: a pinned lock-free reader of a record below the safe

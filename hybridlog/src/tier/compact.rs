@@ -9,6 +9,11 @@
 //! segment, which makes every chain end there, and the segment files are deleted. Readers
 //! holding the segment open (an asynchronous read in flight) finish on the unlinked file.
 //!
+//! A record whose payload is in the object log (`F_OLOG`) is forwarded from its copy read back
+//! through the ordinary chain walk (which reads the blob and rebuilds the object), and once
+//! the log's begin address has moved, the object log is truncated below the first blob of the
+//! page at the new begin address (blobs are appended in log order).
+//!
 //! It runs on the flusher thread, between flushes of one page each, when the on-disk log
 //! (`flushed_until - begin`) exceeds twice the estimated live data (keys x the average record
 //! size the flusher has seen), and only over a segment wholly below the head.
@@ -21,7 +26,8 @@ use super::flusher::flush_ready_pages;
 use crate::disk::AlignedBuf;
 use crate::log::BEGIN_ADDRESS;
 use crate::record::{
-    F_INVALID, F_KEY_HEAP, F_OBJECT, F_VALUE_HEAP, HEADER_BYTES, Meta, Rec, RecordInit, Shape,
+    F_INVALID, F_KEY_HEAP, F_OBJECT, F_OLOG, F_VALUE_HEAP, HEADER_BYTES, Meta, ObjectCell, Rec,
+    RecordInit, Shape, object_ref,
 };
 use crate::store::Store;
 use crate::sync::Ordering;
@@ -52,7 +58,9 @@ pub(crate) fn compact_if_due(s: &Store) {
             .device
             .read(page, &mut buf.as_mut_slice()[..page_size as usize])
         {
-            Ok(n) if n as u64 == page_size => {}
+            // The flusher writes a page's used prefix: a page that ends its segment file reads
+            // short, and its unused end is zeros.
+            Ok(n) if n > 0 => buf.as_mut_slice()[n..page_size as usize].fill(0),
             Ok(_) | Err(_) => {
                 TierStats::bump(&tier.stats.io_errors);
                 log::error!("disk tier: compaction cannot read the page at {page}; stopping");
@@ -72,6 +80,12 @@ pub(crate) fn compact_if_due(s: &Store) {
     if let Err(err) = tier.device.truncate_until(end) {
         TierStats::bump(&tier.stats.io_errors);
         log::error!("disk tier: deleting the log below {end} failed: {err}");
+    }
+    if let Some(objects) = &tier.objects
+        && let Err(err) = objects.truncate_below(end)
+    {
+        TierStats::bump(&tier.stats.io_errors);
+        log::error!("disk tier: deleting the object log below log address {end} failed: {err}");
     }
     TierStats::bump(&tier.stats.compactions);
     log::info!(
@@ -111,8 +125,12 @@ fn compact_page(s: &Store, g: &Guard, buf: &AlignedBuf, page: u64) {
             return;
         }
         let pointers = info & (F_KEY_HEAP | F_VALUE_HEAP | F_OBJECT) != 0;
-        if !pointers && info & F_INVALID == 0 {
-            forward(s, g, rec);
+        if info & F_INVALID == 0 {
+            if !pointers {
+                forward(s, g, rec);
+            } else if info & F_OLOG != 0 {
+                forward_external(s, g, rec);
+            }
         }
         offset += shape.size as u64;
     }
@@ -152,6 +170,80 @@ fn forward(s: &Store, g: &Guard, rec: Rec<'_>) {
             },
         );
         if entry.try_swap(new.address()) {
+            let tier = s.tier.as_ref().expect("compacting implies a tier");
+            TierStats::bump(&tier.stats.records_compacted);
+            return;
+        }
+        s.discard(new);
+    }
+}
+
+/// Copies `rec` (read back from disk, its payload in the object log) to the tail if it is
+/// still its key's newest record and live: the chain walk that checks this reads the payload
+/// back and rebuilds the record, which is what is copied.
+fn forward_external(s: &Store, g: &Guard, rec: Rec<'_>) {
+    let meta = Meta(rec.meta());
+    if meta.tombstone() || meta.sealed() {
+        return; // Absent once the chain ends here, or superseded by a newer record.
+    }
+    let pdb = rec.pdb();
+    // A heap key is in the blob too: read the record back whole.
+    let key: Vec<u8> = if rec.info() & F_KEY_HEAP != 0 {
+        match super::record_at(s, rec.address()) {
+            super::OnDisk::Rec(copy) => copy.key().to_vec(),
+            _ => return, // Unreadable (logged and counted).
+        }
+    } else {
+        rec.key().to_vec()
+    };
+    let hash = s.hasher.hash(&key);
+    loop {
+        let Some(mut entry) = s.index.find(hash) else {
+            return;
+        };
+        let newest = match s.find_record(entry.address(), pdb, &key) {
+            Some(newest) if newest.address() == rec.address() => newest,
+            _ => return,
+        };
+        let meta = Meta(newest.meta());
+        let mut cell = None;
+        let init = if newest.is_object() {
+            let ptr = newest.object_ptr().load(Ordering::Relaxed);
+            if ptr == 0 {
+                return;
+            }
+            // SAFETY: the copy read back owns its object until the thread's cache is released
+            // (after this page), and nobody mutates it.
+            let object = unsafe { object_ref(ptr) }.clone_box();
+            let c = cell.insert(ObjectCell::new(object));
+            RecordInit {
+                prev: entry.address(),
+                pdb,
+                key: &key,
+                value: &[],
+                kind: meta.kind(),
+                expire_at: newest.expire_at(),
+                tombstone: false,
+                object: c.as_raw(),
+            }
+        } else {
+            RecordInit {
+                prev: entry.address(),
+                pdb,
+                key: &key,
+                // SAFETY: a private copy read back from disk: nobody writes it, and it owns
+                // its value buffer until the thread's cache is released.
+                value: unsafe { newest.value_unsynchronized(meta.0) },
+                kind: meta.kind(),
+                expire_at: newest.expire_at(),
+                tombstone: false,
+                object: 0,
+            }
+        };
+        let new = s.append(g, &init);
+        if entry.try_swap(new.address()) {
+            // The published record owns the cell now.
+            cell.map(ObjectCell::into_raw);
             let tier = s.tier.as_ref().expect("compacting implies a tier");
             TierStats::bump(&tier.stats.records_compacted);
             return;

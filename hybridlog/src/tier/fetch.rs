@@ -7,7 +7,7 @@
 
 use std::os::fd::RawFd;
 
-use super::disk_record::{Next, Walk};
+use super::disk_record::{DiskFile, Next, Walk};
 use super::{KeepOpen, TierStats};
 use crate::store::Store;
 
@@ -67,7 +67,7 @@ impl Fetch {
             return FetchStep::Done;
         };
         loop {
-            let Next::Read { address, len } = self.next else {
+            let Next::Read { file, address, len } = self.next else {
                 self.open = None;
                 return FetchStep::Done;
             };
@@ -78,7 +78,15 @@ impl Fetch {
                 self.next = self.walk.end();
                 continue;
             }
-            match tier.device.locate(address) {
+            let device = match file {
+                DiskFile::Log => Some(&*tier.device),
+                DiskFile::Objects => tier.objects.as_ref().map(|o| &*o.device),
+            };
+            let located = match device {
+                Some(d) => d.locate(address),
+                None => Err(std::io::Error::other("the store has no object log")),
+            };
+            match located {
                 Ok((fd, offset, open)) => {
                     self.open = Some(open);
                     return FetchStep::Read(FileRead {
@@ -87,9 +95,12 @@ impl Fetch {
                         len: len as u32,
                     });
                 }
+                Err(_) if self.walk.at() < store.log.begin_address() => {
+                    self.next = self.walk.end();
+                }
                 Err(err) => {
-                    log::error!("disk tier: cannot locate log address {address}: {err}");
-                    self.next = self.walk.feed(&[], &tier.stats);
+                    log::error!("disk tier: cannot locate address {address} ({file:?}): {err}");
+                    self.next = self.walk.feed(&[], &tier.stats, store.object_reader());
                 }
             }
         }
@@ -101,14 +112,17 @@ impl Fetch {
             return FetchStep::Done;
         };
         TierStats::bump(&tier.stats.async_reads);
+        let cut = self.walk.at() < store.log.begin_address();
         self.next = match result {
-            Ok(bytes) => self.walk.feed(bytes, &tier.stats),
+            // Compaction deleted the file under the read: the chain ends here (see `step`).
+            Ok([]) | Err(_) if cut => self.walk.end(),
+            Ok(bytes) => self.walk.feed(bytes, &tier.stats, store.object_reader()),
             Err(err) => {
                 log::error!(
                     "disk tier: read at log address {} failed: {err}",
                     self.walk.at()
                 );
-                self.walk.feed(&[], &tier.stats)
+                self.walk.feed(&[], &tier.stats, store.object_reader())
             }
         };
         self.step(store)

@@ -3,9 +3,10 @@
 //! - [`Device`]: where flushed pages go and records below the head are read from; log address
 //!   `a` is byte `a` of the device (pages map 1:1 onto the file space).
 //! - `flusher`: a thread that writes each page once it is immutable (below the safe read-only
-//!   address), first copying to the tail the live records a page cannot carry to disk (heap keys
-//!   and values, collection objects: pointers mean nothing on disk), and then lets the log move
-//!   its head past it (`Log::set_flushed_until`).
+//!   address), the payloads of its pointer records (heap keys and values, collection objects:
+//!   pointers mean nothing on disk) to the object log first, and then lets the log move its
+//!   head past it (`Log::set_flushed_until`).
+//! - `objlog`: the object log, the second append-only device those payloads go to.
 //! - `disk_record`: parsing records read back from the device and walking a key's chain below
 //!   the head, record by record, plus the per-thread cache of what such walks found.
 //! - [`Fetch`]: the same walk driven by asynchronous reads, for a reactor that must not block;
@@ -17,6 +18,7 @@ mod compact;
 mod disk_record;
 mod fetch;
 mod flusher;
+mod objlog;
 
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +29,8 @@ pub(crate) use disk_record::{
 };
 pub use fetch::{Fetch, FetchStep, FileRead};
 pub(crate) use flusher::{Flusher, flush_ready_pages, on_flusher_thread};
+pub(crate) use objlog::ObjectLog;
+pub use objlog::ObjectReader;
 
 /// Alignment of device offsets, lengths and buffers (direct I/O).
 pub const DISK_ALIGN: usize = 4096;
@@ -75,6 +79,10 @@ pub struct TierStats {
     pub bytes_flushed: AtomicU64,
     /// Records written by the flusher.
     pub records_flushed: AtomicU64,
+    /// Payloads (heap keys and values, serialized collections) written to the object log.
+    pub objects_written: AtomicU64,
+    /// Bytes of those payloads (blob headers included).
+    pub object_bytes_written: AtomicU64,
 }
 
 impl TierStats {
