@@ -213,6 +213,7 @@ impl Worker {
         // A parked command's bytes: still in the input, but no longer "query buffer" for
         // CLIENT LIST, as Redis has already parsed them into argv.
         let mut held = 0;
+        let mut argv_mem = 0;
         // One clock read per batch: the commands of one read run within microseconds of each
         // other, and a clock read per command was a measurable share of a pipelined GET.
         let now_ms = unix_ms();
@@ -273,9 +274,6 @@ impl Worker {
             }
             let keeps = matches!(found, Some(Some((spec, _))) if Ahead::keeps_after(spec));
             self.execute(client, args, out, now_ms, found);
-            if !keeps {
-                ahead.clear();
-            }
             if client.blocked.is_none() && !self.parked.is_empty() {
                 // A parked command that was just answered.
                 self.parked.remove(&client.id);
@@ -284,7 +282,12 @@ impl Worker {
                 client.park = false;
                 self.park(client);
                 held = consumed;
+                // A parked command's arguments stay in memory, as Redis's blocked client's argv.
+                argv_mem = args.iter_from(0).map(|a| a.len() as u64).sum();
                 break Flow::Park;
+            }
+            if !keeps {
+                ahead.clear();
             }
             pos += consumed;
             if client.close_after_reply {
@@ -299,13 +302,6 @@ impl Worker {
         self.session.leave();
         self.timer
             .stop(&self.server.stats.thread(self.thread).commands_by_id);
-        // A parked command's arguments stay in memory, as Redis's blocked client's argv.
-        let argv_mem = if held > 0 {
-            let args = parser.args(&input[pos..]);
-            args.iter_from(0).map(|a| a.len() as u64).sum()
-        } else {
-            0
-        };
         // No store callback is running: records read back from disk may be let go.
         self.session.end_command();
         client.parser = parser;
