@@ -427,10 +427,7 @@ pub(crate) fn write_core(
 ) -> Outcome {
     let mut step = 0;
     loop {
-        let found = s
-            .index
-            .find(hash)
-            .and_then(|e| s.find_record(e.address(), pdb, key).map(|r| (e, r)));
+        let found = s.newest_entry(hash, pdb, key);
         let Some((entry, rec)) = found else {
             scratch.clear();
             let (value, object, kind, expire_at) = match decide(None, scratch) {

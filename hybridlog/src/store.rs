@@ -395,9 +395,34 @@ impl Store {
     /// walked by [`Store::find_record`]. The caller is pinned.
     #[inline]
     pub(crate) fn newest(&self, hash: u64, pdb: u8, key: &[u8]) -> Option<Rec<'_>> {
-        self.index
-            .find(hash)
-            .and_then(|e| self.find_record(e.address(), pdb, key))
+        self.newest_entry(hash, pdb, key).map(|(_, r)| r)
+    }
+
+    /// [`newest`](Self::newest), with the index entry the record was found from.
+    ///
+    /// Compaction copies a chain's live record to the tail (a CAS of the index entry) before it
+    /// moves the begin address past the original, which cuts the old chain. A walk that found
+    /// nothing while the begin address moved may have followed such a chain: it starts over
+    /// from the index, which by then leads to the copy. If the begin address did not move, the
+    /// entry was read after any earlier cut, so "absent" is the answer.
+    #[inline]
+    pub(crate) fn newest_entry(
+        &self,
+        hash: u64,
+        pdb: u8,
+        key: &[u8],
+    ) -> Option<(crate::index::EntrySlot<'_>, Rec<'_>)> {
+        loop {
+            let begin = self.log.begin_address();
+            let entry = self.index.find(hash)?;
+            let found = self.find_record(entry.address(), pdb, key);
+            if let Some(rec) = found {
+                return Some((entry, rec));
+            }
+            if self.log.begin_address() == begin {
+                return None;
+            }
+        }
     }
 
     /// The first address of `key`'s chain below the head, if the in-memory part of the chain
