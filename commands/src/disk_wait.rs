@@ -14,7 +14,7 @@
 //! `numkeys` argument, SORT's BY and GET patterns) are read synchronously by the store when the
 //! command reaches them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use ferrite_hybridlog::tier::{Fetch, FetchStep, FileRead};
 use ferrite_hybridlog::{Db, Session};
@@ -45,8 +45,27 @@ pub(crate) struct DiskWaits {
     fetches: HashMap<u64, Waiting>,
     /// Walks not yet finished, per client id.
     pending: HashMap<u64, usize>,
+    /// Clients one of whose walks ended on an unreadable block: their command is answered with
+    /// an error instead of running on a value that could not be read.
+    failed: HashSet<u64>,
     outbox: Vec<DiskRead>,
 }
+
+/// What [`DiskWaits::start`] decided for a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// Its keys are in memory or already read back: run it.
+    Run,
+    /// Reads were started: park until they finish, then run it again.
+    Park,
+    /// A key's record could not be read back (I/O error or corrupt block): answer
+    /// [`READ_FAILED`] instead of running it.
+    Failed,
+}
+
+/// The error a command gets when a key's record could not be read back from disk.
+pub(crate) const READ_FAILED: &[u8] =
+    b"ERR a key's value could not be read back from disk (I/O error or corrupt block; see the server log)";
 
 /// The keys `spec` names at fixed positions in `args`.
 fn keys<'a>(spec: &CommandSpec, args: Args<'a>) -> impl Iterator<Item = &'a [u8]> {
@@ -56,17 +75,18 @@ fn keys<'a>(spec: &CommandSpec, args: Args<'a>) -> impl Iterator<Item = &'a [u8]
 }
 
 impl DiskWaits {
-    /// Starts the reads `client`'s command needs; true if it must wait for them.
+    /// Starts the reads `client`'s command needs: whether it runs, waits for them, or cannot
+    /// run because a read failed.
     pub(crate) fn start(
         &mut self,
         session: &mut Session,
         client: &Client,
         spec: &CommandSpec,
         args: Args<'_>,
-    ) -> bool {
+    ) -> Start {
         // Checked once per command, before anything is collected: this runs for every command.
         if !session.may_read_disk() {
-            return false;
+            return Start::Run;
         }
         let mut started = 0;
         for key in keys(spec, args) {
@@ -96,8 +116,12 @@ impl DiskWaits {
         }
         if started > 0 {
             *self.pending.entry(client.id).or_default() += started;
+            return Start::Park;
         }
-        started > 0
+        if self.failed.remove(&client.id) {
+            return Start::Failed;
+        }
+        Start::Run
     }
 
     /// Starts the walk for `key` if its lookup would read the device; true if it did.
@@ -110,7 +134,12 @@ impl DiskWaits {
                 self.send(read, client.id, client.token, fetch);
                 true
             }
-            _ => false,
+            _ => {
+                if fetch.failed() {
+                    self.failed.insert(client.id);
+                }
+                false
+            }
         }
     }
 
@@ -147,6 +176,9 @@ impl DiskWaits {
                 None
             }
             FetchStep::Done => {
+                if fetch.failed() && self.pending.contains_key(&client) {
+                    self.failed.insert(client);
+                }
                 let left = self.pending.get_mut(&client)?;
                 *left -= 1;
                 if *left > 0 {
@@ -166,5 +198,6 @@ impl DiskWaits {
     /// `client` is gone: its walks finish unobserved (their results only warm the cache).
     pub(crate) fn forget(&mut self, client: u64) {
         self.pending.remove(&client);
+        self.failed.remove(&client);
     }
 }

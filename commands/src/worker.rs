@@ -17,7 +17,7 @@ use crate::client::{BLOCK_UNBLOCK_ERROR, BLOCK_UNBLOCK_TIMEOUT, Client, ClientSh
 use crate::cmd::transactions;
 use crate::config::Config;
 use crate::ctx::Ctx;
-use crate::disk_wait::{DiskRead, DiskWaits};
+use crate::disk_wait::{DiskRead, DiskWaits, READ_FAILED, Start};
 use crate::eviction;
 use crate::resolve::{count_rejected, resolve};
 use crate::resp::{Limits, Parse, Parser, Reply};
@@ -433,10 +433,21 @@ impl Worker {
             return;
         }
         let queued = client.multi.is_some() && transactions::queues(args);
-        if !queued && self.async_disk && self.disk.start(&mut self.session, client, spec, args) {
-            // Re-run once the keys are read back; nothing is written or counted meanwhile.
-            client.park = true;
-            return;
+        if !queued && self.async_disk {
+            match self.disk.start(&mut self.session, client, spec, args) {
+                Start::Run => {}
+                Start::Park => {
+                    // Re-run once the keys are read back; nothing is written or counted
+                    // meanwhile.
+                    client.park = true;
+                    return;
+                }
+                Start::Failed => {
+                    transactions::reject(client, args, out, READ_FAILED, stats);
+                    count_rejected(stats, Some(id));
+                    return;
+                }
+            }
         }
         if client.reply_mode == ReplyMode::Skip {
             client.reply_mode = ReplyMode::SkipThis;

@@ -60,7 +60,9 @@ pub(crate) fn compact_if_due(s: &Store) {
         {
             // The flusher writes a page's used prefix: a page that ends its segment file reads
             // short, and its unused end is zeros.
-            Ok(n) if n > 0 => buf.as_mut_slice()[n..page_size as usize].fill(0),
+            Ok(n) if n > 0 && tier.device.check(page, &buf.as_slice()[..n]) => {
+                buf.as_mut_slice()[n..page_size as usize].fill(0)
+            }
             Ok(_) | Err(_) => {
                 TierStats::bump(&tier.stats.io_errors);
                 log::error!("disk tier: compaction cannot read the page at {page}; stopping");

@@ -198,6 +198,8 @@ pub(crate) struct Walk {
     keep_any: bool,
     taken: Option<DiskRecord>,
     pending: Option<Pending>,
+    /// The walk ended on an unreadable or corrupt block: the key's value is unknown.
+    failed: bool,
 }
 
 impl Walk {
@@ -239,6 +241,7 @@ impl Walk {
             keep_any: false,
             taken: None,
             pending: None,
+            failed: false,
         }
     }
 
@@ -487,8 +490,14 @@ impl Walk {
         Next::Done
     }
 
-    fn corrupt(&mut self, what: &str, stats: &TierStats) -> Next {
+    /// Whether the walk ended on an unreadable or corrupt block rather than on an answer.
+    pub(crate) fn failed(&self) -> bool {
+        self.failed
+    }
+
+    pub(crate) fn corrupt(&mut self, what: &str, stats: &TierStats) -> Next {
         TierStats::bump(&stats.io_errors);
+        self.failed = true;
         log::error!(
             "disk tier: {what} at log address {}; treating the key as missing",
             self.at
@@ -650,6 +659,14 @@ fn read_sync(s: &Store, walk: &mut Walk) {
             next = match read {
                 // Compaction deleted the file under us: the chain ends here, as above.
                 Ok(0) | Err(_) if walk.at() < s.log.begin_address() => walk.end(),
+                Ok(n) if file == DiskFile::Log && !tier.device.check(address, &buf[..n]) => {
+                    if walk.at() < s.log.begin_address() {
+                        // Compaction deleted the segment meanwhile (its sums went with it).
+                        walk.end()
+                    } else {
+                        walk.corrupt("a block that fails its checksum", &tier.stats)
+                    }
+                }
                 Ok(n) => walk.feed(&buf[..n], &tier.stats, reader),
                 Err(err) => {
                     log::error!("disk tier: read at {address} ({file:?}) failed: {err}");

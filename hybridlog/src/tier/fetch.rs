@@ -57,6 +57,12 @@ impl Fetch {
         }
     }
 
+    /// Whether the walk ended on an unreadable or corrupt block (an I/O error, a checksum
+    /// mismatch): the key then reads as absent, which the caller should not take for an answer.
+    pub fn failed(&self) -> bool {
+        self.walk.failed()
+    }
+
     /// The first step: the read to perform.
     pub fn start(&mut self, store: &Store) -> FetchStep {
         self.step(store)
@@ -113,9 +119,27 @@ impl Fetch {
         };
         TierStats::bump(&tier.stats.async_reads);
         let cut = self.walk.at() < store.log.begin_address();
+        // The read that just finished: a log block is checked against its checksum.
+        let log_read = match self.next {
+            Next::Read {
+                file: DiskFile::Log,
+                address,
+                ..
+            } => Some(address),
+            _ => None,
+        };
         self.next = match result {
             // Compaction deleted the file under the read: the chain ends here (see `step`).
             Ok([]) | Err(_) if cut => self.walk.end(),
+            Ok(bytes) if log_read.is_some_and(|a| !tier.device.check(a, bytes)) => {
+                if self.walk.at() < store.log.begin_address() {
+                    // Compaction deleted the segment meanwhile (its sums went with it).
+                    self.walk.end()
+                } else {
+                    self.walk
+                        .corrupt("a block that fails its checksum", &tier.stats)
+                }
+            }
             Ok(bytes) => self.walk.feed(bytes, &tier.stats, store.object_reader()),
             Err(err) => {
                 log::error!(

@@ -52,6 +52,12 @@ pub trait Device: Send + Sync + 'static {
     fn truncate_until(&self, address: u64) -> std::io::Result<()>;
     /// The unit `truncate_until` deletes in (a power of two, at least a log page).
     fn segment_bytes(&self) -> u64;
+    /// Whether `bytes`, read at `address` (aligned as for `write`), are what was written there
+    /// (a device with checksums checks them; one without trusts its reads).
+    fn check(&self, address: u64, bytes: &[u8]) -> bool {
+        let _ = (address, bytes);
+        true
+    }
 }
 
 /// Keeps a file open while a read someone else performs on its descriptor is in flight.
