@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::any::Any;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier};
@@ -12,7 +13,7 @@ use std::sync::{Arc, Barrier};
 use common::{get, set};
 use ferrite_hybridlog::disk::{DiskConfig, SegmentedFile};
 use ferrite_hybridlog::tier::TierStats;
-use ferrite_hybridlog::{Session, Store, StoreConfig, ValueKind};
+use ferrite_hybridlog::{Session, Store, StoreConfig, StoreObject, Value, ValueKind};
 
 const BUDGET: usize = 512 << 10;
 
@@ -251,4 +252,82 @@ fn a_concurrent_writer_wins_over_the_promotion() {
     let tier = store.tier_stats().unwrap();
     assert!(stat(tier, |t| &t.records_promoted) > 0, "nothing raced");
     assert_eq!(stat(tier, |t| &t.io_errors), 0);
+}
+
+/// A collection for the test (a hash of numbers, as far as the store cares).
+#[derive(Clone, Debug, PartialEq)]
+struct Bag(Vec<u64>);
+
+impl Bag {
+    fn read(kind: ValueKind, bytes: &[u8]) -> Result<Box<dyn StoreObject>, String> {
+        if kind != ValueKind::Hash || !bytes.len().is_multiple_of(8) {
+            return Err(format!("not a bag: {kind:?}, {} bytes", bytes.len()));
+        }
+        let items = bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        Ok(Box::new(Bag(items)))
+    }
+}
+
+impl StoreObject for Bag {
+    fn kind(&self) -> ValueKind {
+        ValueKind::Hash
+    }
+    fn clone_box(&self) -> Box<dyn StoreObject> {
+        Box::new(self.clone())
+    }
+    fn serialize(&self, out: &mut Vec<u8>) {
+        for v in &self.0 {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    fn memory_usage(&self) -> usize {
+        self.0.capacity() * 8
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+fn bag(s: &mut Session, key: &[u8]) -> Option<Vec<u64>> {
+    s.read_value(0, key, now(), |e| match e.value {
+        Value::Object(o) => o.as_any().downcast_ref::<Bag>().unwrap().0.clone(),
+        Value::String(_) => panic!("a string"),
+    })
+}
+
+/// A collection comes back from the object log rebuilt, and its copy (a clone of the
+/// rebuilt object) is what the key holds afterwards.
+#[test]
+fn collections_read_from_disk_come_back_too() {
+    let (store, _dir) = tiered("objects", true);
+    store.set_object_reader(Bag::read);
+    let mut s = store.session();
+    let items: Vec<u64> = (0..500).collect();
+    let ttl = now() + 3_600_000;
+    s.upsert_object(0, b"bag", Box::new(Bag(items.clone())), ttl);
+    push_to_disk(&mut s, "e");
+    assert!(on_disk(&store, b"bag"));
+    let tier = store.tier_stats().unwrap();
+    let promoted = stat(tier, |t| &t.records_promoted);
+    assert_eq!(bag(&mut s, b"bag"), Some(items.clone()));
+    s.end_command();
+    assert_eq!(stat(tier, |t| &t.records_promoted), promoted + 1);
+    assert!(!on_disk(&store, b"bag"));
+    let sync = stat(tier, |t| &t.sync_reads);
+    let again = std::thread::scope(|sc| {
+        sc.spawn(|| {
+            let mut s = store.session();
+            (bag(&mut s, b"bag"), s.kind_and_expiry(0, b"bag", now()))
+        })
+        .join()
+        .unwrap()
+    });
+    assert_eq!(again, (Some(items), Some((ValueKind::Hash, ttl))));
+    assert_eq!(stat(tier, |t| &t.sync_reads), sync, "read from disk again");
 }
