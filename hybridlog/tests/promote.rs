@@ -331,3 +331,21 @@ fn collections_read_from_disk_come_back_too() {
     assert_eq!(again, (Some(items), Some((ValueKind::Hash, ttl))));
     assert_eq!(stat(tier, |t| &t.sync_reads), sync, "read from disk again");
 }
+
+/// Bulk passes (RDB save, AOF rewrite) read without promoting.
+#[test]
+fn bulk_reads_leave_records_on_disk() {
+    let (store, _dir) = tiered("bulk", true);
+    let mut s = store.session();
+    set(&mut s, 0, b"saved", b"v");
+    push_to_disk(&mut s, "f");
+    let got = s.without_copying_reads(|s| get(s, 0, b"saved", now()));
+    assert_eq!(got.as_deref(), Some(&b"v"[..]));
+    s.end_command();
+    let tier = store.tier_stats().unwrap();
+    assert_eq!(stat(tier, |t| &t.records_promoted), 0);
+    assert!(on_disk(&store, b"saved"));
+    // And it is back on afterwards.
+    assert_eq!(get(&mut s, 0, b"saved", now()).as_deref(), Some(&b"v"[..]));
+    assert_eq!(stat(tier, |t| &t.records_promoted), 1);
+}

@@ -12,6 +12,10 @@
 //! It never does I/O and never waits: the walk's result must still be in this thread's cache
 //! of finished walks, and while the flusher is behind (writers would wait for it) nothing is
 //! promoted. The memory budget applies as to any append: the copy may push older pages out.
+//! Bulk passes over the keyspace (RDB save, AOF rewrite) read with promotion off
+//! (`Session::without_copying_reads`).
+
+use std::cell::Cell;
 
 use crossbeam_epoch::Guard;
 
@@ -21,12 +25,31 @@ use crate::record::{Meta, ObjectCell, Rec, RecordInit, object_ref};
 use crate::store::Store;
 use crate::sync::Ordering;
 
+thread_local! {
+    /// Set while this thread reads for a bulk pass over the keyspace (RDB save, AOF rewrite):
+    /// copying every record it reads would push the hot set out of memory.
+    static SUPPRESSED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with promotion off on this thread (restored afterwards, even if `f` unwinds).
+pub(crate) fn without<R>(f: impl FnOnce() -> R) -> R {
+    /// Restores the previous setting.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SUPPRESSED.set(self.0);
+        }
+    }
+    let _restore = Restore(SUPPRESSED.replace(true));
+    f()
+}
+
 /// Copies `rec`, the live (unexpired) newest record of its key, read back from disk, to the
 /// tail. `hash` is its key's hash; the caller has been pinned since before it loaded the index
 /// entry that led to `rec`.
 pub(crate) fn promote(s: &Store, g: &Guard, hash: u64, rec: Rec<'_>) {
     let Some(tier) = s.tier.as_ref() else { return };
-    if !s.copy_reads_to_tail || s.flush_is_behind() {
+    if !s.copy_reads_to_tail || SUPPRESSED.get() || s.flush_is_behind() {
         return;
     }
     let meta = Meta(rec.meta());
