@@ -349,3 +349,22 @@ fn bulk_reads_leave_records_on_disk() {
     assert_eq!(get(&mut s, 0, b"saved", now()).as_deref(), Some(&b"v"[..]));
     assert_eq!(stat(tier, |t| &t.records_promoted), 1);
 }
+
+/// A value over an eighth of the memory budget stays on disk: copying it back would push a
+/// large part of the hot set out for one key.
+#[test]
+fn huge_values_stay_on_disk() {
+    let (store, _dir) = tiered("huge", true);
+    let mut s = store.session();
+    let huge = vec![b'h'; BUDGET / 4];
+    set(&mut s, 0, b"huge", &huge);
+    push_to_disk(&mut s, "g");
+    assert!(on_disk(&store, b"huge"));
+    assert_eq!(get(&mut s, 0, b"huge", now()), Some(huge));
+    s.end_command();
+    assert_eq!(
+        stat(store.tier_stats().unwrap(), |t| &t.records_promoted),
+        0
+    );
+    assert!(on_disk(&store, b"huge"));
+}

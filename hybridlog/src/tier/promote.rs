@@ -12,7 +12,8 @@
 //! It never does I/O and never waits: the walk's result must still be in this thread's cache
 //! of finished walks, and while the flusher is behind (writers would wait for it) nothing is
 //! promoted. The memory budget applies as to any append: the copy may push older pages out.
-//! Bulk passes over the keyspace (RDB save, AOF rewrite) read with promotion off
+//! String values over an eighth of the memory budget are not copied back. Bulk passes over
+//! the keyspace (RDB save, AOF rewrite) read with promotion off
 //! (`Session::without_copying_reads`).
 
 use std::cell::Cell;
@@ -24,6 +25,9 @@ use super::disk_record::cached;
 use crate::record::{Meta, ObjectCell, Rec, RecordInit, object_ref};
 use crate::store::Store;
 use crate::sync::Ordering;
+
+/// Values over this fraction of the memory budget are not copied back.
+const MAX_SHARE: u64 = 8;
 
 thread_local! {
     /// Set while this thread reads for a bulk pass over the keyspace (RDB save, AOF rewrite):
@@ -91,6 +95,12 @@ pub(crate) fn promote(s: &Store, g: &Guard, hash: u64, rec: Rec<'_>) {
         // buffer until this thread's cache is released.
         unsafe { rec.value_unsynchronized(meta.0) }
     };
+    // A value that is a large share of the memory budget would push much of the hot set out
+    // for one key: it stays on disk. (An object's size is not known without measuring it.)
+    let budget = s.log.memory_pages() << s.log.page_bits();
+    if value.len() as u64 > budget / MAX_SHARE {
+        return;
+    }
     let new = s.append(
         g,
         &RecordInit {
