@@ -207,7 +207,7 @@ fn listen_address(config: &Config) -> anyhow::Result<SocketAddr> {
     Ok(SocketAddr::new(ip, port))
 }
 
-/// Store sizing from `memory-size`, `index-size` and `databases`.
+/// Store sizing from `memory-size`, `index-size` and `databases`, and `copy-reads-to-tail`.
 fn store_config(config: &Config) -> anyhow::Result<StoreConfig> {
     let defaults = StoreConfig::default();
     let index_bytes = number(config, "index-size")?.max(64);
@@ -218,6 +218,7 @@ fn store_config(config: &Config) -> anyhow::Result<StoreConfig> {
         memory_size,
         page_bits: page_bits(memory_size),
         databases: number(config, "databases")? as usize,
+        copy_reads_to_tail: value(config, "copy-reads-to-tail") != "no",
         ..defaults
     })
 }

@@ -19,6 +19,7 @@ per_backend!(
     big_strings_leave_memory,
     collections_leave_memory,
     unreadable_blocks_answer_an_error,
+    hot_keys_come_back_to_memory,
 );
 
 const MEMORY: &str = "4mb";
@@ -714,4 +715,89 @@ fn unreadable_blocks_answer_an_error(backend: &str) {
     assert!(tier_field(&mut c, "tier_io_errors") > 0);
     // The server stays up and keeps answering.
     assert_eq!(c.cmd_str(&["PING"]), b"+PONG\r\n");
+
+/// GETs `keys` pipelined and checks each reply against `value(i, 0)`.
+fn get_all(c: &mut Conn, keys: &[usize]) {
+    let gets: Vec<_> = keys
+        .iter()
+        .map(|&i| cmd(&[b"GET", format!("k:{i}").as_bytes()]))
+        .collect();
+    for (&i, reply) in keys.iter().zip(pipeline(c, &gets)) {
+        assert!(
+            reply == bulk(&value(i, 0)),
+            "k:{i}: {}",
+            common::escape(&reply)
+        );
+    }
+}
+
+/// Issue #3: a record read from disk is copied back into memory (copy-reads-to-tail), so a
+/// hot set that fits in memory is read from disk once, not on every access. With the copy
+/// switched off, the same second pass reads the disk again (the control).
+fn hot_keys_come_back_to_memory(backend: &str) {
+    const LOADED: usize = 40_000; // ~10x memory-size.
+    let hot: Vec<usize> = (0..200).map(|i| i * 7).collect();
+    // More records than a reactor thread keeps of what its walks found (1024): reading them
+    // between the passes empties that cache, so the second pass finds the log as it is.
+    let cold: Vec<usize> = (20_000..21_200).collect();
+    for promote in ["yes", "no"] {
+        let f = Ferrite::start(
+            backend,
+            &[
+                "--threads",
+                "2",
+                "--memory-size",
+                MEMORY,
+                "--copy-reads-to-tail",
+                promote,
+            ],
+        );
+        let mut c = f.conn();
+        let sets: Vec<_> = (0..LOADED)
+            .map(|i| cmd(&[b"SET", format!("k:{i}").as_bytes(), &value(i, 0)]))
+            .collect();
+        assert!(pipeline(&mut c, &sets).iter().all(|r| r == b"+OK\r\n"));
+        // A copy is skipped while the flusher is behind (writers would wait for it): let it
+        // catch up with the load first, as it does on a loaded machine too.
+        for _ in 0..500 {
+            let ro = tier_field(&mut c, "tier_read_only_address");
+            if ro <= tier_field(&mut c, "tier_flushed_until") + (2 << 16) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let reads = |c: &mut Conn| tier_field(c, "tier_async_reads");
+        let before = reads(&mut c);
+        get_all(&mut c, &hot);
+        let first = reads(&mut c) - before;
+        assert!(
+            first >= hot.len() as u64,
+            "{promote}: the hot set was on disk: {first}"
+        );
+        get_all(&mut c, &cold);
+        let before = reads(&mut c);
+        get_all(&mut c, &hot);
+        let second = reads(&mut c) - before;
+        let promoted = tier_field(&mut c, "tier_records_promoted");
+        eprintln!(
+            "{backend} copy-reads-to-tail {promote}: {first} then {second} disk reads for \
+             {} hot keys, {promoted} records promoted",
+            hot.len()
+        );
+        if promote == "yes" {
+            assert!(
+                second <= hot.len() as u64 / 20,
+                "{second} disk reads the second time"
+            );
+            assert!(promoted >= hot.len() as u64, "{promoted} promoted");
+        } else {
+            assert!(second >= hot.len() as u64, "control: {second} disk reads");
+            assert_eq!(promoted, 0);
+        }
+        assert_eq!(tier_field(&mut c, "tier_io_errors"), 0);
+        assert_eq!(
+            c.cmd_str(&["DBSIZE"]),
+            format!(":{LOADED}\r\n").into_bytes()
+        );
+    }
 }

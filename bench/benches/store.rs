@@ -27,6 +27,7 @@ fn sized_store(index_buckets: usize) -> Arc<Store> {
         memory_size: 1 << 30,
         mutable_fraction: 0.9,
         databases: 16,
+        ..StoreConfig::default()
     })
     .expect("config");
     let mut session = s.session();

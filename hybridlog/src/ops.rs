@@ -23,12 +23,15 @@ use crate::sync::Ordering;
 use crate::sync::spin_wait;
 use crate::{Entry, NO_EXPIRY, StoreObject, ValueKind};
 
-/// Records an access to the live record a read found (LRU/LFU), unless it is a copy read back
-/// from disk (nothing would keep the change).
+/// Records an access to the live record a read found (LRU/LFU). A copy read back from disk
+/// would not keep the change: it is copied to the tail instead (access bits included, this
+/// access counted), so that the next read of a hot key is served from memory.
 #[inline]
-fn touch_found(s: &Store, rec: Rec<'_>) {
+fn touch_found(s: &Store, g: &Guard, hash: u64, rec: Rec<'_>) {
     if rec.address() >= s.log.head_address() {
         s.access.touch(rec);
+    } else {
+        crate::tier::promote(s, g, hash, rec);
     }
 }
 
@@ -89,12 +92,12 @@ pub(crate) enum Read<R> {
     Expired,
 }
 
-/// Reads the newest record of `key` without taking any lock. `_guard` is the caller's pin, which
+/// Reads the newest record of `key` without taking any lock. `guard` is the caller's pin, which
 /// every borrow handed to `f` depends on.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn read<R>(
     s: &Store,
-    _guard: &Guard,
+    guard: &Guard,
     pdb: u8,
     key: &[u8],
     hash: u64,
@@ -105,13 +108,15 @@ pub(crate) fn read<R>(
     let Some(rec) = s.newest(hash, pdb, key) else {
         return Read::Absent;
     };
-    read_record(s, rec, now, buf, f)
+    read_record(s, guard, hash, rec, now, buf, f)
 }
 
 /// [`read`] of a record already found (objects show as empty values of their kind). The
 /// caller is pinned since before it loaded the index entry that led to `rec`.
 fn read_record<R>(
     s: &Store,
+    guard: &Guard,
+    hash: u64,
     rec: Rec<'_>,
     now: u64,
     buf: &mut Vec<u8>,
@@ -150,7 +155,7 @@ fn read_record<R>(
             &buf[..]
         };
     }
-    touch_found(s, rec);
+    touch_found(s, guard, hash, rec);
     Read::Found(f(Entry {
         value,
         expire_at,
@@ -163,12 +168,12 @@ fn read_record<R>(
 /// value's `len` bytes are appended, copied once from the record (or its heap block). If not,
 /// `out` is rolled back to where it was. In the mutable and fuzzy regions the copy runs under
 /// the record's seqlock, and a torn copy is rolled back (header included) and retried, so
-/// `header` may run more than once. Objects show as empty values of their kind. `_guard` is
+/// `header` may run more than once. Objects show as empty values of their kind. `guard` is
 /// the caller's pin.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn read_append(
     s: &Store,
-    _guard: &Guard,
+    guard: &Guard,
     pdb: u8,
     key: &[u8],
     hash: u64,
@@ -196,7 +201,7 @@ pub(crate) fn read_append(
         } else {
             out.truncate(mark);
         }
-        touch_found(s, rec);
+        touch_found(s, guard, hash, rec);
         return Read::Found(meta.kind());
     }
     let heap = rec.value_heap();
@@ -234,7 +239,7 @@ pub(crate) fn read_append(
             } else {
                 out.truncate(mark);
             }
-            touch_found(s, rec);
+            touch_found(s, guard, hash, rec);
             return Read::Found(meta.kind());
         }
         // An inline value: header and bytes go out under the seqlock, and come back out if the
@@ -247,7 +252,7 @@ pub(crate) fn read_append(
             if !wanted {
                 out.truncate(mark);
             }
-            touch_found(s, rec);
+            touch_found(s, guard, hash, rec);
             return Read::Found(meta.kind());
         }
         out.truncate(mark);
@@ -300,7 +305,7 @@ pub(crate) fn probe(
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn read_value<R>(
     s: &Store,
-    _guard: &Guard,
+    guard: &Guard,
     pdb: u8,
     key: &[u8],
     hash: u64,
@@ -316,7 +321,7 @@ pub(crate) fn read_value<R>(
         };
         if !rec.is_object() {
             let f = f.take().expect("called once");
-            return read_record(s, rec, now, buf, |e| {
+            return read_record(s, guard, hash, rec, now, buf, |e| {
                 f(ObjectEntry {
                     value: Value::String(e.value),
                     expire_at: e.expire_at,
@@ -338,7 +343,7 @@ pub(crate) fn read_value<R>(
             // the cell's drop is deferred past our pin (taken before we loaded the index entry).
             let object = unsafe { object_ref(ptr) };
             let f = f.take().expect("called once");
-            touch_found(s, rec);
+            touch_found(s, guard, hash, rec);
             return Read::Found(f(ObjectEntry {
                 value: Value::Object(object),
                 expire_at,
@@ -371,7 +376,7 @@ pub(crate) fn read_value<R>(
             kind: meta.kind(),
         });
         drop(lock);
-        touch_found(s, rec);
+        touch_found(s, guard, hash, rec);
         return Read::Found(r);
     }
 }

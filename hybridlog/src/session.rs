@@ -131,6 +131,13 @@ impl Session {
         }
     }
 
+    /// Runs `f` (reads of this session) without copying records found on disk to the tail:
+    /// for bulk passes over the keyspace (RDB save, AOF rewrite), which would otherwise pull
+    /// every record they read into memory, pushing the hot set out.
+    pub fn without_copying_reads<R>(&mut self, f: impl FnOnce(&mut Session) -> R) -> R {
+        tier::without_promotion(|| f(self))
+    }
+
     /// Lets go of records read back from disk for earlier commands. Call between commands,
     /// never while a store callback runs.
     pub fn end_command(&mut self) {

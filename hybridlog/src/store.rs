@@ -53,6 +53,8 @@ pub struct Store {
     pub(crate) tier: Option<Tier>,
     /// LRU/LFU tracking (OBJECT IDLETIME/FREQ, `maxmemory` eviction).
     pub(crate) access: Access,
+    /// See [`StoreConfig::copy_reads_to_tail`].
+    pub(crate) copy_reads_to_tail: bool,
     /// Bytes of the live (newest, not deleted) records, wherever they are: the dataset size
     /// `maxmemory` is compared with (with `heap_bytes`).
     data_bytes: CachePadded<AtomicI64>,
@@ -174,6 +176,7 @@ impl Store {
             evicted_keys: CachePadded::new(AtomicU64::new(0)),
             heap_bytes: CachePadded::new(AtomicI64::new(0)),
             access: Access::default(),
+            copy_reads_to_tail: cfg.copy_reads_to_tail,
             data_bytes: CachePadded::new(AtomicI64::new(0)),
             object_reader: std::sync::OnceLock::new(),
             tier: device.map(|(device, objects)| Tier {

@@ -87,6 +87,7 @@ fn readers_never_see_torn_values() {
             memory_size: 1 << 14,
             mutable_fraction: 0.9,
             databases: 1,
+            ..StoreConfig::default()
         })
         .unwrap();
         let stop = Arc::new(AtomicBool::new(false));

@@ -53,6 +53,7 @@ fn tiered(name: &str, segment_bits: u32) -> (Arc<Store>, Dir) {
             memory_size: BUDGET,
             mutable_fraction: 0.5,
             databases: 16,
+            ..StoreConfig::default()
         },
         Box::new(open("hlog")),
         Box::new(open("objects")),

@@ -185,6 +185,7 @@ fn torn_reads_are_rolled_back_and_retried() {
             memory_size: 1 << 14,
             mutable_fraction: 0.9,
             databases: 1,
+            ..StoreConfig::default()
         })
         .unwrap();
         let stop = Arc::new(AtomicBool::new(false));

@@ -58,6 +58,7 @@ fn config() -> StoreConfig {
         memory_size: BUDGET,
         mutable_fraction: 0.5,
         databases: 16,
+        ..StoreConfig::default()
     }
 }
 

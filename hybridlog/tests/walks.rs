@@ -114,6 +114,7 @@ fn keys_come_back_after_a_flush() {
             memory_size: memory,
             mutable_fraction: 0.5,
             databases: 4,
+            ..StoreConfig::default()
         })
         .unwrap();
         let mut s = store.session();

@@ -75,16 +75,19 @@ pub fn write_commands<W: Write>(
                 }
             });
             for key in &objects {
-                session.read_value(db, key, now_ms, |e| {
-                    match e.value {
-                        Value::String(s) => encode(&mut buf, &[b"SET", key, s]),
-                        Value::Object(o) => {
-                            if let Some(c) = Collection::of(o) {
-                                collection(&mut buf, key, c);
+                // A bulk pass: nothing it reads from disk is copied back into memory.
+                session.without_copying_reads(|session| {
+                    session.read_value(db, key, now_ms, |e| {
+                        match e.value {
+                            Value::String(s) => encode(&mut buf, &[b"SET", key, s]),
+                            Value::Object(o) => {
+                                if let Some(c) = Collection::of(o) {
+                                    collection(&mut buf, key, c);
+                                }
                             }
                         }
-                    }
-                    expiry(&mut buf, key, e.expire_at);
+                        expiry(&mut buf, key, e.expire_at);
+                    })
                 });
                 aux.delay();
             }

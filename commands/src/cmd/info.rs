@@ -264,6 +264,7 @@ fn tiering(ctx: &Ctx<'_>, out: &mut String) {
     field!(out, "tier_sync_reads", "{}", n(&t.sync_reads));
     field!(out, "tier_compactions", "{}", n(&t.compactions));
     field!(out, "tier_records_compacted", "{}", n(&t.records_compacted));
+    field!(out, "tier_records_promoted", "{}", n(&t.records_promoted));
     field!(out, "tier_io_errors", "{}", n(&t.io_errors));
     field!(out, "tier_objects_written", "{}", n(&t.objects_written));
     field!(

@@ -188,11 +188,14 @@ pub fn write_snapshot<W: Write>(
             });
             result?;
             for (key, _) in &objects {
-                let r = session.read_value(db, key, now_ms, |e| match e.value {
-                    Value::String(s) => Some(out.string_entry(key, s, e.expire_at)),
-                    Value::Object(o) => {
-                        Collection::of(o).map(|c| out.collection_entry(key, c, e.expire_at))
-                    }
+                // A bulk pass: nothing it reads from disk is copied back into memory.
+                let r = session.without_copying_reads(|session| {
+                    session.read_value(db, key, now_ms, |e| match e.value {
+                        Value::String(s) => Some(out.string_entry(key, s, e.expire_at)),
+                        Value::Object(o) => {
+                            Collection::of(o).map(|c| out.collection_entry(key, c, e.expire_at))
+                        }
+                    })
                 });
                 if let Some(Some(r)) = r {
                     r?;

@@ -86,7 +86,7 @@ fn rec_of<'a>(d: &DiskRecord) -> Rec<'a> {
 }
 
 /// Looks up a finished walk. `Some(None)`: the key is not below `from`.
-fn cached<'a>(from: u64, pdb: u8, key: &[u8]) -> Option<Option<Rec<'a>>> {
+pub(crate) fn cached<'a>(from: u64, pdb: u8, key: &[u8]) -> Option<Option<Rec<'a>>> {
     CACHE.with_borrow(|c| {
         let r = c
             .resolved

@@ -13,12 +13,14 @@
 //!   the synchronous walk is the fallback for paths that cannot park (SCAN, KEYS, RANDOMKEY).
 //! - `compact`: copies the live records of the oldest segment to the tail, moves the log's
 //!   begin address past it and deletes it, so that disk use follows the live data.
+//! - `promote`: copies a record a read found on disk back to the tail (`CopyReadsToTail`).
 
 mod compact;
 mod disk_record;
 mod fetch;
 mod flusher;
 mod objlog;
+mod promote;
 
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +33,7 @@ pub use fetch::{Fetch, FetchStep, FileRead};
 pub(crate) use flusher::{Flusher, flush_ready_pages, on_flusher_thread};
 pub(crate) use objlog::ObjectLog;
 pub use objlog::ObjectReader;
+pub(crate) use promote::{promote, without as without_promotion};
 
 /// Alignment of device offsets, lengths and buffers (direct I/O).
 pub const DISK_ALIGN: usize = 4096;
@@ -80,6 +83,8 @@ pub struct TierStats {
     pub compactions: AtomicU64,
     /// Live records compaction copied to the tail.
     pub records_compacted: AtomicU64,
+    /// Records a read found on disk and copied back to the tail (`copy_reads_to_tail`).
+    pub records_promoted: AtomicU64,
     /// Record bytes written by the flusher, and records: their ratio is the average record
     /// size compaction uses to estimate the live data.
     pub bytes_flushed: AtomicU64,

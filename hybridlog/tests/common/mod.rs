@@ -14,6 +14,7 @@ pub fn small(buckets: usize) -> Arc<Store> {
         memory_size: 1 << 16,
         mutable_fraction: 0.5,
         databases: 16,
+        ..StoreConfig::default()
     })
     .unwrap()
 }

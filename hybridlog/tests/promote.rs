@@ -1,0 +1,370 @@
+//! Copying reads to the tail: a record a read finds on disk is copied back into memory with
+//! its value, kind, expiry and access bits, so that the next read does not touch the disk; a
+//! concurrent writer of the key wins over the copy; expired records stay where they are; the
+//! copy is not a write (no commit number, no change to the key counts).
+
+mod common;
+
+use std::any::Any;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Barrier};
+
+use common::{get, set};
+use ferrite_hybridlog::disk::{DiskConfig, SegmentedFile};
+use ferrite_hybridlog::tier::TierStats;
+use ferrite_hybridlog::{Session, Store, StoreConfig, StoreObject, Value, ValueKind};
+
+const BUDGET: usize = 512 << 10;
+
+struct Dir(PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tiered(name: &str, copy_reads_to_tail: bool) -> (Arc<Store>, Dir) {
+    // Under the build directory: /tmp may be a tmpfs without O_DIRECT.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("promote-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let open = |sub: &str| SegmentedFile::open(&DiskConfig::new(dir.join(sub))).unwrap();
+    let cfg = StoreConfig {
+        index_buckets: 1 << 12,
+        page_bits: 16,
+        memory_size: BUDGET,
+        mutable_fraction: 0.5,
+        copy_reads_to_tail,
+        ..StoreConfig::default()
+    };
+    let store =
+        Store::with_devices(cfg, Box::new(open("hlog")), Box::new(open("objects"))).unwrap();
+    (store, Dir(dir))
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Writes enough filler (8x the budget) that everything written before is on disk.
+fn push_to_disk(s: &mut Session, tag: &str) {
+    for i in 0..25_000u64 {
+        set(s, 1, format!("filler:{tag}:{i}").as_bytes(), &[b'f'; 150]);
+    }
+}
+
+/// Whether reading `key` would read the disk, asked from a new thread: each thread keeps what
+/// its walks found for a while, and `locate` answers no for those.
+fn on_disk(store: &Arc<Store>, key: &[u8]) -> bool {
+    std::thread::scope(|sc| {
+        sc.spawn(|| store.session().locate(0, key).is_some())
+            .join()
+            .unwrap()
+    })
+}
+
+/// GET from a new thread (nothing cached from earlier walks).
+fn fresh_get(store: &Arc<Store>, key: &[u8]) -> Option<Vec<u8>> {
+    std::thread::scope(|sc| {
+        sc.spawn(|| get(&mut store.session(), 0, key, now()))
+            .join()
+            .unwrap()
+    })
+}
+
+fn stat(t: &TierStats, f: impl Fn(&TierStats) -> &std::sync::atomic::AtomicU64) -> u64 {
+    f(t).load(Ordering::Relaxed)
+}
+
+#[test]
+fn a_record_read_from_disk_is_next_read_from_memory() {
+    let (store, _dir) = tiered("hot", true);
+    let mut s = store.session();
+    let t0 = now();
+    let ttl = t0 + 3_600_000;
+    let big = vec![b'b'; 40 << 10]; // Over the inline limit: a heap value, in the object log.
+    s.upsert(0, b"plain", b"plain value", ValueKind::String, 0);
+    s.upsert(0, b"ttl", b"expiring value", ValueKind::String, ttl);
+    s.upsert(0, b"big", &big, ValueKind::String, 0);
+    push_to_disk(&mut s, "a");
+    let tier = store.tier_stats().unwrap();
+    let (keys, expires) = (store.db_size(0), store.db_expires(0));
+    store.set_commit_sequence(true);
+    let cases: [(&[u8], &[u8], u64); 3] = [
+        (b"plain", b"plain value", 0),
+        (b"ttl", b"expiring value", ttl),
+        (b"big", &big, 0),
+    ];
+    for (key, value, expire_at) in cases {
+        assert!(on_disk(&store, key), "{key:?} is on disk");
+        let bytes = store.dataset_bytes();
+        let promoted = stat(tier, |t| &t.records_promoted);
+        // The first read goes to the disk (here synchronously) and copies the record back.
+        assert_eq!(get(&mut s, 0, key, now()).as_deref(), Some(value));
+        s.end_command();
+        assert_eq!(stat(tier, |t| &t.records_promoted), promoted + 1);
+        assert!(!on_disk(&store, key), "{key:?} is in memory again");
+        // The next read does no disk read, and sees the same value, kind and expiry.
+        let sync = stat(tier, |t| &t.sync_reads);
+        assert_eq!(fresh_get(&store, key).as_deref(), Some(value));
+        assert_eq!(
+            s.kind_and_expiry(0, key, now()),
+            Some((ValueKind::String, expire_at))
+        );
+        assert_eq!(
+            stat(tier, |t| &t.sync_reads),
+            sync,
+            "{key:?} read from disk"
+        );
+        s.end_command();
+        if key != b"big" {
+            // Same record size: the dataset did not grow.
+            assert_eq!(store.dataset_bytes(), bytes);
+        }
+    }
+    // Not a write: no commit numbers, no change to the key counts.
+    let mut commits = Vec::new();
+    s.take_commits(&mut commits);
+    assert!(commits.is_empty(), "a promotion took a commit number");
+    assert_eq!((store.db_size(0), store.db_expires(0)), (keys, expires));
+    assert_eq!(stat(tier, |t| &t.io_errors), 0);
+}
+
+#[test]
+fn the_copy_keeps_the_access_bits() {
+    let (store, _dir) = tiered("lfu", true);
+    store.access().set_policy(Some((10, 1)));
+    store.access().set_clock(now());
+    let mut s = store.session();
+    set(&mut s, 0, b"counted", b"v");
+    let bits = store.access().bits_for_freq(200);
+    s.set_access_bits(0, b"counted", now(), bits);
+    push_to_disk(&mut s, "b");
+    assert!(on_disk(&store, b"counted"));
+    assert_eq!(
+        get(&mut s, 0, b"counted", now()).as_deref(),
+        Some(&b"v"[..])
+    );
+    s.end_command();
+    assert!(!on_disk(&store, b"counted"));
+    let after = s.access_bits(0, b"counted", now()).unwrap();
+    // A fresh record would start at 5; the read may have added one.
+    assert!(store.access().frequency(after) >= 200, "{after:#x}");
+}
+
+#[test]
+fn expired_records_are_not_promoted() {
+    let (store, _dir) = tiered("expired", true);
+    let mut s = store.session();
+    let expire_at = now() + 300;
+    s.upsert(0, b"short", b"short-lived", ValueKind::String, expire_at);
+    push_to_disk(&mut s, "c");
+    assert!(on_disk(&store, b"short"));
+    while now() <= expire_at {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let tier = store.tier_stats().unwrap();
+    let promoted = stat(tier, |t| &t.records_promoted);
+    assert_eq!(get(&mut s, 0, b"short", now()), None);
+    s.end_command();
+    assert_eq!(stat(tier, |t| &t.records_promoted), promoted);
+    assert_eq!(store.db_size(0), 0, "the expired key was reaped");
+}
+
+#[test]
+fn switched_off_nothing_is_promoted() {
+    let (store, _dir) = tiered("off", false);
+    let mut s = store.session();
+    set(&mut s, 0, b"cold", b"stays cold");
+    push_to_disk(&mut s, "d");
+    let tier = store.tier_stats().unwrap();
+    for _ in 0..2 {
+        let sync = stat(tier, |t| &t.sync_reads);
+        assert_eq!(
+            fresh_get(&store, b"cold").as_deref(),
+            Some(&b"stays cold"[..])
+        );
+        assert_eq!(stat(tier, |t| &t.sync_reads), sync + 1, "read from disk");
+        assert!(on_disk(&store, b"cold"));
+    }
+    assert_eq!(stat(tier, |t| &t.records_promoted), 0);
+}
+
+/// Readers promoting keys while a writer overwrites them: whichever CAS comes second fails
+/// (a promotion's is dropped, a write on a copy read back from disk starts over), so every
+/// key ends with the written value, never the promoted old one.
+#[test]
+fn a_concurrent_writer_wins_over_the_promotion() {
+    const KEYS: u64 = 400;
+    const READERS: usize = 2;
+    let (store, _dir) = tiered("race", true);
+    let key = |i: u64| format!("race:{i}").into_bytes();
+    for round in 0..3 {
+        {
+            let mut s = store.session();
+            for i in 0..KEYS {
+                set(&mut s, 0, &key(i), format!("old-{round}-{i}").as_bytes());
+            }
+            push_to_disk(&mut s, &format!("race{round}"));
+            assert!(on_disk(&store, &key(0)));
+        }
+        let start = Arc::new(Barrier::new(READERS + 1));
+        let readers: Vec<_> = (0..READERS)
+            .map(|r| {
+                let (store, start) = (Arc::clone(&store), Arc::clone(&start));
+                std::thread::spawn(move || {
+                    let mut s = store.session();
+                    start.wait();
+                    for n in 0..KEYS {
+                        // The readers go in opposite directions to meet the writer everywhere.
+                        let i = if r % 2 == 0 { n } else { KEYS - 1 - n };
+                        let got = get(&mut s, 0, &key(i), now()).unwrap();
+                        let old = format!("old-{round}-{i}").into_bytes();
+                        let new = format!("new-{round}-{i}").into_bytes();
+                        assert!(got == old || got == new, "{:?}", String::from_utf8(got));
+                        s.end_command();
+                    }
+                })
+            })
+            .collect();
+        let mut w = store.session();
+        start.wait();
+        for i in 0..KEYS {
+            set(&mut w, 0, &key(i), format!("new-{round}-{i}").as_bytes());
+        }
+        for r in readers {
+            r.join().unwrap();
+        }
+        for i in 0..KEYS {
+            assert_eq!(
+                get(&mut w, 0, &key(i), now()),
+                Some(format!("new-{round}-{i}").into_bytes()),
+                "race:{i} lost its write in round {round}"
+            );
+            w.end_command();
+        }
+    }
+    let tier = store.tier_stats().unwrap();
+    assert!(stat(tier, |t| &t.records_promoted) > 0, "nothing raced");
+    assert_eq!(stat(tier, |t| &t.io_errors), 0);
+}
+
+/// A collection for the test (a hash of numbers, as far as the store cares).
+#[derive(Clone, Debug, PartialEq)]
+struct Bag(Vec<u64>);
+
+impl Bag {
+    fn read(kind: ValueKind, bytes: &[u8]) -> Result<Box<dyn StoreObject>, String> {
+        if kind != ValueKind::Hash || !bytes.len().is_multiple_of(8) {
+            return Err(format!("not a bag: {kind:?}, {} bytes", bytes.len()));
+        }
+        let items = bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        Ok(Box::new(Bag(items)))
+    }
+}
+
+impl StoreObject for Bag {
+    fn kind(&self) -> ValueKind {
+        ValueKind::Hash
+    }
+    fn clone_box(&self) -> Box<dyn StoreObject> {
+        Box::new(self.clone())
+    }
+    fn serialize(&self, out: &mut Vec<u8>) {
+        for v in &self.0 {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    fn memory_usage(&self) -> usize {
+        self.0.capacity() * 8
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+fn bag(s: &mut Session, key: &[u8]) -> Option<Vec<u64>> {
+    s.read_value(0, key, now(), |e| match e.value {
+        Value::Object(o) => o.as_any().downcast_ref::<Bag>().unwrap().0.clone(),
+        Value::String(_) => panic!("a string"),
+    })
+}
+
+/// A collection comes back from the object log rebuilt, and its copy (a clone of the
+/// rebuilt object) is what the key holds afterwards.
+#[test]
+fn collections_read_from_disk_come_back_too() {
+    let (store, _dir) = tiered("objects", true);
+    store.set_object_reader(Bag::read);
+    let mut s = store.session();
+    let items: Vec<u64> = (0..500).collect();
+    let ttl = now() + 3_600_000;
+    s.upsert_object(0, b"bag", Box::new(Bag(items.clone())), ttl);
+    push_to_disk(&mut s, "e");
+    assert!(on_disk(&store, b"bag"));
+    let tier = store.tier_stats().unwrap();
+    let promoted = stat(tier, |t| &t.records_promoted);
+    assert_eq!(bag(&mut s, b"bag"), Some(items.clone()));
+    s.end_command();
+    assert_eq!(stat(tier, |t| &t.records_promoted), promoted + 1);
+    assert!(!on_disk(&store, b"bag"));
+    let sync = stat(tier, |t| &t.sync_reads);
+    let again = std::thread::scope(|sc| {
+        sc.spawn(|| {
+            let mut s = store.session();
+            (bag(&mut s, b"bag"), s.kind_and_expiry(0, b"bag", now()))
+        })
+        .join()
+        .unwrap()
+    });
+    assert_eq!(again, (Some(items), Some((ValueKind::Hash, ttl))));
+    assert_eq!(stat(tier, |t| &t.sync_reads), sync, "read from disk again");
+}
+
+/// Bulk passes (RDB save, AOF rewrite) read without promoting.
+#[test]
+fn bulk_reads_leave_records_on_disk() {
+    let (store, _dir) = tiered("bulk", true);
+    let mut s = store.session();
+    set(&mut s, 0, b"saved", b"v");
+    push_to_disk(&mut s, "f");
+    let got = s.without_copying_reads(|s| get(s, 0, b"saved", now()));
+    assert_eq!(got.as_deref(), Some(&b"v"[..]));
+    s.end_command();
+    let tier = store.tier_stats().unwrap();
+    assert_eq!(stat(tier, |t| &t.records_promoted), 0);
+    assert!(on_disk(&store, b"saved"));
+    // And it is back on afterwards.
+    assert_eq!(get(&mut s, 0, b"saved", now()).as_deref(), Some(&b"v"[..]));
+    assert_eq!(stat(tier, |t| &t.records_promoted), 1);
+}
+
+/// A value over an eighth of the memory budget stays on disk: copying it back would push a
+/// large part of the hot set out for one key.
+#[test]
+fn huge_values_stay_on_disk() {
+    let (store, _dir) = tiered("huge", true);
+    let mut s = store.session();
+    let huge = vec![b'h'; BUDGET / 4];
+    set(&mut s, 0, b"huge", &huge);
+    push_to_disk(&mut s, "g");
+    assert!(on_disk(&store, b"huge"));
+    assert_eq!(get(&mut s, 0, b"huge", now()), Some(huge));
+    s.end_command();
+    assert_eq!(
+        stat(store.tier_stats().unwrap(), |t| &t.records_promoted),
+        0
+    );
+    assert!(on_disk(&store, b"huge"));
+}
