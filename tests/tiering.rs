@@ -715,6 +715,7 @@ fn unreadable_blocks_answer_an_error(backend: &str) {
     assert!(tier_field(&mut c, "tier_io_errors") > 0);
     // The server stays up and keeps answering.
     assert_eq!(c.cmd_str(&["PING"]), b"+PONG\r\n");
+}
 
 /// GETs `keys` pipelined and checks each reply against `value(i, 0)`.
 fn get_all(c: &mut Conn, keys: &[usize]) {

@@ -253,7 +253,10 @@ fn reads_are_checked_against_the_sums_written() {
     let mut bad = image.clone();
     bad[4096 + 123] ^= 0x08;
     assert!(!dev.check_blocks(0, &bad));
-    assert!(dev.check_blocks(0, &bad[..4096]), "the blocks before it are fine");
+    assert!(
+        dev.check_blocks(0, &bad[..4096]),
+        "the blocks before it are fine"
+    );
     // A block never written (a page's unused end reads as zeros) holds nothing to check, but
     // anything other than zeros there is damage.
     let hole = vec![0u8; 4096];
