@@ -30,7 +30,8 @@
 # size), OVERHEAD_KEYS (1000000), OVERHEAD_VALUE (100), OVERHEAD_INDEX_SIZE (derived),
 # IO_BACKEND (auto), SERVER_CPU (0), CLIENT_CPU (1), WORK_PARENT (a directory on a real disk:
 # /var/tmp if /tmp is tmpfs, else /tmp), FERRITE_BIN and LOAD_BIN (default: build release),
-# REDIS_SERVER (redis-server), KEEP=1 keeps the work directory.
+# REDIS_SERVER (redis-server), TIERED_ARGS (extra ferrite arguments for the tiered phase, e.g.
+# "--copy-reads-to-tail yes"), KEEP=1 keeps the work directory.
 #
 # A phase whose load generator reports errors, misses (nil for a preloaded key), wrong values or
 # a hang stops the script with the generator's messages and the tail of the server's log.
@@ -243,6 +244,10 @@ tier_phases() { # name memory-size
     mkdir -p "$dir"
     local cmd=(taskset -c "$SERVER_CPU" "$FERRITE_BIN" --port PORT --bind 127.0.0.1 --threads 1
         --io-backend "$IO_BACKEND" --memory-size "$mem" --dir "$dir" --loglevel notice)
+    if [[ $name == tiered && -n ${TIERED_ARGS:-} ]]; then
+        # shellcheck disable=SC2206 # word splitting of the extra arguments is the point
+        cmd+=($TIERED_ARGS)
+    fi
     if [[ $name == tiered ]]; then FERRITE_TIERED_CMD=$(quote "${cmd[@]}"); else FERRITE_MEMORY_CMD=$(quote "${cmd[@]}"); fi
     SERVER_CWD=$dir
     start_server "ferrite-$name" "${cmd[@]}"
