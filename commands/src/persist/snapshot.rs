@@ -251,6 +251,34 @@ pub fn bgsave(server: &Server, session: &mut Session) -> Result<libc::pid_t, Bgs
     })
 }
 
+/// Child side of a fork's copy-on-write report: logs it as Redis does (`what`: "RDB", "AOF
+/// rewrite") and writes the byte count to the pipe the parent reads with [`read_cow_report`].
+pub(crate) fn report_cow(report: i32, what: &str) {
+    let cow = private_dirty();
+    child_log(
+        '*',
+        &format!(
+            "Fork CoW for {what}: current {} MB, peak {0} MB, average {0} MB",
+            cow >> 20
+        ),
+    );
+    let bytes = cow.to_le_bytes();
+    // SAFETY: writes 8 bytes from a live array to the pipe the parent reads.
+    unsafe {
+        libc::write(report, bytes.as_ptr().cast(), bytes.len());
+    }
+}
+
+/// Parent side of [`report_cow`], once the child has exited: its copy-on-write bytes, if it
+/// reported them.
+pub(crate) fn read_cow_report(report: &OwnedFd) -> Option<u64> {
+    let mut bytes = [0u8; 8];
+    // SAFETY: reads at most 8 bytes into a live array; the child has exited, so the pipe
+    // holds its report or is at end of file (its write end is closed everywhere).
+    let n = unsafe { libc::read(report.as_raw_fd(), bytes.as_mut_ptr().cast(), bytes.len()) };
+    (n == 8).then(|| u64::from_le_bytes(bytes))
+}
+
 /// One log line from the child, in the logger's format with Redis's `C` role, written with a
 /// single `write(2)` (no lock).
 pub(crate) fn child_log(mark: char, msg: &str) {
@@ -317,19 +345,7 @@ fn child_main(s: &mut Session, filename: &str, now_ms: u64, aux: Aux, report: i3
     let code = match std::panic::catch_unwind(run) {
         Ok(Ok(_)) => {
             child_log('*', "DB saved on disk");
-            let cow = private_dirty();
-            child_log(
-                '*',
-                &format!(
-                    "Fork CoW for RDB: current {} MB, peak {0} MB, average {0} MB",
-                    cow >> 20
-                ),
-            );
-            let bytes = cow.to_le_bytes();
-            // SAFETY: writes 8 bytes from a live array to the pipe the parent reads.
-            unsafe {
-                libc::write(report, bytes.as_ptr().cast(), bytes.len());
-            }
+            report_cow(report, "RDB");
             0
         }
         Ok(Err(e)) => {
@@ -375,19 +391,8 @@ pub fn reap(server: &Server) {
     }
     if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
         log::info!("Background saving terminated with success");
-        let mut bytes = [0u8; 8];
-        // SAFETY: reads at most 8 bytes into a live array; the child has exited, so the pipe
-        // holds its report or is at end of file (its write end is closed everywhere).
-        let n = unsafe {
-            libc::read(
-                child.report.as_raw_fd(),
-                bytes.as_mut_ptr().cast(),
-                bytes.len(),
-            )
-        };
-        if n == 8 {
-            st.last_cow_size
-                .store(u64::from_le_bytes(bytes), Ordering::Relaxed);
+        if let Some(cow) = read_cow_report(&child.report) {
+            st.last_cow_size.store(cow, Ordering::Relaxed);
         }
         st.saved(st.dirty_before_bgsave.load(Ordering::Relaxed), now);
     } else if libc::WIFEXITED(status) {

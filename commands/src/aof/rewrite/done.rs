@@ -2,7 +2,6 @@
 //! reaping the child, installing the new base and manifest, deleting the history.
 
 use std::io;
-use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 
 use ferrite_hybridlog::Session;
@@ -68,19 +67,8 @@ fn done(server: &Server, child: Child, status: libc::c_int) {
     let rw = &aof.rewrite;
     if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
         log::info!("Background AOF rewrite terminated with success");
-        let mut bytes = [0u8; 8];
-        // SAFETY: reads at most 8 bytes into a live array; the child has exited, so the pipe
-        // holds its report or is at end of file.
-        let n = unsafe {
-            libc::read(
-                child.report.as_raw_fd(),
-                bytes.as_mut_ptr().cast(),
-                bytes.len(),
-            )
-        };
-        if n == 8 {
-            rw.last_cow
-                .store(u64::from_le_bytes(bytes), Ordering::Relaxed);
+        if let Some(cow) = crate::persist::snapshot::read_cow_report(&child.report) {
+            rw.last_cow.store(cow, Ordering::Relaxed);
         }
         if install(server, &child).is_ok() {
             rw.last_ok.store(true, Ordering::Relaxed);

@@ -36,7 +36,7 @@ pub use done::reap;
 use super::base::write_commands;
 use super::{AofError, Files, Manifest, State};
 use crate::persist::rdb_write::{Aux, write_snapshot};
-use crate::persist::snapshot::{child_log, close_all_but_files, private_dirty};
+use crate::persist::snapshot::{child_log, close_all_but_files, report_cow};
 use crate::persist::{strerror, unix_secs};
 use crate::server::{Server, unix_ms};
 
@@ -404,19 +404,7 @@ fn child_main(s: &mut Session, preamble: bool, now_ms: u64, aux: Aux, report: i3
                 '*',
                 &format!("Successfully created the temporary AOF base file {bg}"),
             );
-            let cow = private_dirty();
-            child_log(
-                '*',
-                &format!(
-                    "Fork CoW for AOF rewrite: current {} MB, peak {0} MB, average {0} MB",
-                    cow >> 20
-                ),
-            );
-            let bytes = cow.to_le_bytes();
-            // SAFETY: writes 8 bytes from a live array to the pipe the parent reads.
-            unsafe {
-                libc::write(report, bytes.as_ptr().cast(), bytes.len());
-            }
+            report_cow(report, "AOF rewrite");
             0
         }
         Ok(Err(msg)) => {
