@@ -14,7 +14,7 @@ mod interop;
 #[path = "aof/model.rs"]
 mod model;
 
-use common::{Ferrite, TempDir, ferrite_bin, free_port};
+use common::{Ferrite, TempDir};
 use durability::*;
 use files::*;
 use interop::*;
@@ -36,31 +36,9 @@ per_backend!(
     expiry_propagates_del,
 );
 
-/// Ferrite with the AOF on in `dir`, on 2 reactor threads; Err (with its log) if it exits
-/// during start-up.
+/// The AOF suites' server in `dir` ([`Ferrite::start_aof_in`]), or why it did not start.
 fn start_in(backend: &str, dir: &Path, extra: &[&str]) -> Result<Ferrite, String> {
-    let port = free_port();
-    let mut args: Vec<String> = [
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--io-backend",
-        backend,
-        "--threads",
-        "2",
-        "--appendonly",
-        "yes",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(["--dir".to_string(), dir.display().to_string()]);
-    for pair in common::TEST_STORE_ARGS.chunks(2) {
-        args.extend(pair.iter().map(|s| s.to_string()));
-    }
-    args.extend(extra.iter().map(|s| s.to_string()));
-    Ferrite::start_custom(&ferrite_bin(), &args, port, &format!("ferrite[{backend}]"))
+    Ferrite::start_aof_in(backend, dir, extra)
 }
 
 fn start(backend: &str, dir: &Path, extra: &[&str]) -> Ferrite {
@@ -83,15 +61,7 @@ fn client_db(port: u16, db: u8) -> redis::Connection {
 
 /// SIGKILL, and wait for the process to be gone.
 fn kill9(s: &mut Ferrite) {
-    // SAFETY: kill(2) with a pid we spawned; no memory is involved.
-    unsafe { libc::kill(s.pid() as i32, libc::SIGKILL) };
-    for _ in 0..200 {
-        if !s.is_running() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("ferrite survived SIGKILL");
+    s.kill9();
 }
 
 fn stop(mut s: Ferrite, how: &str) {

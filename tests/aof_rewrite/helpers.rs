@@ -7,34 +7,12 @@ use std::time::{Duration, Instant};
 
 use redis::{Commands, Value};
 
-use super::common::{Conn, Ferrite, TEST_STORE_ARGS, ferrite_bin, free_port};
+use super::common::{Conn, Ferrite};
 
 /// Ferrite with `--appendonly yes` (unless `extra` says otherwise) in `dir`, on 2 reactor
 /// threads.
 pub(crate) fn start(backend: &str, dir: &Path, extra: &[&str]) -> Ferrite {
-    let port = free_port();
-    let mut args: Vec<String> = [
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--io-backend",
-        backend,
-        "--threads",
-        "2",
-        "--appendonly",
-        "yes",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(["--dir".to_string(), dir.display().to_string()]);
-    for pair in TEST_STORE_ARGS.chunks(2) {
-        args.extend(pair.iter().map(|s| s.to_string()));
-    }
-    args.extend(extra.iter().map(|s| s.to_string()));
-    Ferrite::start_custom(&ferrite_bin(), &args, port, &format!("ferrite[{backend}]"))
-        .unwrap_or_else(|e| panic!("{e}"))
+    Ferrite::start_aof_in(backend, dir, extra).unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub(crate) fn client(port: u16) -> redis::Connection {
@@ -46,15 +24,7 @@ pub(crate) fn client(port: u16) -> redis::Connection {
 
 /// SIGKILL, and wait for the process to be gone.
 pub(crate) fn kill9(s: &mut Ferrite) {
-    // SAFETY: kill(2) with a pid we spawned; no memory is involved.
-    unsafe { libc::kill(s.pid() as i32, libc::SIGKILL) };
-    for _ in 0..500 {
-        if !s.is_running() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("ferrite survived SIGKILL");
+    s.kill9();
 }
 
 /// `kill` (SIGKILL) or a clean SIGTERM exit.

@@ -270,6 +270,49 @@ impl Ferrite {
         panic!("ferrite did not start: {last_err}");
     }
 
+    /// Ferrite with `--appendonly yes` (unless `extra` says otherwise) on `dir` as its data
+    /// directory, two reactor threads and the small test store: the AOF suites' server. An
+    /// error is the reason it did not start (some tests expect a refused start-up).
+    pub fn start_aof_in(backend: &str, dir: &Path, extra: &[&str]) -> Result<Ferrite, String> {
+        let port = free_port();
+        let dir = dir.display().to_string();
+        let port_arg = port.to_string();
+        let fixed = [
+            "--port",
+            &port_arg,
+            "--bind",
+            "127.0.0.1",
+            "--io-backend",
+            backend,
+            "--threads",
+            "2",
+            "--appendonly",
+            "yes",
+            "--dir",
+            &dir,
+        ];
+        let args: Vec<String> = fixed
+            .iter()
+            .chain(TEST_STORE_ARGS)
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect();
+        Ferrite::start_custom(&ferrite_bin(), &args, port, &format!("ferrite[{backend}]"))
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill9(&mut self) {
+        // SAFETY: kill(2) with a pid we spawned; no memory is involved.
+        unsafe { libc::kill(self.pid() as i32, libc::SIGKILL) };
+        for _ in 0..500 {
+            if !self.is_running() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("ferrite survived SIGKILL");
+    }
+
     /// Start `bin args...` (no arguments added) and wait until `port` accepts connections.
     /// The process runs in a temp dir, which `args` may name as `{dir}`.
     pub fn start_custom(
