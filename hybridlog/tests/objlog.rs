@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::mem::ManuallyDrop;
 use std::os::fd::FromRawFd;
@@ -13,12 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use common::{get, set};
+use common::{Bag, get, set};
 use ferrite_hybridlog::disk::{DiskConfig, SegmentedFile};
 use ferrite_hybridlog::tier::{Fetch, FetchStep};
-use ferrite_hybridlog::{
-    ObjectWrite, Session, Store, StoreConfig, StoreObject, Value, ValueKind, ValueMut,
-};
+use ferrite_hybridlog::{ObjectWrite, Session, Store, StoreConfig, ValueKind, ValueMut};
 
 const PAGE_BITS: u32 = 16;
 /// Over a quarter page: values and keys this long live in heap blocks.
@@ -349,51 +346,8 @@ fn corrupt_one(name: &str, offset: u64, flip: u8) {
     assert!(io_errors(&store) >= 1, "{name}");
 }
 
-/// A collection for the tests: a list of numbers, stored as a hash (any object kind will do).
-#[derive(Clone, Debug, PartialEq)]
-struct Bag(Vec<u64>);
-
-impl Bag {
-    fn read(kind: ValueKind, bytes: &[u8]) -> Result<Box<dyn StoreObject>, String> {
-        if kind != ValueKind::Hash || !bytes.len().is_multiple_of(8) {
-            return Err(format!("not a bag: {kind:?}, {} bytes", bytes.len()));
-        }
-        let items = bytes
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
-            .collect();
-        Ok(Box::new(Bag(items)))
-    }
-}
-
-impl StoreObject for Bag {
-    fn kind(&self) -> ValueKind {
-        ValueKind::Hash
-    }
-    fn clone_box(&self) -> Box<dyn StoreObject> {
-        Box::new(self.clone())
-    }
-    fn serialize(&self, out: &mut Vec<u8>) {
-        for v in &self.0 {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    fn memory_usage(&self) -> usize {
-        self.0.capacity() * 8
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-}
-
 fn bag(s: &mut Session, db: u8, key: &str) -> Option<Vec<u64>> {
-    s.read_value(db, key.as_bytes(), 0, |e| match e.value {
-        Value::Object(o) => o.as_any().downcast_ref::<Bag>().unwrap().0.clone(),
-        Value::String(_) => panic!("{key} is a string"),
-    })
+    common::bag(s, db, key.as_bytes(), 0)
 }
 
 /// Appends `n` to the bag at `key` (creating it), as a collection command would.

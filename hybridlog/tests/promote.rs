@@ -5,15 +5,14 @@
 
 mod common;
 
-use std::any::Any;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier};
 
-use common::{get, set};
+use common::{Bag, get, set};
 use ferrite_hybridlog::disk::{DiskConfig, SegmentedFile};
 use ferrite_hybridlog::tier::TierStats;
-use ferrite_hybridlog::{Session, Store, StoreConfig, StoreObject, Value, ValueKind};
+use ferrite_hybridlog::{Session, Store, StoreConfig, ValueKind};
 
 const BUDGET: usize = 512 << 10;
 
@@ -254,51 +253,8 @@ fn a_concurrent_writer_wins_over_the_promotion() {
     assert_eq!(stat(tier, |t| &t.io_errors), 0);
 }
 
-/// A collection for the test (a hash of numbers, as far as the store cares).
-#[derive(Clone, Debug, PartialEq)]
-struct Bag(Vec<u64>);
-
-impl Bag {
-    fn read(kind: ValueKind, bytes: &[u8]) -> Result<Box<dyn StoreObject>, String> {
-        if kind != ValueKind::Hash || !bytes.len().is_multiple_of(8) {
-            return Err(format!("not a bag: {kind:?}, {} bytes", bytes.len()));
-        }
-        let items = bytes
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
-            .collect();
-        Ok(Box::new(Bag(items)))
-    }
-}
-
-impl StoreObject for Bag {
-    fn kind(&self) -> ValueKind {
-        ValueKind::Hash
-    }
-    fn clone_box(&self) -> Box<dyn StoreObject> {
-        Box::new(self.clone())
-    }
-    fn serialize(&self, out: &mut Vec<u8>) {
-        for v in &self.0 {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    fn memory_usage(&self) -> usize {
-        self.0.capacity() * 8
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-}
-
 fn bag(s: &mut Session, key: &[u8]) -> Option<Vec<u64>> {
-    s.read_value(0, key, now(), |e| match e.value {
-        Value::Object(o) => o.as_any().downcast_ref::<Bag>().unwrap().0.clone(),
-        Value::String(_) => panic!("a string"),
-    })
+    common::bag(s, 0, key, now())
 }
 
 /// A collection comes back from the object log rebuilt, and its copy (a clone of the

@@ -1,9 +1,10 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::any::Any;
 use std::sync::Arc;
 
-use ferrite_hybridlog::{Session, Store, StoreConfig, ValueKind, Write};
+use ferrite_hybridlog::{Session, Store, StoreConfig, StoreObject, Value, ValueKind, Write};
 
 /// A small store: 4 KiB pages, a 64 KiB budget of which half is mutable, so tests cross pages
 /// and the read-only boundary quickly.
@@ -42,5 +43,54 @@ pub fn incr(s: &mut Session, db: u8, key: &[u8], now: u64) -> i64 {
             expire_at: old.map_or(0, |e| e.expire_at),
             result: n,
         }
+    })
+}
+
+/// A collection for the tests: a list of numbers, stored as a hash (any object kind will do).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bag(pub Vec<u64>);
+
+impl Bag {
+    /// The store's object reader for bags.
+    pub fn read(kind: ValueKind, bytes: &[u8]) -> Result<Box<dyn StoreObject>, String> {
+        if kind != ValueKind::Hash || !bytes.len().is_multiple_of(8) {
+            return Err(format!("not a bag: {kind:?}, {} bytes", bytes.len()));
+        }
+        let items = bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        Ok(Box::new(Bag(items)))
+    }
+}
+
+impl StoreObject for Bag {
+    fn kind(&self) -> ValueKind {
+        ValueKind::Hash
+    }
+    fn clone_box(&self) -> Box<dyn StoreObject> {
+        Box::new(self.clone())
+    }
+    fn serialize(&self, out: &mut Vec<u8>) {
+        for v in &self.0 {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    fn memory_usage(&self) -> usize {
+        self.0.capacity() * 8
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// The numbers in the bag at `key`, read at `now` (Unix ms).
+pub fn bag(s: &mut Session, db: u8, key: &[u8], now: u64) -> Option<Vec<u64>> {
+    s.read_value(db, key, now, |e| match e.value {
+        Value::Object(o) => o.as_any().downcast_ref::<Bag>().unwrap().0.clone(),
+        Value::String(_) => panic!("{} is a string", String::from_utf8_lossy(key)),
     })
 }
