@@ -30,6 +30,8 @@ struct Parsed {
     len: usize,
     /// Its table entry (and id), if the name is known.
     found: Option<(&'static CommandSpec, CmdId)>,
+    /// Its first key's hash, when the key was prefetched.
+    key_hash: Option<KeyHash>,
 }
 
 /// The requests parsed ahead on one worker (reused across reads: no allocation per batch).
@@ -48,6 +50,8 @@ pub(crate) struct Request<'a> {
     pub args: Args<'a>,
     /// Its top-level table entry, if its name is known.
     pub found: Option<(&'static CommandSpec, CmdId)>,
+    /// Its first key's hash, when the key was prefetched: for [`Session::hint_key`].
+    pub key_hash: Option<KeyHash>,
 }
 
 impl Ahead {
@@ -69,7 +73,8 @@ impl Ahead {
     /// when there are two keys or more, prefetches them in `db`.
     pub fn fill(&mut self, input: &[u8], limits: &Limits, session: &mut Session, db: Db) {
         self.clear();
-        let mut keys: [(&[u8], Option<KeyHash>); AHEAD] = [(&[], None); AHEAD];
+        // Each key, with the request it belongs to.
+        let mut keys: [(&[u8], usize); AHEAD] = [(&[], 0); AHEAD];
         let mut n_keys = 0;
         let mut at = 0;
         while self.parsed.len() < AHEAD {
@@ -84,7 +89,7 @@ impl Ahead {
                 && spec.first_key == 1
                 && let Some(&key) = self.spans.get(first + 1)
             {
-                keys[n_keys].0 = arg(key);
+                keys[n_keys] = (arg(key), self.parsed.len());
                 n_keys += 1;
             }
             self.parsed.push(Parsed {
@@ -92,6 +97,7 @@ impl Ahead {
                 first,
                 len: self.spans.len() - first,
                 found,
+                key_hash: None,
             });
             at += consumed;
         }
@@ -99,11 +105,11 @@ impl Ahead {
         if n_keys < 2 {
             return;
         }
-        for (key, hash) in &mut keys[..n_keys] {
-            *hash = Some(session.prefetch(db, key));
+        for &(key, request) in &keys[..n_keys] {
+            self.parsed[request].key_hash = Some(session.prefetch(db, key));
         }
-        for (key, hash) in &keys[..n_keys] {
-            if let Some(hash) = *hash {
+        for &(key, request) in &keys[..n_keys] {
+            if let Some(hash) = self.parsed[request].key_hash {
                 session.prefetch_record(db, key, hash);
             }
         }
@@ -118,6 +124,7 @@ impl Ahead {
             consumed: p.consumed,
             args: Args::new(&input[..p.consumed], &self.spans[p.first..p.first + p.len]),
             found: p.found,
+            key_hash: p.key_hash,
         })
     }
 

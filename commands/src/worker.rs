@@ -235,6 +235,9 @@ impl Worker {
                 ahead.fill(&input[pos..], &limits, &mut self.session, client.db);
             }
             let (consumed, args, found) = if let Some(request) = ahead.pop(&input[pos..]) {
+                if let Some(hash) = request.key_hash {
+                    self.session.hint_key(hash);
+                }
                 (request.consumed, request.args, Some(request.found))
             } else {
                 match parser.parse(&input[pos..], &limits) {
@@ -274,6 +277,8 @@ impl Worker {
             }
             let keeps = matches!(found, Some(Some((spec, _))) if Ahead::keeps_after(spec));
             self.execute(client, args, out, now_ms, found);
+            // The hint names the key by its address: it must not outlive these input bytes.
+            self.session.forget_key();
             if client.blocked.is_none() && !self.parked.is_empty() {
                 // A parked command that was just answered.
                 self.parked.remove(&client.id);

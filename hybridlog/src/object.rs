@@ -106,7 +106,7 @@ impl Session {
         let s = &*self.store;
         let guard = self.handle.pin();
         let pdb = s.pdb(db);
-        let hash = s.hasher.hash(key);
+        let hash = self.hash_of(key);
         let out = match ops::read_value(s, &guard, pdb, key, hash, now_ms, &mut self.buf, f) {
             Read::Found(r) => Some(r),
             Read::Absent => None,
@@ -174,7 +174,7 @@ impl Session {
             result = Some(r);
             d
         };
-        let hash = s.hasher.hash(key);
+        let hash = self.hash_of(key);
         let pdb = s.pdb(db);
         let (scratch, commits) = (&mut self.scratch, &mut self.commits);
         ops::write_core(
@@ -202,7 +202,7 @@ impl Session {
             cell: slot.take().expect("the cell comes back after a lost race"),
             expire_at,
         };
-        let hash = s.hasher.hash(key);
+        let hash = self.hash_of(key);
         // As in `upsert`: no clock, so an overwritten expired key counts as replaced.
         let (pdb, scratch) = (s.pdb(db), &mut self.scratch);
         ops::write_core(

@@ -28,10 +28,15 @@ fn prefetch_line(p: *const u8) {
     let _ = p;
 }
 
-/// A key's hash, handed from [`Session::prefetch`] to [`Session::prefetch_record`] so that a
-/// batch hashes each key once.
+/// A key's hash, handed from [`Session::prefetch`] to [`Session::prefetch_record`] and
+/// [`Session::hint_key`] so that a batch hashes each key once. It remembers where the key's
+/// bytes were, which is how the hint recognises them.
 #[derive(Debug, Clone, Copy)]
-pub struct KeyHash(u64);
+pub struct KeyHash {
+    pub(crate) hash: u64,
+    pub(crate) addr: usize,
+    pub(crate) len: usize,
+}
 
 impl Session {
     /// Stage 1: prefetches the index bucket `key` hashes to. `db` is unused (buckets are shared
@@ -43,7 +48,11 @@ impl Session {
         let s = &*self.store;
         let hash = s.hasher.hash(key);
         prefetch_line(s.index.bucket_ptr(hash).cast());
-        KeyHash(hash)
+        KeyHash {
+            hash,
+            addr: key.as_ptr().addr(),
+            len: key.len(),
+        }
     }
 
     /// Stage 2: reads `key`'s index entry (a cache hit after [`prefetch`](Self::prefetch)) and
@@ -54,7 +63,7 @@ impl Session {
     pub fn prefetch_record(&mut self, db: Db, key: &[u8], hash: KeyHash) {
         let _ = db;
         let s = &*self.store;
-        let Some(entry) = s.index.find(hash.0) else {
+        let Some(entry) = s.index.find(hash.hash) else {
             return;
         };
         let a = entry.address();

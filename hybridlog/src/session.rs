@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crossbeam_epoch::LocalHandle;
 
+use crate::KeyHash;
 use crate::commit::Commit;
 use crate::ops::{self, Decision, Read};
 use crate::store::Store;
@@ -37,6 +38,9 @@ pub struct Session {
     pub(crate) expire_cursor: usize,
     /// Commit numbers this session's writes took (only while the commit sequence is on).
     pub(crate) commits: Vec<Commit>,
+    /// The hash of the key the current command was prefetched for (see
+    /// [`hint_key`](Session::hint_key)); an address of 0 is no hint.
+    hint: KeyHash,
 }
 
 impl std::fmt::Debug for Session {
@@ -82,7 +86,38 @@ impl Session {
             // Spread the sessions' expiry cursors over the index.
             expire_cursor: slot.wrapping_mul(0x9E37_79B9) & (buckets - 1),
             commits: Vec::new(),
+            hint: KeyHash {
+                hash: 0,
+                addr: 0,
+                len: 0,
+            },
             store,
+        }
+    }
+
+    /// Tells the session the hash [`prefetch`](Session::prefetch) computed for a key, so that
+    /// the command about to run, which passes those very bytes, does not hash them again. Call
+    /// [`forget_key`](Session::forget_key) once the command has run: the hint is trusted for
+    /// any key at the same address and length, so it must not outlive the bytes.
+    #[inline]
+    pub fn hint_key(&mut self, hash: KeyHash) {
+        self.hint = hash;
+    }
+
+    /// Drops the hint of [`hint_key`](Session::hint_key).
+    #[inline]
+    pub fn forget_key(&mut self) {
+        self.hint.addr = 0;
+    }
+
+    /// `key`'s hash: the hint's when it describes these bytes, otherwise computed.
+    #[inline]
+    pub(crate) fn hash_of(&self, key: &[u8]) -> u64 {
+        let h = self.hint;
+        if h.addr == key.as_ptr().addr() && h.len == key.len() && h.addr != 0 {
+            h.hash
+        } else {
+            self.store.hasher.hash(key)
         }
     }
 
@@ -108,7 +143,7 @@ impl Session {
         let s = &*self.store;
         let pdb = s.pdb(db);
         let _guard = self.handle.pin();
-        let entry = s.index.find(s.hasher.hash(key))?;
+        let entry = s.index.find(self.hash_of(key))?;
         let from = s.disk_start(entry.address(), pdb, key)?;
         if tier::is_resolved(from, pdb, key) {
             return None;
@@ -165,7 +200,7 @@ impl Session {
         let s = &*self.store;
         let guard = self.handle.pin();
         let pdb = s.pdb(db);
-        let hash = s.hasher.hash(key);
+        let hash = self.hash_of(key);
         let out = match ops::read(s, &guard, pdb, key, hash, now_ms, &mut self.buf, f) {
             Read::Found(r) => Some(r),
             Read::Absent => None,
@@ -210,7 +245,7 @@ impl Session {
         let s = &*self.store;
         let guard = self.handle.pin();
         let pdb = s.pdb(db);
-        let hash = s.hasher.hash(key);
+        let hash = self.hash_of(key);
         match ops::read_append(s, &guard, pdb, key, hash, now_ms, out, header) {
             Read::Found(kind) => Some(kind),
             Read::Absent => None,
@@ -237,7 +272,7 @@ impl Session {
         let s = &*self.store;
         let guard = self.handle.pin();
         let pdb = s.pdb(db);
-        let hash = s.hasher.hash(key);
+        let hash = self.hash_of(key);
         match ops::probe(s, &guard, pdb, key, hash, now_ms) {
             Read::Found(info) => Some(info),
             Read::Absent => None,
@@ -258,7 +293,7 @@ impl Session {
         let s = &*self.store;
         let _guard = self.handle.pin();
         let pdb = s.pdb(db);
-        let rec = s.newest(s.hasher.hash(key), pdb, key)?;
+        let rec = s.newest(self.hash_of(key), pdb, key)?;
         let (meta, expire_at) = ops::state(s, rec);
         (!meta.tombstone() && !ops::is_expired(expire_at, now_ms)).then(|| rec.access())
     }
@@ -269,7 +304,7 @@ impl Session {
         let _guard = self.handle.pin();
         let pdb = s.pdb(db);
         let in_memory = s.log.head_address();
-        if let Some(rec) = s.newest(s.hasher.hash(key), pdb, key) {
+        if let Some(rec) = s.newest(self.hash_of(key), pdb, key) {
             let (meta, expire_at) = ops::state(s, rec);
             if !meta.tombstone()
                 && !ops::is_expired(expire_at, now_ms)
@@ -287,7 +322,7 @@ impl Session {
         self.wait_for_flusher();
         let guard = self.handle.pin();
         let put = |_: Option<Entry<'_>>, _: &mut Vec<u8>| Decision::Put { kind, expire_at };
-        let hash = s.hasher.hash(key);
+        let hash = self.hash_of(key);
         // `now` only matters for counting a replaced expired key; 0 never calls it expired, so
         // an overwritten, already-expired key counts as replaced rather than reaped.
         ops::write(
@@ -334,7 +369,7 @@ impl Session {
             result = Some(r);
             d
         };
-        let hash = s.hasher.hash(key);
+        let hash = self.hash_of(key);
         ops::write(
             s,
             &guard,
@@ -364,7 +399,7 @@ impl Session {
                 Decision::Keep
             }
         };
-        let hash = s.hasher.hash(key);
+        let hash = self.hash_of(key);
         ops::write(
             s,
             &guard,

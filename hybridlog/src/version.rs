@@ -27,7 +27,7 @@ impl Session {
         let s = &*self.store;
         let guard = self.handle.pin();
         let pdb = s.pdb(db);
-        let hash = s.hasher.hash(key);
+        let hash = self.hash_of(key);
         let Some(rec) = s.newest(hash, pdb, key) else {
             return KeyVersion::Absent;
         };
