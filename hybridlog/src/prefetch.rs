@@ -122,4 +122,29 @@ mod tests {
         }
         assert_eq!(s.read(3, &long, 0, |e| e.value.len()), Some(1));
     }
+
+    #[test]
+    fn a_key_hint_applies_only_to_the_bytes_it_was_computed_from() {
+        let store = Store::new(StoreConfig {
+            index_buckets: 1 << 10,
+            page_bits: 12,
+            memory_size: 1 << 20,
+            ..StoreConfig::default()
+        })
+        .expect("config");
+        let mut s = store.session();
+        let a = b"alpha".to_vec();
+        let b = b"bravo".to_vec();
+        s.upsert(0, &a, b"1", ValueKind::String, 0);
+        s.upsert(0, &b, b"2", ValueKind::String, 0);
+        // The hint for `a` is used for `a`, and ignored for other bytes of the same length.
+        let h = s.prefetch(0, &a);
+        s.hint_key(h);
+        assert_eq!(s.read(0, &a, 0, |e| e.value.to_vec()), Some(b"1".to_vec()));
+        assert_eq!(s.read(0, &b, 0, |e| e.value.to_vec()), Some(b"2".to_vec()));
+        s.upsert(0, &a, b"3", ValueKind::String, 0);
+        s.forget_key();
+        assert_eq!(s.read(0, &a, 0, |e| e.value.to_vec()), Some(b"3".to_vec()));
+        assert_eq!(s.hash_of(&a), store.hasher.hash(&a));
+    }
 }
