@@ -132,13 +132,11 @@ pub(super) fn run(server: &Server, mut file: File) {
                 }
             }
         }
-        let sync_now = unsynced
-            && !failed
-            && match policy {
-                Fsync::Always => true,
-                Fsync::Everysec => last_fsync.elapsed() >= Duration::from_secs(1) || stop,
-                Fsync::No => stop,
-            };
+        // `no-appendfsync-on-rewrite yes`: while a child writes its snapshot, no fsync (as
+        // Redis); the bytes wait in the page cache and replies leave as with `no`.
+        let skip = unsynced && !failed && !stop && fsync_held_off(server);
+        let sync_now =
+            unsynced && !failed && !skip && fsync_due(policy, last_fsync.elapsed(), stop);
         if sync_now && policy == Fsync::Everysec && !stop {
             // In the background, as Redis's bio thread: writes (and the replies that wait for
             // them) go on while the disk flushes.
@@ -164,7 +162,7 @@ pub(super) fn run(server: &Server, mut file: File) {
         }
         // `always` releases what is fsynced; the others what was written, or what failed to be
         // (Redis answers then too, and refuses further writes with -MISCONF).
-        let released = if policy == Fsync::Always && unsynced {
+        let released = if policy == Fsync::Always && unsynced && !skip {
             None
         } else {
             Some(upto)
@@ -190,6 +188,22 @@ pub(super) fn run(server: &Server, mut file: File) {
             std::thread::sleep(IDLE);
         }
     }
+}
+
+/// Whether the fsync policy calls for an fsync now, with data written since the last one.
+fn fsync_due(policy: Fsync, since_last: Duration, stop: bool) -> bool {
+    match policy {
+        Fsync::Always => true,
+        Fsync::Everysec => since_last >= Duration::from_secs(1) || stop,
+        Fsync::No => stop,
+    }
+}
+
+/// Redis's `no-appendfsync-on-rewrite yes` while a BGSAVE or BGREWRITEAOF child runs
+/// (`server.aof_no_fsync_on_rewrite && hasActiveChildProcess()` in `flushAppendOnlyFile`).
+fn fsync_held_off(server: &Server) -> bool {
+    server.config.value("no-appendfsync-on-rewrite").as_deref() == Some("yes")
+        && (server.persist.child().is_some() || server.aof.rewrite.child().is_some())
 }
 
 /// A failed write: exits with `always` (as Redis), else records the errno (`-MISCONF`) and logs
@@ -285,5 +299,51 @@ fn fdatasync(file: &File) -> std::io::Result<()> {
         Ok(())
     } else {
         Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fsync_follows_the_policy() {
+        let (now, later) = (Duration::ZERO, Duration::from_millis(1500));
+        assert!(fsync_due(Fsync::Always, now, false));
+        assert!(!fsync_due(Fsync::Everysec, now, false));
+        assert!(fsync_due(Fsync::Everysec, later, false));
+        assert!(fsync_due(Fsync::Everysec, now, true));
+        assert!(!fsync_due(Fsync::No, later, false));
+        assert!(fsync_due(Fsync::No, now, true));
+    }
+
+    #[test]
+    fn fsync_is_held_off_only_while_a_child_runs_and_the_option_is_on() {
+        let store = ferrite_hybridlog::Store::new(ferrite_hybridlog::StoreConfig {
+            index_buckets: 1 << 10,
+            ..Default::default()
+        })
+        .expect("valid config");
+        let server = Server::new(store, crate::config::Config::default(), 1);
+        assert!(!fsync_held_off(&server));
+        server
+            .config
+            .set("no-appendfsync-on-rewrite", b"yes")
+            .expect("settable");
+        // No child yet.
+        assert!(!fsync_held_off(&server));
+        let (report, _write_end) = std::io::pipe().expect("pipe");
+        *server.persist.child_lock() = Some(crate::persist::Child {
+            pid: 0,
+            started: 0,
+            report: report.into(),
+        });
+        assert!(fsync_held_off(&server));
+        server
+            .config
+            .set("no-appendfsync-on-rewrite", b"no")
+            .expect("settable");
+        assert!(!fsync_held_off(&server));
+        *server.persist.child_lock() = None;
     }
 }
