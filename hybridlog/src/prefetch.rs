@@ -87,17 +87,23 @@ impl Session {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
+    use std::sync::Arc;
+
     use crate::{Store, StoreConfig, ValueKind};
 
-    #[test]
-    fn prefetch_stages_are_harmless_hints() {
-        let store = Store::new(StoreConfig {
+    fn small_store() -> Arc<Store> {
+        Store::new(StoreConfig {
             index_buckets: 1 << 10,
             page_bits: 12,
             memory_size: 1 << 20,
             ..StoreConfig::default()
         })
-        .expect("config");
+        .expect("config")
+    }
+
+    #[test]
+    fn prefetch_stages_are_harmless_hints() {
+        let store = small_store();
         let mut s = store.session();
         // Absent keys, an empty index, long keys: nothing to fetch, nothing may break.
         let h = s.prefetch(0, b"missing");
@@ -125,13 +131,7 @@ mod tests {
 
     #[test]
     fn a_key_hint_applies_only_to_the_bytes_it_was_computed_from() {
-        let store = Store::new(StoreConfig {
-            index_buckets: 1 << 10,
-            page_bits: 12,
-            memory_size: 1 << 20,
-            ..StoreConfig::default()
-        })
-        .expect("config");
+        let store = small_store();
         let mut s = store.session();
         let a = b"alpha".to_vec();
         let b = b"bravo".to_vec();
