@@ -121,7 +121,7 @@ fn gen_step(r: &mut Rng) -> Step {
     let i2 = int(r);
     let (s, s2) = (score(r), score(r));
     let mut sleep_ms = 0;
-    let (cmp, line): (Cmp, Vec<String>) = match r.below(100) {
+    let (cmp, line): (Cmp, Vec<String>) = match r.below(140) {
         // strings
         0 => (Exact, vec!["SET".into(), k, m]),
         1 => (Exact, vec!["GET".into(), k]),
@@ -342,6 +342,7 @@ fn gen_step(r: &mut Rng) -> Step {
         94 => (Exact, vec!["FLUSHDB".into()]),
         // Not DBSIZE: it counts expired keys until they are reaped, at each server's own pace.
         95 => (Exact, vec!["ECHO".into(), m]),
+        96..=139 => more_step(r, k, k2, m, m2, i, i2, s, s2),
         _ => (Exact, vec!["EXISTS".into(), k]),
     };
     // Rare FLUSHDB keeps collections from growing forever.
@@ -354,6 +355,125 @@ fn gen_step(r: &mut Rng) -> Step {
         args: line.into_iter().map(String::into_bytes).collect(),
         cmp,
         sleep_ms,
+    }
+}
+
+/// The rest of the surface: option forms and the less common commands of each type (none
+/// whose reply is random).
+#[allow(clippy::too_many_arguments)]
+fn more_step(
+    r: &mut Rng,
+    k: String,
+    k2: String,
+    m: String,
+    m2: String,
+    i: String,
+    i2: String,
+    s: String,
+    s2: String,
+) -> (Cmp, Vec<String>) {
+    use Cmp::*;
+    let v = |items: &[&str]| -> Vec<String> { items.iter().map(|x| x.to_string()).collect() };
+    let bit = r.range(0, 40).to_string();
+    match r.below(51) {
+        // strings
+        0 => (
+            Exact,
+            v(&["SET", &k, &m, r.pick(&["NX", "XX", "GET", "KEEPTTL"])]),
+        ),
+        1 => (Exact, v(&["SET", &k, &m, "XX", "GET", "EX", "100"])),
+        2 => (
+            Exact,
+            v(&["GETEX", &k, r.pick(&["EX", "PX", "PERSIST"]), "5000"]),
+        ),
+        3 => (Exact, v(&["GETSET", &k, &m])),
+        4 => (Exact, v(&["MSETNX", &k, &m, &k2, &m2])),
+        5 => (Exact, v(&["DECR", &k])),
+        6 => (Exact, v(&["SUBSTR", &k, &i, &i2])),
+        7 => (Exact, v(&["LCS", &k, &k2])),
+        8 => (Exact, v(&["LCS", &k, &k2, "IDX", "WITHMATCHLEN"])),
+        9 => (Exact, v(&["SETBIT", &k, &bit, r.pick(&["0", "1", "2"])])),
+        10 => (Exact, v(&["GETBIT", &k, &bit])),
+        11 => (Exact, v(&["BITCOUNT", &k, &i, &i2])),
+        12 => (Exact, v(&["BITPOS", &k, r.pick(&["0", "1"]), &i])),
+        13 => (
+            Exact,
+            v(&["BITOP", r.pick(&["AND", "OR", "XOR", "NOT"]), &k, &k2]),
+        ),
+        14 => (
+            Exact,
+            v(&[
+                "BITFIELD", &k, "INCRBY", "i5", &bit, &i, "GET", "u4", "0", "OVERFLOW", "SAT",
+                "INCRBY", "u2", "3", "1",
+            ]),
+        ),
+        15 => (Exact, v(&["SETEX", &k, "100", &m])),
+        // keys
+        16 => (Exact, v(&["RENAMENX", &k, &k2])),
+        17 => (
+            Exact,
+            v(&["EXPIRE", &k, "500", r.pick(&["NX", "XX", "GT", "LT"])]),
+        ),
+        18 => (Class, v(&["EXPIRETIME", &k])),
+        19 => (Exact, v(&["TOUCH", &k, &k2])),
+        20 => (Exact, v(&["UNLINK", &k])),
+        // hashes
+        21 => (Exact, v(&["HINCRBYFLOAT", &k, &m, &s])),
+        22 => (Exact, v(&["HSTRLEN", &k, &m])),
+        23 => (Sorted, v(&[r.pick(&["HKEYS", "HVALS"]), &k])),
+        // lists
+        24 => (Exact, v(&[r.pick(&["LPUSHX", "RPUSHX"]), &k, &m])),
+        25 => (Exact, v(&["RPOPLPUSH", &k, &k2])),
+        26 => (
+            Exact,
+            v(&["LMPOP", "2", &k, &k2, r.pick(&["LEFT", "RIGHT"]), "COUNT", "2"]),
+        ),
+        27 => (Exact, v(&["LPOS", &k, &m, "RANK", "-1", "COUNT", "0"])),
+        // sets
+        28 => (Exact, v(&["SINTERCARD", "2", &k, &k2, "LIMIT", "3"])),
+        // sorted sets
+        29 => (
+            Exact,
+            v(&["ZMPOP", "2", &k, &k2, r.pick(&["MIN", "MAX"]), "COUNT", "2"]),
+        ),
+        30 => (Exact, v(&["ZINTERCARD", "2", &k, &k2])),
+        31 => (Exact, v(&["ZRANGESTORE", &k2, &k, &i, &i2])),
+        // Lex ranges are specified for one score only. With mixed scores Ferrite answers as
+        // Redis for listpack-sized sets (it walks them as Redis walks a listpack), but a
+        // skiplist's answer depends on its random levels: random keys compare the reply's type
+        // only, and `kz`, whose members all score 0, compares exactly.
+        32 => (Class, v(&["ZLEXCOUNT", &k, "-", "+"])),
+        33 => (Class, v(&["ZRANGEBYLEX", &k, "[a", "(z"])),
+        34 => (Exact, v(&["ZREMRANGEBYSCORE", &k, &s, &s2])),
+        35 => (Exact, v(&["ZREMRANGEBYRANK", &k, &i, &i2])),
+        36 => (Exact, v(&["ZMSCORE", &k, &m, &m2])),
+        37 => (
+            Exact,
+            v(&[
+                r.pick(&["ZDIFF", "ZUNION", "ZINTER"]),
+                "2",
+                &k,
+                &k2,
+                "WITHSCORES",
+            ]),
+        ),
+        38 => (Exact, v(&["ZREVRANK", &k, &m])),
+        39 => (
+            Exact,
+            v(&["ZRANGE", &k, &s2, &s, "BYSCORE", "REV", "LIMIT", "0", "2"]),
+        ),
+        // (Not ZREMRANGEBYLEX on random keys: with mixed scores a skiplist's answer depends on
+        // its random levels, and a different removal would make the servers' data diverge.)
+        40 => (Class, v(&["ZREVRANGEBYLEX", &k, "[z", "-"])),
+        41 => (Exact, v(&["ZADD", &k, "GT", "CH", &s, &m, &s2, &m2])),
+        42 => (Exact, v(&["HRANDFIELD", "nokey"])),
+        43 => (Exact, v(&["OBJECT", "FREQ", &k])),
+        44 | 45 => (Exact, v(&["ZADD", "kz", "0", &m, "0", &m2])),
+        46 => (Exact, v(&["ZRANGEBYLEX", "kz", "[a", "(z", "LIMIT", "0", "3"])),
+        47 => (Exact, v(&["ZREVRANGEBYLEX", "kz", "+", "[1"])),
+        48 => (Exact, v(&["ZLEXCOUNT", "kz", "(1", "[x y"])),
+        49 => (Exact, v(&["ZREMRANGEBYLEX", "kz", "[1", "(a"])),
+        _ => (Exact, v(&["ZRANGE", "kz", "[b", "-", "BYLEX", "REV"])),
     }
 }
 

@@ -327,9 +327,9 @@ impl SortedSet {
         count: i64,
     ) -> Vec<(&[u8], f64)> {
         let start = if reverse {
-            self.zsl.last_in_lex(range)
+            self.zsl.last_in_lex(range, self.walks_like_listpack())
         } else {
-            self.zsl.first_in_lex(range)
+            self.zsl.first_in_lex(range, self.walks_like_listpack())
         };
         let x = self.skip(start, reverse, offset);
         let limit = usize::try_from(count).unwrap_or(usize::MAX);
@@ -350,14 +350,30 @@ impl SortedSet {
         b.saturating_sub(a) + 1
     }
 
-    /// ZLEXCOUNT, in O(log N).
+    /// ZLEXCOUNT, in O(log N) (a listpack-sized set is walked, as Redis walks a listpack).
     pub fn count_in_lex(&self, range: &LexRange) -> usize {
-        let (first, a) = self.zsl.first_in_lex(range);
+        let scan = self.walks_like_listpack();
+        let (first, a) = self.zsl.first_in_lex(range, scan);
         if first == NIL {
             return 0;
         }
-        let (_, b) = self.zsl.last_in_lex(range);
+        if scan {
+            return self
+                .walk(first, false, |m, _| range.lte_max(m), usize::MAX)
+                .len();
+        }
+        let (_, b) = self.zsl.last_in_lex(range, false);
         b.saturating_sub(a) + 1
+    }
+
+    /// Whether Redis, with its default limits, would keep this set as a listpack, whose lex
+    /// range commands walk member by member. Lex ranges assume one score for all members; with
+    /// mixed scores, walking as Redis does is how Ferrite gives Redis's answer (a skiplist's
+    /// answer then depends on its random levels, in Redis too).
+    fn walks_like_listpack(&self) -> bool {
+        let limits = Limits::default();
+        self.peak_len <= limits.zset_max_listpack_entries
+            && self.peak_elem <= limits.zset_max_listpack_value
     }
 
     fn forget(&mut self, members: Vec<Box<[u8]>>) -> usize {
@@ -384,7 +400,7 @@ impl SortedSet {
 
     /// ZREMRANGEBYLEX: how many were removed.
     pub fn remove_range_by_lex(&mut self, range: &LexRange) -> usize {
-        let removed = self.zsl.remove_lex_range(range);
+        let removed = self.zsl.remove_lex_range(range, self.walks_like_listpack());
         self.forget(removed)
     }
 

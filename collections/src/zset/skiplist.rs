@@ -354,10 +354,45 @@ impl SkipList {
         }
     }
 
-    /// The first node with a member in the lex range and its 1-based rank, or NIL.
-    pub(crate) fn first_in_lex(&self, r: &LexRange) -> (u32, usize) {
-        if r.is_empty() {
+    /// Whether any member can be in the lex range: Redis's `zslIsInLexRange` (the range is not
+    /// empty, the last member is not below it, the first not above it). Lex ranges assume one
+    /// score for all members; with mixed scores this check is part of what Redis answers.
+    fn lex_range_possible(&self, r: &LexRange) -> bool {
+        let (first, last) = (self.first(), self.last());
+        !r.is_empty()
+            && first != NIL
+            && r.gte_min(&self.node(last).member)
+            && r.lte_max(&self.node(first).member)
+    }
+
+    /// The first node whose member is not below the range, found as Redis walks a listpack
+    /// (member by member from the head), with its 1-based rank: with `scan` (the set is one
+    /// Redis would keep as a listpack), where mixed scores make the walk's answer differ from a
+    /// descent's.
+    fn lex_scan_from_head(&self, r: &LexRange, scan: bool) -> Option<(u32, usize)> {
+        if !scan {
+            return None;
+        }
+        let (mut x, mut rank) = (self.first(), 1);
+        while x != NIL && !r.gte_min(&self.node(x).member) {
+            x = self.next(x);
+            rank += 1;
+        }
+        Some((x, rank))
+    }
+
+    /// The first node with a member in the lex range and its 1-based rank, or NIL. `scan`:
+    /// walk member by member, as Redis does a listpack.
+    pub(crate) fn first_in_lex(&self, r: &LexRange, scan: bool) -> (u32, usize) {
+        if !self.lex_range_possible(r) {
             return (NIL, 0);
+        }
+        if let Some((x, rank)) = self.lex_scan_from_head(r, scan) {
+            return if x == NIL || !r.lte_max(&self.node(x).member) {
+                (NIL, 0)
+            } else {
+                (x, rank)
+            };
         }
         let (update, rank) = self.descend(|n| !r.gte_min(&n.member));
         let x = self.fwd(update[0], 0);
@@ -368,10 +403,24 @@ impl SkipList {
         }
     }
 
-    /// The last node with a member in the lex range and its 1-based rank, or NIL.
-    pub(crate) fn last_in_lex(&self, r: &LexRange) -> (u32, usize) {
-        if r.is_empty() {
+    /// The last node with a member in the lex range and its 1-based rank, or NIL. `scan`:
+    /// walk member by member from the tail, as Redis does a listpack.
+    pub(crate) fn last_in_lex(&self, r: &LexRange, scan: bool) -> (u32, usize) {
+        if !self.lex_range_possible(r) {
             return (NIL, 0);
+        }
+        if scan {
+            // From the tail, as Redis walks a listpack backwards.
+            let (mut x, mut rank) = (self.last(), self.len);
+            while x != NIL && !r.lte_max(&self.node(x).member) {
+                x = self.prev(x);
+                rank -= 1;
+            }
+            return if x == NIL || !r.gte_min(&self.node(x).member) {
+                (NIL, 0)
+            } else {
+                (x, rank)
+            };
         }
         let (update, rank) = self.descend(|n| r.lte_max(&n.member));
         let x = update[0];
@@ -384,16 +433,7 @@ impl SkipList {
 
     /// Removes the nodes of 1-based ranks `start..=end`, returning their members.
     pub(crate) fn remove_rank_range(&mut self, start: usize, end: usize) -> Vec<Box<[u8]>> {
-        let mut update = [HEAD; MAX_LEVEL];
-        let mut traversed = 0;
-        let mut x = HEAD;
-        for i in (0..self.level).rev() {
-            while self.fwd(x, i) != NIL && traversed + self.span(x, i) < start {
-                traversed += self.span(x, i);
-                x = self.fwd(x, i);
-            }
-            update[i] = x;
-        }
+        let update = self.predecessors_of_rank(start);
         self.remove_run(update, end - start + 1, |_| true)
     }
 
@@ -406,13 +446,37 @@ impl SkipList {
         self.remove_run(update, usize::MAX, |n| r.lte_max(n.score))
     }
 
-    /// Removes the run of nodes in the lex range.
-    pub(crate) fn remove_lex_range(&mut self, r: &LexRange) -> Vec<Box<[u8]>> {
-        if r.is_empty() {
-            return Vec::new();
-        }
-        let (update, _) = self.descend(|n| !r.gte_min(&n.member));
+    /// Removes the run of nodes in the lex range, starting where [`Self::first_in_lex`] would
+    /// (`scan`: walking as Redis walks a listpack). Like Redis's `zslDeleteRangeByLex`, the
+    /// skiplist path skips the whole-range check (it matters only with mixed scores).
+    pub(crate) fn remove_lex_range(&mut self, r: &LexRange, scan: bool) -> Vec<Box<[u8]>> {
+        let update = if scan {
+            if !self.lex_range_possible(r) {
+                return Vec::new();
+            }
+            match self.lex_scan_from_head(r, true) {
+                Some((x, rank)) if x != NIL => self.predecessors_of_rank(rank),
+                _ => return Vec::new(),
+            }
+        } else {
+            self.descend(|n| !r.gte_min(&n.member)).0
+        };
         self.remove_run(update, usize::MAX, |n| r.lte_max(&n.member))
+    }
+
+    /// The last node before 1-based rank `rank` on every level (what a deletion there needs).
+    fn predecessors_of_rank(&self, rank: usize) -> [u32; MAX_LEVEL] {
+        let mut update = [HEAD; MAX_LEVEL];
+        let mut traversed = 0;
+        let mut x = HEAD;
+        for i in (0..self.level).rev() {
+            while self.fwd(x, i) != NIL && traversed + self.span(x, i) < rank {
+                traversed += self.span(x, i);
+                x = self.fwd(x, i);
+            }
+            update[i] = x;
+        }
+        update
     }
 
     fn remove_run(
