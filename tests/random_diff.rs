@@ -426,7 +426,15 @@ fn more_step(
         25 => (Exact, v(&["RPOPLPUSH", &k, &k2])),
         26 => (
             Exact,
-            v(&["LMPOP", "2", &k, &k2, r.pick(&["LEFT", "RIGHT"]), "COUNT", "2"]),
+            v(&[
+                "LMPOP",
+                "2",
+                &k,
+                &k2,
+                r.pick(&["LEFT", "RIGHT"]),
+                "COUNT",
+                "2",
+            ]),
         ),
         27 => (Exact, v(&["LPOS", &k, &m, "RANK", "-1", "COUNT", "0"])),
         // sets
@@ -469,7 +477,10 @@ fn more_step(
         42 => (Exact, v(&["HRANDFIELD", "nokey"])),
         43 => (Exact, v(&["OBJECT", "FREQ", &k])),
         44 | 45 => (Exact, v(&["ZADD", "kz", "0", &m, "0", &m2])),
-        46 => (Exact, v(&["ZRANGEBYLEX", "kz", "[a", "(z", "LIMIT", "0", "3"])),
+        46 => (
+            Exact,
+            v(&["ZRANGEBYLEX", "kz", "[a", "(z", "LIMIT", "0", "3"]),
+        ),
         47 => (Exact, v(&["ZREVRANGEBYLEX", "kz", "+", "[1"])),
         48 => (Exact, v(&["ZLEXCOUNT", "kz", "(1", "[x y"])),
         49 => (Exact, v(&["ZREMRANGEBYLEX", "kz", "[1", "(a"])),
