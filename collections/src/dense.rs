@@ -12,10 +12,13 @@ pub(crate) const CHUNK: usize = 1 << CHUNK_BITS;
 const CHUNK_MASK: usize = CHUNK - 1;
 
 /// A dense vector in chunks: every chunk but the last holds exactly [`CHUNK`] elements.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct Dense<T> {
     chunks: Vec<Vec<T>>,
     len: usize,
+    /// The sum of the chunks' capacities, kept as they change so that memory estimates are
+    /// O(1) (a collection is measured after every write).
+    cap: usize,
 }
 
 impl<T> Default for Dense<T> {
@@ -23,6 +26,20 @@ impl<T> Default for Dense<T> {
         Self {
             chunks: Vec::new(),
             len: 0,
+            cap: 0,
+        }
+    }
+}
+
+impl<T: Clone> Clone for Dense<T> {
+    fn clone(&self) -> Self {
+        // A cloned `Vec` has its own capacity (its length), so the sum is taken again.
+        let chunks: Vec<Vec<T>> = self.chunks.clone();
+        let cap = chunks.iter().map(Vec::capacity).sum();
+        Self {
+            chunks,
+            len: self.len,
+            cap,
         }
     }
 }
@@ -44,7 +61,11 @@ impl<T> Dense<T> {
 
     pub(crate) fn push(&mut self, value: T) {
         match self.chunks.last_mut() {
-            Some(last) if last.len() < CHUNK => last.push(value),
+            Some(last) if last.len() < CHUNK => {
+                let before = last.capacity();
+                last.push(value);
+                self.cap += last.capacity() - before;
+            }
             _ => {
                 // The first chunk starts small and doubles (capacity stays a power of two, so it
                 // tops out at exactly CHUNK); later ones are allocated whole and never move.
@@ -54,6 +75,7 @@ impl<T> Dense<T> {
                     Vec::with_capacity(CHUNK)
                 };
                 chunk.push(value);
+                self.cap += chunk.capacity();
                 self.chunks.push(chunk);
             }
         }
@@ -65,6 +87,7 @@ impl<T> Dense<T> {
         let value = last.pop();
         debug_assert!(value.is_some(), "no empty chunk is kept");
         if last.is_empty() {
+            self.cap -= last.capacity();
             self.chunks.pop();
         }
         self.len -= 1;
@@ -105,8 +128,14 @@ impl<T> Dense<T> {
         (0..self.len).map(|i| &self.chunks[i >> CHUNK_BITS][i & CHUNK_MASK])
     }
 
-    /// Element slots allocated (for memory estimates).
+    /// Element slots allocated (for memory estimates), O(1).
     pub(crate) fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// [`capacity`](Self::capacity) counted from scratch (tests check the running sum).
+    #[cfg(test)]
+    pub(crate) fn capacity_slow(&self) -> usize {
         self.chunks.iter().map(Vec::capacity).sum()
     }
 }

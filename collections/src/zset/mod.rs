@@ -421,9 +421,16 @@ impl SortedSet {
         }
     }
 
-    /// An estimate of the bytes held.
+    /// An estimate of the bytes held: the table, the skiplist and the members (twice, as
+    /// both hold them). O(1) (capacities and running sums).
     pub fn memory_usage(&self) -> usize {
         size_of::<Self>() + self.dict.memory_usage() + self.zsl.memory_usage()
+    }
+
+    /// [`memory_usage`](Self::memory_usage) counted from scratch.
+    #[cfg(test)]
+    pub(crate) fn memory_usage_slow(&self) -> usize {
+        size_of::<Self>() + self.dict.memory_usage_slow() + self.zsl.memory_usage_slow()
     }
 }
 

@@ -31,6 +31,14 @@ pub(crate) struct SkipList {
     len: usize,
     level: usize,
     seed: u64,
+    /// Bytes the nodes hold on the heap (members and level arrays), kept as nodes come and go
+    /// so that `memory_usage` is O(1).
+    bytes: usize,
+}
+
+/// Bytes node `n` holds on the heap.
+fn node_bytes(n: &Node) -> usize {
+    n.member.len() + n.levels.len() * size_of::<Level>()
 }
 
 /// Whether (score, member) sorts before the node's (score, member).
@@ -65,6 +73,7 @@ impl Default for SkipList {
             len: 0,
             level: 1,
             seed: 0x2545_f491,
+            bytes: MAX_LEVEL * size_of::<Level>(),
         }
     }
 }
@@ -164,6 +173,7 @@ impl SkipList {
             ]
             .into_boxed_slice(),
         };
+        self.bytes += node_bytes(&node);
         let x = match self.free.pop() {
             Some(x) => {
                 self.nodes[x as usize] = node;
@@ -222,6 +232,7 @@ impl SkipList {
         }
         self.len -= 1;
         let n = &mut self.nodes[x as usize];
+        self.bytes -= node_bytes(n);
         n.levels = Box::default();
         self.free.push(x);
         let member = std::mem::take(&mut n.member);
@@ -434,14 +445,15 @@ impl SkipList {
         out
     }
 
-    /// Bytes held by the arena and the members.
+    /// Bytes held by the arena and the members, O(1).
     pub(crate) fn memory_usage(&self) -> usize {
-        self.nodes.capacity() * size_of::<Node>()
-            + self
-                .nodes
-                .iter()
-                .map(|n| n.member.len() + n.levels.len() * 8)
-                .sum::<usize>()
+        self.nodes.capacity() * size_of::<Node>() + self.bytes
+    }
+
+    /// [`memory_usage`](Self::memory_usage) counted from scratch.
+    #[cfg(test)]
+    pub(crate) fn memory_usage_slow(&self) -> usize {
+        self.nodes.capacity() * size_of::<Node>() + self.nodes.iter().map(node_bytes).sum::<usize>()
     }
 
     /// Checks every invariant (tests only): order, spans, backward links, length.
