@@ -9,7 +9,7 @@ use crate::{End, Hash, List, Set, SortedSet, ZAddFlags, parse_lex_range, parse_s
 
 /// Members of varied lengths, some of them integers (so sets start as integer arrays).
 fn member(k: u16) -> Vec<u8> {
-    if k % 3 == 0 {
+    if k.is_multiple_of(3) {
         (i64::from(k) - 300).to_string().into_bytes()
     } else {
         let mut m = format!("m{k}-").into_bytes();
@@ -114,7 +114,7 @@ impl Subject for SortedSet {
         SortedSet::remove(self, &member(k));
     }
     fn pop(&mut self, n: u8, _: &mut Rng) {
-        SortedSet::pop(self, n % 2 == 0, u64::from(n % 40));
+        SortedSet::pop(self, n.is_multiple_of(2), u64::from(n % 40));
     }
     fn remove_range(&mut self, a: u16, b: u16) {
         let (lo, hi) = (a.min(b), a.max(b));
@@ -148,21 +148,29 @@ impl Subject for SortedSet {
 
 impl Subject for List {
     fn add(&mut self, k: u16, v: u16) {
-        let end = if k % 2 == 0 { End::Left } else { End::Right };
+        let end = if k.is_multiple_of(2) {
+            End::Left
+        } else {
+            End::Right
+        };
         self.push(end, &member(k));
-        if v % 5 == 0 {
+        if v.is_multiple_of(5) {
             // Overwrites an element with one of another length.
             let _ = self.set(i64::from(v % 13), &member(v));
         }
     }
     fn remove(&mut self, k: u16) {
         List::remove(self, i64::from(k % 3) - 1, &member(k));
-        if k % 4 == 0 {
-            self.insert(k % 8 == 0, &member(k / 2), &member(k + 1));
+        if k.is_multiple_of(4) {
+            self.insert(k.is_multiple_of(8), &member(k / 2), &member(k + 1));
         }
     }
     fn pop(&mut self, n: u8, _: &mut Rng) {
-        let end = if n % 2 == 0 { End::Left } else { End::Right };
+        let end = if n.is_multiple_of(2) {
+            End::Left
+        } else {
+            End::Right
+        };
         self.pop_many(end, u64::from(n % 50));
         self.rotate(End::Left, End::Right);
     }
