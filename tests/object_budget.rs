@@ -86,7 +86,7 @@ fn grow(h: usize, round: usize, fields: usize, len: usize) -> Vec<Vec<u8>> {
     cmd
 }
 
-/// ~200 hashes grown round robin by pipelined HSETs to about 12 times `memory-size` in all:
+/// 200 hashes grown round robin by pipelined HSETs to about 15 times `memory-size` in all:
 /// the growth is charged to each hash's page, so pages close, turn read-only and go to disk
 /// with their hashes, which come back (and are copied to the tail) when written again. RSS
 /// stays within the budget plus the documented constant (before objects were followed in
@@ -94,23 +94,43 @@ fn grow(h: usize, round: usize, fields: usize, len: usize) -> Vec<Vec<u8>> {
 /// reads back exactly.
 fn hashes_grown_in_place_leave_memory(backend: &str) {
     const HASHES: usize = 200;
-    const ROUNDS: usize = 24;
-    const FIELDS: usize = 10;
+    // Few rounds of many fields: a hash that left memory is read back and copied whole by
+    // its next write, so the work grows with rounds x total size.
+    const ROUNDS: usize = 5;
+    const FIELDS: usize = 60;
     const LEN: usize = 1000;
     let f = Ferrite::start(backend, &["--threads", "2", "--memory-size", "4mb"]);
     let rss_before = f.rss_kb();
     let mut c = f.conn();
     let mut model: Vec<BTreeMap<Vec<u8>, Vec<u8>>> = vec![BTreeMap::new(); HASHES];
+    // Small hashes first, all on the first page or two: from here on, every write is in place
+    // (nothing is appended that would open a page and move the read-only address), so only
+    // the growth being charged can push them out of memory.
+    let seed: Vec<_> = (0..HASHES)
+        .map(|h| {
+            let key = format!("h:{h}").into_bytes();
+            vec![b"HSET".to_vec(), key, b"seed".to_vec(), b"s".to_vec()]
+        })
+        .collect();
+    for (h, r) in pipeline(&mut c, &seed, 50).into_iter().enumerate() {
+        assert_eq!(r, b":1\r\n");
+        model[h].insert(b"seed".to_vec(), b"s".to_vec());
+    }
     let mut log_peak = 0;
     for round in 0..ROUNDS {
         let cmds: Vec<_> = (0..HASHES).map(|h| grow(h, round, FIELDS, LEN)).collect();
-        for (h, r) in pipeline(&mut c, &cmds, 50).into_iter().enumerate() {
+        // The log's memory is sampled after every batch.
+        let mut replies = Vec::new();
+        for chunk in cmds.chunks(20) {
+            replies.extend(pipeline(&mut c, chunk, 20));
+            log_peak = log_peak.max(info_field(&mut c, "tiering", "tier_log_memory_bytes"));
+        }
+        for (h, r) in replies.into_iter().enumerate() {
             assert_eq!(r, format!(":{FIELDS}\r\n").into_bytes(), "{}", escape(&r));
             for pair in cmds[h][2..].chunks(2) {
                 model[h].insert(pair[0].clone(), pair[1].clone());
             }
         }
-        log_peak = log_peak.max(info_field(&mut c, "tiering", "tier_log_memory_bytes"));
     }
     let data_mb = HASHES * ROUNDS * FIELDS * LEN >> 20;
     let grown_mb = f.rss_kb().saturating_sub(rss_before) / 1024;
@@ -119,15 +139,16 @@ fn hashes_grown_in_place_leave_memory(backend: &str) {
          log memory peaked at {log_peak}, {} payloads evicted",
         info_field(&mut c, "tiering", "tier_payloads_evicted")
     );
-    assert!(info_field(&mut c, "tiering", "tier_payloads_evicted") as usize >= HASHES);
-    assert!(info_field(&mut c, "tiering", "tier_objects_written") as usize >= HASHES);
-    // The log's memory (pages, heap blocks, collections) keeps near the 4 MiB budget: the
-    // budget, the pages the flusher may be behind, and a hash that grows on an open page.
-    assert!(log_peak < 12 << 20, "log memory peaked at {log_peak}");
     assert!(
         grown_mb < 4 + RSS_CONSTANT_MB,
         "RSS grew {grown_mb} MB for {data_mb} MB of data"
     );
+    assert!(info_field(&mut c, "tiering", "tier_payloads_evicted") as usize >= HASHES);
+    assert!(info_field(&mut c, "tiering", "tier_objects_written") as usize >= HASHES);
+    // The log's memory (pages, heap blocks, collections) keeps near the 4 MiB budget: the
+    // budget, plus the pages the flusher may be behind and those whose eviction waits for the
+    // epoch (seen up to 8 MiB for a moment): far from the 57 MiB written.
+    assert!(log_peak < 16 << 20, "log memory peaked at {log_peak}");
     // Every field, exactly (the hashes come back from disk).
     let reads: Vec<Vec<Vec<u8>>> = (0..HASHES)
         .flat_map(|h| {

@@ -444,9 +444,12 @@ impl Log {
             return true;
         }
         // Over the budget by what records hold on the heap: waiting helps only if the flusher
-        // has pages to write (then the head can move past them).
+        // has pages to write (then the head can move past them), or will have once the safe
+        // read-only address follows the read-only one (the waiting writer's own pins advance
+        // the epoch that moves it). Records that grew in place close pages early and move the
+        // read-only address with little appended, so it may be well ahead of what is flushed.
         self.resident_bytes() > (self.memory_pages + slack) * self.page_size
-            && self.flushed_until() < self.safe_read_only_address() & !(self.page_size - 1)
+            && self.flushed_until() < self.read_only_address() & !(self.page_size - 1)
     }
 
     /// The bytes of page `page` if it is in memory: a pointer to `page_size` bytes.
