@@ -132,7 +132,7 @@ fn hashes_grown_in_place_leave_memory(backend: &str) {
             }
         }
     }
-    let data_mb = HASHES * ROUNDS * FIELDS * LEN >> 20;
+    let data_mb = (HASHES * ROUNDS * FIELDS * LEN) >> 20;
     let grown_mb = f.rss_kb().saturating_sub(rss_before) / 1024;
     eprintln!(
         "{backend}: RSS grew {grown_mb} MB for {data_mb} MB of hash values grown in place, \

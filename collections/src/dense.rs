@@ -15,7 +15,6 @@ const CHUNK_MASK: usize = CHUNK - 1;
 #[derive(Debug)]
 pub(crate) struct Dense<T> {
     chunks: Vec<Vec<T>>,
-    len: usize,
     /// The sum of the chunks' capacities, kept as they change so that memory estimates are
     /// O(1) (a collection is measured after every write).
     cap: usize,
@@ -25,7 +24,6 @@ impl<T> Default for Dense<T> {
     fn default() -> Self {
         Self {
             chunks: Vec::new(),
-            len: 0,
             cap: 0,
         }
     }
@@ -36,17 +34,17 @@ impl<T: Clone> Clone for Dense<T> {
         // A cloned `Vec` has its own capacity (its length), so the sum is taken again.
         let chunks: Vec<Vec<T>> = self.chunks.clone();
         let cap = chunks.iter().map(Vec::capacity).sum();
-        Self {
-            chunks,
-            len: self.len,
-            cap,
-        }
+        Self { chunks, cap }
     }
 }
 
 impl<T> Dense<T> {
+    /// O(1): every chunk but the last is full.
     pub(crate) fn len(&self) -> usize {
-        self.len
+        match self.chunks.last() {
+            Some(last) => ((self.chunks.len() - 1) << CHUNK_BITS) + last.len(),
+            None => 0,
+        }
     }
 
     pub(crate) fn get(&self, i: usize) -> Option<&T> {
@@ -79,7 +77,6 @@ impl<T> Dense<T> {
                 self.chunks.push(chunk);
             }
         }
-        self.len += 1;
     }
 
     pub(crate) fn pop(&mut self) -> Option<T> {
@@ -90,13 +87,16 @@ impl<T> Dense<T> {
             self.cap -= last.capacity();
             self.chunks.pop();
         }
-        self.len -= 1;
         value
     }
 
     /// Removes element `i` and moves the last element into its place (O(1)).
     pub(crate) fn swap_remove(&mut self, i: usize) -> T {
-        assert!(i < self.len, "swap_remove index {i} out of {}", self.len);
+        assert!(
+            i < self.len(),
+            "swap_remove index {i} out of {}",
+            self.len()
+        );
         let last = self.pop().expect("not empty: i < len");
         match self.get_mut(i) {
             Some(slot) => std::mem::replace(slot, last),
@@ -107,9 +107,9 @@ impl<T> Dense<T> {
     /// Swaps elements `a` and `b` (both must exist).
     pub(crate) fn swap(&mut self, a: usize, b: usize) {
         assert!(
-            a < self.len && b < self.len,
+            a < self.len() && b < self.len(),
             "swap {a} {b} out of {}",
-            self.len
+            self.len()
         );
         let (ca, cb) = (a >> CHUNK_BITS, b >> CHUNK_BITS);
         if ca == cb {
@@ -125,7 +125,7 @@ impl<T> Dense<T> {
     }
 
     pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = &T> + ExactSizeIterator {
-        (0..self.len).map(|i| &self.chunks[i >> CHUNK_BITS][i & CHUNK_MASK])
+        (0..self.len()).map(|i| &self.chunks[i >> CHUNK_BITS][i & CHUNK_MASK])
     }
 
     /// Element slots allocated (for memory estimates), O(1).

@@ -259,3 +259,9 @@ fn spill_round_trips_keep_the_figures_exact() {
     let payload: usize = h.iter().map(|(f, v)| f.len() + v.len()).sum();
     assert!(h.memory_usage() > payload && h.memory_usage() < 3 * payload);
 }
+
+#[test]
+fn a_sorted_set_stays_small() {
+    // Enums hold sorted sets by value (GEOSEARCHSTORE's result): clippy's large-variant limit.
+    assert!(size_of::<SortedSet>() <= 216, "{}", size_of::<SortedSet>());
+}
