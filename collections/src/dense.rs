@@ -12,24 +12,39 @@ pub(crate) const CHUNK: usize = 1 << CHUNK_BITS;
 const CHUNK_MASK: usize = CHUNK - 1;
 
 /// A dense vector in chunks: every chunk but the last holds exactly [`CHUNK`] elements.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct Dense<T> {
     chunks: Vec<Vec<T>>,
-    len: usize,
+    /// The sum of the chunks' capacities, kept as they change so that memory estimates are
+    /// O(1) (a collection is measured after every write).
+    cap: usize,
 }
 
 impl<T> Default for Dense<T> {
     fn default() -> Self {
         Self {
             chunks: Vec::new(),
-            len: 0,
+            cap: 0,
         }
     }
 }
 
+impl<T: Clone> Clone for Dense<T> {
+    fn clone(&self) -> Self {
+        // A cloned `Vec` has its own capacity (its length), so the sum is taken again.
+        let chunks: Vec<Vec<T>> = self.chunks.clone();
+        let cap = chunks.iter().map(Vec::capacity).sum();
+        Self { chunks, cap }
+    }
+}
+
 impl<T> Dense<T> {
+    /// O(1): every chunk but the last is full.
     pub(crate) fn len(&self) -> usize {
-        self.len
+        match self.chunks.last() {
+            Some(last) => ((self.chunks.len() - 1) << CHUNK_BITS) + last.len(),
+            None => 0,
+        }
     }
 
     pub(crate) fn get(&self, i: usize) -> Option<&T> {
@@ -44,7 +59,11 @@ impl<T> Dense<T> {
 
     pub(crate) fn push(&mut self, value: T) {
         match self.chunks.last_mut() {
-            Some(last) if last.len() < CHUNK => last.push(value),
+            Some(last) if last.len() < CHUNK => {
+                let before = last.capacity();
+                last.push(value);
+                self.cap += last.capacity() - before;
+            }
             _ => {
                 // The first chunk starts small and doubles (capacity stays a power of two, so it
                 // tops out at exactly CHUNK); later ones are allocated whole and never move.
@@ -54,10 +73,10 @@ impl<T> Dense<T> {
                     Vec::with_capacity(CHUNK)
                 };
                 chunk.push(value);
+                self.cap += chunk.capacity();
                 self.chunks.push(chunk);
             }
         }
-        self.len += 1;
     }
 
     pub(crate) fn pop(&mut self) -> Option<T> {
@@ -65,15 +84,19 @@ impl<T> Dense<T> {
         let value = last.pop();
         debug_assert!(value.is_some(), "no empty chunk is kept");
         if last.is_empty() {
+            self.cap -= last.capacity();
             self.chunks.pop();
         }
-        self.len -= 1;
         value
     }
 
     /// Removes element `i` and moves the last element into its place (O(1)).
     pub(crate) fn swap_remove(&mut self, i: usize) -> T {
-        assert!(i < self.len, "swap_remove index {i} out of {}", self.len);
+        assert!(
+            i < self.len(),
+            "swap_remove index {i} out of {}",
+            self.len()
+        );
         let last = self.pop().expect("not empty: i < len");
         match self.get_mut(i) {
             Some(slot) => std::mem::replace(slot, last),
@@ -84,9 +107,9 @@ impl<T> Dense<T> {
     /// Swaps elements `a` and `b` (both must exist).
     pub(crate) fn swap(&mut self, a: usize, b: usize) {
         assert!(
-            a < self.len && b < self.len,
+            a < self.len() && b < self.len(),
             "swap {a} {b} out of {}",
-            self.len
+            self.len()
         );
         let (ca, cb) = (a >> CHUNK_BITS, b >> CHUNK_BITS);
         if ca == cb {
@@ -102,11 +125,17 @@ impl<T> Dense<T> {
     }
 
     pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = &T> + ExactSizeIterator {
-        (0..self.len).map(|i| &self.chunks[i >> CHUNK_BITS][i & CHUNK_MASK])
+        (0..self.len()).map(|i| &self.chunks[i >> CHUNK_BITS][i & CHUNK_MASK])
     }
 
-    /// Element slots allocated (for memory estimates).
+    /// Element slots allocated (for memory estimates), O(1).
     pub(crate) fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// [`capacity`](Self::capacity) counted from scratch (tests check the running sum).
+    #[cfg(test)]
+    pub(crate) fn capacity_slow(&self) -> usize {
         self.chunks.iter().map(Vec::capacity).sum()
     }
 }

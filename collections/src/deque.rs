@@ -18,11 +18,13 @@ const CHUNK_MASK: usize = CHUNK - 1;
 
 /// The chunked deque. Invariants: an empty deque has no chunks; otherwise `first` and every
 /// chunk of `rest` are non-empty, and every chunk of `rest` but the last is full.
-#[derive(Clone)]
 pub(crate) struct Deque<T> {
     first: VecDeque<T>,
     rest: VecDeque<VecDeque<T>>,
     len: usize,
+    /// The sum of the capacities of the chunks in `rest`, kept as they change so that memory
+    /// estimates are O(1).
+    rest_slots: usize,
 }
 
 impl<T> Default for Deque<T> {
@@ -31,6 +33,21 @@ impl<T> Default for Deque<T> {
             first: VecDeque::new(),
             rest: VecDeque::new(),
             len: 0,
+            rest_slots: 0,
+        }
+    }
+}
+
+impl<T: Clone> Clone for Deque<T> {
+    fn clone(&self) -> Self {
+        // Cloned chunks have capacities of their own: the sum is taken again.
+        let rest: VecDeque<VecDeque<T>> = self.rest.clone();
+        let rest_slots = rest.iter().map(VecDeque::capacity).sum();
+        Self {
+            first: self.first.clone(),
+            rest,
+            len: self.len,
+            rest_slots,
         }
     }
 }
@@ -53,8 +70,16 @@ impl<T> Deque<T> {
     pub(crate) fn push_back(&mut self, value: T) {
         match self.rest.back_mut() {
             None if self.first.len() < CHUNK => self.first.push_back(value),
-            Some(last) if last.len() < CHUNK => last.push_back(value),
-            _ => self.rest.push_back(chunk_with(value)),
+            Some(last) if last.len() < CHUNK => {
+                let before = last.capacity();
+                last.push_back(value);
+                self.rest_slots += last.capacity() - before;
+            }
+            _ => {
+                let chunk = chunk_with(value);
+                self.rest_slots += chunk.capacity();
+                self.rest.push_back(chunk);
+            }
         }
         self.len += 1;
     }
@@ -65,6 +90,7 @@ impl<T> Deque<T> {
         } else {
             // The full first chunk becomes a middle one.
             let full = std::mem::replace(&mut self.first, chunk_with(value));
+            self.rest_slots += full.capacity();
             self.rest.push_front(full);
         }
         self.len += 1;
@@ -75,6 +101,7 @@ impl<T> Deque<T> {
         if self.first.is_empty()
             && let Some(next) = self.rest.pop_front()
         {
+            self.rest_slots -= next.capacity();
             self.first = next;
         }
         self.len -= 1;
@@ -86,6 +113,7 @@ impl<T> Deque<T> {
             Some(last) => {
                 let value = last.pop_back();
                 if last.is_empty() {
+                    self.rest_slots -= last.capacity();
                     self.rest.pop_back();
                 }
                 value
@@ -184,8 +212,15 @@ impl<T> Deque<T> {
             .chain(self.rest.into_iter().flatten())
     }
 
-    /// Element slots allocated, and the bytes of the chunk table (for memory estimates).
+    /// Element slots allocated, and the bytes of the chunk table (for memory estimates), O(1).
     pub(crate) fn capacity(&self) -> (usize, usize) {
+        let slots = self.first.capacity() + self.rest_slots;
+        (slots, self.rest.capacity() * size_of::<VecDeque<T>>())
+    }
+
+    /// [`capacity`](Self::capacity) counted from scratch (tests check the running sum).
+    #[cfg(test)]
+    pub(crate) fn capacity_slow(&self) -> (usize, usize) {
         let slots = self.first.capacity() + self.rest.iter().map(VecDeque::capacity).sum::<usize>();
         (slots, self.rest.capacity() * size_of::<VecDeque<T>>())
     }
@@ -213,6 +248,7 @@ mod tests {
     fn check_invariants<T>(d: &Deque<T>) {
         let chunks = d.first.len() + d.rest.iter().map(VecDeque::len).sum::<usize>();
         assert_eq!(chunks, d.len);
+        assert_eq!(d.capacity(), d.capacity_slow(), "running capacity");
         assert!(d.first.len() <= CHUNK);
         assert_eq!(
             d.first.is_empty(),
@@ -313,6 +349,7 @@ mod tests {
             prop_assert!(d.range(a, b).eq(m.range(a..b.min(m.len()))));
             prop_assert_eq!(d.range(a, b).len(), b.min(m.len()) - a);
             prop_assert!(d.clone().into_items().eq(m.iter().copied()));
+            check_invariants(&d.clone());
         }
     }
 

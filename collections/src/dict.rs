@@ -79,6 +79,8 @@ pub(crate) struct Dict<V> {
     resize: Resize,
     /// Rehash work per mutating operation for the resize in progress.
     step: usize,
+    /// The bytes of all the keys, kept as entries come and go so that memory estimates are O(1).
+    key_bytes: usize,
     /// Test-only accounting of the rehash work done per operation.
     #[cfg(test)]
     stats: tests::Stats,
@@ -91,6 +93,7 @@ impl<V> Default for Dict<V> {
             table: Vec::new(),
             resize: Resize::Idle,
             step: MIN_STEP,
+            key_bytes: 0,
             #[cfg(test)]
             stats: tests::Stats::default(),
         }
@@ -258,6 +261,7 @@ impl<V> Dict<V> {
         }
         let b = self.home(hash);
         let at = link(self.len());
+        self.key_bytes += key.len();
         self.entries.push(Entry {
             key,
             value,
@@ -294,6 +298,7 @@ impl<V> Dict<V> {
             }
             self.entries.swap_remove(i)
         };
+        self.key_bytes -= removed.key.len();
         let len = self.len();
         if self.size() > MIN_BUCKETS && len * MIN_FILL_RECIPROCAL < self.size() {
             #[cfg(test)]
@@ -489,8 +494,18 @@ impl<V> Dict<V> {
     }
 
     /// Bytes held, estimated: the entry and bucket arrays and the keys (not what `V` owns).
+    /// O(1): every figure is a capacity or a running sum.
     pub(crate) fn memory_usage(&self) -> usize {
         self.entries.capacity() * size_of::<Entry<V>>()
+            + (self.table.capacity() + self.old_capacity()) * size_of::<u32>()
+            + self.key_bytes
+    }
+
+    /// [`memory_usage`](Self::memory_usage) counted from scratch (tests check the running sums
+    /// against it).
+    #[cfg(test)]
+    pub(crate) fn memory_usage_slow(&self) -> usize {
+        self.entries.capacity_slow() * size_of::<Entry<V>>()
             + (self.table.capacity() + self.old_capacity()) * size_of::<u32>()
             + self.entries.iter().map(|e| e.key.len()).sum::<usize>()
     }

@@ -275,8 +275,11 @@ proptest! {
                 }
             }
             prop_assert_eq!(d.len(), model.len());
+            prop_assert_eq!(d.memory_usage(), d.memory_usage_slow());
             check_links(&d);
         }
+        let copy = d.clone();
+        prop_assert_eq!(copy.memory_usage(), copy.memory_usage_slow());
         for (k, v) in &model {
             prop_assert_eq!(d.get(k), Some(v));
         }

@@ -16,6 +16,8 @@ pub struct Hash {
     peak_len: usize,
     /// The longest field or value ever stored.
     peak_elem: usize,
+    /// The bytes of all the values (the dict counts the fields), so that `memory_usage` is O(1).
+    value_bytes: usize,
 }
 
 impl Hash {
@@ -53,12 +55,14 @@ impl Hash {
     pub fn insert(&mut self, field: &[u8], value: &[u8]) -> bool {
         self.peak_elem = self.peak_elem.max(field.len()).max(value.len());
         let new = if let Some(v) = self.dict.get_mut(field) {
+            self.value_bytes -= v.len();
             *v = Box::from(value);
             false
         } else {
             self.dict.insert(Box::from(field), Box::from(value));
             true
         };
+        self.value_bytes += value.len();
         self.peak_len = self.peak_len.max(self.dict.len());
         new
     }
@@ -70,7 +74,11 @@ impl Hash {
 
     /// HDEL of one field; true when it existed.
     pub fn remove(&mut self, field: &[u8]) -> bool {
-        self.dict.remove(field).is_some()
+        let Some((_, v)) = self.dict.remove(field) else {
+            return false;
+        };
+        self.value_bytes -= v.len();
+        true
     }
 
     /// HGETALL order: fields and values. While the hash is small this is insertion order, as
@@ -156,10 +164,17 @@ impl Hash {
         }
     }
 
-    /// An estimate of the bytes held.
+    /// An estimate of the bytes held: the table's arrays, fields and values. O(1) (running
+    /// sums), so the store can measure a hash after every write.
     pub fn memory_usage(&self) -> usize {
+        size_of::<Self>() + self.dict.memory_usage() + self.value_bytes
+    }
+
+    /// [`memory_usage`](Self::memory_usage) counted from scratch.
+    #[cfg(test)]
+    pub(crate) fn memory_usage_slow(&self) -> usize {
         size_of::<Self>()
-            + self.dict.memory_usage()
+            + self.dict.memory_usage_slow()
             + self.dict.iter().map(|(_, v)| v.len()).sum::<usize>()
     }
 

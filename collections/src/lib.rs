@@ -30,6 +30,8 @@ pub mod geo;
 mod hash;
 pub mod hll;
 mod list;
+#[cfg(test)]
+mod memory_tests;
 mod set;
 mod util;
 mod zset;

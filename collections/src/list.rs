@@ -20,6 +20,8 @@ pub enum End {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct List {
     items: Deque<Box<[u8]>>,
+    /// The bytes of all the elements, so that `memory_usage` is O(1).
+    bytes: usize,
 }
 
 impl List {
@@ -40,15 +42,12 @@ impl List {
 
     /// LPUSH / RPUSH of one element.
     pub fn push(&mut self, end: End, value: &[u8]) {
-        let value = Box::from(value);
-        match end {
-            End::Left => self.items.push_front(value),
-            End::Right => self.items.push_back(value),
-        }
+        self.push_boxed(end, Box::from(value));
     }
 
     /// Pushes an element the caller already owns (LMOVE moves the popped box as is).
     pub fn push_boxed(&mut self, end: End, value: Box<[u8]>) {
+        self.bytes += value.len();
         match end {
             End::Left => self.items.push_front(value),
             End::Right => self.items.push_back(value),
@@ -57,10 +56,12 @@ impl List {
 
     /// LPOP / RPOP of one element.
     pub fn pop(&mut self, end: End) -> Option<Box<[u8]>> {
-        match end {
+        let v = match end {
             End::Left => self.items.pop_front(),
             End::Right => self.items.pop_back(),
-        }
+        }?;
+        self.bytes -= v.len();
+        Some(v)
     }
 
     /// LPOP / RPOP with a count: up to `count` elements, in pop order.
@@ -75,6 +76,7 @@ impl List {
     /// `from` and pushes onto `to`, returning the element moved.
     pub fn rotate(&mut self, from: End, to: End) -> Option<&[u8]> {
         let v = self.pop(from)?;
+        self.bytes += v.len();
         match to {
             End::Left => {
                 self.items.push_front(v);
@@ -90,6 +92,7 @@ impl List {
     /// LMOVE between two lists: pops from `self` at `from` and pushes onto `dst` at `to`.
     pub fn move_to<'d>(&mut self, from: End, dst: &'d mut List, to: End) -> Option<&'d [u8]> {
         let v = self.pop(from)?;
+        dst.bytes += v.len();
         match to {
             End::Left => {
                 dst.items.push_front(v);
@@ -114,6 +117,7 @@ impl List {
         let slot = normalize_index(index, self.items.len())
             .and_then(|i| self.items.get_mut(i))
             .ok_or(Error::IndexOutOfRange)?;
+        self.bytes = self.bytes - slot.len() + value.len();
         *slot = Box::from(value);
         Ok(())
     }
@@ -135,14 +139,14 @@ impl List {
     /// LTRIM: keeps only `start..=end`.
     pub fn trim(&mut self, start: i64, end: i64) {
         match normalize_range(start, end, self.items.len()) {
-            None => self.items = Deque::default(),
+            None => *self = List::default(),
             Some((a, b)) => {
                 // O(elements removed), as Redis documents for LTRIM.
                 while self.items.len() > b + 1 {
-                    self.items.pop_back();
+                    self.pop(End::Right);
                 }
                 for _ in 0..a {
-                    self.items.pop_front();
+                    self.pop(End::Left);
                 }
             }
         }
@@ -154,6 +158,7 @@ impl List {
         let at = self.items.iter().position(|v| **v == *pivot)?;
         let at = if before { at } else { at + 1 };
         self.items.insert(at, Box::from(value));
+        self.bytes += value.len();
         Some(self.items.len())
     }
 
@@ -180,6 +185,7 @@ impl List {
             removed += 1;
             false
         });
+        self.bytes -= removed * value.len();
         removed
     }
 
@@ -218,9 +224,17 @@ impl List {
         Ok(out)
     }
 
-    /// An estimate of the bytes held.
+    /// An estimate of the bytes held: the chunks' slots, the chunk table and the elements.
+    /// O(1) (capacities and a running sum), so the store can measure a list after every write.
     pub fn memory_usage(&self) -> usize {
         let (slots, table) = self.items.capacity();
+        size_of::<Self>() + slots * size_of::<Box<[u8]>>() + table + self.bytes
+    }
+
+    /// [`memory_usage`](Self::memory_usage) counted from scratch.
+    #[cfg(test)]
+    pub(crate) fn memory_usage_slow(&self) -> usize {
+        let (slots, table) = self.items.capacity_slow();
         size_of::<Self>()
             + slots * size_of::<Box<[u8]>>()
             + table
@@ -245,22 +259,22 @@ impl List {
     pub fn deserialize(bytes: &[u8]) -> Result<Self, DecodeError> {
         let (mut r, _) = Reader::open(bytes, &[tag::LIST])?;
         let n = r.count(1)?;
-        let mut items = Deque::default();
+        let mut list = List::new();
         for _ in 0..n {
-            items.push_back(Box::from(r.bytes()?));
+            list.push(End::Right, r.bytes()?);
         }
         r.finish()?;
-        Ok(Self { items })
+        Ok(list)
     }
 }
 
 impl<'a> FromIterator<&'a [u8]> for List {
     fn from_iter<T: IntoIterator<Item = &'a [u8]>>(iter: T) -> Self {
-        let mut items = Deque::default();
+        let mut list = List::new();
         for v in iter {
-            items.push_back(Box::from(v));
+            list.push(End::Right, v);
         }
-        Self { items }
+        list
     }
 }
 
@@ -378,6 +392,11 @@ mod model_tests {
         PushMany(u16),
     }
 
+    /// Elements of different lengths, so that the running byte count is really tested.
+    fn el(v: u8) -> Vec<u8> {
+        vec![v; 1 + usize::from(v)]
+    }
+
     fn end(left: bool) -> End {
         if left { End::Left } else { End::Right }
     }
@@ -407,8 +426,8 @@ mod model_tests {
             for op in ops {
                 match op {
                     Op::Push(left, v) => {
-                        l.push(end(left), &[v]);
-                        if left { m.push_front(vec![v]) } else { m.push_back(vec![v]) }
+                        l.push(end(left), &el(v));
+                        if left { m.push_front(el(v)) } else { m.push_back(el(v)) }
                     }
                     Op::Pop(left) => {
                         let want = if left { m.pop_front() } else { m.pop_back() };
@@ -429,8 +448,8 @@ mod model_tests {
                     }
                     Op::Set(i, v) => {
                         let at = normalize_index(i.into(), m.len());
-                        prop_assert_eq!(l.set(i.into(), &[v]).is_ok(), at.is_some());
-                        if let Some(at) = at { m[at] = vec![v]; }
+                        prop_assert_eq!(l.set(i.into(), &el(v)).is_ok(), at.is_some());
+                        if let Some(at) = at { m[at] = el(v); }
                         prop_assert_eq!(l.get(i.into()).map(<[u8]>::to_vec), at.map(|a| m[a].clone()));
                     }
                     Op::Trim(a, b) => {
@@ -443,27 +462,30 @@ mod model_tests {
                         m = want;
                     }
                     Op::Insert(before, p, v) => {
-                        let at = m.iter().position(|x| *x == [p]);
-                        prop_assert_eq!(l.insert(before, &[p], &[v]), at.map(|_| m.len() + 1));
-                        if let Some(at) = at { m.insert(if before { at } else { at + 1 }, vec![v]); }
+                        let at = m.iter().position(|x| *x == el(p));
+                        prop_assert_eq!(l.insert(before, &el(p), &el(v)), at.map(|_| m.len() + 1));
+                        if let Some(at) = at { m.insert(if before { at } else { at + 1 }, el(v)); }
                     }
                     Op::Remove(count, v) => {
-                        let mut idx: Vec<usize> = (0..m.len()).filter(|&i| m[i] == [v]).collect();
+                        let mut idx: Vec<usize> = (0..m.len()).filter(|&i| m[i] == el(v)).collect();
                         if count < 0 { idx.reverse(); }
                         if count != 0 { idx.truncate(count.unsigned_abs().into()); }
                         idx.sort_unstable();
                         for &i in idx.iter().rev() { m.remove(i); }
-                        prop_assert_eq!(l.remove(count.into(), &[v]), idx.len());
+                        prop_assert_eq!(l.remove(count.into(), &el(v)), idx.len());
                     }
                     Op::PushMany(n) => {
                         for i in 0..n {
-                            l.push(End::Right, &[(i % 6) as u8]);
-                            m.push_back(vec![(i % 6) as u8]);
+                            l.push(End::Right, &el((i % 6) as u8));
+                            m.push_back(el((i % 6) as u8));
                         }
                     }
                 }
                 prop_assert_eq!(l.len(), m.len());
+                prop_assert_eq!(l.memory_usage(), l.memory_usage_slow());
             }
+            let copy = l.clone();
+            prop_assert_eq!(copy.memory_usage(), copy.memory_usage_slow());
             prop_assert!(l.iter().eq(m.iter().map(|v| &v[..])));
             let mut out = Vec::new();
             l.serialize(&mut out);

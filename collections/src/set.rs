@@ -210,12 +210,22 @@ impl Set {
         }
     }
 
-    /// An estimate of the bytes held.
+    /// An estimate of the bytes held: the integer array, or the table and its members. O(1).
     pub fn memory_usage(&self) -> usize {
         size_of::<Self>()
             + match &self.repr {
                 Repr::Ints(v) => v.capacity() * size_of::<i64>(),
                 Repr::Table(d) => d.memory_usage(),
+            }
+    }
+
+    /// [`memory_usage`](Self::memory_usage) counted from scratch.
+    #[cfg(test)]
+    pub(crate) fn memory_usage_slow(&self) -> usize {
+        size_of::<Self>()
+            + match &self.repr {
+                Repr::Ints(v) => v.capacity() * size_of::<i64>(),
+                Repr::Table(d) => d.memory_usage_slow(),
             }
     }
 

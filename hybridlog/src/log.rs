@@ -87,6 +87,8 @@ pub struct Log {
     resident_heap: AtomicI64,
     /// Bytes of heap blocks freed with the pages that owned them (see `evict_pages`).
     evicted_heap: AtomicU64,
+    /// What the objects freed with the pages that owned them measured.
+    evicted_objects: AtomicU64,
     /// Heap blocks and objects freed with the pages that owned them.
     evicted_payloads: AtomicU64,
 }
@@ -129,6 +131,7 @@ impl Log {
             charges,
             resident_heap: AtomicI64::new(0),
             evicted_heap: AtomicU64::new(0),
+            evicted_objects: AtomicU64::new(0),
             evicted_payloads: AtomicU64::new(0),
         };
         log.ensure_page(0);
@@ -349,7 +352,7 @@ impl Log {
     fn free_payloads(&self, page: u64, base: NonNull<u8>) {
         let start = page << self.page_bits;
         let mut offset = BEGIN_ADDRESS.saturating_sub(start);
-        let (mut bytes, mut count) = (0, 0);
+        let (mut bytes, mut objects, mut count) = (0, 0, 0);
         while offset + crate::record::HEADER_BYTES as u64 <= self.page_size {
             // SAFETY: inside the page, 8-aligned (records are multiples of 8); nobody else can
             // reach the page any more, so its words are ours.
@@ -359,18 +362,46 @@ impl Log {
                 break; // The unused end of the page.
             }
             if info & crate::record::POINTERS != 0 {
-                bytes += r.free_blocks();
+                let freed = r.free_blocks();
+                bytes += freed.heap;
+                objects += freed.object;
                 count += 1;
             }
             offset += r.size() as u64;
         }
         self.evicted_heap.fetch_add(bytes, Ordering::Relaxed);
+        self.evicted_objects.fetch_add(objects, Ordering::Relaxed);
         self.evicted_payloads.fetch_add(count, Ordering::Relaxed);
     }
 
     /// Bytes of heap blocks freed with evicted pages so far.
     pub fn evicted_heap_bytes(&self) -> u64 {
         self.evicted_heap.load(Ordering::Relaxed)
+    }
+
+    /// What the objects freed with evicted pages so far measured.
+    pub fn evicted_object_bytes(&self) -> u64 {
+        self.evicted_objects.load(Ordering::Relaxed)
+    }
+
+    /// Whether what is in memory (pages and what their records hold) exceeds the budget and
+    /// opening a page now would move the read-only address: then the records that grew in
+    /// place (which allocate nothing, so open no page) should let it move. O(1) unless over
+    /// the budget.
+    pub fn read_only_is_due(&self) -> bool {
+        if self.memory_pages == 0 || self.resident_bytes() <= self.memory_pages * self.page_size {
+            return false;
+        }
+        let tail_page = self.tail.load(Ordering::Acquire) >> OFFSET_BITS;
+        let first_mutable = self.newest_within(tail_page + 1, self.mutable_pages);
+        (first_mutable << self.page_bits) > self.read_only_address()
+    }
+
+    /// Makes the tail page full, so that the next allocation opens the next page (and moves
+    /// the read-only address and the head as opening a page does).
+    pub fn close_tail_page(&self) {
+        let page = self.tail.load(Ordering::Acquire) >> OFFSET_BITS;
+        self.close_page(page);
     }
 
     /// Records whose heap blocks or objects were freed with evicted pages so far.
@@ -413,9 +444,12 @@ impl Log {
             return true;
         }
         // Over the budget by what records hold on the heap: waiting helps only if the flusher
-        // has pages to write (then the head can move past them).
+        // has pages to write (then the head can move past them), or will have once the safe
+        // read-only address follows the read-only one (the waiting writer's own pins advance
+        // the epoch that moves it). Records that grew in place close pages early and move the
+        // read-only address with little appended, so it may be well ahead of what is flushed.
         self.resident_bytes() > (self.memory_pages + slack) * self.page_size
-            && self.flushed_until() < self.safe_read_only_address() & !(self.page_size - 1)
+            && self.flushed_until() < self.read_only_address() & !(self.page_size - 1)
     }
 
     /// The bytes of page `page` if it is in memory: a pointer to `page_size` bytes.

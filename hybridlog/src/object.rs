@@ -22,7 +22,11 @@ pub trait StoreObject: Any + Send + Sync {
     fn clone_box(&self) -> Box<dyn StoreObject>;
     /// Appends a serialized form (used when the record's page leaves memory).
     fn serialize(&self, out: &mut Vec<u8>);
-    /// Approximate heap bytes (MEMORY USAGE, INFO memory, the memory budget).
+    /// Approximate heap bytes (MEMORY USAGE, INFO memory, `maxmemory`, the memory budget).
+    /// Called after every write in place, so it must be O(1), and a function of the object's
+    /// state alone: the store charges the difference between the figures before and after a
+    /// write, and takes off the figure it reads when the object is given up, so two calls on an
+    /// unchanged object must agree.
     fn memory_usage(&self) -> usize;
     /// For downcasting to the concrete type.
     fn as_any(&self) -> &dyn Any;

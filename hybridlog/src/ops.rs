@@ -565,6 +565,10 @@ fn update(
     // Below the read-only address an object is never mutated: a writer that wants it mutable
     // gets a copy, published by read-copy-update if it keeps its changes.
     let mut copy_cell: Option<ObjectCell> = None;
+    // The record's own object handed out mutably, and what it measured before: whatever the
+    // decision, a change in place is counted (a collection emptied and then deleted is taken
+    // off at the size it shrank to).
+    let mut in_place: Option<(u64, usize)> = None;
     scratch.clear();
     let decision = if !live {
         decide(None, scratch)
@@ -574,7 +578,9 @@ fn update(
             // SAFETY: we hold the writer lock of a live, unsealed record in the mutable region:
             // it owns its non-zero cell, and no reader or writer touches the object meanwhile
             // (readers of mutable-region objects take this lock).
-            unsafe { object_mut(ptr) }
+            let object = unsafe { object_mut(ptr) };
+            in_place = Some((ptr, object.memory_usage()));
+            object
         } else {
             // SAFETY: we hold the writer lock and the record owns its cell; below the
             // read-only address the object is only read.
@@ -604,6 +610,17 @@ fn update(
             scratch,
         )
     };
+    if let Some((ptr, before)) = in_place {
+        // SAFETY: as above: still locked, the record still owns the cell (`decide` cannot
+        // replace it), and `decide`'s borrow has ended.
+        let after = unsafe { object_ref(ptr) }.memory_usage();
+        if after != before {
+            s.object_delta(rec.address(), after as i64 - before as i64);
+            if after > before {
+                s.after_growth(g);
+            }
+        }
+    }
     let puts = matches!(decision, Decision::Put { .. } | Decision::PutObject { .. });
     let reap_only = expired && !puts;
     // Without a live value only a Put means anything; an expired record is reaped regardless.
@@ -681,7 +698,7 @@ fn update(
             let kind = object_kind(&cell);
             if mutable && rec.is_object() {
                 s.charge_object(rec.address(), &cell);
-                lock.put_object(cell, kind, expire_at, g);
+                s.release(rec.address(), lock.put_object(cell, kind, expire_at, g));
             } else {
                 let init = copy(&[], kind, expire_at, false);
                 new_size = record_size(s, &init, true);
@@ -716,7 +733,7 @@ fn update(
         }
         Decision::Delete => {
             if mutable {
-                s.heap_delta(rec.address(), -(lock.tombstone(g) as i64));
+                s.release(rec.address(), lock.tombstone(g));
             } else {
                 let init = copy(&[], ValueKind::String, 0, true);
                 new_size = record_size(s, &init, false);
@@ -788,6 +805,10 @@ pub(crate) fn relocate(s: &Store, g: &Guard, rec: Rec<'_>) -> bool {
         };
         if rec.is_object() {
             let cell = rec.object_ptr().load(Ordering::Relaxed);
+            // Measured before the move publishes it (its new record's writers may change it
+            // then): the new record is charged this much at append, this one gives it up.
+            // SAFETY: locked, unsealed and live: the record owns its non-zero cell.
+            let bytes = unsafe { object_ref(cell) }.memory_usage();
             publish(
                 s,
                 g,
@@ -798,6 +819,7 @@ pub(crate) fn relocate(s: &Store, g: &Guard, rec: Rec<'_>) -> bool {
                 },
             );
             lock.seal_moved();
+            s.object_delta(rec.address(), -(bytes as i64));
         } else {
             // SAFETY: we hold the writer lock of the unsealed record, which owns its value.
             let value = unsafe { rec.value_unsynchronized(meta.0) };
@@ -897,6 +919,6 @@ fn replace(
     }
     // The published record owns the cell now.
     object.map(ObjectCell::into_raw);
-    s.heap_delta(lock.rec().address(), -(lock.seal(g) as i64));
+    s.release(lock.rec().address(), lock.seal(g));
     true
 }

@@ -54,7 +54,7 @@ mod tests;
 
 use heap::heap_block;
 pub use heap::{ObjectCell, free_block, object_mut, object_ref, retire_block, retire_object};
-pub use lock::RecordLock;
+pub use lock::{Freed, RecordLock};
 
 /// Bytes of the fixed record header.
 pub const HEADER_BYTES: usize = 40;
@@ -475,7 +475,7 @@ impl<'a> Rec<'a> {
         if self.is_object() {
             self.object_ptr().store(0, Ordering::Relaxed);
         }
-        let freed = self.free_blocks();
+        let freed = self.free_blocks().heap;
         self.word(0).fetch_or(F_INVALID, Ordering::Relaxed);
         if self.info() & F_KEY_HEAP != 0 {
             self.word(WORDS).store(0, Ordering::Relaxed);
@@ -486,18 +486,19 @@ impl<'a> Rec<'a> {
         freed
     }
 
-    /// Frees the heap blocks and the object cell this record owns (for `invalidate` and the
-    /// store's `Drop`). Returns heap-block bytes freed.
-    pub fn free_blocks(&self) -> u64 {
+    /// Frees the heap blocks and the object cell this record owns (for `invalidate`, evicted
+    /// pages and the store's `Drop`). Returns heap-block bytes freed and what the object
+    /// measured.
+    pub fn free_blocks(&self) -> Freed {
         let info = self.info();
-        let mut freed = 0;
+        let mut freed = Freed::default();
         if info & F_KEY_HEAP != 0 {
             let p = self.word(WORDS).load(Ordering::Relaxed);
             if p != 0 {
                 // SAFETY: a key block is owned by its record until now (module docs); the
                 // caller guarantees no other thread can reach the record.
                 unsafe { free_block(p, self.key_len()) };
-                freed += self.key_len() as u64;
+                freed.heap += self.key_len() as u64;
             }
         }
         let meta = self.meta();
@@ -505,7 +506,9 @@ impl<'a> Rec<'a> {
             let p = self.object_ptr().swap(0, Ordering::Relaxed);
             // SAFETY: an unsealed record with a non-zero cell pointer owns its cell (module
             // docs); the caller guarantees no other thread can reach the record.
-            drop(unsafe { ObjectCell::from_raw(p) });
+            if let Some(mut cell) = unsafe { ObjectCell::from_raw(p) } {
+                freed.object = cell.get_mut().memory_usage() as u64;
+            }
         }
         if info & F_VALUE_HEAP != 0 && meta & M_SEALED == 0 {
             let len = (meta & LEN_MASK) as usize;
@@ -513,7 +516,7 @@ impl<'a> Rec<'a> {
             if p != 0 {
                 // SAFETY: an unsealed record with a non-zero pointer owns its block (module docs).
                 unsafe { free_block(p, len) };
-                freed += len as u64;
+                freed.heap += len as u64;
             }
         }
         freed

@@ -49,6 +49,12 @@ pub struct Store {
     expired_keys: CachePadded<AtomicU64>,
     evicted_keys: CachePadded<AtomicU64>,
     heap_bytes: CachePadded<AtomicI64>,
+    /// What the objects held by records in the log measure (`StoreObject::memory_usage`):
+    /// counted when a record gets its cell (append, in-place put), followed through in-place
+    /// changes, taken off when the record gives the cell up (seal, tombstone, put, a lost
+    /// publication race) or its page is evicted (`Log::evicted_object_bytes`). Private copies
+    /// read back from disk never count.
+    object_bytes: CachePadded<AtomicI64>,
     /// The disk tier, if the store has one (below the head address).
     pub(crate) tier: Option<Tier>,
     /// LRU/LFU tracking (OBJECT IDLETIME/FREQ, `maxmemory` eviction).
@@ -175,6 +181,7 @@ impl Store {
             expired_keys: CachePadded::new(AtomicU64::new(0)),
             evicted_keys: CachePadded::new(AtomicU64::new(0)),
             heap_bytes: CachePadded::new(AtomicI64::new(0)),
+            object_bytes: CachePadded::new(AtomicI64::new(0)),
             access: Access::default(),
             copy_reads_to_tail: cfg.copy_reads_to_tail,
             data_bytes: CachePadded::new(AtomicI64::new(0)),
@@ -205,10 +212,15 @@ impl Store {
     }
 
     /// The dataset's size in bytes: live records, plus the heap blocks of big keys and values
-    /// that are in memory (collection objects are not counted, nor payloads in the object
-    /// log). What `maxmemory` limits.
+    /// and the collection objects that are in memory (not payloads in the object log). What
+    /// `maxmemory` limits.
     pub fn dataset_bytes(&self) -> u64 {
-        (self.data_bytes.load(Ordering::Relaxed) + self.heap()).max(0) as u64
+        (self.data_bytes.load(Ordering::Relaxed) + self.heap() + self.objects()).max(0) as u64
+    }
+
+    /// What the collection objects in memory measure (see `object_bytes`).
+    pub fn object_memory_bytes(&self) -> u64 {
+        self.objects().max(0) as u64
     }
 
     /// Counts a key evicted for `maxmemory` (INFO `evicted_keys`).
@@ -297,7 +309,8 @@ impl Store {
     /// Counters for INFO.
     pub fn stats(&self) -> StoreStats {
         StoreStats {
-            log_memory_bytes: self.log.memory_bytes() + self.heap().max(0) as u64,
+            log_memory_bytes: self.log.memory_bytes()
+                + (self.heap() + self.objects()).max(0) as u64,
             index_memory_bytes: self.index.memory_bytes(),
             expired_keys: self.expired_keys.load(Ordering::Relaxed),
             tail_address: self.log.tail_address(),
@@ -486,36 +499,138 @@ impl Store {
         let bits = self.access.initial();
         rec.touch(|_| bits);
         self.heap_delta(address, heap as i64);
-        if init.object != 0 && self.log.memory_pages() != 0 {
+        if init.object != 0 {
             // SAFETY: the caller owns the cell (it is not published yet), so it is alive and
             // nobody mutates it.
             let object = unsafe { crate::record::object_ref(init.object) };
-            self.log.charge(address, object.memory_usage() as i64);
+            self.object_delta(address, object.memory_usage() as i64);
         }
         rec
     }
 
-    /// Counts an object put in place into the record at `address` against the memory budget
-    /// (an object's size is measured when its record gets it; growth in place afterwards is
-    /// not followed, see ARCHITECTURE.md).
+    /// Counts an object put in place into the record at `address` (which then owns it).
     pub(crate) fn charge_object(&self, address: u64, cell: &crate::record::ObjectCell) {
-        if self.log.memory_pages() != 0 {
-            // SAFETY: the caller owns the cell and nobody else can reach it.
-            let object = unsafe { crate::record::object_ref(cell.as_raw()) };
-            self.log.charge(address, object.memory_usage() as i64);
-        }
+        // SAFETY: the caller owns the cell and nobody else can reach it.
+        let object = unsafe { crate::record::object_ref(cell.as_raw()) };
+        self.object_delta(address, object.memory_usage() as i64);
     }
 
-    /// Gives up on an unpublished record.
+    /// Gives up on an unpublished record (its object cell, if any, stays with the caller).
     pub(crate) fn discard(&self, rec: Rec<'_>) {
+        if rec.is_object() {
+            let ptr = rec.object_ptr().load(Ordering::Relaxed);
+            if ptr != 0 {
+                // SAFETY: the record is unpublished: the caller owns its cell, and nobody else
+                // can reach it.
+                let object = unsafe { crate::record::object_ref(ptr) };
+                self.object_delta(rec.address(), -(object.memory_usage() as i64));
+            }
+        }
         let freed = rec.invalidate();
         self.heap_delta(rec.address(), -(freed as i64));
+    }
+
+    /// Takes what the record at `address` gave up off the counters and its page.
+    pub(crate) fn release(&self, address: u64, freed: crate::record::Freed) {
+        self.heap_delta(address, -(freed.heap as i64));
+        self.object_delta(address, -(freed.object as i64));
     }
 
     /// Bytes of heap blocks in memory: those allocated and not retired, less those freed with
     /// their evicted pages (their bytes are in the object log).
     fn heap(&self) -> i64 {
         self.heap_bytes.load(Ordering::Relaxed) - self.log.evicted_heap_bytes() as i64
+    }
+
+    /// What the objects in memory measure: those counted and not given up, less those freed
+    /// with their evicted pages (serialized in the object log).
+    fn objects(&self) -> i64 {
+        self.object_bytes.load(Ordering::Relaxed) - self.log.evicted_object_bytes() as i64
+    }
+
+    /// Adds `delta` to what the object held by the record at `address` (in memory) measures:
+    /// to the dataset and to the record's page (the memory budget).
+    pub(crate) fn object_delta(&self, address: u64, delta: i64) {
+        if delta != 0 {
+            self.object_bytes.fetch_add(delta, Ordering::Relaxed);
+            self.log.charge(address, delta);
+        }
+    }
+
+    /// After an object grew in place: if memory is now over the budget and opening a page
+    /// would move the read-only address, opens one, so that the grown objects become
+    /// read-only, then flushed and evicted, as appended records would have made them. (In-place
+    /// updates allocate nothing, so without this the tail page never closes for them.) The
+    /// page is opened by a filler record (a tombstone, discarded: walkers skip it).
+    pub(crate) fn after_growth(&self, guard: &Guard) {
+        if !self.log.read_only_is_due() {
+            return;
+        }
+        self.log.close_tail_page();
+        let filler = self.append(
+            guard,
+            &RecordInit {
+                prev: 0,
+                pdb: 0,
+                key: &[],
+                value: &[],
+                kind: crate::ValueKind::String,
+                expire_at: 0,
+                tombstone: true,
+                object: 0,
+            },
+        );
+        self.discard(filler);
+    }
+
+    /// What the objects owned by the records in memory measure, summed record by record,
+    /// against the running count (tests: it must be exact). Pages below the head whose
+    /// eviction has not run yet are not walked, so call it once the epoch has settled.
+    ///
+    /// # Safety
+    /// No other thread writes the store meanwhile (objects are measured without their
+    /// records' locks).
+    pub unsafe fn check_object_bytes(&self) -> Result<(), String> {
+        let handle = self.collector.register();
+        // Pinned after loading nothing: the pages from the head (read below) stay mapped.
+        let _guard = handle.pin();
+        let mut sum = 0i64;
+        let head = self.log.head_address();
+        let tail = self.log.tail_address();
+        let page = self.log.page_size();
+        let mut start = head & !(page - 1);
+        while start < tail {
+            if self.log.page_ptr(start >> self.log.page_bits()).is_some() {
+                let mut a = start.max(BEGIN_ADDRESS);
+                while a + HEADER_BYTES as u64 <= (start + page).min(tail) {
+                    let r = self.rec(a);
+                    let info = r.info();
+                    if info == 0 {
+                        break;
+                    }
+                    let meta = crate::record::Meta(r.meta());
+                    if r.is_object() && !meta.sealed() && info & crate::record::F_INVALID == 0 {
+                        let p = r.object_ptr().load(Ordering::Relaxed);
+                        if p != 0 {
+                            // SAFETY: the caller's contract: nobody writes the store meanwhile,
+                            // so the unsealed record's cell is alive and unchanged; the page is
+                            // at or above the head read after pinning, so it stays mapped.
+                            sum += unsafe { crate::record::object_ref(p) }.memory_usage() as i64;
+                        }
+                    }
+                    a += r.size() as u64;
+                }
+            }
+            start += page;
+        }
+        let counted = self.objects();
+        if counted == sum {
+            Ok(())
+        } else {
+            Err(format!(
+                "object bytes counted {counted}, measured over live in-memory records {sum}"
+            ))
+        }
     }
 
     /// Adds `delta` bytes of heap blocks held by the record at `address` (in memory, or a

@@ -82,8 +82,8 @@ impl ZAddOutcome {
 pub struct SortedSet {
     dict: Dict<f64>,
     zsl: SkipList,
-    peak_len: usize,
-    peak_elem: usize,
+    peak_len: u32,
+    peak_elem: u32,
 }
 
 impl SortedSet {
@@ -165,8 +165,8 @@ impl SortedSet {
         } else if !flags.xx {
             self.zsl.insert(score, Box::from(member));
             self.dict.insert(Box::from(member), score);
-            self.peak_len = self.peak_len.max(self.dict.len());
-            self.peak_elem = self.peak_elem.max(member.len());
+            self.peak_len = self.peak_len.max(saturate(self.dict.len()));
+            self.peak_elem = self.peak_elem.max(saturate(member.len()));
             Ok(ZAddOutcome::Added(score))
         } else {
             Ok(ZAddOutcome::Skipped)
@@ -179,8 +179,8 @@ impl SortedSet {
     fn as_stored(&self, member: &[u8], score: f64) -> f64 {
         let limits = Limits::default();
         let len = self.dict.len() + usize::from(self.dict.get(member).is_none());
-        let small = self.peak_len.max(len) <= limits.zset_max_listpack_entries
-            && self.peak_elem.max(member.len()) <= limits.zset_max_listpack_value;
+        let small = (self.peak_len as usize).max(len) <= limits.zset_max_listpack_entries
+            && (self.peak_elem as usize).max(member.len()) <= limits.zset_max_listpack_value;
         if score == 0.0 && small { 0.0 } else { score }
     }
 
@@ -372,8 +372,8 @@ impl SortedSet {
     /// answer then depends on its random levels, in Redis too).
     fn walks_like_listpack(&self) -> bool {
         let limits = Limits::default();
-        self.peak_len <= limits.zset_max_listpack_entries
-            && self.peak_elem <= limits.zset_max_listpack_value
+        self.peak_len as usize <= limits.zset_max_listpack_entries
+            && self.peak_elem as usize <= limits.zset_max_listpack_value
     }
 
     fn forget(&mut self, members: Vec<Box<[u8]>>) -> usize {
@@ -428,8 +428,8 @@ impl SortedSet {
     /// OBJECT ENCODING: "listpack" until the set ever exceeded `zset-max-listpack-entries` or
     /// held a member longer than `zset-max-listpack-value`, then "skiplist".
     pub fn encoding_name(&self, limits: &Limits) -> &'static str {
-        if self.peak_len > limits.zset_max_listpack_entries
-            || self.peak_elem > limits.zset_max_listpack_value
+        if self.peak_len as usize > limits.zset_max_listpack_entries
+            || self.peak_elem as usize > limits.zset_max_listpack_value
         {
             "skiplist"
         } else {
@@ -437,9 +437,16 @@ impl SortedSet {
         }
     }
 
-    /// An estimate of the bytes held.
+    /// An estimate of the bytes held: the table, the skiplist and the members (twice, as
+    /// both hold them). O(1) (capacities and running sums).
     pub fn memory_usage(&self) -> usize {
         size_of::<Self>() + self.dict.memory_usage() + self.zsl.memory_usage()
+    }
+
+    /// [`memory_usage`](Self::memory_usage) counted from scratch.
+    #[cfg(test)]
+    pub(crate) fn memory_usage_slow(&self) -> usize {
+        size_of::<Self>() + self.dict.memory_usage_slow() + self.zsl.memory_usage_slow()
     }
 }
 
@@ -485,3 +492,9 @@ impl DoubleEndedIterator for Walk<'_> {
 
 #[cfg(test)]
 mod tests;
+
+/// A length as a high-water mark: `u32` keeps the set small, and past 4 Gi any limit is
+/// exceeded anyway.
+fn saturate(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}

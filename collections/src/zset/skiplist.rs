@@ -28,9 +28,18 @@ pub(crate) struct SkipList {
     nodes: Vec<Node>,
     free: Vec<u32>,
     tail: u32,
+    /// Levels in use (at most `MAX_LEVEL`); a `u32` beside `tail` keeps the struct small.
+    top: u32,
     len: usize,
-    level: usize,
     seed: u64,
+    /// Bytes the nodes hold on the heap (members and level arrays), kept as nodes come and go
+    /// so that `memory_usage` is O(1).
+    bytes: usize,
+}
+
+/// Bytes node `n` holds on the heap.
+fn node_bytes(n: &Node) -> usize {
+    n.member.len() + n.levels.len() * size_of::<Level>()
 }
 
 /// Whether (score, member) sorts before the node's (score, member).
@@ -63,13 +72,19 @@ impl Default for SkipList {
             free: Vec::new(),
             tail: NIL,
             len: 0,
-            level: 1,
+            top: 1,
             seed: 0x2545_f491,
+            bytes: MAX_LEVEL * size_of::<Level>(),
         }
     }
 }
 
 impl SkipList {
+    /// Levels in use.
+    fn level(&self) -> usize {
+        self.top as usize
+    }
+
     fn fwd(&self, x: u32, i: usize) -> u32 {
         self.nodes[x as usize].levels[i].forward
     }
@@ -124,8 +139,12 @@ impl SkipList {
         let mut update = [HEAD; MAX_LEVEL];
         let mut rank = [0usize; MAX_LEVEL];
         let mut x = HEAD;
-        for i in (0..self.level).rev() {
-            rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
+        for i in (0..self.level()).rev() {
+            rank[i] = if i == self.level() - 1 {
+                0
+            } else {
+                rank[i + 1]
+            };
             loop {
                 let f = self.fwd(x, i);
                 if f == NIL || !less(self.node(f), score, member) {
@@ -143,13 +162,13 @@ impl SkipList {
     pub(crate) fn insert(&mut self, score: f64, member: Box<[u8]>) {
         let (mut update, mut rank) = self.search(score, &member);
         let level = self.random_level();
-        if level > self.level {
-            for i in self.level..level {
+        if level > self.level() {
+            for i in self.level()..level {
                 rank[i] = 0;
                 update[i] = HEAD;
                 self.nodes[HEAD as usize].levels[i].span = self.len as u32;
             }
-            self.level = level;
+            self.top = level as u32;
         }
         let node = Node {
             member,
@@ -164,6 +183,7 @@ impl SkipList {
             ]
             .into_boxed_slice(),
         };
+        self.bytes += node_bytes(&node);
         let x = match self.free.pop() {
             Some(x) => {
                 self.nodes[x as usize] = node;
@@ -187,7 +207,7 @@ impl SkipList {
                 span: gap + 1,
             };
         }
-        for (i, &u) in update.iter().enumerate().take(self.level).skip(level) {
+        for (i, &u) in update.iter().enumerate().take(self.level()).skip(level) {
             self.nodes[u as usize].levels[i].span += 1;
         }
         let f = self.fwd(x, 0);
@@ -200,7 +220,7 @@ impl SkipList {
     }
 
     fn delete_node(&mut self, x: u32, update: &[u32; MAX_LEVEL]) -> Box<[u8]> {
-        for (i, &u) in update.iter().enumerate().take(self.level) {
+        for (i, &u) in update.iter().enumerate().take(self.level()) {
             let xl = self.nodes[x as usize].levels.get(i).copied();
             let ul = &mut self.nodes[u as usize].levels[i];
             match xl {
@@ -217,11 +237,12 @@ impl SkipList {
         } else {
             self.nodes[f as usize].backward = b;
         }
-        while self.level > 1 && self.fwd(HEAD, self.level - 1) == NIL {
-            self.level -= 1;
+        while self.level() > 1 && self.fwd(HEAD, self.level() - 1) == NIL {
+            self.top -= 1;
         }
         self.len -= 1;
         let n = &mut self.nodes[x as usize];
+        self.bytes -= node_bytes(n);
         n.levels = Box::default();
         self.free.push(x);
         let member = std::mem::take(&mut n.member);
@@ -267,7 +288,7 @@ impl SkipList {
     pub(crate) fn rank(&self, score: f64, member: &[u8]) -> usize {
         let mut rank = 0;
         let mut x = HEAD;
-        for i in (0..self.level).rev() {
+        for i in (0..self.level()).rev() {
             loop {
                 let f = self.fwd(x, i);
                 if f == NIL || before(score, member, self.node(f)) {
@@ -290,7 +311,7 @@ impl SkipList {
         }
         let mut traversed = 0;
         let mut x = HEAD;
-        for i in (0..self.level).rev() {
+        for i in (0..self.level()).rev() {
             loop {
                 let f = self.fwd(x, i);
                 if f == NIL || traversed + self.span(x, i) > rank {
@@ -312,7 +333,7 @@ impl SkipList {
         let mut update = [HEAD; MAX_LEVEL];
         let mut rank = 0;
         let mut x = HEAD;
-        for i in (0..self.level).rev() {
+        for i in (0..self.level()).rev() {
             loop {
                 let f = self.fwd(x, i);
                 if f == NIL || !below(self.node(f)) {
@@ -469,7 +490,7 @@ impl SkipList {
         let mut update = [HEAD; MAX_LEVEL];
         let mut traversed = 0;
         let mut x = HEAD;
-        for i in (0..self.level).rev() {
+        for i in (0..self.level()).rev() {
             while self.fwd(x, i) != NIL && traversed + self.span(x, i) < rank {
                 traversed += self.span(x, i);
                 x = self.fwd(x, i);
@@ -498,14 +519,15 @@ impl SkipList {
         out
     }
 
-    /// Bytes held by the arena and the members.
+    /// Bytes held by the arena and the members, O(1).
     pub(crate) fn memory_usage(&self) -> usize {
-        self.nodes.capacity() * size_of::<Node>()
-            + self
-                .nodes
-                .iter()
-                .map(|n| n.member.len() + n.levels.len() * 8)
-                .sum::<usize>()
+        self.nodes.capacity() * size_of::<Node>() + self.bytes
+    }
+
+    /// [`memory_usage`](Self::memory_usage) counted from scratch.
+    #[cfg(test)]
+    pub(crate) fn memory_usage_slow(&self) -> usize {
+        self.nodes.capacity() * size_of::<Node>() + self.nodes.iter().map(node_bytes).sum::<usize>()
     }
 
     /// Checks every invariant (tests only): order, spans, backward links, length.

@@ -10,6 +10,16 @@ use crate::ValueKind;
 use crate::seqlock;
 use crate::sync::Ordering;
 
+/// What a record gave up: bytes of heap blocks, and the measure (`memory_usage`) of an object.
+/// The store takes both off its counters and off the record's page (see `Store::release`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Freed {
+    /// Bytes of heap blocks (key or value).
+    pub heap: u64,
+    /// `StoreObject::memory_usage` of the object cell given up.
+    pub object: u64,
+}
+
 /// The writer side of a record's seqlock; released on drop (also on unwind, so a panicking
 /// callback cannot wedge the key).
 #[derive(Debug)]
@@ -65,18 +75,25 @@ impl<'a> RecordLock<'a> {
     }
 
     /// Replaces the object of an OBJECT record in place (the record's shape holds a cell), retiring
-    /// the old one.
-    pub fn put_object(&mut self, cell: ObjectCell, kind: ValueKind, expire_at: u64, guard: &Guard) {
+    /// the old one. Returns what the old one measured.
+    pub fn put_object(
+        &mut self,
+        cell: ObjectCell,
+        kind: ValueKind,
+        expire_at: u64,
+        guard: &Guard,
+    ) -> Freed {
         debug_assert!(self.rec.is_object() && kind.is_object());
         self.changed = true;
         let r = self.rec;
         let old = r.object_ptr().swap(cell.into_raw(), Ordering::Relaxed);
         // SAFETY: the unsealed record owned the old cell (0 after an in-place tombstone) and has
         // just given it up under its lock.
-        retire_object(guard, unsafe { ObjectCell::from_raw(old) });
+        let object = retire_measured(guard, unsafe { ObjectCell::from_raw(old) });
         r.word(3)
             .store((kind as u64) << KIND_SHIFT, Ordering::Relaxed);
         r.word(4).store(expire_at, Ordering::Relaxed);
+        Freed { heap: 0, object }
     }
 
     /// Records that the object was mutated in place (readers of a snapshot retry).
@@ -90,23 +107,23 @@ impl<'a> RecordLock<'a> {
         self.rec.word(4).store(expire_at, Ordering::Relaxed);
     }
 
-    /// Turns the record into a tombstone in place, retiring a heap value. Returns heap bytes
-    /// retired.
-    pub fn tombstone(&mut self, guard: &Guard) -> u64 {
+    /// Turns the record into a tombstone in place, retiring a heap value or the object.
+    /// Returns what was retired.
+    pub fn tombstone(&mut self, guard: &Guard) -> Freed {
         self.changed = true;
         let r = self.rec;
-        let mut freed = 0;
+        let mut freed = Freed::default();
         if r.is_object() {
             let old = r.object_ptr().swap(0, Ordering::Relaxed);
             // SAFETY: the unsealed record owned its cell and gives it up under its lock.
-            retire_object(guard, unsafe { ObjectCell::from_raw(old) });
+            freed.object = retire_measured(guard, unsafe { ObjectCell::from_raw(old) });
         }
         if r.value_heap() {
             let old = r.value_ptr().swap(0, Ordering::Relaxed);
             let len = Meta(r.meta()).len();
             if old != 0 {
                 retire_block(guard, old, len);
-                freed = len as u64;
+                freed.heap = len as u64;
             }
         }
         r.word(3).store(M_TOMBSTONE, Ordering::Relaxed);
@@ -115,7 +132,9 @@ impl<'a> RecordLock<'a> {
     }
 
     /// Marks the record superseded after its object cell moved to the record that supersedes it
-    /// (which owns it now): nothing is retired.
+    /// (which owns it now): nothing is retired. (The caller takes the object's measure off this
+    /// record's page, measured before the new record was published: after that, the new
+    /// record's writers may change it.)
     pub fn seal_moved(&mut self) {
         self.changed = true;
         let r = self.rec;
@@ -124,8 +143,9 @@ impl<'a> RecordLock<'a> {
         r.word(3).store(meta | M_SEALED, Ordering::Relaxed);
     }
 
-    /// Marks the record superseded, retiring a heap value. Returns heap bytes retired.
-    pub fn seal(&mut self, guard: &Guard) -> u64 {
+    /// Marks the record superseded, retiring a heap value or the object. Returns what was
+    /// retired (nothing for a private copy read back from disk).
+    pub fn seal(&mut self, guard: &Guard) -> Freed {
         self.changed = true;
         let r = self.rec;
         let meta = r.meta();
@@ -133,26 +153,35 @@ impl<'a> RecordLock<'a> {
         if r.info() & super::F_COPY != 0 {
             // A private copy read back from disk: its buffers belong to the copy itself.
             r.word(3).store(meta | M_SEALED, Ordering::Relaxed);
-            return 0;
+            return Freed::default();
         }
-        let mut freed = 0;
+        let mut freed = Freed::default();
         if r.is_object() {
             // The pointer word stays: a pinned lock-free reader of a record below the safe
             // read-only address may still load it; the cell is dropped after such readers unpin.
             let p = r.object_ptr().load(Ordering::Relaxed);
             // SAFETY: the unsealed record owned its cell; sealing gives it up (module docs).
-            retire_object(guard, unsafe { ObjectCell::from_raw(p) });
+            freed.object = retire_measured(guard, unsafe { ObjectCell::from_raw(p) });
         }
         if r.value_heap() {
             let p = r.value_ptr().load(Ordering::Relaxed);
             if p != 0 {
                 retire_block(guard, p, Meta(meta).len());
-                freed = Meta(meta).len() as u64;
+                freed.heap = Meta(meta).len() as u64;
             }
         }
         r.word(3).store(meta | M_SEALED, Ordering::Relaxed);
         freed
     }
+}
+
+/// Retires a cell given up under its record's lock, returning what its object measures (taken
+/// now: nobody mutates a retired object).
+fn retire_measured(guard: &Guard, cell: Option<ObjectCell>) -> u64 {
+    let Some(mut cell) = cell else { return 0 };
+    let bytes = cell.get_mut().memory_usage() as u64;
+    retire_object(guard, Some(cell));
+    bytes
 }
 
 impl Drop for RecordLock<'_> {

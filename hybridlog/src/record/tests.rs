@@ -132,7 +132,7 @@ fn heap_blocks_are_owned_swapped_and_freed() {
     // SAFETY: as above.
     let now = unsafe { r.value_unsynchronized(r.meta()) };
     assert_eq!(now, &[b'w'; 2000][..]);
-    assert_eq!(r.free_blocks(), 5000);
+    assert_eq!(r.free_blocks().heap, 5000);
 }
 
 #[test]
@@ -145,7 +145,7 @@ fn invalidated_records_own_nothing() {
     );
     assert_eq!(r.invalidate(), 4000);
     assert!(r.info() & F_INVALID != 0);
-    assert_eq!(r.free_blocks(), 0);
+    assert_eq!(r.free_blocks(), Freed::default());
 }
 
 /// A test object that counts its live instances.
@@ -225,20 +225,23 @@ fn object_records_own_swap_and_retire_cells() {
         // SAFETY: as above.
         assert_eq!(value_of(unsafe { object_ref(p) }), 6);
         let g = h.pin();
-        l.put_object(Probe::boxed(&live, 9), ValueKind::Set, 7, &g);
+        // The old object's measure comes back, for the store's counters.
+        let freed = l.put_object(Probe::boxed(&live, 9), ValueKind::Set, 7, &g);
+        assert_eq!(freed, Freed { heap: 0, object: 8 });
     }
     // The old cell is retired, not yet necessarily freed; the new one is in place.
     let p = r.object_ptr().load(Ordering::Relaxed);
     // SAFETY: test: single-threaded, the record owns the cell.
     assert_eq!(value_of(unsafe { object_ref(p) }), 9);
     assert_eq!(r.expire_at(), 7);
-    r.try_lock().unwrap().tombstone(&h.pin());
+    let freed = r.try_lock().unwrap().tombstone(&h.pin());
+    assert_eq!(freed, Freed { heap: 0, object: 8 });
     assert_eq!(r.object_ptr().load(Ordering::Relaxed), 0);
     for _ in 0..200 {
         h.pin().flush();
     }
     assert_eq!(live.load(Ordering::SeqCst), 0, "retired cells are freed");
-    assert_eq!(r.free_blocks(), 0);
+    assert_eq!(r.free_blocks(), Freed::default());
 }
 
 #[test]
@@ -266,7 +269,7 @@ fn invalidated_object_records_leave_the_cell_to_the_caller() {
         ..init
     };
     r.init(&init, Shape::object(3, 1024));
-    r.free_blocks();
+    assert_eq!(r.free_blocks(), Freed { heap: 0, object: 8 });
     assert_eq!(live.load(Ordering::SeqCst), 0);
     // SAFETY: test: a zero pointer is no cell.
     assert!(unsafe { ObjectCell::from_raw(0) }.is_none());
