@@ -441,14 +441,18 @@ impl Log {
     }
 
     /// Whether writers should wait for the flusher: the pages in memory exceed the budget by
-    /// more than `slack` because flushing is behind.
+    /// more than `slack` because flushing is behind, or by more than `slack + 1` because the
+    /// pages below the head are not unmapped yet (their eviction waits for the epoch, which
+    /// waiting writers advance: see `Session::wait_for_flusher`).
     pub fn flush_is_behind(&self, slack: u64) -> bool {
         if self.memory_pages == 0 {
             return false;
         }
         let tail_page = self.tail.load(Ordering::Acquire) >> OFFSET_BITS;
         let flushed_page = self.flushed_until() >> self.page_bits;
-        if tail_page + 1 - flushed_page.min(tail_page + 1) > self.memory_pages + slack {
+        if tail_page + 1 - flushed_page.min(tail_page + 1) > self.memory_pages + slack
+            || self.resident_pages.load(Ordering::Relaxed) > self.memory_pages + slack + 1
+        {
             return true;
         }
         // Over the budget by what records hold on the heap: waiting helps only if the flusher
