@@ -736,13 +736,14 @@ mod tests {
             let a = log.allocate(size, &g);
             // Every page below the tail page counts as written to disk.
             log.set_flushed_until(a & !4095);
-            // SAFETY: test: the range was just allocated to us and nobody else touches it. The
-            // header stays zero (the unused end of a page to `free_payloads`); the word after
-            // it is ours.
-            let word = unsafe { log.ptr(a + crate::record::HEADER_BYTES as u64) }
+            // The header stays zero (the unused end of a page to `free_payloads`); the word
+            // after it is ours.
+            let word = log
+                .ptr(a + crate::record::HEADER_BYTES as u64)
                 .as_ptr()
                 .cast::<u64>();
-            // SAFETY: as above; 8-aligned.
+            // SAFETY: test: the range was just allocated to us and nobody else touches it;
+            // 8-aligned.
             unsafe {
                 assert_eq!(word.read(), 0, "a page opened is zeroed");
                 word.write(u64::MAX);
