@@ -70,9 +70,7 @@ pub struct StoreConfig {
     /// Number of logical databases (Redis's `databases`, at most 256).
     pub databases: usize,
     /// Copy a record a read finds on disk back to the tail, so that hot keys are read from
-    /// memory again (FASTER's `CopyReadsToTail`). Off by default for now: with it on, a
-    /// read-everything-once pass over a dataset 20x the budget grew the server's RSS a few MB
-    /// more than without (not yet explained; see docs/ARCHITECTURE.md).
+    /// memory again (FASTER's `CopyReadsToTail`). On by default.
     pub copy_reads_to_tail: bool,
 }
 
@@ -84,7 +82,7 @@ impl Default for StoreConfig {
             memory_size: 1 << 30,
             mutable_fraction: 0.9,
             databases: 16,
-            copy_reads_to_tail: false,
+            copy_reads_to_tail: true,
         }
     }
 }

@@ -33,8 +33,9 @@ use super::{DISK_ALIGN, MAX_READ, TierStats};
 
 /// Entries the per-thread cache keeps across command boundaries before it is emptied.
 const CACHE_LIMIT: usize = 1024;
-/// Payload bytes the per-thread cache keeps across command boundaries before it is emptied
-/// (part of the documented per-thread constant of RSS beyond the memory budget).
+/// Bytes (records' words and payloads) the per-thread cache keeps across command boundaries
+/// before it is emptied (part of the documented per-thread constant of RSS beyond the memory
+/// budget).
 const CACHE_BYTES: usize = 4 << 20;
 
 /// What a copy read back from disk owns: the buffers and the object its pointer words point at.
@@ -51,7 +52,9 @@ pub(crate) struct DiskRecord {
     words: Box<[u64]>,
     /// What the pointer words point at, kept alive (and dropped) with the record.
     _payload: Payload,
-    /// Payload bytes (for the cache's bound).
+    /// Bytes it holds, words and payload (for the cache's bound): an inline value can be a
+    /// quarter of a log page, so counting payloads alone would let 1024 entries of big inline
+    /// records through.
     bytes: usize,
 }
 
@@ -98,7 +101,7 @@ pub(crate) fn cached<'a>(from: u64, pdb: u8, key: &[u8]) -> Option<Option<Rec<'a
 
 fn remember(from: u64, pdb: u8, key: &[u8], found: Option<DiskRecord>) {
     CACHE.with_borrow_mut(|c| {
-        c.bytes += found.as_ref().map_or(0, |d| d.bytes);
+        c.bytes += key.len() + found.as_ref().map_or(0, |d| d.bytes);
         c.resolved.push(Resolved {
             from,
             pdb,
@@ -510,9 +513,9 @@ impl Walk {
 fn plain(address: u64, words: Box<[u64]>) -> DiskRecord {
     DiskRecord {
         address,
+        bytes: words.len() * 8,
         words,
         _payload: Payload::default(),
-        bytes: 0,
     }
 }
 
@@ -583,9 +586,9 @@ fn materialize(
     words[0] = (info & !F_OLOG) | F_COPY;
     Ok(DiskRecord {
         address,
+        bytes: words.len() * 8 + key.len() + value.len(),
         words,
         _payload: owned,
-        bytes: key.len() + value.len(),
     })
 }
 
@@ -731,6 +734,31 @@ mod tests {
                 len: 4096
             }
         );
+    }
+
+    #[test]
+    fn big_inline_records_count_against_the_cache_bound() {
+        CACHE.with_borrow_mut(|c| *c = Cache::default());
+        // Five records of 1 MiB of words each (an inline value of a quarter of a 4 MiB page):
+        // far fewer entries than the count limit, more bytes than the byte limit.
+        for i in 0..5u64 {
+            let words = vec![0u64; (1 << 20) / 8].into_boxed_slice();
+            remember(64 + i * 8, 0, b"k", Some(plain(64 + i * 8, words)));
+        }
+        release_resolved();
+        assert!(cached(64, 0, b"k").is_none(), "the cache was emptied");
+        // A few small ones stay across command boundaries.
+        for i in 0..5u64 {
+            remember(
+                64 + i * 8,
+                0,
+                b"k",
+                Some(plain(64 + i * 8, vec![0u64; 8].into())),
+            );
+        }
+        release_resolved();
+        assert!(cached(64, 0, b"k").is_some());
+        CACHE.with_borrow_mut(|c| *c = Cache::default());
     }
 
     #[test]
