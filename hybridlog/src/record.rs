@@ -506,8 +506,10 @@ impl<'a> Rec<'a> {
             let p = self.object_ptr().swap(0, Ordering::Relaxed);
             // SAFETY: an unsealed record with a non-zero cell pointer owns its cell (module
             // docs); the caller guarantees no other thread can reach the record.
-            if let Some(mut cell) = unsafe { ObjectCell::from_raw(p) } {
-                freed.object = cell.get_mut().memory_usage() as u64;
+            if let Some(cell) = unsafe { ObjectCell::from_raw(p) } {
+                // SAFETY: the cell is ours (above) and alive until dropped at the end of this
+                // block.
+                freed.object = unsafe { object_ref(cell.as_raw()) }.memory_usage() as u64;
             }
         }
         if info & F_VALUE_HEAP != 0 && meta & M_SEALED == 0 {

@@ -178,8 +178,10 @@ impl<'a> RecordLock<'a> {
 /// Retires a cell given up under its record's lock, returning what its object measures (taken
 /// now: nobody mutates a retired object).
 fn retire_measured(guard: &Guard, cell: Option<ObjectCell>) -> u64 {
-    let Some(mut cell) = cell else { return 0 };
-    let bytes = cell.get_mut().memory_usage() as u64;
+    let Some(cell) = cell else { return 0 };
+    // SAFETY: we own the live cell; pinned lock-free readers may still share the object (below
+    // the safe read-only address), so it is only read, through a shared reference, as they do.
+    let bytes = unsafe { super::object_ref(cell.as_raw()) }.memory_usage() as u64;
     retire_object(guard, Some(cell));
     bytes
 }
