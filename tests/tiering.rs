@@ -410,33 +410,8 @@ fn compaction_keeps_disk_use_near_live_data(backend: &str) {
 fn aof_replays_a_dataset_larger_than_memory(backend: &str) {
     let dir = common::TempDir::new("ferrite-aof-tier");
     let start = || {
-        let port = common::free_port();
-        let args: Vec<String> = [
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--io-backend",
-            backend,
-            "--threads",
-            "2",
-            "--memory-size",
-            MEMORY,
-            "--save",
-            "",
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-            "--dir",
-            "{dir}",
-        ]
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
-        let d = dir.path().display().to_string();
-        let args: Vec<String> = args.into_iter().map(|a| a.replace("{dir}", &d)).collect();
-        Ferrite::start_custom(&common::ferrite_bin(), &args, port, "ferrite[aof]").unwrap()
+        let extra = ["--memory-size", MEMORY, "--appendfsync", "always"];
+        Ferrite::start_aof_in(backend, dir.path(), &extra).unwrap()
     };
     let mut f = start();
     let mut c = f.conn();

@@ -274,30 +274,45 @@ impl Ferrite {
     /// directory, two reactor threads and the small test store: the AOF suites' server. An
     /// error is the reason it did not start (some tests expect a refused start-up).
     pub fn start_aof_in(backend: &str, dir: &Path, extra: &[&str]) -> Result<Ferrite, String> {
-        let port = free_port();
-        let dir = dir.display().to_string();
-        let port_arg = port.to_string();
-        let fixed = [
-            "--port",
-            &port_arg,
-            "--bind",
-            "127.0.0.1",
-            "--io-backend",
-            backend,
-            "--threads",
-            "2",
-            "--appendonly",
-            "yes",
-            "--dir",
-            &dir,
-        ];
-        let args: Vec<String> = fixed
-            .iter()
-            .chain(TEST_STORE_ARGS)
-            .chain(extra)
-            .map(|s| s.to_string())
-            .collect();
-        Ferrite::start_custom(&ferrite_bin(), &args, port, &format!("ferrite[{backend}]"))
+        let mut outcome = Err(String::new());
+        // A port free when probed may be taken by another test before the server binds it:
+        // only that refusal is retried (other refusals are what some tests expect).
+        for _ in 0..3 {
+            let port = free_port();
+            let dir = dir.display().to_string();
+            let port_arg = port.to_string();
+            let fixed = [
+                "--port",
+                &port_arg,
+                "--bind",
+                "127.0.0.1",
+                "--io-backend",
+                backend,
+                "--threads",
+                "2",
+                "--appendonly",
+                "yes",
+                "--dir",
+                &dir,
+            ];
+            let defaults = TEST_STORE_ARGS
+                .chunks(2)
+                .filter(|pair| !extra.contains(&pair[0]))
+                .flatten();
+            let args: Vec<String> = fixed
+                .iter()
+                .chain(defaults)
+                .chain(extra)
+                .map(|s| s.to_string())
+                .collect();
+            let name = format!("ferrite[{backend}]");
+            outcome = Ferrite::start_custom(&ferrite_bin(), &args, port, &name);
+            match &outcome {
+                Err(e) if e.contains("Address already in use") => continue,
+                _ => break,
+            }
+        }
+        outcome
     }
 
     /// SIGKILL, and wait for the process to be gone.
