@@ -218,7 +218,7 @@ fn store_config(config: &Config) -> anyhow::Result<StoreConfig> {
         memory_size,
         page_bits: page_bits(memory_size),
         databases: number(config, "databases")? as usize,
-        copy_reads_to_tail: value(config, "copy-reads-to-tail") != "no",
+        copy_reads_to_tail: value(config, "copy-reads-to-tail") == "yes",
         ..defaults
     })
 }

@@ -100,32 +100,28 @@ fn in_parallel<T: Send>(
     })
 }
 
-/// With the default settings: records read back from disk are copied to the tail.
+/// With `copy-reads-to-tail yes`: records read back from disk are copied to the tail.
 fn twenty_times_memory_round_trip(backend: &str) {
     round_trip(backend, true);
 }
 
-/// With `copy-reads-to-tail no`: every read of a key on disk reads the disk.
+/// With `copy-reads-to-tail no` (the default): every read of a key on disk reads the disk.
 fn twenty_times_memory_round_trip_without_copying_reads(backend: &str) {
     round_trip(backend, false);
 }
 
 fn round_trip(backend: &str, copy_reads: bool) {
-    let f = if copy_reads {
-        start(backend)
-    } else {
-        Ferrite::start(
-            backend,
-            &[
-                "--threads",
-                "2",
-                "--memory-size",
-                MEMORY,
-                "--copy-reads-to-tail",
-                "no",
-            ],
-        )
-    };
+    let f = Ferrite::start(
+        backend,
+        &[
+            "--threads",
+            "2",
+            "--memory-size",
+            MEMORY,
+            "--copy-reads-to-tail",
+            if copy_reads { "yes" } else { "no" },
+        ],
+    );
     let rss_before = f.rss_kb();
     // Writers own disjoint keys; each key ends with a known value or none.
     let models: Vec<HashMap<Vec<u8>, Vec<u8>>> = in_parallel(&f, WRITERS, |w, c| {

@@ -177,7 +177,7 @@ const PARAMS: &[Param] = &[
     ),
     mem("index-size", 64 * 1024, LLONG_MAX, "67108864", IMMUTABLE),
     // A record a read finds on disk is copied back into memory (FASTER's CopyReadsToTail).
-    param("copy-reads-to-tail", Kind::Bool, "yes", IMMUTABLE),
+    param("copy-reads-to-tail", Kind::Bool, "no", IMMUTABLE),
     // The disk tier's segment files: compaction deletes the log a segment at a time.
     mem(
         "log-segment-size",
