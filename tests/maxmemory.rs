@@ -20,16 +20,6 @@ fn start(backend: &str) -> Ferrite {
     Ferrite::start(backend, &["--threads", "2"])
 }
 
-fn info_field(c: &mut Conn, section: &str, name: &str) -> u64 {
-    let info = String::from_utf8_lossy(&c.cmd_str(&["INFO", section])).into_owned();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .unwrap_or_else(|| panic!("no {name} in {info}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 fn noeviction_refuses_writes_but_serves_reads(backend: &str) {
     let f = start(backend);
     let mut c = f.conn();
@@ -101,8 +91,8 @@ fn allkeys_lru_keeps_the_hot_keys(backend: &str) {
         .parse()
         .unwrap();
     assert!(dbsize < 3_100, "nothing evicted: {dbsize} keys");
-    assert!(info_field(&mut c, "stats", "evicted_keys") > 0);
-    assert!(info_field(&mut c, "memory", "used_memory_dataset") <= 2 << 20);
+    assert!(c.info_u64("stats", "evicted_keys") > 0);
+    assert!(c.info_u64("memory", "used_memory_dataset") <= 2 << 20);
     let hot = (0..100)
         .filter(|i| c.cmd_str(&["EXISTS", &format!("hot:{i}")]) == b":1\r\n")
         .count();

@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{Conn, Ferrite, escape};
+use common::{Ferrite, escape};
 
 per_backend!(
     hashes_grown_in_place_leave_memory,
@@ -20,31 +20,6 @@ const OOM: &[u8] = b"-OOM command not allowed when used memory > 'maxmemory'.\r\
 /// tests document (per reactor thread the receive buffer ring, the disk read buffers and the
 /// cache of records read back; the flusher's buffers; the index; allocator slack).
 const RSS_CONSTANT_MB: u64 = 40;
-
-fn info_field(c: &mut Conn, section: &str, name: &str) -> u64 {
-    let info = String::from_utf8_lossy(&c.cmd_str(&["INFO", section])).into_owned();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .unwrap_or_else(|| panic!("no {name} in {info}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-/// Sends `cmds` pipelined in batches of `batch` and returns the replies in order.
-fn pipeline(c: &mut Conn, cmds: &[Vec<Vec<u8>>], batch: usize) -> Vec<Vec<u8>> {
-    let mut replies = Vec::with_capacity(cmds.len());
-    for chunk in cmds.chunks(batch) {
-        for cmd in chunk {
-            let args: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
-            c.send(&args);
-        }
-        for _ in chunk {
-            replies.push(c.read_reply());
-        }
-    }
-    replies
-}
 
 /// The bulk strings of a flat array reply.
 fn bulks(reply: &[u8]) -> Vec<Vec<u8>> {
@@ -112,7 +87,7 @@ fn hashes_grown_in_place_leave_memory(backend: &str) {
             vec![b"HSET".to_vec(), key, b"seed".to_vec(), b"s".to_vec()]
         })
         .collect();
-    for (h, r) in pipeline(&mut c, &seed, 50).into_iter().enumerate() {
+    for (h, r) in c.pipeline(&seed, 50).into_iter().enumerate() {
         assert_eq!(r, b":1\r\n");
         model[h].insert(b"seed".to_vec(), b"s".to_vec());
     }
@@ -122,8 +97,8 @@ fn hashes_grown_in_place_leave_memory(backend: &str) {
         // The log's memory is sampled after every batch.
         let mut replies = Vec::new();
         for chunk in cmds.chunks(20) {
-            replies.extend(pipeline(&mut c, chunk, 20));
-            log_peak = log_peak.max(info_field(&mut c, "tiering", "tier_log_memory_bytes"));
+            replies.extend(c.pipeline(chunk, 20));
+            log_peak = log_peak.max(c.info_u64("tiering", "tier_log_memory_bytes"));
         }
         for (h, r) in replies.into_iter().enumerate() {
             assert_eq!(r, format!(":{FIELDS}\r\n").into_bytes(), "{}", escape(&r));
@@ -137,14 +112,14 @@ fn hashes_grown_in_place_leave_memory(backend: &str) {
     eprintln!(
         "{backend}: RSS grew {grown_mb} MB for {data_mb} MB of hash values grown in place, \
          log memory peaked at {log_peak}, {} payloads evicted",
-        info_field(&mut c, "tiering", "tier_payloads_evicted")
+        c.info_u64("tiering", "tier_payloads_evicted")
     );
     assert!(
         grown_mb < 4 + RSS_CONSTANT_MB,
         "RSS grew {grown_mb} MB for {data_mb} MB of data"
     );
-    assert!(info_field(&mut c, "tiering", "tier_payloads_evicted") as usize >= HASHES);
-    assert!(info_field(&mut c, "tiering", "tier_objects_written") as usize >= HASHES);
+    assert!(c.info_u64("tiering", "tier_payloads_evicted") as usize >= HASHES);
+    assert!(c.info_u64("tiering", "tier_objects_written") as usize >= HASHES);
     // The log's memory (pages, heap blocks, collections) keeps near the 4 MiB budget: the
     // budget, plus the pages the flusher may be behind and those whose eviction waits for the
     // epoch (seen up to 8 MiB for a moment): far from the 57 MiB written.
@@ -159,7 +134,7 @@ fn hashes_grown_in_place_leave_memory(backend: &str) {
             ]
         })
         .collect();
-    let replies = pipeline(&mut c, &reads, 20);
+    let replies = c.pipeline(&reads, 20);
     for (h, pair) in replies.chunks(2).enumerate() {
         assert_eq!(pair[0], format!(":{}\r\n", model[h].len()).into_bytes());
         let got: BTreeMap<Vec<u8>, Vec<u8>> = bulks(&pair[1])
@@ -168,7 +143,7 @@ fn hashes_grown_in_place_leave_memory(backend: &str) {
             .collect();
         assert!(got == model[h], "hash h:{h} differs from the model");
     }
-    assert_eq!(info_field(&mut c, "tiering", "tier_io_errors"), 0);
+    assert_eq!(c.info_u64("tiering", "tier_io_errors"), 0);
 }
 
 /// Under `maxmemory` with `allkeys-lru`, hashes that grow in place make the dataset grow:
@@ -192,14 +167,14 @@ fn hashes_grown_in_place_are_evicted_under_maxmemory(backend: &str) {
     let mut peak = 0;
     for round in 0..16 {
         let cmds: Vec<_> = (0..200).map(|h| grow(h, round, 4, 1000)).collect();
-        for r in pipeline(&mut c, &cmds, 50) {
+        for r in c.pipeline(&cmds, 50) {
             assert_eq!(r[0], b':', "{}", escape(&r));
         }
-        peak = peak.max(info_field(&mut c, "memory", "used_memory_dataset"));
+        peak = peak.max(c.info_u64("memory", "used_memory_dataset"));
     }
-    let evicted = info_field(&mut c, "stats", "evicted_keys");
-    let dataset = info_field(&mut c, "memory", "used_memory_dataset");
-    let used = info_field(&mut c, "memory", "used_memory");
+    let evicted = c.info_u64("stats", "evicted_keys");
+    let dataset = c.info_u64("memory", "used_memory_dataset");
+    let used = c.info_u64("memory", "used_memory");
     let keys = c.cmd_str(&["DBSIZE"]);
     eprintln!(
         "{backend}: {evicted} keys evicted, dataset {dataset} (peak {peak}), used_memory \

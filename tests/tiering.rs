@@ -34,6 +34,21 @@ fn start(backend: &str) -> Ferrite {
     Ferrite::start(backend, &["--threads", "2", "--memory-size", MEMORY])
 }
 
+/// [`start`] with `copy-reads-to-tail` set to `copy` ("yes" or "no").
+fn start_copying(backend: &str, copy: &str) -> Ferrite {
+    Ferrite::start(
+        backend,
+        &[
+            "--threads",
+            "2",
+            "--memory-size",
+            MEMORY,
+            "--copy-reads-to-tail",
+            copy,
+        ],
+    )
+}
+
 fn value(i: usize, round: u8) -> Vec<u8> {
     let mut v = format!("{i}:{round}:").into_bytes();
     v.resize(VALUE, b'a' + (i % 26) as u8);
@@ -42,22 +57,7 @@ fn value(i: usize, round: u8) -> Vec<u8> {
 
 /// Sends `cmds` pipelined in batches and returns the replies in order.
 fn pipeline(c: &mut Conn, cmds: &[Vec<Vec<u8>>]) -> Vec<Vec<u8>> {
-    pipeline_by(c, cmds, BATCH)
-}
-
-/// [`pipeline`] in batches of `batch`.
-fn pipeline_by(c: &mut Conn, cmds: &[Vec<Vec<u8>>], batch: usize) -> Vec<Vec<u8>> {
-    let mut replies = Vec::with_capacity(cmds.len());
-    for chunk in cmds.chunks(batch) {
-        for cmd in chunk {
-            let args: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
-            c.send(&args);
-        }
-        for _ in chunk {
-            replies.push(c.read_reply());
-        }
-    }
-    replies
+    c.pipeline(cmds, BATCH)
 }
 
 fn cmd(parts: &[&[u8]]) -> Vec<Vec<u8>> {
@@ -73,13 +73,7 @@ fn bulk(v: &[u8]) -> Vec<u8> {
 
 /// One INFO tiering field.
 fn tier_field(c: &mut Conn, name: &str) -> u64 {
-    let info = String::from_utf8_lossy(&c.cmd_str(&["INFO", "tiering"])).into_owned();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .unwrap_or_else(|| panic!("no {name} in {info}"))
-        .trim()
-        .parse()
-        .unwrap()
+    c.info_u64("tiering", name)
 }
 
 /// Runs `f(i)` for each writer/reader `i` on its own connection and thread.
@@ -111,17 +105,7 @@ fn twenty_times_memory_round_trip_without_copying_reads(backend: &str) {
 }
 
 fn round_trip(backend: &str, copy_reads: bool) {
-    let f = Ferrite::start(
-        backend,
-        &[
-            "--threads",
-            "2",
-            "--memory-size",
-            MEMORY,
-            "--copy-reads-to-tail",
-            if copy_reads { "yes" } else { "no" },
-        ],
-    );
+    let f = start_copying(backend, if copy_reads { "yes" } else { "no" });
     let rss_before = f.rss_kb();
     // Writers own disjoint keys; each key ends with a known value or none.
     let models: Vec<HashMap<Vec<u8>, Vec<u8>>> = in_parallel(&f, WRITERS, |w, c| {
@@ -481,7 +465,7 @@ fn big_strings_leave_memory(backend: &str) {
             .iter()
             .map(|&i| cmd(&[b"SET", format!("big:{i}").as_bytes(), &big(i, 0)]))
             .collect();
-        assert!(pipeline_by(c, &sets, 8).iter().all(|r| r == b"+OK\r\n"));
+        assert!(c.pipeline(&sets, 8).iter().all(|r| r == b"+OK\r\n"));
         let mut model: HashMap<usize, Vec<u8>> = mine.iter().map(|&i| (i, big(i, 0))).collect();
         // Rewrites and appends of values that are on disk by now.
         let later: Vec<_> = mine
@@ -497,7 +481,7 @@ fn big_strings_leave_memory(backend: &str) {
                 }
             })
             .collect();
-        pipeline_by(c, &later, 8);
+        c.pipeline(&later, 8);
         model
     });
     let model: HashMap<usize, Vec<u8>> = models.into_iter().flatten().collect();
@@ -510,7 +494,7 @@ fn big_strings_leave_memory(backend: &str) {
             .iter()
             .map(|&i| cmd(&[b"GET", format!("big:{i}").as_bytes()]))
             .collect();
-        for (&i, reply) in mine.iter().zip(pipeline_by(c, &gets, 8)) {
+        for (&i, reply) in mine.iter().zip(c.pipeline(&gets, 8)) {
             assert!(
                 reply == bulk(&model[&i]),
                 "big:{i}: got {} bytes",
@@ -583,7 +567,7 @@ fn collections_leave_memory(backend: &str) {
             [h, s, z, l]
         })
         .collect();
-    for r in pipeline_by(&mut c, &build, 20) {
+    for r in c.pipeline(&build, 20) {
         assert_eq!(r, format!(":{ELEMENTS}\r\n").into_bytes());
     }
     assert!(tier_field(&mut c, "tier_objects_written") as usize >= 2 * PER_TYPE);
@@ -658,7 +642,7 @@ fn collections_leave_memory(backend: &str) {
             ]
         })
         .collect();
-    for r in pipeline_by(&mut c, &writes, 20) {
+    for r in c.pipeline(&writes, 20) {
         assert!(r == b":1\r\n" || r == format!(":{}\r\n", ELEMENTS + 1).into_bytes());
     }
     check(&mut c, &extra);
@@ -760,17 +744,7 @@ fn hot_keys_come_back_to_memory(backend: &str) {
     // between the passes empties that cache, so the second pass finds the log as it is.
     let cold: Vec<usize> = (20_000..21_200).collect();
     for promote in ["yes", "no"] {
-        let f = Ferrite::start(
-            backend,
-            &[
-                "--threads",
-                "2",
-                "--memory-size",
-                MEMORY,
-                "--copy-reads-to-tail",
-                promote,
-            ],
-        );
+        let f = start_copying(backend, promote);
         let mut c = f.conn();
         let sets: Vec<_> = (0..LOADED)
             .map(|i| cmd(&[b"SET", format!("k:{i}").as_bytes(), &value(i, 0)]))

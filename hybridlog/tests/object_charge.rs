@@ -6,11 +6,9 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use common::{Bag, bag, set, small};
-use ferrite_hybridlog::disk::{DiskConfig, SegmentedFile};
+use common::{Bag, Dir, bag, set, small, tiered_store};
 use ferrite_hybridlog::{ObjectWrite, Session, Store, StoreConfig, Value, ValueMut};
 
 /// Appends `n` numbers to the bag at `key` (creating it), in place where the record allows.
@@ -181,37 +179,20 @@ fn concurrent_growth_is_counted_exactly() {
     check(&store);
 }
 
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 const BUDGET: u64 = 1 << 20;
 
 fn tiered(name: &str) -> (Arc<Store>, Dir) {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("objcharge-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let open = |sub: &str| SegmentedFile::open(&DiskConfig::new(dir.join(sub))).unwrap();
-    let store = Store::with_devices(
-        StoreConfig {
-            index_buckets: 1 << 10,
-            page_bits: 14,
-            memory_size: BUDGET as usize,
-            mutable_fraction: 0.5,
-            databases: 16,
-            ..StoreConfig::default()
-        },
-        Box::new(open("hlog")),
-        Box::new(open("objects")),
-    )
-    .unwrap();
+    let cfg = StoreConfig {
+        index_buckets: 1 << 10,
+        page_bits: 14,
+        memory_size: BUDGET as usize,
+        mutable_fraction: 0.5,
+        databases: 16,
+        ..StoreConfig::default()
+    };
+    let (store, dir) = tiered_store(&format!("objcharge-{name}"), cfg, None);
     store.set_object_reader(Bag::read);
-    (store, Dir(dir))
+    (store, dir)
 }
 
 /// Bags grown in place, round robin, to ten times the budget: what the log holds in memory

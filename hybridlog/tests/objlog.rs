@@ -8,12 +8,11 @@ use std::collections::HashMap;
 use std::mem::ManuallyDrop;
 use std::os::fd::FromRawFd;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use common::{Bag, get, set};
-use ferrite_hybridlog::disk::{DiskConfig, SegmentedFile};
+use common::{Bag, Dir, get, set, tiered_store};
 use ferrite_hybridlog::tier::{Fetch, FetchStep};
 use ferrite_hybridlog::{ObjectWrite, Session, Store, StoreConfig, ValueKind, ValueMut};
 
@@ -22,42 +21,18 @@ const PAGE_BITS: u32 = 16;
 const BIG: usize = 20_000;
 const BUDGET: usize = 512 << 10;
 
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn tiered(name: &str, segment_bits: u32) -> (Arc<Store>, Dir) {
-    // Under the build directory: /tmp may be a tmpfs without O_DIRECT.
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("objlog-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let open = |sub: &str| {
-        SegmentedFile::open(&DiskConfig {
-            segment_bits,
-            ..DiskConfig::new(dir.join(sub))
-        })
-        .unwrap()
+    let cfg = StoreConfig {
+        index_buckets: 1 << 12,
+        page_bits: PAGE_BITS,
+        memory_size: BUDGET,
+        mutable_fraction: 0.5,
+        databases: 16,
+        ..StoreConfig::default()
     };
-    let store = Store::with_devices(
-        StoreConfig {
-            index_buckets: 1 << 12,
-            page_bits: PAGE_BITS,
-            memory_size: BUDGET,
-            mutable_fraction: 0.5,
-            databases: 16,
-            ..StoreConfig::default()
-        },
-        Box::new(open("hlog")),
-        Box::new(open("objects")),
-    )
-    .unwrap();
+    let (store, dir) = tiered_store(&format!("objlog-{name}"), cfg, Some(segment_bits));
     store.set_object_reader(Bag::read);
-    (store, Dir(dir))
+    (store, dir)
 }
 
 fn big(i: u64, round: u64) -> Vec<u8> {

@@ -5,31 +5,16 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier};
 
-use common::{Bag, get, set};
-use ferrite_hybridlog::disk::{DiskConfig, SegmentedFile};
+use common::{Bag, Dir, get, set, tiered_store};
 use ferrite_hybridlog::tier::TierStats;
 use ferrite_hybridlog::{Session, Store, StoreConfig, ValueKind};
 
 const BUDGET: usize = 512 << 10;
 
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn tiered(name: &str, copy_reads_to_tail: bool) -> (Arc<Store>, Dir) {
-    // Under the build directory: /tmp may be a tmpfs without O_DIRECT.
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("promote-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let open = |sub: &str| SegmentedFile::open(&DiskConfig::new(dir.join(sub))).unwrap();
     let cfg = StoreConfig {
         index_buckets: 1 << 12,
         page_bits: 16,
@@ -38,9 +23,7 @@ fn tiered(name: &str, copy_reads_to_tail: bool) -> (Arc<Store>, Dir) {
         copy_reads_to_tail,
         ..StoreConfig::default()
     };
-    let store =
-        Store::with_devices(cfg, Box::new(open("hlog")), Box::new(open("objects"))).unwrap();
-    (store, Dir(dir))
+    tiered_store(&format!("promote-{name}"), cfg, None)
 }
 
 fn now() -> u64 {

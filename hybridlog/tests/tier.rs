@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use common::{get, set};
+use common::{Dir, get, set, tiered_store};
 use ferrite_hybridlog::disk::{DiskConfig, SegmentedFile};
 use ferrite_hybridlog::tier::FetchStep;
 use ferrite_hybridlog::{Session, Store, StoreConfig, ValueKind};
@@ -20,35 +20,12 @@ use ferrite_hybridlog::{Session, Store, StoreConfig, ValueKind};
 const PAGE_BITS: u32 = 16;
 const BUDGET: usize = 512 << 10;
 
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn tiered(name: &str) -> (Arc<Store>, Dir) {
     tiered_with(name, 22)
 }
 
 fn tiered_with(name: &str, segment_bits: u32) -> (Arc<Store>, Dir) {
-    // Under the build directory: /tmp may be a tmpfs without O_DIRECT.
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("tier-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let device = SegmentedFile::open(&DiskConfig {
-        segment_bits,
-        ..DiskConfig::new(dir.join("hlog"))
-    })
-    .unwrap();
-    let objects = SegmentedFile::open(&DiskConfig {
-        segment_bits,
-        ..DiskConfig::new(dir.join("objects"))
-    })
-    .unwrap();
-    let store = Store::with_devices(config(), Box::new(device), Box::new(objects)).unwrap();
-    (store, Dir(dir))
+    tiered_store(&format!("tier-{name}"), config(), Some(segment_bits))
 }
 
 fn config() -> StoreConfig {

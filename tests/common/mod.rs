@@ -620,6 +620,32 @@ impl Conn {
         self.read_reply()
     }
 
+    /// One numeric field of an INFO section (panics when it is missing).
+    pub fn info_u64(&mut self, section: &str, name: &str) -> u64 {
+        let info = String::from_utf8_lossy(&self.cmd_str(&["INFO", section])).into_owned();
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("no {name} in {info}"))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// Sends `cmds` pipelined in batches of `batch` and returns the replies in order.
+    pub fn pipeline(&mut self, cmds: &[Vec<Vec<u8>>], batch: usize) -> Vec<Vec<u8>> {
+        let mut replies = Vec::with_capacity(cmds.len());
+        for chunk in cmds.chunks(batch) {
+            for cmd in chunk {
+                let args: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
+                self.send(&args);
+            }
+            for _ in chunk {
+                replies.push(self.read_reply());
+            }
+        }
+        replies
+    }
+
     /// [`Conn::cmd`] with string arguments.
     pub fn cmd_str(&mut self, args: &[&str]) -> Vec<u8> {
         let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();

@@ -2,9 +2,44 @@
 #![allow(dead_code)]
 
 use std::any::Any;
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use ferrite_hybridlog::disk::{DiskConfig, SegmentedFile};
 use ferrite_hybridlog::{Session, Store, StoreConfig, StoreObject, Value, ValueKind, Write};
+
+/// A test's data directory, removed when dropped.
+pub struct Dir(pub PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A store with a disk tier: its log and object log are segmented files (of `segment_bits`,
+/// or the default size) in a fresh directory `<name>-<pid>` under the build directory (/tmp
+/// may be a tmpfs without O_DIRECT).
+pub fn tiered_store(name: &str, cfg: StoreConfig, segment_bits: Option<u32>) -> (Arc<Store>, Dir) {
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let open = |sub: &str| {
+        let base = DiskConfig::new(dir.join(sub));
+        let cfg = match segment_bits {
+            Some(segment_bits) => DiskConfig {
+                segment_bits,
+                ..base
+            },
+            None => base,
+        };
+        SegmentedFile::open(&cfg).unwrap()
+    };
+    let store =
+        Store::with_devices(cfg, Box::new(open("hlog")), Box::new(open("objects"))).unwrap();
+    (store, Dir(dir))
+}
 
 /// A small store: 4 KiB pages, a 64 KiB budget of which half is mutable, so tests cross pages
 /// and the read-only boundary quickly.
