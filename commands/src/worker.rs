@@ -234,14 +234,19 @@ impl Worker {
             if ahead.is_empty() && parser.is_idle() && pos < input.len() {
                 ahead.fill(&input[pos..], &limits, &mut self.session, client.db);
             }
-            let (consumed, args, found) = if let Some(request) = ahead.pop(&input[pos..]) {
-                if let Some(hash) = request.key_hash {
-                    self.session.hint_key(hash);
-                }
-                (request.consumed, request.args, Some(request.found))
+            let (consumed, args, found, key_hash) = if let Some(request) = ahead.pop(&input[pos..])
+            {
+                (
+                    request.consumed,
+                    request.args,
+                    Some(request.found),
+                    request.key_hash,
+                )
             } else {
                 match parser.parse(&input[pos..], &limits) {
-                    Parse::Command { consumed } => (consumed, parser.args(&input[pos..]), None),
+                    Parse::Command { consumed } => {
+                        (consumed, parser.args(&input[pos..]), None, None)
+                    }
                     Parse::Skip { consumed } => {
                         pos += consumed;
                         continue;
@@ -276,8 +281,12 @@ impl Worker {
                 continue;
             }
             let keeps = matches!(found, Some(Some((spec, _))) if Ahead::keeps_after(spec));
+            // The hint names the key by its address: it lives exactly as long as this command
+            // runs, never past these input bytes (the buffer is reused for later reads).
+            if let Some(hash) = key_hash {
+                self.session.hint_key(hash);
+            }
             self.execute(client, args, out, now_ms, found);
-            // The hint names the key by its address: it must not outlive these input bytes.
             self.session.forget_key();
             if client.blocked.is_none() && !self.parked.is_empty() {
                 // A parked command that was just answered.
