@@ -9,7 +9,7 @@ mod parse;
 
 use parse::{memtoull, parse_save};
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Why a configuration value was refused.
@@ -211,6 +211,8 @@ pub struct Config {
     pub hz: AtomicU64,
     /// `maxmemory` in bytes, 0 = no limit.
     pub maxmemory: AtomicU64,
+    /// `no-appendfsync-on-rewrite` (read by the AOF writer before each fsync).
+    pub no_appendfsync_on_rewrite: AtomicBool,
     /// Absolute path of the configuration file the server was started with (INFO `config_file`,
     /// CONFIG REWRITE); set once by the binary.
     pub config_file: OnceLock<String>,
@@ -230,6 +232,7 @@ impl Default for Config {
             databases: AtomicU64::new(16),
             hz: AtomicU64::new(10),
             maxmemory: AtomicU64::new(0),
+            no_appendfsync_on_rewrite: AtomicBool::new(false),
             config_file: OnceLock::new(),
             values: RwLock::new(PARAMS.iter().map(|p| p.default.to_owned()).collect()),
         }
@@ -365,6 +368,10 @@ impl Config {
             "databases" => self.databases.store(n(), Ordering::Relaxed),
             "hz" => self.hz.store(n().clamp(HZ_MIN, HZ_MAX), Ordering::Relaxed),
             "maxmemory" => self.maxmemory.store(n(), Ordering::Relaxed),
+            "no-appendfsync-on-rewrite" => {
+                self.no_appendfsync_on_rewrite
+                    .store(v == "yes", Ordering::Relaxed);
+            }
             _ => {}
         }
     }

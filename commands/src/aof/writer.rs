@@ -202,7 +202,10 @@ fn fsync_due(policy: Fsync, since_last: Duration, stop: bool) -> bool {
 /// Redis's `no-appendfsync-on-rewrite yes` while a BGSAVE or BGREWRITEAOF child runs
 /// (`server.aof_no_fsync_on_rewrite && hasActiveChildProcess()` in `flushAppendOnlyFile`).
 fn fsync_held_off(server: &Server) -> bool {
-    server.config.value("no-appendfsync-on-rewrite").as_deref() == Some("yes")
+    server
+        .config
+        .no_appendfsync_on_rewrite
+        .load(Ordering::Relaxed)
         && (server.persist.child().is_some() || server.aof.rewrite.child().is_some())
 }
 
