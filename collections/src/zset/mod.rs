@@ -187,7 +187,7 @@ impl SortedSet {
     /// Prepares a computed result (ZUNIONSTORE and friends) for storing: Redis converts a small
     /// result to a listpack, where a `-0` score reads back as `0`.
     pub fn normalize_for_store(&mut self) {
-        if self.encoding_name(&Limits::default()) != "listpack" {
+        if !self.is_listpack(&Limits::default()) {
             return;
         }
         let zeros: Vec<Box<[u8]>> = self
@@ -371,7 +371,12 @@ impl SortedSet {
     /// mixed scores, walking as Redis does is how Ferrite gives Redis's answer (a skiplist's
     /// answer then depends on its random levels, in Redis too).
     fn walks_like_listpack(&self) -> bool {
-        let limits = Limits::default();
+        self.is_listpack(&Limits::default())
+    }
+
+    /// Whether Redis would still keep this set as a listpack under `limits` (it never went
+    /// past them).
+    fn is_listpack(&self, limits: &Limits) -> bool {
         self.peak_len as usize <= limits.zset_max_listpack_entries
             && self.peak_elem as usize <= limits.zset_max_listpack_value
     }
@@ -428,12 +433,10 @@ impl SortedSet {
     /// OBJECT ENCODING: "listpack" until the set ever exceeded `zset-max-listpack-entries` or
     /// held a member longer than `zset-max-listpack-value`, then "skiplist".
     pub fn encoding_name(&self, limits: &Limits) -> &'static str {
-        if self.peak_len as usize > limits.zset_max_listpack_entries
-            || self.peak_elem as usize > limits.zset_max_listpack_value
-        {
-            "skiplist"
-        } else {
+        if self.is_listpack(limits) {
             "listpack"
+        } else {
+            "skiplist"
         }
     }
 
