@@ -27,34 +27,8 @@ per_backend!(
 
 /// Ferrite on `dir` (its data directory) with two threads and the small test store.
 fn start_on(backend: &str, dir: &Path, extra: &[&str]) -> Ferrite {
-    let port = free_port();
-    let mut args: Vec<String> = [
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--io-backend",
-        backend,
-        "--threads",
-        "2",
-        "--index-size",
-        "1mb",
-        "--memory-size",
-        "128mb",
-        "--dir",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.push(dir.display().to_string());
-    args.extend(extra.iter().map(|s| s.to_string()));
-    Ferrite::start_custom(
-        &common::ferrite_bin(),
-        &args,
-        port,
-        &format!("ferrite[{backend}]"),
-    )
-    .unwrap_or_else(|e| panic!("ferrite on {} did not start: {e}", dir.display()))
+    Ferrite::start_in(backend, dir, extra)
+        .unwrap_or_else(|e| panic!("ferrite on {} did not start: {e}", dir.display()))
 }
 
 fn ok(c: &mut Conn, args: &[&str]) {

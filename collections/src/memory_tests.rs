@@ -45,7 +45,12 @@ trait Subject: Clone {
     fn add(&mut self, k: u16, v: u16);
     fn remove(&mut self, k: u16);
     fn pop(&mut self, n: u8, rng: &mut Rng);
-    fn remove_range(&mut self, a: u16, b: u16);
+    /// Removes a run of members (one by one, unless the collection has a range removal).
+    fn remove_range(&mut self, a: u16, b: u16) {
+        for k in a.min(b)..a.max(b) {
+            self.remove(k);
+        }
+    }
     fn fast(&self) -> usize;
     fn slow(&self) -> usize;
 }
@@ -68,11 +73,6 @@ impl Subject for Hash {
             Hash::remove(self, &f);
         }
     }
-    fn remove_range(&mut self, a: u16, b: u16) {
-        for k in a.min(b)..a.max(b) {
-            Hash::remove(self, &member(k));
-        }
-    }
     fn fast(&self) -> usize {
         self.memory_usage()
     }
@@ -91,11 +91,6 @@ impl Subject for Set {
     fn pop(&mut self, n: u8, rng: &mut Rng) {
         self.pop_many(n.into(), rng);
         Set::pop(self, rng);
-    }
-    fn remove_range(&mut self, a: u16, b: u16) {
-        for k in a.min(b)..a.max(b) {
-            Set::remove(self, &member(k));
-        }
     }
     fn fast(&self) -> usize {
         self.memory_usage()

@@ -270,10 +270,10 @@ impl Ferrite {
         panic!("ferrite did not start: {last_err}");
     }
 
-    /// Ferrite with `--appendonly yes` (unless `extra` says otherwise) on `dir` as its data
-    /// directory, two reactor threads and the small test store: the AOF suites' server. An
-    /// error is the reason it did not start (some tests expect a refused start-up).
-    pub fn start_aof_in(backend: &str, dir: &Path, extra: &[&str]) -> Result<Ferrite, String> {
+    /// Ferrite on `dir` as its data directory, with two reactor threads and the small test
+    /// store's sizes (`TEST_STORE_ARGS` but its `--save`: what `extra` does not set), then
+    /// `extra`. An error is the reason it did not start (some tests expect a refused start-up).
+    pub fn start_in(backend: &str, dir: &Path, extra: &[&str]) -> Result<Ferrite, String> {
         let mut outcome = Err(String::new());
         // A port free when probed may be taken by another test before the server binds it:
         // only that refusal is retried (other refusals are what some tests expect).
@@ -290,18 +290,16 @@ impl Ferrite {
                 backend,
                 "--threads",
                 "2",
-                "--appendonly",
-                "yes",
                 "--dir",
                 &dir,
             ];
-            let defaults = TEST_STORE_ARGS
+            let sizes = TEST_STORE_ARGS
                 .chunks(2)
-                .filter(|pair| !extra.contains(&pair[0]))
+                .filter(|pair| pair[0] != "--save" && !extra.contains(&pair[0]))
                 .flatten();
             let args: Vec<String> = fixed
                 .iter()
-                .chain(defaults)
+                .chain(sizes)
                 .chain(extra)
                 .map(|s| s.to_string())
                 .collect();
@@ -313,6 +311,17 @@ impl Ferrite {
             }
         }
         outcome
+    }
+
+    /// [`Ferrite::start_in`] with `--appendonly yes` and no save points (unless `extra` says
+    /// otherwise): the AOF suites' server.
+    pub fn start_aof_in(backend: &str, dir: &Path, extra: &[&str]) -> Result<Ferrite, String> {
+        let mut args = vec!["--appendonly", "yes"];
+        if !extra.contains(&"--save") {
+            args.extend(["--save", ""]);
+        }
+        args.extend(extra);
+        Ferrite::start_in(backend, dir, &args)
     }
 
     /// SIGKILL, and wait for the process to be gone.
