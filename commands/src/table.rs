@@ -5,6 +5,9 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+mod names;
+use names::NameTable;
+
 use crate::args::Args;
 use crate::ctx::Ctx;
 
@@ -242,27 +245,7 @@ pub fn lookup_sub(
     Some((&parent.subcommands[i], base + i as CmdId))
 }
 
-/// Longest command name the table can hold.
-const MAX_NAME: usize = 32;
-
-/// Slots of the lookup table: a power of two well above the number of commands, so probes are
-/// short.
-const LOOKUP_SLOTS: usize = 1024;
-const _: () = assert!(LOOKUP_SLOTS.is_power_of_two());
-
-/// Case-insensitive hash of a command name (ASCII case folded by clearing bit 5, which maps
-/// letters to upper case and leaves digits, `_` and `-` distinct from each other).
-#[inline]
-fn name_hash(name: &[u8]) -> usize {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in name {
-        h = (h ^ u64::from(b & !0x20)).wrapping_mul(0x0100_0000_01b3);
-    }
-    (h ^ (h >> 29)) as usize
-}
-
-/// Finds a command by name, case-insensitively, without allocating. This runs for every command,
-/// so it is an open-addressed table probed with a cheap hash rather than a SipHash map.
+/// Finds a command by name, case-insensitively, without allocating.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     lookup_id(name).map(|(c, _)| c)
 }
@@ -270,39 +253,18 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
 /// [`lookup`], with the command's id.
 #[inline]
 pub fn lookup_id(name: &[u8]) -> Option<(&'static CommandSpec, CmdId)> {
-    type Slots = Vec<Option<(&'static CommandSpec, CmdId)>>;
-    static SLOTS: OnceLock<Slots> = OnceLock::new();
-    let slots = SLOTS.get_or_init(|| {
-        let mut slots = vec![None; LOOKUP_SLOTS];
-        let mut seen = HashMap::new();
-        // Top-level ids are positions in `all()` (see `ids`).
-        for (id, c) in all().iter().enumerate() {
-            assert!(c.name.len() <= MAX_NAME, "command name {} too long", c.name);
-            assert!(
-                seen.insert(c.name, ()).is_none(),
-                "command {} defined twice",
-                c.name
-            );
-            let mut i = name_hash(c.name.as_bytes()) & (LOOKUP_SLOTS - 1);
-            while slots[i].is_some() {
-                i = (i + 1) & (LOOKUP_SLOTS - 1);
-            }
-            slots[i] = Some((*c, id as CmdId));
-        }
-        assert!(seen.len() * 2 < LOOKUP_SLOTS, "lookup table too full");
-        slots
-    });
-    if name.len() > MAX_NAME {
-        return None;
-    }
-    let mut i = name_hash(name) & (LOOKUP_SLOTS - 1);
-    loop {
-        let (c, id) = slots[i]?;
-        if c.name.as_bytes().eq_ignore_ascii_case(name) {
-            return Some((c, id));
-        }
-        i = (i + 1) & (LOOKUP_SLOTS - 1);
-    }
+    static NAMES: OnceLock<NameTable<(&'static CommandSpec, CmdId)>> = OnceLock::new();
+    NAMES
+        .get_or_init(|| {
+            // Top-level ids are positions in `all()` (see `ids`).
+            NameTable::new(
+                all()
+                    .iter()
+                    .enumerate()
+                    .map(|(id, c)| (c.name, (*c, id as CmdId))),
+            )
+        })
+        .get(name)
 }
 
 #[cfg(test)]
