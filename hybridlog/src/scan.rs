@@ -280,22 +280,14 @@ impl Session {
         }
         if keys.is_empty() {
             let start = splitmix(&mut rng) as usize % groups;
-            let (mut g, mut wrapped) = (start, false);
-            loop {
-                match ix.next_occupied_group(g) {
-                    Some(x) if !wrapped || x < start => {
-                        visited_groups += 1;
-                        for b in ix.group_buckets(x) {
-                            visited_buckets += 1;
-                            visit(b, &mut keys);
-                        }
-                        if !keys.is_empty() {
-                            break;
-                        }
-                        g = x + 1;
-                    }
-                    _ if wrapped || start == 0 => break,
-                    _ => (g, wrapped) = (0, true),
+            for g in occupied_groups_from(ix, start) {
+                visited_groups += 1;
+                for b in ix.group_buckets(g) {
+                    visited_buckets += 1;
+                    visit(b, &mut keys);
+                }
+                if !keys.is_empty() {
+                    break;
                 }
             }
         }
@@ -343,20 +335,13 @@ impl Session {
         let mut best: Option<(u64, u8, Vec<u8>)> = None;
         let mut sampled = 0;
         let samples = samples.max(1);
-        for _ in 0..samples * 64 {
-            if sampled >= samples {
-                break;
-            }
-            let b = splitmix(&mut rng) as usize & (n - 1);
-            if !ix.group_marked(ix.group_of(b)) {
-                continue;
-            }
+        let mut sample = |b: usize, sampled: &mut usize, rng: &mut u64| {
             visit_bucket(s, b, heads, seen, true, |r| {
                 let (meta, expire) = state(r);
                 if meta.tombstone() || (policy.volatile() && expire == NO_EXPIRY) {
                     return;
                 }
-                sampled += 1;
+                *sampled += 1;
                 let score = if is_expired(expire, now_ms) {
                     u64::MAX
                 } else {
@@ -366,7 +351,7 @@ impl Session {
                         | EvictionPolicy::AllKeysLfu
                         | EvictionPolicy::VolatileLfu => s.access.evictability(r.access()),
                         EvictionPolicy::AllKeysRandom | EvictionPolicy::VolatileRandom => {
-                            splitmix(&mut rng) >> 1
+                            splitmix(rng) >> 1
                         }
                         EvictionPolicy::VolatileTtl => u64::MAX - 1 - expire,
                     }
@@ -375,6 +360,30 @@ impl Session {
                     best = Some((score, r.pdb(), r.key().to_vec()));
                 }
             });
+        };
+        // Random buckets first, as Redis samples its dict; empty groups are skipped for free
+        // but empty buckets in occupied ones cost a probe.
+        for _ in 0..samples * 64 {
+            if sampled >= samples {
+                break;
+            }
+            let b = splitmix(&mut rng) as usize & (n - 1);
+            if ix.group_marked(ix.group_of(b)) {
+                sample(b, &mut sampled, &mut rng);
+            }
+        }
+        // A few keys in a large index can hide from random probes: walk the occupied groups
+        // from a random one, so that a candidate is found whenever one exists.
+        if sampled == 0 {
+            let start = splitmix(&mut rng) as usize % ix.group_count();
+            for g in occupied_groups_from(ix, start) {
+                for b in ix.group_buckets(g) {
+                    sample(b, &mut sampled, &mut rng);
+                }
+                if sampled >= samples {
+                    break;
+                }
+            }
         }
         let Some((_, pdb, key)) = best else {
             return false;
@@ -551,6 +560,26 @@ fn reap(
 }
 
 /// SplitMix64: a tiny generator for RANDOMKEY's bucket choice.
+/// The groups that may hold live records, from group `start` on, wrapping around once.
+fn occupied_groups_from(
+    ix: &crate::index::HashIndex,
+    start: usize,
+) -> impl Iterator<Item = usize> + '_ {
+    let (mut g, mut wrapped) = (start, false);
+    std::iter::from_fn(move || {
+        loop {
+            match ix.next_occupied_group(g) {
+                Some(x) if !wrapped || x < start => {
+                    g = x + 1;
+                    return Some(x);
+                }
+                _ if wrapped || start == 0 => return None,
+                _ => (g, wrapped) = (0, true),
+            }
+        }
+    })
+}
+
 fn splitmix(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;

@@ -358,6 +358,38 @@ fn swap_and_flush() {
     assert_eq!(store.stats().expired_keys, 0);
 }
 
+/// Three keys in a 2^20-bucket index: random probes alone (maxmemory-samples x 64 of them)
+/// find one of the 3 occupied groups of 16384 about one time in seventeen; eviction must find
+/// a candidate whenever one exists, or `maxmemory` answers -OOM with keys left to evict.
+#[test]
+fn eviction_finds_candidates_in_a_sparse_index() {
+    use ferrite_hybridlog::EvictionPolicy;
+    let store = small(1 << 20);
+    let mut s = store.session();
+    for policy in [EvictionPolicy::AllKeysLru, EvictionPolicy::AllKeysRandom] {
+        for k in [&b"a"[..], b"b", b"c"] {
+            set(&mut s, 0, k, b"v");
+        }
+        for seed in 0..3 {
+            assert!(
+                s.evict_one(policy, 5, 0, seed),
+                "{policy:?}: nothing evicted"
+            );
+        }
+        assert_eq!(store.db_size(0), 0);
+        assert!(
+            !s.evict_one(policy, 5, 0, 7),
+            "{policy:?}: evicted from nothing"
+        );
+    }
+    s.upsert(3, b"volatile", b"v", ValueKind::String, 1_000_000);
+    set(&mut s, 3, b"persistent", b"v");
+    assert!(s.evict_one(EvictionPolicy::VolatileTtl, 5, 0, 1));
+    assert_eq!(get(&mut s, 3, b"volatile", 0), None);
+    assert!(!s.evict_one(EvictionPolicy::VolatileTtl, 5, 0, 2));
+    assert_eq!(store.db_size(3), 1);
+}
+
 #[test]
 fn random_key_finds_live_keys_even_when_sparse() {
     let store = small(4096);
