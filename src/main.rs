@@ -19,7 +19,7 @@ use ferrite_commands::config::Config;
 use ferrite_commands::server::unix_ms;
 use ferrite_commands::{Server, persist};
 use ferrite_hybridlog::disk::{DiskConfig, SegmentedFile};
-use ferrite_hybridlog::{Store, StoreConfig};
+use ferrite_hybridlog::{CopyReads, Store, StoreConfig};
 use ferrite_reactor::Backend;
 use nix::sys::signal::{SigSet, Signal};
 
@@ -218,7 +218,11 @@ fn store_config(config: &Config) -> anyhow::Result<StoreConfig> {
         memory_size,
         page_bits: page_bits(memory_size),
         databases: number(config, "databases")? as usize,
-        copy_reads_to_tail: value(config, "copy-reads-to-tail") == "yes",
+        copy_reads_to_tail: match value(config, "copy-reads-to-tail").as_str() {
+            "yes" => CopyReads::Always,
+            "repeated" => CopyReads::Repeated,
+            _ => CopyReads::Never,
+        },
         ..defaults
     })
 }

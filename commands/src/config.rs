@@ -113,6 +113,8 @@ const POLICIES: &[&str] = &[
     "noeviction",
 ];
 const FSYNC: &[&str] = &["everysec", "always", "no"];
+/// `copy-reads-to-tail`: never, after every disk read, after a repeated one.
+const COPY_READS: &[&str] = &["no", "yes", "repeated"];
 const IO_BACKENDS: &[&str] = &["auto", "uring", "epoll"];
 
 /// Every parameter, in the order `CONFIG GET *` lists them. Limits and texts are Redis 7.0.15's.
@@ -177,7 +179,12 @@ const PARAMS: &[Param] = &[
     ),
     mem("index-size", 64 * 1024, LLONG_MAX, "67108864", IMMUTABLE),
     // A record a read finds on disk is copied back into memory (FASTER's CopyReadsToTail).
-    param("copy-reads-to-tail", Kind::Bool, "no", IMMUTABLE),
+    param(
+        "copy-reads-to-tail",
+        Kind::Enum(COPY_READS),
+        "repeated",
+        IMMUTABLE,
+    ),
     // The disk tier's segment files: compaction deletes the log a segment at a time.
     mem(
         "log-segment-size",

@@ -69,10 +69,23 @@ pub struct StoreConfig {
     pub mutable_fraction: f64,
     /// Number of logical databases (Redis's `databases`, at most 256).
     pub databases: usize,
-    /// Copy a record a read finds on disk back to the tail, so that hot keys are read from
-    /// memory again (FASTER's `CopyReadsToTail`). Off by default, as in Garnet: under uniform
-    /// reads of a dataset far larger than memory it writes back nearly every record read.
-    pub copy_reads_to_tail: bool,
+    /// Which records a read finds on disk are copied back to the tail, so that hot keys are
+    /// read from memory again (FASTER's `CopyReadsToTail`).
+    pub copy_reads_to_tail: CopyReads,
+}
+
+/// When a record a read found on disk is copied back to the tail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyReads {
+    /// Never: every read of a cold key reads the disk (Garnet's default).
+    Never,
+    /// After every disk read (FASTER's `CopyReadsToTail`): under uniform reads of a dataset
+    /// far larger than memory it writes back nearly every record read.
+    Always,
+    /// When the key was read from disk before, recently: a doorkeeper (TinyLFU's admission
+    /// filter) remembers the keys of the last disk reads, so keys read once stay on disk and
+    /// keys read again come back to memory.
+    Repeated,
 }
 
 impl Default for StoreConfig {
@@ -83,7 +96,7 @@ impl Default for StoreConfig {
             memory_size: 1 << 30,
             mutable_fraction: 0.9,
             databases: 16,
-            copy_reads_to_tail: false,
+            copy_reads_to_tail: CopyReads::Never,
         }
     }
 }
@@ -175,7 +188,7 @@ pub enum StoreError {
 pub struct StoreStats {
     /// Bytes of log memory allocated.
     pub log_memory_bytes: u64,
-    /// Bytes of index memory (buckets and overflow buckets).
+    /// Bytes of index memory (buckets and overflow buckets, and the disk tier's doorkeeper).
     pub index_memory_bytes: u64,
     /// Keys removed because their TTL passed (lazily or by the active cycle).
     pub expired_keys: u64,

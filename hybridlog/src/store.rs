@@ -60,7 +60,7 @@ pub struct Store {
     /// LRU/LFU tracking (OBJECT IDLETIME/FREQ, `maxmemory` eviction).
     pub(crate) access: Access,
     /// See [`StoreConfig::copy_reads_to_tail`].
-    pub(crate) copy_reads_to_tail: bool,
+    pub(crate) copy_reads_to_tail: crate::CopyReads,
     /// Bytes of the live (newest, not deleted) records, wherever they are: the dataset size
     /// `maxmemory` is compared with (with `heap_bytes`).
     data_bytes: CachePadded<AtomicI64>,
@@ -76,6 +76,8 @@ pub(crate) struct Tier {
     pub(crate) objects: Option<ObjectLog>,
     pub(crate) stats: TierStats,
     flusher: std::sync::Mutex<Option<Flusher>>,
+    /// Which keys read from disk were read recently ([`crate::CopyReads::Repeated`]).
+    pub(crate) doorkeeper: Option<crate::tier::Doorkeeper>,
 }
 
 /// Pages in memory beyond the budget at which writers wait for the flusher.
@@ -191,6 +193,8 @@ impl Store {
                 objects,
                 stats: TierStats::default(),
                 flusher: std::sync::Mutex::new(None),
+                doorkeeper: (cfg.copy_reads_to_tail == crate::CopyReads::Repeated)
+                    .then(|| crate::tier::Doorkeeper::new(cfg.memory_size)),
             }),
         }))
     }
@@ -311,7 +315,12 @@ impl Store {
         StoreStats {
             log_memory_bytes: self.log.memory_bytes()
                 + (self.heap() + self.objects()).max(0) as u64,
-            index_memory_bytes: self.index.memory_bytes(),
+            index_memory_bytes: self.index.memory_bytes()
+                + self
+                    .tier
+                    .as_ref()
+                    .and_then(|t| t.doorkeeper.as_ref())
+                    .map_or(0, |d| d.memory_bytes() as u64),
             expired_keys: self.expired_keys.load(Ordering::Relaxed),
             tail_address: self.log.tail_address(),
             read_only_address: self.log.read_only_address(),

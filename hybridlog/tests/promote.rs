@@ -1,7 +1,8 @@
 //! Copying reads to the tail: a record a read finds on disk is copied back into memory with
 //! its value, kind, expiry and access bits, so that the next read does not touch the disk; a
 //! concurrent writer of the key wins over the copy; expired records stay where they are; the
-//! copy is not a write (no commit number, no change to the key counts).
+//! copy is not a write (no commit number, no change to the key counts). With
+//! `CopyReads::Repeated` only a key's second disk read within the doorkeeper's window copies.
 
 mod common;
 
@@ -10,11 +11,11 @@ use std::sync::{Arc, Barrier};
 
 use common::{Bag, Dir, get, set, tiered_store};
 use ferrite_hybridlog::tier::TierStats;
-use ferrite_hybridlog::{Session, Store, StoreConfig, ValueKind};
+use ferrite_hybridlog::{CopyReads, Session, Store, StoreConfig, ValueKind};
 
 const BUDGET: usize = 512 << 10;
 
-fn tiered(name: &str, copy_reads_to_tail: bool) -> (Arc<Store>, Dir) {
+fn tiered(name: &str, copy_reads_to_tail: CopyReads) -> (Arc<Store>, Dir) {
     let cfg = StoreConfig {
         index_buckets: 1 << 12,
         page_bits: 16,
@@ -65,7 +66,7 @@ fn stat(t: &TierStats, f: impl Fn(&TierStats) -> &std::sync::atomic::AtomicU64) 
 
 #[test]
 fn a_record_read_from_disk_is_next_read_from_memory() {
-    let (store, _dir) = tiered("hot", true);
+    let (store, _dir) = tiered("hot", CopyReads::Always);
     let mut s = store.session();
     let t0 = now();
     let ttl = t0 + 3_600_000;
@@ -119,7 +120,7 @@ fn a_record_read_from_disk_is_next_read_from_memory() {
 
 #[test]
 fn the_copy_keeps_the_access_bits() {
-    let (store, _dir) = tiered("lfu", true);
+    let (store, _dir) = tiered("lfu", CopyReads::Always);
     store.access().set_policy(Some((10, 1)));
     store.access().set_clock(now());
     let mut s = store.session();
@@ -141,7 +142,7 @@ fn the_copy_keeps_the_access_bits() {
 
 #[test]
 fn expired_records_are_not_promoted() {
-    let (store, _dir) = tiered("expired", true);
+    let (store, _dir) = tiered("expired", CopyReads::Always);
     let mut s = store.session();
     let expire_at = now() + 300;
     s.upsert(0, b"short", b"short-lived", ValueKind::String, expire_at);
@@ -160,7 +161,7 @@ fn expired_records_are_not_promoted() {
 
 #[test]
 fn switched_off_nothing_is_promoted() {
-    let (store, _dir) = tiered("off", false);
+    let (store, _dir) = tiered("off", CopyReads::Never);
     let mut s = store.session();
     set(&mut s, 0, b"cold", b"stays cold");
     push_to_disk(&mut s, "d");
@@ -184,7 +185,7 @@ fn switched_off_nothing_is_promoted() {
 fn a_concurrent_writer_wins_over_the_promotion() {
     const KEYS: u64 = 400;
     const READERS: usize = 2;
-    let (store, _dir) = tiered("race", true);
+    let (store, _dir) = tiered("race", CopyReads::Always);
     let key = |i: u64| format!("race:{i}").into_bytes();
     for round in 0..3 {
         {
@@ -244,7 +245,7 @@ fn bag(s: &mut Session, key: &[u8]) -> Option<Vec<u64>> {
 /// rebuilt object) is what the key holds afterwards.
 #[test]
 fn collections_read_from_disk_come_back_too() {
-    let (store, _dir) = tiered("objects", true);
+    let (store, _dir) = tiered("objects", CopyReads::Always);
     store.set_object_reader(Bag::read);
     let mut s = store.session();
     let items: Vec<u64> = (0..500).collect();
@@ -274,7 +275,7 @@ fn collections_read_from_disk_come_back_too() {
 /// Bulk passes (RDB save, AOF rewrite) read without promoting.
 #[test]
 fn bulk_reads_leave_records_on_disk() {
-    let (store, _dir) = tiered("bulk", true);
+    let (store, _dir) = tiered("bulk", CopyReads::Always);
     let mut s = store.session();
     set(&mut s, 0, b"saved", b"v");
     push_to_disk(&mut s, "f");
@@ -293,7 +294,7 @@ fn bulk_reads_leave_records_on_disk() {
 /// large part of the hot set out for one key.
 #[test]
 fn huge_values_stay_on_disk() {
-    let (store, _dir) = tiered("huge", true);
+    let (store, _dir) = tiered("huge", CopyReads::Always);
     let mut s = store.session();
     let huge = vec![b'h'; BUDGET / 4];
     set(&mut s, 0, b"huge", &huge);
@@ -306,4 +307,33 @@ fn huge_values_stay_on_disk() {
         0
     );
     assert!(on_disk(&store, b"huge"));
+}
+
+/// `Repeated`: the first disk read of a key leaves it on disk, the second copies it back;
+/// a bulk pass's reads are not remembered.
+#[test]
+fn repeated_copies_on_the_second_disk_read() {
+    let (store, _dir) = tiered("repeated", CopyReads::Repeated);
+    let mut s = store.session();
+    set(&mut s, 0, b"twice", b"v2");
+    set(&mut s, 0, b"bulk", b"vb");
+    push_to_disk(&mut s, "h");
+    let tier = store.tier_stats().unwrap();
+    let promoted = stat(tier, |t| &t.records_promoted);
+    assert_eq!(fresh_get(&store, b"twice").as_deref(), Some(&b"v2"[..]));
+    assert_eq!(stat(tier, |t| &t.records_promoted), promoted);
+    assert!(on_disk(&store, b"twice"), "copied on its first read");
+    assert_eq!(fresh_get(&store, b"twice").as_deref(), Some(&b"v2"[..]));
+    assert_eq!(stat(tier, |t| &t.records_promoted), promoted + 1);
+    assert!(!on_disk(&store, b"twice"), "not copied on its second read");
+
+    let got = s.without_copying_reads(|s| get(s, 0, b"bulk", now()));
+    assert_eq!(got.as_deref(), Some(&b"vb"[..]));
+    s.end_command();
+    assert_eq!(fresh_get(&store, b"bulk").as_deref(), Some(&b"vb"[..]));
+    assert!(
+        on_disk(&store, b"bulk"),
+        "the bulk read counted as a first read"
+    );
+    assert_eq!(stat(tier, |t| &t.records_promoted), promoted + 1);
 }

@@ -33,7 +33,7 @@ pub use fetch::{Fetch, FetchStep, FileRead};
 pub(crate) use flusher::{Flusher, flush_ready_pages, on_flusher_thread};
 pub(crate) use objlog::ObjectLog;
 pub use objlog::ObjectReader;
-pub(crate) use promote::{promote, without as without_promotion};
+pub(crate) use promote::{Doorkeeper, promote, without as without_promotion};
 
 /// Alignment of device offsets, lengths and buffers (direct I/O).
 pub const DISK_ALIGN: usize = 4096;
