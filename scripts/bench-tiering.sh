@@ -17,6 +17,8 @@
 #   shows), the page-cache residency of the log's own files (`fincore <dir>/hlog/*`), INFO
 #   tiering (async/sync disk reads, pages flushed) and the server's CPU time.
 # - memory: the same keys and reads with `--memory-size` large enough for everything.
+#   Both run with `--save ""`: the default schedule (`60 10000`) would start a BGSAVE of the
+#   preloaded keys about a minute in, in the middle of the Zipf phase.
 # - fio: 4 KiB random reads, `--direct=1 --ioengine=io_uring --iodepth=32` for FIO_RUNTIME s,
 #   on a FIO_SIZE file (default: the size of the data) in the same file system: the physical
 #   limit for the uniform phase.
@@ -243,7 +245,7 @@ tier_phases() { # name memory-size
     local name=$1 mem=$2 dir="$WORK/$1"
     mkdir -p "$dir"
     local cmd=(taskset -c "$SERVER_CPU" "$FERRITE_BIN" --port PORT --bind 127.0.0.1 --threads 1
-        --io-backend "$IO_BACKEND" --memory-size "$mem" --dir "$dir" --loglevel notice)
+        --io-backend "$IO_BACKEND" --memory-size "$mem" --dir "$dir" --loglevel notice --save "")
     if [[ $name == tiered && -n ${TIERED_ARGS:-} ]]; then
         # shellcheck disable=SC2206 # word splitting of the extra arguments is the point
         cmd+=($TIERED_ARGS)
@@ -323,7 +325,7 @@ overhead_phase() {
     echo "overhead: $OVERHEAD_KEYS keys of $OVERHEAD_VALUE B" >&2
     SERVER_CWD=$dir
     local base=(taskset -c "$SERVER_CPU" "$FERRITE_BIN" --port PORT --bind 127.0.0.1 --threads 1
-        --io-backend "$IO_BACKEND" --memory-size 1gb --dir "$dir" --loglevel warning)
+        --io-backend "$IO_BACKEND" --memory-size 1gb --dir "$dir" --loglevel warning --save "")
     overhead_one "ferrite (index-size 64mb, the default)" "${base[@]}"
     overhead_one "ferrite (index-size $((OVERHEAD_INDEX_SIZE >> 20))mb)" "${base[@]}" --index-size "$OVERHEAD_INDEX_SIZE"
     overhead_one "redis-server" taskset -c "$SERVER_CPU" "$REDIS_SERVER" --port PORT --bind 127.0.0.1 \
