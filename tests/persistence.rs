@@ -23,6 +23,7 @@ per_backend!(
     save_points_trigger_bgsave,
     flushall_saves_the_empty_dataset,
     snapshots_include_data_on_disk,
+    bgsave_reports_progress,
 );
 
 /// Ferrite on `dir` (its data directory) with two threads and the small test store.
@@ -288,6 +289,74 @@ fn wait_bgsave(c: &mut Conn) -> String {
         assert!(Instant::now() < deadline, "BGSAVE did not finish:\n{info}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// One `name:value` field of an INFO reply.
+fn info_field<'a>(info: &'a str, name: &str) -> &'a str {
+    info.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
+        .unwrap_or_else(|| panic!("no {name} in\n{info}"))
+}
+
+/// While a BGSAVE child runs, INFO persistence shows its progress from the child's reports
+/// (keys written, share of the dataset, copy-on-write size), and zeros again once it ends.
+fn bgsave_reports_progress(backend: &str) {
+    let dir = TempDir::new("ferrite-rdb-progress");
+    // 1 ms per key: 3000 keys take the child about 3 s, reporting after keys 1, 1025, 2049.
+    let f = start_on(
+        backend,
+        dir.path(),
+        &["--save", "", "--rdb-key-save-delay", "1000"],
+    );
+    let mut c = f.conn();
+    for batch in 0..30 {
+        let mut args = vec!["MSET".to_string()];
+        for i in 0..100 {
+            args.push(format!("k{batch}:{i}"));
+            args.push("v".repeat(50));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(&mut c, &args);
+    }
+    assert_eq!(c.cmd_str(&["BGSAVE"]), b"+Background saving started\r\n");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let info = loop {
+        let info = String::from_utf8_lossy(&c.cmd_str(&["INFO", "persistence"])).into_owned();
+        if info_field(&info, "current_save_keys_processed") != "0" {
+            break info;
+        }
+        assert!(Instant::now() < deadline, "no progress reported:\n{info}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(info_field(&info, "rdb_bgsave_in_progress"), "1", "{info}");
+    assert_eq!(
+        info_field(&info, "current_save_keys_total"),
+        "3000",
+        "{info}"
+    );
+    let done: u64 = info_field(&info, "current_save_keys_processed")
+        .parse()
+        .unwrap();
+    assert!((1..=3000).contains(&done), "{info}");
+    let perc: f64 = info_field(&info, "current_fork_perc").parse().unwrap();
+    assert!(perc > 0.0 && perc <= 100.0, "{info}");
+    let cow: u64 = info_field(&info, "current_cow_size").parse().unwrap();
+    let peak: u64 = info_field(&info, "current_cow_peak").parse().unwrap();
+    assert!(peak >= cow, "{info}");
+    let age: u64 = info_field(&info, "current_cow_size_age").parse().unwrap();
+    assert!(age < 20, "{info}");
+    let info = wait_bgsave(&mut c);
+    for (name, zero) in [
+        ("current_cow_peak", "0"),
+        ("current_cow_size", "0"),
+        ("current_cow_size_age", "0"),
+        ("current_fork_perc", "0.00"),
+        ("current_save_keys_processed", "0"),
+        ("current_save_keys_total", "0"),
+    ] {
+        assert_eq!(info_field(&info, name), zero, "{info}");
+    }
+    assert_eq!(info_field(&info, "rdb_last_bgsave_status"), "ok", "{info}");
 }
 
 fn bgsave_is_point_in_time(backend: &str) {

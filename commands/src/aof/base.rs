@@ -71,7 +71,7 @@ pub fn write_commands<W: Write>(
                 } else {
                     encode(&mut buf, &[b"SET", key, e.value]);
                     expiry(&mut buf, key, e.expire_at);
-                    aux.delay();
+                    aux.after_key();
                 }
             });
             for key in &objects {
@@ -89,7 +89,7 @@ pub fn write_commands<W: Write>(
                         expiry(&mut buf, key, e.expire_at);
                     })
                 });
-                aux.delay();
+                aux.after_key();
             }
             w.write_all(&buf)?;
             buf.clear();

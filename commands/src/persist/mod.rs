@@ -9,6 +9,7 @@
 //! - [`schedule`]: the `save` points, the scheduled BGSAVE, the dirty counter and the
 //!   `stop-writes-on-bgsave-error` check, run from a reactor tick as Redis's `serverCron`.
 
+pub(crate) mod child_info;
 pub mod rdb_read;
 pub mod rdb_write;
 pub mod schedule;
@@ -67,6 +68,8 @@ pub struct State {
     /// Keys loaded and keys skipped as expired by the start-up load.
     load_loaded: AtomicU64,
     load_expired: AtomicU64,
+    /// The running child's progress (BGSAVE or AOF rewrite), from its reports.
+    pub(crate) current: child_info::Current,
 }
 
 impl State {
@@ -74,6 +77,7 @@ impl State {
     pub fn new(now: u64) -> Self {
         Self {
             last_save: AtomicU64::new(now),
+            current: child_info::Current::default(),
             dirty_baseline: AtomicU64::new(0),
             dirty_before_bgsave: AtomicU64::new(0),
             last_bgsave_ok: AtomicBool::new(true),
@@ -150,18 +154,7 @@ pub fn info_fields(server: &crate::Server) -> Vec<(&'static str, String)> {
     for f in ["loading", "async_loading"] {
         v.push((f, "0".into()));
     }
-    // Ferrite does not sample the child's memory while it runs, only once at its end.
-    for f in [
-        "current_cow_peak",
-        "current_cow_size",
-        "current_cow_size_age",
-    ] {
-        v.push((f, "0".into()));
-    }
-    v.push(("current_fork_perc", "0.00".into()));
-    for f in ["current_save_keys_processed", "current_save_keys_total"] {
-        v.push((f, "0".into()));
-    }
+    v.extend(st.current.info_fields(crate::server::unix_ms()));
     v.push((
         "rdb_changes_since_last_save",
         changes_since_save(server).to_string(),

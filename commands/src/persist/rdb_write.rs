@@ -51,8 +51,10 @@ pub struct Aux {
 }
 
 impl Aux {
-    /// Sleeps as `rdb-key-save-delay` asks (Redis's `debugDelay`).
-    pub(crate) fn delay(&self) {
+    /// One key written: reports progress from a fork child (`child_info`) and sleeps as
+    /// `rdb-key-save-delay` asks (Redis's `debugDelay`).
+    pub(crate) fn after_key(&self) {
+        super::child_info::key_done();
         match self.key_delay {
             0 => {}
             us if us > 0 => std::thread::sleep(std::time::Duration::from_micros(us as u64)),
@@ -183,7 +185,7 @@ pub fn write_snapshot<W: Write>(
                 } else {
                     written += 1;
                     result = out.string_entry(key, e.value, e.expire_at);
-                    aux.delay();
+                    aux.after_key();
                 }
             });
             result?;
@@ -200,7 +202,7 @@ pub fn write_snapshot<W: Write>(
                 if let Some(Some(r)) = r {
                     r?;
                     written += 1;
-                    aux.delay();
+                    aux.after_key();
                 }
             }
             if cursor == 0 {

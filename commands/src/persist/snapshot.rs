@@ -199,7 +199,7 @@ pub fn bgsave(server: &Server, session: &mut Session) -> Result<libc::pid_t, Bgs
     let aux = aux(server);
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: pipe2 writes two descriptors into the two-element array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
         let e = io::Error::last_os_error();
         st.rdb_saves.fetch_add(1, Ordering::Relaxed);
         st.last_bgsave_ok.store(false, Ordering::Relaxed);
@@ -242,6 +242,7 @@ pub fn bgsave(server: &Server, session: &mut Session) -> Result<libc::pid_t, Bgs
         st.latest_fork_usec.store(usec, Ordering::Relaxed);
         st.total_forks.fetch_add(1, Ordering::Relaxed);
         log::info!("Background saving started by pid {pid}");
+        st.current.start(total_keys(server));
         *child = Some(Child {
             pid,
             started: unix_secs(),
@@ -249,34 +250,6 @@ pub fn bgsave(server: &Server, session: &mut Session) -> Result<libc::pid_t, Bgs
         });
         Ok(pid)
     })
-}
-
-/// Child side of a fork's copy-on-write report: logs it as Redis does (`what`: "RDB", "AOF
-/// rewrite") and writes the byte count to the pipe the parent reads with [`read_cow_report`].
-pub(crate) fn report_cow(report: i32, what: &str) {
-    let cow = private_dirty();
-    child_log(
-        '*',
-        &format!(
-            "Fork CoW for {what}: current {} MB, peak {0} MB, average {0} MB",
-            cow >> 20
-        ),
-    );
-    let bytes = cow.to_le_bytes();
-    // SAFETY: writes 8 bytes from a live array to the pipe the parent reads.
-    unsafe {
-        libc::write(report, bytes.as_ptr().cast(), bytes.len());
-    }
-}
-
-/// Parent side of [`report_cow`], once the child has exited: its copy-on-write bytes, if it
-/// reported them.
-pub(crate) fn read_cow_report(report: &OwnedFd) -> Option<u64> {
-    let mut bytes = [0u8; 8];
-    // SAFETY: reads at most 8 bytes into a live array; the child has exited, so the pipe
-    // holds its report or is at end of file (its write end is closed everywhere).
-    let n = unsafe { libc::read(report.as_raw_fd(), bytes.as_mut_ptr().cast(), bytes.len()) };
-    (n == 8).then(|| u64::from_le_bytes(bytes))
 }
 
 /// One log line from the child, in the logger's format with Redis's `C` role, written with a
@@ -341,11 +314,12 @@ fn child_main(s: &mut Session, filename: &str, now_ms: u64, aux: Aux, report: i3
     // open by the child. Regular files stay: the disk tier's segment files hold the records
     // below the head, which the snapshot reads.
     close_all_but_files(report);
+    super::child_info::set_pipe(report);
     let run = std::panic::AssertUnwindSafe(|| save_to(s, filename, now_ms, aux));
     let code = match std::panic::catch_unwind(run) {
         Ok(Ok(_)) => {
             child_log('*', "DB saved on disk");
-            report_cow(report, "RDB");
+            super::child_info::finish("RDB");
             0
         }
         Ok(Err(e)) => {
@@ -366,6 +340,7 @@ pub fn reap(server: &Server) {
     let Some(child) = guard.as_ref() else {
         return;
     };
+    let mut finished = st.current.drain(&child.report);
     let mut status = 0;
     // SAFETY: waitpid on our own child's pid, with a valid status pointer.
     let r = unsafe { libc::waitpid(child.pid, &mut status, libc::WNOHANG) };
@@ -376,6 +351,9 @@ pub fn reap(server: &Server) {
         return;
     };
     drop(guard);
+    // The child has exited: its last reports are in the pipe.
+    finished = finished.or(st.current.drain(&child.report));
+    st.current.reset();
     let now = unix_secs();
     st.last_bgsave_secs
         .store(now.saturating_sub(child.started) as i64, Ordering::Relaxed);
@@ -391,7 +369,7 @@ pub fn reap(server: &Server) {
     }
     if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
         log::info!("Background saving terminated with success");
-        if let Some(cow) = read_cow_report(&child.report) {
+        if let Some(cow) = finished {
             st.last_cow_size.store(cow, Ordering::Relaxed);
         }
         st.saved(st.dirty_before_bgsave.load(Ordering::Relaxed), now);
@@ -426,7 +404,16 @@ pub fn kill_child(server: &Server) -> bool {
         libc::waitpid(child.pid, &mut status, 0);
     }
     let _ = std::fs::remove_file(temp_name(child.pid as u32));
+    server.persist.current.reset();
     true
+}
+
+/// Keys in every database, for `current_save_keys_total` (Redis's `dbTotalServerKeyCount`).
+pub(crate) fn total_keys(server: &Server) -> u64 {
+    let store = &server.store;
+    (0..store.databases().min(256))
+        .map(|db| store.db_size(db as u8))
+        .sum()
 }
 
 /// The end of Redis's `flushAllDataAndResetRDB` (FLUSHALL, under the exclusive gate): a running

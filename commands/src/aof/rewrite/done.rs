@@ -22,6 +22,9 @@ pub fn reap(server: &Server, session: &mut Session) {
         let Some(c) = slot.as_mut() else {
             return;
         };
+        if let Some(cow) = server.persist.current.drain(&c.report) {
+            c.final_cow = Some(cow);
+        }
         if c.exited.is_none() {
             let mut status = 0;
             // SAFETY: waitpid on our own child's pid, with a valid status pointer.
@@ -65,9 +68,12 @@ pub fn reap(server: &Server, session: &mut Session) {
 fn done(server: &Server, child: Child, status: libc::c_int) {
     let aof = &server.aof;
     let rw = &aof.rewrite;
+    // The child has exited: its last reports are in the pipe.
+    let last = server.persist.current.drain(&child.report);
+    server.persist.current.reset();
     if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
         log::info!("Background AOF rewrite terminated with success");
-        if let Some(cow) = crate::persist::snapshot::read_cow_report(&child.report) {
+        if let Some(cow) = child.final_cow.or(last) {
             rw.last_cow.store(cow, Ordering::Relaxed);
         }
         if install(server, &child).is_ok() {

@@ -35,8 +35,9 @@ pub use done::reap;
 
 use super::base::write_commands;
 use super::{AofError, Files, Manifest, State};
+use crate::persist::child_info;
 use crate::persist::rdb_write::{Aux, write_snapshot};
-use crate::persist::snapshot::{child_log, close_all_but_files, report_cow};
+use crate::persist::snapshot::{child_log, close_all_but_files};
 use crate::persist::{strerror, unix_secs};
 use crate::server::{Server, unix_ms};
 
@@ -51,8 +52,10 @@ struct Child {
     pid: libc::pid_t,
     /// Unix seconds when it was forked.
     started: u64,
-    /// Read end of the pipe the child reports its copy-on-write size on.
+    /// Read end of the pipe the child reports its progress and copy-on-write size on.
     report: OwnedFd,
+    /// The copy-on-write size of the child's final report, once read.
+    final_cow: Option<u64>,
     /// The writer's switch count that means this rewrite's cut is made.
     switches: u64,
     /// The base's suffix (`.rdb` or `.aof`), as chosen when forking.
@@ -317,7 +320,7 @@ fn start_exclusive(server: &Server, s: &mut Session) -> Result<libc::pid_t, Rewr
     rw.rewrites.fetch_add(1, Ordering::Relaxed);
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: pipe2 writes two descriptors into the two-element array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
         let e = io::Error::last_os_error();
         log::warn!(
             "Can't rewrite append only file in background: pipe: {}",
@@ -380,11 +383,15 @@ fn start_exclusive(server: &Server, s: &mut Session) -> Result<libc::pid_t, Rewr
         }
     }
     log::info!("Background append only file rewriting started by pid {pid}");
+    persist
+        .current
+        .start(crate::persist::snapshot::total_keys(server));
     rw.scheduled.store(false, Ordering::Relaxed);
     *slot = Some(Child {
         pid,
         started: unix_secs(),
         report: read_end,
+        final_cow: None,
         switches,
         suffix: if preamble { ".rdb" } else { ".aof" },
         exited: None,
@@ -396,6 +403,7 @@ fn start_exclusive(server: &Server, s: &mut Session) -> Result<libc::pid_t, Rewr
 /// exits 0 on success and 1 on failure.
 fn child_main(s: &mut Session, preamble: bool, now_ms: u64, aux: Aux, report: i32) -> ! {
     close_all_but_files(report);
+    child_info::set_pipe(report);
     let [bg, tmp] = temp_names(std::process::id() as libc::pid_t);
     let run = std::panic::AssertUnwindSafe(|| write_base(s, &tmp, &bg, preamble, now_ms, aux));
     let code = match std::panic::catch_unwind(run) {
@@ -404,7 +412,7 @@ fn child_main(s: &mut Session, preamble: bool, now_ms: u64, aux: Aux, report: i3
                 '*',
                 &format!("Successfully created the temporary AOF base file {bg}"),
             );
-            report_cow(report, "AOF rewrite");
+            child_info::finish("AOF rewrite");
             0
         }
         Ok(Err(msg)) => {
@@ -477,6 +485,7 @@ pub fn kill_child(server: &Server) -> bool {
     for t in temp_names(child.pid) {
         let _ = std::fs::remove_file(t);
     }
+    server.persist.current.reset();
     true
 }
 
