@@ -291,6 +291,19 @@ fn wait_bgsave(c: &mut Conn) -> String {
     }
 }
 
+/// `batches` MSETs of `per_batch` keys `k<batch>:<i>`, each of `value_len` bytes of `x`.
+fn mset_batches(c: &mut Conn, batches: usize, per_batch: usize, value_len: usize) {
+    let value = "x".repeat(value_len);
+    for batch in 0..batches {
+        let mut args = vec!["MSET".to_string()];
+        for i in 0..per_batch {
+            args.push(format!("k{batch}:{i}"));
+            args.push(value.clone());
+        }
+        ok(c, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+}
+
 /// One `name:value` field of an INFO reply.
 fn info_field<'a>(info: &'a str, name: &str) -> &'a str {
     info.lines()
@@ -309,15 +322,7 @@ fn bgsave_reports_progress(backend: &str) {
         &["--save", "", "--rdb-key-save-delay", "1000"],
     );
     let mut c = f.conn();
-    for batch in 0..30 {
-        let mut args = vec!["MSET".to_string()];
-        for i in 0..100 {
-            args.push(format!("k{batch}:{i}"));
-            args.push("v".repeat(50));
-        }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        ok(&mut c, &args);
-    }
+    mset_batches(&mut c, 30, 100, 50);
     assert_eq!(c.cmd_str(&["BGSAVE"]), b"+Background saving started\r\n");
     let deadline = Instant::now() + Duration::from_secs(20);
     let info = loop {
@@ -364,15 +369,7 @@ fn bgsave_is_point_in_time(backend: &str) {
     let mut f = start_on(backend, dir.path(), &["--save", ""]);
     let mut c = f.conn();
     // Enough data that the child takes a while to write it.
-    let value = "x".repeat(200);
-    for batch in 0..40 {
-        let mut args = vec!["MSET".to_string()];
-        for i in 0..1000 {
-            args.push(format!("k{batch}:{i}"));
-            args.push(value.clone());
-        }
-        ok(&mut c, &args.iter().map(String::as_str).collect::<Vec<_>>());
-    }
+    mset_batches(&mut c, 40, 1000, 200);
     let stop = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..2)
         .map(|_| {

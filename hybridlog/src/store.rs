@@ -665,8 +665,9 @@ impl Store {
         self.expired_keys.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Keys in every database (expired ones not yet reaped included).
-    pub(crate) fn total_keys(&self) -> u64 {
+    /// Keys in every database (expired ones not yet reaped included): Redis's
+    /// `dbTotalServerKeyCount`.
+    pub fn total_keys(&self) -> u64 {
         self.counts
             .iter()
             .map(|c| c.keys.load(Ordering::Relaxed).max(0) as u64)

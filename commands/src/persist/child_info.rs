@@ -25,8 +25,7 @@ static PIPE: AtomicI32 = AtomicI32::new(-1);
 static KEYS: AtomicU64 = AtomicU64::new(0);
 /// Unix ms of the child's last `CURRENT` message.
 static SENT_MS: AtomicU64 = AtomicU64::new(0);
-/// Copy-on-write readings of the child: the last, the peak, their sum and count.
-static COW: AtomicU64 = AtomicU64::new(0);
+/// Copy-on-write readings of the child: the peak, their sum and count.
 static COW_PEAK: AtomicU64 = AtomicU64::new(0);
 static COW_SUM: AtomicU64 = AtomicU64::new(0);
 static COW_READINGS: AtomicU64 = AtomicU64::new(0);
@@ -34,7 +33,7 @@ static COW_READINGS: AtomicU64 = AtomicU64::new(0);
 /// Called by the child right after the fork: where its reports go.
 pub(crate) fn set_pipe(fd: i32) {
     PIPE.store(fd, Ordering::Relaxed);
-    for s in [&KEYS, &SENT_MS, &COW, &COW_PEAK, &COW_SUM, &COW_READINGS] {
+    for s in [&KEYS, &SENT_MS, &COW_PEAK, &COW_SUM, &COW_READINGS] {
         s.store(0, Ordering::Relaxed);
     }
 }
@@ -79,7 +78,6 @@ pub(crate) fn finish(what: &str) {
 
 fn read_cow() -> u64 {
     let cow = private_dirty();
-    COW.store(cow, Ordering::Relaxed);
     COW_PEAK.fetch_max(cow, Ordering::Relaxed);
     COW_SUM.fetch_add(cow, Ordering::Relaxed);
     COW_READINGS.fetch_add(1, Ordering::Relaxed);
@@ -108,8 +106,8 @@ pub struct Current {
     cow_size: AtomicU64,
     cow_updated_ms: AtomicU64,
     keys_processed: AtomicU64,
+    /// Keys in the dataset at the fork; 0 when no child runs.
     keys_total: AtomicU64,
-    running: AtomicU64,
 }
 
 impl Current {
@@ -117,7 +115,6 @@ impl Current {
     pub(crate) fn start(&self, keys_total: u64) {
         self.reset();
         self.keys_total.store(keys_total, Ordering::Relaxed);
-        self.running.store(1, Ordering::Relaxed);
     }
 
     /// The child is gone (Redis's `resetChildState`).
@@ -128,7 +125,6 @@ impl Current {
             &self.cow_updated_ms,
             &self.keys_processed,
             &self.keys_total,
-            &self.running,
         ] {
             s.store(0, Ordering::Relaxed);
         }
@@ -179,7 +175,7 @@ impl Current {
             now_ms.saturating_sub(updated) / 1000
         };
         let (done, total) = (get(&self.keys_processed), get(&self.keys_total));
-        let perc = if get(&self.running) != 0 && total > 0 {
+        let perc = if total > 0 {
             done as f64 / total as f64 * 100.0
         } else {
             0.0

@@ -242,7 +242,7 @@ pub fn bgsave(server: &Server, session: &mut Session) -> Result<libc::pid_t, Bgs
         st.latest_fork_usec.store(usec, Ordering::Relaxed);
         st.total_forks.fetch_add(1, Ordering::Relaxed);
         log::info!("Background saving started by pid {pid}");
-        st.current.start(total_keys(server));
+        st.current.start(server.store.total_keys());
         *child = Some(Child {
             pid,
             started: unix_secs(),
@@ -406,14 +406,6 @@ pub fn kill_child(server: &Server) -> bool {
     let _ = std::fs::remove_file(temp_name(child.pid as u32));
     server.persist.current.reset();
     true
-}
-
-/// Keys in every database, for `current_save_keys_total` (Redis's `dbTotalServerKeyCount`).
-pub(crate) fn total_keys(server: &Server) -> u64 {
-    let store = &server.store;
-    (0..store.databases().min(256))
-        .map(|db| store.db_size(db as u8))
-        .sum()
 }
 
 /// The end of Redis's `flushAllDataAndResetRDB` (FLUSHALL, under the exclusive gate): a running

@@ -383,9 +383,7 @@ fn start_exclusive(server: &Server, s: &mut Session) -> Result<libc::pid_t, Rewr
         }
     }
     log::info!("Background append only file rewriting started by pid {pid}");
-    persist
-        .current
-        .start(crate::persist::snapshot::total_keys(server));
+    persist.current.start(server.store.total_keys());
     rw.scheduled.store(false, Ordering::Relaxed);
     *slot = Some(Child {
         pid,
