@@ -543,6 +543,9 @@ fn materialize(
     let vi = value_word_index(info, key_len);
     let mut owned = Payload::default();
     let (key, value) = payload.unwrap_or((&[], &[]));
+    // What the payload holds in memory: a rebuilt collection measures its native structure,
+    // often several times its serialized bytes (the cache's byte bound is about memory).
+    let mut payload_bytes = key.len() + value.len();
     if info & F_KEY_HEAP != 0 {
         if key.len() != key_len {
             return Err("object-log blob without the record's key");
@@ -568,6 +571,7 @@ fn materialize(
             if object.kind() != kind {
                 return Err("object-log blob holds another kind of object");
             }
+            payload_bytes = key.len() + object.memory_usage();
             let cell = ObjectCell::new(object);
             words[vi] = cell.as_raw();
             owned.object = Some(cell);
@@ -586,7 +590,7 @@ fn materialize(
     words[0] = (info & !F_OLOG) | F_COPY;
     Ok(DiskRecord {
         address,
-        bytes: words.len() * 8 + key.len() + value.len(),
+        bytes: words.len() * 8 + payload_bytes,
         words,
         _payload: owned,
     })
@@ -759,6 +763,56 @@ mod tests {
         release_resolved();
         assert!(cached(64, 0, b"k").is_some());
         CACHE.with_borrow_mut(|c| *c = Cache::default());
+    }
+
+    /// A collection whose native form is 100 times its serialized bytes.
+    struct Bloated(usize);
+
+    impl crate::StoreObject for Bloated {
+        fn kind(&self) -> crate::ValueKind {
+            crate::ValueKind::Hash
+        }
+        fn clone_box(&self) -> Box<dyn crate::StoreObject> {
+            Box::new(Bloated(self.0))
+        }
+        fn serialize(&self, out: &mut Vec<u8>) {
+            out.extend(std::iter::repeat_n(0, self.0 / 100));
+        }
+        fn memory_usage(&self) -> usize {
+            self.0
+        }
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+        fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+            self
+        }
+    }
+
+    fn read_bloated(
+        _: crate::ValueKind,
+        bytes: &[u8],
+    ) -> Result<Box<dyn crate::StoreObject>, String> {
+        Ok(Box::new(Bloated(bytes.len() * 100)))
+    }
+
+    #[test]
+    fn a_rebuilt_collection_counts_its_memory_not_its_serialized_bytes() {
+        // Header, one word of inline key ("k"), the object word.
+        let mut words = vec![0u64; HEADER_BYTES / 8 + 2].into_boxed_slice();
+        words[0] = F_VALID | F_OBJECT | F_OLOG;
+        words[2] = 1 << 32;
+        words[3] = (crate::ValueKind::Hash as u64) << 32;
+        words[HEADER_BYTES / 8 + 1] = 4096; // an object-log address (not NO_BLOB)
+        let serialized = vec![7u8; 1000];
+        let d =
+            materialize(Some(read_bloated), 64, words, Some((&[], &serialized))).expect("rebuilds");
+        assert!(
+            d.bytes >= 100_000,
+            "{} bytes counted for a 100 kB collection",
+            d.bytes
+        );
+        assert_eq!(rec_of(&d).info() & F_COPY, F_COPY);
     }
 
     #[test]
