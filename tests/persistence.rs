@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::{Conn, Ferrite, RedisServer, TempDir, free_port, sort_reply, split_aggregate};
+use common::{
+    Conn, Ferrite, RedisServer, TempDir, Unmount, free_port, mount_tmpfs, sort_reply,
+    split_aggregate,
+};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -533,23 +536,6 @@ fn flushall_saves_the_empty_dataset(backend: &str) {
     let g = start_on(backend, dir.path(), &["--save", ""]);
     let mut c = g.conn();
     assert_eq!(c.cmd_str(&["DBSIZE"]), b":0\r\n");
-}
-
-/// A small tmpfs at `dir`, or None (with a message) where mounting is not permitted.
-fn mount_tmpfs(dir: &Path, size: &str) -> bool {
-    let st = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-        .arg(dir)
-        .status();
-    matches!(st, Ok(s) if s.success())
-}
-
-struct Unmount<'a>(&'a Path);
-
-impl Drop for Unmount<'_> {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.0).status();
-    }
 }
 
 fn full_disk_denies_writes(backend: &str) {

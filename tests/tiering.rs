@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{Conn, Ferrite};
+use common::{Conn, Ferrite, TempDir, Unmount, mount_tmpfs};
 
 per_backend!(
     twenty_times_memory_round_trip,
@@ -21,6 +21,7 @@ per_backend!(
     collections_leave_memory,
     unreadable_blocks_answer_an_error,
     hot_keys_come_back_to_memory,
+    full_disk_refuses_writes_until_space_returns,
 );
 
 const MEMORY: &str = "4mb";
@@ -805,4 +806,92 @@ fn hot_keys_come_back_to_memory(backend: &str) {
             format!(":{LOADED}\r\n").into_bytes()
         );
     }
+}
+
+/// The disk tier on a 4 MiB tmpfs with 4 MiB of log memory: once the flusher cannot write and
+/// memory is at its budget, writes (and PING, as Redis does for MISCONF) get `-MISCONF`, the
+/// server keeps answering and reading every acknowledged key; when the file system grows,
+/// writes work again and nothing acknowledged is lost.
+fn full_disk_refuses_writes_until_space_returns(backend: &str) {
+    let dir = TempDir::new("ferrite-tier-full");
+    if !mount_tmpfs(dir.path(), "4m") {
+        eprintln!("SKIPPED: cannot mount a tmpfs at {}", dir.path().display());
+        return;
+    }
+    let _unmount = Unmount(dir.path());
+    let f = Ferrite::start_in(
+        backend,
+        dir.path(),
+        &["--memory-size", MEMORY, "--save", ""],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut c = f.conn();
+    let misconf = b"-MISCONF Errors writing to the disk tier: No space left on device\r\n";
+    // Far more than memory and disk together hold.
+    let mut acked = 0;
+    let refused = 'fill: loop {
+        assert!(
+            acked < 40_000,
+            "40 MB written to 8 MB of memory and disk, never refused"
+        );
+        let batch: Vec<_> = (acked..acked + BATCH)
+            .map(|i| cmd(&[b"SET", format!("k{i}").as_bytes(), &value(i, 0)]))
+            .collect();
+        for reply in pipeline(&mut c, &batch) {
+            if reply != b"+OK\r\n" {
+                break 'fill reply;
+            }
+            acked += 1;
+        }
+    };
+    assert_eq!(
+        String::from_utf8_lossy(&refused),
+        String::from_utf8_lossy(misconf)
+    );
+    assert_eq!(c.cmd_str(&["PING"]), misconf);
+    assert!(
+        info_tiering(&mut c).contains("tier_last_write_status:err"),
+        "{}",
+        info_tiering(&mut c)
+    );
+    // Reads keep working, from memory and from disk.
+    let reads: Vec<_> = (0..acked)
+        .map(|i| cmd(&[b"GET", format!("k{i}").as_bytes()]))
+        .collect();
+    for (i, reply) in pipeline(&mut c, &reads).into_iter().enumerate() {
+        assert_eq!(reply, bulk(&value(i, 0)), "k{i} while the disk is full");
+    }
+    let st = std::process::Command::new("mount")
+        .args(["-o", "remount,size=128m"])
+        .arg(dir.path())
+        .status()
+        .expect("remount");
+    assert!(st.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while c.cmd_str(&["SET", "after", "1"]) != b"+OK\r\n" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "writes still refused 20 s after the disk grew"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Enough more to push everything written so far through the disk.
+    let more: Vec<_> = (acked..acked + 8_000)
+        .map(|i| cmd(&[b"SET", format!("k{i}").as_bytes(), &value(i, 0)]))
+        .collect();
+    assert!(pipeline(&mut c, &more).iter().all(|r| r == b"+OK\r\n"));
+    let all: Vec<_> = (0..acked + 8_000)
+        .map(|i| cmd(&[b"GET", format!("k{i}").as_bytes()]))
+        .collect();
+    for (i, reply) in pipeline(&mut c, &all).into_iter().enumerate() {
+        assert_eq!(reply, bulk(&value(i, 0)), "k{i} after the disk grew");
+    }
+    assert!(info_tiering(&mut c).contains("tier_last_write_status:ok"));
+    assert!(f.log().contains("writes succeed again"), "{}", f.log());
+    drop(c);
+    drop(f);
+}
+
+fn info_tiering(c: &mut Conn) -> String {
+    String::from_utf8_lossy(&c.cmd_str(&["INFO", "tiering"])).into_owned()
 }

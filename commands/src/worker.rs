@@ -388,8 +388,8 @@ impl Worker {
             return;
         }
         // Redis's disk-error check: write commands (EXEC of a transaction holding one) and PING
-        // are refused after a failed BGSAVE while save points are configured.
-        if crate::persist::writes_denied(&self.server)
+        // are refused while the disk cannot take what they would write.
+        if let Some(msg) = self.disk_error()
             && (spec.has(flags::WRITE)
                 || spec.name == "ping"
                 || (spec.name == "exec"
@@ -398,7 +398,7 @@ impl Worker {
                         .as_ref()
                         .is_some_and(|m| m.commands.iter().any(|c| c.0.has(flags::WRITE)))))
         {
-            transactions::reject(client, args, out, crate::persist::MISCONF.as_bytes(), stats);
+            transactions::reject(client, args, out, msg.as_bytes(), stats);
             count_rejected(stats, Some(id));
             return;
         }
@@ -415,18 +415,6 @@ impl Worker {
             let msg = format!(
                 "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / \
                  QUIT / RESET are allowed in this context"
-            );
-            transactions::reject(client, args, out, msg.as_bytes(), stats);
-            count_rejected(stats, Some(id));
-            return;
-        }
-        if let Some(errno) = self.server.aof.write_error()
-            && self.server.aof.is_on()
-            && (spec.has(flags::WRITE) || spec.name == "ping")
-        {
-            let msg = format!(
-                "MISCONF Errors writing to the AOF file: {}",
-                strerror(errno)
             );
             transactions::reject(client, args, out, msg.as_bytes(), stats);
             count_rejected(stats, Some(id));
@@ -693,6 +681,25 @@ impl Worker {
 }
 
 impl Worker {
+    /// Why writes are refused now, as Redis's `writeCommandsDeniedByDiskError` decides (a
+    /// failed BGSAVE while save points are set, then a failing AOF write), and Ferrite's own
+    /// case: a disk tier that cannot write while the log is at its memory budget. Three atomic
+    /// loads when all is well.
+    fn disk_error(&self) -> Option<std::borrow::Cow<'static, str>> {
+        if crate::persist::writes_denied(&self.server) {
+            return Some(crate::persist::MISCONF.into());
+        }
+        if let Some(errno) = self.server.aof.write_error()
+            && self.server.aof.is_on()
+        {
+            let text = strerror(errno);
+            return Some(format!("MISCONF Errors writing to the AOF file: {text}").into());
+        }
+        let errno = self.session.store().tier_write_error()?;
+        let text = strerror(errno);
+        Some(format!("MISCONF Errors writing to the disk tier: {text}").into())
+    }
+
     /// Redis's `checkClientOutputBufferLimits` for the pubsub class: past the hard limit, or
     /// past the soft limit for longer than its grace time, the subscriber is dropped.
     fn output_over_limit(&self, client: &mut Client, unsent: usize) -> bool {

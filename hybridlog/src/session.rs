@@ -153,7 +153,8 @@ impl Session {
 
     /// Waits, unpinned, while the flusher is so far behind that the pages in memory exceed the
     /// budget by more than a little. Pinning now and then lets the epoch advance, which is what
-    /// moves the safe read-only address the flusher waits for.
+    /// moves the safe read-only address the flusher waits for. Does not wait while the
+    /// flusher's writes fail.
     pub(crate) fn wait_for_flusher(&self) {
         let s = &*self.store;
         if s.tier.is_none() || !s.flush_is_behind() {
@@ -161,6 +162,12 @@ impl Session {
         }
         s.nudge_flusher();
         while s.flush_is_behind() {
+            if s.tier_writes_failing().is_some() {
+                // The flusher cannot write (a full disk): waiting would hang this thread.
+                // Memory goes over its budget by this write; the command layer refuses the
+                // next ones (`Store::tier_write_error`) until the disk takes writes again.
+                return;
+            }
             self.handle.pin().flush();
             std::thread::sleep(std::time::Duration::from_micros(50));
         }

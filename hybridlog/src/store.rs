@@ -75,6 +75,8 @@ pub(crate) struct Tier {
     /// relocated to the tail instead, and never leave memory).
     pub(crate) objects: Option<ObjectLog>,
     pub(crate) stats: TierStats,
+    /// Whether the flusher's writes succeed.
+    pub(crate) health: crate::tier::WriteHealth,
     flusher: std::sync::Mutex<Option<Flusher>>,
     /// Which keys read from disk were read recently ([`crate::CopyReads::Repeated`]).
     pub(crate) doorkeeper: Option<crate::tier::Doorkeeper>,
@@ -192,6 +194,7 @@ impl Store {
                 device,
                 objects,
                 stats: TierStats::default(),
+                health: crate::tier::WriteHealth::default(),
                 flusher: std::sync::Mutex::new(None),
                 doorkeeper: (cfg.copy_reads_to_tail == crate::CopyReads::Repeated)
                     .then(|| crate::tier::Doorkeeper::new(cfg.memory_size)),
@@ -270,6 +273,20 @@ impl Store {
     /// Counters of the disk tier, if there is one.
     pub fn tier_stats(&self) -> Option<&TierStats> {
         self.tier.as_ref().map(|t| &t.stats)
+    }
+
+    /// The OS error number of the disk tier's failing writes, while they keep the log at or over
+    /// its memory budget: write commands should be refused (Ferrite answers `-MISCONF`) until
+    /// the flusher writes again. None without a tier, while writes succeed, or while memory
+    /// has room.
+    pub fn tier_write_error(&self) -> Option<i32> {
+        let errno = self.tier_writes_failing()?;
+        self.log.flush_is_behind(0).then_some(errno)
+    }
+
+    /// The OS error number of the disk tier's last write, if it failed (whatever the memory).
+    pub fn tier_writes_failing(&self) -> Option<i32> {
+        self.tier.as_ref()?.health.error()
     }
 
     /// Writes every page that is ready for the disk now (the flusher does this on its own;

@@ -983,6 +983,25 @@ macro_rules! per_backend {
     };
 }
 
+/// Mounts a tmpfs of `size` (mount's syntax, e.g. `4m`) at `dir`; false where mounting is not
+/// permitted (not root).
+pub fn mount_tmpfs(dir: &Path, size: &str) -> bool {
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir)
+        .status();
+    matches!(st, Ok(s) if s.success())
+}
+
+/// Unmounts its path on drop.
+pub struct Unmount<'a>(pub &'a Path);
+
+impl Drop for Unmount<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0).status();
+    }
+}
+
 #[cfg(test)]
 mod self_tests {
     use super::*;

@@ -266,6 +266,12 @@ fn tiering(ctx: &Ctx<'_>, out: &mut String) {
     field!(out, "tier_records_compacted", "{}", n(&t.records_compacted));
     field!(out, "tier_records_promoted", "{}", n(&t.records_promoted));
     field!(out, "tier_io_errors", "{}", n(&t.io_errors));
+    // As aof_last_write_status: err while the flusher's writes fail (a full disk).
+    let status = match store.tier_writes_failing() {
+        Some(_) => "err",
+        None => "ok",
+    };
+    field!(out, "tier_last_write_status", "{}", status);
     field!(out, "tier_objects_written", "{}", n(&t.objects_written));
     field!(
         out,

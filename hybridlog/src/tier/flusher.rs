@@ -156,7 +156,8 @@ pub(crate) fn flush_ready_pages(s: &Store) {
             if let Err(err) = externalize(s, &guard, &mut image, page, out, &mut scratch) {
                 w.rewind(start);
                 TierStats::bump(&tier.stats.io_errors);
-                log::error!("disk tier: writing the object log for page {page} failed: {err}");
+                tier.health
+                    .failed(format_args!("the object log for page {page}"), &err);
                 return;
             }
         }
@@ -167,10 +168,11 @@ pub(crate) fn flush_ready_pages(s: &Store) {
         let len = used.next_multiple_of(DISK_ALIGN).max(DISK_ALIGN);
         if let Err(err) = tier.device.write(page << bits, &image.as_slice()[..len]) {
             TierStats::bump(&tier.stats.io_errors);
-            log::error!("disk tier: writing log page {page} failed: {err}");
+            tier.health.failed(format_args!("log page {page}"), &err);
             // Retried on the next pass; until then the head cannot pass this page.
             return;
         }
+        tier.health.succeeded();
         TierStats::bump(&tier.stats.pages_flushed);
         page += 1;
         log.set_flushed_until(page << bits);

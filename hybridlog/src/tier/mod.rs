@@ -14,11 +14,13 @@
 //! - `compact`: copies the live records of the oldest segment to the tail, moves the log's
 //!   begin address past it and deletes it, so that disk use follows the live data.
 //! - `promote`: copies a record a read found on disk back to the tail (`CopyReadsToTail`).
+//! - `health`: whether the flusher's writes succeed (a full disk refuses writes, not hangs).
 
 mod compact;
 mod disk_record;
 mod fetch;
 mod flusher;
+mod health;
 mod objlog;
 mod promote;
 
@@ -31,6 +33,7 @@ pub(crate) use disk_record::{
 };
 pub use fetch::{Fetch, FetchStep, FileRead};
 pub(crate) use flusher::{Flusher, flush_ready_pages, on_flusher_thread};
+pub(crate) use health::WriteHealth;
 pub(crate) use objlog::ObjectLog;
 pub use objlog::ObjectReader;
 pub(crate) use promote::{Doorkeeper, promote, without as without_promotion};
