@@ -91,16 +91,18 @@ fn dense_set(regs: &mut [u8], i: usize, v: u8) {
     }
 }
 
-/// A sparse opcode: (bytes it takes, registers it covers, value).
-fn opcode(bytes: &[u8], p: usize) -> Result<(usize, usize, u8), HllError> {
+/// A sparse opcode: (bytes it takes, registers it covers, value). An XZERO cut off by the end
+/// of the string (a SETRANGE/APPEND-damaged HLL) reads its second byte as 0, as Redis reads
+/// the sds terminator there.
+fn opcode(bytes: &[u8], p: usize) -> (usize, usize, u8) {
     let b = bytes[p];
     if b & 0xc0 == 0 {
-        Ok((1, usize::from(b & 0x3f) + 1, 0))
+        (1, usize::from(b & 0x3f) + 1, 0)
     } else if b & 0x80 != 0 {
-        Ok((1, usize::from(b & 0x3) + 1, ((b >> 2) & 0x1f) + 1))
+        (1, usize::from(b & 0x3) + 1, ((b >> 2) & 0x1f) + 1)
     } else {
-        let b1 = *bytes.get(p + 1).ok_or(HllError::Corrupt)?;
-        Ok((2, ((usize::from(b & 0x3f) << 8) | usize::from(b1)) + 1, 0))
+        let b1 = bytes.get(p + 1).copied().unwrap_or(0);
+        (2, ((usize::from(b & 0x3f) << 8) | usize::from(b1)) + 1, 0)
     }
 }
 
@@ -226,7 +228,7 @@ impl Hll {
         let (mut p, mut first, mut prev) = (HDR, 0usize, None);
         let mut op = (0, 0, 0);
         while p < end {
-            op = opcode(b, p)?;
+            op = opcode(b, p);
             if index < first + op.1 {
                 break;
             }
@@ -268,7 +270,16 @@ impl Hll {
             if seq.len() > oplen && end + seq.len() - oplen > max_bytes {
                 return self.promote(index, count);
             }
-            self.bytes.splice(p..p + oplen, seq);
+            if p + oplen > end {
+                // A cut-off XZERO (see `opcode`): Redis grows the string by the sequence's
+                // length less the two bytes it takes the opcode for, so the last byte of the
+                // sequence lands past the new end.
+                seq.truncate(seq.len() - (p + oplen - end));
+                self.bytes.truncate(p);
+                self.bytes.extend_from_slice(&seq);
+            } else {
+                self.bytes.splice(p..p + oplen, seq);
+            }
         }
         self.merge_adjacent(prev.unwrap_or(HDR));
         self.invalidate_cache();
@@ -398,7 +409,7 @@ impl Hll {
 fn sparse_runs(bytes: &[u8], mut f: impl FnMut(usize, usize, u8)) -> Result<usize, HllError> {
     let (mut p, mut idx) = (HDR, 0usize);
     while p < bytes.len() {
-        let (oplen, span, v) = opcode(bytes, p)?;
+        let (oplen, span, v) = opcode(bytes, p);
         if v != 0 {
             if idx + span > REGISTERS {
                 return Err(HllError::Corrupt);

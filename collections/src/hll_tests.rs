@@ -158,3 +158,23 @@ fn cached_count_reads_the_header() {
     assert_eq!(Hll::cached_count(h.as_bytes()), None);
     assert_eq!(Hll::check(h.as_bytes()), Ok(()));
 }
+
+#[test]
+fn a_cut_off_xzero_reads_as_redis_reads_it() {
+    // PFADD, then SETRANGE 18 "c", APPEND "d" and PFADD "x y" "c" (the random differential test's seed
+    // 1795921542488599010): the string ends in the first byte of an XZERO. Redis reads the sds
+    // terminator as its second byte; bytes below from redis-server 7.0.15.
+    let mut h = Hll::new();
+    for e in [&b"-3"[..], b"007"] {
+        h.add(e, DEFAULT_SPARSE_MAX_BYTES).unwrap();
+    }
+    let mut bytes = h.into_bytes();
+    bytes[18] = b'c';
+    bytes.push(b'd');
+    let mut h = Hll::from_bytes(bytes).unwrap();
+    assert_eq!(h.add(b"x y", DEFAULT_SPARSE_MAX_BYTES), Ok(true));
+    h.add(b"c", DEFAULT_SPARSE_MAX_BYTES).unwrap();
+    let want: &[u8] = b"HYLL\x01\0\0\0\0\0\0\0\0\0\0\x80\x4a\xbb\x56\x37\x80\x4d\x36\xbb\x84\x45\x85\x45\xee\x84\x5e";
+    assert_eq!(h.as_bytes(), want);
+    assert_eq!(h.count(), Err(HllError::Corrupt));
+}
