@@ -5,10 +5,7 @@
 
 mod common;
 
-use common::{
-    Conn, Ferrite, RedisServer, TempDir, Unmount, free_port, mount_tmpfs, sort_reply,
-    split_aggregate,
-};
+use common::{Conn, Ferrite, RedisServer, TempDir, Tmpfs, free_port, sort_reply, split_aggregate};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -539,12 +536,9 @@ fn flushall_saves_the_empty_dataset(backend: &str) {
 }
 
 fn full_disk_denies_writes(backend: &str) {
-    let dir = TempDir::new("ferrite-rdb-full");
-    if !mount_tmpfs(dir.path(), "256k") {
-        eprintln!("SKIPPED: cannot mount a tmpfs at {}", dir.path().display());
+    let Some(dir) = Tmpfs::mount("ferrite-rdb-full", "256k") else {
         return;
-    }
-    let _unmount = Unmount(dir.path());
+    };
     let f = start_on(backend, dir.path(), &["--save", "3600 1"]);
     let mut c = f.conn();
     let big = noise(3, 400_000);
@@ -583,12 +577,7 @@ fn full_disk_denies_writes(backend: &str) {
         "a temp file was left behind"
     );
     // More room: the next BGSAVE succeeds and writes work again.
-    let st = Command::new("mount")
-        .args(["-o", "remount,size=8m"])
-        .arg(dir.path())
-        .status()
-        .expect("remount");
-    assert!(st.success());
+    dir.resize("8m");
     assert_eq!(c.cmd_str(&["BGSAVE"]), b"+Background saving started\r\n");
     let info = wait_bgsave(&mut c);
     assert!(info.contains("rdb_last_bgsave_status:ok"), "{info}");

@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{Conn, Ferrite, TempDir, Unmount, mount_tmpfs};
+use common::{Conn, Ferrite, Tmpfs};
 
 per_backend!(
     twenty_times_memory_round_trip,
@@ -813,12 +813,9 @@ fn hot_keys_come_back_to_memory(backend: &str) {
 /// server keeps answering and reading every acknowledged key; when the file system grows,
 /// writes work again and nothing acknowledged is lost.
 fn full_disk_refuses_writes_until_space_returns(backend: &str) {
-    let dir = TempDir::new("ferrite-tier-full");
-    if !mount_tmpfs(dir.path(), "4m") {
-        eprintln!("SKIPPED: cannot mount a tmpfs at {}", dir.path().display());
+    let Some(dir) = Tmpfs::mount("ferrite-tier-full", "4m") else {
         return;
-    }
-    let _unmount = Unmount(dir.path());
+    };
     let f = Ferrite::start_in(
         backend,
         dir.path(),
@@ -861,12 +858,7 @@ fn full_disk_refuses_writes_until_space_returns(backend: &str) {
     for (i, reply) in pipeline(&mut c, &reads).into_iter().enumerate() {
         assert_eq!(reply, bulk(&value(i, 0)), "k{i} while the disk is full");
     }
-    let st = std::process::Command::new("mount")
-        .args(["-o", "remount,size=128m"])
-        .arg(dir.path())
-        .status()
-        .expect("remount");
-    assert!(st.success());
+    dir.resize("128m");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while c.cmd_str(&["SET", "after", "1"]) != b"+OK\r\n" {
         assert!(

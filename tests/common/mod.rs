@@ -983,22 +983,46 @@ macro_rules! per_backend {
     };
 }
 
-/// Mounts a tmpfs of `size` (mount's syntax, e.g. `4m`) at `dir`; false where mounting is not
-/// permitted (not root).
-pub fn mount_tmpfs(dir: &Path, size: &str) -> bool {
-    let st = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-        .arg(dir)
-        .status();
-    matches!(st, Ok(s) if s.success())
+/// A tmpfs mounted on a fresh temp directory, unmounted on drop (declare it before the server
+/// that uses it, so that the server stops first).
+pub struct Tmpfs(TempDir);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (mount's syntax, e.g. `4m`); None, with a SKIPPED message,
+    /// where mounting is not permitted (not root).
+    pub fn mount(prefix: &str, size: &str) -> Option<Tmpfs> {
+        let dir = TempDir::new(prefix);
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status();
+        if matches!(st, Ok(s) if s.success()) {
+            Some(Tmpfs(dir))
+        } else {
+            eprintln!("SKIPPED: cannot mount a tmpfs at {}", dir.path().display());
+            None
+        }
+    }
+
+    /// The mount point.
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    /// Grows (or shrinks) the file system to `size`.
+    pub fn resize(&self, size: &str) {
+        let st = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.path())
+            .status()
+            .expect("remount");
+        assert!(st.success(), "remount of {} failed", self.path().display());
+    }
 }
 
-/// Unmounts its path on drop.
-pub struct Unmount<'a>(pub &'a Path);
-
-impl Drop for Unmount<'_> {
+impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.0).status();
+        let _ = Command::new("umount").arg(self.path()).status();
     }
 }
 
