@@ -62,23 +62,50 @@ fn compute(ctx: &mut Ctx<'_>, keys: &[&[u8]], op: Op, stats: bool) -> Result<Set
             }
         }
         Op::Diff => {
-            let Some((&first, rest)) = keys.split_first() else {
+            let Some(Some(first_len)) = sizes.first().copied() else {
                 return Ok(out);
             };
-            with_set(ctx, first, false, |s, _| {
-                for m in s.into_iter().flat_map(Set::iter) {
-                    out.insert(&m);
+            // Redis's choice between its two algorithms (`sunionDiffGenericCommand`), which
+            // decides the destination's encoding: the first adds only the survivors (an
+            // intset stays one when they are all integers), the second adds the whole first
+            // set and then removes (a string in it makes a hashtable for good).
+            let present = sizes.iter().flatten();
+            let one_work = present.clone().count() * first_len / 2;
+            let two_work: usize = present.sum();
+            if one_work <= two_work {
+                let mut survivors: Vec<Vec<u8>> = with_set(ctx, keys[0], false, |s, _| {
+                    s.into_iter()
+                        .flat_map(Set::iter)
+                        .map(|m| m.into_owned())
+                        .collect()
+                })?;
+                for &key in &keys[1..] {
+                    if survivors.is_empty() {
+                        break;
+                    }
+                    with_set(ctx, key, false, |s, _| {
+                        survivors.retain(|m| !s.is_some_and(|s| s.contains(m)));
+                    })?;
                 }
-            })?;
-            for &key in rest {
-                if out.is_empty() {
-                    break;
+                for m in &survivors {
+                    out.insert(m);
                 }
-                with_set(ctx, key, false, |s, _| {
+            } else {
+                with_set(ctx, keys[0], false, |s, _| {
                     for m in s.into_iter().flat_map(Set::iter) {
-                        out.remove(&m);
+                        out.insert(&m);
                     }
                 })?;
+                for &key in &keys[1..] {
+                    if out.is_empty() {
+                        break;
+                    }
+                    with_set(ctx, key, false, |s, _| {
+                        for m in s.into_iter().flat_map(Set::iter) {
+                            out.remove(&m);
+                        }
+                    })?;
+                }
             }
         }
     }
