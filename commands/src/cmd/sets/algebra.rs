@@ -29,11 +29,7 @@ fn compute(ctx: &mut Ctx<'_>, keys: &[&[u8]], op: Op, stats: bool) -> Result<Set
     match op {
         Op::Union => {
             for &key in keys {
-                with_set(ctx, key, false, |s, _| {
-                    for m in s.into_iter().flat_map(Set::iter) {
-                        out.insert(&m);
-                    }
-                })?;
+                add_all(ctx, key, &mut out)?;
             }
         }
         Op::Inter => {
@@ -43,23 +39,8 @@ fn compute(ctx: &mut Ctx<'_>, keys: &[&[u8]], op: Op, stats: bool) -> Result<Set
             let Some(smallest) = (0..sizes.len()).min_by_key(|&i| sizes[i]) else {
                 return Ok(out);
             };
-            let mut candidates: Vec<Vec<u8>> = with_set(ctx, keys[smallest], false, |s, _| {
-                s.into_iter()
-                    .flat_map(Set::iter)
-                    .map(|m| m.into_owned())
-                    .collect()
-            })?;
-            for (i, key) in keys.iter().enumerate() {
-                if i == smallest || candidates.is_empty() {
-                    continue;
-                }
-                with_set(ctx, key, false, |s, _| {
-                    candidates.retain(|m| s.is_some_and(|s| s.contains(m)));
-                })?;
-            }
-            for m in &candidates {
-                out.insert(m);
-            }
+            let others = keys.iter().enumerate().filter(|&(i, _)| i != smallest);
+            add_filtered(ctx, keys[smallest], others.map(|(_, &k)| k), true, &mut out)?;
         }
         Op::Diff => {
             let Some(Some(first_len)) = sizes.first().copied() else {
@@ -73,29 +54,9 @@ fn compute(ctx: &mut Ctx<'_>, keys: &[&[u8]], op: Op, stats: bool) -> Result<Set
             let one_work = present.clone().count() * first_len / 2;
             let two_work: usize = present.sum();
             if one_work <= two_work {
-                let mut survivors: Vec<Vec<u8>> = with_set(ctx, keys[0], false, |s, _| {
-                    s.into_iter()
-                        .flat_map(Set::iter)
-                        .map(|m| m.into_owned())
-                        .collect()
-                })?;
-                for &key in &keys[1..] {
-                    if survivors.is_empty() {
-                        break;
-                    }
-                    with_set(ctx, key, false, |s, _| {
-                        survivors.retain(|m| !s.is_some_and(|s| s.contains(m)));
-                    })?;
-                }
-                for m in &survivors {
-                    out.insert(m);
-                }
+                add_filtered(ctx, keys[0], keys[1..].iter().copied(), false, &mut out)?;
             } else {
-                with_set(ctx, keys[0], false, |s, _| {
-                    for m in s.into_iter().flat_map(Set::iter) {
-                        out.insert(&m);
-                    }
-                })?;
+                add_all(ctx, keys[0], &mut out)?;
                 for &key in &keys[1..] {
                     if out.is_empty() {
                         break;
@@ -110,6 +71,45 @@ fn compute(ctx: &mut Ctx<'_>, keys: &[&[u8]], op: Op, stats: bool) -> Result<Set
         }
     }
     Ok(out)
+}
+
+/// Adds every member of the set at `key` (none if it is missing) to `out`.
+fn add_all(ctx: &mut Ctx<'_>, key: &[u8], out: &mut Set) -> Result<(), WrongType> {
+    with_set(ctx, key, false, |s, _| {
+        for m in s.into_iter().flat_map(Set::iter) {
+            out.insert(&m);
+        }
+    })
+}
+
+/// Adds to `out` the members of the set at `from` that are in every set at `others`
+/// (`inside`) or in none of them (`!inside`), reading each set once; only those survivors are
+/// inserted, so `out` keeps the encoding they call for.
+fn add_filtered<'k>(
+    ctx: &mut Ctx<'_>,
+    from: &[u8],
+    others: impl Iterator<Item = &'k [u8]>,
+    inside: bool,
+    out: &mut Set,
+) -> Result<(), WrongType> {
+    let mut survivors: Vec<Vec<u8>> = with_set(ctx, from, false, |s, _| {
+        s.into_iter()
+            .flat_map(Set::iter)
+            .map(|m| m.into_owned())
+            .collect()
+    })?;
+    for key in others {
+        if survivors.is_empty() {
+            break;
+        }
+        with_set(ctx, key, false, |s, _| {
+            survivors.retain(|m| s.is_some_and(|s| s.contains(m)) == inside);
+        })?;
+    }
+    for m in &survivors {
+        out.insert(m);
+    }
+    Ok(())
 }
 
 /// The non-STORE forms: a RESP3 set of the result.
