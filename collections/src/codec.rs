@@ -36,6 +36,7 @@ pub(crate) mod tag {
     pub const SET_INTS: u8 = b'I';
     pub const SET: u8 = b'S';
     pub const ZSET: u8 = b'Z';
+    pub const STREAM: u8 = b'X';
 }
 
 pub(crate) fn put_header(out: &mut Vec<u8>, tag: u8) {

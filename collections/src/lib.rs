@@ -12,6 +12,7 @@
 //! | [`Hash`](struct@Hash) | in-crate hash table, incremental resizing, reverse-binary scan cursor | insertion order kept while small |
 //! | [`Set`] | sorted `i64` array (intset) or the hash table | |
 //! | [`SortedSet`] | skiplist with spans + hash table | O(log N) rank |
+//! | [`Stream`] | listpack nodes in ID order (Redis's rax of listpacks) + consumer groups | byte-identical nodes |
 //! | [`Hll`] | Redis's own sparse/dense byte string | byte-identical to Redis |
 //! | [`geo`] | geohash helpers over a [`SortedSet`] | |
 //!
@@ -33,6 +34,7 @@ mod list;
 #[cfg(test)]
 mod memory_tests;
 mod set;
+pub mod stream;
 mod util;
 mod zset;
 
@@ -41,6 +43,7 @@ pub use hash::{Hash, Pairs};
 pub use hll::{Hll, HllError, HllUnion};
 pub use list::{End, List};
 pub use set::Set;
+pub use stream::{Stream, StreamId};
 pub use util::{Rng, format_long_double, parse_f64_strtod, parse_i64_strict};
 pub use zset::{
     Aggregate, LexBound, LexRange, ScoreRange, SortedSet, ZAddFlags, ZAddOutcome, ZSource,

@@ -3,7 +3,7 @@
 
 use std::any::Any;
 
-use ferrite_collections::{Hash, List, Set, SortedSet};
+use ferrite_collections::{Hash, List, Set, SortedSet, Stream};
 use ferrite_hybridlog::{
     NO_EXPIRY, ObjectEntryMut, ObjectWrite, StoreObject, Value, ValueKind, ValueMut,
 };
@@ -22,6 +22,8 @@ pub enum Collection {
     Set(Set),
     /// A sorted set.
     ZSet(SortedSet),
+    /// A stream.
+    Stream(Stream),
 }
 
 impl Collection {
@@ -50,6 +52,7 @@ impl Collection {
             ValueKind::Hash => Collection::Hash(Hash::deserialize(bytes).map_err(e)?),
             ValueKind::Set => Collection::Set(Set::deserialize(bytes).map_err(e)?),
             ValueKind::ZSet => Collection::ZSet(SortedSet::deserialize(bytes).map_err(e)?),
+            ValueKind::Stream => Collection::Stream(Stream::deserialize(bytes).map_err(e)?),
             ValueKind::String => return Err("a string is not a collection".into()),
         };
         Ok(c.boxed())
@@ -63,6 +66,7 @@ impl StoreObject for Collection {
             Collection::Hash(_) => ValueKind::Hash,
             Collection::Set(_) => ValueKind::Set,
             Collection::ZSet(_) => ValueKind::ZSet,
+            Collection::Stream(_) => ValueKind::Stream,
         }
     }
 
@@ -76,6 +80,7 @@ impl StoreObject for Collection {
             Collection::Hash(c) => c.serialize(out),
             Collection::Set(c) => c.serialize(out),
             Collection::ZSet(c) => c.serialize(out),
+            Collection::Stream(c) => c.serialize(out),
         }
     }
 
@@ -85,6 +90,7 @@ impl StoreObject for Collection {
             Collection::Hash(c) => c.memory_usage(),
             Collection::Set(c) => c.memory_usage(),
             Collection::ZSet(c) => c.memory_usage(),
+            Collection::Stream(c) => c.memory_usage(),
         }
     }
 
@@ -163,6 +169,37 @@ collection_type!(List, List);
 collection_type!(Hash, Hash);
 collection_type!(Set, Set);
 collection_type!(SortedSet, ZSet);
+
+/// Streams take part in the generic reads ([`read_collection`], [`with_collection`]); their
+/// writes go through `cmd::streams`, because an empty stream is not deleted.
+impl CollectionType for Stream {
+    fn of_ref(c: &Collection) -> Option<&Self> {
+        match c {
+            Collection::Stream(s) => Some(s),
+            _ => None,
+        }
+    }
+    fn of_mut(c: &mut Collection) -> Option<&mut Self> {
+        match c {
+            Collection::Stream(s) => Some(s),
+            _ => None,
+        }
+    }
+    fn empty() -> Self {
+        Stream::new()
+    }
+    fn with_empty<R>(f: impl FnOnce(&mut Self) -> R) -> (R, Option<Self>) {
+        let mut s = Stream::new();
+        let r = f(&mut s);
+        (r, (!s.is_empty()).then_some(s))
+    }
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn into_collection(self) -> Collection {
+        Collection::Stream(self)
+    }
+}
 
 /// What a key holds, as a write command for collection type `T` sees it inside `rmw_value`.
 pub enum Slot<'e, T> {

@@ -115,6 +115,8 @@ pub enum ValueKind {
     Set = 3,
     /// A sorted-set object.
     ZSet = 4,
+    /// A stream object.
+    Stream = 5,
 }
 
 impl ValueKind {
@@ -125,6 +127,7 @@ impl ValueKind {
             2 => ValueKind::Hash,
             3 => ValueKind::Set,
             4 => ValueKind::ZSet,
+            5 => ValueKind::Stream,
             _ => {
                 debug_assert_eq!(raw, ValueKind::String as u8, "unknown value kind");
                 ValueKind::String

@@ -1,9 +1,11 @@
 //! An AOF base in command form (`aof-use-rdb-preamble no`): Redis 7.0's
 //! `rewriteAppendOnlyFileRio`, one `SELECT` per non-empty database, then per key `SET`, or
-//! `RPUSH`/`SADD`/`ZADD`/`HMSET` with at most 64 items per command, and `PEXPIREAT` for a TTL.
+//! `RPUSH`/`SADD`/`ZADD`/`HMSET` with at most 64 items per command, a stream's entries, groups
+//! and pending entries as XADD, XSETID, XGROUP and XCLAIM, and `PEXPIREAT` for a TTL.
 
 use std::io::{self, Write};
 
+use ferrite_collections::{Stream, StreamId};
 use ferrite_hybridlog::{NO_EXPIRY, Session, Value};
 
 use super::entry::encode;
@@ -31,11 +33,100 @@ fn collection(out: &mut Vec<u8>, key: &[u8], c: &Collection) {
                 .map(|(f, v)| vec![f.to_vec(), v.to_vec()])
                 .collect(),
         ),
+        Collection::Stream(s) => return stream(out, key, s),
     };
     for chunk in items.chunks(ITEMS_PER_CMD) {
         let mut args: Vec<&[u8]> = vec![cmd, key];
         args.extend(chunk.iter().flatten().map(Vec::as_slice));
         encode(out, &args);
+    }
+}
+
+/// Redis 7.0's `rewriteStreamObject`: one XADD per entry (or `XADD key MAXLEN 0 0-1 x y` for a
+/// stream without entries), XSETID with the stream's counters, then per group XGROUP CREATE
+/// and per consumer one `XCLAIM ... FORCE` per pending entry, or XGROUP CREATECONSUMER.
+fn stream(out: &mut Vec<u8>, key: &[u8], s: &Stream) {
+    let e = &s.entries;
+    if e.is_empty() {
+        encode(out, &[b"XADD", key, b"MAXLEN", b"0", b"0-1", b"x", b"y"]);
+    }
+    for entry in e.range(StreamId::MIN, StreamId::MAX, false) {
+        let id = entry.id().to_string();
+        let fields: Vec<Vec<u8>> = entry
+            .fields()
+            .flat_map(|(f, v)| [f.to_vec(), v.to_vec()])
+            .collect();
+        let mut args: Vec<&[u8]> = vec![b"XADD", key, id.as_bytes()];
+        args.extend(fields.iter().map(Vec::as_slice));
+        encode(out, &args);
+    }
+    let (last, added, deleted) = (
+        e.last_id().to_string(),
+        e.entries_added().to_string(),
+        e.max_deleted_entry_id().to_string(),
+    );
+    encode(
+        out,
+        &[
+            b"XSETID",
+            key,
+            last.as_bytes(),
+            b"ENTRIESADDED",
+            added.as_bytes(),
+            b"MAXDELETEDID",
+            deleted.as_bytes(),
+        ],
+    );
+    for (name, g) in s.groups.iter() {
+        let last = g.last_id.to_string();
+        let read = g
+            .entries_read
+            .map_or_else(|| "-1".to_string(), |n| n.to_string());
+        encode(
+            out,
+            &[
+                b"XGROUP",
+                b"CREATE",
+                key,
+                name,
+                last.as_bytes(),
+                b"ENTRIESREAD",
+                read.as_bytes(),
+            ],
+        );
+        for (consumer, c) in g.consumers() {
+            if c.pending_count() == 0 {
+                encode(out, &[b"XGROUP", b"CREATECONSUMER", key, name, consumer]);
+                continue;
+            }
+            for id in c.pending() {
+                let Some(nack) = g.pel().get(&id) else {
+                    continue;
+                };
+                let (id, time, count) = (
+                    id.to_string(),
+                    nack.delivery_time_ms.to_string(),
+                    nack.delivery_count.to_string(),
+                );
+                encode(
+                    out,
+                    &[
+                        b"XCLAIM",
+                        key,
+                        name,
+                        consumer,
+                        b"0",
+                        id.as_bytes(),
+                        b"TIME",
+                        time.as_bytes(),
+                        b"RETRYCOUNT",
+                        count.as_bytes(),
+                        b"JUSTID",
+                        b"FORCE",
+                    ],
+                );
+            }
+        }
     }
 }
 

@@ -249,12 +249,6 @@ pub fn parse_prefix(
                     module_name(id)
                 )));
             }
-            ty::STREAM_LISTPACKS | ty::STREAM_LISTPACKS_2 | ty::STREAM_LISTPACKS_3 => {
-                return Err(LoadError::Unsupported(format!(
-                    "The RDB file contains a stream (key '{shown}'): Ferrite does not support \
-                     streams"
-                )));
-            }
             ty::HASH_ZIPMAP => {
                 return Err(LoadError::Unsupported(format!(
                     "The RDB file contains a zipmap-encoded hash (key '{shown}', Redis 2.x): \

@@ -10,6 +10,7 @@ pub mod crc64;
 pub mod lzf;
 pub mod packed;
 pub mod rdb;
+mod stream_rdb;
 
 use ferrite_hybridlog::{NO_EXPIRY, Value, ValueKind};
 

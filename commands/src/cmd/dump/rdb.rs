@@ -5,7 +5,8 @@
 //! would use for a value of the same contents and encoding (listpack hashes and sorted sets,
 //! intsets, a quicklist of listpacks for lists), so DUMP output matches Redis byte for byte
 //! where Redis's own layout is deterministic. Tables (big hashes and sets) come out in Ferrite's
-//! iteration order, which is as valid as Redis's and as arbitrary.
+//! iteration order, which is as valid as Redis's and as arbitrary. Streams are in
+//! `stream_rdb.rs`.
 
 use ferrite_collections::{End, Hash, Limits, List, Set, SortedSet, ZAddFlags};
 
@@ -36,17 +37,16 @@ pub(crate) mod ty {
     pub const HASH_LISTPACK: u8 = 16;
     pub const ZSET_LISTPACK: u8 = 17;
     pub const LIST_QUICKLIST_2: u8 = 18;
+    pub const STREAM_LISTPACKS: u8 = 15;
+    pub const STREAM_LISTPACKS_2: u8 = 19;
     // Types an RDB file may hold that Ferrite has no value for.
     pub const MODULE_PRE_GA: u8 = 6;
     pub const MODULE_2: u8 = 7;
     pub const HASH_ZIPMAP: u8 = 9;
-    pub const STREAM_LISTPACKS: u8 = 15;
-    pub const STREAM_LISTPACKS_2: u8 = 19;
-    pub const STREAM_LISTPACKS_3: u8 = 21;
 
     /// Whether [`Reader::value`](super::Reader::value) decodes type `t`.
     pub fn known(t: u8) -> bool {
-        matches!(t, 0..=5 | 10..=14 | 16..=18)
+        matches!(t, 0..=5 | 10..=19)
     }
 }
 
@@ -229,6 +229,10 @@ pub(crate) fn encode_collection(out: &mut Vec<u8>, key: Option<&[u8]>, c: &Colle
                 put_string(out, m);
                 out.extend_from_slice(&score.to_le_bytes());
             }
+        }
+        Collection::Stream(s) => {
+            typed(out, ty::STREAM_LISTPACKS_2);
+            super::stream_rdb::put_stream(out, s);
         }
     }
 }
@@ -451,8 +455,9 @@ fn pairs_to_zset(elems: &[Elem<'_>]) -> R<SortedSet> {
     Ok(z)
 }
 
-/// Redis's `rdbLoadObject` for the types Redis 7.0 can restore (modules and streams are not
-/// Ferrite types). An empty collection is an error, as Redis refuses to create empty keys.
+/// Redis's `rdbLoadObject` for the types Redis 7.0 can restore (modules are not Ferrite
+/// types). An empty collection is an error, as Redis refuses to create empty keys (a stream
+/// without entries is not empty: it keeps its IDs and groups).
 ///
 /// Like Redis's reader over the whole argument, a value may run into the trailer (a payload cut
 /// short by two bytes reads the version bytes as data); anything past the value is ignored.
@@ -576,6 +581,7 @@ impl Reader<'_> {
                 };
                 Collection::ZSet(pairs_to_zset(&elems.ok_or(BadFormat)?)?)
             }
+            ty::STREAM_LISTPACKS | ty::STREAM_LISTPACKS_2 => Collection::Stream(r.stream(t)?),
             _ => return Err(BadFormat),
         };
         let empty = match &value {
@@ -583,6 +589,8 @@ impl Reader<'_> {
             Collection::Hash(h) => h.is_empty(),
             Collection::Set(s) => s.is_empty(),
             Collection::ZSet(z) => z.is_empty(),
+            // Redis keeps an empty stream: it may still carry groups and its last ID.
+            Collection::Stream(_) => false,
         };
         if empty {
             return Ok(None);

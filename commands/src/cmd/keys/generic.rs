@@ -18,6 +18,7 @@ pub(super) fn type_name(kind: ValueKind) -> &'static str {
         ValueKind::Hash => "hash",
         ValueKind::Set => "set",
         ValueKind::ZSet => "zset",
+        ValueKind::Stream => "stream",
     }
 }
 

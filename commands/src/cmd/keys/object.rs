@@ -59,6 +59,7 @@ pub(super) fn collection_encoding(object: &dyn StoreObject) -> &'static str {
         Some(Collection::Hash(h)) => h.encoding_name(&limits),
         Some(Collection::Set(s)) => s.encoding_name(&limits),
         Some(Collection::ZSet(z)) => z.encoding_name(&limits),
+        Some(Collection::Stream(_)) => "stream",
         None => "unknown",
     }
 }
