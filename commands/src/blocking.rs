@@ -39,6 +39,8 @@ pub enum Want {
     List,
     /// BZPOPMIN, BZPOPMAX, BZMPOP.
     ZSet,
+    /// XREAD, XREADGROUP: every waiter of the key is woken, as Redis serves all of them.
+    Stream,
 }
 
 /// A client's wait, kept in `Client::blocked` from its first park until it is answered.
@@ -53,6 +55,9 @@ pub struct BlockState {
     /// Absolute deadline in Unix ms, 0 for none. Redis's `bpop.timeout`: an overflowing
     /// timeout wraps negative and so expires at the first check.
     pub deadline: i64,
+    /// XREAD's IDs, one per key, as resolved when it first parked (`$` is the last ID *then*),
+    /// so a re-run after a wake-up reads from the same place. Empty for other commands.
+    pub stream_ids: Vec<ferrite_collections::StreamId>,
 }
 
 impl BlockState {
@@ -163,6 +168,8 @@ fn signal(server: &Server, store: &mut Session, db: Db, key: &[u8], now_ms: u64)
         Value::Object(o) => match Collection::of(o) {
             Some(Collection::List(l)) if !l.is_empty() => Some(Want::List),
             Some(Collection::ZSet(z)) if !z.is_empty() => Some(Want::ZSet),
+            // XADD, or XGROUP DESTROY (whose blocked XREADGROUP readers must learn it).
+            Some(Collection::Stream(_)) => Some(Want::Stream),
             _ => None,
         },
         Value::String(_) => None,
@@ -170,22 +177,30 @@ fn signal(server: &Server, store: &mut Session, db: Db, key: &[u8], now_ms: u64)
     let Some(Some(want)) = found else {
         return;
     };
-    let wake = {
+    let mut wake: Vec<usize> = Vec::new();
+    {
         let mut reg = registry();
         let Registry { queues, mailbox } = &mut *reg;
         let Some(queue) = queues.get_mut(&(sid, db)).and_then(|m| m.get_mut(key)) else {
             return;
         };
-        match queue.iter_mut().find(|w| w.want == want) {
-            Some(w) if !w.ready => {
+        let mut ready = |w: &mut Waiter| {
+            if !w.ready {
                 w.ready = true;
                 mailbox.entry((sid, w.thread)).or_default().push(w.client);
-                Some(w.thread)
+                if !wake.contains(&w.thread) {
+                    wake.push(w.thread);
+                }
             }
-            _ => None,
+        };
+        if want == Want::Stream {
+            // Entries are not consumed by a reader: every one of them may be served.
+            queue.iter_mut().filter(|w| w.want == want).for_each(ready);
+        } else if let Some(w) = queue.iter_mut().find(|w| w.want == want) {
+            ready(w);
         }
-    };
-    if let Some(thread) = wake {
+    }
+    for thread in wake {
         server.wake(thread);
     }
 }
@@ -277,6 +292,7 @@ fn arm<'k>(ctx: &mut Ctx<'_>, keys: impl Iterator<Item = &'k [u8]>, want: Want, 
                 keys: unique,
                 want,
                 deadline,
+                stream_ids: Vec::new(),
             };
             {
                 let mut reg = registry();
@@ -327,7 +343,10 @@ pub fn release(server: &Server, store: &mut Session, client: &mut crate::Client,
                     continue;
                 };
                 if let Some(i) = q.iter().position(|w| w.client == client.id) {
-                    if q.remove(i).is_some_and(|w| w.ready) {
+                    // A stream reader consumes nothing, so it has no turn to pass on.
+                    if q.remove(i)
+                        .is_some_and(|w| w.ready && w.want != Want::Stream)
+                    {
                         pass_on.push(key);
                     }
                     removed += 1;
@@ -505,6 +524,7 @@ mod tests {
             keys: Vec::new(),
             want: Want::List,
             deadline: 1000,
+            stream_ids: Vec::new(),
         };
         assert!(!b.expired(1000));
         assert!(b.expired(1001));

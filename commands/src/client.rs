@@ -50,6 +50,9 @@ pub struct Client {
     /// Set while a blocking command must not block (EXEC, scripts): it then answers as if it
     /// had timed out, as Redis's `CLIENT_DENY_BLOCKING`.
     pub deny_blocking: bool,
+    /// The AOF loader's client (Redis's `mustObeyClient`): commands replay what the original
+    /// did, so checks that only guard what a user may ask (XADD's LIMIT without `~`) are off.
+    pub obey: bool,
     /// The wait of a parked blocking command (BLPOP, ...), kept across its re-executions.
     pub blocked: Option<crate::blocking::BlockState>,
     /// Set by a handler that parks: the worker then leaves the command unconsumed.

@@ -143,6 +143,7 @@ impl Worker {
         let mut client = self.new_client(None, None);
         client.authenticated = true;
         client.deny_blocking = true;
+        client.obey = true;
         client
     }
 
@@ -171,6 +172,7 @@ impl Worker {
             shared,
             token: 0,
             deny_blocking: false,
+            obey: false,
             blocked: None,
             park: false,
             multi: None,

@@ -1,12 +1,14 @@
 //! A reactor thread's side of the AOF: after each command, turns the commit numbers the
 //! command took into entries for the sequencer, and holds replies until the writer is there.
 
-use ferrite_hybridlog::{Commit, Db, Session};
+use ferrite_collections::{Stream, StreamId};
+use ferrite_hybridlog::{Commit, Db, Session, Value};
 
 use super::propagate;
 use super::{Entry, Txn};
 use crate::args::Args;
 use crate::client::Client;
+use crate::objects::Collection;
 use crate::server::Server;
 use crate::table::CommandSpec;
 
@@ -83,8 +85,12 @@ impl Feed {
             }
             None => {
                 let mut e = Entry::default();
-                let mut exists = |k: &[u8]| session.exists(db, k, now_ms);
-                propagate::command(&mut e, db, spec, args, reply, now_ms, wrote, &mut exists);
+                let mut after = After {
+                    session,
+                    db,
+                    now_ms,
+                };
+                propagate::command(&mut e, db, spec, args, reply, now_ms, wrote, &mut after);
                 e
             }
         };
@@ -113,6 +119,63 @@ impl Feed {
     /// Whether entries wait to be pushed.
     pub fn is_empty(&self) -> bool {
         self.batch.is_empty()
+    }
+}
+
+/// The dataset as a command left it, for its propagated form.
+struct After<'s> {
+    session: &'s mut Session,
+    db: Db,
+    now_ms: u64,
+}
+
+impl After<'_> {
+    fn with_stream<R>(&mut self, key: &[u8], f: impl FnOnce(&Stream) -> R) -> Option<R> {
+        self.session
+            .read_value(self.db, key, self.now_ms, |e| match e.value {
+                Value::Object(o) => match Collection::of(o) {
+                    Some(Collection::Stream(s)) => Some(f(s)),
+                    _ => None,
+                },
+                Value::String(_) => None,
+            })
+            .flatten()
+    }
+}
+
+impl propagate::After for After<'_> {
+    fn exists(&mut self, key: &[u8]) -> bool {
+        self.session.exists(self.db, key, self.now_ms)
+    }
+
+    fn stream_edges(&mut self, key: &[u8]) -> Option<(u64, StreamId)> {
+        self.with_stream(key, |s| {
+            let first = if s.entries.is_empty() {
+                StreamId::MAX
+            } else {
+                s.entries.first_id()
+            };
+            (s.entries.len(), first)
+        })
+    }
+
+    fn group(&mut self, key: &[u8], group: &[u8]) -> Option<(StreamId, Option<u64>)> {
+        self.with_stream(key, |s| {
+            s.groups.get(group).map(|g| (g.last_id, g.entries_read))
+        })
+        .flatten()
+    }
+
+    fn entry_exists(&mut self, key: &[u8], id: StreamId) -> Option<bool> {
+        self.with_stream(key, |s| s.entries.get(id).is_some())
+    }
+
+    fn nack(&mut self, key: &[u8], group: &[u8], id: StreamId) -> Option<(Vec<u8>, u64, u64)> {
+        self.with_stream(key, |s| {
+            let n = s.groups.get(group)?.pel().get(&id)?;
+            Some((n.consumer().to_vec(), n.delivery_time_ms, n.delivery_count))
+        })
+        .flatten()
     }
 }
 
@@ -164,9 +227,13 @@ impl TxnFeed {
             wrote |= c.reaped.is_none();
             push_reaped_del(server, &c, &mut self.txn.entry);
         }
-        let mut exists = |k: &[u8]| session.exists(db, k, now_ms);
+        let mut after = After {
+            session,
+            db,
+            now_ms,
+        };
         let e = &mut self.txn.entry;
-        propagate::command(e, db, spec, args, reply, now_ms, wrote, &mut exists);
+        propagate::command(e, db, spec, args, reply, now_ms, wrote, &mut after);
     }
 
     /// The transaction, for the worker.

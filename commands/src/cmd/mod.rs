@@ -21,6 +21,7 @@ pub mod persistence;
 pub mod pubsub;
 pub mod sets;
 pub mod sort;
+pub mod streams;
 pub mod strings;
 pub mod transactions;
 pub mod zsets;
@@ -52,4 +53,6 @@ pub const GROUPS: &[&[CommandSpec]] = &[
     bgrewriteaof::COMMANDS,
     transactions::COMMANDS,
     pubsub::COMMANDS,
+    streams::CORE_COMMANDS,
+    streams::GROUP_COMMANDS,
 ];

@@ -16,6 +16,9 @@ use crate::table::{CommandSpec, flags};
 
 use super::entry::Entry;
 
+mod streams;
+pub use streams::After;
+
 /// Commands Redis propagates whenever they succeed, changed or not.
 const ALWAYS: &[&str] = &["flushall", "flushdb", "swapdb"];
 
@@ -25,8 +28,9 @@ pub fn always(spec: &CommandSpec) -> bool {
 }
 
 /// Appends the propagated form of one executed command to `entry`. `wrote`: the command
-/// changed the store; `reply`: the bytes it answered; `db`: the database it ran in; `exists`:
-/// whether a key of `db` exists now (SPOP with a count that emptied the set is a `DEL`).
+/// changed the store; `reply`: the bytes it answered; `db`: the database it ran in; `after`:
+/// the dataset as the command left it (SPOP with a count that emptied the set is a `DEL`, an
+/// approximate XTRIM is written as the exact trim it turned out to be).
 #[allow(clippy::too_many_arguments)]
 pub fn command(
     entry: &mut Entry,
@@ -36,7 +40,7 @@ pub fn command(
     reply: &[u8],
     now_ms: u64,
     wrote: bool,
-    exists: &mut dyn FnMut(&[u8]) -> bool,
+    after: &mut dyn After,
 ) {
     if !spec.has(flags::WRITE) {
         return;
@@ -91,7 +95,7 @@ pub fn command(
         "spop" => {
             // Redis writes one SREM per popped member (in a MULTI when several), or a DEL
             // when a count took the whole set.
-            if args.len() > 2 && !exists(a(1)) {
+            if args.len() > 2 && !after.exists(a(1)) {
                 entry.push(db, [&b"DEL"[..], a(1)]);
             } else {
                 for member in members(reply) {
@@ -124,6 +128,9 @@ pub fn command(
         "lmpop" | "blmpop" | "zmpop" | "bzmpop" => mpop(entry, db, spec.name, args, reply),
         "restore" => restore(entry, db, args, now_ms),
         "geoadd" => geoadd(entry, db, args),
+        "xadd" | "xtrim" => streams::add_or_trim(entry, db, args, reply, after),
+        "xreadgroup" => streams::readgroup(entry, db, args, reply, after),
+        "xclaim" | "xautoclaim" => streams::claim(entry, db, args, reply, after),
         _ => verbatim(entry),
     }
 }

@@ -13,9 +13,16 @@ fn prop(words: &[&str], reply: &[u8], wrote: bool) -> Vec<String> {
     let args = Args::new(&data, &spans);
     let spec = table::lookup(words[0].as_bytes()).expect("known command");
     let mut e = Entry::default();
-    command(&mut e, 0, spec, args, reply, 1_000_000, wrote, &mut |_| {
-        true
-    });
+    command(
+        &mut e,
+        0,
+        spec,
+        args,
+        reply,
+        1_000_000,
+        wrote,
+        &mut |_: &[u8]| true,
+    );
     e.commands()
         .map(|(_, c)| {
             // "*3\r\n$3\r\nSET\r\n..." → "SET k v"
@@ -150,5 +157,51 @@ fn resp3_values_are_read_too() {
     assert_eq!(
         prop(&["spop", "s", "2"], b"~2\r\n$1\r\na\r\n$1\r\nb\r\n", true),
         ["SREM s a", "SREM s b"]
+    );
+}
+
+#[test]
+fn stream_writes_are_written_as_they_turned_out() {
+    assert_eq!(
+        prop(&["xadd", "s", "*", "f", "v"], b"$3\r\n7-0\r\n", true),
+        ["xadd s 7-0 f v"]
+    );
+    assert_eq!(
+        prop(&["XADD", "s", "5-*", "f", "v"], b"$3\r\n5-3\r\n", true),
+        ["XADD s 5-3 f v"]
+    );
+    // `~` becomes `=`; LIMIT stays, as Redis writes it (the loader accepts it).
+    assert_eq!(
+        prop(
+            &[
+                "XADD",
+                "s",
+                "NOMKSTREAM",
+                "MAXLEN",
+                "~",
+                "5",
+                "LIMIT",
+                "9",
+                "1-1",
+                "f",
+                "v"
+            ],
+            b"$3\r\n1-1\r\n",
+            true
+        ),
+        ["XADD s NOMKSTREAM MAXLEN = 5 LIMIT 9 1-1 f v"]
+    );
+    assert_eq!(
+        prop(&["XTRIM", "s", "MAXLEN", "3"], b":2\r\n", true),
+        ["XTRIM s MAXLEN 3"]
+    );
+    // XADD NOMKSTREAM on a missing key wrote nothing.
+    assert!(
+        prop(
+            &["XADD", "s", "NOMKSTREAM", "*", "f", "v"],
+            b"$-1\r\n",
+            false
+        )
+        .is_empty()
     );
 }
