@@ -84,6 +84,13 @@ fn snapshot(c: &mut Conn) -> Snapshot {
                     pairs.sort();
                     pairs.join(&b'\n')
                 }
+                // Entries, then groups, consumers and pending entries with their times (which
+                // a snapshot keeps exactly).
+                b"+stream\r\n" => [
+                    c.cmd(&[b"XRANGE", k, b"-", b"+"]),
+                    c.cmd(&[b"XINFO", b"STREAM", k, b"FULL"]),
+                ]
+                .concat(),
                 other => panic!("unexpected type {}", common::escape(other)),
             };
             let pttl = int_reply(&c.cmd(&[b"PTTL", k]));
@@ -171,6 +178,7 @@ fn fill(c: &mut Conn) {
     }
     ok(c, &args.iter().map(String::as_str).collect::<Vec<_>>());
     ok(c, &["PFADD", "hll", "a", "b", "c", "d"]);
+    fill_streams(c);
     ok(c, &["EXPIRE", "hash", "100000"]);
     ok(c, &["SELECT", "3"]);
     ok(c, &["SET", "db3", "three", "EX", "200000"]);
@@ -180,6 +188,67 @@ fn fill(c: &mut Conn) {
     ok(c, &["SET", "db15", "fifteen"]);
     ok(c, &["ZADD", "db15z", "1", "one"]);
     ok(c, &["SELECT", "0"]);
+}
+
+/// Streams: several nodes (by count and by size), deleted entries, a group with pending
+/// entries of two consumers and an idle consumer, a group with nothing read, and a stream
+/// whose entries were all deleted.
+fn fill_streams(c: &mut Conn) {
+    for i in 1..=250 {
+        let id = format!("{i}-{}", i % 3);
+        let v = if i % 50 == 0 {
+            "x".repeat(3000)
+        } else {
+            format!("v{i}")
+        };
+        if i % 7 == 0 {
+            ok(
+                c,
+                &["XADD", "stream", &id, "other", &v, "n", &i.to_string()],
+            );
+        } else {
+            ok(c, &["XADD", "stream", &id, "f", &v]);
+        }
+    }
+    ok(c, &["XDEL", "stream", "3-0", "4-1", "5-2", "120-0"]);
+    ok(c, &["XGROUP", "CREATE", "stream", "workers", "0"]);
+    ok(
+        c,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "workers",
+            "alice",
+            "COUNT",
+            "3",
+            "STREAMS",
+            "stream",
+            ">",
+        ],
+    );
+    ok(
+        c,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "workers",
+            "bob",
+            "COUNT",
+            "2",
+            "STREAMS",
+            "stream",
+            ">",
+        ],
+    );
+    ok(c, &["XACK", "stream", "workers", "2-2"]);
+    ok(
+        c,
+        &["XGROUP", "CREATECONSUMER", "stream", "workers", "carol"],
+    );
+    ok(c, &["XGROUP", "CREATE", "stream", "late", "$"]);
+    ok(c, &["XADD", "emptied", "7-7", "a", "b"]);
+    ok(c, &["XDEL", "emptied", "7-7"]);
+    ok(c, &["XGROUP", "CREATE", "made", "g", "$", "MKSTREAM"]);
 }
 
 fn copy_dump(from: &Path, to: &Path) {
@@ -261,10 +330,11 @@ fn save_survives_kill_9(backend: &str) {
     let mut c = f.conn();
     fill(&mut c);
     let before = snapshot(&mut c);
-    // One change per write command that succeeded (fill runs 23), none for reads.
+    // One change per write command that succeeded (fill runs 283: 23, then 260 on streams),
+    // none for reads.
     let info = String::from_utf8_lossy(&c.cmd_str(&["INFO", "persistence"])).into_owned();
     assert!(
-        info.contains("rdb_changes_since_last_save:23\r\n"),
+        info.contains("rdb_changes_since_last_save:283\r\n"),
         "{info}"
     );
     assert_eq!(c.cmd_str(&["SAVE"]), b"+OK\r\n");

@@ -10,6 +10,8 @@
 //! data-type tests against Ferrite.
 
 mod common;
+#[path = "random_diff/streams.rs"]
+mod streams;
 
 use common::{Conn, Ferrite, RedisServer, escape, sort_reply};
 use std::collections::VecDeque;
@@ -121,7 +123,7 @@ fn gen_step(r: &mut Rng) -> Step {
     let i2 = int(r);
     let (s, s2) = (score(r), score(r));
     let mut sleep_ms = 0;
-    let (cmp, line): (Cmp, Vec<String>) = match r.below(140) {
+    let (cmp, line): (Cmp, Vec<String>) = match r.below(155) {
         // strings
         0 => (Exact, vec!["SET".into(), k, m]),
         1 => (Exact, vec!["GET".into(), k]),
@@ -343,6 +345,7 @@ fn gen_step(r: &mut Rng) -> Step {
         // Not DBSIZE: it counts expired keys until they are reaped, at each server's own pace.
         95 => (Exact, vec!["ECHO".into(), m]),
         96..=139 => more_step(r, k, k2, m, m2, i, i2, s, s2),
+        140..=154 => streams::step(r, k, k2, m, m2),
         _ => (Exact, vec!["EXISTS".into(), k]),
     };
     // Rare FLUSHDB keeps collections from growing forever.
@@ -663,6 +666,11 @@ fn contents(c: &mut Conn, key: &[u8]) -> Vec<u8> {
         b"+hash\r\n" => sort_reply(&c.cmd(&[b"HGETALL", key])),
         b"+set\r\n" => sort_reply(&c.cmd(&[b"SMEMBERS", key])),
         b"+zset\r\n" => c.cmd(&[b"ZRANGE", key, b"0", b"-1", b"WITHSCORES"]),
+        b"+stream\r\n" => [
+            c.cmd(&[b"XRANGE", key, b"-", b"+"]),
+            c.cmd(&[b"XINFO", b"GROUPS", key]),
+        ]
+        .concat(),
         _ => Vec::new(),
     };
     [t, r].concat()

@@ -19,6 +19,7 @@ per_backend!(
     aof_replays_a_dataset_larger_than_memory,
     big_strings_leave_memory,
     collections_leave_memory,
+    streams_leave_memory,
     unreadable_blocks_answer_an_error,
     hot_keys_come_back_to_memory,
     full_disk_refuses_writes_until_space_returns,
@@ -886,4 +887,91 @@ fn full_disk_refuses_writes_until_space_returns(backend: &str) {
 
 fn info_tiering(c: &mut Conn) -> String {
     String::from_utf8_lossy(&c.cmd_str(&["INFO", "tiering"])).into_owned()
+}
+
+/// Streams with consumer groups and pending entries, several times `memory-size` of them: they
+/// are written to the object log when their pages leave memory, read back (entries, groups,
+/// pending entries and consumers intact), and written to while on disk.
+fn streams_leave_memory(backend: &str) {
+    const STREAMS: usize = 2000;
+    const ENTRIES: usize = 30;
+    let f = start(backend);
+    let mut c = f.conn();
+    let value = |i: usize, e: usize| format!("value-{e}-of-{i}-{}", "y".repeat(60 + e % 5));
+    let mut build = Vec::new();
+    for i in 0..STREAMS {
+        let key = format!("x:{i}").into_bytes();
+        for e in 0..ENTRIES {
+            let id = format!("{}-{}", e + 1, i % 3).into_bytes();
+            build.push(vec![
+                b"XADD".to_vec(),
+                key.clone(),
+                id,
+                b"f".to_vec(),
+                value(i, e).into_bytes(),
+            ]);
+        }
+        build.push(cmd(&[b"XGROUP", b"CREATE", &key, b"g", b"0"]));
+        build.push(cmd(&[
+            b"XREADGROUP",
+            b"GROUP",
+            b"g",
+            b"alice",
+            b"COUNT",
+            b"4",
+            b"STREAMS",
+            &key,
+            b">",
+        ]));
+    }
+    for r in pipeline(&mut c, &build) {
+        assert!(!r.starts_with(b"-"), "{}", common::escape(&r));
+    }
+    assert!(tier_field(&mut c, "tier_objects_written") as usize >= STREAMS / 2);
+    assert!(tier_field(&mut c, "tier_payloads_evicted") as usize >= STREAMS / 2);
+    let check = |c: &mut Conn, acked: bool| {
+        for i in 0..STREAMS {
+            let key = format!("x:{i}");
+            let entries = c.cmd_str(&["XRANGE", &key, "-", "+"]);
+            let mut want = format!("*{ENTRIES}\r\n");
+            for e in 0..ENTRIES {
+                let (id, v) = (format!("{}-{}", e + 1, i % 3), value(i, e));
+                want += &format!(
+                    "*2\r\n${}\r\n{id}\r\n*2\r\n$1\r\nf\r\n${}\r\n{v}\r\n",
+                    id.len(),
+                    v.len()
+                );
+            }
+            assert!(
+                entries == want.as_bytes(),
+                "{key}: {}",
+                common::escape(&entries)
+            );
+            let pending = c.cmd_str(&["XPENDING", &key, "g"]);
+            let (n, first) = if acked { (3, 2) } else { (4, 1) };
+            let (lo, hi) = (format!("{first}-{}", i % 3), format!("4-{}", i % 3));
+            let want = format!(
+                "*4\r\n:{n}\r\n${}\r\n{lo}\r\n${}\r\n{hi}\r\n*1\r\n*2\r\n$5\r\nalice\r\n$1\r\n{n}\r\n",
+                lo.len(),
+                hi.len()
+            );
+            assert_eq!(
+                common::escape(&pending),
+                common::escape(want.as_bytes()),
+                "{key}"
+            );
+        }
+    };
+    check(&mut c, false);
+    // Writes to streams whose pages are on disk.
+    let acks: Vec<_> = (0..STREAMS)
+        .map(|i| {
+            let key = format!("x:{i}").into_bytes();
+            cmd(&[b"XACK", &key, b"g", format!("1-{}", i % 3).as_bytes()])
+        })
+        .collect();
+    for r in pipeline(&mut c, &acks) {
+        assert_eq!(r, b":1\r\n");
+    }
+    check(&mut c, true);
 }

@@ -151,6 +151,17 @@ pub(crate) fn mixed_workload(c: &mut redis::Connection) {
         &["HSET", "h", "a", "1", "b", "2"],
         &["ZADD", "z", "1", "a", "2.5", "b", "-inf", "c", "1e300", "d"],
         &["PEXPIREAT", "z", "99999999999999"],
+        &["XADD", "x", "1-1", "f", "v"],
+        &["XADD", "x", "2-*", "f", "w", "n", "12"],
+        &["XADD", "x", "3-0", "big", "y"],
+        &["XDEL", "x", "2-0"],
+        &["XGROUP", "CREATE", "x", "g", "0"],
+        &["XREADGROUP", "GROUP", "g", "alice", "COUNT", "1", "STREAMS", "x", ">"],
+        &["XGROUP", "CREATECONSUMER", "x", "g", "bob"],
+        &["XGROUP", "CREATE", "x", "idle", "$"],
+        &["XADD", "emptied", "5-5", "a", "b"],
+        &["XDEL", "emptied", "5-5"],
+        &["XGROUP", "CREATE", "made", "g", "$", "MKSTREAM"],
         &["SELECT", "2"],
         &["SET", "in2", "x"],
         &["RPUSH", "l2", "x"],
@@ -194,6 +205,18 @@ pub(crate) fn snapshot_all(c: &mut redis::Connection) -> BTreeMap<String, String
                     .arg(-1)
                     .arg("WITHSCORES")
                     .query(c),
+                // Entries, then groups (pending counts, last IDs, entries-read and lag) and
+                // the pending summary of `g`: everything but times.
+                "stream" => {
+                    let parts: redis::RedisResult<Vec<Value>> = [
+                        redis::cmd("XRANGE").arg(&k).arg("-").arg("+").query(c),
+                        redis::cmd("XINFO").arg("GROUPS").arg(&k).query(c),
+                        redis::cmd("XPENDING").arg(&k).arg("g").query(c).or(Ok(Value::Nil)),
+                    ]
+                    .into_iter()
+                    .collect();
+                    parts.map(Value::Array)
+                }
                 _ => Ok(Value::Nil),
             }
             .expect("read");
