@@ -727,7 +727,33 @@ fn dump_restore_across(backend: &str) {
         "inf".into(),
         "b".into(),
     ]);
-    let keys: Vec<Vec<u8>> = setup.iter().map(|c| c[1].clone()).collect();
+    // A stream of several nodes with deletions, a group with pending entries, and an emptied
+    // stream that keeps its IDs.
+    for i in 1..=400 {
+        let v = if i % 60 == 0 { "w".repeat(2000) } else { format!("v{i}") };
+        add(vec!["XADD".into(), "x1".into(), format!("{i}-{}", i % 4), "f".into(), v]);
+    }
+    add(vec!["XDEL".into(), "x1".into(), "5-1".into(), "200-0".into()]);
+    add(vec!["XGROUP".into(), "CREATE".into(), "x1".into(), "g".into(), "0".into()]);
+    add(vec![
+        "XREADGROUP".into(),
+        "GROUP".into(),
+        "g".into(),
+        "c".into(),
+        "COUNT".into(),
+        "5".into(),
+        "STREAMS".into(),
+        "x1".into(),
+        ">".into(),
+    ]);
+    add(vec!["XADD".into(), "x2".into(), "9-9".into(), "a".into(), "1".into()]);
+    add(vec!["XDEL".into(), "x2".into(), "9-9".into()]);
+    let mut keys: Vec<Vec<u8>> = setup
+        .iter()
+        .filter(|c| !c[0].starts_with(b"XGROUP") && !c[0].starts_with(b"XREADGROUP"))
+        .map(|c| c[1].clone())
+        .collect();
+    keys.dedup();
     for conn in [&mut rc, &mut fc] {
         conn.cmd(&[b"FLUSHALL"]);
         for c in &setup {

@@ -31,6 +31,7 @@ pub mod geo;
 mod hash;
 pub mod hll;
 mod list;
+pub mod listpack;
 #[cfg(test)]
 mod memory_tests;
 mod set;

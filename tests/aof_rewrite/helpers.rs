@@ -156,7 +156,17 @@ pub(crate) fn mixed_workload(c: &mut redis::Connection) {
         &["XADD", "x", "3-0", "big", "y"],
         &["XDEL", "x", "2-0"],
         &["XGROUP", "CREATE", "x", "g", "0"],
-        &["XREADGROUP", "GROUP", "g", "alice", "COUNT", "1", "STREAMS", "x", ">"],
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "alice",
+            "COUNT",
+            "1",
+            "STREAMS",
+            "x",
+            ">",
+        ],
         &["XGROUP", "CREATECONSUMER", "x", "g", "bob"],
         &["XGROUP", "CREATE", "x", "idle", "$"],
         &["XADD", "emptied", "5-5", "a", "b"],
@@ -211,7 +221,11 @@ pub(crate) fn snapshot_all(c: &mut redis::Connection) -> BTreeMap<String, String
                     let parts: redis::RedisResult<Vec<Value>> = [
                         redis::cmd("XRANGE").arg(&k).arg("-").arg("+").query(c),
                         redis::cmd("XINFO").arg("GROUPS").arg(&k).query(c),
-                        redis::cmd("XPENDING").arg(&k).arg("g").query(c).or(Ok(Value::Nil)),
+                        redis::cmd("XPENDING")
+                            .arg(&k)
+                            .arg("g")
+                            .query(c)
+                            .or(Ok(Value::Nil)),
                     ]
                     .into_iter()
                     .collect();

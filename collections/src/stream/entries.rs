@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::collections::btree_map;
 
-use super::listpack::Elem;
 use super::node::{self, Backward, Fields, Forward, Master, RawEntry};
 use super::{STREAM_NODE_MAX_BYTES, STREAM_NODE_MAX_ENTRIES, StreamId};
+use crate::listpack::Elem;
 
 /// `STREAM_LISTPACK_MAX_SIZE`: the most field and value bytes one entry may carry.
 const LISTPACK_MAX_SIZE: usize = 1 << 30;

@@ -20,17 +20,16 @@ mod groups;
 #[cfg(test)]
 mod groups_tests;
 mod id;
-mod listpack;
 mod node;
 mod trim;
 mod validate;
 
+pub use crate::listpack::Elem;
 pub use consumer::{AutoClaim, ClaimOptions, Consumer, Nack, PendingSummary, Retry};
 pub use entries::{AddError, Entries, Entry, NewId, Range};
 pub use group::ConsumerGroup;
 pub use groups::Groups;
 pub use id::StreamId;
-pub use listpack::Elem;
 pub use trim::{Trim, TrimStrategy};
 
 use crate::DecodeError;

@@ -11,7 +11,7 @@
 //! flag set.
 
 use super::StreamId;
-use super::listpack::{self, Elem};
+use crate::listpack::{self, Elem};
 
 /// The entry was deleted (XDEL, XTRIM) but keeps its place (`STREAM_ITEM_FLAG_DELETED`).
 pub(super) const FLAG_DELETED: i64 = 1;

@@ -91,7 +91,7 @@ impl Entries {
             }
             // Flags are one byte before and after, so the offsets found above stay valid.
             for e in &marked {
-                let _ = super::listpack::replace_int(lp, e.flags_pos, e.flags | node::FLAG_DELETED);
+                let _ = crate::listpack::replace_int(lp, e.flags_pos, e.flags | node::FLAG_DELETED);
             }
             let n = marked.len() as u64;
             if n > 0 {

@@ -4,11 +4,12 @@
 
 use std::collections::BTreeMap;
 
+use super::StreamId;
 use super::entries::Entries;
 use super::node::{self, FLAG_DELETED, FLAG_SAMEFIELDS};
-use super::{StreamId, listpack};
 use crate::DecodeError;
 use crate::codec::{Reader, put_bytes, put_varint};
+use crate::listpack;
 
 fn corrupt(what: &'static str) -> DecodeError {
     DecodeError::Corrupt(what)

@@ -2,31 +2,13 @@
 //! older ziplists (`src/ziplist.c`, read only, for payloads from Redis before 7.0) and intsets
 //! (`src/intset.c`).
 
-use crate::args::parse_i64;
+use ferrite_collections::listpack;
 
-/// Bytes of a listpack header: total bytes (u32) and element count (u16).
-const LP_HDR: usize = 6;
-/// The end-of-listpack (and end-of-ziplist) byte.
+/// The end-of-ziplist byte.
 const EOF: u8 = 0xff;
 
-/// An element read from a listpack or ziplist.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Elem<'a> {
-    /// A string element.
-    Str(&'a [u8]),
-    /// An integer element.
-    Int(i64),
-}
-
-impl Elem<'_> {
-    /// The element as Redis's commands see it: integers in decimal.
-    pub fn to_vec(&self) -> Vec<u8> {
-        match self {
-            Elem::Str(s) => s.to_vec(),
-            Elem::Int(i) => i.to_string().into_bytes(),
-        }
-    }
-}
+/// An element read from a listpack or ziplist (a string, or an integer to show in decimal).
+pub use ferrite_collections::listpack::Elem;
 
 /// Builds a listpack the way `lpAppend` does, element by element.
 pub struct ListpackWriter {
@@ -43,14 +25,15 @@ impl Default for ListpackWriter {
 impl ListpackWriter {
     /// An empty listpack.
     pub fn new() -> Self {
-        let mut buf = Vec::with_capacity(64);
-        buf.extend_from_slice(&[0; LP_HDR]);
-        Self { buf, count: 0 }
+        Self {
+            buf: listpack::new(),
+            count: 0,
+        }
     }
 
-    /// Bytes the listpack would have now (its `lpBytes`, terminator included).
+    /// Bytes the listpack has now (its `lpBytes`, terminator included).
     pub fn bytes(&self) -> usize {
-        self.buf.len() + 1
+        self.buf.len()
     }
 
     /// Elements appended so far.
@@ -66,135 +49,25 @@ impl ListpackWriter {
     /// `lpAppend`: integers (by `string2ll`'s rules) get the smallest integer encoding, anything
     /// else a string encoding; then the entry's length, backwards.
     pub fn push(&mut self, ele: &[u8]) {
-        let start = self.buf.len();
-        match parse_i64(ele) {
-            Some(v) => encode_int(&mut self.buf, v),
-            None => encode_str(&mut self.buf, ele),
-        }
-        let entry_len = self.buf.len() - start;
-        encode_backlen(&mut self.buf, entry_len as u64);
+        listpack::append(&mut self.buf, ele);
         self.count += 1;
     }
 
     /// The finished blob.
-    pub fn finish(mut self) -> Vec<u8> {
-        self.buf.push(EOF);
-        let total = u32::try_from(self.buf.len()).unwrap_or(u32::MAX);
-        self.buf[0..4].copy_from_slice(&total.to_le_bytes());
-        let n = u16::try_from(self.count).unwrap_or(u16::MAX);
-        self.buf[4..6].copy_from_slice(&n.to_le_bytes());
+    pub fn finish(self) -> Vec<u8> {
         self.buf
-    }
-}
-
-fn encode_int(out: &mut Vec<u8>, v: i64) {
-    if (0..=127).contains(&v) {
-        out.push(v as u8);
-    } else if (-4096..=4095).contains(&v) {
-        let u = if v < 0 { (1 << 13) + v } else { v } as u16;
-        out.push(((u >> 8) as u8) | 0xc0);
-        out.push(u as u8);
-    } else if (-32768..=32767).contains(&v) {
-        out.push(0xf1);
-        out.extend_from_slice(&(v as i16).to_le_bytes());
-    } else if (-8_388_608..=8_388_607).contains(&v) {
-        out.push(0xf2);
-        out.extend_from_slice(&(v as i32).to_le_bytes()[..3]);
-    } else if i32::try_from(v).is_ok() {
-        out.push(0xf3);
-        out.extend_from_slice(&(v as i32).to_le_bytes());
-    } else {
-        out.push(0xf4);
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-}
-
-fn encode_str(out: &mut Vec<u8>, s: &[u8]) {
-    let len = s.len();
-    if len < 64 {
-        out.push(0x80 | len as u8);
-    } else if len < 4096 {
-        out.push(0xe0 | (len >> 8) as u8);
-        out.push(len as u8);
-    } else {
-        out.push(0xf0);
-        out.extend_from_slice(&(len as u32).to_le_bytes());
-    }
-    out.extend_from_slice(s);
-}
-
-/// `lpEncodeBacklen`: the entry length in 7-bit groups, most significant first, every byte but
-/// the first with the high bit set (so it reads right to left).
-fn encode_backlen(out: &mut Vec<u8>, l: u64) {
-    let groups = match l {
-        0..=127 => 1,
-        128..=16382 => 2,
-        16383..=2_097_150 => 3,
-        2_097_151..=268_435_454 => 4,
-        _ => 5,
-    };
-    for g in (0..groups).rev() {
-        let byte = ((l >> (7 * g)) & 127) as u8;
-        out.push(if g == groups - 1 { byte } else { byte | 128 });
     }
 }
 
 /// Splits a listpack into its elements, checking every bound (a DUMP payload is untrusted).
 /// `None` when the blob is malformed.
 pub fn listpack_elements(lp: &[u8]) -> Option<Vec<Elem<'_>>> {
-    if lp.len() < LP_HDR + 1 {
-        return None;
-    }
-    let total = u32::from_le_bytes(lp[0..4].try_into().ok()?) as usize;
-    if total != lp.len() || lp[lp.len() - 1] != EOF {
-        return None;
-    }
-    let count = u16::from_le_bytes(lp[4..6].try_into().ok()?);
-    let mut out = Vec::new();
-    let mut p = LP_HDR;
-    let end = lp.len() - 1;
-    while p < end {
-        let b = lp[p];
-        let (elem, size) = if b & 0x80 == 0 {
-            (Elem::Int(i64::from(b & 0x7f)), 1)
-        } else if b & 0xc0 == 0x80 {
-            let len = usize::from(b & 0x3f);
-            (Elem::Str(lp.get(p + 1..p + 1 + len)?), 1 + len)
-        } else if b & 0xe0 == 0xc0 {
-            let u = (u16::from(b & 0x1f) << 8) | u16::from(*lp.get(p + 1)?);
-            let v = if u >= 1 << 12 {
-                i64::from(u) - (1 << 13)
-            } else {
-                i64::from(u)
-            };
-            (Elem::Int(v), 2)
-        } else if b & 0xf0 == 0xe0 {
-            let len = (usize::from(b & 0x0f) << 8) | usize::from(*lp.get(p + 1)?);
-            (Elem::Str(lp.get(p + 2..p + 2 + len)?), 2 + len)
-        } else {
-            match b {
-                0xf0 => {
-                    let len = u32::from_le_bytes(lp.get(p + 1..p + 5)?.try_into().ok()?) as usize;
-                    let s = lp.get(p + 5..p.checked_add(5)?.checked_add(len)?)?;
-                    (Elem::Str(s), 5 + len)
-                }
-                0xf1 => (Elem::Int(le_int(lp.get(p + 1..p + 3)?)), 3),
-                0xf2 => (Elem::Int(le_int(lp.get(p + 1..p + 4)?)), 4),
-                0xf3 => (Elem::Int(le_int(lp.get(p + 1..p + 5)?)), 5),
-                0xf4 => (Elem::Int(le_int(lp.get(p + 1..p + 9)?)), 9),
-                _ => return None,
-            }
-        };
-        let mut backlen = Vec::with_capacity(5);
-        encode_backlen(&mut backlen, size as u64);
-        if lp.get(p + size..p + size + backlen.len())? != backlen.as_slice() {
-            return None;
-        }
-        p += size + backlen.len();
-        out.push(elem);
-    }
-    if p != end || (count != u16::MAX && usize::from(count) != out.len()) {
-        return None;
+    let mut out = Vec::with_capacity(listpack::validate(lp)?);
+    let mut pos = listpack::first(lp);
+    while let Some(p) = pos {
+        let (e, next) = listpack::get(lp, p)?;
+        out.push(e);
+        pos = (!listpack::at_end(lp, next)).then_some(next);
     }
     Some(out)
 }

@@ -1,10 +1,10 @@
-//! The listpack primitives a stream node needs (`src/listpack.c`): appending as `lpAppend` does,
-//! replacing an integer in place as `lpReplaceInteger` does, and walking elements forwards and
-//! backwards. Every read is bounds-checked and answers `None` on malformed bytes, so a node that
+//! Redis's listpack (`src/listpack.c`), the compact blob inside stream nodes and RDB values:
+//! appending as `lpAppend` does, replacing an integer in place as `lpReplaceInteger` does, and
+//! walking elements forwards and backwards. Every read is bounds-checked and answers `None` on malformed bytes, so a node that
 //! came from an RDB payload can never make us panic; [`validate`] checks a whole listpack once.
 
 /// Bytes of a listpack header: total bytes (u32) and element count (u16).
-pub(super) const HDR: usize = 6;
+pub const HDR: usize = 6;
 /// The end-of-listpack byte.
 const EOF: u8 = 0xff;
 /// The header's element count once it no longer fits (`LP_HDR_NUMELE_UNKNOWN`).
@@ -61,7 +61,7 @@ impl Elem<'_> {
 
     /// The integer, for elements that hold one (`lpGetIntegerIfValid`: a string that parses
     /// as one counts too).
-    pub(super) fn as_int(&self) -> Option<i64> {
+    pub fn as_int(&self) -> Option<i64> {
         match self {
             Elem::Int(v) => Some(*v),
             Elem::Str(s) => string_to_i64(s),
@@ -89,7 +89,7 @@ fn format_i64(buf: &mut [u8; 20], v: i64) -> &[u8] {
 
 /// `lpStringToInt64` (the same rules as `string2ll`): an optional `-`, digits without leading
 /// zeros, within i64.
-pub(super) fn string_to_i64(s: &[u8]) -> Option<i64> {
+pub fn string_to_i64(s: &[u8]) -> Option<i64> {
     if s.is_empty() || s.len() > 20 {
         return None;
     }
@@ -118,7 +118,7 @@ pub(super) fn string_to_i64(s: &[u8]) -> Option<i64> {
 }
 
 /// A new empty listpack (`lpNew`).
-pub(super) fn new() -> Vec<u8> {
+pub fn new() -> Vec<u8> {
     let mut lp = Vec::with_capacity(64);
     lp.extend_from_slice(&7u32.to_le_bytes());
     lp.extend_from_slice(&0u16.to_le_bytes());
@@ -127,7 +127,7 @@ pub(super) fn new() -> Vec<u8> {
 }
 
 /// `lpAppend`: `ele` gets an integer encoding if it reads as one, else a string encoding.
-pub(super) fn append(lp: &mut Vec<u8>, ele: &[u8]) {
+pub fn append(lp: &mut Vec<u8>, ele: &[u8]) {
     match string_to_i64(ele) {
         Some(v) => append_int(lp, v),
         None => append_encoded(lp, |out| encode_str(out, ele)),
@@ -135,7 +135,7 @@ pub(super) fn append(lp: &mut Vec<u8>, ele: &[u8]) {
 }
 
 /// `lpAppendInteger` (which formats the integer and appends the string, giving the same bytes).
-pub(super) fn append_int(lp: &mut Vec<u8>, v: i64) {
+pub fn append_int(lp: &mut Vec<u8>, v: i64) {
     append_encoded(lp, |out| encode_int(out, v));
 }
 
@@ -156,7 +156,7 @@ fn append_encoded(lp: &mut Vec<u8>, encode: impl FnOnce(&mut Vec<u8>)) {
 
 /// `lpReplaceInteger`: the element at `pos` becomes the integer `v`; later elements move if the
 /// size changes. Returns `None` (leaving `lp` alone) if `pos` is not an element.
-pub(super) fn replace_int(lp: &mut Vec<u8>, pos: usize, v: i64) -> Option<()> {
+pub fn replace_int(lp: &mut Vec<u8>, pos: usize, v: i64) -> Option<()> {
     let (_, next) = get(lp, pos)?;
     let mut enc = Vec::with_capacity(10);
     encode_int(&mut enc, v);
@@ -177,36 +177,36 @@ fn num_elements(lp: &[u8]) -> u16 {
 }
 
 /// Offset of the first element (`lpFirst`), `None` if the listpack is empty.
-pub(super) fn first(lp: &[u8]) -> Option<usize> {
+pub fn first(lp: &[u8]) -> Option<usize> {
     (lp.get(HDR).is_some_and(|&b| b != EOF)).then_some(HDR)
 }
 
 /// Offset of the last element (`lpLast`), `None` if the listpack is empty.
-pub(super) fn last(lp: &[u8]) -> Option<usize> {
+pub fn last(lp: &[u8]) -> Option<usize> {
     prev(lp, lp.len().checked_sub(1)?)
 }
 
 /// The element at `pos` and the offset just past it (its back-length included); at the
 /// terminator or on malformed bytes, `None`.
-pub(super) fn get(lp: &[u8], pos: usize) -> Option<(Elem<'_>, usize)> {
+pub fn get(lp: &[u8], pos: usize) -> Option<(Elem<'_>, usize)> {
     let (elem, size) = decode(lp, pos)?;
     let next = pos.checked_add(size)?.checked_add(backlen_size(size))?;
     (next < lp.len()).then_some((elem, next))
 }
 
 /// The integer at `pos` and the offset past it; `None` if it is not an integer.
-pub(super) fn get_int(lp: &[u8], pos: usize) -> Option<(i64, usize)> {
+pub fn get_int(lp: &[u8], pos: usize) -> Option<(i64, usize)> {
     let (e, next) = get(lp, pos)?;
     Some((e.as_int()?, next))
 }
 
 /// Whether `pos` is the terminator.
-pub(super) fn at_end(lp: &[u8], pos: usize) -> bool {
+pub fn at_end(lp: &[u8], pos: usize) -> bool {
     lp.get(pos) == Some(&EOF)
 }
 
 /// Offset of the element before the one at `pos` (`lpPrev`), `None` at the first element.
-pub(super) fn prev(lp: &[u8], pos: usize) -> Option<usize> {
+pub fn prev(lp: &[u8], pos: usize) -> Option<usize> {
     if pos <= HDR || pos >= lp.len() {
         return None;
     }
@@ -335,7 +335,7 @@ fn encode_backlen(out: &mut Vec<u8>, size: usize) {
 /// `lpValidateIntegrity` with deep checking: the header's size and count match, every element
 /// decodes within bounds with a matching back-length, and the terminator ends it. Returns the
 /// number of elements.
-pub(super) fn validate(lp: &[u8]) -> Option<usize> {
+pub fn validate(lp: &[u8]) -> Option<usize> {
     if lp.len() < HDR + 1 || u32::from_le_bytes(lp[0..4].try_into().ok()?) as usize != lp.len() {
         return None;
     }
