@@ -563,9 +563,13 @@ fn run_sequence(
 ) -> Result<(), String> {
     let mut rng = Rng::new(seed);
     let mut recent: VecDeque<String> = VecDeque::new();
-    // RANDOM_DIFF_TRACE=path writes every command of the run, one per line, for debugging.
-    let mut trace =
-        std::env::var_os("RANDOM_DIFF_TRACE").and_then(|p| std::fs::File::create(p).ok());
+    // RANDOM_DIFF_TRACE=path writes every command of the run, one per line, for debugging, to
+    // `path.<backend>` (the backends run at the same time).
+    let mut trace = std::env::var_os("RANDOM_DIFF_TRACE").and_then(|p| {
+        let mut p = p;
+        p.push(format!(".{backend}"));
+        std::fs::File::create(p).ok()
+    });
     for conn in [&mut *redis, &mut *ferrite] {
         conn.cmd(&[b"FLUSHALL"]);
     }
@@ -730,11 +734,32 @@ fn dump_restore_across(backend: &str) {
     // A stream of several nodes with deletions, a group with pending entries, and an emptied
     // stream that keeps its IDs.
     for i in 1..=400 {
-        let v = if i % 60 == 0 { "w".repeat(2000) } else { format!("v{i}") };
-        add(vec!["XADD".into(), "x1".into(), format!("{i}-{}", i % 4), "f".into(), v]);
+        let v = if i % 60 == 0 {
+            "w".repeat(2000)
+        } else {
+            format!("v{i}")
+        };
+        add(vec![
+            "XADD".into(),
+            "x1".into(),
+            format!("{i}-{}", i % 4),
+            "f".into(),
+            v,
+        ]);
     }
-    add(vec!["XDEL".into(), "x1".into(), "5-1".into(), "200-0".into()]);
-    add(vec!["XGROUP".into(), "CREATE".into(), "x1".into(), "g".into(), "0".into()]);
+    add(vec![
+        "XDEL".into(),
+        "x1".into(),
+        "5-1".into(),
+        "200-0".into(),
+    ]);
+    add(vec![
+        "XGROUP".into(),
+        "CREATE".into(),
+        "x1".into(),
+        "g".into(),
+        "0".into(),
+    ]);
     add(vec![
         "XREADGROUP".into(),
         "GROUP".into(),
@@ -746,7 +771,13 @@ fn dump_restore_across(backend: &str) {
         "x1".into(),
         ">".into(),
     ]);
-    add(vec!["XADD".into(), "x2".into(), "9-9".into(), "a".into(), "1".into()]);
+    add(vec![
+        "XADD".into(),
+        "x2".into(),
+        "9-9".into(),
+        "a".into(),
+        "1".into(),
+    ]);
     add(vec!["XDEL".into(), "x2".into(), "9-9".into()]);
     let mut keys: Vec<Vec<u8>> = setup
         .iter()

@@ -218,8 +218,8 @@ fn attempt(
 
 /// Serves one stream (`xreadCommand`'s synchronous serve): the consumer's history for an
 /// explicit ID, new entries for `>` when there are any. Writes `key, entries` (a pair in RESP2)
-/// and says whether it did, and whether it created the consumer (which it does, or refreshes
-/// its seen time, either way).
+/// and says whether it did, and whether it created the consumer (a served read creates it or
+/// refreshes its seen time).
 fn serve_one(
     ctx: &mut Ctx<'_>,
     key: &[u8],
@@ -245,10 +245,12 @@ fn serve_one(
                 .filter(|&max| max > g.last_id)
                 .map(|_| g.last_id)
         };
-        let created = g.touch_consumer(req.consumer, now);
+        // Redis 7.0 looks the consumer up (creating it) only for a read it serves now: a `>`
+        // read with nothing new, which blocks or answers nil, leaves no consumer behind.
         let Some(from) = from else {
-            return Write::Updated((false, created));
+            return Write::Keep((false, false));
         };
+        let created = g.touch_consumer(req.consumer, now);
         if !reply.is_resp3() {
             reply.array_len(2);
         }
