@@ -9,7 +9,7 @@ mod parse;
 
 use parse::{memtoull, parse_save};
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Why a configuration value was refused.
@@ -40,6 +40,8 @@ enum Kind {
     Str,
     /// `save`: pairs of `seconds changes`.
     Save,
+    /// `notify-keyspace-events`: event class characters.
+    Events,
 }
 
 /// Parameter may only be set at start-up.
@@ -166,6 +168,7 @@ const PARAMS: &[Param] = &[
     num("maxmemory-samples", 1, INT_MAX, "5", 0),
     num("lfu-log-factor", 0, INT_MAX, "10", 0),
     num("lfu-decay-time", 0, INT_MAX, "1", 0),
+    param("notify-keyspace-events", Kind::Events, "", 0),
     num("io-threads", 1, 128, "1", IMMUTABLE),
     // Ferrite's own: the reactor and the store are sized once at start-up.
     num("threads", 0, 1024, "0", IMMUTABLE),
@@ -220,6 +223,8 @@ pub struct Config {
     pub maxmemory: AtomicU64,
     /// `no-appendfsync-on-rewrite` (read by the AOF writer before each fsync).
     pub no_appendfsync_on_rewrite: AtomicBool,
+    /// `notify-keyspace-events` as class bits (`crate::notify::flags`); read on every write.
+    pub notify_keyspace_events: AtomicU32,
     /// Absolute path of the configuration file the server was started with (INFO `config_file`,
     /// CONFIG REWRITE); set once by the binary.
     pub config_file: OnceLock<String>,
@@ -240,6 +245,7 @@ impl Default for Config {
             hz: AtomicU64::new(10),
             maxmemory: AtomicU64::new(0),
             no_appendfsync_on_rewrite: AtomicBool::new(false),
+            notify_keyspace_events: AtomicU32::new(0),
             config_file: OnceLock::new(),
             values: RwLock::new(PARAMS.iter().map(|p| p.default.to_owned()).collect()),
         }
@@ -266,6 +272,12 @@ impl Config {
     /// A hot value.
     #[inline]
     pub fn load(v: &AtomicU64) -> u64 {
+        v.load(Ordering::Relaxed)
+    }
+
+    /// A hot 32-bit value.
+    #[inline]
+    pub fn load32(v: &AtomicU32) -> u32 {
         v.load(Ordering::Relaxed)
     }
 
@@ -328,6 +340,8 @@ impl Config {
         let mut values = self.values_mut();
         let mut staged = values.clone();
         let mut password: Option<Option<Vec<u8>>> = None;
+        // The bits, not the shown string: `A` hides `n` (see `notify::flags::format`).
+        let mut events: Option<u32> = None;
         for (&p, (_, value)) in idx.iter().zip(pairs) {
             let param = &PARAMS[p];
             let blame = |e: String| (param.name.to_owned(), ConfigError::Invalid(e));
@@ -349,6 +363,9 @@ impl Config {
             if param.name == "requirepass" {
                 password = Some((!value.is_empty()).then(|| value.to_vec()));
             }
+            if let Kind::Events = param.kind {
+                events = crate::notify::flags::parse(value);
+            }
             staged[p] = v;
         }
         // Apply: publish the hot values.
@@ -359,6 +376,9 @@ impl Config {
         drop(values);
         if let Some(pw) = password {
             *self.requirepass.write().unwrap_or_else(|e| e.into_inner()) = pw;
+        }
+        if let Some(bits) = events {
+            self.notify_keyspace_events.store(bits, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -560,6 +580,9 @@ fn parse_value(p: &Param, value: &[u8]) -> Result<String, String> {
             }),
         Kind::Str => Ok(String::from_utf8_lossy(value).into_owned()),
         Kind::Save => parse_save(value).ok_or_else(|| "Invalid save parameters".to_owned()),
+        Kind::Events => crate::notify::flags::parse(value)
+            .map(crate::notify::flags::format)
+            .ok_or_else(|| crate::notify::flags::INVALID.to_owned()),
     }
 }
 
@@ -623,6 +646,19 @@ mod tests {
         assert_eq!(c.value("io-threads").as_deref(), Some("2"));
         assert_eq!(c.set("LogLevel", b"WARNING"), Ok(()));
         assert_eq!(c.loglevel(), "warning");
+        c.set("notify-keyspace-events", b"AKEn").unwrap();
+        assert_eq!(c.value("notify-keyspace-events").as_deref(), Some("AKE"));
+        let bits = Config::load32(&c.notify_keyspace_events);
+        assert_ne!(
+            bits & crate::notify::flags::NEW,
+            0,
+            "n is kept though A hides it"
+        );
+        assert_eq!(
+            c.set("notify-keyspace-events", b"Kq"),
+            Err(ConfigError::Invalid(crate::notify::flags::INVALID.into()))
+        );
+        assert_eq!(Config::load32(&c.notify_keyspace_events), bits);
     }
 
     #[test]

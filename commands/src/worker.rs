@@ -423,11 +423,13 @@ impl Worker {
             return;
         }
         if Config::load(&self.server.config.maxmemory) != 0
-            && !eviction::make_room(
-                &self.server.config,
+            && !make_room(
+                &self.server,
                 &mut self.session,
-                now_ms,
                 &mut self.evict_seed,
+                client,
+                out,
+                now_ms,
             )
             && may_grow(client, spec)
         {
@@ -558,6 +560,9 @@ impl Worker {
         self.session.enter();
         self.session
             .active_expire(now, ACTIVE_EXPIRE_BUCKETS_PER_TICK);
+        if Config::load32(&self.server.config.notify_keyspace_events) != 0 {
+            crate::notify::flush(&self.server, &mut self.session, 0, &mut Vec::new());
+        }
         self.feed.background(&self.server, &mut self.session);
         self.push_feed();
         self.session.leave();
@@ -753,7 +758,28 @@ fn run(
         spec,
     };
     (spec.handler)(&mut ctx, args);
+    if Config::load32(&server.config.notify_keyspace_events) != 0 {
+        // Expiries a read found, keys created by a command that raises no event of its own.
+        ctx.flush_key_events();
+    }
     ctx.reply.errors()
+}
+
+/// Evicts for `maxmemory` before a command (see [`eviction::make_room`]), publishing the
+/// `evicted` events first, as Redis does before it runs the command.
+fn make_room(
+    server: &Server,
+    session: &mut Session,
+    seed: &mut u64,
+    client: &Client,
+    out: &mut Vec<u8>,
+    now_ms: u64,
+) -> bool {
+    let room = eviction::make_room(&server.config, session, now_ms, seed);
+    if Config::load32(&server.config.notify_keyspace_events) != 0 {
+        crate::notify::flush(server, session, client.id, out);
+    }
+    room
 }
 
 /// C's `strerror`: the OS's text for `errno`, without Rust's " (os error N)".

@@ -73,3 +73,71 @@ impl CommitSeq {
         self.next.load(Ordering::SeqCst)
     }
 }
+
+/// What happened to a key as a side effect of a store write, for keyspace notifications:
+/// Redis's `expired`, `evicted` and `new` events, which its database layer (not the command)
+/// raises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyEventKind {
+    /// An expired key was deleted (lazily, by a write that found it, or by active expiry).
+    Expired,
+    /// A key was evicted for maxmemory.
+    Evicted,
+    /// A key was created.
+    Created,
+}
+
+/// One [`KeyEventKind`] of one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyEvent {
+    /// What happened.
+    pub kind: KeyEventKind,
+    /// The key's physical database (map it with `Store::logical_db`).
+    pub pdb: u8,
+    /// The key.
+    pub key: Box<[u8]>,
+}
+
+/// A session's record of its writes: commit numbers (while the sequence is on) and key events
+/// (while [`Store::set_key_events`](crate::Store::set_key_events) is on). It derefs to the
+/// commit numbers, which is what most of the write path touches.
+#[derive(Debug, Default)]
+pub(crate) struct Journal {
+    pub(crate) commits: Vec<Commit>,
+    pub(crate) events: Vec<KeyEvent>,
+}
+
+impl std::ops::Deref for Journal {
+    type Target = Vec<Commit>;
+    fn deref(&self) -> &Vec<Commit> {
+        &self.commits
+    }
+}
+
+impl std::ops::DerefMut for Journal {
+    fn deref_mut(&mut self) -> &mut Vec<Commit> {
+        &mut self.commits
+    }
+}
+
+impl Journal {
+    /// Records what a finished write did to `key`, in Redis's order: the expiry its lookup
+    /// found, then the creation.
+    #[inline]
+    pub(crate) fn note(&mut self, pdb: u8, key: &[u8], reaped: bool, created: bool) {
+        if reaped {
+            self.push_event(KeyEventKind::Expired, pdb, key);
+        }
+        if created {
+            self.push_event(KeyEventKind::Created, pdb, key);
+        }
+    }
+
+    pub(crate) fn push_event(&mut self, kind: KeyEventKind, pdb: u8, key: &[u8]) {
+        self.events.push(KeyEvent {
+            kind,
+            pdb,
+            key: key.into(),
+        });
+    }
+}

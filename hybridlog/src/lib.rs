@@ -44,7 +44,7 @@ mod store;
 pub mod sync;
 pub mod tier;
 
-pub use commit::Commit;
+pub use commit::{Commit, KeyEvent, KeyEventKind};
 pub use object::{ObjectEntry, ObjectEntryMut, ObjectWrite, StoreObject, Value, ValueMut};
 pub use scan::{EvictionPolicy, next_cursor};
 pub use session::Session;

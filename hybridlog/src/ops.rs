@@ -14,7 +14,7 @@ use std::cell::Cell;
 
 use crossbeam_epoch::Guard;
 
-use crate::commit::Commit;
+use crate::commit::{Commit, Journal};
 use crate::index::EntrySlot;
 use crate::object::{ObjectEntry, Value};
 use crate::record::{Meta, ObjectCell, Rec, RecordInit, RecordLock, Shape, object_mut, object_ref};
@@ -83,6 +83,8 @@ pub(crate) struct Outcome {
     pub reaped: bool,
     /// Nothing was applied: the key changed under a record read back from disk; start over.
     pub retry: bool,
+    /// The key had no live value and has one now.
+    pub created: bool,
 }
 
 /// What a read found.
@@ -395,7 +397,7 @@ pub(crate) fn write(
     hash: u64,
     now: u64,
     scratch: &mut Vec<u8>,
-    commits: &mut Vec<Commit>,
+    commits: &mut Journal,
     fixed: Option<&[u8]>,
     mut decide: impl FnMut(Option<Entry<'_>>, &mut Vec<u8>) -> Decision,
 ) -> Outcome {
@@ -424,7 +426,7 @@ pub(crate) fn write_core(
     hash: u64,
     now: u64,
     scratch: &mut Vec<u8>,
-    commits: &mut Vec<Commit>,
+    commits: &mut Journal,
     fixed: Option<&[u8]>,
     objects: bool,
     recycle: Option<&Cell<Option<ObjectCell>>>,
@@ -448,7 +450,15 @@ pub(crate) fn write_core(
             match insert(
                 s, g, pdb, key, hash, value, object, kind, expire_at, commits,
             ) {
-                Ok(()) => return Outcome::default(),
+                Ok(()) => {
+                    if s.key_events_on() {
+                        commits.note(pdb, key, false, true);
+                    }
+                    return Outcome {
+                        created: true,
+                        ..Outcome::default()
+                    };
+                }
                 Err(cell) => {
                     if let (Some(r), Some(cell)) = (recycle, cell) {
                         r.set(Some(cell));
@@ -480,6 +490,9 @@ pub(crate) fn write_core(
         if outcome.retry {
             spin_wait(&mut step);
             continue;
+        }
+        if s.key_events_on() {
+            commits.note(pdb, key, outcome.reaped, outcome.created);
         }
         return outcome;
     }
@@ -640,6 +653,7 @@ fn update(
                 old_live: live,
                 reaped: false,
                 retry: false,
+                created: false,
             };
         }
         Decision::Updated => (true, expire != NO_EXPIRY),
@@ -767,6 +781,7 @@ fn update(
         old_live: live,
         reaped: expired,
         retry: false,
+        created: new_live && !live,
     }
 }
 
@@ -878,6 +893,7 @@ const RETRY: Outcome = Outcome {
     old_live: false,
     reaped: false,
     retry: true,
+    created: false,
 };
 
 /// Read-copy-update: publishes a new newest record for the locked record's key (holding

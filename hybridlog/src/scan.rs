@@ -403,6 +403,10 @@ impl Session {
             None,
             del,
         );
+        if outcome.old_live && s.key_events_on() {
+            self.commits
+                .push_event(crate::KeyEventKind::Evicted, pdb, &key);
+        }
         // The AOF logs an eviction as the DEL it is (Redis propagates it so).
         if let Some(c) = self.commits[taken..].last_mut() {
             c.reaped = Some((pdb, key.into_boxed_slice()));
@@ -544,7 +548,7 @@ fn reap(
     guard: &Guard,
     work: &mut Vec<(u8, Vec<u8>)>,
     scratch: &mut Vec<u8>,
-    commits: &mut Vec<crate::Commit>,
+    commits: &mut crate::commit::Journal,
     now_ms: u64,
 ) -> u64 {
     let mut reaped = 0;

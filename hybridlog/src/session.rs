@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crossbeam_epoch::LocalHandle;
 
 use crate::KeyHash;
-use crate::commit::Commit;
+use crate::commit::{Commit, Journal, KeyEvent};
 use crate::ops::{self, Decision, Read};
 use crate::store::Store;
 use crate::tier::{self, Fetch};
@@ -36,8 +36,9 @@ pub struct Session {
     pub(crate) work: Vec<(u8, Vec<u8>)>,
     /// Next bucket of the active expiry cycle.
     pub(crate) expire_cursor: usize,
-    /// Commit numbers this session's writes took (only while the commit sequence is on).
-    pub(crate) commits: Vec<Commit>,
+    /// Commit numbers this session's writes took (only while the commit sequence is on), and
+    /// their key events (only while those are on).
+    pub(crate) commits: Journal,
     /// The hash of the key the current command was prefetched for (see
     /// [`hint_key`](Session::hint_key)); an address of 0 is no hint.
     hint: KeyHash,
@@ -85,7 +86,7 @@ impl Session {
             work: Vec::new(),
             // Spread the sessions' expiry cursors over the index.
             expire_cursor: slot.wrapping_mul(0x9E37_79B9) & (buckets - 1),
-            commits: Vec::new(),
+            commits: Journal::default(),
             hint: KeyHash {
                 hash: 0,
                 addr: 0,
@@ -428,6 +429,15 @@ impl Session {
     pub fn take_commits(&mut self, into: &mut Vec<Commit>) {
         if !self.commits.is_empty() {
             into.append(&mut self.commits);
+        }
+    }
+
+    /// Moves the key events this session's writes caused since the last call into `into` (in
+    /// the order they happened). Empty while key events are off.
+    #[inline]
+    pub fn take_key_events(&mut self, into: &mut Vec<KeyEvent>) {
+        if !self.commits.events.is_empty() {
+            into.append(&mut self.commits.events);
         }
     }
 

@@ -39,6 +39,8 @@ pub struct Store {
     pub(crate) gate: Gate,
     /// The commit sequence (on only while the append-only file is).
     pub(crate) commits: CommitSeq,
+    /// Whether writes record key events (see [`KeyEvent`](crate::KeyEvent)).
+    key_events: std::sync::atomic::AtomicBool,
     databases: usize,
     /// Logical → physical database, under a seqlock so SWAPDB changes two entries atomically
     /// while lookups stay read-only.
@@ -176,6 +178,7 @@ impl Store {
             inline_limit: page_size / 4,
             gate: Gate::new(MAX_SESSIONS),
             commits: CommitSeq::new(),
+            key_events: std::sync::atomic::AtomicBool::new(false),
             databases: cfg.databases,
             db_map: (0..PHYSICAL_DBS).map(|i| AtomicU8::new(i as u8)).collect(),
             db_map_version: AtomicU64::new(0),
@@ -352,6 +355,21 @@ impl Store {
     /// write may take a number the consumer no longer expects.
     pub fn set_commit_sequence(&self, on: bool) {
         self.commits.set(on);
+    }
+
+    /// Makes writes record the key events they cause (expiry, eviction, creation), for keyspace
+    /// notifications; sessions hand them over with
+    /// [`Session::take_key_events`](crate::Session::take_key_events). Off, a write pays one
+    /// relaxed load.
+    pub fn set_key_events(&self, on: bool) {
+        self.key_events
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether writes record key events.
+    #[inline]
+    pub fn key_events_on(&self) -> bool {
+        self.key_events.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether the commit sequence is on.

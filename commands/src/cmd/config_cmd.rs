@@ -148,6 +148,7 @@ fn config_set(ctx: &mut Ctx<'_>, args: Args<'_>) {
         .collect();
     match ctx.server.config.set_many(&pairs) {
         Ok(()) => {
+            crate::notify::sync(ctx.server);
             let touches_aof = pairs.iter().any(|(n, _)| {
                 n.eq_ignore_ascii_case(b"appendonly") || n.eq_ignore_ascii_case(b"appendfsync")
             });
