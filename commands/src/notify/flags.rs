@@ -114,7 +114,8 @@ mod tests {
             ("x$", "$x"),
             ("K", "K"),
             ("g$lshzxetd", "A"),
-            ("mEKndtezhxsl$g", "g$lshzxetdnKEm"),
+            ("mEKndtezhxsl$g", "AKEm"),
+            ("mnKgl", "glnKm"),
             ("gg", "g"),
         ];
         for (set, shown) in cases {
