@@ -11,6 +11,7 @@
 #   ROUNDS=5 N_P1=300000 N_P16=1000000 scripts/bench-vs-redis.sh
 #   TESTS=datatypes scripts/bench-vs-redis.sh      # the data-type workloads (see below)
 #   TESTS="lpush lpop lrange_100" SIZES=3 scripts/bench-vs-redis.sh
+#   TESTS=streams scripts/bench-vs-redis.sh         # XADD and XRANGE (see below)
 #
 # Environment: ROUNDS (3), N_P1 (300000), N_P16 (1000000), CLIENTS (50), SIZES ("3 1024"; "3"
 # with TESTS=datatypes), PIPELINES ("1 16"), TESTS ("set get"), IO_BACKEND (auto),
@@ -27,6 +28,10 @@
 # elements of -d bytes with redis-cli, then `LRANGE mylist 0 K-1` (redis-benchmark's own
 # command for that test) is sent as a custom command with -n N/4 (lrange_100), N/10
 # (lrange_300) or N/20 (lrange_600), since every reply carries K elements.
+# TESTS=streams means "xadd xrange_10 xrange_100": `xadd` sends
+# `XADD stream:__rand_int__ * field <d bytes>` with -r 1000 (a thousand streams, IDs from each
+# server's clock); `xrange_K` resets `xs` to 1000 entries of d bytes with redis-cli, then sends
+# `XRANGE xs - + COUNT K` with -n N/4 (K <= 10) or N/20.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -40,6 +45,9 @@ TESTS=${TESTS:-"set get"}
 DATATYPE_TESTS="lpush rpush lpop rpop sadd hset spop zadd zpopmin lrange_100 lrange_300 lrange_600"
 if [[ "$TESTS" == datatypes ]]; then
     TESTS=$DATATYPE_TESTS
+    SIZES=${SIZES:-3}
+elif [[ "$TESTS" == streams ]]; then
+    TESTS="xadd xrange_10 xrange_100"
     SIZES=${SIZES:-3}
 fi
 SIZES=${SIZES:-$SIZES_DEFAULT}
@@ -127,6 +135,16 @@ prefill_list() { # port d: `mylist` holds exactly 600 elements of d bytes (as LR
     [[ "$len" == 600 ]] || { echo "prefill of mylist on port $1 returned '$len'" >&2; exit 1; }
 }
 
+prefill_stream() { # port d: `xs` holds exactly 1000 entries with one field of d bytes
+    local value
+    value=$(head -c "$2" /dev/zero | tr '\0' x)
+    redis-cli -p "$1" DEL xs >/dev/null
+    for i in $(seq 1000); do echo "XADD xs $i-1 field $value"; done | redis-cli -p "$1" >/dev/null
+    local len
+    len=$(redis-cli -p "$1" XLEN xs)
+    [[ "$len" == 1000 ]] || { echo "prefill of xs on port $1 returned '$len'" >&2; exit 1; }
+}
+
 run_one() { # server port pid test P d n round
     local server=$1 port=$2 pid=$3 test=$4 p=$5 d=$6 n=$7 round=$8
     local out="$WORK/raw-$server-$test-P$p-d$d-r$round.txt"
@@ -137,6 +155,15 @@ run_one() { # server port pid test P d n round
         n=$((n / div))
         prefill_list "$port" "$d"
         cmd+=(-P "$p" -c "$CLIENTS" -n "$n" -d "$d" --precision 3 LRANGE mylist 0 $((k - 1)))
+    elif [[ "$test" =~ ^xrange_([0-9]+)$ ]]; then
+        local k=${BASH_REMATCH[1]}
+        if ((k <= 10)); then n=$((n / 4)); else n=$((n / 20)); fi
+        prefill_stream "$port" "$d"
+        cmd+=(-P "$p" -c "$CLIENTS" -n "$n" --precision 3 XRANGE xs - + COUNT "$k")
+    elif [[ "$test" == xadd ]]; then
+        local value
+        value=$(head -c "$d" /dev/zero | tr '\0' x)
+        cmd+=(-P "$p" -c "$CLIENTS" -n "$n" -r 1000 --precision 3 XADD 'stream:__rand_int__' '*' field "$value")
     else
         cmd+=(-t "$test" -P "$p" -c "$CLIENTS" -n "$n" -d "$d" --precision 3)
     fi
