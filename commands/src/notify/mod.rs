@@ -74,6 +74,16 @@ impl Ctx<'_> {
         }
     }
 
+    /// Before a blind overwrite of `key` (SET, MSET): Redis's `lookupKeyWrite` deletes an
+    /// expired key first, so an overwrite of one raises `expired` and `new`; the store's blind
+    /// write does not look at the clock, so with those events on, look the key up first.
+    #[inline]
+    pub fn reap_for_notify(&mut self, key: &[u8]) {
+        if self.server.store.key_events_on() {
+            self.store.exists(self.client.db, key, self.now_ms);
+        }
+    }
+
     /// Publishes the store events (expiry, eviction, creation) the command's writes caused so
     /// far. Cheap when none are pending.
     #[inline]

@@ -5,6 +5,7 @@ use ferrite_hybridlog::{NO_EXPIRY, ValueKind, Write};
 use super::is_string;
 use crate::args::{Args, eq_ignore_case, parse_i64};
 use crate::ctx::Ctx;
+use crate::notify::flags;
 use crate::resp::Reply;
 
 /// `GET key`: one `read` whose callback writes the bulk straight into the reply.
@@ -182,6 +183,7 @@ pub(super) fn set(ctx: &mut Ctx<'_>, args: Args<'_>) {
     let (key, value) = (args.get(1), args.get(2));
     let db = ctx.client.db;
     if !(opts.nx || opts.xx || opts.get || opts.keepttl) {
+        ctx.reap_for_notify(key);
         ctx.store.upsert(
             db,
             key,
@@ -189,6 +191,7 @@ pub(super) fn set(ctx: &mut Ctx<'_>, args: Args<'_>) {
             ValueKind::String,
             expire.unwrap_or(NO_EXPIRY),
         );
+        notify_set(ctx, key, expire.is_some());
         ctx.reply.ok();
         return;
     }
@@ -219,6 +222,11 @@ pub(super) fn set(ctx: &mut Ctx<'_>, args: Args<'_>) {
             result: SetOutcome::Done,
         }
     });
+    let done = matches!(outcome, SetOutcome::Done);
+    // Redis replies GET's old value before it sets, and OK after.
+    if done && !opts.get {
+        notify_set(ctx, key, expire.is_some());
+    }
     if opts.get {
         if matches!(outcome, SetOutcome::WrongType) || old.is_some() {
             ctx.hit();
@@ -234,6 +242,17 @@ pub(super) fn set(ctx: &mut Ctx<'_>, args: Args<'_>) {
         },
         SetOutcome::Aborted => ctx.reply.null(),
         SetOutcome::Done => ctx.reply.ok(),
+    }
+    if done && opts.get {
+        notify_set(ctx, key, expire.is_some());
+    }
+}
+
+/// Redis's events of `setGenericCommand`: `set`, then `expire` when it was given one.
+fn notify_set(ctx: &mut Ctx<'_>, key: &[u8], expire: bool) {
+    ctx.notify(flags::STRING, "set", key);
+    if expire {
+        ctx.notify(flags::GENERIC, "expire", key);
     }
 }
 
@@ -254,6 +273,9 @@ pub(super) fn setnx(ctx: &mut Ctx<'_>, args: Args<'_>) {
                 result: true,
             }
         });
+    if set {
+        ctx.notify(flags::STRING, "set", args.get(1));
+    }
     ctx.reply.int(i64::from(set));
 }
 
@@ -262,6 +284,7 @@ fn setex_generic(ctx: &mut Ctx<'_>, args: Args<'_>, kind: ExpireKind) {
         Ok(at) => at,
         Err(e) => return expire_error(ctx, e),
     };
+    ctx.reap_for_notify(args.get(1));
     ctx.store.upsert(
         ctx.client.db,
         args.get(1),
@@ -269,6 +292,7 @@ fn setex_generic(ctx: &mut Ctx<'_>, args: Args<'_>, kind: ExpireKind) {
         ValueKind::String,
         at,
     );
+    notify_set(ctx, args.get(1), true);
     ctx.reply.ok();
 }
 
@@ -331,7 +355,11 @@ pub(super) fn getset(ctx: &mut Ctx<'_>, args: Args<'_>) {
                 result: found,
             }
         });
+    let set = !matches!(found, Found::WrongType);
     reply_found(ctx, found);
+    if set {
+        ctx.notify(flags::STRING, "set", args.get(1));
+    }
 }
 
 /// `GETDEL key`
@@ -346,7 +374,11 @@ pub(super) fn getdel(ctx: &mut Ctx<'_>, args: Args<'_>) {
             Some(e) => Write::Delete(Found::Value(e.value.to_vec())),
         },
     );
+    let deleted = matches!(found, Found::Value(_));
     reply_found(ctx, found);
+    if deleted {
+        ctx.notify(flags::GENERIC, "del", args.get(1));
+    }
 }
 
 /// `GETEX key [EX s|PX ms|EXAT ts|PXAT ms-ts|PERSIST]`
@@ -364,7 +396,10 @@ pub(super) fn getex(ctx: &mut Ctx<'_>, args: Args<'_>) {
     let expire = opts
         .expire
         .map(|(kind, arg)| (kind, expire_at(kind, arg, now)));
+    // The event of what was done: Redis replies the value first, then changes the key.
+    let mut event = None;
     let found = ctx.store.rmw(ctx.client.db, args.get(1), now, |entry, _| {
+        event = None;
         let e = match entry {
             None => return Write::Keep(Found::Missing),
             Some(e) if !is_string(e.kind) => return Write::Keep(Found::WrongType),
@@ -376,6 +411,7 @@ pub(super) fn getex(ctx: &mut Ctx<'_>, args: Args<'_>) {
                 if e.expire_at == NO_EXPIRY {
                     Write::Keep(value)
                 } else {
+                    event = Some("persist");
                     Write::SetExpiry {
                         expire_at: NO_EXPIRY,
                         result: value,
@@ -385,8 +421,10 @@ pub(super) fn getex(ctx: &mut Ctx<'_>, args: Args<'_>) {
             Some((_, Err(err))) => Write::Keep(Found::BadExpire(err)),
             Some((kind, Ok(at))) => {
                 if matches!(kind, ExpireKind::ExAt | ExpireKind::PxAt) && at <= now {
+                    event = Some("del");
                     Write::Delete(value)
                 } else {
+                    event = Some("expire");
                     Write::SetExpiry {
                         expire_at: at,
                         result: value,
@@ -396,6 +434,9 @@ pub(super) fn getex(ctx: &mut Ctx<'_>, args: Args<'_>) {
         }
     });
     reply_found(ctx, found);
+    if let Some(event) = event {
+        ctx.notify(flags::GENERIC, event, args.get(1));
+    }
 }
 
 /// `MGET key [key ...]`: a missing key or one of another type is a null.
@@ -446,6 +487,7 @@ pub(super) fn mset(ctx: &mut Ctx<'_>, args: Args<'_>) {
     }
     let db = ctx.client.db;
     for j in (1..args.len()).step_by(2) {
+        ctx.reap_for_notify(args.get(j));
         ctx.store.upsert(
             db,
             args.get(j),
@@ -453,6 +495,7 @@ pub(super) fn mset(ctx: &mut Ctx<'_>, args: Args<'_>) {
             ValueKind::String,
             NO_EXPIRY,
         );
+        ctx.notify(flags::STRING, "set", args.get(j));
     }
     ctx.reply.ok();
 }
@@ -480,6 +523,7 @@ pub(super) fn msetnx(ctx: &mut Ctx<'_>, args: Args<'_>) {
             ValueKind::String,
             NO_EXPIRY,
         );
+        ctx.notify(flags::STRING, "set", args.get(j));
     }
     ctx.reply.int(1);
 }

@@ -6,6 +6,7 @@ use super::is_string;
 use super::longdouble::{self, Ld, Parsed};
 use crate::args::{Args, parse_i64};
 use crate::ctx::Ctx;
+use crate::notify::flags;
 use crate::resp::reply::{format_i64, itoa_buf};
 
 /// What an integer increment did.
@@ -40,7 +41,10 @@ fn incr_generic(ctx: &mut Ctx<'_>, key: &[u8], incr: i64) {
         }
     });
     match outcome {
-        IncrOutcome::Value(v) => ctx.reply.int(v),
+        IncrOutcome::Value(v) => {
+            ctx.notify(flags::STRING, "incrby", key);
+            ctx.reply.int(v);
+        }
         IncrOutcome::WrongType => ctx.wrong_type(),
         IncrOutcome::NotInteger => ctx.not_integer(),
         IncrOutcome::Overflow => ctx.reply.error("ERR increment or decrement would overflow"),
@@ -115,7 +119,10 @@ pub(super) fn incrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) {
             }
         });
     match outcome {
-        FloatOutcome::Value => ctx.reply.bulk(&result),
+        FloatOutcome::Value => {
+            ctx.notify(flags::STRING, "incrbyfloat", args.get(1));
+            ctx.reply.bulk(&result);
+        }
         FloatOutcome::WrongType => ctx.wrong_type(),
         FloatOutcome::NotFloat => ctx.not_float(),
         FloatOutcome::NanOrInfinity => ctx

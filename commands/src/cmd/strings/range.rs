@@ -6,6 +6,7 @@ use super::{fits_string as within, is_string, string_too_long};
 use crate::args::{Args, parse_i64};
 use crate::config::Config;
 use crate::ctx::Ctx;
+use crate::notify::flags;
 
 /// What a length-limited write did.
 enum GrowOutcome {
@@ -42,6 +43,9 @@ pub(super) fn append(ctx: &mut Ctx<'_>, args: Args<'_>) {
                 result: GrowOutcome::Len(buf.len()),
             }
         });
+    if let GrowOutcome::Len(_) = outcome {
+        ctx.notify(flags::STRING, "append", args.get(1));
+    }
     reply_grow(ctx, outcome);
 }
 
@@ -142,9 +146,11 @@ pub(super) fn setrange(ctx: &mut Ctx<'_>, args: Args<'_>) {
     let offset = offset as u64;
     let value = args.get(3);
     let max = Config::load(&ctx.server.config.proto_max_bulk_len);
+    let mut wrote = false;
     let outcome = ctx
         .store
         .rmw(ctx.client.db, args.get(1), ctx.now_ms, |entry, buf| {
+            wrote = false;
             let (old, expire_at): (&[u8], u64) = match entry {
                 None if value.is_empty() => return Write::Keep(GrowOutcome::Len(0)),
                 None => (&[], NO_EXPIRY),
@@ -164,12 +170,16 @@ pub(super) fn setrange(ctx: &mut Ctx<'_>, args: Args<'_>) {
                 buf.resize(end, 0);
             }
             buf[start..end].copy_from_slice(value);
+            wrote = true;
             Write::Put {
                 kind: ValueKind::String,
                 expire_at,
                 result: GrowOutcome::Len(buf.len()),
             }
         });
+    if wrote {
+        ctx.notify(flags::STRING, "setrange", args.get(1));
+    }
     reply_grow(ctx, outcome);
 }
 

@@ -1,0 +1,248 @@
+//! Keyspace notifications, differentially: the same script runs against a real redis-server
+//! and Ferrite (on each I/O backend) with `notify-keyspace-events` set, while a second
+//! connection on each server is PSUBSCRIBEd to `__key*__:*`; every message each subscriber
+//! receives must be identical, byte for byte, and so must the replies. Expiry is covered both
+//! lazily (a command finds the key expired) and actively (nothing touches it).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Conn, Ferrite, RedisServer, split_args};
+
+per_backend!(
+    every_event_with_kea,
+    narrower_classes,
+    active_expiry,
+    resp3_connection_gets_its_own_events,
+    config_values,
+);
+
+/// One command per line; `SLEEP ms` pauses. A key that expires is touched by the very next
+/// command after its sleep, so lazy and active expiry give the same sequence.
+const SCRIPT: &str = r#"
+SET s1 hello
+SET s1 world EX 100
+SET s1 x PX 100000 GET
+SET s1 y NX
+SET s2 y XX
+SET s2 y NX KEEPTTL
+SETNX s2 z
+SETNX s3 z
+SETEX s3 100 v
+PSETEX s3 100000 v
+GETSET s3 w
+GETDEL s3
+GETDEL s3
+GETEX s1 EX 100
+GETEX s1 PERSIST
+GETEX s1 PERSIST
+GETEX s1 PXAT 1
+GETEX nosuch EX 10
+MSET m1 1 m2 2
+MSETNX m1 1 m3 3
+MSETNX m3 3 m4 4
+INCR counter
+INCRBY counter 5
+DECR counter
+DECRBY counter 2
+INCRBYFLOAT counter 1.5
+INCR s2
+APPEND s2 more
+APPEND s4 new
+SETRANGE s4 1 XY
+SETRANGE s5 0 ""
+SETRANGE s4 0 ""
+SET e1 v PX 20
+SLEEP 120
+GET e1
+SET e2 5 PX 20
+SLEEP 120
+INCR e2
+SET e3 v PX 20
+SLEEP 120
+SET e3 v2
+FLUSHALL
+"#;
+
+fn start_ferrite(backend: &str) -> Ferrite {
+    Ferrite::start(backend, &["--threads", "2"])
+}
+
+/// Both halves of one server's run: the replies of the writer, the subscriber's messages.
+struct Run {
+    replies: Vec<u8>,
+    messages: Vec<u8>,
+}
+
+/// PSUBSCRIBEs a new connection to every keyspace and keyevent channel.
+fn subscriber(port: u16) -> Conn {
+    let mut sub = Conn::connect(port);
+    sub.cmd_str(&["PSUBSCRIBE", "__key*__:*"]);
+    sub
+}
+
+/// Runs `script` with `classes` set, then reads the subscriber up to a marker published last.
+fn run(port: u16, classes: &str, script: &str) -> Run {
+    let mut sub = subscriber(port);
+    let mut c = Conn::connect(port);
+    assert_eq!(
+        c.cmd_str(&["CONFIG", "SET", "notify-keyspace-events", classes]),
+        b"+OK\r\n"
+    );
+    let mut replies = Vec::new();
+    for line in script.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(ms) = line.strip_prefix("SLEEP ") {
+            std::thread::sleep(Duration::from_millis(ms.parse().unwrap()));
+            continue;
+        }
+        let args = split_args(line).unwrap();
+        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        replies.extend_from_slice(format!("{line} -> ").as_bytes());
+        replies.extend_from_slice(&c.cmd(&args));
+    }
+    c.cmd_str(&["CONFIG", "SET", "notify-keyspace-events", ""]);
+    Run {
+        replies,
+        messages: until_marker(&mut sub, &mut c),
+    }
+}
+
+/// Everything `sub` received before a marker message the writer publishes now.
+fn until_marker(sub: &mut Conn, c: &mut Conn) -> Vec<u8> {
+    const MARKER: &[u8] = b"__keyevent@0__:zz-end-of-script";
+    c.cmd(&[b"PUBLISH", MARKER, b"."]);
+    let mut messages = Vec::new();
+    loop {
+        let reply = sub.read_reply();
+        if reply.windows(MARKER.len()).any(|w| w == MARKER) {
+            return messages;
+        }
+        messages.extend_from_slice(&reply);
+    }
+}
+
+/// The messages as lines of `channel message`, for a readable diff.
+fn render(messages: &[u8]) -> String {
+    let text = String::from_utf8_lossy(messages);
+    let parts: Vec<&str> = text.split("\r\n").collect();
+    let mut out = String::new();
+    // pmessage arrays: *4, $8 pmessage, $n pattern, $n channel, $n message.
+    let mut i = 0;
+    while i + 8 < parts.len() {
+        out.push_str(&format!("{} {}\n", parts[i + 6], parts[i + 8]));
+        i += 9;
+    }
+    out
+}
+
+fn compare(backend: &str, classes: &str, script: &str) {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let ferrite = start_ferrite(backend);
+    let want = run(redis.port, classes, script);
+    let got = run(ferrite.port, classes, script);
+    assert_eq!(
+        String::from_utf8_lossy(&got.replies),
+        String::from_utf8_lossy(&want.replies),
+        "replies differ ({classes})"
+    );
+    if got.messages != want.messages {
+        panic!(
+            "events differ with {classes}\n--- redis\n{}--- ferrite\n{}",
+            render(&want.messages),
+            render(&got.messages)
+        );
+    }
+    assert!(!want.messages.is_empty() || !classes.contains(['K', 'E']));
+}
+
+fn every_event_with_kea(backend: &str) {
+    compare(backend, "KEA", SCRIPT);
+}
+
+fn narrower_classes(backend: &str) {
+    for classes in ["K$", "Eg", "Kx", "El", "AKEn", "En", "n", "x"] {
+        compare(backend, classes, SCRIPT);
+    }
+}
+
+/// A key nothing touches is reaped by the active expiry cycle, which publishes `expired`.
+fn active_expiry(backend: &str) {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let ferrite = start_ferrite(backend);
+    let mut seen = Vec::new();
+    for port in [redis.port, ferrite.port] {
+        let mut sub = subscriber(port);
+        let mut c = Conn::connect(port);
+        c.cmd_str(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
+        c.cmd_str(&["SET", "volatile", "v", "PX", "30"]);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut got = Vec::new();
+        // set, expire (keyspace and keyevent each), then the two expired messages.
+        while got.len() < 6 {
+            assert!(Instant::now() < deadline, "no active expiry on {port}");
+            got.push(sub.read_reply());
+        }
+        seen.push(got);
+    }
+    assert_eq!(seen[0], seen[1]);
+}
+
+/// A RESP3 connection may subscribe and write: its own events arrive as pushes, in the same
+/// place relative to the replies as Redis puts them.
+fn resp3_connection_gets_its_own_events(backend: &str) {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let ferrite = start_ferrite(backend);
+    let mut seen = Vec::new();
+    for port in [redis.port, ferrite.port] {
+        let mut c = Conn::connect(port);
+        c.cmd_str(&["HELLO", "3"]);
+        c.cmd_str(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
+        let mut out = c.cmd_str(&["PSUBSCRIBE", "__keyevent@*"]);
+        for cmd in [
+            &["SET", "k", "v"][..],
+            &["SET", "k", "w", "GET"][..],
+            &["INCR", "n"][..],
+            &["DEL", "k", "n"][..],
+        ] {
+            let a: Vec<&[u8]> = cmd.iter().map(|s| s.as_bytes()).collect();
+            c.send(&a);
+            let (bytes, _) = c.read_until_idle(Duration::from_millis(300), Duration::from_secs(5));
+            out.extend_from_slice(&bytes);
+        }
+        seen.push(out);
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&seen[1]),
+        String::from_utf8_lossy(&seen[0])
+    );
+}
+
+/// CONFIG SET/GET of the parameter answer as Redis's, errors included.
+fn config_values(backend: &str) {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let ferrite = start_ferrite(backend);
+    let mut seen = Vec::new();
+    for port in [redis.port, ferrite.port] {
+        let mut c = Conn::connect(port);
+        let mut out = Vec::new();
+        for v in ["KEA", "AKEmn", "Ex", "$x", "mnKgl", "q", "KEA ", ""] {
+            out.extend_from_slice(&c.cmd_str(&["CONFIG", "SET", "notify-keyspace-events", v]));
+            out.extend_from_slice(&c.cmd_str(&["CONFIG", "GET", "notify-keyspace-events"]));
+        }
+        out.extend_from_slice(&c.cmd_str(&["CONFIG", "GET", "notify-*"]));
+        seen.push(out);
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&seen[1]),
+        String::from_utf8_lossy(&seen[0])
+    );
+}
