@@ -12,6 +12,7 @@ use ferrite_hybridlog::{NO_EXPIRY, ObjectWrite, Value, ValueMut};
 
 use crate::args::{Args, eq_ignore_case, parse_i64};
 use crate::ctx::Ctx;
+use crate::notify::flags;
 use crate::objects::Collection;
 use crate::table::{CommandSpec, flags::*};
 
@@ -407,11 +408,13 @@ fn sort_generic(ctx: &mut Ctx<'_>, args: Args<'_>, readonly: bool) {
             }
             let db = ctx.client.db;
             if outputlen > 0 {
+                ctx.reap_for_notify(dest);
                 ctx.store
                     .upsert_object(db, dest, Collection::List(list).boxed(), NO_EXPIRY);
                 ctx.signal_key_ready(dest);
-            } else {
-                ctx.store.delete(db, dest, ctx.now_ms);
+                ctx.notify(flags::LIST, "sortstore", dest);
+            } else if ctx.store.delete(db, dest, ctx.now_ms) {
+                ctx.notify(flags::GENERIC, "del", dest);
             }
             ctx.reply.int(i64::try_from(outputlen).unwrap_or(i64::MAX));
         }

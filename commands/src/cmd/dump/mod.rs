@@ -16,6 +16,7 @@ use ferrite_hybridlog::{NO_EXPIRY, Value, ValueKind};
 
 use crate::args::{Args, eq_ignore_case, parse_i64};
 use crate::ctx::Ctx;
+use crate::notify::flags;
 use crate::objects::Collection;
 use crate::table::{CommandSpec, flags::*};
 
@@ -148,11 +149,15 @@ fn restore(ctx: &mut Ctx<'_>, args: Args<'_>) {
     };
     if expire_at != NO_EXPIRY && expire_at <= ctx.now_ms {
         // Already expired: the old value (with REPLACE) goes, nothing is created.
-        if opts.replace {
-            ctx.store.delete(db, key, ctx.now_ms);
+        if opts.replace && ctx.store.delete(db, key, ctx.now_ms) {
+            ctx.notify(flags::GENERIC, "del", key);
         }
         ctx.reply.ok();
         return;
+    }
+    if opts.replace && ctx.server.store.key_events_on() {
+        // Redis deletes the old key and adds the new one, which raises `new`.
+        ctx.store.delete(db, key, ctx.now_ms);
     }
     match value {
         Decoded::String(s) => ctx.store.upsert(db, key, &s, ValueKind::String, expire_at),
@@ -175,6 +180,7 @@ fn restore(ctx: &mut Ctx<'_>, args: Args<'_>) {
     if let Some(bits) = bits {
         ctx.store.set_access_bits(db, key, ctx.now_ms, bits);
     }
+    ctx.notify(flags::GENERIC, "restore", key);
     ctx.reply.ok();
 }
 

@@ -5,6 +5,7 @@ use ferrite_hybridlog::{NO_EXPIRY, Write};
 
 use crate::args::{Args, eq_ignore_case, parse_i64};
 use crate::ctx::Ctx;
+use crate::notify::flags as notify;
 
 /// NX: only when the key has no expiry.
 const NX: u8 = 1;
@@ -125,27 +126,35 @@ fn expire_generic(ctx: &mut Ctx<'_>, args: Args<'_>, basetime: i64, seconds: boo
     };
     let now = now_i64(ctx);
     let db = ctx.client.db;
+    // None: unchanged; Some(deleted).
     let changed = ctx
         .store
         .rmw(db, args.get(1), ctx.now_ms, |entry, _scratch| {
             let Some(entry) = entry else {
-                return Write::Keep(false);
+                return Write::Keep(None);
             };
             let current = current_expiry(entry.expire_at);
             if !allowed(flags, when, current) {
-                return Write::Keep(false);
+                return Write::Keep(None);
             }
             // A time at or before now deletes the key at once, as Redis's checkAlreadyExpired.
             if when <= now {
-                Write::Delete(true)
+                Write::Delete(Some(true))
             } else {
                 Write::SetExpiry {
                     expire_at: when as u64,
-                    result: true,
+                    result: Some(false),
                 }
             }
         });
-    ctx.reply.int(i64::from(changed));
+    // Redis raises `del` before its reply and `expire` after it.
+    if changed == Some(true) {
+        ctx.notify(notify::GENERIC, "del", args.get(1));
+    }
+    ctx.reply.int(i64::from(changed.is_some()));
+    if changed == Some(false) {
+        ctx.notify(notify::GENERIC, "expire", args.get(1));
+    }
 }
 
 /// The store's expiry as Redis's `getExpire`: -1 for none.
@@ -223,6 +232,9 @@ pub(super) fn persist(ctx: &mut Ctx<'_>, args: Args<'_>) {
             },
             _ => Write::Keep(false),
         });
+    if removed {
+        ctx.notify(notify::GENERIC, "persist", args.get(1));
+    }
     ctx.reply.int(i64::from(removed));
 }
 

@@ -9,6 +9,7 @@ use ferrite_hybridlog::{Db, Session, StoreObject, Value, ValueKind};
 use crate::args::{Args, eq_ignore_case, parse_i64};
 use crate::blocking;
 use crate::ctx::Ctx;
+use crate::notify::flags;
 
 /// Redis's name for a value kind (TYPE, SCAN TYPE).
 pub(super) fn type_name(kind: ValueKind) -> &'static str {
@@ -27,7 +28,10 @@ pub(super) fn del(ctx: &mut Ctx<'_>, args: Args<'_>) {
     let db = ctx.client.db;
     let mut n = 0i64;
     for key in args.iter_from(1) {
-        n += i64::from(ctx.store.delete(db, key, ctx.now_ms));
+        if ctx.store.delete(db, key, ctx.now_ms) {
+            ctx.notify(flags::GENERIC, "del", key);
+            n += 1;
+        }
     }
     ctx.reply.int(n);
 }
@@ -124,7 +128,12 @@ fn read_record(store: &mut Session, db: Db, key: &[u8], now_ms: u64) -> Option<R
 }
 
 /// Stores a copied record at `key`, replacing whatever is there, with the record's TTL.
+/// RENAME, MOVE and COPY delete the destination and add the key anew (`dbAdd`), so with key
+/// events on the replaced key is deleted first, for the `new` event Redis raises.
 fn write_record(store: &mut Session, db: Db, key: &[u8], rec: Record) {
+    if store.store().key_events_on() {
+        store.delete(db, key, 0);
+    }
     match rec.value {
         Copied::Bytes(bytes, kind) => store.upsert(db, key, &bytes, kind, rec.expire_at),
         Copied::Object(object) => store.upsert_object(db, key, object, rec.expire_at),
@@ -175,6 +184,8 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: Args<'_>, nx: bool) {
     ctx.store.delete(db, src, now);
     // A list or sorted set arriving under a name clients block on serves them, as in Redis.
     blocking::signal_key_ready_in(ctx, db, dst);
+    ctx.notify(flags::GENERIC, "rename_from", src);
+    ctx.notify(flags::GENERIC, "rename_to", dst);
     if nx {
         ctx.reply.int(1);
     } else {
@@ -228,6 +239,8 @@ pub(super) fn move_cmd(ctx: &mut Ctx<'_>, args: Args<'_>) {
     write_record(ctx.store, dst_db, key, rec);
     ctx.store.delete(src_db, key, now);
     blocking::signal_key_ready_in(ctx, dst_db, key);
+    ctx.notify_in(flags::GENERIC, "move_from", key, src_db);
+    ctx.notify_in(flags::GENERIC, "move_to", key, dst_db);
     ctx.reply.int(1);
 }
 
@@ -277,5 +290,6 @@ pub(super) fn copy(ctx: &mut Ctx<'_>, args: Args<'_>) {
     };
     write_record(ctx.store, dst_db, dst, rec);
     blocking::signal_key_ready_in(ctx, dst_db, dst);
+    ctx.notify_in(flags::GENERIC, "copy_to", dst, dst_db);
     ctx.reply.int(1);
 }
