@@ -28,6 +28,9 @@ pub struct Entries {
     pub(super) max_deleted_entry_id: StreamId,
     /// Entries ever added.
     pub(super) entries_added: u64,
+    /// Bytes of the nodes ([`node::footprint`] summed), kept as they change: the store asks
+    /// for the memory usage after every write.
+    pub(super) bytes: usize,
 }
 
 /// The ID XADD asks for.
@@ -131,7 +134,10 @@ impl Entries {
         let appended = match self.nodes.last_entry() {
             Some(mut tail) if !node_is_full(tail.get(), totelelen) => {
                 let master_id = *tail.key();
-                node::append(tail.get_mut(), master_id, id, fv).is_some()
+                let before = node::footprint(tail.get());
+                let done = node::append(tail.get_mut(), master_id, id, fv).is_some();
+                self.bytes = self.bytes - before + node::footprint(tail.get());
+                done
             }
             Some(mut tail) => {
                 // A full node takes no more entries: give back its spare capacity, as Redis
@@ -142,7 +148,9 @@ impl Entries {
             None => false,
         };
         if !appended {
-            self.nodes.insert(id, node::create(id, fv));
+            let lp = node::create(id, fv);
+            self.bytes += node::footprint(&lp);
+            self.nodes.insert(id, lp);
         }
         self.length += 1;
         self.entries_added += 1;
@@ -165,9 +173,14 @@ impl Entries {
         if e.id != id || e.is_deleted() {
             return false;
         }
-        match node::mark_deleted(lp, &e) {
+        let before = node::footprint(lp);
+        let marked = node::mark_deleted(lp, &e);
+        self.bytes = self.bytes - before + node::footprint(lp);
+        match marked {
             Some(0) => {
-                self.nodes.remove(&key);
+                if let Some(lp) = self.nodes.remove(&key) {
+                    self.bytes -= node::footprint(&lp);
+                }
             }
             Some(_) => {}
             None => return false,
@@ -287,7 +300,14 @@ impl Entries {
 
     /// Bytes held.
     pub fn memory_usage(&self) -> usize {
-        self.nodes.values().map(node::footprint).sum()
+        debug_assert_eq!(
+            self.bytes,
+            self.nodes
+                .values()
+                .map(|lp| node::footprint(lp))
+                .sum::<usize>()
+        );
+        self.bytes
     }
 }
 

@@ -346,7 +346,9 @@ pub(super) fn adjust_counts(lp: &mut Vec<u8>, n: i64) -> Option<i64> {
     Some(count)
 }
 
-/// Bytes of a node with its map entry, for the memory budget.
-pub(super) fn footprint(lp: &Vec<u8>) -> usize {
-    lp.capacity() + std::mem::size_of::<(StreamId, Vec<u8>)>() + 16
+/// Bytes of a node with its map entry, for the memory budget: its length rather than its
+/// capacity, so that the running count survives a clone (only the tail node has slack, and a
+/// node is shrunk to fit when it fills).
+pub(super) fn footprint(lp: &[u8]) -> usize {
+    lp.len() + std::mem::size_of::<(StreamId, Vec<u8>)>() + 16
 }

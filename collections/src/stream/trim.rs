@@ -62,7 +62,7 @@ impl Entries {
                 }
             };
             if remove_node {
-                first.remove();
+                self.bytes -= node::footprint(&first.remove());
                 self.length = self.length.saturating_sub(entries);
                 deleted += entries;
                 continue;
@@ -71,6 +71,7 @@ impl Entries {
                 break;
             }
             let lp = first.get_mut();
+            let before = node::footprint(lp);
             let Some(walk) = Forward::new(lp, master_id) else {
                 break;
             };
@@ -97,6 +98,7 @@ impl Entries {
             if n > 0 {
                 let _ = node::adjust_counts(lp, n as i64);
             }
+            self.bytes = self.bytes - before + node::footprint(lp);
             self.length = length;
             deleted += n;
             break;

@@ -48,6 +48,7 @@ impl Entries {
             return Err(corrupt("stream length does not match its nodes"));
         }
         Ok(Self {
+            bytes: map.values().map(|lp| node::footprint(lp)).sum(),
             nodes: map,
             length,
             last_id,
