@@ -142,6 +142,7 @@ fn pop_first<'k>(
 ) -> Attempt {
     let db = ctx.client.db;
     for key in keys {
+        let mut emptied = false;
         let popped = ctx.store.rmw_value(db, key, ctx.now_ms, |e| {
             let Some(e) = e else {
                 return ObjectWrite::Keep(Popped::Missing);
@@ -154,6 +155,7 @@ fn pop_first<'k>(
                 ValueMut::String(_) => return ObjectWrite::Keep(Popped::WrongType),
             };
             let items = l.pop_many(end, count.unwrap_or(1));
+            emptied = l.is_empty();
             if items.is_empty() {
                 ObjectWrite::Keep(Popped::Missing)
             } else if l.is_empty() {
@@ -185,6 +187,7 @@ fn pop_first<'k>(
                         }
                     }
                 }
+                crate::cmd::lists::notify_popped(ctx, key, end, emptied);
                 return Attempt::Done;
             }
         }

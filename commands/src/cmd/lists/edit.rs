@@ -4,6 +4,7 @@ use ferrite_hybridlog::ObjectWrite;
 
 use crate::args::{Args, eq_ignore_case, parse_i64};
 use crate::ctx::Ctx;
+use crate::notify::flags;
 
 use super::{Slot, slot};
 
@@ -38,7 +39,10 @@ pub(super) fn lset(ctx: &mut Ctx<'_>, args: Args<'_>) {
         Outcome::WrongType => ctx.wrong_type(),
         Outcome::NotInteger => ctx.not_integer(),
         Outcome::OutOfRange => ctx.reply.error("ERR index out of range"),
-        Outcome::Ok => ctx.reply.ok(),
+        Outcome::Ok => {
+            ctx.reply.ok();
+            ctx.notify(flags::LIST, "lset", args.get(1));
+        }
     }
 }
 
@@ -67,7 +71,12 @@ pub(super) fn linsert(ctx: &mut Ctx<'_>, args: Args<'_>) {
             },
         });
     match len {
-        Some(len) => ctx.reply.int(len),
+        Some(len) => {
+            if len > 0 {
+                ctx.notify(flags::LIST, "linsert", args.get(1));
+            }
+            ctx.reply.int(len);
+        }
         None => ctx.wrong_type(),
     }
 }
@@ -80,6 +89,7 @@ pub(super) fn lrem(ctx: &mut Ctx<'_>, args: Args<'_>) {
     };
     let value = args.get(3);
     let db = ctx.client.db;
+    let mut emptied = false;
     let removed = ctx
         .store
         .rmw_value(db, args.get(1), ctx.now_ms, |e| match slot(e) {
@@ -87,6 +97,7 @@ pub(super) fn lrem(ctx: &mut Ctx<'_>, args: Args<'_>) {
             Slot::WrongType => ObjectWrite::Keep(None),
             Slot::Of(l) => {
                 let n = l.remove(count, value);
+                emptied = l.is_empty();
                 if n == 0 {
                     ObjectWrite::Keep(Some(0))
                 } else if l.is_empty() {
@@ -97,7 +108,15 @@ pub(super) fn lrem(ctx: &mut Ctx<'_>, args: Args<'_>) {
             }
         });
     match removed {
-        Some(n) => ctx.reply.int(i64::try_from(n).unwrap_or(i64::MAX)),
+        Some(n) => {
+            if n > 0 {
+                ctx.notify(flags::LIST, "lrem", args.get(1));
+                if emptied {
+                    ctx.notify(flags::GENERIC, "del", args.get(1));
+                }
+            }
+            ctx.reply.int(i64::try_from(n).unwrap_or(i64::MAX));
+        }
         None => ctx.wrong_type(),
     }
 }
@@ -109,6 +128,8 @@ pub(super) fn ltrim(ctx: &mut Ctx<'_>, args: Args<'_>) {
         return;
     };
     let db = ctx.client.db;
+    // None: no list; Some(emptied).
+    let mut trimmed = None;
     let ok = ctx
         .store
         .rmw_value(db, args.get(1), ctx.now_ms, |e| match slot(e) {
@@ -117,6 +138,7 @@ pub(super) fn ltrim(ctx: &mut Ctx<'_>, args: Args<'_>) {
             Slot::Of(l) => {
                 let before = l.len();
                 l.trim(start, stop);
+                trimmed = Some(l.is_empty());
                 if l.is_empty() {
                     ObjectWrite::Delete(true)
                 } else if l.len() == before {
@@ -127,6 +149,13 @@ pub(super) fn ltrim(ctx: &mut Ctx<'_>, args: Args<'_>) {
             }
         });
     if ok {
+        // Redis raises `ltrim` for any list, trimmed or not.
+        if let Some(emptied) = trimmed {
+            ctx.notify(flags::LIST, "ltrim", args.get(1));
+            if emptied {
+                ctx.notify(flags::GENERIC, "del", args.get(1));
+            }
+        }
         ctx.reply.ok();
     } else {
         ctx.wrong_type();

@@ -8,6 +8,7 @@
 mod edit;
 pub(crate) mod moves;
 mod push_pop;
+pub(crate) use push_pop::notify_popped;
 mod query;
 #[cfg(test)]
 mod tests;

@@ -6,8 +6,10 @@ use ferrite_hybridlog::{NO_EXPIRY, ObjectWrite, ValueKind};
 
 use crate::args::{Args, eq_ignore_case, parse_i64};
 use crate::ctx::Ctx;
+use crate::notify::flags;
 use crate::objects::Collection;
 
+use super::push_pop::{notify_popped, pushed_event};
 use super::{Slot, parse_end, reply_elements, slot};
 
 /// `LMOVE source destination LEFT|RIGHT LEFT|RIGHT`
@@ -45,8 +47,10 @@ pub(crate) fn move_element(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End,
         });
         match moved {
             Ok(Some(v)) => {
+                ctx.notify(flags::LIST, pushed_event(to), dst);
                 ctx.reply.bulk(&v);
                 ctx.signal_key_ready(dst);
+                notify_popped(ctx, src, from, false);
             }
             Ok(None) => ctx.reply.null(),
             Err(()) => ctx.wrong_type(),
@@ -68,11 +72,15 @@ pub(crate) fn move_element(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End,
         ctx.wrong_type();
         return;
     }
+    let mut emptied = false;
     let popped = ctx.store.rmw_value(db, src, ctx.now_ms, |e| match slot(e) {
         Slot::Missing | Slot::WrongType => ObjectWrite::Keep(None),
         Slot::Of(l) => match l.pop(from) {
             None => ObjectWrite::Keep(None),
-            Some(v) if l.is_empty() => ObjectWrite::Delete(Some(v)),
+            Some(v) if l.is_empty() => {
+                emptied = true;
+                ObjectWrite::Delete(Some(v))
+            }
             Some(v) => ObjectWrite::Updated(Some(v)),
         },
     });
@@ -80,7 +88,8 @@ pub(crate) fn move_element(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End,
         ctx.reply.null();
         return;
     };
-    ctx.reply.bulk(&value);
+    // Redis pushes, raises the push's event, replies, then raises the pop's events.
+    let reply = value.clone();
     let mut value = Some(value);
     ctx.store.rmw_value(db, dst, ctx.now_ms, |e| {
         let Some(v) = value.take() else {
@@ -104,6 +113,9 @@ pub(crate) fn move_element(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], from: End,
             }
         }
     });
+    ctx.notify(flags::LIST, pushed_event(to), dst);
+    ctx.reply.bulk(&reply);
+    notify_popped(ctx, src, from, emptied);
     ctx.signal_key_ready(dst);
 }
 
@@ -148,11 +160,13 @@ pub(super) fn lmpop(ctx: &mut Ctx<'_>, args: Args<'_>) {
     let count = count.unwrap_or(1);
     let db = ctx.client.db;
     for key in args.iter_from(2).take(where_idx - 2) {
+        let mut emptied = false;
         let popped = ctx.store.rmw_value(db, key, ctx.now_ms, |e| match slot(e) {
             Slot::Missing => ObjectWrite::Keep(Ok(None)),
             Slot::WrongType => ObjectWrite::Keep(Err(())),
             Slot::Of(l) => {
                 let items = l.pop_many(end, count);
+                emptied = l.is_empty();
                 if items.is_empty() {
                     ObjectWrite::Keep(Ok(None))
                 } else if l.is_empty() {
@@ -168,6 +182,7 @@ pub(super) fn lmpop(ctx: &mut Ctx<'_>, args: Args<'_>) {
                 ctx.reply.array_len(2);
                 ctx.reply.bulk(key);
                 reply_elements(&mut ctx.reply, &items);
+                notify_popped(ctx, key, end, emptied);
                 return;
             }
             Err(()) => {

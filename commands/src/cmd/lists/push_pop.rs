@@ -5,6 +5,7 @@ use ferrite_hybridlog::{NO_EXPIRY, ObjectWrite};
 
 use crate::args::{Args, parse_i64};
 use crate::ctx::Ctx;
+use crate::notify::flags;
 use crate::objects::Collection;
 
 use super::{Slot, reply_elements, slot};
@@ -62,7 +63,34 @@ fn push(ctx: &mut Ctx<'_>, args: Args<'_>, end: End, only_existing: bool) {
                 ctx.signal_key_ready(key);
             }
             ctx.reply.int(i64::try_from(len).unwrap_or(i64::MAX));
+            if len > 0 {
+                ctx.notify(flags::LIST, pushed_event(end), key);
+            }
         }
+    }
+}
+
+/// `lpush` or `rpush`.
+pub(super) fn pushed_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpush",
+        End::Right => "rpush",
+    }
+}
+
+/// `lpop` or `rpop`.
+pub(super) fn popped_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpop",
+        End::Right => "rpop",
+    }
+}
+
+/// Redis's `listElementsRemoved`: the pop's event, then `del` when it emptied the list.
+pub(crate) fn notify_popped(ctx: &mut Ctx<'_>, key: &[u8], end: End, emptied: bool) {
+    ctx.notify(flags::LIST, popped_event(end), key);
+    if emptied {
+        ctx.notify(flags::GENERIC, "del", key);
     }
 }
 
@@ -107,7 +135,9 @@ fn pop(ctx: &mut Ctx<'_>, args: Args<'_>, end: End) {
         },
     };
     let db = ctx.client.db;
+    let mut emptied = false;
     let popped = ctx.store.rmw_value(db, args.get(1), ctx.now_ms, |e| {
+        emptied = false;
         let l = match slot(e) {
             Slot::Missing => return ObjectWrite::Keep(Popped::Missing),
             Slot::WrongType => return ObjectWrite::Keep(Popped::WrongType),
@@ -122,6 +152,7 @@ fn pop(ctx: &mut Ctx<'_>, args: Args<'_>, end: End) {
             },
         };
         if l.is_empty() {
+            emptied = true;
             ObjectWrite::Delete(popped)
         } else {
             ObjectWrite::Updated(popped)
@@ -131,7 +162,15 @@ fn pop(ctx: &mut Ctx<'_>, args: Args<'_>, end: End) {
         Popped::Missing if count.is_some() => ctx.reply.null_array(),
         Popped::Missing => ctx.reply.null(),
         Popped::WrongType => ctx.wrong_type(),
-        Popped::One(v) => ctx.reply.bulk(&v),
-        Popped::Many(items) => reply_elements(&mut ctx.reply, &items),
+        Popped::One(v) => {
+            ctx.reply.bulk(&v);
+            notify_popped(ctx, args.get(1), end, emptied);
+        }
+        Popped::Many(items) => {
+            reply_elements(&mut ctx.reply, &items);
+            if !items.is_empty() {
+                notify_popped(ctx, args.get(1), end, emptied);
+            }
+        }
     }
 }
