@@ -318,16 +318,17 @@ pub fn with_collection<T: CollectionType, R>(
 /// A new non-empty collection is stored without TTL, an existing one that became empty is
 /// deleted (Redis deletes empty keys), an updated one keeps its TTL. `f` may be called again
 /// with a fresh view if a racing insert wins, so it must not have side effects outside the
-/// collection and its result. Also says whether the collection grew (blocked clients wait for
-/// that).
+/// collection and its result. Also says what happened to the key ([`Change`]).
 pub fn update_collection<T: CollectionType, R>(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     mut f: impl FnMut(&mut T) -> (R, bool),
-) -> (Result<R, WrongType>, bool) {
+) -> (Result<R, WrongType>, Change) {
     let mut grew = false;
+    let mut emptied = false;
     let r = ctx.store.rmw_value(ctx.client.db, key, ctx.now_ms, |e| {
         grew = false;
+        emptied = false;
         match slot::<T>(e) {
             Slot::Missing => match T::with_empty(|c| f(c).0) {
                 (r, None) => ObjectWrite::Keep(Ok(r)),
@@ -346,6 +347,7 @@ pub fn update_collection<T: CollectionType, R>(
                 let (r, changed) = f(c);
                 grew = c.count() > before;
                 if c.count() == 0 {
+                    emptied = true;
                     ObjectWrite::Delete(Ok(r))
                 } else if changed {
                     ObjectWrite::Updated(Ok(r))
@@ -355,5 +357,14 @@ pub fn update_collection<T: CollectionType, R>(
             }
         }
     });
-    (r, grew)
+    (r, Change { grew, emptied })
+}
+
+/// What [`update_collection`] did to the key.
+#[derive(Debug, Clone, Copy)]
+pub struct Change {
+    /// The collection grew (blocked clients wait for that).
+    pub grew: bool,
+    /// The collection became empty, so the key was deleted (Redis then raises `del`).
+    pub emptied: bool,
 }

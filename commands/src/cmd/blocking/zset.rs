@@ -77,7 +77,7 @@ fn zpop_first<'k>(
     count: Option<u64>,
 ) -> Attempt {
     for key in keys {
-        let popped = update_zset(ctx, key, |z| {
+        let (popped, emptied) = update_zset(ctx, key, |z| {
             if z.is_empty() {
                 return (Vec::new(), false);
             }
@@ -114,6 +114,7 @@ fn zpop_first<'k>(
                 }
             }
         }
+        crate::cmd::zsets::notify_popped(ctx, key, max, emptied);
         return Attempt::Done;
     }
     Attempt::Empty

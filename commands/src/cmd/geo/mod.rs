@@ -12,6 +12,7 @@ use ferrite_hybridlog::{NO_EXPIRY, ObjectWrite, ValueMut};
 
 use crate::args::{Args, eq_ignore_case};
 use crate::ctx::Ctx;
+use crate::notify::flags as events;
 use crate::objects::{self, Collection};
 use crate::resp::Reply;
 use crate::table::{CommandSpec, flags::*};
@@ -335,6 +336,7 @@ fn geoadd(ctx: &mut Ctx<'_>, args: Args<'_>) {
         i += 3;
     }
     let key = args.get(1);
+    let mut changed = false;
     let outcome = ctx
         .store
         .rmw_value(ctx.client.db, key, ctx.now_ms, |entry| match entry {
@@ -343,6 +345,7 @@ fn geoadd(ctx: &mut Ctx<'_>, args: Args<'_>) {
             None => {
                 let mut z = SortedSet::new();
                 let a = add_points(&mut z, args, first, flags);
+                changed = a.changed > 0;
                 ObjectWrite::Put {
                     object: Collection::ZSet(z).boxed(),
                     expire_at: NO_EXPIRY,
@@ -353,6 +356,7 @@ fn geoadd(ctx: &mut Ctx<'_>, args: Args<'_>) {
                 ValueMut::Object(o) => match Collection::of_mut(o) {
                     Some(Collection::ZSet(z)) => {
                         let a = add_points(z, args, first, flags);
+                        changed = a.changed > 0;
                         let result = AddOutcome::Count(a.reply, a.added > 0);
                         if a.changed > 0 {
                             ObjectWrite::Updated(result)
@@ -371,6 +375,10 @@ fn geoadd(ctx: &mut Ctx<'_>, args: Args<'_>) {
                 ctx.signal_key_ready(key);
             }
             ctx.reply.int(n);
+            // GEOADD is Redis's ZADD underneath, events included.
+            if changed {
+                ctx.notify(events::ZSET, "zadd", key);
+            }
         }
         AddOutcome::WrongType => ctx.wrong_type(),
     }

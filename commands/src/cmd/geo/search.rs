@@ -15,6 +15,7 @@ use super::{
 };
 use crate::args::{Args, eq_ignore_case, parse_i64};
 use crate::ctx::Ctx;
+use crate::notify::flags as events;
 use crate::objects::Collection;
 use crate::resp::Reply;
 
@@ -365,6 +366,7 @@ fn generic(ctx: &mut Ctx<'_>, args: Args<'_>, src: usize, flags: u8) {
         match set {
             Some(set) => {
                 // Like SET, the destination is replaced whatever it held, and loses its TTL.
+                ctx.reap_for_notify(dest);
                 ctx.store.upsert_object(
                     ctx.client.db,
                     dest,
@@ -372,9 +374,17 @@ fn generic(ctx: &mut Ctx<'_>, args: Args<'_>, src: usize, flags: u8) {
                     NO_EXPIRY,
                 );
                 ctx.signal_key_ready(dest);
+                let event = if flags & GEOSEARCH != 0 {
+                    "geosearchstore"
+                } else {
+                    "georadiusstore"
+                };
+                ctx.notify(events::ZSET, event, dest);
             }
             None => {
-                ctx.store.delete(ctx.client.db, dest, ctx.now_ms);
+                if ctx.store.delete(ctx.client.db, dest, ctx.now_ms) {
+                    ctx.notify(events::GENERIC, "del", dest);
+                }
             }
         }
         ctx.reply.int(n as i64);

@@ -5,6 +5,7 @@ use ferrite_hybridlog::{NO_EXPIRY, ObjectWrite};
 
 use crate::args::Args;
 use crate::ctx::Ctx;
+use crate::notify::flags;
 use crate::objects::Collection;
 
 use super::{Found, Slot, read_hash, slot};
@@ -19,6 +20,7 @@ fn int(n: usize) -> i64 {
 pub(super) fn hset(ctx: &mut Ctx<'_>, args: Args<'_>) {
     if let Some(created) = set_pairs(ctx, args) {
         ctx.reply.int(int(created));
+        ctx.notify(flags::HASH, "hset", args.get(1));
     }
 }
 
@@ -26,6 +28,7 @@ pub(super) fn hset(ctx: &mut Ctx<'_>, args: Args<'_>) {
 pub(super) fn hmset(ctx: &mut Ctx<'_>, args: Args<'_>) {
     if set_pairs(ctx, args).is_some() {
         ctx.reply.ok();
+        ctx.notify(flags::HASH, "hset", args.get(1));
     }
 }
 
@@ -94,7 +97,12 @@ pub(super) fn hsetnx(ctx: &mut Ctx<'_>, args: Args<'_>) {
             }
         });
     match set {
-        Some(set) => ctx.reply.int(i64::from(set)),
+        Some(set) => {
+            ctx.reply.int(i64::from(set));
+            if set {
+                ctx.notify(flags::HASH, "hset", args.get(1));
+            }
+        }
         None => ctx.wrong_type(),
     }
 }
@@ -138,12 +146,14 @@ pub(super) fn hmget(ctx: &mut Ctx<'_>, args: Args<'_>) {
 /// `HDEL key field [field ...]`: how many fields were removed.
 pub(super) fn hdel(ctx: &mut Ctx<'_>, args: Args<'_>) {
     let db = ctx.client.db;
+    let mut emptied = false;
     let removed = ctx
         .store
         .rmw_value(db, args.get(1), ctx.now_ms, |e| match slot(e) {
             Slot::Missing => ObjectWrite::Keep(Some(0)),
             Slot::WrongType => ObjectWrite::Keep(None),
             Slot::Of(h) => {
+                emptied = false;
                 let mut n = 0;
                 for f in args.iter_from(2) {
                     if h.remove(f) {
@@ -157,6 +167,7 @@ pub(super) fn hdel(ctx: &mut Ctx<'_>, args: Args<'_>) {
                 if n == 0 {
                     ObjectWrite::Keep(Some(0))
                 } else if h.is_empty() {
+                    emptied = true;
                     ObjectWrite::Delete(Some(n))
                 } else {
                     ObjectWrite::Updated(Some(n))
@@ -164,7 +175,15 @@ pub(super) fn hdel(ctx: &mut Ctx<'_>, args: Args<'_>) {
             }
         });
     match removed {
-        Some(n) => ctx.reply.int(int(n)),
+        Some(n) => {
+            if n > 0 {
+                ctx.notify(flags::HASH, "hdel", args.get(1));
+                if emptied {
+                    ctx.notify(flags::GENERIC, "del", args.get(1));
+                }
+            }
+            ctx.reply.int(int(n));
+        }
         None => ctx.wrong_type(),
     }
 }

@@ -6,6 +6,7 @@ use ferrite_hybridlog::{NO_EXPIRY, ObjectWrite};
 use crate::args::{Args, parse_i64};
 use crate::cmd::strings::longdouble::{self, Ld, Parsed};
 use crate::ctx::Ctx;
+use crate::notify::flags;
 use crate::objects::Collection;
 
 use super::{Slot, slot};
@@ -46,7 +47,10 @@ pub(super) fn hincrby(ctx: &mut Ctx<'_>, args: Args<'_>) {
             }
         });
     match outcome {
-        Counted::Value(v) => ctx.reply.int(v),
+        Counted::Value(v) => {
+            ctx.reply.int(v);
+            ctx.notify(flags::HASH, "hincrby", args.get(1));
+        }
         Counted::WrongType => ctx.wrong_type(),
         Counted::Failed(err) => failed(ctx, &err),
     }
@@ -112,7 +116,10 @@ pub(super) fn hincrbyfloat(ctx: &mut Ctx<'_>, args: Args<'_>) {
             }
         });
     match outcome {
-        Counted::Value(v) => ctx.reply.bulk(&v),
+        Counted::Value(v) => {
+            ctx.reply.bulk(&v);
+            ctx.notify(flags::HASH, "hincrbyfloat", args.get(1));
+        }
         Counted::WrongType => ctx.wrong_type(),
         Counted::Failed(err) => failed(ctx, &err),
     }

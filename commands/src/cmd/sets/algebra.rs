@@ -7,6 +7,7 @@ use ferrite_collections::Set;
 use super::{WrongType, store_set, with_set};
 use crate::args::{Args, eq_ignore_case, parse_i64};
 use crate::ctx::Ctx;
+use crate::notify::flags;
 
 /// The three set operations.
 #[derive(Clone, Copy)]
@@ -130,8 +131,21 @@ fn store_op(ctx: &mut Ctx<'_>, args: Args<'_>, op: Op) {
         Ok(s) => s,
         Err(_) => return ctx.wrong_type(),
     };
-    let n = store_set(ctx, args.get(1), result);
-    ctx.reply.int(n as i64);
+    // Redis replies first, then raises the event (or `del`, which `store_set` raises).
+    let n = result.len();
+    let event = match op {
+        Op::Inter => "sinterstore",
+        Op::Union => "sunionstore",
+        Op::Diff => "sdiffstore",
+    };
+    if n == 0 {
+        ctx.reply.int(0);
+        store_set(ctx, args.get(1), result);
+    } else {
+        store_set(ctx, args.get(1), result);
+        ctx.reply.int(n as i64);
+        ctx.notify(flags::SET, event, args.get(1));
+    }
 }
 
 /// `SINTER key [key ...]`

@@ -9,6 +9,7 @@ use super::scan::{parse_options, reply_header};
 use super::{WrongType, update_set, with_rng, with_set};
 use crate::args::{Args, parse_i64};
 use crate::ctx::Ctx;
+use crate::notify::flags;
 use crate::objects::Collection;
 
 /// Replies WRONGTYPE for an `Err`, returns the value otherwise.
@@ -25,22 +26,31 @@ fn checked<R>(ctx: &mut Ctx<'_>, r: Result<R, WrongType>) -> Option<R> {
 
 /// `SADD key member [member ...]`
 pub(crate) fn sadd(ctx: &mut Ctx<'_>, args: Args<'_>) {
-    let r = update_set(ctx, args.get(1), |s| {
+    let (r, _) = update_set(ctx, args.get(1), |s| {
         let added = args.iter_from(2).filter(|m| s.insert(m)).count();
         (added, added > 0)
     });
     if let Some(n) = checked(ctx, r) {
+        if n > 0 {
+            ctx.notify(flags::SET, "sadd", args.get(1));
+        }
         ctx.reply.int(n as i64);
     }
 }
 
 /// `SREM key member [member ...]`
 pub(crate) fn srem(ctx: &mut Ctx<'_>, args: Args<'_>) {
-    let r = update_set(ctx, args.get(1), |s| {
+    let (r, emptied) = update_set(ctx, args.get(1), |s| {
         let removed = args.iter_from(2).filter(|m| s.remove(m)).count();
         (removed, removed > 0)
     });
     if let Some(n) = checked(ctx, r) {
+        if n > 0 {
+            ctx.notify(flags::SET, "srem", args.get(1));
+            if emptied {
+                ctx.notify(flags::GENERIC, "del", args.get(1));
+            }
+        }
         ctx.reply.int(n as i64);
     }
 }
@@ -94,13 +104,19 @@ pub(crate) fn spop(ctx: &mut Ctx<'_>, args: Args<'_>) {
         3 => return spop_count(ctx, args),
         _ => return ctx.syntax_error(),
     }
-    let r = update_set(ctx, args.get(1), |s| {
+    let (r, emptied) = update_set(ctx, args.get(1), |s| {
         let popped = with_rng(|rng| s.pop(rng));
         let changed = popped.is_some();
         (popped, changed)
     });
     match checked(ctx, r) {
-        Some(Some(m)) => ctx.reply.bulk(&m),
+        Some(Some(m)) => {
+            ctx.notify(flags::SET, "spop", args.get(1));
+            ctx.reply.bulk(&m);
+            if emptied {
+                ctx.notify(flags::GENERIC, "del", args.get(1));
+            }
+        }
         Some(None) => ctx.reply.null(),
         None => {}
     }
@@ -113,15 +129,21 @@ fn spop_count(ctx: &mut Ctx<'_>, args: Args<'_>) {
             .error("ERR value is out of range, must be positive");
         return;
     };
-    let r = update_set(ctx, args.get(1), |s| {
+    let (r, emptied) = update_set(ctx, args.get(1), |s| {
         let popped = with_rng(|rng| s.pop_many(count, rng));
         let changed = !popped.is_empty();
         (popped, changed)
     });
     if let Some(popped) = checked(ctx, r) {
+        if !popped.is_empty() {
+            ctx.notify(flags::SET, "spop", args.get(1));
+        }
         ctx.reply.set_len(popped.len());
         for m in &popped {
             ctx.reply.bulk(m);
+        }
+        if emptied {
+            ctx.notify(flags::GENERIC, "del", args.get(1));
         }
     }
 }
@@ -207,30 +229,37 @@ pub(crate) fn smove(ctx: &mut Ctx<'_>, args: Args<'_>) {
     }
     let removed = ctx.store.rmw_value(ctx.client.db, src, ctx.now_ms, |e| {
         let Some(e) = e else {
-            return ObjectWrite::Keep(false);
+            return ObjectWrite::Keep(None);
         };
         let ValueMut::Object(o) = e.value else {
-            return ObjectWrite::Keep(false);
+            return ObjectWrite::Keep(None);
         };
         let Some(Collection::Set(s)) = Collection::of_mut(o) else {
-            return ObjectWrite::Keep(false);
+            return ObjectWrite::Keep(None);
         };
         if !s.remove(member) {
-            ObjectWrite::Keep(false)
+            ObjectWrite::Keep(None)
         } else if s.is_empty() {
-            ObjectWrite::Delete(true)
+            ObjectWrite::Delete(Some(true))
         } else {
-            ObjectWrite::Updated(true)
+            ObjectWrite::Updated(Some(false))
         }
     });
-    if !removed {
+    let Some(emptied) = removed else {
         return ctx.reply.int(0);
+    };
+    ctx.notify(flags::SET, "srem", src);
+    if emptied {
+        ctx.notify(flags::GENERIC, "del", src);
     }
-    let r = update_set(ctx, dst, |s| {
+    let (r, _) = update_set(ctx, dst, |s| {
         let added = s.insert(member);
-        ((), added)
+        (added, added)
     });
-    if checked(ctx, r).is_some() {
+    if let Some(added) = checked(ctx, r) {
+        if added {
+            ctx.notify(flags::SET, "sadd", dst);
+        }
         ctx.reply.int(1);
     }
 }

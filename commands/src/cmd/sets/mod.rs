@@ -47,13 +47,15 @@ pub(crate) fn with_set<R>(
     objects::with_collection(ctx, key, stats, f)
 }
 
-/// Read-modify-write of `key` as a set ([`objects::update_collection`]).
+/// Read-modify-write of `key` as a set ([`objects::update_collection`]); says whether it
+/// emptied (deleted) the key.
 pub(crate) fn update_set<R>(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     f: impl FnMut(&mut Set) -> (R, bool),
-) -> Result<R, WrongType> {
-    objects::update_collection(ctx, key, f).0
+) -> (Result<R, WrongType>, bool) {
+    let (r, change) = objects::update_collection(ctx, key, f);
+    (r, change.emptied)
 }
 
 /// Replaces `key` with `s` (any old value and TTL dropped), or deletes `key` when `s` is empty,
@@ -61,8 +63,11 @@ pub(crate) fn update_set<R>(
 pub(crate) fn store_set(ctx: &mut Ctx<'_>, key: &[u8], s: Set) -> usize {
     let n = s.len();
     if n == 0 {
-        ctx.store.delete(ctx.client.db, key, ctx.now_ms);
+        if ctx.store.delete(ctx.client.db, key, ctx.now_ms) {
+            ctx.notify(crate::notify::flags::GENERIC, "del", key);
+        }
     } else {
+        ctx.reap_for_notify(key);
         ctx.store
             .upsert_object(ctx.client.db, key, Collection::Set(s).boxed(), NO_EXPIRY);
     }

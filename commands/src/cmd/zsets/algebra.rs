@@ -8,8 +8,8 @@ use ferrite_hybridlog::Value;
 use super::WrongType;
 use super::parse_score;
 use super::reply_pairs;
-use super::store_zset;
 use super::write::checked;
+use super::{notify_stored, store_zset};
 use crate::args::{Args, eq_ignore_case, parse_i64};
 use crate::ctx::Ctx;
 use crate::objects::Collection;
@@ -152,8 +152,14 @@ fn generic(ctx: &mut Ctx<'_>, args: Args<'_>, numkeys_at: usize, op: Op, store: 
     };
     drop(inputs);
     if store {
-        let n = store_zset(ctx, args.get(1), result);
-        ctx.reply.int(n as i64);
+        let stored = store_zset(ctx, args.get(1), result);
+        ctx.reply.int(stored.0 as i64);
+        let event = match op {
+            Op::Union => "zunionstore",
+            Op::Inter => "zinterstore",
+            Op::Diff => "zdiffstore",
+        };
+        notify_stored(ctx, args.get(1), event, stored);
     } else {
         reply_pairs(&mut ctx.reply, result.iter(), withscores);
     }

@@ -18,6 +18,7 @@ use ferrite_collections::SortedSet;
 use ferrite_hybridlog::NO_EXPIRY;
 
 use crate::ctx::Ctx;
+use crate::notify::flags;
 use crate::objects::{self, Collection};
 use crate::resp::Reply;
 
@@ -51,32 +52,50 @@ pub(crate) fn with_zset_nostats<R>(
 }
 
 /// Read-modify-write of `key` as a sorted set ([`objects::update_collection`]) that also
-/// signals blocked clients when the set grew.
+/// signals blocked clients when the set grew; says whether it emptied (deleted) the key.
 pub(crate) fn update_zset<R>(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     f: impl FnMut(&mut SortedSet) -> (R, bool),
-) -> Result<R, WrongType> {
-    let (r, grew) = objects::update_collection(ctx, key, f);
-    if grew {
+) -> (Result<R, WrongType>, bool) {
+    let (r, change) = objects::update_collection(ctx, key, f);
+    if change.grew {
         ctx.signal_key_ready(key);
     }
-    r
+    (r, change.emptied)
 }
 
 /// Replaces `key` with `z` (any old value and TTL are dropped), or deletes `key` when `z` is
-/// empty, as Redis's ZUNIONSTORE and GEOSEARCHSTORE do. Returns the stored cardinality.
-pub(crate) fn store_zset(ctx: &mut Ctx<'_>, key: &[u8], mut z: SortedSet) -> usize {
+/// empty, as Redis's ZUNIONSTORE and GEOSEARCHSTORE do. Returns the stored cardinality and
+/// whether an old key was deleted (for [`notify_stored`]).
+pub(crate) fn store_zset(ctx: &mut Ctx<'_>, key: &[u8], mut z: SortedSet) -> (usize, bool) {
     z.normalize_for_store();
     let n = z.len();
     if n == 0 {
-        ctx.store.delete(ctx.client.db, key, ctx.now_ms);
-    } else {
-        ctx.store
-            .upsert_object(ctx.client.db, key, Collection::ZSet(z).boxed(), NO_EXPIRY);
-        ctx.signal_key_ready(key);
+        return (0, ctx.store.delete(ctx.client.db, key, ctx.now_ms));
     }
-    n
+    ctx.reap_for_notify(key);
+    ctx.store
+        .upsert_object(ctx.client.db, key, Collection::ZSet(z).boxed(), NO_EXPIRY);
+    ctx.signal_key_ready(key);
+    (n, false)
+}
+
+/// The events of a [`store_zset`]: `event` for a stored result, `del` for a deleted key.
+pub(crate) fn notify_stored(ctx: &mut Ctx<'_>, key: &[u8], event: &str, stored: (usize, bool)) {
+    match stored {
+        (0, true) => ctx.notify(flags::GENERIC, "del", key),
+        (0, false) => {}
+        _ => ctx.notify(flags::ZSET, event, key),
+    }
+}
+
+/// Redis's events of a pop: `zpopmin` or `zpopmax`, then `del` when it emptied the key.
+pub(crate) fn notify_popped(ctx: &mut Ctx<'_>, key: &[u8], max: bool, emptied: bool) {
+    ctx.notify(flags::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
+    if emptied {
+        ctx.notify(flags::GENERIC, "del", key);
+    }
 }
 
 /// Writes `(member, score)` pairs as Redis 7.0 does for ZRANGE-style replies: a flat array of

@@ -4,7 +4,7 @@
 use ferrite_collections::{LexRange, ScoreRange, SortedSet, parse_lex_range, parse_score_range};
 
 use super::write::{checked, error};
-use super::{reply_pairs, store_zset, with_zset, with_zset_nostats};
+use super::{notify_stored, reply_pairs, store_zset, with_zset, with_zset_nostats};
 use crate::args::{Args, eq_ignore_case, parse_i64};
 use crate::ctx::Ctx;
 
@@ -190,6 +190,7 @@ pub(crate) fn zrangestore(ctx: &mut Ctx<'_>, args: Args<'_>) {
     let Some(result) = checked(ctx, r) else {
         return;
     };
-    let n = store_zset(ctx, args.get(1), result.unwrap_or_default());
-    ctx.reply.int(n as i64);
+    let stored = store_zset(ctx, args.get(1), result.unwrap_or_default());
+    ctx.reply.int(stored.0 as i64);
+    notify_stored(ctx, args.get(1), "zrangestore", stored);
 }

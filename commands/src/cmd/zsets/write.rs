@@ -5,9 +5,10 @@ use ferrite_collections::{
     parse_score_range,
 };
 
-use super::{WrongType, parse_numkeys, parse_score, update_zset};
+use super::{WrongType, notify_popped, parse_numkeys, parse_score, update_zset};
 use crate::args::{Args, eq_ignore_case, parse_i64};
 use crate::ctx::Ctx;
+use crate::notify::flags;
 
 /// Replies WRONGTYPE for an `Err`, returns the value otherwise.
 #[inline]
@@ -82,7 +83,10 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: Args<'_>, incr_command: bool) {
         };
         pairs.push((score, args.get(i + 2 * p + 1)));
     }
-    let r = update_zset(ctx, args.get(1), |z| {
+    // Redis raises the event for any change, even of a ZADD that then fails.
+    let mut touched = false;
+    let (r, _) = update_zset(ctx, args.get(1), |z| {
+        touched = false;
         let mut counted = 0i64;
         let mut changed = false;
         let mut last = None;
@@ -93,9 +97,13 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: Args<'_>, incr_command: bool) {
                     counted += i64::from(outcome.counts(flags.ch));
                     last = Some(outcome);
                 }
-                Err(e) => return (Err(e), changed),
+                Err(e) => {
+                    touched = changed;
+                    return (Err(e), changed);
+                }
             }
         }
+        touched = changed;
         (Ok((counted, last)), changed)
     });
     match checked(ctx, r) {
@@ -107,15 +115,28 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: Args<'_>, incr_command: bool) {
         Some(Err(e)) => error(ctx, e),
         None => {}
     }
+    if touched {
+        ctx.notify(
+            flags::ZSET,
+            if flags.incr { "zincr" } else { "zadd" },
+            args.get(1),
+        );
+    }
 }
 
 /// `ZREM key member [member ...]`
 pub(crate) fn zrem(ctx: &mut Ctx<'_>, args: Args<'_>) {
-    let r = update_zset(ctx, args.get(1), |z| {
+    let (r, emptied) = update_zset(ctx, args.get(1), |z| {
         let n = args.iter_from(2).filter(|m| z.remove(m)).count();
         (n, n > 0)
     });
     if let Some(n) = checked(ctx, r) {
+        if n > 0 {
+            ctx.notify(flags::ZSET, "zrem", args.get(1));
+            if emptied {
+                ctx.notify(flags::GENERIC, "del", args.get(1));
+            }
+        }
         ctx.reply.int(n as i64);
     }
 }
@@ -128,7 +149,7 @@ enum RemRange {
 }
 
 fn zremrange(ctx: &mut Ctx<'_>, args: Args<'_>, range: RemRange) {
-    let r = update_zset(ctx, args.get(1), |z: &mut SortedSet| {
+    let (r, emptied) = update_zset(ctx, args.get(1), |z: &mut SortedSet| {
         let n = match &range {
             RemRange::Rank(a, b) => z.remove_range_by_rank(*a, *b),
             RemRange::Score(r) => z.remove_range_by_score(r),
@@ -137,6 +158,17 @@ fn zremrange(ctx: &mut Ctx<'_>, args: Args<'_>, range: RemRange) {
         (n, n > 0)
     });
     if let Some(n) = checked(ctx, r) {
+        if n > 0 {
+            let event = match range {
+                RemRange::Rank(..) => "zremrangebyrank",
+                RemRange::Score(_) => "zremrangebyscore",
+                RemRange::Lex(_) => "zremrangebylex",
+            };
+            ctx.notify(flags::ZSET, event, args.get(1));
+            if emptied {
+                ctx.notify(flags::GENERIC, "del", args.get(1));
+            }
+        }
         ctx.reply.int(n as i64);
     }
 }
@@ -168,13 +200,14 @@ pub(crate) fn zremrangebylex(ctx: &mut Ctx<'_>, args: Args<'_>) {
 /// Members popped, with their scores, in pop order.
 type Popped = Vec<(Box<[u8]>, f64)>;
 
-/// Pops up to `count` from `key` (`Ok(None)` when it is missing).
+/// Pops up to `count` from `key` (`Ok(None)` when it is missing); says whether it emptied
+/// the key.
 fn pop_from(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     max: bool,
     count: u64,
-) -> Result<Option<Popped>, WrongType> {
+) -> (Result<Option<Popped>, WrongType>, bool) {
     update_zset(ctx, key, |z| {
         if z.is_empty() {
             return (None, false);
@@ -199,7 +232,7 @@ fn zpop(ctx: &mut Ctx<'_>, args: Args<'_>, max: bool) {
         },
         _ => return ctx.syntax_error(),
     };
-    let r = pop_from(ctx, args.get(1), max, count.unwrap_or(1));
+    let (r, emptied) = pop_from(ctx, args.get(1), max, count.unwrap_or(1));
     let Some(popped) = checked(ctx, r) else {
         return;
     };
@@ -218,6 +251,9 @@ fn zpop(ctx: &mut Ctx<'_>, args: Args<'_>, max: bool) {
             reply.bulk(m);
             reply.double(*s);
         }
+    }
+    if !popped.is_empty() {
+        notify_popped(ctx, args.get(1), max, emptied);
     }
 }
 
@@ -257,7 +293,7 @@ pub(crate) fn zmpop(ctx: &mut Ctx<'_>, args: Args<'_>) {
         _ => return ctx.syntax_error(),
     }
     for key in args.iter_from(2).take(numkeys) {
-        let r = pop_from(ctx, key, max, count);
+        let (r, emptied) = pop_from(ctx, key, max, count);
         match checked(ctx, r) {
             None => return,
             Some(None) => continue,
@@ -271,6 +307,7 @@ pub(crate) fn zmpop(ctx: &mut Ctx<'_>, args: Args<'_>) {
                     reply.bulk(m);
                     reply.double(*s);
                 }
+                notify_popped(ctx, key, max, emptied);
                 return;
             }
         }
