@@ -223,6 +223,23 @@ GEORADIUS g1 15 37 200 km STORE g3
 GEOSEARCHSTORE g2 g1 FROMLONLAT 0 0 BYRADIUS 1 km ASC
 GEOSEARCHSTORE g2 g1 FROMLONLAT 0 0 BYRADIUS 1 km ASC
 SORT z5 BY nosort STORE z9
+SETBIT b1 7 1
+SETBIT b1 7 1
+SETBIT b1 100 0
+SETBIT z5 1 1
+BITFIELD b2 GET u8 0
+BITFIELD b2 SET u8 0 255 GET u8 0
+BITFIELD b2 OVERFLOW FAIL INCRBY u8 0 10
+BITFIELD b2 OVERFLOW WRAP INCRBY u8 0 10
+BITOP OR b3 b1 b2
+BITOP AND b3 nosuch1 nosuch2
+BITOP AND b3 nosuch1 nosuch2
+PFADD p1 a b c
+PFADD p1 a
+PFADD p2
+PFADD p2
+PFMERGE p3 p1 p2
+PFCOUNT p1 p3
 FLUSHALL
 "#;
 
@@ -410,6 +427,8 @@ const EXPECTED: &[&str] = &[
     "zrangestore",
     "geosearchstore",
     "georadiusstore",
+    "setbit",
+    "pfadd",
 ];
 
 fn narrower_classes(backend: &str) {

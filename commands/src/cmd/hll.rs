@@ -11,6 +11,7 @@ use ferrite_hybridlog::{NO_EXPIRY, ValueKind, Write};
 
 use crate::args::Args;
 use crate::ctx::Ctx;
+use crate::notify::flags;
 use crate::table::{CommandSpec, flags::*};
 
 /// Table entries.
@@ -131,6 +132,9 @@ fn pfadd(ctx: &mut Ctx<'_>, args: Args<'_>) {
                 result: result.unwrap_or(Outcome::Int(1)),
             }
         });
+    if let Outcome::Int(1) = outcome {
+        ctx.notify(flags::STRING, "pfadd", args.get(1));
+    }
     reply_outcome(ctx, outcome);
 }
 
@@ -246,7 +250,11 @@ fn pfmerge(ctx: &mut Ctx<'_>, args: Args<'_>) {
             }
         });
     match outcome {
-        Outcome::Int(_) => ctx.reply.ok(),
+        Outcome::Int(_) => {
+            // Redis raises `pfadd` for a merge too.
+            ctx.notify(flags::STRING, "pfadd", args.get(1));
+            ctx.reply.ok();
+        }
         other => reply_outcome(ctx, other),
     }
 }

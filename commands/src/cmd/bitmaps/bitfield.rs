@@ -6,6 +6,7 @@ use super::ops::{BitOutcome, bad_offset, bit_offset};
 use crate::args::{Args, eq_ignore_case, parse_i64};
 use crate::cmd::strings::is_string;
 use crate::ctx::Ctx;
+use crate::notify::flags;
 
 /// What to do on overflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -335,12 +336,20 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, args: Args<'_>, readonly_cmd: bool) {
     match outcome {
         BitOutcome::WrongType => ctx.wrong_type(),
         BitOutcome::Done(()) => {
+            // Redis's `changes`: the SETs and INCRBYs that OVERFLOW FAIL did not refuse.
+            let changes = ops
+                .iter()
+                .zip(&results)
+                .any(|(op, r)| op.kind != OpKind::Get && r.is_some());
             ctx.reply.array_len(results.len());
             for r in results {
                 match r {
                     Some(v) => ctx.reply.int(v),
                     None => ctx.reply.null(),
                 }
+            }
+            if changes {
+                ctx.notify(flags::STRING, "setbit", key);
             }
         }
     }

@@ -6,6 +6,7 @@ use crate::args::{Args, eq_ignore_case, parse_i64};
 use crate::cmd::strings::is_string;
 use crate::config::Config;
 use crate::ctx::Ctx;
+use crate::notify::flags;
 
 /// Redis's `getBitOffsetFromArgument`: a bit offset, `#n` meaning `n * bits` when `hash_bits`
 /// is given (BITFIELD), below `proto-max-bulk-len` bytes.
@@ -63,6 +64,7 @@ pub(super) fn setbit(ctx: &mut Ctx<'_>, args: Args<'_>) {
     };
     let byte = (offset >> 3) as usize;
     let shift = 7 - (offset & 7) as u8;
+    let mut wrote = false;
     let outcome = ctx
         .store
         .rmw(ctx.client.db, args.get(1), ctx.now_ms, |entry, buf| {
@@ -72,9 +74,11 @@ pub(super) fn setbit(ctx: &mut Ctx<'_>, args: Args<'_>) {
                 Some(e) => (e.value, e.expire_at),
             };
             let prev = bit_at(old, offset);
+            wrote = false;
             if byte < old.len() && prev == on {
                 return Write::Keep(BitOutcome::Done(prev));
             }
+            wrote = true;
             buf.clear();
             buf.extend_from_slice(old);
             if buf.len() <= byte {
@@ -88,7 +92,13 @@ pub(super) fn setbit(ctx: &mut Ctx<'_>, args: Args<'_>) {
             }
         });
     match outcome {
-        BitOutcome::Done(prev) => ctx.reply.int(i64::from(prev)),
+        BitOutcome::Done(prev) => {
+            // Redis raises it when the string grew or the bit changed.
+            if wrote {
+                ctx.notify(flags::STRING, "setbit", args.get(1));
+            }
+            ctx.reply.int(i64::from(prev));
+        }
         BitOutcome::WrongType => ctx.wrong_type(),
     }
 }
@@ -365,7 +375,9 @@ pub(super) fn bitop(ctx: &mut Ctx<'_>, args: Args<'_>) {
     let maxlen = sources.iter().flatten().map(Vec::len).max().unwrap_or(0);
     let dest = args.get(2);
     if maxlen == 0 {
-        ctx.store.delete(db, dest, ctx.now_ms);
+        if ctx.store.delete(db, dest, ctx.now_ms) {
+            ctx.notify(flags::GENERIC, "del", dest);
+        }
         ctx.reply.int(0);
         return;
     }
@@ -382,8 +394,10 @@ pub(super) fn bitop(ctx: &mut Ctx<'_>, args: Args<'_>) {
         }
         *out = v;
     }
+    ctx.reap_for_notify(dest);
     ctx.store
         .upsert(db, dest, &res, ValueKind::String, NO_EXPIRY);
+    ctx.notify(flags::STRING, "set", dest);
     ctx.reply.int(maxlen as i64);
 }
 
