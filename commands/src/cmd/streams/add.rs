@@ -8,6 +8,7 @@ use super::trim_args::parse_add_or_trim;
 use super::write::update_stream;
 use crate::args::Args;
 use crate::ctx::Ctx;
+use crate::notify::flags;
 use crate::objects::WrongType;
 
 /// `XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value
@@ -41,10 +42,8 @@ pub(crate) fn xadd(ctx: &mut Ctx<'_>, args: Args<'_>) {
     let r = update_stream(ctx, key, !parsed.nomkstream, |s| {
         match s.entries.add(id, &fv, now) {
             Ok(added) => {
-                if let Some(trim) = &parsed.trim {
-                    s.entries.trim(trim);
-                }
-                (Ok(added), true)
+                let trimmed = parsed.trim.as_ref().map_or(0, |t| s.entries.trim(t));
+                (Ok((added, trimmed > 0)), true)
             }
             Err(e) => (Err(e), false),
         }
@@ -53,8 +52,12 @@ pub(crate) fn xadd(ctx: &mut Ctx<'_>, args: Args<'_>) {
         Err(WrongType) => ctx.wrong_type(),
         Ok(None) => ctx.reply.null(),
         Ok(Some(Err(e))) => ctx.reply.error(&format!("ERR {e}")),
-        Ok(Some(Ok(added))) => {
+        Ok(Some(Ok((added, trimmed)))) => {
             reply_stream_id(&mut ctx.reply, added);
+            ctx.notify(flags::STREAM, "xadd", key);
+            if trimmed {
+                ctx.notify(flags::STREAM, "xtrim", key);
+            }
             ctx.signal_key_ready(key);
         }
     }
@@ -75,8 +78,12 @@ pub(crate) fn xtrim(ctx: &mut Ctx<'_>, args: Args<'_>) {
     });
     match r {
         Err(WrongType) => ctx.wrong_type(),
-        Ok(n) => ctx
-            .reply
-            .int(i64::try_from(n.unwrap_or(0)).unwrap_or(i64::MAX)),
+        Ok(n) => {
+            let n = n.unwrap_or(0);
+            if n > 0 {
+                ctx.notify(flags::STREAM, "xtrim", args.get(1));
+            }
+            ctx.reply.int(i64::try_from(n).unwrap_or(i64::MAX));
+        }
     }
 }

@@ -6,6 +6,7 @@ use super::id_arg::{INVALID_ID, parse_id_arg};
 use super::write::update_stream;
 use crate::args::{Args, eq_ignore_case, parse_i64};
 use crate::ctx::Ctx;
+use crate::notify::flags;
 use crate::objects::WrongType;
 
 /// `XDEL key id [id ...]`: the key is looked up before the IDs are checked (a missing key
@@ -26,7 +27,12 @@ pub(crate) fn xdel(ctx: &mut Ctx<'_>, args: Args<'_>) {
         Err(WrongType) => ctx.wrong_type(),
         Ok(None) => ctx.reply.int(0),
         Ok(Some(None)) => ctx.reply.error(INVALID_ID),
-        Ok(Some(Some(n))) => ctx.reply.int(n as i64),
+        Ok(Some(Some(n))) => {
+            if n > 0 {
+                ctx.notify(flags::STREAM, "xdel", args.get(1));
+            }
+            ctx.reply.int(n as i64);
+        }
     }
 }
 
@@ -94,6 +100,9 @@ pub(crate) fn xsetid(ctx: &mut Ctx<'_>, args: Args<'_>) {
         Err(WrongType) => ctx.wrong_type(),
         Ok(None) => ctx.reply.error("ERR no such key"),
         Ok(Some(Err(e))) => ctx.reply.error(e),
-        Ok(Some(Ok(()))) => ctx.reply.ok(),
+        Ok(Some(Ok(()))) => {
+            ctx.notify(flags::STREAM, "xsetid", args.get(1));
+            ctx.reply.ok();
+        }
     }
 }

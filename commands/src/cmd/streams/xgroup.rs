@@ -7,6 +7,7 @@ use super::id_arg::{INVALID_ID, parse_id_arg};
 use super::write::{Write, update_stream_with, wrote};
 use crate::args::{Args, eq_ignore_case, parse_i64};
 use crate::ctx::Ctx;
+use crate::notify::flags;
 use crate::resp::Reply;
 
 /// The container is never run itself: the dispatcher resolves its subcommands.
@@ -125,7 +126,10 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, sub: Sub) {
                 let changed = create_group(reply, args, s, read);
                 wrote(changed, changed)
             }
-            Sub::SetId => wrote(set_id(reply, args, s), false),
+            Sub::SetId => {
+                let set = set_id(reply, args, s);
+                wrote(set, set)
+            }
             Sub::Destroy => {
                 let gone = s.groups.destroy(group);
                 reply.int(i64::from(gone));
@@ -135,7 +139,7 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, sub: Sub) {
                 let g = s.groups.get_mut(group);
                 let created = g.is_some_and(|g| g.create_consumer(args.get(4), now));
                 reply.int(i64::from(created));
-                wrote(created, false)
+                wrote(created, created)
             }
             Sub::DelConsumer => {
                 let pending = s
@@ -143,15 +147,27 @@ fn run(ctx: &mut Ctx<'_>, args: Args<'_>, sub: Sub) {
                     .get_mut(group)
                     .and_then(|g| g.delete_consumer(args.get(4)));
                 reply.int(pending.map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)));
-                wrote(pending.is_some(), false)
+                wrote(pending.is_some(), pending.is_some())
             }
         }
     });
     match r {
         Err(_) => ctx.wrong_type(),
-        // A destroyed group unblocks its XREADGROUP clients (with -NOGROUP).
-        Ok(true) if sub == Sub::Destroy => ctx.signal_key_ready(key),
-        Ok(_) => {}
+        Ok(true) => {
+            let event = match sub {
+                Sub::Create => "xgroup-create",
+                Sub::SetId => "xgroup-setid",
+                Sub::Destroy => "xgroup-destroy",
+                Sub::CreateConsumer => "xgroup-createconsumer",
+                Sub::DelConsumer => "xgroup-delconsumer",
+            };
+            ctx.notify(flags::STREAM, event, key);
+            // A destroyed group unblocks its XREADGROUP clients (with -NOGROUP).
+            if sub == Sub::Destroy {
+                ctx.signal_key_ready(key);
+            }
+        }
+        Ok(false) => {}
     }
 }
 
