@@ -14,6 +14,7 @@ per_backend!(
     every_event_with_kea,
     narrower_classes,
     active_expiry,
+    eviction,
     resp3_connection_gets_its_own_events,
     config_values,
 );
@@ -264,6 +265,12 @@ XGROUP DELCONSUMER x1 g1 c1
 XGROUP DELCONSUMER x1 g1 c1
 XGROUP DESTROY x1 g1
 XGROUP DESTROY x1 g1
+MULTI
+SET tx 1
+INCR tx
+LPUSH tx a
+DEL tx
+EXEC
 FLUSHALL
 "#;
 
@@ -483,6 +490,43 @@ fn active_expiry(backend: &str) {
         seen.push(got);
     }
     assert_eq!(seen[0], seen[1]);
+}
+
+/// Keys evicted for maxmemory are announced as `evicted` (which keys go is the policy's random
+/// choice, so this is checked on Ferrite alone): one event per key that is gone.
+fn eviction(backend: &str) {
+    let ferrite = start_ferrite(backend);
+    let mut sub = Conn::connect(ferrite.port);
+    sub.cmd_str(&["SUBSCRIBE", "__keyevent@0__:evicted"]);
+    let mut c = Conn::connect(ferrite.port);
+    c.cmd_str(&["CONFIG", "SET", "notify-keyspace-events", "Ee"]);
+    c.cmd_str(&["CONFIG", "SET", "maxmemory-policy", "allkeys-random"]);
+    c.cmd_str(&["CONFIG", "SET", "maxmemory", "1mb"]);
+    let value = "x".repeat(1000);
+    let written = 3000;
+    for i in 0..written {
+        c.cmd_str(&["SET", &format!("key:{i}"), &value]);
+    }
+    let left = c.cmd_str(&["DBSIZE"]);
+    let left: usize = String::from_utf8_lossy(&left[1..left.len() - 2])
+        .parse()
+        .unwrap();
+    assert!(left < written, "nothing was evicted");
+    let mut evicted = std::collections::HashSet::new();
+    while evicted.len() < written - left {
+        let msg = sub.read_reply();
+        let text = String::from_utf8_lossy(&msg).into_owned();
+        let key = text.split("\r\n").nth(6).unwrap().to_owned();
+        assert!(key.starts_with("key:"), "{text}");
+        evicted.insert(key);
+    }
+    for key in &evicted {
+        assert_eq!(
+            c.cmd_str(&["EXISTS", key]),
+            b":0\r\n",
+            "{key} was announced"
+        );
+    }
 }
 
 /// A RESP3 connection may subscribe and write: its own events arrive as pushes, in the same
