@@ -68,6 +68,9 @@ fn run() -> anyhow::Result<()> {
     if !aof_on {
         load_dump(&server)?;
     }
+    // `notify-keyspace-events` from the configuration: only now, so that loading does not
+    // record a key event per key loaded.
+    ferrite_commands::notify::sync(&server);
 
     // Signals are taken synchronously by this thread (sigwait), never by a handler that could
     // interrupt a reactor thread mid-operation: block them before any thread is spawned so

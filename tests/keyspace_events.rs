@@ -15,6 +15,7 @@ per_backend!(
     narrower_classes,
     active_expiry,
     eviction,
+    set_on_the_command_line,
     resp3_connection_gets_its_own_events,
     config_values,
 );
@@ -527,6 +528,27 @@ fn eviction(backend: &str) {
             "{key} was announced"
         );
     }
+}
+
+/// `--notify-keyspace-events` (like any parameter, also a ferrite.toml key) applies from the
+/// start, expired events included (the store records them only once told to).
+fn set_on_the_command_line(backend: &str) {
+    let ferrite = Ferrite::start(backend, &["--notify-keyspace-events", "Ex"]);
+    let mut c = Conn::connect(ferrite.port);
+    assert_eq!(
+        c.cmd_str(&["CONFIG", "GET", "notify-keyspace-events"]),
+        b"*2\r\n$22\r\nnotify-keyspace-events\r\n$2\r\nxE\r\n"
+    );
+    let mut sub = subscriber(ferrite.port);
+    c.cmd_str(&["SET", "k", "v", "PX", "10"]);
+    std::thread::sleep(Duration::from_millis(50));
+    c.cmd_str(&["GET", "k"]);
+    let msg = sub.read_reply();
+    assert!(
+        msg.ends_with(b"$22\r\n__keyevent@0__:expired\r\n$1\r\nk\r\n"),
+        "{}",
+        String::from_utf8_lossy(&msg)
+    );
 }
 
 /// A RESP3 connection may subscribe and write: its own events arrive as pushes, in the same

@@ -52,7 +52,7 @@ impl Server {
     /// A server over `store` with `config`, for `threads` reactor threads.
     pub fn new(store: Arc<Store>, config: Config, threads: usize) -> Self {
         let started_unix_ms = unix_ms();
-        let server = Self {
+        Self {
             store,
             config,
             clients: ClientRegistry::default(),
@@ -72,10 +72,7 @@ impl Server {
             aof: Aof::default(),
             me: OnceLock::new(),
             waker: OnceLock::new(),
-        };
-        // `notify-keyspace-events` from the configuration file or the command line.
-        crate::notify::sync(&server);
-        server
+        }
     }
 
     /// Lets the server hand out its own `Arc` ([`arc`](Self::arc)); the binary calls it once.
