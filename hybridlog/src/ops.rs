@@ -83,8 +83,6 @@ pub(crate) struct Outcome {
     pub reaped: bool,
     /// Nothing was applied: the key changed under a record read back from disk; start over.
     pub retry: bool,
-    /// The key had no live value and has one now.
-    pub created: bool,
 }
 
 /// What a read found.
@@ -454,10 +452,7 @@ pub(crate) fn write_core(
                     if s.key_events_on() {
                         commits.note(pdb, key, false, true);
                     }
-                    return Outcome {
-                        created: true,
-                        ..Outcome::default()
-                    };
+                    return Outcome::default();
                 }
                 Err(cell) => {
                     if let (Some(r), Some(cell)) = (recycle, cell) {
@@ -490,9 +485,6 @@ pub(crate) fn write_core(
         if outcome.retry {
             spin_wait(&mut step);
             continue;
-        }
-        if s.key_events_on() {
-            commits.note(pdb, key, outcome.reaped, outcome.created);
         }
         return outcome;
     }
@@ -562,7 +554,7 @@ fn update(
     entry: EntrySlot<'_>,
     now: u64,
     scratch: &mut Vec<u8>,
-    commits: &mut Vec<Commit>,
+    commits: &mut Journal,
     fixed: Option<&[u8]>,
     objects: bool,
     decide: &mut impl FnMut(Option<Seen<'_>>, &mut Vec<u8>) -> Decision,
@@ -653,7 +645,6 @@ fn update(
                 old_live: live,
                 reaped: false,
                 retry: false,
-                created: false,
             };
         }
         Decision::Updated => (true, expire != NO_EXPIRY),
@@ -777,11 +768,14 @@ fn update(
     if expired {
         s.count_expired();
     }
+    // Only a write that took effect gets here (a lost race returned `RETRY` above).
+    if s.key_events_on() {
+        commits.note(pdb, key, expired, new_live && !live);
+    }
     Outcome {
         old_live: live,
         reaped: expired,
         retry: false,
-        created: new_live && !live,
     }
 }
 
@@ -893,7 +887,6 @@ const RETRY: Outcome = Outcome {
     old_live: false,
     reaped: false,
     retry: true,
-    created: false,
 };
 
 /// Read-copy-update: publishes a new newest record for the locked record's key (holding

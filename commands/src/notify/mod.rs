@@ -74,6 +74,17 @@ impl Ctx<'_> {
         }
     }
 
+    /// Whether `notify-keyspace-events` is set at all (one relaxed load), for a hot path that
+    /// calls [`notify`](Self::notify) and [`reap_for_notify`](Self::reap_for_notify) only then.
+    #[inline]
+    pub fn notifying(&self) -> bool {
+        self.server
+            .config
+            .notify_keyspace_events
+            .load(Ordering::Relaxed)
+            != 0
+    }
+
     /// Before a blind overwrite of `key` (SET, MSET): Redis's `lookupKeyWrite` deletes an
     /// expired key first, so an overwrite of one raises `expired` and `new`; the store's blind
     /// write does not look at the clock, so with those events on, look the key up first.

@@ -183,7 +183,11 @@ pub(super) fn set(ctx: &mut Ctx<'_>, args: Args<'_>) {
     let (key, value) = (args.get(1), args.get(2));
     let db = ctx.client.db;
     if !(opts.nx || opts.xx || opts.get || opts.keepttl) {
-        ctx.reap_for_notify(key);
+        // The hottest write: one load decides both notification steps.
+        let notifying = ctx.notifying();
+        if notifying {
+            ctx.reap_for_notify(key);
+        }
         ctx.store.upsert(
             db,
             key,
@@ -191,7 +195,9 @@ pub(super) fn set(ctx: &mut Ctx<'_>, args: Args<'_>) {
             ValueKind::String,
             expire.unwrap_or(NO_EXPIRY),
         );
-        notify_set(ctx, key, expire.is_some());
+        if notifying {
+            notify_set(ctx, key, expire.is_some());
+        }
         ctx.reply.ok();
         return;
     }
