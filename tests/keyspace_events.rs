@@ -569,6 +569,16 @@ fn resp3_connection_gets_its_own_events(backend: &str) {
             &["SET", "k", "w", "GET"][..],
             &["INCR", "n"][..],
             &["DEL", "k", "n"][..],
+            &["LPUSH", "l", "a", "b"][..],
+            &["LPOP", "l", "2"][..],
+            &["EXPIRE", "nosuch", "10"][..],
+            &["SET", "k", "v"][..],
+            &["EXPIRE", "k", "10"][..],
+            &["EXPIRE", "k", "-1"][..],
+            &["HSET", "h", "f", "v"][..],
+            &["ZADD", "z", "1", "m"][..],
+            &["SADD", "s", "m"][..],
+            &["XADD", "x", "1-1", "f", "v"][..],
         ] {
             let a: Vec<&[u8]> = cmd.iter().map(|s| s.as_bytes()).collect();
             c.send(&a);
