@@ -1,7 +1,10 @@
 //! Redis's listpack (`src/listpack.c`), the compact blob inside stream nodes and RDB values:
 //! appending as `lpAppend` does, replacing an integer in place as `lpReplaceInteger` does, and
-//! walking elements forwards and backwards. Every read is bounds-checked and answers `None` on malformed bytes, so a node that
-//! came from an RDB payload can never make us panic; [`validate`] checks a whole listpack once.
+//! walking elements forwards and backwards. Every read is bounds-checked and answers `None` on
+//! malformed bytes, so a node that came from an RDB payload can never make us panic;
+//! [`validate`] checks a whole listpack once.
+
+use crate::util::parse_i64_strict;
 
 /// Bytes of a listpack header: total bytes (u32) and element count (u16).
 pub const HDR: usize = 6;
@@ -64,7 +67,7 @@ impl Elem<'_> {
     pub fn as_int(&self) -> Option<i64> {
         match self {
             Elem::Int(v) => Some(*v),
-            Elem::Str(s) => string_to_i64(s),
+            Elem::Str(s) => parse_i64_strict(s),
         }
     }
 }
@@ -87,36 +90,6 @@ fn format_i64(buf: &mut [u8; 20], v: i64) -> &[u8] {
     &buf[i..]
 }
 
-/// `lpStringToInt64` (the same rules as `string2ll`): an optional `-`, digits without leading
-/// zeros, within i64.
-pub fn string_to_i64(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() > 20 {
-        return None;
-    }
-    if s == b"0" {
-        return Some(0);
-    }
-    let (negative, digits) = match s.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, s),
-    };
-    if !matches!(digits.first(), Some(b'1'..=b'9')) {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &b in digits {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
-    }
-    if negative {
-        (v <= i64::MIN.unsigned_abs()).then(|| 0i64.wrapping_sub_unsigned(v))
-    } else {
-        i64::try_from(v).ok()
-    }
-}
-
 /// A new empty listpack (`lpNew`).
 pub fn new() -> Vec<u8> {
     let mut lp = Vec::with_capacity(64);
@@ -128,7 +101,8 @@ pub fn new() -> Vec<u8> {
 
 /// `lpAppend`: `ele` gets an integer encoding if it reads as one, else a string encoding.
 pub fn append(lp: &mut Vec<u8>, ele: &[u8]) {
-    match string_to_i64(ele) {
+    // `lpStringToInt64` has `string2ll`'s rules.
+    match parse_i64_strict(ele) {
         Some(v) => append_int(lp, v),
         None => append_encoded(lp, |out| encode_str(out, ele)),
     }

@@ -1,6 +1,6 @@
 //! XCLAIM and XAUTOCLAIM (`xclaimCommand`, `xautoclaimCommand`).
 
-use ferrite_collections::stream::{ClaimOptions, Entries, Retry};
+use ferrite_collections::stream::{ClaimOptions, ConsumerGroup, Entries, Retry};
 use ferrite_collections::{Stream, StreamId};
 
 use super::group_util::{error_fmt, no_key_or_group};
@@ -112,18 +112,36 @@ fn reply_claimed(reply: &mut Reply<'_>, entries: &Entries, ids: &[StreamId], jus
     }
 }
 
+/// The stream's entries and group `group`, or `None` after replying XCLAIM's and XAUTOCLAIM's
+/// NOGROUP error when the key or the group is missing.
+fn group_of<'s>(
+    s: Option<&'s mut Stream>,
+    reply: &mut Reply<'_>,
+    key: &[u8],
+    group: &[u8],
+) -> Option<(&'s Entries, &'s mut ConsumerGroup)> {
+    match s {
+        Some(Stream { entries, groups }) => match groups.get_mut(group) {
+            Some(g) => Some((&*entries, g)),
+            None => {
+                no_key_or_group(reply, key, group, "");
+                None
+            }
+        },
+        None => {
+            no_key_or_group(reply, key, group, "");
+            None
+        }
+    }
+}
+
 /// `XCLAIM key group consumer min-idle-time id [id ...] [IDLE ms] [TIME ms] [RETRYCOUNT n]
 /// [FORCE] [JUSTID] [LASTID id]`
 pub(super) fn xclaim(ctx: &mut Ctx<'_>, args: Args<'_>) {
     let (key, group, consumer) = (args.get(1), args.get(2), args.get(3));
     let now = ctx.now_ms;
     let r = update_stream_with(ctx, key, true, |s, reply| {
-        let Some(Stream { entries, groups }) = s else {
-            no_key_or_group(reply, key, group, "");
-            return Write::Keep(());
-        };
-        let Some(g) = groups.get_mut(group) else {
-            no_key_or_group(reply, key, group, "");
+        let Some((entries, g)) = group_of(s, reply, key, group) else {
             return Write::Keep(());
         };
         let c = match parse_claim(args, now) {
@@ -210,12 +228,7 @@ pub(super) fn xautoclaim(ctx: &mut Ctx<'_>, args: Args<'_>) {
     let (key, group, consumer) = (args.get(1), args.get(2), args.get(3));
     let now = ctx.now_ms;
     let r = update_stream_with(ctx, key, true, |s, reply| {
-        let Some(Stream { entries, groups }) = s else {
-            no_key_or_group(reply, key, group, "");
-            return Write::Keep(());
-        };
-        let Some(g) = groups.get_mut(group) else {
-            no_key_or_group(reply, key, group, "");
+        let Some((entries, g)) = group_of(s, reply, key, group) else {
             return Write::Keep(());
         };
         if count.saturating_mul(16) >= TRANSIENT_LIMIT {
