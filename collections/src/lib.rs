@@ -45,7 +45,9 @@ pub use hll::{Hll, HllError, HllUnion};
 pub use list::{End, List};
 pub use set::Set;
 pub use stream::{Stream, StreamId};
-pub use util::{Rng, format_long_double, parse_f64_strtod, parse_i64_strict};
+pub use util::{
+    Rng, format_i64, format_long_double, format_u64, parse_f64_strtod, parse_i64_strict,
+};
 pub use zset::{
     Aggregate, LexBound, LexRange, ScoreRange, SortedSet, ZAddFlags, ZAddOutcome, ZSource,
     parse_hex_float, parse_lex_range, parse_score_range,

@@ -4,7 +4,7 @@
 //! malformed bytes, so a node that came from an RDB payload can never make us panic;
 //! [`validate`] checks a whole listpack once.
 
-use crate::util::parse_i64_strict;
+use crate::util::{format_i64, parse_i64_strict};
 
 /// Bytes of a listpack header: total bytes (u32) and element count (u16).
 pub const HDR: usize = 6;
@@ -70,24 +70,6 @@ impl Elem<'_> {
             Elem::Str(s) => parse_i64_strict(s),
         }
     }
-}
-
-fn format_i64(buf: &mut [u8; 20], v: i64) -> &[u8] {
-    let mut n = v.unsigned_abs();
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if v < 0 {
-        i -= 1;
-        buf[i] = b'-';
-    }
-    &buf[i..]
 }
 
 /// A new empty listpack (`lpNew`).
@@ -236,8 +218,9 @@ fn decode(lp: &[u8], pos: usize) -> Option<(Elem<'_>, usize)> {
     })
 }
 
-/// A little-endian two's-complement integer of 1 to 8 bytes, sign-extended.
-fn le_int(bytes: &[u8]) -> i64 {
+/// A little-endian two's-complement integer of 1 to 8 bytes, sign-extended (listpack and
+/// ziplist integer encodings).
+pub fn le_int(bytes: &[u8]) -> i64 {
     let mut v: u64 = 0;
     for (i, &b) in bytes.iter().enumerate() {
         v |= u64::from(b) << (8 * i);

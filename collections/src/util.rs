@@ -54,6 +54,33 @@ impl Rng {
     }
 }
 
+/// Formats `v` in decimal at the end of `buf`, returning the digits (Redis's `ull2string`).
+#[inline]
+pub fn format_u64(buf: &mut [u8; 20], mut v: u64) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
+
+/// Formats `v` in decimal at the end of `buf`, returning the digits (Redis's `ll2string`).
+#[inline]
+pub fn format_i64(buf: &mut [u8; 20], v: i64) -> &[u8] {
+    let digits = format_u64(buf, v.unsigned_abs()).len();
+    // |i64::MIN| has 19 digits, so the sign always fits.
+    let start = buf.len() - digits - usize::from(v < 0);
+    if v < 0 {
+        buf[start] = b'-';
+    }
+    &buf[start..]
+}
+
 /// Parses an integer exactly as Redis's `string2ll`: optional `-`, no `+`, no spaces, no leading
 /// zeros, within `i64`.
 pub fn parse_i64_strict(s: &[u8]) -> Option<i64> {
@@ -206,6 +233,21 @@ pub(crate) fn pick_distinct(len: usize, count: u64, rng: &mut Rng) -> Vec<usize>
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn integers_format_in_decimal() {
+        let mut b = [0u8; 20];
+        for (v, want) in [
+            (0i64, "0"),
+            (-1, "-1"),
+            (1234, "1234"),
+            (i64::MAX, "9223372036854775807"),
+            (i64::MIN, "-9223372036854775808"),
+        ] {
+            assert_eq!(format_i64(&mut b, v), want.as_bytes());
+        }
+        assert_eq!(format_u64(&mut b, u64::MAX), b"18446744073709551615");
+    }
+
     use super::*;
 
     #[test]

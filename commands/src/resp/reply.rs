@@ -252,25 +252,7 @@ pub fn itoa_buf() -> [u8; 20] {
 }
 
 /// Formats `v` in decimal into `buf`, returning the digits (Redis's `ll2string`).
-#[inline]
-pub fn format_i64(buf: &mut [u8; 20], v: i64) -> &[u8] {
-    let negative = v < 0;
-    let mut n = v.unsigned_abs();
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if negative {
-        i -= 1;
-        buf[i] = b'-';
-    }
-    &buf[i..]
-}
+pub use ferrite_collections::format_i64;
 
 /// Formats a double as C's `printf("%.17g")`, which Redis uses for double replies; infinities
 /// are `inf`/`-inf`, NaN is `nan`.

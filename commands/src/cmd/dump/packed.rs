@@ -2,7 +2,7 @@
 //! older ziplists (`src/ziplist.c`, read only, for payloads from Redis before 7.0) and intsets
 //! (`src/intset.c`).
 
-use ferrite_collections::listpack;
+use ferrite_collections::listpack::{self, le_int};
 
 /// The end-of-ziplist byte.
 const EOF: u8 = 0xff;
@@ -70,19 +70,6 @@ pub fn listpack_elements(lp: &[u8]) -> Option<Vec<Elem<'_>>> {
         pos = (!listpack::at_end(lp, next)).then_some(next);
     }
     Some(out)
-}
-
-/// A little-endian two's-complement integer of 1 to 8 bytes, sign-extended.
-fn le_int(bytes: &[u8]) -> i64 {
-    let mut v: u64 = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        v |= u64::from(b) << (8 * i);
-    }
-    let bits = 8 * bytes.len() as u32;
-    if bits < 64 && v & (1 << (bits - 1)) != 0 {
-        v |= u64::MAX << bits;
-    }
-    v as i64
 }
 
 /// Splits a ziplist (Redis before 7.0) into its elements; `None` when malformed.

@@ -1,5 +1,7 @@
 //! Keyspace iteration: KEYS and SCAN, over the store's stable-cursor `scan`.
 
+use ferrite_collections::format_u64;
+
 use crate::args::{Args, eq_ignore_case, parse_i64};
 use crate::ctx::Ctx;
 use crate::resp::reply::{format_i64, itoa_buf};
@@ -42,20 +44,6 @@ pub(super) fn keys(ctx: &mut Ctx<'_>, args: Args<'_>) {
     }
     ctx.reply.array_len(n);
     ctx.reply.raw().extend_from_slice(&body);
-}
-
-/// Formats an unsigned cursor in decimal.
-fn format_u64(buf: &mut [u8; 20], mut v: u64) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    &buf[i..]
 }
 
 /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`

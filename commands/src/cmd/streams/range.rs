@@ -1,7 +1,7 @@
 //! XRANGE, XREVRANGE and XLEN, and the entry replies XREAD shares.
 
 use ferrite_collections::stream::Entry;
-use ferrite_collections::{Stream, StreamId};
+use ferrite_collections::{Stream, StreamId, format_u64};
 
 use super::id_arg::parse_range_or_reply;
 use crate::args::{Args, eq_ignore_case, parse_i64};
@@ -12,27 +12,15 @@ use crate::resp::Reply;
 /// Writes `<ms>-<seq>` as a bulk string without allocating.
 pub(super) fn reply_stream_id(reply: &mut Reply<'_>, id: StreamId) {
     let mut buf = [0u8; 41];
-    let mut n = 0;
-    for (i, part) in [id.ms, id.seq].into_iter().enumerate() {
-        if i == 1 {
-            buf[n] = b'-';
-            n += 1;
-        }
-        let mut digits = [0u8; 20];
-        let mut d = digits.len();
-        let mut v = part;
-        loop {
-            d -= 1;
-            digits[d] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        let len = digits.len() - d;
-        buf[n..n + len].copy_from_slice(&digits[d..]);
-        n += len;
-    }
+    let mut digits = [0u8; 20];
+    let ms = format_u64(&mut digits, id.ms);
+    let mut n = ms.len();
+    buf[..n].copy_from_slice(ms);
+    buf[n] = b'-';
+    n += 1;
+    let seq = format_u64(&mut digits, id.seq);
+    buf[n..n + seq.len()].copy_from_slice(seq);
+    n += seq.len();
     reply.bulk(&buf[..n]);
 }
 
