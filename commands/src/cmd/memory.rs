@@ -6,6 +6,7 @@
 use ferrite_hybridlog::Value;
 
 use crate::args::{Args, eq_ignore_case, parse_i64};
+use crate::cmd::config_cmd::reply_help;
 use crate::ctx::Ctx;
 use crate::table::{CommandSpec, flags::*};
 
@@ -93,10 +94,7 @@ const HELP: &[&str] = &[
 
 /// `MEMORY HELP`
 fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) {
-    ctx.reply.array_len(HELP.len());
-    for line in HELP {
-        ctx.reply.simple(line);
-    }
+    reply_help(&mut ctx.reply, HELP);
 }
 
 /// A MEMORY subcommand without keys.

@@ -5,6 +5,7 @@
 
 use crate::args::Args;
 use crate::client::{Client, Subscriptions};
+use crate::cmd::config_cmd::reply_help;
 use crate::ctx::Ctx;
 use crate::pubsub::{Kind, registry};
 use crate::table::{CommandSpec, flags::*};
@@ -338,10 +339,7 @@ const HELP: &[&str] = &[
 
 /// `PUBSUB HELP`
 fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) {
-    ctx.reply.array_len(HELP.len());
-    for line in HELP {
-        ctx.reply.simple(line);
-    }
+    reply_help(&mut ctx.reply, HELP);
 }
 
 #[cfg(test)]

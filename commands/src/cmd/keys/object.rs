@@ -4,6 +4,7 @@ use ferrite_collections::Limits;
 use ferrite_hybridlog::{StoreObject, Value, ValueKind};
 
 use crate::args::{Args, parse_i64};
+use crate::cmd::config_cmd::reply_help;
 use crate::ctx::Ctx;
 use crate::objects::Collection;
 
@@ -163,10 +164,7 @@ const HELP: &[&str] = &[
 
 /// `OBJECT HELP`
 pub(super) fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) {
-    ctx.reply.array_len(HELP.len());
-    for line in HELP {
-        ctx.reply.simple(line);
-    }
+    reply_help(&mut ctx.reply, HELP);
 }
 
 #[cfg(test)]

@@ -63,17 +63,7 @@ pub(crate) fn parse_options<'a>(
 /// Writes the header of a scan reply: `[cursor, [` followed by `n` elements the caller writes.
 pub(crate) fn reply_header(reply: &mut Reply<'_>, cursor: u64, n: usize) {
     let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut v = cursor;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
     reply.array_len(2);
-    reply.bulk(&buf[i..]);
+    reply.bulk(ferrite_collections::format_u64(&mut buf, cursor));
     reply.array_len(n);
 }

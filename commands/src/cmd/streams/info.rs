@@ -7,6 +7,7 @@ use ferrite_collections::{Stream, StreamId};
 use super::group_util::{int, no_group, subcommand_syntax_error};
 use super::range::{reply_stream_entry, reply_stream_id};
 use crate::args::{Args, eq_ignore_case, parse_i64};
+use crate::cmd::config_cmd::reply_help;
 use crate::ctx::Ctx;
 use crate::objects::with_collection;
 use crate::resp::Reply;
@@ -227,10 +228,7 @@ const HELP: &[&str] = &[
 
 /// `XINFO HELP`
 pub(super) fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) {
-    ctx.reply.array_len(HELP.len());
-    for line in HELP {
-        ctx.reply.simple(line);
-    }
+    reply_help(&mut ctx.reply, HELP);
 }
 
 /// Redis's `rax->numnodes` for the stream's node keys (16-byte big-endian master IDs): the

@@ -6,6 +6,7 @@ use super::group_util::{no_group, subcommand_syntax_error};
 use super::id_arg::{INVALID_ID, parse_id_arg};
 use super::write::{Write, update_stream_with, wrote};
 use crate::args::{Args, eq_ignore_case, parse_i64};
+use crate::cmd::config_cmd::reply_help;
 use crate::ctx::Ctx;
 use crate::notify::flags;
 use crate::resp::Reply;
@@ -259,8 +260,5 @@ const HELP: &[&str] = &[
 
 /// `XGROUP HELP`
 pub(super) fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) {
-    ctx.reply.array_len(HELP.len());
-    for line in HELP {
-        ctx.reply.simple(line);
-    }
+    reply_help(&mut ctx.reply, HELP);
 }
