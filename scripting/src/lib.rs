@@ -1,0 +1,30 @@
+//! What Redis 7.0 puts in a script's Lua 5.1 environment besides the standard libraries: the
+//! `bit`, `cjson`, `cmsgpack` and `struct` libraries (Redis compiles C versions of them into its
+//! Lua; these are Rust ports with the same results and error texts) and `math.random` on
+//! Redis's own `rand48` generator, so that a script sees the same numbers as on Redis.
+//!
+//! The command side (EVAL, the `redis` table, the sandbox) lives in `ferrite-commands`; this
+//! crate knows nothing of commands or the store.
+
+use mlua::{Lua, Table};
+
+pub mod bit;
+pub mod cjson;
+pub mod cmsgpack;
+pub mod rand48;
+pub mod structlib;
+
+/// Opens the four libraries as globals `bit`, `cjson`, `cmsgpack` and `struct`.
+pub fn open_libs(lua: &Lua) -> mlua::Result<()> {
+    let globals = lua.globals();
+    let libs: [(&str, fn(&Lua) -> mlua::Result<Table>); 4] = [
+        ("cjson", cjson::open),
+        ("struct", structlib::open),
+        ("cmsgpack", cmsgpack::open),
+        ("bit", bit::open),
+    ];
+    for (name, open) in libs {
+        globals.raw_set(name, open(lua)?)?;
+    }
+    Ok(())
+}
