@@ -11,6 +11,7 @@ use mlua::{Lua, Table};
 pub mod bit;
 pub mod cjson;
 pub mod cmsgpack;
+mod raise;
 pub mod rand48;
 pub mod structlib;
 
