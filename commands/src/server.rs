@@ -43,6 +43,8 @@ pub struct Server {
     pub persist: crate::persist::State,
     /// The append-only file.
     pub aof: Aof,
+    /// The Lua interpreter and the script cache.
+    pub scripts: crate::cmd::scripting::Scripts,
     /// This server's own handle, for work that outlives a command (the AOF writer thread).
     me: OnceLock<Weak<Server>>,
     waker: OnceLock<WakeFn>,
@@ -70,6 +72,7 @@ impl Server {
             },
             persist: crate::persist::State::new(started_unix_ms / 1000),
             aof: Aof::default(),
+            scripts: Default::default(),
             me: OnceLock::new(),
             waker: OnceLock::new(),
         }

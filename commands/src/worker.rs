@@ -688,23 +688,8 @@ impl Worker {
 }
 
 impl Worker {
-    /// Why writes are refused now, as Redis's `writeCommandsDeniedByDiskError` decides (a
-    /// failed BGSAVE while save points are set, then a failing AOF write), and Ferrite's own
-    /// case: a disk tier that cannot write while the log is at its memory budget. Three atomic
-    /// loads when all is well.
     fn disk_error(&self) -> Option<std::borrow::Cow<'static, str>> {
-        if crate::persist::writes_denied(&self.server) {
-            return Some(crate::persist::MISCONF.into());
-        }
-        if let Some(errno) = self.server.aof.write_error()
-            && self.server.aof.is_on()
-        {
-            let text = strerror(errno);
-            return Some(format!("MISCONF Errors writing to the AOF file: {text}").into());
-        }
-        let errno = self.session.store().tier_write_error()?;
-        let text = strerror(errno);
-        Some(format!("MISCONF Errors writing to the disk tier: {text}").into())
+        disk_error(&self.server, &self.session)
     }
 
     /// Redis's `checkClientOutputBufferLimits` for the pubsub class: past the hard limit, or
@@ -780,6 +765,28 @@ fn make_room(
         crate::notify::flush(server, session, client.id, out);
     }
     room
+}
+
+/// Why writes are refused now, as Redis's `writeCommandsDeniedByDiskError` decides (a failed
+/// BGSAVE while save points are set, then a failing AOF write), and Ferrite's own case: a disk
+/// tier that cannot write while the log is at its memory budget. Three atomic loads when all
+/// is well.
+pub(crate) fn disk_error(
+    server: &Server,
+    session: &Session,
+) -> Option<std::borrow::Cow<'static, str>> {
+    if crate::persist::writes_denied(server) {
+        return Some(crate::persist::MISCONF.into());
+    }
+    if let Some(errno) = server.aof.write_error()
+        && server.aof.is_on()
+    {
+        let text = strerror(errno);
+        return Some(format!("MISCONF Errors writing to the AOF file: {text}").into());
+    }
+    let errno = session.store().tier_write_error()?;
+    let text = strerror(errno);
+    Some(format!("MISCONF Errors writing to the disk tier: {text}").into())
 }
 
 /// C's `strerror`: the OS's text for `errno`, without Rust's " (os error N)".

@@ -11,14 +11,18 @@ use mlua::{Lua, Table};
 pub mod bit;
 pub mod cjson;
 pub mod cmsgpack;
-mod raise;
+pub mod raise;
 pub mod rand48;
+pub mod sha1;
 pub mod structlib;
+
+/// A library's `luaopen_*`: builds its table.
+type Opener = fn(&Lua) -> mlua::Result<Table>;
 
 /// Opens the four libraries as globals `bit`, `cjson`, `cmsgpack` and `struct`.
 pub fn open_libs(lua: &Lua) -> mlua::Result<()> {
     let globals = lua.globals();
-    let libs: [(&str, fn(&Lua) -> mlua::Result<Table>); 4] = [
+    let libs: [(&str, Opener); 4] = [
         ("cjson", cjson::open),
         ("struct", structlib::open),
         ("cmsgpack", cmsgpack::open),

@@ -65,7 +65,8 @@ pub(crate) fn typename(v: Option<&Value>) -> &'static str {
 }
 
 /// The C closure every library function is: calls the Rust callback in upvalue 1 with the
-/// arguments, which answers `true, results...` or `false, message [, narg]`.
+/// arguments, which answers `true, results...`, `false, message [, narg]` (raised as
+/// `luaL_error` / `luaL_argerror` would) or `false, table` (raised as it is).
 unsafe extern "C-unwind" fn trampoline(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: `state` is the running thread, as Lua calls a C function; the
     // upvalue was set by `function` below. No Rust value with a destructor lives in this frame,
@@ -78,6 +79,11 @@ unsafe extern "C-unwind" fn trampoline(state: *mut ffi::lua_State) -> c_int {
         let nres = ffi::lua_gettop(state);
         if ffi::lua_toboolean(state, 1) != 0 {
             return nres - 1;
+        }
+        if nres == 2 && ffi::lua_type(state, 2) == ffi::LUA_TTABLE {
+            // A table (Redis's `{err = ...}`) is raised as it is, without a position.
+            ffi::lua_settop(state, 2);
+            ffi::lua_error(state);
         }
         if nres >= 3 {
             ffi::lua_settop(state, 3);
@@ -118,6 +124,15 @@ where
         }
         Ok(out)
     })?;
+    around(lua, inner)
+}
+
+/// Wraps `inner`, a function that answers `true, results...` on success and `false, message
+/// [, narg]` or `false, table` on failure, into a function that returns the results or raises
+/// the failure as a C function does: a message with the caller's position (or as an argument
+/// error), a table as it is. Being a C function, the wrapper keeps its caller's frame when
+/// called in tail position, so an error handler still finds the caller's line.
+pub fn around(lua: &Lua, inner: Function) -> mlua::Result<Function> {
     // SAFETY: `exec_raw` runs the closure with `inner` pushed on a protected stack; it only
     // turns that value into a C closure whose upvalue is `inner` and leaves it as the result.
     unsafe {
@@ -175,6 +190,26 @@ mod tests {
                 "user_script:3: bad argument #1 to 'g' (expected 1 argument)",
             ]
         );
+    }
+
+    #[test]
+    fn tables_are_raised_as_they_are() {
+        let lua = Lua::new();
+        let inner = lua
+            .create_function(|lua, ()| {
+                let t = lua.create_table()?;
+                t.set("err", "ERR x")?;
+                Ok((false, t))
+            })
+            .unwrap();
+        lua.globals()
+            .set("f", around(&lua, inner).unwrap())
+            .unwrap();
+        let err: String = lua
+            .load("local ok, e = pcall(function() return f() end) return e.err")
+            .eval()
+            .unwrap();
+        assert_eq!(err, "ERR x");
     }
 
     #[test]

@@ -236,6 +236,12 @@ impl TxnFeed {
         propagate::command(e, db, spec, args, reply, now_ms, wrote, &mut after);
     }
 
+    /// Adds a transaction filed by a command run inside this one (a script run by EXEC).
+    pub fn absorb(&mut self, inner: Txn) {
+        self.txn.entry.extend(&inner.entry);
+        self.txn.seqs.extend(inner.seqs);
+    }
+
     /// The transaction, for the worker.
     pub fn finish(self) -> Txn {
         self.txn

@@ -6,6 +6,10 @@ use std::fmt::Write as _;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// The Redis release whose behaviour Ferrite implements (INFO `redis_version`, the RDB
+/// `redis-ver` field, scripts' `redis.REDIS_VERSION`).
+pub const REDIS_VERSION: &str = "7.0.15";
+
 use crate::args::{Args, eq_ignore_case};
 use crate::config::Config;
 use crate::ctx::Ctx;
@@ -127,7 +131,7 @@ fn server(ctx: &Ctx<'_>, out: &mut String) {
     let s = ctx.server;
     let uptime = s.started.elapsed().as_secs();
     let hz = Config::load(&s.config.hz);
-    field!(out, "redis_version", "7.0.15");
+    field!(out, "redis_version", "{REDIS_VERSION}");
     field!(out, "ferrite_version", "{}", env!("CARGO_PKG_VERSION"));
     field!(out, "redis_git_sha1", "00000000");
     field!(out, "redis_git_dirty", "0");

@@ -19,6 +19,7 @@ pub mod lists;
 pub mod memory;
 pub mod persistence;
 pub mod pubsub;
+pub mod scripting;
 pub mod sets;
 pub mod sort;
 pub mod streams;
@@ -53,6 +54,7 @@ pub const GROUPS: &[&[CommandSpec]] = &[
     bgrewriteaof::COMMANDS,
     transactions::COMMANDS,
     pubsub::COMMANDS,
+    scripting::COMMANDS,
     streams::CORE_COMMANDS,
     streams::GROUP_COMMANDS,
 ];

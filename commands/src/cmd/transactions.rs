@@ -13,7 +13,7 @@ use crate::args::Args;
 use crate::client::{Client, MultiState, WatchedKey};
 use crate::ctx::Ctx;
 use crate::resp::Reply;
-use crate::stats::{CallTimer, ThreadStats};
+use crate::stats::ThreadStats;
 use crate::table::{CommandSpec, flags::*};
 
 /// Table entries.
@@ -253,47 +253,25 @@ fn exec(ctx: &mut Ctx<'_>, _args: Args<'_>) {
     ctx.reply.array_len(state.commands.len());
     // Blocking commands answer at once inside a transaction, as Redis's CLIENT_DENY_BLOCKING.
     let deny_blocking = std::mem::replace(&mut ctx.client.deny_blocking, true);
-    let stats = ctx.server.stats.thread(ctx.thread);
     let mut txn = ctx
         .server
         .aof
         .is_on()
         .then(crate::aof::feed::TxnFeed::default);
     ctx.client.in_exec = Some((state.commands.len() as i64, state.memory()));
+    let mut outer = crate::nested::Outer {
+        server: ctx.server,
+        store: &mut *ctx.store,
+        client: &mut *ctx.client,
+        thread: ctx.thread,
+        now_ms,
+    };
     for i in 0..state.commands.len() {
         let Some((spec, args)) = state.args(i) else {
             break;
         };
-        let timer = CallTimer::start();
         // A HELLO inside the transaction switches the protocol of the replies after it.
-        let resp3 = ctx.client.resp3;
-        let (db, mark) = (ctx.client.db, ctx.reply.raw().len());
-        let mut reply = ctx.reply.nested();
-        reply.set_resp3(resp3);
-        let mut sub = Ctx {
-            server: ctx.server,
-            store: &mut *ctx.store,
-            client: &mut *ctx.client,
-            reply,
-            now_ms,
-            thread: ctx.thread,
-            spec,
-        };
-        (spec.handler)(&mut sub, args);
-        let errors = sub.reply.errors();
-        if let Some(t) = txn.as_mut() {
-            let reply = &ctx.reply.raw()[mark..];
-            t.command(ctx.server, ctx.store, db, spec, args, reply, now_ms);
-        }
-        ctx.client.park = false;
-        crate::persist::count_write(stats, spec, errors);
-        ThreadStats::add(&stats.commands, 1);
-        // Each command counts on its own as well as inside EXEC's time, as Redis's nested
-        // `call()`; its errors do not make EXEC a failed call.
-        if let Some(id) = crate::table::id_of(spec) {
-            stats.commands_by_id.call(id, errors > 0);
-            stats.commands_by_id.add_ticks(id, timer.ticks());
-        }
+        crate::nested::call(&mut outer, spec, args, ctx.reply.raw(), txn.as_mut());
     }
     ctx.client.in_exec = None;
     ctx.client.deny_blocking = deny_blocking;

@@ -98,7 +98,7 @@ impl<W: Write> RdbWriter<W> {
     pub fn header(&mut self, aux: Aux) -> io::Result<()> {
         self.buf
             .extend_from_slice(format!("REDIS{RDB_VERSION:04}").as_bytes());
-        self.aux("redis-ver", "7.0.15");
+        self.aux("redis-ver", crate::cmd::info::REDIS_VERSION);
         self.aux("redis-bits", &usize::BITS.to_string());
         self.aux("ctime", &aux.ctime.to_string());
         self.aux("used-mem", &aux.used_mem.to_string());

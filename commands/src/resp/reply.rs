@@ -221,6 +221,17 @@ impl<'a> Reply<'a> {
         }
     }
 
+    /// A big number (`(` in RESP3, a bulk string in RESP2), as Redis's `addReplyBigNum`.
+    pub fn big_number(&mut self, digits: &[u8]) {
+        if self.resp3 {
+            self.out.push(b'(');
+            self.out.extend_from_slice(digits);
+            self.out.extend_from_slice(b"\r\n");
+        } else {
+            self.bulk(digits);
+        }
+    }
+
     /// A verbatim string (`=` with a three-letter format in RESP3, a bulk string in RESP2).
     pub fn verbatim(&mut self, format: &str, text: &[u8]) {
         debug_assert_eq!(format.len(), 3);

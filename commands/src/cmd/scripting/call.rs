@@ -1,0 +1,179 @@
+//! `redis.call` and `redis.pcall`: a script runs a command (Redis's `luaRedisGenericCommand`
+//! and `scriptCall`). The arguments become a command line, which passes Redis's script checks
+//! in Redis's order, runs as a nested call on the caller's client, and answers into a scratch
+//! buffer that is read back as a Lua value.
+
+use std::sync::atomic::Ordering;
+
+use mlua::{Lua, MultiValue, Value};
+
+use super::convert::reply_to_lua;
+use super::sandbox::error_table;
+use crate::aof::feed::TxnFeed;
+use crate::args::Args;
+use crate::config::Config;
+use crate::ctx::Ctx;
+use crate::table::{self, CommandSpec, flags};
+
+/// The state of one script run that its `redis.*` functions share.
+pub(super) struct Run<'r, 'c> {
+    /// The EVAL's own context (its client is the script's client).
+    pub ctx: &'r mut Ctx<'c>,
+    /// `no-writes` script or an `*_RO` command: write commands are refused.
+    pub read_only: bool,
+    /// `allow-oom` script: commands are not refused for memory.
+    pub allow_oom: bool,
+    /// The dataset was over `maxmemory` when the script started.
+    pub oom: bool,
+    /// A write command ran (Redis's `SCRIPT_WRITE_DIRTY`).
+    pub wrote: bool,
+    /// The AOF side of the script's writes, while the AOF is on.
+    pub txn: Option<TxnFeed>,
+    /// Reply bytes of the running command.
+    scratch: Vec<u8>,
+    /// Arguments of the running command.
+    argv: Vec<u8>,
+    spans: Vec<(u32, u32)>,
+}
+
+impl<'r, 'c> Run<'r, 'c> {
+    /// The run of a script by `ctx`'s client.
+    pub fn new(ctx: &'r mut Ctx<'c>, read_only: bool, allow_oom: bool) -> Self {
+        let limit = Config::load(&ctx.server.config.maxmemory);
+        let oom = limit != 0 && ctx.store.store().dataset_bytes() > limit;
+        let txn = ctx.server.aof.is_on().then(TxnFeed::default);
+        Run {
+            ctx,
+            read_only,
+            allow_oom,
+            oom,
+            wrote: false,
+            txn,
+            scratch: Vec::new(),
+            argv: Vec::new(),
+            spans: Vec::new(),
+        }
+    }
+
+    /// Collects the Lua arguments as a command line, as `luaArgsToRedisArgv`: strings as they
+    /// are, numbers as `%.17g`, anything else refused.
+    fn collect_args(&mut self, lua: &Lua, args: &MultiValue) -> Result<(), &'static str> {
+        if args.is_empty() {
+            return Err("Please specify at least one argument for this redis lib call");
+        }
+        self.argv.clear();
+        self.spans.clear();
+        for v in args {
+            let start = self.argv.len();
+            match v {
+                Value::String(s) => self.argv.extend_from_slice(&s.as_bytes()),
+                Value::Integer(i) => self
+                    .argv
+                    .extend_from_slice(crate::resp::reply::format_double_g17(*i as f64).as_bytes()),
+                Value::Number(n) => self
+                    .argv
+                    .extend_from_slice(crate::resp::reply::format_double_g17(*n).as_bytes()),
+                _ => return Err("Lua redis lib command arguments must be strings or integers"),
+            }
+            let _ = lua;
+            self.spans
+                .push((start as u32, (self.argv.len() - start) as u32));
+        }
+        Ok(())
+    }
+}
+
+/// `redis.call(...)` / `redis.pcall(...)`: the command's reply as a Lua value, and whether
+/// `redis.call` must raise it (an error reply, or a refusal).
+pub(super) fn call(
+    lua: &Lua,
+    run: &mut Run<'_, '_>,
+    args: MultiValue,
+) -> mlua::Result<(Value, bool)> {
+    if let Err(msg) = run.collect_args(lua, &args) {
+        return Ok((Value::Table(error_table(lua, msg.as_bytes())?), true));
+    }
+    let argv = std::mem::take(&mut run.argv);
+    let spans = std::mem::take(&mut run.spans);
+    let result = call_args(lua, run, Args::new(&argv, &spans));
+    run.argv = argv;
+    run.spans = spans;
+    result
+}
+
+fn call_args(lua: &Lua, run: &mut Run<'_, '_>, args: Args<'_>) -> mlua::Result<(Value, bool)> {
+    let spec = match check(run, args) {
+        Ok(spec) => spec,
+        // Not a command's reply, so not counted yet: the script's error reply counts it.
+        Err(msg) => return Ok((Value::Table(error_table(lua, msg.as_bytes())?), true)),
+    };
+    if spec.has(flags::WRITE) {
+        run.wrote = true;
+    }
+    let mut out = std::mem::take(&mut run.scratch);
+    out.clear();
+    let ctx = &mut *run.ctx;
+    let mut outer = crate::nested::Outer {
+        server: ctx.server,
+        store: &mut *ctx.store,
+        client: &mut *ctx.client,
+        thread: ctx.thread,
+        now_ms: ctx.now_ms,
+    };
+    crate::nested::call(&mut outer, spec, args, &mut out, run.txn.as_mut());
+    let value = reply_to_lua(lua, &out);
+    let raise = out.first() == Some(&b'-');
+    run.scratch = out;
+    Ok((value?, raise))
+}
+
+/// The command `args` names, if the script may run it (Redis's `scriptCall` checks, in order),
+/// else the error for the script.
+fn check(run: &Run<'_, '_>, args: Args<'_>) -> Result<&'static CommandSpec, String> {
+    let unknown = || "Unknown Redis command called from script".to_string();
+    let base = table::lookup(args.get(0)).ok_or_else(unknown)?;
+    let spec = if base.subcommands.is_empty() || args.len() < 2 {
+        base
+    } else {
+        base.subcommand(args.get(1)).ok_or_else(unknown)?
+    };
+    if !spec.arity_ok(args.len()) {
+        return Err("Wrong number of args calling Redis command from script".into());
+    }
+    if spec.has(flags::NOSCRIPT) {
+        return Err("This Redis command is not allowed from script".into());
+    }
+    if spec.has(flags::WRITE) {
+        if run.read_only {
+            return Err("Write commands are not allowed from read-only scripts.".into());
+        }
+        if let Some(msg) = crate::worker::disk_error(run.ctx.server, run.ctx.store) {
+            return Err(format!("-{msg}"));
+        }
+    }
+    if !run.allow_oom && run.oom && !run.wrote && spec.has(flags::DENYOOM) {
+        return Err("-OOM command not allowed when used memory > 'maxmemory'.".into());
+    }
+    Ok(spec)
+}
+
+/// `redis.acl_check_cmd`'s lookup: whether the arguments name a command (with its
+/// subcommand), or the error table of an argument error.
+pub(super) fn command_exists(
+    lua: &Lua,
+    run: &mut Run<'_, '_>,
+    args: MultiValue,
+) -> mlua::Result<Result<bool, mlua::Table>> {
+    if let Err(msg) = run.collect_args(lua, &args) {
+        return Ok(Err(error_table(lua, msg.as_bytes())?));
+    }
+    let args = Args::new(&run.argv, &run.spans);
+    Ok(Ok(table::lookup(args.get(0)).is_some_and(|base| {
+        base.subcommands.is_empty() || args.len() < 2 || base.subcommand(args.get(1)).is_some()
+    })))
+}
+
+/// Keeps the Lua figures of INFO memory current after a run.
+pub(super) fn publish_memory(lua: &Lua, used: &std::sync::atomic::AtomicU64) {
+    used.store(lua.used_memory() as u64, Ordering::Relaxed);
+}

@@ -1,0 +1,528 @@
+//! The script cache and the one Lua interpreter of the server (Redis's `lctx`): compiling a
+//! body into a cached function (`luaCreateFunction`) and running one (`evalGenericCommand`,
+//! `luaCallFunction`).
+//!
+//! One interpreter serves every reactor thread, behind a lock. EVAL runs with every other
+//! thread excluded anyway (its table entry is `EXCLUSIVE`: a script may touch any key), so the
+//! lock is only contended by SCRIPT LOAD/EXISTS/FLUSH, which are short. Nothing a script can
+//! run takes the lock (the SCRIPT commands are `NOSCRIPT`; INFO reads the published figures).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use ferrite_scripting::rand48::Rand48;
+use ferrite_scripting::sha1::sha1_hex;
+use mlua::chunk::ChunkMode;
+use mlua::{Function, MultiValue, Table, Value};
+
+use super::call::{self, Run};
+use super::convert::{error_reply, lua_to_reply};
+use super::sandbox::{self, Sandbox};
+use crate::ctx::Ctx;
+
+/// Shebang flags (`#!lua flags=...`), Redis's `SCRIPT_FLAG_*`.
+pub(super) mod script_flags {
+    /// `no-writes`.
+    pub const NO_WRITES: u32 = 1;
+    /// `allow-oom`.
+    pub const ALLOW_OOM: u32 = 2;
+    /// `allow-stale`.
+    pub const ALLOW_STALE: u32 = 4;
+    /// `no-cluster`.
+    pub const NO_CLUSTER: u32 = 8;
+    /// No shebang: the script keeps the rules of Redis before 7.0.
+    pub const EVAL_COMPAT_MODE: u32 = 16;
+}
+use script_flags::*;
+
+const FLAG_NAMES: [(&str, u32); 4] = [
+    ("no-writes", NO_WRITES),
+    ("allow-oom", ALLOW_OOM),
+    ("allow-stale", ALLOW_STALE),
+    ("no-cluster", NO_CLUSTER),
+];
+
+/// How many runs pass between two incremental garbage-collection steps (Redis's
+/// `LUA_GC_CYCLE_PERIOD`), so that no single run pays for a full cycle.
+const GC_PERIOD: u32 = 50;
+
+/// The `redis.*` functions that exist only while a script runs (they reach its context).
+const RUN_FUNCTIONS: [&str; 5] = ["call", "pcall", "setresp", "set_repl", "acl_check_cmd"];
+
+/// Lua's `lua_tonumber`: numbers and numeric strings, 0 for anything else.
+fn lua_tonumber(v: &Value) -> f64 {
+    match v {
+        Value::Integer(i) => *i as f64,
+        Value::Number(n) => *n,
+        Value::String(s) => std::str::from_utf8(&s.as_bytes())
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0.0),
+        _ => 0.0,
+    }
+}
+
+/// A script name: the 40 lower-case hex digits of its body's SHA-1.
+pub(super) type Sha = [u8; 40];
+
+struct Script {
+    body: Vec<u8>,
+    flags: u32,
+    func: Function,
+}
+
+struct Engine {
+    sandbox: Sandbox,
+    scripts: HashMap<Sha, Script>,
+    runs: u32,
+}
+
+/// The server's scripting state.
+pub struct Scripts {
+    engine: Mutex<Option<Engine>>,
+    /// Redis's `redisLrand48` state: one for the server, kept across SCRIPT FLUSH.
+    rand: Arc<Mutex<Rand48>>,
+    /// INFO `used_memory_lua`: the interpreter's heap after the last script operation.
+    pub lua_memory: AtomicU64,
+    /// INFO `number_of_cached_scripts`.
+    pub cached: AtomicU64,
+    /// INFO `used_memory_scripts_eval`: the cached bodies and their names.
+    pub bodies_memory: AtomicU64,
+}
+
+impl Default for Scripts {
+    fn default() -> Self {
+        Scripts {
+            engine: Mutex::new(None),
+            rand: Arc::new(Mutex::new(Rand48::default())),
+            lua_memory: AtomicU64::new(0),
+            cached: AtomicU64::new(0),
+            bodies_memory: AtomicU64::new(0),
+        }
+    }
+}
+
+/// A script that could not be created: the error reply's text.
+pub(super) type CreateError = String;
+
+impl Scripts {
+    fn lock(&self) -> MutexGuard<'_, Option<Engine>> {
+        self.engine.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn with_engine<R>(&self, f: impl FnOnce(&mut Engine) -> R) -> Result<R, String> {
+        let mut guard = self.lock();
+        if guard.is_none() {
+            let sandbox = Sandbox::new(self.rand.clone())
+                .map_err(|e| format!("ERR could not start the Lua interpreter: {e}"))?;
+            *guard = Some(Engine {
+                sandbox,
+                scripts: HashMap::new(),
+                runs: 0,
+            });
+        }
+        let engine = guard.as_mut().expect("created above");
+        let r = f(engine);
+        self.publish(engine);
+        Ok(r)
+    }
+
+    fn publish(&self, engine: &Engine) {
+        call::publish_memory(&engine.sandbox.lua, &self.lua_memory);
+        self.cached
+            .store(engine.scripts.len() as u64, Ordering::Relaxed);
+        let bodies: usize = engine.scripts.values().map(|s| s.body.len() + 40).sum();
+        self.bodies_memory.store(bodies as u64, Ordering::Relaxed);
+    }
+
+    /// SCRIPT LOAD: compiles and caches `body`, returning its name.
+    pub(super) fn load(&self, body: &[u8]) -> Result<Sha, CreateError> {
+        self.with_engine(|e| e.create(body))?
+    }
+
+    /// SCRIPT EXISTS of one name (any case).
+    pub(super) fn exists(&self, sha: &[u8]) -> bool {
+        let Some(sha) = normalize(sha) else {
+            return false;
+        };
+        self.lock()
+            .as_ref()
+            .is_some_and(|e| e.scripts.contains_key(&sha))
+    }
+
+    /// SCRIPT FLUSH: a new interpreter and an empty cache.
+    pub(super) fn flush(&self) {
+        *self.lock() = None;
+        self.lua_memory.store(0, Ordering::Relaxed);
+        self.cached.store(0, Ordering::Relaxed);
+        self.bodies_memory.store(0, Ordering::Relaxed);
+    }
+
+    /// EVAL / EVALSHA: runs the script named by `source` (its body, or its SHA-1 for EVALSHA)
+    /// with `keys` and `argv`, answering on `ctx`.
+    pub(super) fn eval(
+        &self,
+        ctx: &mut Ctx<'_>,
+        source: Source<'_>,
+        keys: &[&[u8]],
+        argv: &[&[u8]],
+        read_only_command: bool,
+    ) {
+        let result = self.with_engine(|engine| {
+            let sha = match source {
+                Source::Body(body) => match engine.create(body) {
+                    Ok(sha) => sha,
+                    Err(msg) => return Err(msg),
+                },
+                Source::Sha(sha) => match normalize(sha) {
+                    Some(sha) if engine.scripts.contains_key(&sha) => sha,
+                    _ => return Err(NOSCRIPT.to_string()),
+                },
+            };
+            engine.run(ctx, &sha, keys, argv, read_only_command);
+            Ok(())
+        });
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(msg)) | Err(msg) => error_reply(&mut ctx.reply, msg.as_bytes(), true),
+        }
+    }
+}
+
+/// What EVAL names: a body, or (EVALSHA) a body's SHA-1.
+#[derive(Clone, Copy)]
+pub(super) enum Source<'a> {
+    /// EVAL's script.
+    Body(&'a [u8]),
+    /// EVALSHA's name.
+    Sha(&'a [u8]),
+}
+
+/// `-NOSCRIPT`.
+pub(super) const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
+
+/// A SHA-1 given by a client, lower-cased; `None` if it cannot name a script.
+fn normalize(sha: &[u8]) -> Option<Sha> {
+    let sha: Sha = sha.try_into().ok()?;
+    Some(sha.map(|b| b.to_ascii_lowercase()))
+}
+
+/// The flags of a `#!lua` shebang line (without its newline), or the error reply's text.
+fn shebang_flags(line: &[u8]) -> Result<u32, String> {
+    let mut parts = line
+        .split(|b| b.is_ascii_whitespace() || *b == 0x0b)
+        .filter(|p| !p.is_empty());
+    let engine = parts.next().unwrap_or_default();
+    if engine != b"#!lua" {
+        return Err(format!(
+            "ERR Unexpected engine in script shebang: {}",
+            String::from_utf8_lossy(engine)
+        ));
+    }
+    let mut flags = 0;
+    for part in parts {
+        let Some(list) = part.strip_prefix(b"flags=") else {
+            return Err(format!(
+                "ERR Unknown lua shebang option: {}",
+                String::from_utf8_lossy(part)
+            ));
+        };
+        if list.is_empty() {
+            continue;
+        }
+        for name in list.split(|&b| b == b',') {
+            let Some(&(_, flag)) = FLAG_NAMES.iter().find(|(n, _)| n.as_bytes() == name) else {
+                return Err(format!(
+                    "ERR Unexpected flag in script shebang: {}",
+                    String::from_utf8_lossy(name)
+                ));
+            };
+            flags |= flag;
+        }
+    }
+    Ok(flags)
+}
+
+impl Engine {
+    /// `luaCreateFunction`: the cached script of `body`, compiled on first sight.
+    fn create(&mut self, body: &[u8]) -> Result<Sha, CreateError> {
+        let sha = sha1_hex(body);
+        if self.scripts.contains_key(&sha) {
+            return Ok(sha);
+        }
+        let (flags, code) = if body.starts_with(b"#!") {
+            let Some(nl) = body.iter().position(|&b| b == b'\n') else {
+                return Err("ERR Invalid script shebang".into());
+            };
+            (shebang_flags(&body[..nl])?, &body[nl..])
+        } else {
+            (EVAL_COMPAT_MODE, body)
+        };
+        // The body is the chunk itself (a vararg function called with no arguments), named
+        // `@user_script` so that messages say `user_script:<line>`; the shebang line's newline
+        // is kept so that line numbers stay the body's.
+        let func = self
+            .sandbox
+            .lua
+            .load(code)
+            .set_name("@user_script")
+            .set_mode(ChunkMode::Text)
+            .set_environment(self.sandbox.env.clone())
+            .into_function()
+            .map_err(|e| {
+                format!(
+                    "ERR Error compiling script (new function): {}",
+                    super::sandbox::error_message(&e)
+                )
+            })?;
+        self.scripts.insert(
+            sha,
+            Script {
+                body: body.to_vec(),
+                flags,
+                func,
+            },
+        );
+        Ok(sha)
+    }
+
+    /// `evalGenericCommand` from the point the script is known: Redis's start-of-run checks,
+    /// then the run, then its reply.
+    fn run(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        sha: &Sha,
+        keys: &[&[u8]],
+        argv: &[&[u8]],
+        read_only_command: bool,
+    ) {
+        let script = &self.scripts[sha];
+        let (flags, func) = (script.flags, script.func.clone());
+        if let Err(msg) = prepare(ctx, flags, read_only_command) {
+            ctx.reply.error(&msg);
+            return;
+        }
+        let compat = flags & EVAL_COMPAT_MODE != 0;
+        let read_only = read_only_command || (!compat && flags & NO_WRITES != 0);
+        let allow_oom = !compat && flags & ALLOW_OOM != 0;
+        let client = &mut *ctx.client;
+        let saved = (client.db, client.resp3, client.deny_blocking);
+        // The script's commands answer in RESP2 until it calls redis.setresp, and never block.
+        client.resp3 = false;
+        client.deny_blocking = true;
+        let outcome = self.call_function(ctx, &func, keys, argv, read_only, allow_oom);
+        let client = &mut *ctx.client;
+        (client.db, client.resp3, client.deny_blocking) = saved;
+        client
+            .shared
+            .db
+            .store(saved.0, std::sync::atomic::Ordering::Relaxed);
+        self.runs += 1;
+        if self.runs.is_multiple_of(GC_PERIOD) {
+            let _ = self.sandbox.lua.gc_step();
+        }
+        let sha = String::from_utf8_lossy(sha).into_owned();
+        match outcome {
+            Ok((true, value, script_resp3)) => lua_to_reply(&mut ctx.reply, &value, script_resp3),
+            Ok((false, Value::Table(err), _)) => script_error(ctx, &err, &sha),
+            Ok((false, other, _)) => {
+                let msg = format!(
+                    "ERR Error running script {sha}, {:.100}",
+                    format!("{other:?}")
+                );
+                ctx.reply.error(&msg);
+            }
+            Err(e) => {
+                let msg = super::sandbox::error_message(&e);
+                ctx.reply
+                    .error(&format!("ERR Error running script {sha}, {msg:.100}"));
+            }
+        }
+    }
+
+    /// `luaCallFunction`: sets `KEYS` and `ARGV`, hands the script its `redis.*` functions for
+    /// the run and calls it under the error handler. Returns whether it succeeded, what it
+    /// returned or raised, and the protocol it chose.
+    fn call_function(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        func: &Function,
+        keys: &[&[u8]],
+        argv: &[&[u8]],
+        read_only: bool,
+        allow_oom: bool,
+    ) -> mlua::Result<(bool, Value, bool)> {
+        let sb = &self.sandbox;
+        let lua = &sb.lua;
+        sb.globals.raw_set("KEYS", string_array(lua, keys)?)?;
+        sb.globals.raw_set("ARGV", string_array(lua, argv)?)?;
+        let run = RefCell::new(Run::new(ctx, read_only, allow_oom));
+        let result = lua.scope(|scope| {
+            let redis = &sb.redis;
+            let call = scope.create_function(|lua, args: MultiValue| {
+                let (value, raise) = call::call(lua, &mut run.borrow_mut(), args)?;
+                match value {
+                    Value::Table(t) if raise => sandbox::raise(t),
+                    v => sandbox::ok(lua, v),
+                }
+            })?;
+            redis.raw_set("call", sandbox::raising(lua, call)?)?;
+            redis.raw_set(
+                "pcall",
+                scope.create_function(|lua, args: MultiValue| {
+                    Ok(call::call(lua, &mut run.borrow_mut(), args)?.0)
+                })?,
+            )?;
+            let setresp = scope.create_function(|lua, args: MultiValue| {
+                if args.len() != 1 {
+                    return sandbox::raise_msg(lua, "redis.setresp() requires one argument.");
+                }
+                let resp = lua_tonumber(&args[0]);
+                if resp != 2.0 && resp != 3.0 {
+                    return sandbox::raise_msg(lua, "RESP version must be 2 or 3.");
+                }
+                run.borrow_mut().ctx.client.resp3 = resp == 3.0;
+                sandbox::ok(lua, ())
+            })?;
+            redis.raw_set("setresp", sandbox::raising(lua, setresp)?)?;
+            // Ferrite's AOF always gets a script's writes: REPL_NONE and REPL_REPLICA are
+            // accepted and change nothing (there are no replicas).
+            let set_repl = scope.create_function(|lua, args: MultiValue| {
+                if args.len() != 1 {
+                    return sandbox::raise_msg(lua, "redis.set_repl() requires two arguments.");
+                }
+                let flags = lua_tonumber(&args[0]) as i64;
+                if flags & !3 != 0 {
+                    return sandbox::raise_msg(
+                        lua,
+                        "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
+                    );
+                }
+                sandbox::ok(lua, ())
+            })?;
+            redis.raw_set("set_repl", sandbox::raising(lua, set_repl)?)?;
+            let acl_check = scope.create_function(|lua, args: MultiValue| {
+                match call::command_exists(lua, &mut run.borrow_mut(), args)? {
+                    Err(t) => sandbox::raise(t),
+                    Ok(false) => sandbox::raise_msg(lua, "Invalid command passed to redis.acl_check_cmd()"),
+                    // Ferrite has one user, allowed everything.
+                    Ok(true) => sandbox::ok(lua, true),
+                }
+            })?;
+            redis.raw_set("acl_check_cmd", sandbox::raising(lua, acl_check)?)?;
+            let (ok, value): (bool, Value) = sb.run.call(func.clone())?;
+            Ok((ok, value))
+        });
+        for name in RUN_FUNCTIONS {
+            sb.redis.raw_set(name, Value::Nil)?;
+        }
+        let run = run.into_inner();
+        let script_resp3 = run.ctx.client.resp3;
+        if let Some(txn) = run.txn {
+            run.ctx.client.aof_txn = Some(txn.finish());
+        }
+        let (ok, value) = result?;
+        Ok((ok, value, script_resp3))
+    }
+}
+
+/// `scriptPrepareForRun`'s refusals, for scripts with a shebang (flags), and `*_RO` commands.
+fn prepare(ctx: &Ctx<'_>, flags: u32, read_only_command: bool) -> Result<(), String> {
+    if flags & EVAL_COMPAT_MODE != 0 {
+        return Ok(());
+    }
+    let limit = crate::config::Config::load(&ctx.server.config.maxmemory);
+    if flags & ALLOW_OOM == 0 && limit != 0 && ctx.store.store().dataset_bytes() > limit {
+        return Err("OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'".into());
+    }
+    if flags & NO_WRITES == 0 {
+        if let Some(msg) = crate::worker::disk_error(ctx.server, ctx.store) {
+            return Err(if msg == crate::persist::MISCONF {
+                "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only scripts.".to_string()
+            } else {
+                format!(
+                    "{msg}. Writable scripts are blocked. Use 'no-writes' flag for read only scripts."
+                )
+            });
+        }
+        if read_only_command {
+            return Err("ERR Can not execute a script with write flag using *_ro command.".into());
+        }
+    }
+    Ok(())
+}
+
+/// The reply to a script that raised `err` (`{err=..., source=..., line=...}`).
+fn script_error(ctx: &mut Ctx<'_>, err: &Table, sha: &str) {
+    let text = |name: &str| -> Option<Vec<u8>> {
+        match err.get::<Value>(name).ok()? {
+            Value::String(s) => Some(s.as_bytes().to_vec()),
+            Value::Integer(i) => Some(i.to_string().into_bytes()),
+            Value::Number(n) => Some(crate::resp::reply::format_double_g(n, 14).into_bytes()),
+            _ => None,
+        }
+    };
+    // Redis 7.0 crashes on an error table without a message; Ferrite names the problem.
+    let mut msg = text("err").unwrap_or_else(|| b"ERR unknown error".to_vec());
+    if let (Some(source), Some(line)) = (text("source"), text("line")) {
+        msg.extend_from_slice(format!(" script: {sha}, on ").as_bytes());
+        msg.extend_from_slice(&source);
+        msg.push(b':');
+        msg.extend_from_slice(&line);
+        msg.push(b'.');
+    }
+    let counted = !matches!(
+        err.get::<Value>("ignore_error_stats_update"),
+        Ok(Value::Boolean(true))
+    );
+    error_reply(&mut ctx.reply, &msg, counted);
+}
+
+/// `luaCreateArray`: a Lua array of the strings.
+fn string_array(lua: &mlua::Lua, items: &[&[u8]]) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(items.len(), 0)?;
+    for (i, item) in items.iter().enumerate() {
+        t.raw_set(i + 1, lua.create_string(item)?)?;
+    }
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shebangs_parse_as_redis_7_0_15() {
+        assert_eq!(shebang_flags(b"#!lua"), Ok(0));
+        assert_eq!(shebang_flags(b"#!lua  flags=no-writes"), Ok(NO_WRITES));
+        assert_eq!(shebang_flags(b"#!lua flags="), Ok(0));
+        assert_eq!(
+            shebang_flags(b"#!lua flags=no-writes,allow-oom"),
+            Ok(NO_WRITES | ALLOW_OOM)
+        );
+        assert_eq!(
+            shebang_flags(b"#!lua flags=no-writes,,allow-oom"),
+            Err("ERR Unexpected flag in script shebang: ".into())
+        );
+        assert_eq!(
+            shebang_flags(b"#!luax"),
+            Err("ERR Unexpected engine in script shebang: #!luax".into())
+        );
+        assert_eq!(
+            shebang_flags(b"#!lua x"),
+            Err("ERR Unknown lua shebang option: x".into())
+        );
+    }
+
+    #[test]
+    fn names_are_case_insensitive() {
+        let upper = b"E0E1F9FABFC9D4800C877A703B823AC0578FF8DB";
+        assert_eq!(
+            normalize(upper),
+            Some(*b"e0e1f9fabfc9d4800c877a703b823ac0578ff8db")
+        );
+        assert_eq!(normalize(b"abc"), None);
+    }
+}

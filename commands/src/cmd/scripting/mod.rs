@@ -1,0 +1,277 @@
+//! Lua scripting (Redis's `eval.c` and `script_lua.c`): EVAL, EVALSHA, their `_RO` forms and
+//! SCRIPT. Scripts run in one Lua 5.1 interpreter with Redis's libraries and sandbox
+//! (`sandbox.rs`), are cached by the SHA-1 of their body (`engine.rs`), and reach the dataset
+//! through `redis.call`, which runs commands as nested calls (`call.rs`), their replies
+//! converted to Lua values and back as Redis converts them (`convert.rs`).
+//!
+//! A script is atomic: EVAL is `EXCLUSIVE`, so no other thread runs a command while it does.
+//! Its writes reach the AOF as the commands it ran, wrapped in MULTI/EXEC when more than one,
+//! as Redis 7.0 propagates scripts by effects.
+//!
+//! Not built: the script debugger (SCRIPT DEBUG), and interrupting a long script (Redis's
+//! `busy-reply-threshold` with BUSY replies and SCRIPT KILL): SCRIPT KILL always answers
+//! NOTBUSY, because while a script runs no other command can.
+
+mod call;
+mod convert;
+mod engine;
+mod sandbox;
+
+pub use engine::Scripts;
+
+use crate::args::Args;
+use crate::cmd::config_cmd::reply_help;
+use crate::ctx::Ctx;
+use crate::table::{CommandSpec, flags::*};
+use engine::Source;
+
+/// Table entries.
+pub const COMMANDS: &[CommandSpec] = &[
+    eval_spec("eval", 0, "2.6.0", "Execute a Lua script server side", eval),
+    eval_spec(
+        "evalsha",
+        0,
+        "2.6.0",
+        "Execute a Lua script server side",
+        evalsha,
+    ),
+    eval_spec(
+        "eval_ro",
+        READONLY,
+        "7.0.0",
+        "Execute a read-only Lua script server side",
+        eval_ro,
+    ),
+    eval_spec(
+        "evalsha_ro",
+        READONLY,
+        "7.0.0",
+        "Execute a read-only Lua script server side",
+        evalsha_ro,
+    ),
+    CommandSpec {
+        name: "script",
+        arity: -2,
+        flags: 0,
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl: &["slow"],
+        group: "scripting",
+        since: "2.6.0",
+        summary: "A container for Lua scripts management commands",
+        complexity: "Depends on subcommand.",
+        handler: script,
+        subcommands: SCRIPT_SUBCOMMANDS,
+    },
+];
+
+const fn eval_spec(
+    name: &'static str,
+    extra: u32,
+    since: &'static str,
+    summary: &'static str,
+    handler: crate::table::Handler,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity: -3,
+        // EXCLUSIVE: a script may touch any key, and runs atomically.
+        flags: NOSCRIPT | SKIP_MONITOR | NO_MANDATORY_KEYS | STALE | EXCLUSIVE | extra,
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl: &["slow", "scripting"],
+        group: "scripting",
+        since,
+        summary,
+        complexity: "Depends on the script that is executed.",
+        handler,
+        subcommands: &[],
+    }
+}
+
+const fn script_sub(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    summary: &'static str,
+    complexity: &'static str,
+    handler: crate::table::Handler,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl: &["slow", "scripting"],
+        group: "scripting",
+        since: "2.6.0",
+        summary,
+        complexity,
+        handler,
+        subcommands: &[],
+    }
+}
+
+const SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
+    script_sub(
+        "exists",
+        -3,
+        NOSCRIPT,
+        "Check existence of scripts in the script cache.",
+        "O(N) with N being the number of scripts to check (so checking a single script is an O(1) operation).",
+        script_exists,
+    ),
+    script_sub(
+        "flush",
+        -2,
+        NOSCRIPT,
+        "Remove all the scripts from the script cache.",
+        "O(N) with N being the number of scripts in cache",
+        script_flush,
+    ),
+    script_sub(
+        "help",
+        2,
+        LOADING | STALE,
+        "Show helpful text about the different subcommands",
+        "O(1)",
+        script_help,
+    ),
+    script_sub(
+        "kill",
+        2,
+        NOSCRIPT | ALLOW_BUSY,
+        "Kill the script currently in execution.",
+        "O(1)",
+        script_kill,
+    ),
+    script_sub(
+        "load",
+        3,
+        NOSCRIPT | STALE,
+        "Load the specified Lua script into the script cache.",
+        "O(N) with N being the length in bytes of the script body.",
+        script_load,
+    ),
+];
+
+fn eval(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    eval_generic(ctx, args, false, false);
+}
+
+fn evalsha(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    eval_generic(ctx, args, true, false);
+}
+
+fn eval_ro(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    eval_generic(ctx, args, false, true);
+}
+
+fn evalsha_ro(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    eval_generic(ctx, args, true, true);
+}
+
+/// `evalGenericCommand`: `EVAL script numkeys [key ...] [arg ...]`.
+fn eval_generic(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) {
+    let Some(numkeys) = crate::args::parse_i64(args.get(2)) else {
+        ctx.not_integer();
+        return;
+    };
+    let rest = args.len() as i64 - 3;
+    if numkeys > rest {
+        ctx.reply
+            .error("ERR Number of keys can't be greater than number of args");
+        return;
+    }
+    if numkeys < 0 {
+        ctx.reply.error("ERR Number of keys can't be negative");
+        return;
+    }
+    let source = if by_sha {
+        // A name of the wrong length cannot match: answered before anything else.
+        if args.get(1).len() != 40 {
+            ctx.reply.error(engine::NOSCRIPT);
+            return;
+        }
+        Source::Sha(args.get(1))
+    } else {
+        Source::Body(args.get(1))
+    };
+    let all: Vec<&[u8]> = args.iter_from(3).collect();
+    let (keys, argv) = all.split_at(numkeys as usize);
+    let server = ctx.server;
+    server.scripts.eval(ctx, source, keys, argv, read_only);
+}
+
+/// The container's own handler, reached only for `SCRIPT` without a subcommand.
+fn script(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    ctx.reply
+        .error("ERR wrong number of arguments for 'script' command");
+}
+
+fn script_exists(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    ctx.reply.array_len(args.len() - 2);
+    for sha in args.iter_from(2) {
+        let found = ctx.server.scripts.exists(sha);
+        ctx.reply.int(i64::from(found));
+    }
+}
+
+fn script_flush(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let mode_ok = match args.len() {
+        2 => true,
+        3 => {
+            let m = args.get(2);
+            m.eq_ignore_ascii_case(b"sync") || m.eq_ignore_ascii_case(b"async")
+        }
+        _ => false,
+    };
+    if !mode_ok {
+        ctx.reply
+            .error("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
+        return;
+    }
+    ctx.server.scripts.flush();
+    ctx.reply.ok();
+}
+
+fn script_kill(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    ctx.reply
+        .error("NOTBUSY No scripts in execution right now.");
+}
+
+fn script_load(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    match ctx.server.scripts.load(args.get(2)) {
+        Ok(sha) => ctx.reply.bulk(&sha),
+        Err(msg) => convert::error_reply(&mut ctx.reply, msg.as_bytes(), true),
+    }
+}
+
+fn script_help(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    reply_help(
+        &mut ctx.reply,
+        &[
+            "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "DEBUG (YES|SYNC|NO)",
+            "    Set the debug mode for subsequent scripts executed.",
+            "EXISTS <sha1> [<sha1> ...]",
+            "    Return information about the existence of the scripts in the script cache.",
+            "FLUSH [ASYNC|SYNC]",
+            "    Flush the Lua scripts cache. Very dangerous on replicas.",
+            "    When called without the optional mode argument, the behavior is determined by the",
+            "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+            "    * ASYNC: Asynchronously flush the scripts cache.",
+            "    * SYNC: Synchronously flush the scripts cache.",
+            "KILL",
+            "    Kill the currently executing Lua script.",
+            "LOAD <script>",
+            "    Load a script into the scripts cache without executing it.",
+            "HELP",
+            "    Prints this help.",
+        ],
+    );
+}
