@@ -171,6 +171,7 @@ fn encode_header(buf: &mut Vec<u8>, n: usize, fix: u8, x16: u8) {
 /// table is walked twice (count, then encode) rather than copied, so that no more than a few
 /// of its values are held at once (see `lauxlib::SPILL` on mlua's limit).
 fn encode_table(buf: &mut Vec<u8>, t: &Table, level: usize) -> mlua::Result<()> {
+    let t = &crate::contents(t);
     let mut count = 0usize;
     let mut max = 0usize;
     let mut array = true;

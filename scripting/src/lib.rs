@@ -33,3 +33,13 @@ pub fn open_libs(lua: &Lua) -> mlua::Result<()> {
     }
     Ok(())
 }
+
+/// The table whose contents `t` shows: `t` itself, or, for one of the server's read-only views
+/// of a library table or of the globals (whose metatable names the real table as
+/// `__readonly`), that real table. Redis's read-only tables are real tables, so a library that
+/// walks a table (cjson, cmsgpack) must see through the view to give the same result.
+pub fn contents(t: &Table) -> Table {
+    t.metatable()
+        .and_then(|m| m.raw_get::<Option<Table>>("__readonly").ok().flatten())
+        .unwrap_or_else(|| t.clone())
+}

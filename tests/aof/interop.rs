@@ -225,6 +225,38 @@ pub(crate) fn propagated_forms_match_redis(backend: &str) {
         &["GET", "t4"],
         &["EXEC"],
         &["SELECT", "0"],
+        // Scripts propagate as the commands they ran, MULTI/EXEC around more than one.
+        &[
+            "EVAL",
+            "return redis.call('set', KEYS[1], ARGV[1])",
+            "1",
+            "sk",
+            "v",
+        ],
+        &[
+            "EVAL",
+            "redis.call('incr', 'sc') redis.call('incr', 'sc')",
+            "0",
+        ],
+        &["EVAL", "return redis.call('get', 'sk')", "0"],
+        &[
+            "EVAL",
+            "redis.call('select', 2) redis.call('set', 'in2', 'x')",
+            "0",
+        ],
+        &[
+            "EVAL",
+            "redis.call('set', 'sk2', 'x') return redis.pcall('lpush', 'sk2', 1).err",
+            "0",
+        ],
+        &["MULTI"],
+        &[
+            "EVAL",
+            "redis.call('incr', 'sm') redis.call('incr', 'sm')",
+            "0",
+        ],
+        &["SET", "sm2", "y"],
+        &["EXEC"],
         &[
             "GEOADD",
             "g",

@@ -173,6 +173,7 @@ impl Encoder<'_> {
             Value::Nil => self.out.extend_from_slice(b"null"),
             Value::LightUserData(p) if p.0.is_null() => self.out.extend_from_slice(b"null"),
             Value::Table(t) => {
+                let t = crate::contents(&t);
                 let depth = parent_depth.saturating_add(1);
                 if depth > self.cfg.encode_max_depth || top + 3 > LUAI_MAXCSTACK {
                     return Err(Raise::error(format!(

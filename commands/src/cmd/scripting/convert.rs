@@ -3,14 +3,10 @@
 //! (`redisProtocolToLuaType`), and a script's return value becomes the client's reply
 //! (`luaReplyToRedisReply`).
 
-use mlua::{Lua, Table, Value};
+use mlua::{Function, Lua, Table, Value};
 
 use super::sandbox::{error_table, trim_newlines};
 use crate::resp::Reply;
-
-/// How deep a returned table may nest before the reply stops descending (Redis runs out of Lua
-/// stack near here and answers an error in place of the rest).
-const MAX_DEPTH: usize = 1000;
 
 /// Converts a command's reply (one complete RESP2 or RESP3 value) into a Lua value.
 pub(super) fn reply_to_lua(lua: &Lua, reply: &[u8]) -> mlua::Result<Value> {
@@ -165,27 +161,224 @@ fn parse_double(s: &[u8]) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Lua stack slots Redis's conversion may use (`LUAI_MAXCSTACK`): it checks for 4 free ones
+/// before each value and answers an error for the value when they are not there.
+const MAX_SLOTS: usize = 8000;
+/// Slots in use when the returned value is converted (the error handler and the value).
+const TOP_SLOTS: usize = 2;
+
 /// What a script returned, as its caller's reply. `script_resp3` is the protocol the script
-/// chose with `redis.setresp` (it decides how booleans come out).
-pub(super) fn lua_to_reply(reply: &mut Reply<'_>, v: &Value, script_resp3: bool) {
-    to_reply(reply, v, script_resp3, 0);
+/// chose with `redis.setresp` (it decides how booleans come out); `next` is Lua's `next`.
+///
+/// Tables are walked with an explicit stack, one element at a time, as Redis's recursion
+/// walks them: a reply of any width or depth holds a handful of Rust references to Lua values
+/// (the tables being walked wait in a Lua table, as mlua can hold only so many references),
+/// and one of any depth (a table that contains itself) stops where Redis's does, with the same
+/// error in place.
+pub(super) fn lua_to_reply(
+    lua: &Lua,
+    reply: &mut Reply<'_>,
+    v: Value,
+    script_resp3: bool,
+    next: &Function,
+) -> mlua::Result<()> {
+    let walking = lua.create_table()?;
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut item = Some((v, TOP_SLOTS));
+    loop {
+        if let Some((v, slots)) = item.take()
+            && let Some((t, frame)) = one_value(reply, v, slots, script_resp3, next)
+        {
+            walking.raw_set(stack.len() + 1, t)?;
+            stack.push(frame);
+        }
+        let depth = stack.len();
+        let Some(top) = stack.last_mut() else {
+            return Ok(());
+        };
+        let t: Table = walking.raw_get(depth)?;
+        match top.step(&t, next)? {
+            Some(child) => item = Some(child),
+            None => {
+                walking.raw_set(stack.len(), Value::Nil)?;
+                stack.pop();
+            }
+        }
+    }
 }
 
-fn to_reply(reply: &mut Reply<'_>, v: &Value, script_resp3: bool, depth: usize) {
-    if depth > MAX_DEPTH {
+/// A table being written out (the table itself waits in the walk's Lua table).
+struct Frame {
+    slots: usize,
+    kind: Walk,
+}
+
+enum Walk {
+    Array { next: usize },
+    Map { key: Value, value: Option<Value> },
+    Set { key: Value },
+}
+
+impl Frame {
+    /// The next element to write, with the Lua stack slots Redis would have in use for it.
+    fn step(&mut self, t: &Table, next: &Function) -> mlua::Result<Option<(Value, usize)>> {
+        match &mut self.kind {
+            Walk::Array { next: i } => {
+                let v: Value = t.raw_get(*i)?;
+                *i += 1;
+                Ok((!v.is_nil()).then_some((v, self.slots + 1)))
+            }
+            Walk::Map { key, value } => {
+                if let Some(v) = value.take() {
+                    return Ok(Some((v, self.slots + 3)));
+                }
+                let (k, v): (Value, Value) = next.call((t.clone(), key.clone()))?;
+                if k.is_nil() {
+                    return Ok(None);
+                }
+                *key = k.clone();
+                *value = Some(v);
+                Ok(Some((k, self.slots + 4)))
+            }
+            Walk::Set { key } => {
+                let (k, _): (Value, Value) = next.call((t.clone(), key.clone()))?;
+                if k.is_nil() {
+                    return Ok(None);
+                }
+                *key = k.clone();
+                Ok(Some((k, self.slots + 3)))
+            }
+        }
+    }
+}
+
+/// Writes `v`, or the header of a table whose elements follow (the returned table and frame).
+fn one_value(
+    reply: &mut Reply<'_>,
+    v: Value,
+    slots: usize,
+    script_resp3: bool,
+    next: &Function,
+) -> Option<(Table, Frame)> {
+    if slots + 4 > MAX_SLOTS {
         reply.error("ERR reached lua stack limit");
-        return;
+        return None;
     }
     match v {
         Value::String(s) => reply.bulk(&s.as_bytes()),
-        Value::Boolean(b) if script_resp3 => reply.boolean(*b),
+        Value::Boolean(b) if script_resp3 => reply.boolean(b),
         Value::Boolean(true) => reply.int(1),
         Value::Boolean(false) => reply.null(),
-        Value::Integer(i) => reply.int(*i),
-        Value::Number(n) => reply.int(c_double_to_i64(*n)),
-        Value::Table(t) => table_to_reply(reply, t, script_resp3, depth),
+        Value::Integer(i) => reply.int(i),
+        Value::Number(n) => reply.int(c_double_to_i64(n)),
+        Value::Table(t) => return table_header(reply, t, slots, next),
         _ => reply.null(),
     }
+    None
+}
+
+/// Counts what `next` walks in `t`.
+fn count_pairs(t: &Table, next: &Function) -> usize {
+    let mut key = Value::Nil;
+    let mut n = 0;
+    while let Ok((k, _)) = next.call::<(Value, Value)>((t.clone(), key)) {
+        if k.is_nil() {
+            break;
+        }
+        n += 1;
+        key = k;
+    }
+    n
+}
+
+/// `luaReplyToRedisReply` for a table: an error, status, double, big number or verbatim
+/// string table is written whole; a map, set or array gets its header and a frame.
+fn table_header(
+    reply: &mut Reply<'_>,
+    t: Table,
+    slots: usize,
+    next: &Function,
+) -> Option<(Table, Frame)> {
+    let field = |name: &str| t.raw_get::<Value>(name).unwrap_or(Value::Nil);
+    if let Value::String(_) = field("err") {
+        let msg = match t.get::<Value>("err") {
+            Ok(Value::String(s)) => s.as_bytes().to_vec(),
+            _ => Vec::new(),
+        };
+        let counted = !matches!(field("ignore_error_stats_update"), Value::Boolean(true));
+        error_reply(reply, &msg, counted);
+        return None;
+    }
+    if let Value::String(ok) = field("ok") {
+        reply.raw().push(b'+');
+        reply
+            .raw()
+            .extend(ok.as_bytes().iter().map(|&b| no_newline(b)));
+        reply.raw().extend_from_slice(b"\r\n");
+        return None;
+    }
+    match field("double") {
+        Value::Integer(i) => {
+            reply.double(i as f64);
+            return None;
+        }
+        Value::Number(n) => {
+            reply.double(n);
+            return None;
+        }
+        _ => {}
+    }
+    if let Value::String(big) = field("big_number") {
+        let text: Vec<u8> = big.as_bytes().iter().map(|&b| no_newline(b)).collect();
+        reply.big_number(&text);
+        return None;
+    }
+    if let Value::Table(v) = field("verbatim_string")
+        && let (Ok(Value::String(format)), Ok(Value::String(text))) =
+            (v.raw_get::<Value>("format"), v.raw_get::<Value>("string"))
+        && format.as_bytes().len() >= 3
+    {
+        let format = String::from_utf8_lossy(&format.as_bytes()[..3]).into_owned();
+        reply.verbatim(&format, &text.as_bytes());
+        return None;
+    }
+    if let Value::Table(map) = field("map") {
+        reply.map_len(count_pairs(&map, next));
+        let kind = Walk::Map {
+            key: Value::Nil,
+            value: None,
+        };
+        return Some((
+            map,
+            Frame {
+                slots: slots + 1,
+                kind,
+            },
+        ));
+    }
+    if let Value::Table(set) = field("set") {
+        reply.set_len(count_pairs(&set, next));
+        let kind = Walk::Set { key: Value::Nil };
+        return Some((
+            set,
+            Frame {
+                slots: slots + 1,
+                kind,
+            },
+        ));
+    }
+    let mut len = 0;
+    while !matches!(t.raw_get::<Value>(len + 1), Ok(Value::Nil) | Err(_)) {
+        len += 1;
+    }
+    reply.array_len(len);
+    let kind = Walk::Array { next: 1 };
+    Some((t, Frame { slots, kind }))
+}
+
+/// Redis's `sdsmapchars(s, "\r\n", "  ")` of one byte.
+fn no_newline(b: u8) -> u8 {
+    if b == b'\r' || b == b'\n' { b' ' } else { b }
 }
 
 /// C's `(long long)` of a double as x86-64 computes it: out of range and NaN give i64::MIN.
@@ -195,90 +388,6 @@ fn c_double_to_i64(n: f64) -> i64 {
         i64::MIN
     } else {
         n as i64
-    }
-}
-
-fn table_to_reply(reply: &mut Reply<'_>, t: &Table, script_resp3: bool, depth: usize) {
-    let field = |name: &str| t.raw_get::<Value>(name).unwrap_or(Value::Nil);
-    if let Value::String(_) = field("err") {
-        let msg = match t.get::<Value>("err") {
-            Ok(Value::String(s)) => s.as_bytes().to_vec(),
-            _ => Vec::new(),
-        };
-        let counted = !matches!(field("ignore_error_stats_update"), Value::Boolean(true));
-        error_reply(reply, &msg, counted);
-        return;
-    }
-    if let Value::String(ok) = field("ok") {
-        let text: Vec<u8> = ok
-            .as_bytes()
-            .iter()
-            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
-            .collect();
-        reply.raw().push(b'+');
-        reply.raw().extend_from_slice(&text);
-        reply.raw().extend_from_slice(b"\r\n");
-        return;
-    }
-    if let Value::Number(_) | Value::Integer(_) = field("double") {
-        let d = match field("double") {
-            Value::Integer(i) => i as f64,
-            Value::Number(n) => n,
-            _ => 0.0,
-        };
-        reply.double(d);
-        return;
-    }
-    if let Value::String(big) = field("big_number") {
-        let text: Vec<u8> = big
-            .as_bytes()
-            .iter()
-            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
-            .collect();
-        reply.big_number(&text);
-        return;
-    }
-    if let Value::Table(v) = field("verbatim_string")
-        && let (Ok(Value::String(format)), Ok(Value::String(text))) =
-            (v.raw_get::<Value>("format"), v.raw_get::<Value>("string"))
-    {
-        let format = format.as_bytes();
-        let format = String::from_utf8_lossy(&format[..format.len().min(3)]).into_owned();
-        if format.len() == 3 {
-            reply.verbatim(&format, &text.as_bytes());
-            return;
-        }
-    }
-    if let Value::Table(map) = field("map") {
-        let pairs: Vec<(Value, Value)> = map.pairs().filter_map(Result::ok).collect();
-        reply.map_len(pairs.len());
-        for (k, v) in &pairs {
-            to_reply(reply, k, script_resp3, depth + 1);
-            to_reply(reply, v, script_resp3, depth + 1);
-        }
-        return;
-    }
-    if let Value::Table(set) = field("set") {
-        let keys: Vec<Value> = set
-            .pairs::<Value, Value>()
-            .filter_map(|kv| kv.ok().map(|(k, _)| k))
-            .collect();
-        reply.set_len(keys.len());
-        for k in &keys {
-            to_reply(reply, k, script_resp3, depth + 1);
-        }
-        return;
-    }
-    let mut items = Vec::new();
-    for i in 1.. {
-        match t.raw_get::<Value>(i) {
-            Ok(Value::Nil) | Err(_) => break,
-            Ok(v) => items.push(v),
-        }
-    }
-    reply.array_len(items.len());
-    for v in &items {
-        to_reply(reply, v, script_resp3, depth + 1);
     }
 }
 
@@ -309,7 +418,8 @@ mod tests {
         let v = reply_to_lua(&lua, resp).unwrap();
         let mut out = Vec::new();
         let mut reply = Reply::new(&mut out, resp3);
-        lua_to_reply(&mut reply, &v, false);
+        let next: Function = lua.globals().get("next").unwrap();
+        lua_to_reply(&lua, &mut reply, v, false, &next).unwrap();
         out
     }
 
@@ -350,16 +460,41 @@ mod tests {
         assert_eq!(c_double_to_i64(f64::NAN), i64::MIN);
     }
 
-    #[test]
-    fn deep_tables_stop_with_an_error() {
-        let lua = Lua::new();
-        let t: Table = lua
-            .load("local t = {} ; t[1] = t ; return t")
-            .eval()
-            .unwrap();
+    fn convert(lua: &Lua, code: &str) -> Vec<u8> {
+        let v: Value = lua.load(code).eval().unwrap();
         let mut out = Vec::new();
         let mut reply = Reply::new(&mut out, false);
-        lua_to_reply(&mut reply, &Value::Table(t), false);
-        assert!(out.ends_with(b"-ERR reached lua stack limit\r\n"));
+        let next: Function = lua.globals().get("next").unwrap();
+        lua_to_reply(lua, &mut reply, v, false, &next).unwrap();
+        out
+    }
+
+    #[test]
+    fn deep_tables_stop_where_redis_does() {
+        // redis-server 7.0.15 answers 7995 nested one-element arrays, then the error.
+        let lua = Lua::new();
+        let out = convert(&lua, "local t = {} ; t[1] = t ; return t");
+        assert_eq!(
+            out.len(),
+            7995 * 4 + b"-ERR reached lua stack limit\r\n".len()
+        );
+        assert!(out.ends_with(b"*1\r\n-ERR reached lua stack limit\r\n"));
+    }
+
+    #[test]
+    fn wide_tables_are_not_cut() {
+        // More strings than mlua can hold references to at once.
+        let lua = Lua::new();
+        let out = convert(
+            &lua,
+            "local t = {} for i = 1, 20000 do t[i] = 'x' .. i end return t",
+        );
+        assert!(out.starts_with(b"*20000\r\n$2\r\nx1\r\n"));
+        assert!(out.ends_with(b"$6\r\nx20000\r\n"));
+        let out = convert(
+            &lua,
+            "local t = {} for i = 1, 20000 do t['k' .. i] = i end return {map = t}",
+        );
+        assert!(out.starts_with(b"*40000\r\n"));
     }
 }

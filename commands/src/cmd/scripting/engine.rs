@@ -325,7 +325,14 @@ impl Engine {
         }
         let sha = String::from_utf8_lossy(sha).into_owned();
         match outcome {
-            Ok((true, value, script_resp3)) => lua_to_reply(&mut ctx.reply, &value, script_resp3),
+            Ok((true, value, script_resp3)) => {
+                let (lua, next) = (&self.sandbox.lua, &self.sandbox.next);
+                if let Err(e) = lua_to_reply(lua, &mut ctx.reply, value, script_resp3, next) {
+                    let msg = super::sandbox::error_message(&e);
+                    ctx.reply
+                        .error(&format!("ERR Error running script {sha}, {msg:.100}"));
+                }
+            }
             Ok((false, Value::Table(err), _)) => script_error(ctx, &err, &sha),
             Ok((false, other, _)) => {
                 let msg = format!(

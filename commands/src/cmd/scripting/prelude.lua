@@ -18,7 +18,8 @@ local function readonly_error()
 end
 
 local function protect(real)
-    local proxy = raw_setmetatable({}, { __index = real, __newindex = readonly_error })
+    -- `__readonly` lets the Rust libraries (cjson, cmsgpack) walk the real table.
+    local proxy = raw_setmetatable({}, { __index = real, __newindex = readonly_error, __readonly = real })
     readonly[proxy] = real
     return proxy
 end
@@ -100,6 +101,7 @@ local env_meta = {
         return v
     end,
     __newindex = readonly_error,
+    __readonly = G,
 }
 raw_setmetatable(env, env_meta)
 readonly[env] = G

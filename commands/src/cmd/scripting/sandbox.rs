@@ -66,6 +66,8 @@ pub(super) struct Sandbox {
     pub redis: Table,
     /// `run(f)`: calls `f` under the error handler, `(true, result)` or `(false, error)`.
     pub run: Function,
+    /// Lua's own `next`, for walking returned tables.
+    pub next: Function,
 }
 
 impl Sandbox {
@@ -77,6 +79,7 @@ impl Sandbox {
         )?;
         ferrite_scripting::open_libs(&lua)?;
         let globals = lua.globals();
+        let next: Function = globals.raw_get("next")?;
         let redis = lua.create_table()?;
         redis.raw_set("REDIS_VERSION", crate::cmd::info::REDIS_VERSION)?;
         redis.raw_set(
@@ -128,6 +131,7 @@ impl Sandbox {
             globals,
             redis,
             run,
+            next,
         })
     }
 }
