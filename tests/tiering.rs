@@ -15,6 +15,7 @@ per_backend!(
     twenty_times_memory_round_trip_without_copying_reads,
     collections_outlive_their_pages,
     transactions_wait_for_their_keys,
+    scripts_wait_for_their_keys,
     compaction_keeps_disk_use_near_live_data,
     aof_replays_a_dataset_larger_than_memory,
     big_strings_leave_memory,
@@ -328,6 +329,41 @@ fn transactions_wait_for_their_keys(backend: &str) {
         sync_before,
         "EXEC read its keys synchronously"
     );
+}
+
+/// A script's declared keys (EVAL's numkeys) are read back before it runs, asynchronously, as
+/// a transaction's are: the script then finds them in memory.
+fn scripts_wait_for_their_keys(backend: &str) {
+    let f = start(backend);
+    let mut c = f.conn();
+    let counters: Vec<_> = (0..500)
+        .map(|i| {
+            cmd(&[
+                b"SET",
+                format!("n:{i}").as_bytes(),
+                i.to_string().as_bytes(),
+            ])
+        })
+        .collect();
+    pipeline(&mut c, &counters);
+    let noise: Vec<_> = (0..KEYS / 4)
+        .map(|i| cmd(&[b"SET", format!("noise:{i}").as_bytes(), &value(i, 0)]))
+        .collect();
+    pipeline(&mut c, &noise);
+    let sync_before = tier_field(&mut c, "tier_sync_reads");
+    let async_before = tier_field(&mut c, "tier_async_reads");
+    let script = "return redis.call('incr', KEYS[1]) + redis.call('get', KEYS[2])";
+    for i in (0..500).step_by(50) {
+        let (a, b) = (format!("n:{i}"), format!("n:{}", i + 1));
+        let got = c.cmd_str(&["EVAL", script, "2", a.as_str(), b.as_str()]);
+        assert_eq!(String::from_utf8_lossy(&got), format!(":{}\r\n", 2 * i + 2));
+    }
+    assert_eq!(
+        tier_field(&mut c, "tier_sync_reads"),
+        sync_before,
+        "EVAL read its keys synchronously"
+    );
+    assert!(tier_field(&mut c, "tier_async_reads") > async_before);
 }
 
 fn compaction_keeps_disk_use_near_live_data(backend: &str) {

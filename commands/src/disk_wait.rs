@@ -10,9 +10,10 @@
 //! and the parked connection's later pipelined commands wait behind it, so replies keep
 //! their order.
 //!
-//! EXEC waits for the keys of every queued command. Keys the table cannot name up front (a
-//! `numkeys` argument, SORT's BY and GET patterns) are read synchronously by the store when the
-//! command reaches them.
+//! EXEC waits for the keys of every queued command. A command whose keys move (a `numkeys`
+//! argument: EVAL, ZUNION, LMPOP, ...) has them found by Redis's key specs. Keys nothing can
+//! name up front (SORT's BY and GET patterns, keys a script reaches without declaring them)
+//! are read synchronously by the store when the command reaches them.
 
 use std::collections::{HashMap, HashSet};
 
@@ -67,11 +68,28 @@ pub(crate) enum Start {
 pub(crate) const READ_FAILED: &[u8] =
     b"ERR a key's value could not be read back from disk (I/O error or corrupt block; see the server log)";
 
-/// The keys `spec` names at fixed positions in `args`.
+/// The keys `spec` names at fixed positions in `args`, then, for a command whose keys move
+/// (EVAL's numkeys, ZUNION, XREAD's STREAMS, ...), the keys Redis's key specs find.
 fn keys<'a>(spec: &CommandSpec, args: Args<'a>) -> impl Iterator<Item = &'a [u8]> {
     let n = spec.key_count(args.len());
     let (first, step) = (spec.first_key.max(1) as usize, spec.step.max(1) as usize);
-    (0..n).map(move |i| args.get(first + i * step))
+    let fixed = (0..n).map(move |i| args.get(first + i * step));
+    fixed.chain(movable_keys(spec, args))
+}
+
+/// The keys of a command whose table entry names none up front, by its key specs; empty for
+/// every other command (no allocation).
+fn movable_keys<'a>(spec: &CommandSpec, args: Args<'a>) -> Vec<&'a [u8]> {
+    if spec.first_key > 0 {
+        return Vec::new();
+    }
+    let Some(meta) = crate::cmd::command::meta::meta(spec.name).filter(|m| m.movable) else {
+        return Vec::new();
+    };
+    let argv: Vec<&[u8]> = args.iter_from(0).collect();
+    crate::cmd::command::meta::keys_from_specs(&meta.key_specs, &argv)
+        .map(|found| found.iter().map(|k| argv[k.pos]).collect())
+        .unwrap_or_default()
 }
 
 impl DiskWaits {

@@ -748,55 +748,69 @@ fn parse_int(line: &[u8]) -> Result<i64, String> {
         .ok_or_else(|| format!("bad length {:?}", escape(line)))
 }
 
-/// End offset of the value starting at `pos`.
-fn value_end(buf: &[u8], pos: usize) -> Result<Option<usize>, String> {
-    let Some(&t) = buf.get(pos) else {
-        return Ok(None);
-    };
-    let Some(eol) = find_crlf(buf, pos + 1) else {
-        return Ok(None);
-    };
-    let line = &buf[pos + 1..eol];
-    let after = eol + 2;
-    match t {
-        b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Ok(Some(after)),
-        b'$' | b'=' | b'!' => {
-            let n = parse_int(line)?;
-            if n < 0 {
-                return Ok(Some(after));
-            }
-            let end = after + n as usize + 2;
-            if buf.len() < end {
-                Ok(None)
-            } else if &buf[end - 2..end] != b"\r\n" {
-                Err("bulk string not terminated by CRLF".into())
-            } else {
-                Ok(Some(end))
-            }
-        }
-        b'*' | b'~' | b'>' | b'%' | b'|' => {
-            let n = parse_int(line)?;
-            if n < 0 {
-                return Ok(Some(after));
-            }
-            let mut count = n as usize;
-            if t == b'%' || t == b'|' {
-                count *= 2;
-            }
-            let mut p = after;
-            for _ in 0..count {
-                match value_end(buf, p)? {
-                    Some(e) => p = e,
-                    None => return Ok(None),
+/// End offset of the value starting at `pos`. Iterative: a reply may nest thousands of levels
+/// deep (a script returning a table that contains itself), more than a test thread's stack
+/// holds in a debug build if each level were a call.
+fn value_end(buf: &[u8], mut pos: usize) -> Result<Option<usize>, String> {
+    // Values still owed by each open aggregate.
+    let mut owed: Vec<usize> = Vec::new();
+    loop {
+        let Some(&t) = buf.get(pos) else {
+            return Ok(None);
+        };
+        let Some(eol) = find_crlf(buf, pos + 1) else {
+            return Ok(None);
+        };
+        let line = &buf[pos + 1..eol];
+        let after = eol + 2;
+        pos = match t {
+            b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => after,
+            b'$' | b'=' | b'!' => {
+                let n = parse_int(line)?;
+                if n < 0 {
+                    after
+                } else {
+                    let end = after + n as usize + 2;
+                    if buf.len() < end {
+                        return Ok(None);
+                    } else if &buf[end - 2..end] != b"\r\n" {
+                        return Err("bulk string not terminated by CRLF".into());
+                    }
+                    end
                 }
             }
-            if t == b'|' {
-                // An attribute map precedes the value it describes.
-                return value_end(buf, p);
+            b'*' | b'~' | b'>' | b'%' | b'|' => {
+                let n = parse_int(line)?;
+                let mut count = n.max(0) as usize;
+                if t == b'%' || t == b'|' {
+                    count *= 2;
+                }
+                if t == b'|' {
+                    // An attribute map precedes the value it describes.
+                    count += 1;
+                }
+                if count > 0 {
+                    owed.push(count);
+                    pos = after;
+                    continue;
+                }
+                after
             }
-            Ok(Some(p))
+            _ => return Err(format!("unknown RESP type byte {:?}", t as char)),
+        };
+        // One value ended: settle it with the aggregates it completes.
+        loop {
+            match owed.last_mut() {
+                None => return Ok(Some(pos)),
+                Some(1) => {
+                    owed.pop();
+                }
+                Some(n) => {
+                    *n -= 1;
+                    break;
+                }
+            }
         }
-        _ => Err(format!("unknown RESP type byte {:?}", t as char)),
     }
 }
 
@@ -1042,7 +1056,13 @@ mod self_tests {
         assert_eq!(resp_len(b"|1\r\n+a\r\n:1\r\n+v\r\n"), Ok(Some(16)));
         assert_eq!(resp_len(b"=7\r\ntxt:abc\r\n"), Ok(Some(13)));
         assert_eq!(resp_len(b"*-1\r\n"), Ok(Some(5)));
+        assert_eq!(resp_len(b"*2\r\n*0\r\n*1\r\n:1\r\n+x"), Ok(Some(16)));
         assert!(resp_len(b"?x\r\n").is_err());
+        // Nesting deeper than any call stack would take.
+        let mut deep = b"*1\r\n".repeat(100_000);
+        deep.extend_from_slice(b":1\r\n");
+        assert_eq!(resp_len(&deep), Ok(Some(deep.len())));
+        assert_eq!(resp_len(&deep[..deep.len() - 1]), Ok(None));
     }
 
     #[test]

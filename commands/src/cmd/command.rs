@@ -2,7 +2,7 @@
 //! the command table (`crate::table::all()`), in Redis 7.0's reply formats. Tips, key specs and
 //! argument docs, which the table does not carry, come from Redis's own data ([`meta`]).
 
-mod meta;
+pub(crate) mod meta;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
