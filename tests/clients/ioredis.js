@@ -93,6 +93,16 @@ async function main() {
     await r.watch("p");
     return r.multi().incr("p").exec();
   });
+  await step("eval", () => r.eval("return {KEYS[1], ARGV[1], redis.call('set', KEYS[1], ARGV[1])}", 1, "ek", "ev"));
+  await step("eval error", () => r.eval("return redis.call('incr', KEYS[1])", 1, "ek"));
+  await step("defineCommand", async () => {
+    r.defineCommand("incrTwice", {
+      numberOfKeys: 1,
+      lua: "redis.call('incr', KEYS[1]) return redis.call('incr', KEYS[1])",
+    });
+    await r.script("FLUSH");
+    return [await r.incrTwice("dc"), await r.incrTwice("dc")];
+  });
   await step("pubsub", async () => {
     const sub = new Redis(options);
     await sub.connect();

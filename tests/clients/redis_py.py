@@ -211,6 +211,34 @@ step("watch ok", watch_ok)
 step("watch aborted", watch_aborted)
 step("transaction helper", lambda: r.transaction(lambda p: p.multi() or p.incr("p"), "p"))
 
+# Scripting: EVAL, EVALSHA through register_script (NOSCRIPT then load), and redis-py's Lock,
+# which acquires with SET NX and releases and extends with Lua scripts.
+step("eval", lambda: r.eval("return {KEYS[1], ARGV[1], 3, redis.call('set', KEYS[1], ARGV[1])}", 1, "ek", "ev"))
+step("eval error", lambda: r.eval("return redis.call('incr', KEYS[1])", 1, "ek"))
+step("eval resp3 types", lambda: r.eval("redis.setresp(3) return {redis.call('hgetall', 'nohash'), {double = 1.5}, true}", 0))
+counter = r.register_script("return redis.call('incrby', KEYS[1], ARGV[1])")
+step("script flush", lambda: r.script_flush())
+step("registered script loads itself", lambda: counter(keys=["ctr"], args=[5]))
+step("registered script by sha", lambda: counter(keys=["ctr"], args=[2]))
+step("script exists", lambda: r.script_exists(counter.sha, "0" * 40))
+step("script load", lambda: r.script_load("return 'loaded'"))
+step("evalsha", lambda: r.evalsha(r.script_load("return ARGV[1]"), 0, "arg"))
+
+
+def lock_cycle():
+    lock = r.lock("resource", timeout=30)
+    got = [lock.acquire(blocking=False)]
+    got.append(r.lock("resource", timeout=30).acquire(blocking=False))
+    got.append(lock.owned())
+    got.append(lock.extend(10))
+    got.append(0 < r.pttl("resource") <= 40000)
+    lock.release()
+    got.append(r.exists("resource"))
+    return got
+
+
+step("lock", lock_cycle)
+
 # Pub/sub.
 ps = r.pubsub()
 step("subscribe", lambda: ps.subscribe("news"))
