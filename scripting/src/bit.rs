@@ -8,17 +8,12 @@
 
 use mlua::{Lua, MultiValue, Table, Value};
 
-use crate::raise::{self, Raise};
+use crate::lauxlib::{self, Raise};
 
 /// `barg`: argument `idx` (1-based) as 32 bits.
 fn barg(lua: &Lua, args: &MultiValue, idx: usize) -> Result<u32, Raise> {
     let v = args.get(idx - 1);
-    let n = match v {
-        Some(Value::Integer(i)) => Some(*i as f64),
-        Some(Value::Number(n)) => Some(*n),
-        Some(s @ Value::String(_)) => lua.coerce_number(s.clone())?,
-        _ => None,
-    };
+    let n = lauxlib::to_number(lua, v)?;
     let b = tobit(n.unwrap_or(0.0));
     if b == 0 && n.is_none() {
         return Err(Raise::type_error(idx, "number", v));
@@ -86,7 +81,10 @@ fn tohex(lua: &Lua, args: &MultiValue) -> Result<MultiValue, Raise> {
 pub fn open(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     let set = |name: &str, f: fn(&Lua, &MultiValue) -> Result<MultiValue, Raise>| {
-        t.raw_set(name, raise::function(lua, move |lua, args| f(lua, &args))?)
+        t.raw_set(
+            name,
+            lauxlib::function(lua, move |lua, args| f(lua, &args))?,
+        )
     };
     set("tobit", |lua, a| ret(barg(lua, a, 1)?))?;
     set("bnot", |lua, a| ret(!barg(lua, a, 1)?))?;

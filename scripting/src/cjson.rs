@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use mlua::{Function, Lua, MultiValue, Table, Value};
 
-use crate::raise::{self, Raise};
+use crate::lauxlib::{self, Raise};
 
 mod decode;
 mod encode;
@@ -20,7 +20,7 @@ mod tests;
 /// Lua 5.1's `LUAI_MAXCSTACK`: `lua_checkstack` refuses to grow a C function's stack beyond
 /// this many values, which is where lua-cjson's deep nesting errors come from even when the
 /// configured depth is higher.
-const LUAI_MAXCSTACK: i64 = 8000;
+const LUAI_MAXCSTACK: i64 = lauxlib::MAX_C_STACK as i64;
 
 /// One instance's settings (`json_config_t`), with lua-cjson's defaults.
 #[derive(Debug, Clone, Copy)]
@@ -59,43 +59,18 @@ fn config(shared: &Shared) -> std::sync::MutexGuard<'_, Config> {
     shared.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// `lua_tonumber` with `lua_isnumber`: numbers and numeric strings.
-fn to_number(lua: &Lua, v: Option<&Value>) -> Result<Option<f64>, Raise> {
-    Ok(match v {
-        Some(Value::Integer(i)) => Some(*i as f64),
-        Some(Value::Number(n)) => Some(*n),
-        Some(s @ Value::String(_)) => lua.coerce_number(s.clone())?,
-        _ => None,
-    })
-}
-
 /// `luaL_checklstring`: strings, and numbers as Lua prints them.
 fn check_string(lua: &Lua, args: &MultiValue, idx: usize) -> Result<Vec<u8>, Raise> {
-    let v = args.get(idx - 1);
-    match v {
-        Some(Value::String(s)) => Ok(s.as_bytes().to_vec()),
-        Some(Value::Integer(_) | Value::Number(_)) => {
-            let n = to_number(lua, v)?.unwrap_or(0.0);
-            Ok(number::fmt_g(n, 14).into_bytes())
-        }
-        _ => Err(Raise::type_error(idx, "string", v)),
-    }
+    let narg = i32::try_from(idx).unwrap_or(i32::MAX);
+    Ok(lauxlib::check_lstring(lua, args.get(idx - 1), narg)?
+        .as_bytes()
+        .to_vec())
 }
 
-/// `luaL_checkinteger` stored in an `int`: the double goes to a 64-bit integer as x86-64 does
-/// it (out of range gives the minimum) and is then truncated to 32 bits.
+/// `luaL_checkint`, which lua-cjson's integer options use.
 fn check_int(lua: &Lua, args: &MultiValue, idx: usize) -> Result<i32, Raise> {
-    let v = args.get(idx - 1);
-    let n = to_number(lua, v)?;
-    let d = match n {
-        Some(n) if n > -9_223_372_036_854_775_809.0 && n < 9_223_372_036_854_775_808.0 => n as i64,
-        Some(_) => i64::MIN,
-        None => 0,
-    };
-    if d == 0 && n.is_none() {
-        return Err(Raise::type_error(idx, "number", v));
-    }
-    Ok(d as i32)
+    let narg = i32::try_from(idx).unwrap_or(i32::MAX);
+    lauxlib::check_int(lua, args.get(idx - 1), narg)
 }
 
 fn is_nil(args: &MultiValue, idx: usize) -> bool {
@@ -178,7 +153,7 @@ fn config_fn(
     f: fn(&Lua, &MultiValue, &mut Config) -> Result<MultiValue, Raise>,
 ) -> mlua::Result<Function> {
     let shared = shared.clone();
-    raise::function(lua, move |lua, args| {
+    lauxlib::function(lua, move |lua, args| {
         arg_init(&args, max_args)?;
         f(lua, &args, &mut config(&shared))
     })
@@ -192,7 +167,7 @@ fn new_instance(lua: &Lua, next: &Function) -> mlua::Result<Table> {
     let (cfg, next_fn) = (shared.clone(), next.clone());
     t.raw_set(
         "encode",
-        raise::function(lua, move |lua, args| {
+        lauxlib::function(lua, move |lua, args| {
             if args.len() != 1 {
                 return Err(Raise::arg(1, "expected 1 argument"));
             }
@@ -206,7 +181,7 @@ fn new_instance(lua: &Lua, next: &Function) -> mlua::Result<Table> {
     let cfg = shared.clone();
     t.raw_set(
         "decode",
-        raise::function(lua, move |lua, args| {
+        lauxlib::function(lua, move |lua, args| {
             if args.len() != 1 {
                 return Err(Raise::arg(1, "expected 1 argument"));
             }
@@ -306,7 +281,7 @@ fn new_instance(lua: &Lua, next: &Function) -> mlua::Result<Table> {
     let next_fn = next.clone();
     t.raw_set(
         "new",
-        raise::function(lua, move |lua, _args| {
+        lauxlib::function(lua, move |lua, _args| {
             Ok(one(Value::Table(new_instance(lua, &next_fn)?)))
         })?,
     )?;

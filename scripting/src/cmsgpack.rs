@@ -19,11 +19,9 @@
 
 use mlua::{Lua, MultiValue, Table, Value};
 
-pub(crate) mod lauxlib;
-
-use lauxlib::{
-    CResult, Failure, MAX_C_STACK, Raise, Results, arg, arg_error, check_integer, check_lstring,
-    check_stack, create_function, double_to_i64, error, opt_integer,
+use crate::lauxlib::{
+    MAX_C_STACK, Raise, Results, arg, check_integer, check_lstring, check_stack, double_to_i64,
+    function, opt_integer,
 };
 
 /// `LUACMSGPACK_MAX_NESTING`: tables at this depth pack as nil.
@@ -38,10 +36,10 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     // Same fields in the same order as `luaopen_create`, so that the table's own layout (which
     // `cmsgpack.pack(cmsgpack)` shows) is Redis's.
-    t.raw_set("pack", create_function(lua, pack)?)?;
-    t.raw_set("unpack", create_function(lua, unpack)?)?;
-    t.raw_set("unpack_one", create_function(lua, unpack_one)?)?;
-    t.raw_set("unpack_limit", create_function(lua, unpack_limit)?)?;
+    t.raw_set("pack", function(lua, pack)?)?;
+    t.raw_set("unpack", function(lua, unpack)?)?;
+    t.raw_set("unpack_one", function(lua, unpack_one)?)?;
+    t.raw_set("unpack_limit", function(lua, unpack_limit)?)?;
     t.raw_set("_NAME", "cmsgpack")?;
     t.raw_set("_VERSION", "lua-cmsgpack 0.4.0")?;
     t.raw_set("_COPYRIGHT", "Copyright (C) 2012, Salvatore Sanfilippo")?;
@@ -52,14 +50,14 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
 // ------------------------------------------------------------------------------ encoding ----
 
 /// `mp_pack`.
-fn pack(lua: &Lua, args: MultiValue) -> CResult<Results> {
+fn pack(lua: &Lua, args: MultiValue) -> Result<Results, Raise> {
     let nargs = args.len();
     if nargs == 0 {
-        return Err(arg_error(0, "MessagePack pack needs input."));
+        return Err(Raise::arg(0, "MessagePack pack needs input."));
     }
     // `lua_checkstack(L, nargs)` on a stack already holding the nargs arguments.
     if nargs * 2 > MAX_C_STACK {
-        return Err(arg_error(0, "Too many arguments for MessagePack pack."));
+        return Err(Raise::arg(0, "Too many arguments for MessagePack pack."));
     }
     let mut buf = Vec::new();
     for v in args.iter() {
@@ -169,7 +167,7 @@ fn encode_header(buf: &mut Vec<u8>, n: usize, fix: u8, x16: u8) {
 
 /// `mp_encode_lua_table`: an array when `table_is_an_array`, else a map in `next` order. The
 /// table is walked twice (count, then encode) rather than copied, so that no more than a few
-/// of its values are held at once (see `lauxlib::SPILL` on mlua's limit).
+/// of its values are held at once (see `crate::lauxlib::SPILL` on mlua's limit).
 fn encode_table(buf: &mut Vec<u8>, t: &Table, level: usize) -> mlua::Result<()> {
     let t = &crate::contents(t);
     let mut count = 0usize;
@@ -219,19 +217,19 @@ fn array_index(k: &Value) -> Option<usize> {
 // ------------------------------------------------------------------------------ decoding ----
 
 /// `mp_unpack`: every value.
-fn unpack(lua: &Lua, args: MultiValue) -> CResult<Results> {
+fn unpack(lua: &Lua, args: MultiValue) -> Result<Results, Raise> {
     // The C function keeps all its arguments on the stack while it pushes the values.
     unpack_full(lua, &args, args.len(), 0, 0)
 }
 
 /// `mp_unpack_one`: the next offset and one value.
-fn unpack_one(lua: &Lua, args: MultiValue) -> CResult<Results> {
+fn unpack_one(lua: &Lua, args: MultiValue) -> Result<Results, Raise> {
     let offset = opt_integer(lua, arg(&args, 2), 2, 0)?;
     unpack_full(lua, &args, args.len().min(1), 1, offset)
 }
 
 /// `mp_unpack_limit`: the next offset and up to `limit` values.
-fn unpack_limit(lua: &Lua, args: MultiValue) -> CResult<Results> {
+fn unpack_limit(lua: &Lua, args: MultiValue) -> Result<Results, Raise> {
     let limit = check_integer(lua, arg(&args, 2), 2)?;
     let offset = opt_integer(lua, arg(&args, 3), 3, 0)?;
     unpack_full(lua, &args, args.len().min(1), limit, offset)
@@ -245,20 +243,20 @@ fn unpack_full(
     base: usize,
     limit: i64,
     offset: i64,
-) -> CResult<Results> {
+) -> Result<Results, Raise> {
     let s = check_lstring(lua, arg(args, 1), 1)?;
     let bytes = s.as_bytes();
     let len = bytes.len();
     let decode_all = limit == 0 && offset == 0;
     // The C code prints `(int)` casts, and the length where the limit was meant.
     if offset < 0 || limit < 0 {
-        return Err(error(format!(
+        return Err(Raise::error(format!(
             "Invalid request to unpack with offset of {} and limit of {}.",
             offset as i32, len as i32
         )));
     }
     let Some(data) = bytes.get(offset as usize..) else {
-        return Err(error(format!(
+        return Err(Raise::error(format!(
             "Start offset {} greater than input length {}.",
             offset as i32, len as i32
         )));
@@ -306,15 +304,15 @@ impl Cursor<'_> {
     }
 
     /// `mp_cur_need`: the next `n` bytes, or "Missing bytes in input.".
-    fn need(&self, n: usize) -> CResult<&[u8]> {
+    fn need(&self, n: usize) -> Result<&[u8], Raise> {
         self.data
             .get(self.pos..)
             .and_then(|rest| rest.get(..n))
-            .ok_or_else(|| error("Missing bytes in input."))
+            .ok_or_else(|| Raise::error("Missing bytes in input."))
     }
 
     /// The `N` bytes after the type byte, consuming them and the type byte.
-    fn fixed<const N: usize>(&mut self) -> CResult<[u8; N]> {
+    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], Raise> {
         let b = self.need(1 + N)?;
         let mut out = [0; N];
         out.copy_from_slice(&b[1..]);
@@ -323,7 +321,7 @@ impl Cursor<'_> {
     }
 
     /// A string of `len` bytes after a header of `hdr` bytes.
-    fn string(&mut self, lua: &Lua, hdr: usize, len: usize) -> CResult<Value> {
+    fn string(&mut self, lua: &Lua, hdr: usize, len: usize) -> Result<Value, Raise> {
         let b = self.need(hdr.saturating_add(len))?;
         let s = lua.create_string(&b[hdr..])?;
         self.pos += hdr + len;
@@ -353,7 +351,7 @@ struct Frame {
 
 /// The containers being filled, innermost last. Only the innermost one's table and pending key
 /// are held as Rust values; the outer ones wait in two Lua tables indexed by level, so that
-/// deep input does not exhaust mlua's reference slots (see `lauxlib::SPILL`).
+/// deep input does not exhaust mlua's reference slots (see `crate::lauxlib::SPILL`).
 struct Nest<'l> {
     lua: &'l Lua,
     frames: Vec<Frame>,
@@ -419,7 +417,7 @@ impl<'l> Nest<'l> {
 /// without recursion: containers wait in `nest` for their elements. In C an array element
 /// sits two slots above its table's slot (the table, then the index), a map key one and a map
 /// value two.
-fn decode(nest: &mut Nest, cur: &mut Cursor, mut depth: usize) -> CResult<Value> {
+fn decode(nest: &mut Nest, cur: &mut Cursor, mut depth: usize) -> Result<Value, Raise> {
     let lua = nest.lua;
     let bottom = nest.frames.len();
     loop {
@@ -506,23 +504,21 @@ fn decode(nest: &mut Nest, cur: &mut Cursor, mut depth: usize) -> CResult<Value>
 
 /// `lua_settable` on a fresh table: the Lua core refuses nil and NaN keys with its own bare
 /// messages.
-fn set_field(table: &Table, k: Value, v: Value) -> CResult<()> {
+fn set_field(table: &Table, k: Value, v: Value) -> Result<(), Raise> {
     match k {
-        Value::Nil => Err(Failure::Raise(Raise::Plain(b"table index is nil".to_vec()))),
-        Value::Number(n) if n.is_nan() => {
-            Err(Failure::Raise(Raise::Plain(b"table index is NaN".to_vec())))
-        }
+        Value::Nil => Err(Raise::Plain(b"table index is nil".to_vec())),
+        Value::Number(n) if n.is_nan() => Err(Raise::Plain(b"table index is NaN".to_vec())),
         k => Ok(table.raw_set(k, v)?),
     }
 }
 
 /// A decoded number.
-fn num(n: f64) -> CResult<Item> {
+fn num(n: f64) -> Result<Item, Raise> {
     Ok(Item::Value(Value::Number(n)))
 }
 
 /// One msgpack header (and a scalar's payload) at the cursor, for a value at stack `depth`.
-fn decode_item(lua: &Lua, cur: &mut Cursor, depth: usize) -> CResult<Item> {
+fn decode_item(lua: &Lua, cur: &mut Cursor, depth: usize) -> Result<Item, Raise> {
     let b = cur.need(1)?[0];
     check_stack(depth, 1, TOO_MANY_VALUES)?;
     match b {
@@ -592,7 +588,7 @@ fn decode_item(lua: &Lua, cur: &mut Cursor, depth: usize) -> CResult<Item> {
             Ok(Item::Map(lua.create_table()?, usize::from(b & 0xf)))
         }
         // Bin, ext, fixext and 0xc1.
-        _ => Err(error("Bad data format in input.")),
+        _ => Err(Raise::error("Bad data format in input.")),
     }
 }
 

@@ -11,7 +11,7 @@ use mlua::{Lua, Table};
 pub mod bit;
 pub mod cjson;
 pub mod cmsgpack;
-pub mod raise;
+pub mod lauxlib;
 pub mod rand48;
 pub mod sha1;
 pub mod structlib;

@@ -24,9 +24,9 @@
 
 use mlua::{Lua, MultiValue, Table, Value};
 
-use crate::cmsgpack::lauxlib::{
-    CResult, Results, arg, arg_error, check_lstring, check_number, check_stack, create_function,
-    double_to_i64, double_to_u64, error, opt_integer, to_number,
+use crate::lauxlib::{
+    Raise, Results, arg, check_lstring, check_number, check_stack, double_to_i64, double_to_u64,
+    function, opt_integer, to_number,
 };
 
 /// `MAXINTSIZE`: the widest `i`/`I` option.
@@ -40,9 +40,9 @@ pub fn open(lua: &Lua) -> mlua::Result<Table> {
     // `luaL_register` makes the table with room for its three functions, then sets them in
     // this order: the same layout as Redis's (visible through `next`).
     let t = lua.create_table_with_capacity(0, 3)?;
-    t.raw_set("pack", create_function(lua, pack)?)?;
-    t.raw_set("unpack", create_function(lua, unpack)?)?;
-    t.raw_set("size", create_function(lua, size)?)?;
+    t.raw_set("pack", function(lua, pack)?)?;
+    t.raw_set("unpack", function(lua, unpack)?)?;
+    t.raw_set("size", function(lua, size)?)?;
     Ok(t)
 }
 
@@ -83,13 +83,13 @@ impl<'a> Format<'a> {
     }
 
     /// `getnum`: the decimal number at this point, or `df` when there is none.
-    fn getnum(&mut self, df: i32) -> CResult<i32> {
+    fn getnum(&mut self, df: i32) -> Result<i32, Raise> {
         let mut a: i32 = 0;
         let mut any = false;
         while let Some(d) = self.s.get(self.pos).filter(|b| b.is_ascii_digit()) {
             let d = i32::from(d - b'0');
             if a > i32::MAX / 10 || a * 10 > i32::MAX - d {
-                return Err(error("integral size overflow"));
+                return Err(Raise::error("integral size overflow"));
             }
             a = a * 10 + d;
             self.pos += 1;
@@ -99,7 +99,7 @@ impl<'a> Format<'a> {
     }
 
     /// `optsize`: the size of option `opt` (reading its number if it takes one).
-    fn optsize(&mut self, opt: u8) -> CResult<usize> {
+    fn optsize(&mut self, opt: u8) -> Result<usize, Raise> {
         Ok(match opt {
             b'B' | b'b' | b'x' => 1,
             b'H' | b'h' => 2,
@@ -110,7 +110,7 @@ impl<'a> Format<'a> {
             b'i' | b'I' => {
                 let sz = self.getnum(4)?;
                 if sz > MAX_INT_SIZE {
-                    return Err(error(format!(
+                    return Err(Raise::error(format!(
                         "integral size {sz} is larger than limit of {MAX_INT_SIZE}"
                     )));
                 }
@@ -121,7 +121,7 @@ impl<'a> Format<'a> {
     }
 
     /// `controloptions`: space, endianness and alignment; anything else is invalid.
-    fn control(&mut self, opt: u8, h: &mut Header) -> CResult<()> {
+    fn control(&mut self, opt: u8, h: &mut Header) -> Result<(), Raise> {
         match opt {
             b' ' => {}
             b'>' => h.little = false,
@@ -129,7 +129,7 @@ impl<'a> Format<'a> {
             b'!' => {
                 let a = self.getnum(MAX_ALIGN)?;
                 if a <= 0 || a & (a - 1) != 0 {
-                    return Err(error(format!("alignment {a} is not a power of 2")));
+                    return Err(Raise::error(format!("alignment {a} is not a power of 2")));
                 }
                 h.align = a as usize;
             }
@@ -137,7 +137,7 @@ impl<'a> Format<'a> {
                 let mut msg = b"invalid format option '".to_vec();
                 msg.push(opt);
                 msg.push(b'\'');
-                return Err(arg_error(1, msg));
+                return Err(Raise::arg(1, msg));
             }
         }
         Ok(())
@@ -171,7 +171,7 @@ fn pack_arg(args: &MultiValue, narg: i32) -> Option<&Value> {
 }
 
 /// `b_pack`.
-fn pack(lua: &Lua, args: MultiValue) -> CResult<Results> {
+fn pack(lua: &Lua, args: MultiValue) -> Result<Results, Raise> {
     let fmt = check_lstring(lua, arg(&args, 1), 1)?;
     let fmt = fmt.as_bytes();
     let mut fmt = Format::new(&fmt);
@@ -218,7 +218,7 @@ fn pack(lua: &Lua, args: MultiValue) -> CResult<Results> {
                 }
                 // The C code checks after moving to the next argument, and names that one.
                 let Some(bytes) = s.get(..size) else {
-                    return Err(arg_error(narg, "string too short"));
+                    return Err(Raise::arg(narg, "string too short"));
                 };
                 out.extend_from_slice(bytes);
                 if opt == b's' {
@@ -282,13 +282,13 @@ fn fits(pos: usize, size: usize, len: usize) -> bool {
 }
 
 /// `b_unpack`.
-fn unpack(lua: &Lua, args: MultiValue) -> CResult<Results> {
+fn unpack(lua: &Lua, args: MultiValue) -> Result<Results, Raise> {
     let fmt = check_lstring(lua, arg(&args, 1), 1)?;
     let data = check_lstring(lua, arg(&args, 2), 2)?;
     // `size_t pos = luaL_optinteger(...)`: negative offsets wrap to huge ones.
     let pos = opt_integer(lua, arg(&args, 3), 3, 1)? as u64 as usize;
     if pos == 0 {
-        return Err(arg_error(3, "offset must be 1 or greater"));
+        return Err(Raise::arg(3, "offset must be 1 or greater"));
     }
     let mut pos = pos - 1;
     let fmt = fmt.as_bytes();
@@ -303,7 +303,7 @@ fn unpack(lua: &Lua, args: MultiValue) -> CResult<Results> {
         let mut size = fmt.optsize(opt)?;
         pos = pos.wrapping_add(gettoalign(pos, &h, opt, size));
         if !fits(pos, size, ld) {
-            return Err(arg_error(2, "data string too short"));
+            return Err(Raise::arg(2, "data string too short"));
         }
         // Room for this item and the final position.
         check_stack(base + results.len(), 2, "too many results")?;
@@ -341,12 +341,12 @@ fn unpack(lua: &Lua, args: MultiValue) -> CResult<Results> {
                         to_number(lua, Some(&results.last()?))?
                     };
                     let Some(n) = prev else {
-                        return Err(error("format 'c0' needs a previous size"));
+                        return Err(Raise::error("format 'c0' needs a previous size"));
                     };
                     size = double_to_u64(n) as usize;
                     results.pop()?;
                     if !fits(pos, size, ld) {
-                        return Err(arg_error(2, "data string too short"));
+                        return Err(Raise::arg(2, "data string too short"));
                     }
                 }
                 let s = lua.create_string(&data[pos..pos + size])?;
@@ -355,7 +355,7 @@ fn unpack(lua: &Lua, args: MultiValue) -> CResult<Results> {
             b's' => {
                 let rest = &data[pos..];
                 let Some(len) = rest.iter().position(|&b| b == 0) else {
-                    return Err(error("unfinished string in data"));
+                    return Err(Raise::error("unfinished string in data"));
                 };
                 size = len + 1;
                 let s = lua.create_string(&rest[..len])?;
@@ -371,7 +371,7 @@ fn unpack(lua: &Lua, args: MultiValue) -> CResult<Results> {
 }
 
 /// `b_size`.
-fn size(lua: &Lua, args: MultiValue) -> CResult<Results> {
+fn size(lua: &Lua, args: MultiValue) -> Result<Results, Raise> {
     let fmt = check_lstring(lua, arg(&args, 1), 1)?;
     let fmt = fmt.as_bytes();
     let mut fmt = Format::new(&fmt);
@@ -381,9 +381,9 @@ fn size(lua: &Lua, args: MultiValue) -> CResult<Results> {
         let size = fmt.optsize(opt)?;
         pos = pos.wrapping_add(gettoalign(pos, &h, opt, size));
         if opt == b's' {
-            return Err(arg_error(1, "option 's' has no fixed size"));
+            return Err(Raise::arg(1, "option 's' has no fixed size"));
         } else if opt == b'c' && size == 0 {
-            return Err(arg_error(1, "option 'c0' has no fixed size"));
+            return Err(Raise::arg(1, "option 'c0' has no fixed size"));
         }
         if !opt.is_ascii_alphanumeric() {
             fmt.control(opt, &mut h)?;

@@ -9,7 +9,7 @@ use mlua::{Lua, Table, Value};
 
 use super::number::strtod;
 use super::{Config, LUAI_MAXCSTACK};
-use crate::raise::Raise;
+use crate::lauxlib::Raise;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Tok {

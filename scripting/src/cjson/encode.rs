@@ -8,7 +8,7 @@ use mlua::{Function, Lua, Table, Value};
 
 use super::number::fmt_g;
 use super::{Config, LUAI_MAXCSTACK};
-use crate::raise::{Raise, typename};
+use crate::lauxlib::{Raise, typename};
 
 /// Output beyond this many bytes fails instead of exhausting memory (only reachable with
 /// sparse-array checks disabled and a huge index, where Redis would die trying).

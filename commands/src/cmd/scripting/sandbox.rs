@@ -9,6 +9,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use ferrite_scripting::lauxlib::{self, Raise};
 use ferrite_scripting::rand48::Rand48;
 use mlua::chunk::ChunkMode;
 use mlua::{Function, IntoLuaMulti, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
@@ -96,18 +97,15 @@ impl Sandbox {
         })?;
         let math: Table = globals.raw_get("math")?;
         let random_rand = rand.clone();
-        let random = lua
-            .create_function(move |lua, args: MultiValue| math_random(lua, &random_rand, &args))?;
-        math.raw_set("random", raising(&lua, random)?)?;
-        let randomseed = lua.create_function(move |lua, args: MultiValue| {
-            let seed = match checkint(&args, 1) {
-                Ok(seed) => seed,
-                Err(e) => return e.outcome(lua),
-            };
+        let random =
+            lauxlib::function(&lua, move |lua, args| math_random(lua, &random_rand, &args))?;
+        math.raw_set("random", random)?;
+        let randomseed = lauxlib::function(&lua, move |lua, args| {
+            let seed = lauxlib::check_int(lua, lauxlib::arg(&args, 1), 1)?;
             rand.lock().unwrap_or_else(|e| e.into_inner()).seed(seed);
-            ok(lua, ())
+            Ok::<_, Raise>(MultiValue::new())
         })?;
-        math.raw_set("randomseed", raising(&lua, randomseed)?)?;
+        math.raw_set("randomseed", randomseed)?;
         redis.raw_set("sha1hex", raising(&lua, lua.create_function(sha1hex)?)?)?;
         redis.raw_set("log", raising(&lua, lua.create_function(log)?)?)?;
         let (env, run): (Table, Function) = lua
@@ -161,87 +159,34 @@ pub(super) fn raise_msg(lua: &Lua, msg: &str) -> Outcome {
 
 /// `f`, which answers an [`Outcome`], as a function that raises like Redis's C functions do.
 pub(super) fn raising(lua: &Lua, f: Function) -> mlua::Result<Function> {
-    ferrite_scripting::raise::around(lua, f)
-}
-
-/// A `luaL_argerror` / `luaL_error` raised by a Rust function (see `raise::around`).
-enum LuaError {
-    /// `bad argument #n to 'f' (msg)`.
-    Arg(usize, String),
-    /// `source:line: msg`.
-    Plain(&'static str),
-}
-
-impl LuaError {
-    fn outcome(self, lua: &Lua) -> Outcome {
-        match self {
-            LuaError::Arg(n, msg) => (false, msg, n).into_lua_multi(lua),
-            LuaError::Plain(msg) => (false, msg).into_lua_multi(lua),
-        }
-    }
-}
-
-/// Lua 5.1's `luaL_checkint(L, n)` of argument `n` (1-based): a number or numeric string,
-/// truncated toward zero, then C's cast to `int`.
-fn checkint(args: &MultiValue, n: usize) -> Result<i32, LuaError> {
-    let v = args.get(n - 1);
-    let num = match v {
-        Some(Value::Integer(i)) => Some(*i as f64),
-        Some(Value::Number(x)) => Some(*x),
-        Some(Value::String(s)) => std::str::from_utf8(&s.as_bytes())
-            .ok()
-            .and_then(|s| parse_lua_number(s.trim())),
-        _ => None,
-    };
-    match num {
-        Some(x) => Ok(x.trunc() as i64 as i32),
-        None => {
-            let got = match v {
-                None => "no value",
-                Some(other) => other.type_name(),
-            };
-            Err(LuaError::Arg(n, format!("number expected, got {got}")))
-        }
-    }
-}
-
-/// Lua's string-to-number conversion: decimal (C `strtod`) or hexadecimal integers.
-fn parse_lua_number(s: &str) -> Option<f64> {
-    let hex = s
-        .strip_prefix("0x")
-        .or_else(|| s.strip_prefix("0X"))
-        .map(|h| u64::from_str_radix(h, 16).ok().map(|v| v as f64));
-    match hex {
-        Some(v) => v,
-        None => s.parse().ok(),
-    }
+    lauxlib::around(lua, f)
 }
 
 /// Redis's `math.random`: Lua 5.1's, drawing from Redis's `rand48` (drawn before the arguments
 /// are checked, as there).
-fn math_random(lua: &Lua, rand: &Mutex<Rand48>, args: &MultiValue) -> Outcome {
+fn math_random(lua: &Lua, rand: &Mutex<Rand48>, args: &MultiValue) -> Result<MultiValue, Raise> {
     let r = rand.lock().unwrap_or_else(|e| e.into_inner()).next_unit();
+    let checkint = |n| lauxlib::check_int(lua, lauxlib::arg(args, n), n);
     let drawn = match args.len() {
-        0 => Ok(r),
-        1 => checkint(args, 1).and_then(|u| {
+        0 => r,
+        1 => {
+            let u = checkint(1)?;
             if u < 1 {
-                return Err(LuaError::Arg(1, "interval is empty".into()));
+                return Err(Raise::arg(1, "interval is empty"));
             }
-            Ok((r * f64::from(u)).floor() + 1.0)
-        }),
-        2 => checkint(args, 1).and_then(|l| {
-            let u = checkint(args, 2)?;
+            (r * f64::from(u)).floor() + 1.0
+        }
+        2 => {
+            let l = checkint(1)?;
+            let u = checkint(2)?;
             if l > u {
-                return Err(LuaError::Arg(2, "interval is empty".into()));
+                return Err(Raise::arg(2, "interval is empty"));
             }
-            Ok((r * (f64::from(u) - f64::from(l) + 1.0)).floor() + f64::from(l))
-        }),
-        _ => Err(LuaError::Plain("wrong number of arguments")),
+            (r * (f64::from(u) - f64::from(l) + 1.0)).floor() + f64::from(l)
+        }
+        _ => return Err(Raise::error("wrong number of arguments")),
     };
-    match drawn {
-        Ok(x) => ok(lua, x),
-        Err(e) => e.outcome(lua),
-    }
+    Ok(MultiValue::from_iter([Value::Number(drawn)]))
 }
 
 /// `redis.sha1hex(s)`.
