@@ -22,15 +22,19 @@ pub fn sha1(data: &[u8]) -> [u8; 20] {
         0xC3D2_E1F0,
     ];
     let bit_len = (data.len() as u64).wrapping_mul(8);
-    let mut tail = Vec::with_capacity(128);
     let whole = data.len() / 64 * 64;
-    tail.extend_from_slice(&data[whole..]);
-    tail.push(0x80);
-    while tail.len() % 64 != 56 {
-        tail.push(0);
+    for block in data[..whole].chunks_exact(64) {
+        compress(&mut h, block);
     }
-    tail.extend_from_slice(&bit_len.to_be_bytes());
-    for block in data[..whole].chunks_exact(64).chain(tail.chunks_exact(64)) {
+    // The rest, the 0x80 marker and the length fill one or two blocks, on the stack (EVAL hashes
+    // every script body it gets, so no allocation here).
+    let rest = &data[whole..];
+    let mut tail = [0u8; 128];
+    tail[..rest.len()].copy_from_slice(rest);
+    tail[rest.len()] = 0x80;
+    let blocks = if rest.len() < 56 { 1 } else { 2 };
+    tail[blocks * 64 - 8..blocks * 64].copy_from_slice(&bit_len.to_be_bytes());
+    for block in tail[..blocks * 64].chunks_exact(64) {
         compress(&mut h, block);
     }
     let mut out = [0u8; 20];
@@ -41,36 +45,56 @@ pub fn sha1(data: &[u8]) -> [u8; 20] {
 }
 
 fn compress(h: &mut [u32; 5], block: &[u8]) {
-    let mut w = [0u32; 80];
+    let mut w = [0u32; 16];
     for (i, word) in block.chunks_exact(4).enumerate() {
         w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
     }
-    for i in 16..80 {
-        w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
+    let mut s = *h;
+    // Four stretches of twenty rounds, each with its own function and constant, so that no
+    // round chooses at run time (EVAL hashes every body it is given).
+    rounds(&mut s, &mut w, 0, |b, c, d| (b & c) | (!b & d), 0x5A82_7999);
+    rounds(&mut s, &mut w, 20, |b, c, d| b ^ c ^ d, 0x6ED9_EBA1);
+    rounds(
+        &mut s,
+        &mut w,
+        40,
+        |b, c, d| (b & c) | (b & d) | (c & d),
+        0x8F1B_BCDC,
+    );
+    rounds(&mut s, &mut w, 60, |b, c, d| b ^ c ^ d, 0xCA62_C1D6);
+    for (x, v) in h.iter_mut().zip(s) {
+        *x = x.wrapping_add(v);
     }
-    let [mut a, mut b, mut c, mut d, mut e] = *h;
-    for (i, wi) in w.iter().enumerate() {
-        let (f, k) = match i {
-            0..=19 => ((b & c) | (!b & d), 0x5A82_7999),
-            20..=39 => (b ^ c ^ d, 0x6ED9_EBA1),
-            40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
-            _ => (b ^ c ^ d, 0xCA62_C1D6),
-        };
+}
+
+/// Rounds `start..start + 20`; the message schedule is kept as a 16-word ring.
+#[inline(always)]
+fn rounds(
+    s: &mut [u32; 5],
+    w: &mut [u32; 16],
+    start: usize,
+    f: impl Fn(u32, u32, u32) -> u32,
+    k: u32,
+) {
+    let [mut a, mut b, mut c, mut d, mut e] = *s;
+    for i in start..start + 20 {
+        if i >= 16 {
+            w[i & 15] =
+                (w[(i + 13) & 15] ^ w[(i + 8) & 15] ^ w[(i + 2) & 15] ^ w[i & 15]).rotate_left(1);
+        }
         let t = a
             .rotate_left(5)
-            .wrapping_add(f)
+            .wrapping_add(f(b, c, d))
             .wrapping_add(e)
             .wrapping_add(k)
-            .wrapping_add(*wi);
+            .wrapping_add(w[i & 15]);
         e = d;
         d = c;
         c = b.rotate_left(30);
         b = a;
         a = t;
     }
-    for (x, v) in h.iter_mut().zip([a, b, c, d, e]) {
-        *x = x.wrapping_add(v);
-    }
+    *s = [a, b, c, d, e];
 }
 
 #[cfg(test)]

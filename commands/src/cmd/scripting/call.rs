@@ -29,16 +29,25 @@ pub(super) struct Run<'r, 'c> {
     pub wrote: bool,
     /// The AOF side of the script's writes, while the AOF is on.
     pub txn: Option<TxnFeed>,
+    /// Buffers of the running command, kept by the engine from run to run.
+    bufs: Buffers,
+}
+
+/// The buffers `redis.call` fills for each command: its arguments and its reply. The engine
+/// keeps them between runs, so a script's calls allocate nothing once they have grown.
+#[derive(Default)]
+pub(super) struct Buffers {
     /// Reply bytes of the running command.
     scratch: Vec<u8>,
-    /// Arguments of the running command.
+    /// Arguments of the running command, back to back.
     argv: Vec<u8>,
+    /// Each argument's offset and length in `argv`.
     spans: Vec<(u32, u32)>,
 }
 
 impl<'r, 'c> Run<'r, 'c> {
-    /// The run of a script by `ctx`'s client.
-    pub fn new(ctx: &'r mut Ctx<'c>, read_only: bool, allow_oom: bool) -> Self {
+    /// The run of a script by `ctx`'s client, with the engine's `bufs`.
+    pub fn new(ctx: &'r mut Ctx<'c>, read_only: bool, allow_oom: bool, bufs: Buffers) -> Self {
         let limit = Config::load(&ctx.server.config.maxmemory);
         let oom = limit != 0 && ctx.store.store().dataset_bytes() > limit;
         let txn = ctx.server.aof.is_on().then(TxnFeed::default);
@@ -49,10 +58,13 @@ impl<'r, 'c> Run<'r, 'c> {
             oom,
             wrote: false,
             txn,
-            scratch: Vec::new(),
-            argv: Vec::new(),
-            spans: Vec::new(),
+            bufs,
         }
+    }
+
+    /// Ends the run, handing back the buffers.
+    pub fn into_buffers(self) -> Buffers {
+        self.bufs
     }
 
     /// Collects the Lua arguments as a command line, as `luaArgsToRedisArgv`: strings as they
@@ -61,23 +73,26 @@ impl<'r, 'c> Run<'r, 'c> {
         if args.is_empty() {
             return Err("Please specify at least one argument for this redis lib call");
         }
-        self.argv.clear();
-        self.spans.clear();
+        self.bufs.argv.clear();
+        self.bufs.spans.clear();
         for v in args {
-            let start = self.argv.len();
+            let start = self.bufs.argv.len();
             match v {
-                Value::String(s) => self.argv.extend_from_slice(&s.as_bytes()),
+                Value::String(s) => self.bufs.argv.extend_from_slice(&s.as_bytes()),
                 Value::Integer(i) => self
+                    .bufs
                     .argv
                     .extend_from_slice(crate::resp::reply::format_double_g17(*i as f64).as_bytes()),
                 Value::Number(n) => self
+                    .bufs
                     .argv
                     .extend_from_slice(crate::resp::reply::format_double_g17(*n).as_bytes()),
                 _ => return Err("Lua redis lib command arguments must be strings or integers"),
             }
             let _ = lua;
-            self.spans
-                .push((start as u32, (self.argv.len() - start) as u32));
+            self.bufs
+                .spans
+                .push((start as u32, (self.bufs.argv.len() - start) as u32));
         }
         Ok(())
     }
@@ -93,11 +108,11 @@ pub(super) fn call(
     if let Err(msg) = run.collect_args(lua, &args) {
         return Ok((Value::Table(error_table(lua, msg.as_bytes())?), true));
     }
-    let argv = std::mem::take(&mut run.argv);
-    let spans = std::mem::take(&mut run.spans);
+    let argv = std::mem::take(&mut run.bufs.argv);
+    let spans = std::mem::take(&mut run.bufs.spans);
     let result = call_args(lua, run, Args::new(&argv, &spans));
-    run.argv = argv;
-    run.spans = spans;
+    run.bufs.argv = argv;
+    run.bufs.spans = spans;
     result
 }
 
@@ -110,7 +125,7 @@ fn call_args(lua: &Lua, run: &mut Run<'_, '_>, args: Args<'_>) -> mlua::Result<(
     if spec.has(flags::WRITE) {
         run.wrote = true;
     }
-    let mut out = std::mem::take(&mut run.scratch);
+    let mut out = std::mem::take(&mut run.bufs.scratch);
     out.clear();
     let ctx = &mut *run.ctx;
     let mut outer = crate::nested::Outer {
@@ -123,7 +138,7 @@ fn call_args(lua: &Lua, run: &mut Run<'_, '_>, args: Args<'_>) -> mlua::Result<(
     crate::nested::call(&mut outer, spec, args, &mut out, run.txn.as_mut());
     let value = reply_to_lua(lua, &out);
     let raise = out.first() == Some(&b'-');
-    run.scratch = out;
+    run.bufs.scratch = out;
     Ok((value?, raise))
 }
 
@@ -167,7 +182,7 @@ pub(super) fn command_exists(
     if let Err(msg) = run.collect_args(lua, &args) {
         return Ok(Err(error_table(lua, msg.as_bytes())?));
     }
-    let args = Args::new(&run.argv, &run.spans);
+    let args = Args::new(&run.bufs.argv, &run.bufs.spans);
     Ok(Ok(table::lookup(args.get(0)).is_some_and(|base| {
         base.subcommands.is_empty() || args.len() < 2 || base.subcommand(args.get(1)).is_some()
     })))

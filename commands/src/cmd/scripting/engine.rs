@@ -7,7 +7,6 @@
 //! lock is only contended by SCRIPT LOAD/EXISTS/FLUSH, which are short. Nothing a script can
 //! run takes the lock (the SCRIPT commands are `NOSCRIPT`; INFO reads the published figures).
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -15,11 +14,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use ferrite_scripting::rand48::Rand48;
 use ferrite_scripting::sha1::sha1_hex;
 use mlua::chunk::ChunkMode;
-use mlua::{Function, MultiValue, Table, Value};
+use mlua::{Function, Table, Value};
 
-use super::call::{self, Run};
+use super::call::{self, Buffers, Run};
 use super::convert::{error_reply, lua_to_reply};
-use super::sandbox::{self, Sandbox};
+use super::sandbox::Sandbox;
 use crate::ctx::Ctx;
 
 /// Shebang flags (`#!lua flags=...`), Redis's `SCRIPT_FLAG_*`.
@@ -48,27 +47,12 @@ const FLAG_NAMES: [(&str, u32); 4] = [
 /// `LUA_GC_CYCLE_PERIOD`), so that no single run pays for a full cycle.
 const GC_PERIOD: u32 = 50;
 
-/// The `redis.*` functions that exist only while a script runs (they reach its context).
-const RUN_FUNCTIONS: [&str; 5] = ["call", "pcall", "setresp", "set_repl", "acl_check_cmd"];
-
-/// Lua's `lua_tonumber`: numbers and numeric strings, 0 for anything else.
-fn lua_tonumber(v: &Value) -> f64 {
-    match v {
-        Value::Integer(i) => *i as f64,
-        Value::Number(n) => *n,
-        Value::String(s) => std::str::from_utf8(&s.as_bytes())
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0.0),
-        _ => 0.0,
-    }
-}
-
 /// A script name: the 40 lower-case hex digits of its body's SHA-1.
 pub(super) type Sha = [u8; 40];
 
+/// A cached script: its shebang flags and compiled function (the body itself is not needed
+/// again: Ferrite propagates a script's effects, never the script).
 struct Script {
-    body: Vec<u8>,
     flags: u32,
     func: Function,
 }
@@ -76,6 +60,10 @@ struct Script {
 struct Engine {
     sandbox: Sandbox,
     scripts: HashMap<Sha, Script>,
+    /// The cached bodies' bytes plus their names (INFO `used_memory_scripts_eval`).
+    bodies: usize,
+    /// `redis.call`'s buffers, reused by every run.
+    bufs: Option<Buffers>,
     runs: u32,
 }
 
@@ -120,6 +108,8 @@ impl Scripts {
             *guard = Some(Engine {
                 sandbox,
                 scripts: HashMap::new(),
+                bodies: 0,
+                bufs: Some(Buffers::default()),
                 runs: 0,
             });
         }
@@ -133,8 +123,8 @@ impl Scripts {
         call::publish_memory(&engine.sandbox.lua, &self.lua_memory);
         self.cached
             .store(engine.scripts.len() as u64, Ordering::Relaxed);
-        let bodies: usize = engine.scripts.values().map(|s| s.body.len() + 40).sum();
-        self.bodies_memory.store(bodies as u64, Ordering::Relaxed);
+        self.bodies_memory
+            .store(engine.bodies as u64, Ordering::Relaxed);
     }
 
     /// SCRIPT LOAD: compiles and caches `body`, returning its name.
@@ -277,14 +267,8 @@ impl Engine {
                     super::sandbox::error_message(&e)
                 )
             })?;
-        self.scripts.insert(
-            sha,
-            Script {
-                body: body.to_vec(),
-                flags,
-                func,
-            },
-        );
+        self.bodies += body.len() + sha.len();
+        self.scripts.insert(sha, Script { flags, func });
         Ok(sha)
     }
 
@@ -323,7 +307,8 @@ impl Engine {
         if self.runs.is_multiple_of(GC_PERIOD) {
             let _ = self.sandbox.lua.gc_step();
         }
-        let sha = String::from_utf8_lossy(sha).into_owned();
+        // Hex digits: always UTF-8; made into text only for an error.
+        let sha = std::str::from_utf8(sha).unwrap_or_default();
         match outcome {
             Ok((true, value, script_resp3)) => {
                 let (lua, next) = (&self.sandbox.lua, &self.sandbox.next);
@@ -333,7 +318,7 @@ impl Engine {
                         .error(&format!("ERR Error running script {sha}, {msg:.100}"));
                 }
             }
-            Ok((false, Value::Table(err), _)) => script_error(ctx, &err, &sha),
+            Ok((false, Value::Table(err), _)) => script_error(ctx, &err, sha),
             Ok((false, other, _)) => {
                 let msg = format!(
                     "ERR Error running script {sha}, {:.100}",
@@ -363,73 +348,21 @@ impl Engine {
     ) -> mlua::Result<(bool, Value, bool)> {
         let sb = &self.sandbox;
         let lua = &sb.lua;
-        sb.globals.raw_set("KEYS", string_array(lua, keys)?)?;
-        sb.globals.raw_set("ARGV", string_array(lua, argv)?)?;
-        let run = RefCell::new(Run::new(ctx, read_only, allow_oom));
-        let result = lua.scope(|scope| {
-            let redis = &sb.redis;
-            let call = scope.create_function(|lua, args: MultiValue| {
-                let (value, raise) = call::call(lua, &mut run.borrow_mut(), args)?;
-                match value {
-                    Value::Table(t) if raise => sandbox::raise(t),
-                    v => sandbox::ok(lua, v),
-                }
-            })?;
-            redis.raw_set("call", sandbox::raising(lua, call)?)?;
-            redis.raw_set(
-                "pcall",
-                scope.create_function(|lua, args: MultiValue| {
-                    Ok(call::call(lua, &mut run.borrow_mut(), args)?.0)
-                })?,
-            )?;
-            let setresp = scope.create_function(|lua, args: MultiValue| {
-                if args.len() != 1 {
-                    return sandbox::raise_msg(lua, "redis.setresp() requires one argument.");
-                }
-                let resp = lua_tonumber(&args[0]);
-                if resp != 2.0 && resp != 3.0 {
-                    return sandbox::raise_msg(lua, "RESP version must be 2 or 3.");
-                }
-                run.borrow_mut().ctx.client.resp3 = resp == 3.0;
-                sandbox::ok(lua, ())
-            })?;
-            redis.raw_set("setresp", sandbox::raising(lua, setresp)?)?;
-            // Ferrite's AOF always gets a script's writes: REPL_NONE and REPL_REPLICA are
-            // accepted and change nothing (there are no replicas).
-            let set_repl = scope.create_function(|lua, args: MultiValue| {
-                if args.len() != 1 {
-                    return sandbox::raise_msg(lua, "redis.set_repl() requires two arguments.");
-                }
-                let flags = lua_tonumber(&args[0]) as i64;
-                if flags & !3 != 0 {
-                    return sandbox::raise_msg(
-                        lua,
-                        "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
-                    );
-                }
-                sandbox::ok(lua, ())
-            })?;
-            redis.raw_set("set_repl", sandbox::raising(lua, set_repl)?)?;
-            let acl_check = scope.create_function(|lua, args: MultiValue| {
-                match call::command_exists(lua, &mut run.borrow_mut(), args)? {
-                    Err(t) => sandbox::raise(t),
-                    Ok(false) => sandbox::raise_msg(lua, "Invalid command passed to redis.acl_check_cmd()"),
-                    // Ferrite has one user, allowed everything.
-                    Ok(true) => sandbox::ok(lua, true),
-                }
-            })?;
-            redis.raw_set("acl_check_cmd", sandbox::raising(lua, acl_check)?)?;
-            let (ok, value): (bool, Value) = sb.run.call(func.clone())?;
-            Ok((ok, value))
-        });
-        for name in RUN_FUNCTIONS {
-            sb.redis.raw_set(name, Value::Nil)?;
-        }
-        let run = run.into_inner();
+        sb.globals
+            .raw_set(&sb.keys_name, string_array(lua, keys)?)?;
+        sb.globals
+            .raw_set(&sb.argv_name, string_array(lua, argv)?)?;
+        let bufs = self.bufs.take().unwrap_or_default();
+        let mut run = Run::new(ctx, read_only, allow_oom, bufs);
+        let result = {
+            let _installed = super::current::install(&mut run);
+            sb.run.call::<(bool, Value)>(func.clone())
+        };
         let script_resp3 = run.ctx.client.resp3;
-        if let Some(txn) = run.txn {
+        if let Some(txn) = run.txn.take() {
             run.ctx.client.aof_txn = Some(txn.finish());
         }
+        self.bufs = Some(run.into_buffers());
         let (ok, value) = result?;
         Ok((ok, value, script_resp3))
     }

@@ -14,6 +14,7 @@
 
 mod call;
 mod convert;
+mod current;
 mod engine;
 mod sandbox;
 

@@ -62,13 +62,14 @@ pub(super) struct Sandbox {
     pub env: Table,
     /// The real globals, where `KEYS` and `ARGV` are set before each run.
     pub globals: Table,
-    /// The real `redis` table, where the running script's `call`, `pcall`, `setresp`,
-    /// `set_repl` and `acl_check_cmd` are put for the run.
-    pub redis: Table,
     /// `run(f)`: calls `f` under the error handler, `(true, result)` or `(false, error)`.
     pub run: Function,
     /// Lua's own `next`, for walking returned tables.
     pub next: Function,
+    /// The names `KEYS` and `ARGV`, made once (every run sets both).
+    pub keys_name: mlua::LuaString,
+    /// See `keys_name`.
+    pub argv_name: mlua::LuaString,
 }
 
 impl Sandbox {
@@ -106,6 +107,7 @@ impl Sandbox {
             Ok::<_, Raise>(MultiValue::new())
         })?;
         math.raw_set("randomseed", randomseed)?;
+        super::current::register(&lua, &redis)?;
         redis.raw_set("sha1hex", raising(&lua, lua.create_function(sha1hex)?)?)?;
         redis.raw_set("log", raising(&lua, lua.create_function(log)?)?)?;
         let (env, run): (Table, Function) = lua
@@ -123,13 +125,15 @@ impl Sandbox {
                 globals.raw_set(name, Value::Nil)?;
             }
         }
+        let (keys_name, argv_name) = (lua.create_string("KEYS")?, lua.create_string("ARGV")?);
         Ok(Sandbox {
             lua,
             env,
             globals,
-            redis,
             run,
             next,
+            keys_name,
+            argv_name,
         })
     }
 }
