@@ -12,6 +12,7 @@
 #   TESTS=datatypes scripts/bench-vs-redis.sh      # the data-type workloads (see below)
 #   TESTS="lpush lpop lrange_100" SIZES=3 scripts/bench-vs-redis.sh
 #   TESTS=streams scripts/bench-vs-redis.sh         # XADD and XRANGE (see below)
+#   TESTS=scripting scripts/bench-vs-redis.sh       # EVAL and EVALSHA (see below)
 #
 # Environment: ROUNDS (3), N_P1 (300000), N_P16 (1000000), CLIENTS (50), SIZES ("3 1024"; "3"
 # with TESTS=datatypes), PIPELINES ("1 16"), TESTS ("set get"), IO_BACKEND (auto),
@@ -32,6 +33,9 @@
 # `XADD stream:__rand_int__ * field <d bytes>` with -r 1000 (a thousand streams, IDs from each
 # server's clock); `xrange_K` resets `xs` to 1000 entries of d bytes with redis-cli, then sends
 # `XRANGE xs - + COUNT K` with -n N/4 (K <= 10) or N/20.
+# TESTS=scripting means "eval_get evalsha_get evalsha_incr": `EVAL "return
+# redis.call('get',KEYS[1])" 1 key:__rand_int__` (-r 1000), and EVALSHA of that script and of
+# `return redis.call('incr',KEYS[1])`, loaded first with SCRIPT LOAD.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -49,7 +53,12 @@ if [[ "$TESTS" == datatypes ]]; then
 elif [[ "$TESTS" == streams ]]; then
     TESTS="xadd xrange_10 xrange_100"
     SIZES=${SIZES:-3}
+elif [[ "$TESTS" == scripting ]]; then
+    TESTS="eval_get evalsha_get evalsha_incr"
+    SIZES=${SIZES:-3}
 fi
+GET_SCRIPT="return redis.call('get',KEYS[1])"
+INCR_SCRIPT="return redis.call('incr',KEYS[1])"
 SIZES=${SIZES:-$SIZES_DEFAULT}
 IO_BACKEND=${IO_BACKEND:-auto}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -160,6 +169,13 @@ run_one() { # server port pid test P d n round
         if ((k <= 10)); then n=$((n / 4)); else n=$((n / 20)); fi
         prefill_stream "$port" "$d"
         cmd+=(-P "$p" -c "$CLIENTS" -n "$n" --precision 3 XRANGE xs - + COUNT "$k")
+    elif [[ "$test" == eval_get ]]; then
+        cmd+=(-P "$p" -c "$CLIENTS" -n "$n" -r 1000 --precision 3 EVAL "$GET_SCRIPT" 1 'key:__rand_int__')
+    elif [[ "$test" =~ ^evalsha_(get|incr)$ ]]; then
+        local script=$GET_SCRIPT sha
+        [[ ${BASH_REMATCH[1]} == incr ]] && script=$INCR_SCRIPT
+        sha=$(redis-cli -p "$port" SCRIPT LOAD "$script")
+        cmd+=(-P "$p" -c "$CLIENTS" -n "$n" -r 1000 --precision 3 EVALSHA "$sha" 1 'key:__rand_int__')
     elif [[ "$test" == xadd ]]; then
         local value
         value=$(head -c "$d" /dev/zero | tr '\0' x)
