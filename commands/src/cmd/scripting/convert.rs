@@ -213,6 +213,11 @@ struct Frame {
     kind: Walk,
 }
 
+/// How a table's elements are reached, and so how many Lua stack slots Redis has in use for
+/// each (the frame's own slots count the table; a map's or set's frame counts the inner table
+/// Redis fetched by name): an array element is pushed on top of its table (+1); a map walk
+/// holds key and value with a copy of the key on top (+3, then +2 for the value); a set walk
+/// holds the key and its copy (+2).
 enum Walk {
     Array { next: usize },
     Map { key: Value, value: Option<Value> },
@@ -230,7 +235,7 @@ impl Frame {
             }
             Walk::Map { key, value } => {
                 if let Some(v) = value.take() {
-                    return Ok(Some((v, self.slots + 3)));
+                    return Ok(Some((v, self.slots + 2)));
                 }
                 let (k, v): (Value, Value) = next.call((t.clone(), key.clone()))?;
                 if k.is_nil() {
@@ -238,7 +243,7 @@ impl Frame {
                 }
                 *key = k.clone();
                 *value = Some(v);
-                Ok(Some((k, self.slots + 4)))
+                Ok(Some((k, self.slots + 3)))
             }
             Walk::Set { key } => {
                 let (k, _): (Value, Value) = next.call((t.clone(), key.clone()))?;
@@ -246,7 +251,7 @@ impl Frame {
                     return Ok(None);
                 }
                 *key = k.clone();
-                Ok(Some((k, self.slots + 3)))
+                Ok(Some((k, self.slots + 2)))
             }
         }
     }
