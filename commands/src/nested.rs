@@ -26,13 +26,15 @@ pub(crate) struct Outer<'a> {
 }
 
 /// Runs `spec` with `args`, appending its reply to `out` in the client's current protocol;
-/// returns the error replies it wrote. `txn` collects its propagated form.
+/// returns the error replies it wrote. `txn` collects its propagated form, unless `propagate`
+/// is false (a script's `redis.set_repl(redis.REPL_NONE)`).
 pub(crate) fn call(
     outer: &mut Outer<'_>,
     spec: &'static CommandSpec,
     args: Args<'_>,
     out: &mut Vec<u8>,
     txn: Option<&mut TxnFeed>,
+    propagate: bool,
 ) -> u32 {
     let timer = CallTimer::start();
     let (server, thread, now_ms) = (outer.server, outer.thread, outer.now_ms);
@@ -51,6 +53,7 @@ pub(crate) fn call(
     let errors = sub.reply.errors();
     if let Some(t) = txn {
         match outer.client.aof_txn.take() {
+            _ if !propagate => t.unpropagated(server, outer.store),
             // A script run inside EXEC filed its own commands: they join EXEC's.
             Some(inner) => t.absorb(inner),
             None => t.command(server, outer.store, db, spec, args, &out[mark..], now_ms),

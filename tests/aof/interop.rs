@@ -246,6 +246,12 @@ pub(crate) fn propagated_forms_match_redis(backend: &str) {
         ],
         &[
             "EVAL",
+            "redis.set_repl(redis.REPL_NONE) redis.call('set', 'nr', 1) \
+             redis.set_repl(redis.REPL_ALL) redis.call('set', 'r', 2)",
+            "0",
+        ],
+        &[
+            "EVAL",
             "redis.call('set', 'sk2', 'x') return redis.pcall('lpush', 'sk2', 1).err",
             "0",
         ],

@@ -236,6 +236,16 @@ impl TxnFeed {
         propagate::command(e, db, spec, args, reply, now_ms, wrote, &mut after);
     }
 
+    /// After a command whose propagation was turned off (a script's `redis.set_repl`): its
+    /// commit numbers are taken (filed as "nothing"), its lazy-expiry deletions still go out.
+    pub fn unpropagated(&mut self, server: &Server, session: &mut Session) {
+        session.take_commits(&mut self.commits);
+        for c in self.commits.drain(..) {
+            self.txn.seqs.push(c.seq);
+            push_reaped_del(server, &c, &mut self.txn.entry);
+        }
+    }
+
     /// Adds a transaction filed by a command run inside this one (a script run by EXEC).
     pub fn absorb(&mut self, inner: Txn) {
         self.txn.entry.extend(&inner.entry);

@@ -271,7 +271,7 @@ fn exec(ctx: &mut Ctx<'_>, _args: Args<'_>) {
             break;
         };
         // A HELLO inside the transaction switches the protocol of the replies after it.
-        crate::nested::call(&mut outer, spec, args, ctx.reply.raw(), txn.as_mut());
+        crate::nested::call(&mut outer, spec, args, ctx.reply.raw(), txn.as_mut(), true);
     }
     ctx.client.in_exec = None;
     ctx.client.deny_blocking = deny_blocking;

@@ -27,6 +27,8 @@ pub(super) struct Run<'r, 'c> {
     pub oom: bool,
     /// A write command ran (Redis's `SCRIPT_WRITE_DIRTY`).
     pub wrote: bool,
+    /// The script's commands go to the AOF (`redis.set_repl` with `REPL_AOF` set, the default).
+    pub to_aof: bool,
     /// The AOF side of the script's writes, while the AOF is on.
     pub txn: Option<TxnFeed>,
     /// Buffers of the running command, kept by the engine from run to run.
@@ -57,6 +59,7 @@ impl<'r, 'c> Run<'r, 'c> {
             allow_oom,
             oom,
             wrote: false,
+            to_aof: true,
             txn,
             bufs,
         }
@@ -135,7 +138,14 @@ fn call_args(lua: &Lua, run: &mut Run<'_, '_>, args: Args<'_>) -> mlua::Result<(
         thread: ctx.thread,
         now_ms: ctx.now_ms,
     };
-    crate::nested::call(&mut outer, spec, args, &mut out, run.txn.as_mut());
+    crate::nested::call(
+        &mut outer,
+        spec,
+        args,
+        &mut out,
+        run.txn.as_mut(),
+        run.to_aof,
+    );
     let value = reply_to_lua(lua, &out);
     let raise = out.first() == Some(&b'-');
     run.bufs.scratch = out;

@@ -100,8 +100,8 @@ pub(super) fn register(lua: &Lua, redis: &Table) -> mlua::Result<()> {
         }
     })?;
     redis.raw_set("setresp", sandbox::raising(lua, setresp)?)?;
-    // Ferrite's AOF always gets a script's writes: REPL_NONE and REPL_REPLICA are accepted and
-    // change nothing (there are no replicas).
+    // REPL_AOF decides whether the commands that follow reach the AOF; REPL_REPLICA is accepted
+    // and changes nothing (there are no replicas).
     let set_repl = lua.create_function(|lua, args: MultiValue| {
         if args.len() != 1 {
             return sandbox::raise_msg(lua, "redis.set_repl() requires two arguments.");
@@ -113,7 +113,10 @@ pub(super) fn register(lua: &Lua, redis: &Table) -> mlua::Result<()> {
                 "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
             );
         }
-        sandbox::ok(lua, ())
+        match with_run(|run| run.to_aof = flags & 1 != 0) {
+            Some(()) => sandbox::ok(lua, ()),
+            None => outside(lua, "redis.set_repl"),
+        }
     })?;
     redis.raw_set("set_repl", sandbox::raising(lua, set_repl)?)?;
     let acl_check = lua.create_function(|lua, args: MultiValue| {
