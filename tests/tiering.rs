@@ -287,9 +287,9 @@ fn collections_outlive_their_pages(backend: &str) {
     assert_eq!(tier_field(&mut c, "tier_io_errors"), 0);
 }
 
-fn transactions_wait_for_their_keys(backend: &str) {
-    let f = start(backend);
-    let mut c = f.conn();
+/// Sets counters `n:0`..`n:499` to their index, then writes enough other keys that the
+/// counters' pages leave memory.
+fn counters_then_noise(c: &mut Conn) {
     let counters: Vec<_> = (0..500)
         .map(|i| {
             cmd(&[
@@ -299,11 +299,17 @@ fn transactions_wait_for_their_keys(backend: &str) {
             ])
         })
         .collect();
-    pipeline(&mut c, &counters);
+    pipeline(c, &counters);
     let noise: Vec<_> = (0..KEYS / 4)
         .map(|i| cmd(&[b"SET", format!("noise:{i}").as_bytes(), &value(i, 0)]))
         .collect();
-    pipeline(&mut c, &noise);
+    pipeline(c, &noise);
+}
+
+fn transactions_wait_for_their_keys(backend: &str) {
+    let f = start(backend);
+    let mut c = f.conn();
+    counters_then_noise(&mut c);
     let sync_before = tier_field(&mut c, "tier_sync_reads");
     for i in (0..500).step_by(50) {
         let (a, b) = (format!("n:{i}"), format!("n:{}", i + 1));
@@ -336,20 +342,7 @@ fn transactions_wait_for_their_keys(backend: &str) {
 fn scripts_wait_for_their_keys(backend: &str) {
     let f = start(backend);
     let mut c = f.conn();
-    let counters: Vec<_> = (0..500)
-        .map(|i| {
-            cmd(&[
-                b"SET",
-                format!("n:{i}").as_bytes(),
-                i.to_string().as_bytes(),
-            ])
-        })
-        .collect();
-    pipeline(&mut c, &counters);
-    let noise: Vec<_> = (0..KEYS / 4)
-        .map(|i| cmd(&[b"SET", format!("noise:{i}").as_bytes(), &value(i, 0)]))
-        .collect();
-    pipeline(&mut c, &noise);
+    counters_then_noise(&mut c);
     let sync_before = tier_field(&mut c, "tier_sync_reads");
     let async_before = tier_field(&mut c, "tier_async_reads");
     let script = "return redis.call('incr', KEYS[1]) + redis.call('get', KEYS[2])";

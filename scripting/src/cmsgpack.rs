@@ -599,6 +599,7 @@ mod tests {
     //! Redis's reply after "ERR " and before " script: ...".
 
     use super::*;
+    use crate::testutil::*;
 
     /// Renders values for comparison (run by the tests, not by Redis): strings quoted with
     /// `%q`, tables as sorted `{k=v}`.
@@ -633,28 +634,6 @@ mod tests {
         lua.globals().set("cmsgpack", open(&lua).unwrap()).unwrap();
         lua.load(PRELUDE).exec().unwrap();
         lua
-    }
-
-    /// The first result of `code`, run as the script `user_script`, as bytes.
-    fn bytes(lua: &Lua, code: &str) -> Vec<u8> {
-        let v: Value = lua.load(code).set_name("@user_script").eval().unwrap();
-        match v {
-            Value::String(s) => s.as_bytes().to_vec(),
-            other => panic!("{code}: not a string: {other:?}"),
-        }
-    }
-
-    fn text(lua: &Lua, code: &str) -> String {
-        String::from_utf8_lossy(&bytes(lua, code)).into_owned()
-    }
-
-    /// The error value `code` raises, which must be a string.
-    fn err(lua: &Lua, code: &str) -> String {
-        let wrapped = format!(
-            "local ok, e = pcall(function() {code} end) \
-             assert(not ok, 'no error') assert(type(e) == 'string', type(e)) return e"
-        );
-        text(lua, &wrapped)
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub mod lauxlib;
 pub mod rand48;
 pub mod sha1;
 pub mod structlib;
+#[cfg(test)]
+mod testutil;
 
 /// A library's `luaopen_*`: builds its table.
 type Opener = fn(&Lua) -> mlua::Result<Table>;

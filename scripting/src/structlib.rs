@@ -400,6 +400,7 @@ mod tests {
     //! Redis's reply after "ERR " and before " script: ...".
 
     use super::*;
+    use crate::testutil::*;
 
     fn lua() -> Lua {
         let lua = Lua::new();
@@ -421,33 +422,9 @@ mod tests {
         lua
     }
 
-    fn bytes(lua: &Lua, code: &str) -> Vec<u8> {
-        let v: Value = lua.load(code).set_name("@user_script").eval().unwrap();
-        match v {
-            Value::String(s) => s.as_bytes().to_vec(),
-            other => panic!("{code}: not a string: {other:?}"),
-        }
-    }
-
-    fn text(lua: &Lua, code: &str) -> String {
-        String::from_utf8_lossy(&bytes(lua, code)).into_owned()
-    }
-
     /// `return showall(<expr>)`.
     fn show(lua: &Lua, expr: &str) -> String {
         text(lua, &format!("return showall({expr})"))
-    }
-
-    fn err_bytes(lua: &Lua, code: &str) -> Vec<u8> {
-        let wrapped = format!(
-            "local ok, e = pcall(function() {code} end) \
-             assert(not ok, 'no error') assert(type(e) == 'string', type(e)) return e"
-        );
-        bytes(lua, &wrapped)
-    }
-
-    fn err(lua: &Lua, code: &str) -> String {
-        String::from_utf8_lossy(&err_bytes(lua, code)).into_owned()
     }
 
     #[test]
