@@ -48,12 +48,18 @@ pub fn sync_tracking(config: &Config, session: &Session) {
     session.store().access().set_policy(tracking);
 }
 
+/// Whether `maxmemory` is set and the dataset is over it (Redis's OOM condition).
+pub fn over_maxmemory(config: &Config, session: &Session) -> bool {
+    let limit = Config::load(&config.maxmemory);
+    limit != 0 && session.store().dataset_bytes() > limit
+}
+
 /// Evicts until the dataset is under `maxmemory`; false if it is still over (out of memory).
 pub fn make_room(config: &Config, session: &mut Session, now_ms: u64, seed: &mut u64) -> bool {
-    let limit = Config::load(&config.maxmemory);
-    if limit == 0 || session.store().dataset_bytes() <= limit {
+    if !over_maxmemory(config, session) {
         return true;
     }
+    let limit = Config::load(&config.maxmemory);
     let Some(policy) = policy(config) else {
         return false;
     };

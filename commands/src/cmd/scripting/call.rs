@@ -11,7 +11,6 @@ use super::convert::reply_to_lua;
 use super::sandbox::error_table;
 use crate::aof::feed::TxnFeed;
 use crate::args::Args;
-use crate::config::Config;
 use crate::ctx::Ctx;
 use crate::table::{self, CommandSpec, flags};
 
@@ -50,8 +49,7 @@ pub(super) struct Buffers {
 impl<'r, 'c> Run<'r, 'c> {
     /// The run of a script by `ctx`'s client, with the engine's `bufs`.
     pub fn new(ctx: &'r mut Ctx<'c>, read_only: bool, allow_oom: bool, bufs: Buffers) -> Self {
-        let limit = Config::load(&ctx.server.config.maxmemory);
-        let oom = limit != 0 && ctx.store.store().dataset_bytes() > limit;
+        let oom = crate::eviction::over_maxmemory(&ctx.server.config, ctx.store);
         let txn = ctx.server.aof.is_on().then(TxnFeed::default);
         Run {
             ctx,
@@ -72,7 +70,7 @@ impl<'r, 'c> Run<'r, 'c> {
 
     /// Collects the Lua arguments as a command line, as `luaArgsToRedisArgv`: strings as they
     /// are, numbers as `%.17g`, anything else refused.
-    fn collect_args(&mut self, lua: &Lua, args: &MultiValue) -> Result<(), &'static str> {
+    fn collect_args(&mut self, args: &MultiValue) -> Result<(), &'static str> {
         if args.is_empty() {
             return Err("Please specify at least one argument for this redis lib call");
         }
@@ -92,7 +90,6 @@ impl<'r, 'c> Run<'r, 'c> {
                     .extend_from_slice(crate::resp::reply::format_double_g17(*n).as_bytes()),
                 _ => return Err("Lua redis lib command arguments must be strings or integers"),
             }
-            let _ = lua;
             self.bufs
                 .spans
                 .push((start as u32, (self.bufs.argv.len() - start) as u32));
@@ -108,7 +105,7 @@ pub(super) fn call(
     run: &mut Run<'_, '_>,
     args: MultiValue,
 ) -> mlua::Result<(Value, bool)> {
-    if let Err(msg) = run.collect_args(lua, &args) {
+    if let Err(msg) = run.collect_args(&args) {
         return Ok((Value::Table(error_table(lua, msg.as_bytes())?), true));
     }
     let argv = std::mem::take(&mut run.bufs.argv);
@@ -189,7 +186,7 @@ pub(super) fn command_exists(
     run: &mut Run<'_, '_>,
     args: MultiValue,
 ) -> mlua::Result<Result<bool, mlua::Table>> {
-    if let Err(msg) = run.collect_args(lua, &args) {
+    if let Err(msg) = run.collect_args(&args) {
         return Ok(Err(error_table(lua, msg.as_bytes())?));
     }
     let args = Args::new(&run.bufs.argv, &run.bufs.spans);

@@ -90,7 +90,7 @@ pub(super) fn register(lua: &Lua, redis: &Table) -> mlua::Result<()> {
         if args.len() != 1 {
             return sandbox::raise_msg(lua, "redis.setresp() requires one argument.");
         }
-        let resp = lua_tonumber(&args[0]);
+        let resp = lua_tonumber(lua, &args[0])?;
         if resp != 2.0 && resp != 3.0 {
             return sandbox::raise_msg(lua, "RESP version must be 2 or 3.");
         }
@@ -106,7 +106,7 @@ pub(super) fn register(lua: &Lua, redis: &Table) -> mlua::Result<()> {
         if args.len() != 1 {
             return sandbox::raise_msg(lua, "redis.set_repl() requires two arguments.");
         }
-        let flags = lua_tonumber(&args[0]) as i64;
+        let flags = lua_tonumber(lua, &args[0])? as i64;
         if flags & !3 != 0 {
             return sandbox::raise_msg(
                 lua,
@@ -136,17 +136,9 @@ pub(super) fn register(lua: &Lua, redis: &Table) -> mlua::Result<()> {
     Ok(())
 }
 
-/// Lua's `lua_tonumber`: numbers and numeric strings, 0 for anything else.
-fn lua_tonumber(v: &Value) -> f64 {
-    match v {
-        Value::Integer(i) => *i as f64,
-        Value::Number(n) => *n,
-        Value::String(s) => std::str::from_utf8(&s.as_bytes())
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0.0),
-        _ => 0.0,
-    }
+/// Lua's `lua_tonumber`: numbers and numeric strings (as Lua reads them), 0 for anything else.
+fn lua_tonumber(lua: &Lua, v: &Value) -> mlua::Result<f64> {
+    Ok(lua.coerce_number(v.clone())?.unwrap_or(0.0))
 }
 
 #[cfg(test)]

@@ -373,8 +373,7 @@ fn prepare(ctx: &Ctx<'_>, flags: u32, read_only_command: bool) -> Result<(), Str
     if flags & EVAL_COMPAT_MODE != 0 {
         return Ok(());
     }
-    let limit = crate::config::Config::load(&ctx.server.config.maxmemory);
-    if flags & ALLOW_OOM == 0 && limit != 0 && ctx.store.store().dataset_bytes() > limit {
+    if flags & ALLOW_OOM == 0 && crate::eviction::over_maxmemory(&ctx.server.config, ctx.store) {
         return Err("OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'".into());
     }
     if flags & NO_WRITES == 0 {

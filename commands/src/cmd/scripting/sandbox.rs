@@ -215,15 +215,8 @@ fn log(lua: &Lua, args: MultiValue) -> Outcome {
     if args.len() < 2 {
         return raise_msg(lua, "redis.log() requires two arguments or more.");
     }
-    let level = match &args[0] {
-        Value::Integer(i) => Some(*i as f64),
-        Value::Number(n) => Some(*n),
-        Value::String(s) => std::str::from_utf8(&s.as_bytes())
-            .ok()
-            .and_then(|s| s.trim().parse::<f64>().ok()),
-        _ => None,
-    };
-    let Some(level) = level else {
+    // `lua_isnumber`: a number or a string Lua reads as one.
+    let Some(level) = lua.coerce_number(args[0].clone())? else {
         return raise_msg(lua, "First argument must be a number (log level).");
     };
     let level = level as i64;
