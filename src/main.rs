@@ -168,6 +168,10 @@ fn load_dump(server: &Server) -> anyhow::Result<()> {
     match persist::rdb_read::load_file(Path::new(&name), &mut session, unix_ms()) {
         Ok(None) => Ok(()),
         Ok(Some(loaded)) => {
+            if let Err(e) = server.scripts.load_libraries(&loaded.libraries) {
+                log::warn!("Failed loading library: {e}");
+                anyhow::bail!("cannot load {name}: a function library failed to load: {e}");
+            }
             log::info!(
                 "Done loading RDB, keys loaded: {}, keys expired: {}.",
                 loaded.keys,

@@ -136,8 +136,9 @@ fn expiry(out: &mut Vec<u8>, key: &[u8], expire_at: u64) {
     }
 }
 
-/// Writes every live key as of `now_ms` as commands to `w` (the caller keeps the store still,
-/// as for an RDB snapshot); `aux` gives the per-key delay.
+/// Writes the function libraries (`FUNCTION LOAD`, Redis's `rewriteFunctions`) and every live
+/// key as of `now_ms` as commands to `w` (the caller keeps the store still, as for an RDB
+/// snapshot); `aux` gives the libraries and the per-key delay.
 pub fn write_commands<W: Write>(
     session: &mut Session,
     now_ms: u64,
@@ -147,6 +148,9 @@ pub fn write_commands<W: Write>(
     let store = std::sync::Arc::clone(session.store());
     let mut buf = Vec::with_capacity(1 << 16);
     let mut objects: Vec<Vec<u8>> = Vec::new();
+    for code in &aux.libraries {
+        encode(&mut buf, &[b"FUNCTION", b"LOAD", code]);
+    }
     for db in 0..store.databases().min(256) {
         let db = db as u8;
         if store.db_size(db) == 0 {

@@ -135,6 +135,12 @@ fn load_file(
         let mut session = server.store.session();
         match rdb_read::load_bytes(data, &mut session, crate::server::unix_ms()) {
             Ok((rdb, end)) => {
+                if let Err(e) = server.scripts.load_libraries(&rdb.libraries) {
+                    log::warn!("Failed loading library: {e}");
+                    return Err(AofError::Load(format!(
+                        "Error reading the RDB base file {name}, AOF loading aborted"
+                    )));
+                }
                 loaded.keys += rdb.keys;
                 start = end;
                 if old_style {

@@ -116,6 +116,7 @@ fn empty_base(server: &Server, dir: &std::path::Path, filename: &str) -> Result<
             used_mem: 0,
             aof_base: true,
             key_delay: 0,
+            libraries: server.scripts.functions.codes(),
         };
         bytes = crate::persist::rdb_write::write_snapshot(
             &mut session,

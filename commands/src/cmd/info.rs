@@ -330,25 +330,41 @@ fn memory(ctx: &Ctx<'_>, out: &mut String) {
     field!(out, "used_memory_index", "{}", st.index_memory_bytes);
     field!(out, "total_system_memory", "{total}");
     field!(out, "total_system_memory_human", "{}", human(total));
-    // Scripting, in Redis 7.0's fields; Ferrite has no function engine (FUNCTION), so its
-    // figures are 0. Read from figures the engine publishes: INFO may run inside a script.
+    // Scripting, in Redis 7.0's fields: EVAL's interpreter and cache, the function engine's
+    // interpreter and libraries. Read from figures the engines publish: INFO may run inside a
+    // script.
     let scripts = &s.scripts;
     let lua = scripts.lua_memory.load(Ordering::Relaxed);
     let bodies = scripts.bodies_memory.load(Ordering::Relaxed);
+    let f = &scripts.functions;
+    let vm_functions = f.lua_memory.load(Ordering::Relaxed);
+    let functions_memory = f.overhead.load(Ordering::Relaxed);
     field!(out, "used_memory_lua", "{lua}");
     field!(out, "used_memory_vm_eval", "{lua}");
     field!(out, "used_memory_lua_human", "{}", human(lua));
     field!(out, "used_memory_scripts_eval", "{bodies}");
     let cached = scripts.cached.load(Ordering::Relaxed);
     field!(out, "number_of_cached_scripts", "{cached}");
-    field!(out, "number_of_functions", "0");
-    field!(out, "number_of_libraries", "0");
-    field!(out, "used_memory_vm_functions", "0");
-    field!(out, "used_memory_vm_total", "{lua}");
-    field!(out, "used_memory_vm_total_human", "{}", human(lua));
-    field!(out, "used_memory_functions", "0");
-    field!(out, "used_memory_scripts", "{bodies}");
-    field!(out, "used_memory_scripts_human", "{}", human(bodies));
+    field!(
+        out,
+        "number_of_functions",
+        "{}",
+        f.functions.load(Ordering::Relaxed)
+    );
+    field!(
+        out,
+        "number_of_libraries",
+        "{}",
+        f.libraries.load(Ordering::Relaxed)
+    );
+    field!(out, "used_memory_vm_functions", "{vm_functions}");
+    let vm_total = lua + vm_functions;
+    field!(out, "used_memory_vm_total", "{vm_total}");
+    field!(out, "used_memory_vm_total_human", "{}", human(vm_total));
+    field!(out, "used_memory_functions", "{functions_memory}");
+    let scripts_total = bodies + functions_memory;
+    field!(out, "used_memory_scripts", "{scripts_total}");
+    field!(out, "used_memory_scripts_human", "{}", human(scripts_total));
     field!(out, "maxmemory", "{maxmemory}");
     field!(out, "maxmemory_human", "{}", human(maxmemory));
     let policy = s.config.value("maxmemory-policy").unwrap_or_default();

@@ -55,6 +55,7 @@ pub const GROUPS: &[&[CommandSpec]] = &[
     transactions::COMMANDS,
     pubsub::COMMANDS,
     scripting::COMMANDS,
+    scripting::functions::COMMANDS,
     streams::CORE_COMMANDS,
     streams::GROUP_COMMANDS,
 ];

@@ -105,7 +105,7 @@ impl fmt::Display for LoadError {
 impl std::error::Error for LoadError {}
 
 /// What a load did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Loaded {
     /// Keys added to the store.
     pub keys: u64,
@@ -113,6 +113,8 @@ pub struct Loaded {
     pub expired: u64,
     /// Empty collections skipped (Redis skips them too).
     pub empty: u64,
+    /// The function libraries' code, in file order (for the caller to load).
+    pub libraries: Vec<Vec<u8>>,
 }
 
 /// Redis's `moduleTypeNameByID`: the 9-character type name in a module id.
@@ -230,11 +232,11 @@ pub fn parse_prefix(
                 ));
             }
             op::FUNCTION2 => {
-                return Err(LoadError::Unsupported(
-                    "The RDB file contains a function library (FUNCTION LOAD): Ferrite does \
-                     not support functions"
-                        .into(),
-                ));
+                let code = r
+                    .string()
+                    .map_err(|_| fail(&r, "Failed loading library payload"))?;
+                loaded.libraries.push(code);
+                continue;
             }
             _ => {}
         }
@@ -390,11 +392,12 @@ mod tests {
     /// A small file: two databases, a TTL, an expired key, a string, a list and a hash.
     fn sample() -> Vec<u8> {
         let mut w = RdbWriter::new(Vec::new());
-        w.header(Aux {
+        w.header(&Aux {
             ctime: 1,
             used_mem: 2,
             aof_base: false,
             key_delay: 0,
+            libraries: Vec::new(),
         })
         .unwrap();
         w.select_db(0, 3, 1).unwrap();

@@ -36,8 +36,8 @@ pub mod op {
     pub const EOF: u8 = 255;
 }
 
-/// What the AUX fields say about the saving server.
-#[derive(Debug, Clone, Copy)]
+/// What the AUX fields say about the saving server, and what is saved beside the keys.
+#[derive(Debug, Clone, Default)]
 pub struct Aux {
     /// Unix seconds of the save (`ctime`).
     pub ctime: u64,
@@ -48,6 +48,9 @@ pub struct Aux {
     /// `rdb-key-save-delay`: microseconds to sleep after each key (negative: nanoseconds),
     /// Redis's testing knob for slow saves. Not an AUX field; 0 in production.
     pub key_delay: i64,
+    /// The function libraries' code, saved after the AUX fields (taken before a fork, so the
+    /// child reads no shared state).
+    pub libraries: Vec<Vec<u8>>,
 }
 
 impl Aux {
@@ -95,7 +98,7 @@ impl<W: Write> RdbWriter<W> {
 
     /// The magic and the AUX fields `rdbSaveInfoAuxFields` writes for a master without
     /// replicas (no `repl-*` fields).
-    pub fn header(&mut self, aux: Aux) -> io::Result<()> {
+    pub fn header(&mut self, aux: &Aux) -> io::Result<()> {
         self.buf
             .extend_from_slice(format!("REDIS{RDB_VERSION:04}").as_bytes());
         self.aux("redis-ver", crate::cmd::info::REDIS_VERSION);
@@ -103,6 +106,11 @@ impl<W: Write> RdbWriter<W> {
         self.aux("ctime", &aux.ctime.to_string());
         self.aux("used-mem", &aux.used_mem.to_string());
         self.aux("aof-base", if aux.aof_base { "1" } else { "0" });
+        // `rdbSaveFunctions`: each library's code.
+        for code in &aux.libraries {
+            self.buf.push(op::FUNCTION2);
+            put_string(&mut self.buf, code);
+        }
         self.flush_buf()
     }
 
@@ -161,7 +169,7 @@ pub fn write_snapshot<W: Write>(
     w: W,
 ) -> io::Result<(W, u64)> {
     let mut out = RdbWriter::new(w);
-    out.header(aux)?;
+    out.header(&aux)?;
     let store = std::sync::Arc::clone(session.store());
     let mut written = 0u64;
     let mut objects: Vec<(Vec<u8>, u64)> = Vec::new();

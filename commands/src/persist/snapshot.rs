@@ -139,6 +139,7 @@ fn aux(server: &Server) -> Aux {
         used_mem: st.log_memory_bytes.saturating_add(st.index_memory_bytes),
         aof_base: false,
         key_delay: key_save_delay(server),
+        libraries: server.scripts.functions.codes(),
     }
 }
 

@@ -467,6 +467,18 @@ fn hex_value(b: u8) -> Option<u8> {
 #[derive(Debug, PartialEq, Eq)]
 struct Unbalanced;
 
+/// Redis's `sdssplitargs` on `line`: its words, or `None` when its quotes are unbalanced.
+pub fn split_words(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let (mut buf, mut spans) = (Vec::new(), Vec::new());
+    split_args(line, &mut buf, &mut spans).ok()?;
+    Some(
+        spans
+            .iter()
+            .map(|&(at, len)| buf[at as usize..(at + len) as usize].to_vec())
+            .collect(),
+    )
+}
+
 /// Redis's `sdssplitargs`: arguments separated by blanks, `"..."` with `\n \r \t \b \a \xHH`
 /// and `\<any>` escapes, `'...'` with `\'` only; a closing quote must be followed by a blank or
 /// the end. The line is read as a C string: a NUL ends it.

@@ -22,9 +22,10 @@ pub use streams::After;
 /// Commands Redis propagates whenever they succeed, changed or not.
 const ALWAYS: &[&str] = &["flushall", "flushdb", "swapdb"];
 
-/// Whether `spec` is propagated even when it changed nothing in the store.
+/// Whether `spec` is propagated even when it changed nothing in the store: the commands above,
+/// and the FUNCTION subcommands that change the libraries (which live outside the store).
 pub fn always(spec: &CommandSpec) -> bool {
-    ALWAYS.contains(&spec.name)
+    ALWAYS.contains(&spec.name) || spec.group == "scripting" && spec.has(flags::WRITE)
 }
 
 /// Appends the propagated form of one executed command to `entry`. `wrote`: the command

@@ -338,6 +338,7 @@ fn start_exclusive(server: &Server, s: &mut Session) -> Result<libc::pid_t, Rewr
         used_mem: st.log_memory_bytes.saturating_add(st.index_memory_bytes),
         aof_base: true,
         key_delay: crate::persist::snapshot::key_save_delay(server),
+        libraries: server.scripts.functions.codes(),
     };
     let now_ms = unix_ms();
     let forked = std::time::Instant::now();

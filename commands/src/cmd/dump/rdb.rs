@@ -238,7 +238,7 @@ pub(crate) fn encode_collection(out: &mut Vec<u8>, key: Option<&[u8]>, c: &Colle
 }
 
 /// Appends the version and checksum trailer.
-fn finish_payload(mut out: Vec<u8>) -> Vec<u8> {
+pub(crate) fn finish_payload(mut out: Vec<u8>) -> Vec<u8> {
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = crc64(0, &out);
     out.extend_from_slice(&crc.to_le_bytes());

@@ -119,8 +119,7 @@ pub(super) fn call(
 fn call_args(lua: &Lua, run: &mut Run<'_, '_>, args: Args<'_>) -> mlua::Result<(Value, bool)> {
     let spec = match check(run, args) {
         Ok(spec) => spec,
-        // Not a command's reply, so not counted yet: the script's error reply counts it.
-        Err(msg) => return Ok((Value::Table(error_table(lua, msg.as_bytes())?), true)),
+        Err((msg, spec)) => return Ok((Value::Table(refusal(lua, run, &msg, spec)?), true)),
     };
     if spec.has(flags::WRITE) {
         run.wrote = true;
@@ -149,32 +148,55 @@ fn call_args(lua: &Lua, run: &mut Run<'_, '_>, args: Args<'_>) -> mlua::Result<(
     Ok((value?, raise))
 }
 
+/// A command the script may not run: the error table for the script. Counted where it happens,
+/// as Redis's `scriptCall` counts it (in errorstats, and as a rejected call of the command when
+/// there is one), so the table says not to count it again when the script returns it.
+fn refusal(
+    lua: &Lua,
+    run: &Run<'_, '_>,
+    msg: &str,
+    spec: Option<&'static CommandSpec>,
+) -> mlua::Result<mlua::Table> {
+    let t = error_table(lua, msg.as_bytes())?;
+    let stats = run.ctx.server.stats.thread(run.ctx.thread);
+    stats.error_reply(&t.raw_get::<mlua::LuaString>("err")?.as_bytes());
+    if let Some(spec) = spec {
+        crate::resolve::count_rejected(stats, crate::table::id_of(spec));
+    }
+    t.raw_set("ignore_error_stats_update", true)?;
+    Ok(t)
+}
+
+/// Why a script may not run a command: the error, and the command when it was found.
+type Refused = (String, Option<&'static CommandSpec>);
+
 /// The command `args` names, if the script may run it (Redis's `scriptCall` checks, in order),
-/// else the error for the script.
-fn check(run: &Run<'_, '_>, args: Args<'_>) -> Result<&'static CommandSpec, String> {
-    let unknown = || "Unknown Redis command called from script".to_string();
+/// else why not.
+fn check(run: &Run<'_, '_>, args: Args<'_>) -> Result<&'static CommandSpec, Refused> {
+    let unknown = || ("Unknown Redis command called from script".to_string(), None);
     let base = table::lookup(args.get(0)).ok_or_else(unknown)?;
     let spec = if base.subcommands.is_empty() || args.len() < 2 {
         base
     } else {
         base.subcommand(args.get(1)).ok_or_else(unknown)?
     };
+    let refuse = |msg: String| Err((msg, Some(spec)));
     if !spec.arity_ok(args.len()) {
-        return Err("Wrong number of args calling Redis command from script".into());
+        return refuse("Wrong number of args calling Redis command from script".into());
     }
     if spec.has(flags::NOSCRIPT) {
-        return Err("This Redis command is not allowed from script".into());
+        return refuse("This Redis command is not allowed from script".into());
     }
     if spec.has(flags::WRITE) {
         if run.read_only {
-            return Err("Write commands are not allowed from read-only scripts.".into());
+            return refuse("Write commands are not allowed from read-only scripts.".into());
         }
         if let Some(msg) = crate::worker::disk_error(run.ctx.server, run.ctx.store) {
-            return Err(format!("-{msg}"));
+            return refuse(format!("-{msg}"));
         }
     }
     if !run.allow_oom && run.oom && !run.wrote && spec.has(flags::DENYOOM) {
-        return Err("-OOM command not allowed when used memory > 'maxmemory'.".into());
+        return refuse("-OOM command not allowed when used memory > 'maxmemory'.".into());
     }
     Ok(spec)
 }

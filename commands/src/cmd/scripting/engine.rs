@@ -13,12 +13,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use ferrite_scripting::rand48::Rand48;
 use ferrite_scripting::sha1::sha1_hex;
+use mlua::Function;
 use mlua::chunk::ChunkMode;
-use mlua::{Function, Table, Value};
 
-use super::call::{self, Buffers, Run};
-use super::convert::{error_reply, lua_to_reply};
-use super::sandbox::Sandbox;
+use super::convert::error_reply;
+use super::interp::{Call, Interp};
+use super::sandbox::Kind;
 use crate::ctx::Ctx;
 
 /// Shebang flags (`#!lua flags=...`), Redis's `SCRIPT_FLAG_*`.
@@ -33,19 +33,19 @@ pub(super) mod script_flags {
     pub const NO_CLUSTER: u32 = 8;
     /// No shebang: the script keeps the rules of Redis before 7.0.
     pub const EVAL_COMPAT_MODE: u32 = 16;
+    /// `allow-cross-slot-keys`.
+    pub const ALLOW_CROSS_SLOT: u32 = 32;
+
+    /// The flags' names in Redis's order (`scripts_flags_def`), which FUNCTION LIST keeps.
+    pub const NAMES: [(&str, u32); 5] = [
+        ("no-writes", NO_WRITES),
+        ("allow-oom", ALLOW_OOM),
+        ("allow-stale", ALLOW_STALE),
+        ("no-cluster", NO_CLUSTER),
+        ("allow-cross-slot-keys", ALLOW_CROSS_SLOT),
+    ];
 }
 use script_flags::*;
-
-const FLAG_NAMES: [(&str, u32); 4] = [
-    ("no-writes", NO_WRITES),
-    ("allow-oom", ALLOW_OOM),
-    ("allow-stale", ALLOW_STALE),
-    ("no-cluster", NO_CLUSTER),
-];
-
-/// How many runs pass between two incremental garbage-collection steps (Redis's
-/// `LUA_GC_CYCLE_PERIOD`), so that no single run pays for a full cycle.
-const GC_PERIOD: u32 = 50;
 
 /// A script name: the 40 lower-case hex digits of its body's SHA-1.
 pub(super) type Sha = [u8; 40];
@@ -58,26 +58,26 @@ struct Script {
 }
 
 struct Engine {
-    sandbox: Sandbox,
+    interp: Interp,
     scripts: HashMap<Sha, Script>,
     /// The cached bodies' bytes plus their names (INFO `used_memory_scripts_eval`).
     bodies: usize,
-    /// `redis.call`'s buffers, reused by every run.
-    bufs: Option<Buffers>,
-    runs: u32,
 }
 
 /// The server's scripting state.
 pub struct Scripts {
     engine: Mutex<Option<Engine>>,
-    /// Redis's `redisLrand48` state: one for the server, kept across SCRIPT FLUSH.
-    rand: Arc<Mutex<Rand48>>,
+    /// Redis's `redisLrand48` state: one for the server, kept across SCRIPT FLUSH, shared
+    /// with the function engine.
+    pub(super) rand: Arc<Mutex<Rand48>>,
     /// INFO `used_memory_lua`: the interpreter's heap after the last script operation.
     pub lua_memory: AtomicU64,
     /// INFO `number_of_cached_scripts`.
     pub cached: AtomicU64,
     /// INFO `used_memory_scripts_eval`: the cached bodies and their names.
     pub bodies_memory: AtomicU64,
+    /// The function libraries (FUNCTION, FCALL), in their own interpreter.
+    pub functions: super::functions::Functions,
 }
 
 impl Default for Scripts {
@@ -88,6 +88,7 @@ impl Default for Scripts {
             lua_memory: AtomicU64::new(0),
             cached: AtomicU64::new(0),
             bodies_memory: AtomicU64::new(0),
+            functions: Default::default(),
         }
     }
 }
@@ -103,14 +104,10 @@ impl Scripts {
     fn with_engine<R>(&self, f: impl FnOnce(&mut Engine) -> R) -> Result<R, String> {
         let mut guard = self.lock();
         if guard.is_none() {
-            let sandbox = Sandbox::new(self.rand.clone())
-                .map_err(|e| format!("ERR could not start the Lua interpreter: {e}"))?;
             *guard = Some(Engine {
-                sandbox,
+                interp: Interp::new(Kind::Eval, self.rand.clone())?,
                 scripts: HashMap::new(),
                 bodies: 0,
-                bufs: Some(Buffers::default()),
-                runs: 0,
             });
         }
         let engine = guard.as_mut().expect("created above");
@@ -120,7 +117,7 @@ impl Scripts {
     }
 
     fn publish(&self, engine: &Engine) {
-        call::publish_memory(&engine.sandbox.lua, &self.lua_memory);
+        engine.interp.publish_memory(&self.lua_memory);
         self.cached
             .store(engine.scripts.len() as u64, Ordering::Relaxed);
         self.bodies_memory
@@ -171,7 +168,18 @@ impl Scripts {
                     _ => return Err(NOSCRIPT.to_string()),
                 },
             };
-            engine.run(ctx, &sha, keys, argv, read_only_command);
+            let script = &engine.scripts[&sha];
+            let func = script.func.clone();
+            let call = Call {
+                func: &func,
+                flags: script.flags,
+                // Hex digits: always UTF-8.
+                name: std::str::from_utf8(&sha).unwrap_or_default(),
+                keys,
+                argv,
+                read_only_command,
+            };
+            engine.interp.run(ctx, &call);
             Ok(())
         });
         match result {
@@ -223,7 +231,7 @@ fn shebang_flags(line: &[u8]) -> Result<u32, String> {
             continue;
         }
         for name in list.split(|&b| b == b',') {
-            let Some(&(_, flag)) = FLAG_NAMES.iter().find(|(n, _)| n.as_bytes() == name) else {
+            let Some(&(_, flag)) = NAMES.iter().find(|(n, _)| n.as_bytes() == name) else {
                 return Err(format!(
                     "ERR Unexpected flag in script shebang: {}",
                     String::from_utf8_lossy(name)
@@ -253,13 +261,13 @@ impl Engine {
         // The body is the chunk itself (a vararg function called with no arguments), named
         // `@user_script` so that messages say `user_script:<line>`; the shebang line's newline
         // is kept so that line numbers stay the body's.
-        let func = self
-            .sandbox
+        let sandbox = &self.interp.sandbox;
+        let func = sandbox
             .lua
             .load(code)
             .set_name("@user_script")
             .set_mode(ChunkMode::Text)
-            .set_environment(self.sandbox.env.clone())
+            .set_environment(sandbox.env.clone())
             .into_function()
             .map_err(|e| {
                 format!(
@@ -271,161 +279,6 @@ impl Engine {
         self.scripts.insert(sha, Script { flags, func });
         Ok(sha)
     }
-
-    /// `evalGenericCommand` from the point the script is known: Redis's start-of-run checks,
-    /// then the run, then its reply.
-    fn run(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        sha: &Sha,
-        keys: &[&[u8]],
-        argv: &[&[u8]],
-        read_only_command: bool,
-    ) {
-        let script = &self.scripts[sha];
-        let (flags, func) = (script.flags, script.func.clone());
-        if let Err(msg) = prepare(ctx, flags, read_only_command) {
-            ctx.reply.error(&msg);
-            return;
-        }
-        let compat = flags & EVAL_COMPAT_MODE != 0;
-        let read_only = read_only_command || (!compat && flags & NO_WRITES != 0);
-        let allow_oom = !compat && flags & ALLOW_OOM != 0;
-        let client = &mut *ctx.client;
-        let saved = (client.db, client.resp3, client.deny_blocking);
-        // The script's commands answer in RESP2 until it calls redis.setresp, and never block.
-        client.resp3 = false;
-        client.deny_blocking = true;
-        let outcome = self.call_function(ctx, &func, keys, argv, read_only, allow_oom);
-        let client = &mut *ctx.client;
-        (client.db, client.resp3, client.deny_blocking) = saved;
-        client
-            .shared
-            .db
-            .store(saved.0, std::sync::atomic::Ordering::Relaxed);
-        self.runs += 1;
-        if self.runs.is_multiple_of(GC_PERIOD) {
-            let _ = self.sandbox.lua.gc_step();
-        }
-        // Hex digits: always UTF-8; made into text only for an error.
-        let sha = std::str::from_utf8(sha).unwrap_or_default();
-        match outcome {
-            Ok((true, value, script_resp3)) => {
-                let (lua, next) = (&self.sandbox.lua, &self.sandbox.next);
-                if let Err(e) = lua_to_reply(lua, &mut ctx.reply, value, script_resp3, next) {
-                    let msg = super::sandbox::error_message(&e);
-                    ctx.reply
-                        .error(&format!("ERR Error running script {sha}, {msg:.100}"));
-                }
-            }
-            Ok((false, Value::Table(err), _)) => script_error(ctx, &err, sha),
-            Ok((false, other, _)) => {
-                let msg = format!(
-                    "ERR Error running script {sha}, {:.100}",
-                    format!("{other:?}")
-                );
-                ctx.reply.error(&msg);
-            }
-            Err(e) => {
-                let msg = super::sandbox::error_message(&e);
-                ctx.reply
-                    .error(&format!("ERR Error running script {sha}, {msg:.100}"));
-            }
-        }
-    }
-
-    /// `luaCallFunction`: sets `KEYS` and `ARGV`, hands the script its `redis.*` functions for
-    /// the run and calls it under the error handler. Returns whether it succeeded, what it
-    /// returned or raised, and the protocol it chose.
-    fn call_function(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        func: &Function,
-        keys: &[&[u8]],
-        argv: &[&[u8]],
-        read_only: bool,
-        allow_oom: bool,
-    ) -> mlua::Result<(bool, Value, bool)> {
-        let sb = &self.sandbox;
-        let lua = &sb.lua;
-        sb.globals
-            .raw_set(&sb.keys_name, string_array(lua, keys)?)?;
-        sb.globals
-            .raw_set(&sb.argv_name, string_array(lua, argv)?)?;
-        let bufs = self.bufs.take().unwrap_or_default();
-        let mut run = Run::new(ctx, read_only, allow_oom, bufs);
-        let result = {
-            let _installed = super::current::install(&mut run);
-            sb.run.call::<(bool, Value)>(func.clone())
-        };
-        let script_resp3 = run.ctx.client.resp3;
-        if let Some(txn) = run.txn.take() {
-            run.ctx.client.aof_txn = Some(txn.finish());
-        }
-        self.bufs = Some(run.into_buffers());
-        let (ok, value) = result?;
-        Ok((ok, value, script_resp3))
-    }
-}
-
-/// `scriptPrepareForRun`'s refusals, for scripts with a shebang (flags), and `*_RO` commands.
-fn prepare(ctx: &Ctx<'_>, flags: u32, read_only_command: bool) -> Result<(), String> {
-    if flags & EVAL_COMPAT_MODE != 0 {
-        return Ok(());
-    }
-    if flags & ALLOW_OOM == 0 && crate::eviction::over_maxmemory(&ctx.server.config, ctx.store) {
-        return Err("OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'".into());
-    }
-    if flags & NO_WRITES == 0 {
-        if let Some(msg) = crate::worker::disk_error(ctx.server, ctx.store) {
-            return Err(if msg == crate::persist::MISCONF {
-                "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only scripts.".to_string()
-            } else {
-                format!(
-                    "{msg}. Writable scripts are blocked. Use 'no-writes' flag for read only scripts."
-                )
-            });
-        }
-        if read_only_command {
-            return Err("ERR Can not execute a script with write flag using *_ro command.".into());
-        }
-    }
-    Ok(())
-}
-
-/// The reply to a script that raised `err` (`{err=..., source=..., line=...}`).
-fn script_error(ctx: &mut Ctx<'_>, err: &Table, sha: &str) {
-    let text = |name: &str| -> Option<Vec<u8>> {
-        match err.get::<Value>(name).ok()? {
-            Value::String(s) => Some(s.as_bytes().to_vec()),
-            Value::Integer(i) => Some(i.to_string().into_bytes()),
-            Value::Number(n) => Some(crate::resp::reply::format_double_g(n, 14).into_bytes()),
-            _ => None,
-        }
-    };
-    // Redis 7.0 crashes on an error table without a message; Ferrite names the problem.
-    let mut msg = text("err").unwrap_or_else(|| b"ERR unknown error".to_vec());
-    if let (Some(source), Some(line)) = (text("source"), text("line")) {
-        msg.extend_from_slice(format!(" script: {sha}, on ").as_bytes());
-        msg.extend_from_slice(&source);
-        msg.push(b':');
-        msg.extend_from_slice(&line);
-        msg.push(b'.');
-    }
-    let counted = !matches!(
-        err.get::<Value>("ignore_error_stats_update"),
-        Ok(Value::Boolean(true))
-    );
-    error_reply(&mut ctx.reply, &msg, counted);
-}
-
-/// `luaCreateArray`: a Lua array of the strings.
-fn string_array(lua: &mlua::Lua, items: &[&[u8]]) -> mlua::Result<Table> {
-    let t = lua.create_table_with_capacity(items.len(), 0)?;
-    for (i, item) in items.iter().enumerate() {
-        t.raw_set(i + 1, lua.create_string(item)?)?;
-    }
-    Ok(t)
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ mod call;
 mod convert;
 mod current;
 mod engine;
+pub mod functions;
+mod interp;
 mod sandbox;
 
 pub use engine::Scripts;

@@ -1,8 +1,10 @@
 -- The Lua side of the script sandbox (see sandbox.rs), run once per interpreter with the
 -- real globals table and the Rust helpers. Chunk name "=[ferrite]": the error handler skips
 -- frames of this chunk, so errors raised here point at the user's line, as Redis's C
--- functions do.
-local G, mkerr, errtext = ...
+-- functions do. `register` (redis.register_function) is given to the function engine's
+-- interpreter only (Redis's `luaEngineInitEngine`), whose globals differ from EVAL's a little.
+local G, mkerr, errtext, register = ...
+local functions = register ~= nil
 
 local raw_error, raw_type, raw_select, raw_tostring = error, type, select, tostring
 local raw_rawget, raw_rawset, raw_setmetatable = rawget, rawset, setmetatable
@@ -51,15 +53,17 @@ function redis.status_reply(...)
     return { ok = (...) }
 end
 
-function redis.replicate_commands()
-    return true
-end
+if not functions then
+    function redis.replicate_commands()
+        return true
+    end
 
-function redis.breakpoint()
-    return false
-end
+    function redis.breakpoint()
+        return false
+    end
 
-function redis.debug() end
+    function redis.debug() end
+end
 
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
@@ -87,16 +91,25 @@ G.pcall = function(...)
     return caught(raw_pcall(...))
 end
 
--- The sandbox environment: reading a missing global is an error, writing any is.
+-- Redis's `luaProtectedTableError`: reading a missing name of a protected table.
+local function missing(k)
+    if raw_type(k) ~= "string" and raw_type(k) ~= "number" then
+        raw_error("Second argument to luaProtectedTableError must be a string or number", 3)
+    end
+    raw_error("Script attempted to access nonexistent global variable '" .. k .. "'", 3)
+end
+
+-- The sandbox environment: reading a missing global is an error, writing any is. While a
+-- function library loads, its names come from `source` = the library API instead (Redis swaps
+-- the globals' `__index` the same way), so the functions it registers see the real globals
+-- when they run.
+local source = G
 local env = {}
 local env_meta = {
     __index = function(_, k)
-        local v = raw_rawget(G, k)
+        local v = raw_rawget(source, k)
         if v == nil then
-            if raw_type(k) ~= "string" and raw_type(k) ~= "number" then
-                raw_error("Second argument to luaProtectedTableError must be a string or number", 2)
-            end
-            raw_error("Script attempted to access nonexistent global variable '" .. k .. "'", 2)
+            missing(k)
         end
         return v
     end,
@@ -169,4 +182,52 @@ local function run(f)
     return xpcall(f, handler)
 end
 
-return env, run
+if not functions then
+    return env, run
+end
+
+-- The library API, the only global a library sees while it loads (`LIBRARY_API_NAME`): a
+-- `redis` table whose missing names are errors too.
+local lib_redis = {
+    register_function = register,
+    log = redis.log,
+    REDIS_VERSION = redis.REDIS_VERSION,
+    REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
+}
+lib_redis.LOG_DEBUG, lib_redis.LOG_VERBOSE = redis.LOG_DEBUG, redis.LOG_VERBOSE
+lib_redis.LOG_NOTICE, lib_redis.LOG_WARNING = redis.LOG_NOTICE, redis.LOG_WARNING
+local lib_api = {
+    redis = raw_setmetatable({}, {
+        __index = function(_, k)
+            local v = raw_rawget(lib_redis, k)
+            if v == nil then
+                missing(k)
+            end
+            return v
+        end,
+        __newindex = readonly_error,
+    }),
+}
+
+-- A function runs with its keys and arguments as parameters; xpcall passes none in Lua 5.1.
+local cur_f, cur_keys, cur_args
+local function call_current()
+    return cur_f(cur_keys, cur_args)
+end
+local function run_function(f, keys, args)
+    cur_f, cur_keys, cur_args = f, keys, args
+    local ok, res = xpcall(call_current, handler)
+    cur_f, cur_keys, cur_args = nil, nil, nil
+    return ok, res
+end
+
+-- Runs a library's body with the library API as its globals: (true) or (false, what it
+-- raised), with no error handler, as `luaEngineCreate` runs it.
+local function load_library(f)
+    source = lib_api
+    local ok, err = raw_pcall(f)
+    source = G
+    return ok, err
+end
+
+return env, run_function, load_library

@@ -54,6 +54,16 @@ const GLOBALS: &[&str] = &[
     "xpcall",
 ];
 
+/// Which of Redis's two interpreters: EVAL's (`lctx`) or the function engine's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// EVAL scripts: `KEYS` and `ARGV` are globals.
+    Eval,
+    /// FUNCTION libraries: keys and arguments are parameters, and the `redis` table has
+    /// neither the debugger's functions nor `replicate_commands`.
+    Functions,
+}
+
 /// An interpreter ready to compile and run scripts.
 pub(super) struct Sandbox {
     /// The interpreter.
@@ -62,8 +72,12 @@ pub(super) struct Sandbox {
     pub env: Table,
     /// The real globals, where `KEYS` and `ARGV` are set before each run.
     pub globals: Table,
-    /// `run(f)`: calls `f` under the error handler, `(true, result)` or `(false, error)`.
+    /// `run(f)` (EVAL) or `run(f, keys, args)` (functions): calls `f` under the error
+    /// handler, `(true, result)` or `(false, error)`.
     pub run: Function,
+    /// Functions only: `load(chunk)` runs a library's body with the library API as its
+    /// globals, `(true)` or `(false, what it raised)`.
+    pub load: Option<Function>,
     /// Lua's own `next`, for walking returned tables.
     pub next: Function,
     /// The names `KEYS` and `ARGV`, made once (every run sets both).
@@ -73,8 +87,8 @@ pub(super) struct Sandbox {
 }
 
 impl Sandbox {
-    /// A fresh interpreter whose `math.random` draws from `rand`.
-    pub fn new(rand: Arc<Mutex<Rand48>>) -> mlua::Result<Sandbox> {
+    /// A fresh interpreter of `kind` whose `math.random` draws from `rand`.
+    pub fn new(kind: Kind, rand: Arc<Mutex<Rand48>>) -> mlua::Result<Sandbox> {
         let lua = Lua::new_with(
             StdLib::TABLE | StdLib::STRING | StdLib::MATH,
             LuaOptions::default(),
@@ -110,17 +124,23 @@ impl Sandbox {
         super::current::register(&lua, &redis)?;
         redis.raw_set("sha1hex", raising(&lua, lua.create_function(sha1hex)?)?)?;
         redis.raw_set("log", raising(&lua, lua.create_function(log)?)?)?;
-        let (env, run): (Table, Function) = lua
+        let register = match kind {
+            Kind::Eval => None,
+            Kind::Functions => Some(super::functions::register::function(&lua)?),
+        };
+        let (env, run, load): (Table, Function, Option<Function>) = lua
             .load(include_str!("prelude.lua"))
             .set_name(PRELUDE_CHUNK)
             .set_mode(ChunkMode::Text)
-            .call((globals.clone(), mkerr, errtext))?;
+            .call((globals.clone(), mkerr, errtext, register))?;
         let names: Vec<Value> = globals
             .pairs::<Value, Value>()
             .map(|kv| kv.map(|(k, _)| k))
             .collect::<mlua::Result<_>>()?;
+        // The function engine keeps its error handler out of sight (in Redis's registry).
+        let hidden = |g: &&str| kind == Kind::Functions && *g == "__redis__err__handler";
         for name in names {
-            let keep = matches!(&name, Value::String(s) if GLOBALS.iter().any(|g| s.as_bytes() == g.as_bytes()));
+            let keep = matches!(&name, Value::String(s) if GLOBALS.iter().filter(|g| !hidden(g)).any(|g| s.as_bytes() == g.as_bytes()));
             if !keep {
                 globals.raw_set(name, Value::Nil)?;
             }
@@ -131,6 +151,7 @@ impl Sandbox {
             env,
             globals,
             run,
+            load,
             next,
             keys_name,
             argv_name,
