@@ -34,6 +34,7 @@ per_backend!(
     propagated_forms_match_redis,
     disk_full_misconf_then_recovers,
     expiry_propagates_del,
+    functions_survive_restarts,
 );
 
 /// The AOF suites' server in `dir` ([`Ferrite::start_aof_in`]), or why it did not start.

@@ -137,7 +137,24 @@ fn noise(seed: u64, len: usize) -> Vec<u8> {
 }
 
 /// A dataset of every type Ferrite stores, in several encodings, with TTLs, in dbs 0, 3, 15.
+/// Function libraries, which RDB files carry beside the keys: a short one and one long enough
+/// for its code to be LZF-compressed.
+const LIBRARIES: [&str; 2] = [
+    "#!lua name=short\nredis.register_function('short', function(keys) return redis.call('get', keys[1]) end)",
+    "#!lua name=long\nlocal pad = 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'\n\
+     redis.register_function{function_name='long', callback=function() return #pad end, \
+     flags={'no-writes'}, description='pads'}",
+];
+
+/// The libraries a server has, with their code, in a fixed order.
+fn libraries(c: &mut Conn) -> Vec<u8> {
+    sort_reply(&c.cmd_str(&["FUNCTION", "LIST", "WITHCODE"]))
+}
+
 fn fill(c: &mut Conn) {
+    for code in LIBRARIES {
+        ok(c, &["FUNCTION", "LOAD", code]);
+    }
     ok(c, &["SELECT", "0"]);
     ok(c, &["SET", "str", "hello"]);
     ok(c, &["SET", "int", "12345"]);
@@ -273,6 +290,8 @@ fn redis_dump_loads_in_ferrite(backend: &str) {
     );
     let mut c = f.conn();
     assert_same(&snapshot(&mut r), &snapshot(&mut c), "redis -> ferrite");
+    assert_eq!(libraries(&mut c), libraries(&mut r), "redis -> ferrite");
+    assert_eq!(c.cmd_str(&["FCALL", "long", "0"]), b":66\r\n");
     // INFO persistence: the same fields in the same order (the AOF lines are the AOF's).
     let names = |c: &mut Conn| -> Vec<String> {
         let info = String::from_utf8_lossy(&c.cmd_str(&["INFO", "persistence"])).into_owned();
@@ -306,6 +325,11 @@ fn ferrite_dump_loads_in_redis(backend: &str) {
     };
     let mut r = redis.conn();
     assert_same(&snapshot(&mut c), &snapshot(&mut r), "ferrite -> redis");
+    assert_eq!(libraries(&mut r), libraries(&mut c), "ferrite -> redis");
+    assert_eq!(
+        r.cmd_str(&["FCALL", "short", "1", "str"]),
+        b"$5\r\nhello\r\n"
+    );
     if common::have_program("redis-check-rdb") {
         let out = Command::new("redis-check-rdb")
             .arg(dir.path().join("dump.rdb"))
@@ -330,13 +354,14 @@ fn save_survives_kill_9(backend: &str) {
     let mut c = f.conn();
     fill(&mut c);
     let before = snapshot(&mut c);
-    // One change per write command that succeeded (fill runs 283: 23, then 260 on streams),
-    // none for reads.
+    // One change per write command that succeeded (fill runs 285: 2 FUNCTION LOADs, 23, then
+    // 260 on streams), none for reads.
     let info = String::from_utf8_lossy(&c.cmd_str(&["INFO", "persistence"])).into_owned();
     assert!(
-        info.contains("rdb_changes_since_last_save:283\r\n"),
+        info.contains("rdb_changes_since_last_save:285\r\n"),
         "{info}"
     );
+    let libs = libraries(&mut c);
     assert_eq!(c.cmd_str(&["SAVE"]), b"+OK\r\n");
     let info = String::from_utf8_lossy(&c.cmd_str(&["INFO", "persistence"])).into_owned();
     assert!(info.contains("rdb_changes_since_last_save:0\r\n"), "{info}");
@@ -345,6 +370,7 @@ fn save_survives_kill_9(backend: &str) {
     let g = start_on(backend, dir.path(), &["--save", ""]);
     let mut c = g.conn();
     assert_same(&before, &snapshot(&mut c), "after kill -9");
+    assert_eq!(libraries(&mut c), libs, "after kill -9");
     let info = String::from_utf8_lossy(&c.cmd_str(&["INFO", "persistence"])).into_owned();
     assert!(info.contains("rdb_last_load_keys_loaded:"), "{info}");
 }

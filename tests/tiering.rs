@@ -339,6 +339,7 @@ fn transactions_wait_for_their_keys(backend: &str) {
 
 /// A script's declared keys (EVAL's numkeys) are read back before it runs, asynchronously, as
 /// a transaction's are: the script then finds them in memory.
+/// EVAL's and FCALL's declared keys are read back from disk before the script runs.
 fn scripts_wait_for_their_keys(backend: &str) {
     let f = start(backend);
     let mut c = f.conn();
@@ -351,10 +352,19 @@ fn scripts_wait_for_their_keys(backend: &str) {
         let got = c.cmd_str(&["EVAL", script, "2", a.as_str(), b.as_str()]);
         assert_eq!(String::from_utf8_lossy(&got), format!(":{}\r\n", 2 * i + 2));
     }
+    // A function's keys too (FCALL's numkeys, found by the same key specs).
+    let lib = "#!lua name=w\nredis.register_function('w', function(keys) \
+               return redis.call('incr', keys[1]) + redis.call('get', keys[2]) end)";
+    assert_eq!(c.cmd_str(&["FUNCTION", "LOAD", lib]), b"$1\r\nw\r\n");
+    for i in (10..500).step_by(50) {
+        let (a, b) = (format!("n:{i}"), format!("n:{}", i + 1));
+        let got = c.cmd_str(&["FCALL", "w", "2", a.as_str(), b.as_str()]);
+        assert_eq!(String::from_utf8_lossy(&got), format!(":{}\r\n", 2 * i + 2));
+    }
     assert_eq!(
         tier_field(&mut c, "tier_sync_reads"),
         sync_before,
-        "EVAL read its keys synchronously"
+        "EVAL or FCALL read its keys synchronously"
     );
     assert!(tier_field(&mut c, "tier_async_reads") > async_before);
 }

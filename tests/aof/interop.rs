@@ -263,6 +263,25 @@ pub(crate) fn propagated_forms_match_redis(backend: &str) {
         ],
         &["SET", "sm2", "y"],
         &["EXEC"],
+        // Library changes propagate as they were sent (failed ones not at all: see
+        // functions_survive_restarts); a function's writes as a script's.
+        &[
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=lib\nredis.register_function('fset', function(keys, args) \
+             return redis.call('set', keys[1], args[1]) end)",
+        ],
+        &["FCALL", "fset", "1", "fk", "fv"],
+        &[
+            "FUNCTION",
+            "LOAD",
+            "REPLACE",
+            "#!lua name=lib\nredis.register_function('fset', function(keys, args) \
+             redis.call('set', keys[1], args[1]) redis.call('incr', 'fcount') end)",
+        ],
+        &["FCALL", "fset", "1", "fk", "fv2"],
+        &["FUNCTION", "DELETE", "lib"],
+        &["FUNCTION", "FLUSH", "ASYNC"],
         &[
             "GEOADD",
             "g",
@@ -464,4 +483,129 @@ pub(crate) fn propagated_forms_match_redis(backend: &str) {
         String::from_utf8_lossy(&theirs),
         "Ferrite's AOF differs from redis-server's"
     );
+}
+
+/// The libraries a server has, with their code, sorted (each has one function, so a library's
+/// own reply has one order).
+fn libraries(c: &mut redis::Connection) -> Vec<String> {
+    let list: Value = redis::cmd("FUNCTION")
+        .arg("LIST")
+        .arg("WITHCODE")
+        .query(c)
+        .expect("FUNCTION LIST");
+    let Value::Array(libs) = list else {
+        panic!("FUNCTION LIST: {list:?}");
+    };
+    let mut out: Vec<String> = libs.iter().map(|l| format!("{l:?}")).collect();
+    out.sort();
+    out
+}
+
+/// Waits until `n` rewrites have been done and none is running.
+fn wait_rewrites(c: &mut redis::Connection, n: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let info: String = redis::cmd("INFO")
+            .arg("persistence")
+            .query(c)
+            .expect("INFO");
+        if info.contains(&format!("aof_rewrites:{n}\r\n"))
+            && info.contains("aof_rewrite_in_progress:0")
+            && info.contains("aof_rewrite_scheduled:0")
+        {
+            assert!(info.contains("aof_last_bgrewrite_status:ok"), "{info}");
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{info}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Function libraries come back after a restart from the AOF, from a rewritten AOF (RDB
+/// preamble or commands), and in redis-server from Ferrite's AOF; a failed FUNCTION LOAD
+/// leaves nothing behind.
+pub(crate) fn functions_survive_restarts(backend: &str) {
+    let dir = TempDir::new("aof-functions");
+    let s = start(backend, dir.path(), &["--appendfsync", "always"]);
+    let mut c = client(s.port);
+    let load = |c: &mut redis::Connection, code: &str| -> redis::RedisResult<String> {
+        redis::cmd("FUNCTION").arg("LOAD").arg(code).query(c)
+    };
+    load(
+        &mut c,
+        "#!lua name=a\nredis.register_function('aset', function(keys, args) \
+         return redis.call('set', keys[1], args[1]) end)",
+    )
+    .expect("load a");
+    assert!(load(&mut c, "#!lua name=bad\nerror('never loaded')").is_err());
+    load(
+        &mut c,
+        "#!lua name=b\nredis.register_function('bf', function() return 'b' end)",
+    )
+    .expect("load b");
+    let _: () = redis::cmd("FUNCTION")
+        .arg("DELETE")
+        .arg("b")
+        .query(&mut c)
+        .expect("delete b");
+    load(
+        &mut c,
+        "#!lua name=c\nredis.register_function{function_name='cf', \
+         callback=function(keys) return redis.call('get', keys[1]) end, flags={'no-writes'}}",
+    )
+    .expect("load c");
+    let _: () = redis::cmd("FCALL")
+        .arg("aset")
+        .arg(1)
+        .arg("k")
+        .arg("v")
+        .query(&mut c)
+        .expect("FCALL");
+    let before = libraries(&mut c);
+    assert_eq!(before.len(), 2, "{before:?}");
+    let check = |port: u16, what: &str| {
+        let mut c = client(port);
+        assert_eq!(libraries(&mut c), before, "{what}");
+        let v: String = redis::cmd("FCALL_RO")
+            .arg("cf")
+            .arg(1)
+            .arg("k")
+            .query(&mut c)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(v, "v", "{what}");
+    };
+    stop(s, "term");
+    let aof = fs::read(incr_file(dir.path())).expect("incr file");
+    assert!(
+        !String::from_utf8_lossy(&aof).contains("never loaded"),
+        "a failed FUNCTION LOAD reached the AOF"
+    );
+
+    let s = start(backend, dir.path(), &[]);
+    check(s.port, "after a restart from the AOF");
+    let mut c = client(s.port);
+    let _: String = redis::cmd("BGREWRITEAOF").query(&mut c).expect("rewrite");
+    wait_rewrites(&mut c, 1);
+    stop(s, "term");
+    let s = start(backend, dir.path(), &[]);
+    check(s.port, "after a rewrite with an RDB preamble");
+    let mut c = client(s.port);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("aof-use-rdb-preamble")
+        .arg("no")
+        .query(&mut c)
+        .expect("CONFIG SET");
+    let _: String = redis::cmd("BGREWRITEAOF").query(&mut c).expect("rewrite");
+    wait_rewrites(&mut c, 1);
+    stop(s, "term");
+    let s = start(backend, dir.path(), &["--aof-use-rdb-preamble", "no"]);
+    check(s.port, "after a rewrite as commands");
+    stop(s, "term");
+
+    let d = dir.path().display().to_string();
+    let Some(r) = RedisServer::start_with(&["--appendonly", "yes", "--dir", &d]) else {
+        return;
+    };
+    check(r.port, "redis-server on Ferrite's AOF");
 }

@@ -239,6 +239,25 @@ def lock_cycle():
 
 step("lock", lock_cycle)
 
+# Functions: redis-py's function_* and fcall helpers. (One function per library: Redis lists a
+# library's functions in its hash table's order.)
+LIB = "#!lua name=pylib\nredis.register_function('pyset', function(keys, args) return redis.call('set', keys[1], args[1]) end)"
+LIB2 = "#!lua name=pylib2\nredis.register_function{function_name='pyget', callback=function(keys) return redis.call('get', keys[1]) end, flags={'no-writes'}, description='reads'}"
+step("function flush", lambda: r.function_flush())
+step("function load", lambda: r.function_load(LIB))
+step("function load again", lambda: r.function_load(LIB))
+step("function load replace", lambda: r.function_load(LIB, replace=True))
+step("function load second", lambda: r.function_load(LIB2))
+step("fcall", lambda: r.fcall("pyset", 1, "fk", "fv"))
+step("fcall_ro", lambda: r.fcall_ro("pyget", 1, "fk"))
+step("fcall_ro refused", lambda: r.fcall_ro("pyset", 1, "fk", "x"))
+step("function list", lambda: r.function_list(library="pylib2", withcode=True))
+step("function stats", lambda: r.function_stats())
+step("function restore", lambda: r.function_restore(r.function_dump(), "REPLACE"))
+step("function delete", lambda: r.function_delete("pylib"))
+step("fcall missing", lambda: r.fcall("pyset", 1, "fk", "fv"))
+step("function flush async", lambda: r.function_flush("ASYNC"))
+
 # Pub/sub.
 ps = r.pubsub()
 step("subscribe", lambda: ps.subscribe("news"))

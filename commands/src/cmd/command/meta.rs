@@ -310,6 +310,10 @@ mod tests {
         assert_eq!(keys("eval", &[b"eval", b"s", b"1", b"k"]), Some(vec![3]));
         assert_eq!(keys("eval", &[b"eval", b"s", b"5", b"k"]), None);
         assert_eq!(
+            keys("fcall", &[b"fcall", b"f", b"2", b"k1", b"k2", b"a"]),
+            Some(vec![3, 4])
+        );
+        assert_eq!(
             keys("xread", &[b"xread", b"streams", b"a", b"b"]),
             Some(vec![2])
         );

@@ -8,6 +8,9 @@
 //! Its writes reach the AOF as the commands it ran, wrapped in MULTI/EXEC when more than one,
 //! as Redis 7.0 propagates scripts by effects.
 //!
+//! Redis 7.0's functions (FUNCTION, FCALL) are in `functions/`, on a second interpreter; both
+//! run scripts through `interp.rs`.
+//!
 //! Not built: the script debugger (SCRIPT DEBUG), and interrupting a long script (Redis's
 //! `busy-reply-threshold` with BUSY replies and SCRIPT KILL): SCRIPT KILL always answers
 //! NOTBUSY, because while a script runs no other command can.
