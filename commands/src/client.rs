@@ -81,28 +81,36 @@ pub struct Client {
 /// Redis keeps a client's reply-buffer peak over windows of 5 seconds.
 pub const PEAK_WINDOW_MS: u64 = 5000;
 
-/// A client's channels and patterns (Redis's `c->pubsub_channels`, `c->pubsub_patterns`).
+/// A client's channels, patterns and shard channels (Redis's `c->pubsub_channels`,
+/// `c->pubsub_patterns`, `c->pubsub_shard_channels`).
 #[derive(Debug, Default)]
 pub struct Subscriptions {
     /// SUBSCRIBE channels.
     pub channels: std::collections::HashSet<Vec<u8>>,
     /// PSUBSCRIBE patterns.
     pub patterns: std::collections::HashSet<Vec<u8>>,
+    /// SSUBSCRIBE shard channels.
+    pub shards: std::collections::HashSet<Vec<u8>>,
 }
 
 impl Subscriptions {
-    /// Channels plus patterns, the count subscribe replies carry.
+    /// Channels plus patterns, the count (P)SUBSCRIBE replies carry.
     pub fn count(&self) -> usize {
         self.channels.len() + self.patterns.len()
+    }
+
+    /// Every subscription: the client is in Pub/Sub mode while this is not 0.
+    pub fn total(&self) -> usize {
+        self.count() + self.shards.len()
     }
 }
 
 impl Client {
     /// Whether the client is in Pub/Sub mode (Redis's `CLIENT_PUBSUB`): subscribed to at least
-    /// one channel or pattern.
+    /// one channel, pattern or shard channel.
     #[inline]
     pub fn subscribed(&self) -> bool {
-        self.pubsub.as_ref().is_some_and(|s| s.count() > 0)
+        self.pubsub.as_ref().is_some_and(|s| s.total() > 0)
     }
 
     /// The CLIENT LIST flags this client has now ([`FLAG_PUBSUB`], ...; blocking is kept in
@@ -138,11 +146,13 @@ impl Client {
         s.qbuf.store(qbuf, r);
         let i = &s.conn;
         i.flags.store(self.flag_bits(), r);
-        let (sub, psub) = self.pubsub.as_ref().map_or((0, 0), |p| {
-            (p.channels.len() as u32, p.patterns.len() as u32)
+        let (sub, psub, ssub) = self.pubsub.as_ref().map_or((0, 0, 0), |p| {
+            let n = |set: &std::collections::HashSet<Vec<u8>>| set.len() as u32;
+            (n(&p.channels), n(&p.patterns), n(&p.shards))
         });
         i.sub.store(sub, r);
         i.psub.store(psub, r);
+        i.ssub.store(ssub, r);
         let (multi, multi_mem) = self
             .multi
             .as_ref()
@@ -316,6 +326,8 @@ pub struct ConnInfo {
     pub sub: AtomicU32,
     /// Patterns subscribed to.
     pub psub: AtomicU32,
+    /// Shard channels subscribed to.
+    pub ssub: AtomicU32,
     /// Queued commands, -1 outside MULTI.
     pub multi: AtomicI64,
     /// See [`MultiState::memory`].
@@ -336,6 +348,7 @@ impl Default for ConnInfo {
             flags: AtomicU8::new(0),
             sub: AtomicU32::new(0),
             psub: AtomicU32::new(0),
+            ssub: AtomicU32::new(0),
             multi: AtomicI64::new(-1),
             multi_mem: AtomicU64::new(0),
             argv_mem: AtomicU64::new(0),

@@ -71,7 +71,12 @@ pub(crate) const READ_FAILED: &[u8] =
 /// The keys `spec` names at fixed positions in `args`, then, for a command whose keys move
 /// (EVAL's numkeys, ZUNION, XREAD's STREAMS, ...), the keys Redis's key specs find.
 fn keys<'a>(spec: &CommandSpec, args: Args<'a>) -> impl Iterator<Item = &'a [u8]> {
-    let n = spec.key_count(args.len());
+    // Shard channels (SSUBSCRIBE, SPUBLISH) sit where keys would, but name none.
+    let n = if spec.has(crate::table::flags::PUBSUB) {
+        0
+    } else {
+        spec.key_count(args.len())
+    };
     let (first, step) = (spec.first_key.max(1) as usize, spec.step.max(1) as usize);
     let fixed = (0..n).map(move |i| args.get(first + i * step));
     fixed.chain(movable_keys(spec, args))

@@ -40,6 +40,8 @@ struct Subscriber {
 struct Inner {
     channels: HashMap<Vec<u8>, Vec<Subscriber>>,
     patterns: HashMap<Vec<u8>, Vec<Subscriber>>,
+    /// Shard channels (SSUBSCRIBE): a namespace of their own, with no patterns.
+    shards: HashMap<Vec<u8>, Vec<Subscriber>>,
 }
 
 /// The registry. One per process: channel names are global, as in Redis.
@@ -62,6 +64,8 @@ pub enum Kind {
     Channel,
     /// PSUBSCRIBE.
     Pattern,
+    /// SSUBSCRIBE.
+    Shard,
 }
 
 impl Registry {
@@ -80,6 +84,7 @@ impl Registry {
         let map = match kind {
             Kind::Channel => &mut inner.channels,
             Kind::Pattern => &mut inner.patterns,
+            Kind::Shard => &mut inner.shards,
         };
         map.entry(name.to_vec()).or_default().push(Subscriber {
             shared: shared.clone(),
@@ -93,6 +98,7 @@ impl Registry {
         let map = match kind {
             Kind::Channel => &mut inner.channels,
             Kind::Pattern => &mut inner.patterns,
+            Kind::Shard => &mut inner.shards,
         };
         if let Some(subs) = map.get_mut(name) {
             subs.retain(|s| s.shared.id != id);
@@ -115,23 +121,52 @@ impl Registry {
         me: u64,
         own: &mut Vec<u8>,
     ) -> i64 {
+        self.publish_kind(server, Kind::Channel, channel, message, me, own)
+    }
+
+    /// `SPUBLISH shardchannel message`: [`publish`](Self::publish) to the subscribers of a
+    /// shard channel (`smessage`; patterns do not see shard channels).
+    pub fn spublish(
+        &self,
+        server: &Server,
+        channel: &[u8],
+        message: &[u8],
+        me: u64,
+        own: &mut Vec<u8>,
+    ) -> i64 {
+        self.publish_kind(server, Kind::Shard, channel, message, me, own)
+    }
+
+    fn publish_kind(
+        &self,
+        server: &Server,
+        kind: Kind,
+        channel: &[u8],
+        message: &[u8],
+        me: u64,
+        own: &mut Vec<u8>,
+    ) -> i64 {
         let mut wake = vec![false; server.threads];
         let mut count = 0i64;
         let mut encoded: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
         {
             let inner = self.read();
-            if let Some(subs) = inner.channels.get(channel) {
+            let (map, verb): (_, &[u8]) = match kind {
+                Kind::Shard => (&inner.shards, b"smessage"),
+                _ => (&inner.channels, b"message"),
+            };
+            if let Some(subs) = map.get(channel) {
                 for s in subs {
                     let resp3 = s.shared.resp.load(Ordering::Relaxed) == 3;
                     let msg = &mut encoded[usize::from(resp3)];
                     if msg.is_empty() {
-                        encode(msg, resp3, None, channel, message);
+                        encode(msg, resp3, verb, None, channel, message);
                     }
                     deliver(&s.shared, msg, me, own, &mut wake);
                     count += 1;
                 }
             }
-            if !inner.patterns.is_empty() {
+            if kind == Kind::Channel && !inner.patterns.is_empty() {
                 let mut pencoded: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
                 for (pattern, subs) in &inner.patterns {
                     if !glob::matches(pattern, channel) {
@@ -143,7 +178,7 @@ impl Registry {
                         let resp3 = s.shared.resp.load(Ordering::Relaxed) == 3;
                         let msg = &mut pencoded[usize::from(resp3)];
                         if msg.is_empty() {
-                            encode(msg, resp3, Some(pattern), channel, message);
+                            encode(msg, resp3, b"pmessage", Some(pattern), channel, message);
                         }
                         deliver(&s.shared, msg, me, own, &mut wake);
                         count += 1;
@@ -159,19 +194,28 @@ impl Registry {
         count
     }
 
-    /// `PUBSUB CHANNELS [pattern]`: the channels with at least one subscriber.
-    pub fn channels(&self, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
-        self.read()
-            .channels
-            .keys()
+    /// `PUBSUB CHANNELS [pattern]` (or SHARDCHANNELS with `Kind::Shard`): the channels with
+    /// at least one subscriber.
+    pub fn channels(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
+        let inner = self.read();
+        let map = match kind {
+            Kind::Shard => &inner.shards,
+            _ => &inner.channels,
+        };
+        map.keys()
             .filter(|c| pattern.is_none_or(|p| glob::matches(p, c)))
             .cloned()
             .collect()
     }
 
-    /// `PUBSUB NUMSUB`: the number of subscribers of `channel`.
-    pub fn numsub(&self, channel: &[u8]) -> usize {
-        self.read().channels.get(channel).map_or(0, Vec::len)
+    /// `PUBSUB NUMSUB` (or SHARDNUMSUB): the number of subscribers of `channel`.
+    pub fn numsub(&self, kind: Kind, channel: &[u8]) -> usize {
+        let inner = self.read();
+        let map = match kind {
+            Kind::Shard => &inner.shards,
+            _ => &inner.channels,
+        };
+        map.get(channel).map_or(0, Vec::len)
     }
 
     /// `PUBSUB NUMPAT`: the number of distinct patterns subscribed to.
@@ -207,20 +251,21 @@ fn deliver(shared: &ClientShared, msg: &[u8], me: u64, own: &mut Vec<u8>, wake: 
     }
 }
 
-/// `message channel payload` or `pmessage pattern channel payload`, as an array (RESP2) or a
-/// push (RESP3).
-fn encode(out: &mut Vec<u8>, resp3: bool, pattern: Option<&[u8]>, channel: &[u8], msg: &[u8]) {
+/// `message channel payload`, `smessage channel payload` or `pmessage pattern channel
+/// payload`, as an array (RESP2) or a push (RESP3).
+fn encode(
+    out: &mut Vec<u8>,
+    resp3: bool,
+    verb: &[u8],
+    pattern: Option<&[u8]>,
+    channel: &[u8],
+    msg: &[u8],
+) {
     let mut r = Reply::new(out, resp3);
-    match pattern {
-        None => {
-            r.push_len(3);
-            r.bulk(b"message");
-        }
-        Some(p) => {
-            r.push_len(4);
-            r.bulk(b"pmessage");
-            r.bulk(p);
-        }
+    r.push_len(if pattern.is_some() { 4 } else { 3 });
+    r.bulk(verb);
+    if let Some(p) = pattern {
+        r.bulk(p);
     }
     r.bulk(channel);
     r.bulk(msg);
@@ -248,10 +293,10 @@ mod tests {
     #[test]
     fn encodes_both_protocols() {
         let mut out = Vec::new();
-        encode(&mut out, false, None, b"ch", b"hi");
+        encode(&mut out, false, b"message", None, b"ch", b"hi");
         assert_eq!(out, b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n");
         out.clear();
-        encode(&mut out, true, Some(b"c*"), b"ch", b"");
+        encode(&mut out, true, b"pmessage", Some(b"c*"), b"ch", b"");
         assert_eq!(
             out,
             b">4\r\n$8\r\npmessage\r\n$2\r\nc*\r\n$2\r\nch\r\n$0\r\n\r\n"

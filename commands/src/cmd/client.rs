@@ -375,22 +375,24 @@ fn client_line(ctx: &Ctx<'_>, c: &ClientShared, my_argv: u64, out: &mut String) 
         .map(|n| String::from_utf8_lossy(n).into_owned())
         .unwrap_or_default();
     let i = &c.conn;
-    let (flags, sub, psub, multi, multi_mem, argv_mem) = if me {
+    let (flags, sub, psub, ssub, multi, multi_mem, argv_mem) = if me {
         let cl = &*ctx.client;
-        let (sub, psub) = cl.pubsub.as_ref().map_or((0, 0), |p| {
-            (p.channels.len() as u32, p.patterns.len() as u32)
+        let (sub, psub, ssub) = cl.pubsub.as_ref().map_or((0, 0, 0), |p| {
+            let n = |set: &std::collections::HashSet<Vec<u8>>| set.len() as u32;
+            (n(&p.channels), n(&p.patterns), n(&p.shards))
         });
         let (multi, multi_mem) = match (&cl.multi, cl.in_exec) {
             (Some(m), _) => (m.commands.len() as i64, m.memory()),
             (None, Some(running)) => running,
             (None, None) => (-1, 0),
         };
-        (cl.flag_bits(), sub, psub, multi, multi_mem, my_argv)
+        (cl.flag_bits(), sub, psub, ssub, multi, multi_mem, my_argv)
     } else {
         (
             i.flags.load(r),
             i.sub.load(r),
             i.psub.load(r),
+            i.ssub.load(r),
             i.multi.load(r),
             i.multi_mem.load(r),
             i.argv_mem.load(r),
@@ -408,7 +410,7 @@ fn client_line(ctx: &Ctx<'_>, c: &ClientShared, my_argv: u64, out: &mut String) 
     let _ = write!(
         out,
         "id={} addr={} laddr={} fd={} name={name} age={age} idle={idle} flags={flags} db={db} \
-         sub={sub} psub={psub} ssub=0 multi={multi} qbuf={qbuf} qbuf-free=0 argv-mem={argv_mem} \
+         sub={sub} psub={psub} ssub={ssub} multi={multi} qbuf={qbuf} qbuf-free=0 argv-mem={argv_mem} \
          multi-mem={multi_mem} rbs={rbs} rbp={rbp} obl={obl} oll=0 omem=0 tot-mem={tot_mem} \
          events=r cmd={cmd} user=default redir=-1 resp={resp}",
         c.id,

@@ -429,7 +429,12 @@ fn getkeys(ctx: &mut Ctx<'_>, args: Args<'_>, with_flags: bool) {
     };
     let meta = meta::meta(&joined(parent, spec));
     let has_keys = match meta {
-        Some(m) => !m.key_specs.items().is_empty(),
+        // Redis's `doesCommandHaveKeys`: a key spec that names keys.
+        Some(m) => m
+            .key_specs
+            .items()
+            .iter()
+            .any(|s| !s.get("flags").is_some_and(meta::not_key)),
         None => spec.first_key != 0,
     };
     if !has_keys {

@@ -444,9 +444,20 @@ fn stats(ctx: &Ctx<'_>, out: &mut String) {
     field!(out, "keyspace_hits", "{}", t.keyspace_hits);
     field!(out, "keyspace_misses", "{}", t.keyspace_misses);
     let pubsub = crate::pubsub::registry();
-    field!(out, "pubsub_channels", "{}", pubsub.channels(None).len());
+    use crate::pubsub::Kind;
+    field!(
+        out,
+        "pubsub_channels",
+        "{}",
+        pubsub.channels(Kind::Channel, None).len()
+    );
     field!(out, "pubsub_patterns", "{}", pubsub.numpat());
-    field!(out, "pubsubshard_channels", "0");
+    field!(
+        out,
+        "pubsubshard_channels",
+        "{}",
+        pubsub.channels(Kind::Shard, None).len()
+    );
     let (fork_usec, forks) = ctx.server.persist.forks();
     field!(out, "latest_fork_usec", "{fork_usec}");
     field!(out, "total_forks", "{forks}");

@@ -1,5 +1,7 @@
-//! Pub/Sub (Redis's `pubsub.c`): SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH and
-//! PUBSUB CHANNELS / NUMSUB / NUMPAT / HELP. The registry and the delivery across reactor
+//! Pub/Sub (Redis's `pubsub.c`): SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH,
+//! the sharded SSUBSCRIBE, SUNSUBSCRIBE and SPUBLISH (on a standalone server, a second channel
+//! namespace without patterns, with its own subscription count), and PUBSUB CHANNELS / NUMSUB
+//! / NUMPAT / SHARDCHANNELS / SHARDNUMSUB / HELP. The registry and the delivery across reactor
 //! threads live in [`crate::pubsub`]; this module keeps each client's own view of its
 //! subscriptions and writes the replies.
 
@@ -35,6 +37,24 @@ const fn sub_spec(
         complexity,
         handler,
         subcommands: &[],
+    }
+}
+
+/// A shard (un)subscribe command: its channels sit where keys would (Redis's key specs mark
+/// them `not_key`; they only pick a cluster slot).
+const fn shard_spec(
+    name: &'static str,
+    arity: i32,
+    summary: &'static str,
+    complexity: &'static str,
+    handler: crate::table::Handler,
+) -> CommandSpec {
+    CommandSpec {
+        first_key: 1,
+        last_key: -1,
+        step: 1,
+        since: "7.0.0",
+        ..sub_spec(name, arity, summary, complexity, handler)
     }
 }
 
@@ -94,6 +114,32 @@ const SUBCOMMANDS: &[CommandSpec] = &[
         "O(1)",
         numpat,
     ),
+    CommandSpec {
+        since: "7.0.0",
+        ..introspection(
+            "shardchannels",
+            -2,
+            PUBSUB | LOADING | STALE,
+            &["pubsub", "slow"],
+            "List active shard channels",
+            "O(N) where N is the number of active shard channels, and assuming constant time \
+             pattern matching (relatively short shard channels).",
+            shardchannels,
+        )
+    },
+    CommandSpec {
+        since: "7.0.0",
+        ..introspection(
+            "shardnumsub",
+            -2,
+            PUBSUB | LOADING | STALE,
+            &["pubsub", "slow"],
+            "Get the count of subscribers for shard channels",
+            "O(N) for the SHARDNUMSUB subcommand, where N is the number of requested shard \
+             channels",
+            shardnumsub,
+        )
+    },
     introspection(
         "help",
         2,
@@ -152,6 +198,36 @@ pub const COMMANDS: &[CommandSpec] = &[
         handler: publish,
         subcommands: &[],
     },
+    shard_spec(
+        "ssubscribe",
+        -2,
+        "Listen for messages published to the given shard channels",
+        "O(N) where N is the number of shard channels to subscribe to.",
+        ssubscribe,
+    ),
+    shard_spec(
+        "sunsubscribe",
+        -1,
+        "Stop listening for messages posted to the given shard channels",
+        "O(N) where N is the number of clients already subscribed to a shard channel.",
+        sunsubscribe,
+    ),
+    CommandSpec {
+        name: "spublish",
+        arity: 3,
+        flags: PUBSUB | LOADING | STALE | FAST,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl: &["pubsub", "fast"],
+        group: "pubsub",
+        since: "7.0.0",
+        summary: "Post a message to a shard channel",
+        complexity: "O(N) where N is the number of clients subscribed to the receiving shard \
+                     channel.",
+        handler: spublish,
+        subcommands: &[],
+    },
     CommandSpec {
         name: "pubsub",
         arity: -2,
@@ -170,12 +246,14 @@ pub const COMMANDS: &[CommandSpec] = &[
 ];
 
 /// Whether RESP2 subscribed mode allows the command named `name` (Redis's `processCommand`
-/// check; SSUBSCRIBE and SUNSUBSCRIBE are not built).
+/// check).
 pub fn allowed_when_subscribed(name: &[u8]) -> bool {
     [
         "ping",
         "subscribe",
+        "ssubscribe",
         "unsubscribe",
+        "sunsubscribe",
         "psubscribe",
         "punsubscribe",
         "quit",
@@ -189,6 +267,15 @@ fn set_of(subs: &mut Subscriptions, kind: Kind) -> &mut std::collections::HashSe
     match kind {
         Kind::Channel => &mut subs.channels,
         Kind::Pattern => &mut subs.patterns,
+        Kind::Shard => &mut subs.shards,
+    }
+}
+
+/// The count a (un)subscribe reply of `kind` carries: shard channels are counted apart.
+fn count_of(subs: &Subscriptions, kind: Kind) -> usize {
+    match kind {
+        Kind::Shard => subs.shards.len(),
+        _ => subs.count(),
     }
 }
 
@@ -200,7 +287,7 @@ fn add(ctx: &mut Ctx<'_>, args: Args<'_>, kind: Kind, verb: &[u8]) {
         if set_of(subs, kind).insert(name.to_vec()) {
             registry().subscribe(kind, name, &shared);
         }
-        let count = subs.count();
+        let count = count_of(subs, kind);
         ctx.reply.push_len(3);
         ctx.reply.bulk(verb);
         ctx.reply.bulk(name);
@@ -221,7 +308,7 @@ fn remove(ctx: &mut Ctx<'_>, args: Args<'_>, kind: Kind, verb: &[u8]) {
         ctx.reply.push_len(3);
         ctx.reply.bulk(verb);
         ctx.reply.null();
-        ctx.reply.int(subs.count() as i64);
+        ctx.reply.int(count_of(&subs, kind) as i64);
     }
     for name in names {
         if set_of(&mut subs, kind).remove(&name) {
@@ -230,7 +317,7 @@ fn remove(ctx: &mut Ctx<'_>, args: Args<'_>, kind: Kind, verb: &[u8]) {
         ctx.reply.push_len(3);
         ctx.reply.bulk(verb);
         ctx.reply.bulk(&name);
-        ctx.reply.int(subs.count() as i64);
+        ctx.reply.int(count_of(&subs, kind) as i64);
     }
     ctx.client.pubsub = Some(subs);
 }
@@ -246,6 +333,9 @@ pub fn unsubscribe_all(client: &mut Client) {
     }
     for p in &subs.patterns {
         reg.unsubscribe(Kind::Pattern, p, client.id);
+    }
+    for c in &subs.shards {
+        reg.unsubscribe(Kind::Shard, c, client.id);
     }
 }
 
@@ -269,6 +359,34 @@ fn punsubscribe(ctx: &mut Ctx<'_>, args: Args<'_>) {
     remove(ctx, args, Kind::Pattern, b"punsubscribe");
 }
 
+/// `SSUBSCRIBE shardchannel [shardchannel ...]`. Unlike SUBSCRIBE, refused inside MULTI too
+/// (Redis keeps that exception for SUBSCRIBE's old users only).
+fn ssubscribe(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    if ctx.client.deny_blocking {
+        ctx.reply
+            .error("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client");
+        return;
+    }
+    add(ctx, args, Kind::Shard, b"ssubscribe");
+}
+
+/// `SUNSUBSCRIBE [shardchannel ...]`
+fn sunsubscribe(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    remove(ctx, args, Kind::Shard, b"sunsubscribe");
+}
+
+/// `SPUBLISH shardchannel message`: the number of clients that received it.
+fn spublish(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let n = registry().spublish(
+        ctx.server,
+        args.get(1),
+        args.get(2),
+        ctx.client.id,
+        ctx.reply.raw(),
+    );
+    ctx.reply.int(n);
+}
+
 /// `PUBLISH channel message`: the number of clients that received it.
 fn publish(ctx: &mut Ctx<'_>, args: Args<'_>) {
     let n = registry().publish(
@@ -289,6 +407,15 @@ fn container(ctx: &mut Ctx<'_>, _args: Args<'_>) {
 
 /// `PUBSUB CHANNELS [pattern]`
 fn channels(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    list_channels(ctx, args, Kind::Channel);
+}
+
+/// `PUBSUB SHARDCHANNELS [pattern]`
+fn shardchannels(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    list_channels(ctx, args, Kind::Shard);
+}
+
+fn list_channels(ctx: &mut Ctx<'_>, args: Args<'_>, kind: Kind) {
     if args.len() > 3 {
         // Redis's `addReplySubcommandSyntaxError`, quoting the subcommand as typed.
         let sub = args.get(1);
@@ -298,7 +425,7 @@ fn channels(ctx: &mut Ctx<'_>, args: Args<'_>) {
         ));
         return;
     }
-    let list = registry().channels(args.try_get(2));
+    let list = registry().channels(kind, args.try_get(2));
     ctx.reply.array_len(list.len());
     for c in &list {
         ctx.reply.bulk(c);
@@ -307,11 +434,20 @@ fn channels(ctx: &mut Ctx<'_>, args: Args<'_>) {
 
 /// `PUBSUB NUMSUB [channel ...]`
 fn numsub(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    count_subscribers(ctx, args, Kind::Channel);
+}
+
+/// `PUBSUB SHARDNUMSUB [shardchannel ...]`
+fn shardnumsub(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    count_subscribers(ctx, args, Kind::Shard);
+}
+
+fn count_subscribers(ctx: &mut Ctx<'_>, args: Args<'_>, kind: Kind) {
     let reg = registry();
     ctx.reply.array_len((args.len() - 2) * 2);
     for c in args.iter_from(2) {
         ctx.reply.bulk(c);
-        ctx.reply.int(reg.numsub(c) as i64);
+        ctx.reply.int(reg.numsub(kind, c) as i64);
     }
 }
 
@@ -351,6 +487,8 @@ mod tests {
         assert!(allowed_when_subscribed(b"PING"));
         assert!(allowed_when_subscribed(b"punsubscribe"));
         assert!(allowed_when_subscribed(b"Reset"));
+        assert!(allowed_when_subscribed(b"SSUBSCRIBE"));
+        assert!(!allowed_when_subscribed(b"spublish"));
         assert!(!allowed_when_subscribed(b"get"));
         assert!(!allowed_when_subscribed(b"publish"));
     }

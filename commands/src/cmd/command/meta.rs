@@ -199,6 +199,12 @@ pub struct KeyRef<'a> {
     pub flags: &'a Value,
 }
 
+/// Whether a key spec's flags mark its arguments as no keys at all (`not_key`: the shard
+/// channels of SSUBSCRIBE and SPUBLISH), which key lookups skip as Redis's do.
+pub fn not_key(flags: &Value) -> bool {
+    flags.items().iter().any(|f| f.bytes() == Some(b"not_key"))
+}
+
 /// Redis's `getKeysUsingKeySpecs`: the keys of `args` (the command name first) according to
 /// the key specs; `None` when a spec does not fit the arguments.
 pub fn keys_from_specs<'a>(specs: &'a Value, args: &[&[u8]]) -> Option<Vec<KeyRef<'a>>> {
@@ -206,6 +212,9 @@ pub fn keys_from_specs<'a>(specs: &'a Value, args: &[&[u8]]) -> Option<Vec<KeyRe
     let mut out = Vec::new();
     for spec in specs.items() {
         let flags = spec.get("flags")?;
+        if not_key(flags) {
+            continue;
+        }
         let bs = spec.get("begin_search")?;
         let bs_spec = bs.get("spec")?;
         let first: i64 = match bs.get("type")?.bytes()? {
