@@ -273,6 +273,19 @@ step("unsubscribe", lambda: ps.unsubscribe("news"))
 step("unsubscribe msg", lambda: ps.get_message(timeout=2))
 ps.close()
 
+# Sharded pub/sub (a standalone server's second namespace).
+sps = r.pubsub()
+step("ssubscribe", lambda: sps.ssubscribe("shard"))
+step("ssubscribe msg", lambda: sps.get_sharded_message(timeout=2))
+step("spublish", lambda: r.spublish("shard", "sharded hello"))
+step("publish to the same name", lambda: r.publish("shard", "plain"))
+step("smessage", lambda: sps.get_sharded_message(timeout=2))
+step("pubsub shardnumsub", lambda: r.pubsub_shardnumsub("shard"))
+step("pubsub shardchannels", lambda: r.pubsub_shardchannels())
+step("sunsubscribe", lambda: sps.sunsubscribe("shard"))
+step("sunsubscribe msg", lambda: sps.get_sharded_message(timeout=2))
+sps.close()
+
 # Keyspace at the end, through INFO parsing.
 step("info keyspace", lambda: r.info("keyspace"))
 step("flushdb", r.flushdb)
