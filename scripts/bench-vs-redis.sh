@@ -12,7 +12,7 @@
 #   TESTS=datatypes scripts/bench-vs-redis.sh      # the data-type workloads (see below)
 #   TESTS="lpush lpop lrange_100" SIZES=3 scripts/bench-vs-redis.sh
 #   TESTS=streams scripts/bench-vs-redis.sh         # XADD and XRANGE (see below)
-#   TESTS=scripting scripts/bench-vs-redis.sh       # EVAL and EVALSHA (see below)
+#   TESTS=scripting scripts/bench-vs-redis.sh       # EVAL, EVALSHA and FCALL (see below)
 #
 # Environment: ROUNDS (3), N_P1 (300000), N_P16 (1000000), CLIENTS (50), SIZES ("3 1024"; "3"
 # with TESTS=datatypes), PIPELINES ("1 16"), TESTS ("set get"), IO_BACKEND (auto),
@@ -33,9 +33,10 @@
 # `XADD stream:__rand_int__ * field <d bytes>` with -r 1000 (a thousand streams, IDs from each
 # server's clock); `xrange_K` resets `xs` to 1000 entries of d bytes with redis-cli, then sends
 # `XRANGE xs - + COUNT K` with -n N/4 (K <= 10) or N/20.
-# TESTS=scripting means "eval_get evalsha_get evalsha_incr": `EVAL "return
-# redis.call('get',KEYS[1])" 1 key:__rand_int__` (-r 1000), and EVALSHA of that script and of
-# `return redis.call('incr',KEYS[1])`, loaded first with SCRIPT LOAD.
+# TESTS=scripting means "eval_get evalsha_get evalsha_incr fcall_get fcall_incr": `EVAL
+# "return redis.call('get',KEYS[1])" 1 key:__rand_int__` (-r 1000), EVALSHA of that script and
+# of `return redis.call('incr',KEYS[1])`, loaded first with SCRIPT LOAD, and FCALL of functions
+# with the same bodies, loaded first with FUNCTION LOAD REPLACE.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -54,11 +55,14 @@ elif [[ "$TESTS" == streams ]]; then
     TESTS="xadd xrange_10 xrange_100"
     SIZES=${SIZES:-3}
 elif [[ "$TESTS" == scripting ]]; then
-    TESTS="eval_get evalsha_get evalsha_incr"
+    TESTS="eval_get evalsha_get evalsha_incr fcall_get fcall_incr"
     SIZES=${SIZES:-3}
 fi
 GET_SCRIPT="return redis.call('get',KEYS[1])"
 INCR_SCRIPT="return redis.call('incr',KEYS[1])"
+FUNCTIONS="#!lua name=bench
+redis.register_function('fget', function(keys) return redis.call('get', keys[1]) end)
+redis.register_function('fincr', function(keys) return redis.call('incr', keys[1]) end)"
 SIZES=${SIZES:-$SIZES_DEFAULT}
 IO_BACKEND=${IO_BACKEND:-auto}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -176,6 +180,9 @@ run_one() { # server port pid test P d n round
         [[ ${BASH_REMATCH[1]} == incr ]] && script=$INCR_SCRIPT
         sha=$(redis-cli -p "$port" SCRIPT LOAD "$script")
         cmd+=(-P "$p" -c "$CLIENTS" -n "$n" -r 1000 --precision 3 EVALSHA "$sha" 1 'key:__rand_int__')
+    elif [[ "$test" =~ ^fcall_(get|incr)$ ]]; then
+        redis-cli -p "$port" FUNCTION LOAD REPLACE "$FUNCTIONS" >/dev/null
+        cmd+=(-P "$p" -c "$CLIENTS" -n "$n" -r 1000 --precision 3 FCALL "f${BASH_REMATCH[1]}" 1 'key:__rand_int__')
     elif [[ "$test" == xadd ]]; then
         local value
         value=$(head -c "$d" /dev/zero | tr '\0' x)
