@@ -108,36 +108,13 @@ impl Registry {
         }
     }
 
-    /// `PUBLISH channel message`: delivers to every subscriber of the channel, then to every
-    /// subscriber of every matching pattern, waking each receiver's thread once; returns the
-    /// number of deliveries. A receiver that is `me` (a RESP3 client may publish while
-    /// subscribed) gets its message written into `own` at once, before PUBLISH's reply, as
-    /// Redis does.
+    /// `PUBLISH channel message` (`kind` Channel) or `SPUBLISH` (`kind` Shard): delivers to
+    /// every subscriber of the channel, then, for PUBLISH, to every subscriber of every
+    /// matching pattern (shard channels have no patterns), waking each receiver's thread once;
+    /// returns the number of deliveries. A receiver that is `me` (a RESP3 client may publish
+    /// while subscribed) gets its message written into `own` at once, before the command's
+    /// reply, as Redis does.
     pub fn publish(
-        &self,
-        server: &Server,
-        channel: &[u8],
-        message: &[u8],
-        me: u64,
-        own: &mut Vec<u8>,
-    ) -> i64 {
-        self.publish_kind(server, Kind::Channel, channel, message, me, own)
-    }
-
-    /// `SPUBLISH shardchannel message`: [`publish`](Self::publish) to the subscribers of a
-    /// shard channel (`smessage`; patterns do not see shard channels).
-    pub fn spublish(
-        &self,
-        server: &Server,
-        channel: &[u8],
-        message: &[u8],
-        me: u64,
-        own: &mut Vec<u8>,
-    ) -> i64 {
-        self.publish_kind(server, Kind::Shard, channel, message, me, own)
-    }
-
-    fn publish_kind(
         &self,
         server: &Server,
         kind: Kind,

@@ -377,25 +377,18 @@ fn sunsubscribe(ctx: &mut Ctx<'_>, args: Args<'_>) {
 
 /// `SPUBLISH shardchannel message`: the number of clients that received it.
 fn spublish(ctx: &mut Ctx<'_>, args: Args<'_>) {
-    let n = registry().spublish(
-        ctx.server,
-        args.get(1),
-        args.get(2),
-        ctx.client.id,
-        ctx.reply.raw(),
-    );
-    ctx.reply.int(n);
+    publish_generic(ctx, args, Kind::Shard);
 }
 
 /// `PUBLISH channel message`: the number of clients that received it.
 fn publish(ctx: &mut Ctx<'_>, args: Args<'_>) {
-    let n = registry().publish(
-        ctx.server,
-        args.get(1),
-        args.get(2),
-        ctx.client.id,
-        ctx.reply.raw(),
-    );
+    publish_generic(ctx, args, Kind::Channel);
+}
+
+fn publish_generic(ctx: &mut Ctx<'_>, args: Args<'_>, kind: Kind) {
+    let (channel, message) = (args.get(1), args.get(2));
+    let (server, me) = (ctx.server, ctx.client.id);
+    let n = registry().publish(server, kind, channel, message, me, ctx.reply.raw());
     ctx.reply.int(n);
 }
 

@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering;
 use ferrite_hybridlog::{Db, KeyEvent, KeyEventKind, Session};
 
 use crate::ctx::Ctx;
-use crate::pubsub::registry;
+use crate::pubsub::{Kind, registry};
 use crate::server::Server;
 
 /// Applies the configured classes to the store: it records key events only while some could
@@ -147,7 +147,7 @@ fn publish(
         channel.extend_from_slice(db.to_string().as_bytes());
         channel.extend_from_slice(b"__:");
         channel.extend_from_slice(key);
-        registry().publish(server, &channel, event, me, own);
+        registry().publish(server, Kind::Channel, &channel, event, me, own);
     }
     if bits & flags::KEYEVENT != 0 {
         channel.clear();
@@ -155,7 +155,7 @@ fn publish(
         channel.extend_from_slice(db.to_string().as_bytes());
         channel.extend_from_slice(b"__:");
         channel.extend_from_slice(event);
-        registry().publish(server, &channel, key, me, own);
+        registry().publish(server, Kind::Channel, &channel, key, me, own);
     }
 }
 

@@ -79,6 +79,19 @@ const fn eval_spec(
     summary: &'static str,
     handler: crate::table::Handler,
 ) -> CommandSpec {
+    let complexity = "Depends on the script that is executed.";
+    run_spec(name, extra, since, summary, complexity, handler)
+}
+
+/// A command that runs a script or a function (EVAL, FCALL and their kin).
+const fn run_spec(
+    name: &'static str,
+    extra: u32,
+    since: &'static str,
+    summary: &'static str,
+    complexity: &'static str,
+    handler: crate::table::Handler,
+) -> CommandSpec {
     CommandSpec {
         name,
         arity: -3,
@@ -91,7 +104,7 @@ const fn eval_spec(
         group: "scripting",
         since,
         summary,
-        complexity: "Depends on the script that is executed.",
+        complexity,
         handler,
         subcommands: &[],
     }

@@ -56,22 +56,8 @@ const fn fcall_spec(
     summary: &'static str,
     handler: crate::table::Handler,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity: -3,
-        // EXCLUSIVE: a function may touch any key, and runs atomically.
-        flags: NOSCRIPT | SKIP_MONITOR | NO_MANDATORY_KEYS | STALE | EXCLUSIVE | extra,
-        first_key: 0,
-        last_key: 0,
-        step: 0,
-        acl: &["slow", "scripting"],
-        group: "scripting",
-        since: "7.0.0",
-        summary,
-        complexity: "Depends on the function that is executed.",
-        handler,
-        subcommands: &[],
-    }
+    let complexity = "Depends on the function that is executed.";
+    super::run_spec(name, extra, "7.0.0", summary, complexity, handler)
 }
 
 const fn sub(
