@@ -18,6 +18,7 @@ per_backend!(
     set_on_the_command_line,
     resp3_connection_gets_its_own_events,
     config_values,
+    key_misses,
 );
 
 /// One command per line; `SLEEP ms` pauses; a `~` prefix leaves a random reply uncompared. A key that expires is touched by the very next
@@ -574,6 +575,63 @@ fn resp3_connection_gets_its_own_events(backend: &str) {
             let (bytes, _) = c.read_until_idle(Duration::from_millis(300), Duration::from_secs(5));
             out.extend_from_slice(&bytes);
         }
+        out
+    });
+}
+
+/// Class `m`: every read that finds no key raises `keymiss` (on both channels with `K` and
+/// `E`), in the order the command looked its keys up; writes and OBJECT raise none.
+fn key_misses(backend: &str) {
+    same_on_both(backend, |port| {
+        let mut c = Conn::connect(port);
+        let mut sub = Conn::connect(port);
+        c.cmd_str(&["CONFIG", "SET", "notify-keyspace-events", "KEm"]);
+        let mut out = sub.cmd_str(&["PSUBSCRIBE", "__key*__:*"]);
+        c.cmd_str(&["SET", "present", "v"]);
+        for cmd in [
+            "GET nokey",
+            "GET present",
+            "MGET a present b",
+            "EXISTS x present y",
+            "TYPE t",
+            "TTL t",
+            "PTTL t",
+            "STRLEN s",
+            "GETRANGE g 0 1",
+            "GETBIT b 0",
+            "BITCOUNT b",
+            "BITPOS b 1",
+            "BITFIELD_RO bf GET u8 0",
+            "HGET h f",
+            "HGETALL h",
+            "LRANGE l 0 -1",
+            "LLEN l",
+            "SMEMBERS s",
+            "SINTER s1 s2",
+            "SUNIONSTORE dst u1 u2",
+            "ZSCORE z m",
+            "ZUNIONSTORE dst 2 z1 z2",
+            "XRANGE x - +",
+            "SET k v GET",
+            "GETDEL gd",
+            "GETEX ge",
+            "DUMP d",
+            "OBJECT ENCODING o",
+            "SORT so",
+            "SORT present BY nosuch_*",
+            "PFCOUNT p",
+            "COPY src dst2",
+            "LCS a b",
+            "INCR i",
+            "HSET h2 f v",
+            "RENAME nope x",
+            "DEL gone",
+        ] {
+            c.cmd_str(&cmd.split(' ').collect::<Vec<_>>());
+        }
+        c.cmd_str(&["CONFIG", "SET", "notify-keyspace-events", ""]);
+        let (bytes, _) = sub.read_until_idle(Duration::from_millis(300), Duration::from_secs(5));
+        out.extend_from_slice(&bytes);
         out
     });
 }

@@ -40,9 +40,17 @@ impl Ctx<'_> {
         ThreadStats::add(&self.stats().keyspace_hits, 1);
     }
 
-    /// Counts a failed key lookup (INFO `keyspace_misses`).
+    /// A failed read of `key`, as Redis's `lookupKeyRead`: counted (INFO `keyspace_misses`)
+    /// and announced as a `keymiss` keyspace event (class `m`).
     #[inline]
-    pub fn miss(&self) {
+    pub fn miss(&mut self, key: &[u8]) {
+        self.miss_quiet();
+        self.notify(crate::notify::flags::KEY_MISS, "keymiss", key);
+    }
+
+    /// A failed lookup that is counted but raises no event (Redis's `LOOKUP_NONOTIFY`: OBJECT).
+    #[inline]
+    pub fn miss_quiet(&self) {
         ThreadStats::add(&self.stats().keyspace_misses, 1);
     }
 

@@ -260,7 +260,7 @@ pub fn read_collection<'c, T: CollectionType>(
         });
     match found {
         None => {
-            ctx.miss();
+            ctx.miss(key);
             Found::Missing
         }
         Some(found) => {
@@ -305,7 +305,7 @@ pub fn with_collection<T: CollectionType, R>(
         }
         None => {
             if stats {
-                ctx.miss();
+                ctx.miss(key);
             }
             // `f` is still there: the store did not call the closure.
             f.take().map(|f| f(None, &mut ctx.reply)).ok_or(WrongType)

@@ -181,7 +181,7 @@ fn pfcount(ctx: &mut Ctx<'_>, args: Args<'_>) {
     if found {
         ctx.hit();
     } else {
-        ctx.miss();
+        ctx.miss(args.get(1));
     }
     reply_outcome(ctx, outcome);
 }
@@ -201,7 +201,7 @@ fn merge_keys<'a>(
             union.merge(e.value).map_err(Outcome::Hll)
         });
         match merged {
-            None => ctx.miss(),
+            None => ctx.miss(key),
             Some(r) => {
                 ctx.hit();
                 r?;

@@ -126,7 +126,7 @@ fn lookup_by_pattern(ctx: &mut Ctx<'_>, pattern: &[u8], subst: &[u8]) -> Option<
             v
         }
         None => {
-            ctx.miss();
+            ctx.miss(&key);
             None
         }
     }
@@ -154,7 +154,7 @@ fn load(ctx: &mut Ctx<'_>, key: &[u8]) -> Source {
             s
         }
         None => {
-            ctx.miss();
+            ctx.miss(key);
             Source::Missing
         }
     }

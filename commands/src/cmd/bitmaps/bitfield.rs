@@ -286,7 +286,7 @@ fn bitfield_generic(ctx: &mut Ctx<'_>, args: Args<'_>, readonly_cmd: bool) {
                 ctx.wrong_type();
             }
             None => {
-                ctx.miss();
+                ctx.miss(args.get(1));
                 reply_gets(ctx, &[], &ops);
             }
         }

@@ -121,7 +121,7 @@ pub(super) fn getbit(ctx: &mut Ctx<'_>, args: Args<'_>) {
             ctx.wrong_type();
         }
         None => {
-            ctx.miss();
+            ctx.miss(args.get(1));
             ctx.reply.int(0);
         }
     }
@@ -135,10 +135,10 @@ enum ReadError {
     Syntax,
 }
 
-fn reply_read(ctx: &mut Ctx<'_>, r: Option<Result<i64, ReadError>>, missing: i64) {
+fn reply_read(ctx: &mut Ctx<'_>, key: &[u8], r: Option<Result<i64, ReadError>>, missing: i64) {
     match r {
         None => {
-            ctx.miss();
+            ctx.miss(key);
             ctx.reply.int(missing);
         }
         Some(r) => {
@@ -232,7 +232,7 @@ pub(super) fn bitcount(ctx: &mut Ctx<'_>, args: Args<'_>) {
         };
         Ok(popcount_bits(s, first, last))
     });
-    reply_read(ctx, r, 0);
+    reply_read(ctx, args.get(1), r, 0);
 }
 
 /// First bit equal to `bit` in bits `first..=last` of `s`.
@@ -321,7 +321,7 @@ pub(super) fn bitpos(ctx: &mut Ctx<'_>, args: Args<'_>) {
             None => -1,
         })
     });
-    reply_read(ctx, r, if bit == 1 { -1 } else { 0 });
+    reply_read(ctx, args.get(1), r, if bit == 1 { -1 } else { 0 });
 }
 
 /// `BITOP AND|OR|XOR|NOT destkey key [key ...]` (EXCLUSIVE: sources and destination change
@@ -359,7 +359,7 @@ pub(super) fn bitop(ctx: &mut Ctx<'_>, args: Args<'_>) {
         });
         match found {
             None => {
-                ctx.miss();
+                ctx.miss(key);
                 sources.push(None);
             }
             Some(None) => {

@@ -33,7 +33,7 @@ fn dump(ctx: &mut Ctx<'_>, args: Args<'_>) {
         });
     match payload {
         None => {
-            ctx.miss();
+            ctx.miss(args.get(1));
             ctx.reply.null();
         }
         Some(p) => {

@@ -192,7 +192,7 @@ pub(super) fn pexpiretime(ctx: &mut Ctx<'_>, args: Args<'_>) {
 fn ttl_generic(ctx: &mut Ctx<'_>, args: Args<'_>, ms: bool, absolute: bool) {
     let db = ctx.client.db;
     let Some((_, expire_at)) = ctx.store.kind_and_expiry(db, args.get(1), ctx.now_ms) else {
-        ctx.miss();
+        ctx.miss(args.get(1));
         ctx.reply.int(-2);
         return;
     };

@@ -45,7 +45,7 @@ pub(super) fn exists(ctx: &mut Ctx<'_>, args: Args<'_>) {
             ctx.hit();
             n += 1;
         } else {
-            ctx.miss();
+            ctx.miss(key);
         }
     }
     ctx.reply.int(n);
@@ -65,7 +65,7 @@ pub(super) fn type_cmd(ctx: &mut Ctx<'_>, args: Args<'_>) {
             ctx.reply.simple(type_name(kind));
         }
         None => {
-            ctx.miss();
+            ctx.miss(args.get(1));
             ctx.reply.simple("none");
         }
     }
@@ -274,7 +274,7 @@ pub(super) fn copy(ctx: &mut Ctx<'_>, args: Args<'_>) {
     }
     let now = ctx.now_ms;
     if !ctx.store.exists(src_db, src, now) {
-        ctx.miss();
+        ctx.miss(src);
         ctx.reply.int(0);
         return;
     }

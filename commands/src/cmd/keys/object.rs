@@ -78,10 +78,24 @@ fn lookup<R>(
     if r.is_some() {
         ctx.hit();
     } else {
-        ctx.miss();
+        // OBJECT looks its key up without a keymiss event (LOOKUP_NONOTIFY).
+        ctx.miss_quiet();
         ctx.reply.null();
     }
     r
+}
+
+/// The key's access bits, looked up (and counted) as [`lookup`] does.
+fn access_bits(ctx: &mut Ctx<'_>, args: Args<'_>) -> Option<u32> {
+    let bits = ctx
+        .store
+        .access_bits(ctx.client.db, args.get(2), ctx.now_ms);
+    if bits.is_some() {
+        ctx.hit();
+    } else {
+        ctx.miss_quiet();
+    }
+    bits
 }
 
 /// `OBJECT ENCODING key`
@@ -107,10 +121,7 @@ pub(super) fn refcount(ctx: &mut Ctx<'_>, args: Args<'_>) {
 /// `OBJECT IDLETIME key`: seconds since the key was last read or written (the LRU clock in its
 /// record), unless an LFU policy tracks frequency instead. Not itself an access.
 pub(super) fn idletime(ctx: &mut Ctx<'_>, args: Args<'_>) {
-    let Some(bits) = ctx
-        .store
-        .access_bits(ctx.client.db, args.get(2), ctx.now_ms)
-    else {
+    let Some(bits) = access_bits(ctx, args) else {
         return ctx.reply.null();
     };
     let access = ctx.store.store().access();
@@ -127,10 +138,7 @@ pub(super) fn idletime(ctx: &mut Ctx<'_>, args: Args<'_>) {
 /// `OBJECT FREQ key`: the key's logarithmic access counter under an LFU policy (Redis's error
 /// otherwise). Not itself an access.
 pub(super) fn freq(ctx: &mut Ctx<'_>, args: Args<'_>) {
-    let Some(bits) = ctx
-        .store
-        .access_bits(ctx.client.db, args.get(2), ctx.now_ms)
-    else {
+    let Some(bits) = access_bits(ctx, args) else {
         return ctx.reply.null();
     };
     let access = ctx.store.store().access();

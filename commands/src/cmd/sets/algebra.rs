@@ -21,10 +21,10 @@ enum Op {
 /// a first pass checks every key's type in order (WRONGTYPE wins over a missing key, as in
 /// Redis) and finds the sizes; the result is built into a fresh set, so that its encoding is
 /// the one Redis's STORE forms give the destination.
-fn compute(ctx: &mut Ctx<'_>, keys: &[&[u8]], op: Op, stats: bool) -> Result<Set, WrongType> {
+fn compute(ctx: &mut Ctx<'_>, keys: &[&[u8]], op: Op) -> Result<Set, WrongType> {
     let mut sizes = Vec::with_capacity(keys.len());
     for &key in keys {
-        sizes.push(with_set(ctx, key, stats, |s, _| s.map(Set::len))?);
+        sizes.push(with_set(ctx, key, true, |s, _| s.map(Set::len))?);
     }
     let mut out = Set::new();
     match op {
@@ -115,7 +115,7 @@ fn add_filtered<'k>(
 
 /// The non-STORE forms: a RESP3 set of the result.
 fn reply_op(ctx: &mut Ctx<'_>, args: Args<'_>, op: Op) {
-    let result = match compute(ctx, &args.iter_from(1).collect::<Vec<_>>(), op, true) {
+    let result = match compute(ctx, &args.iter_from(1).collect::<Vec<_>>(), op) {
         Ok(s) => s,
         Err(_) => return ctx.wrong_type(),
     };
@@ -127,7 +127,7 @@ fn reply_op(ctx: &mut Ctx<'_>, args: Args<'_>, op: Op) {
 
 /// The STORE forms: the destination is replaced (or deleted when the result is empty).
 fn store_op(ctx: &mut Ctx<'_>, args: Args<'_>, op: Op) {
-    let result = match compute(ctx, &args.iter_from(2).collect::<Vec<_>>(), op, false) {
+    let result = match compute(ctx, &args.iter_from(2).collect::<Vec<_>>(), op) {
         Ok(s) => s,
         Err(_) => return ctx.wrong_type(),
     };
@@ -234,7 +234,7 @@ pub(crate) fn sintercard(ctx: &mut Ctx<'_>, args: Args<'_>) {
         return;
     };
     let keys: Vec<&[u8]> = args.iter_from(2).take(numkeys).collect();
-    match compute(ctx, &keys, Op::Inter, true) {
+    match compute(ctx, &keys, Op::Inter) {
         Ok(s) if limit > 0 => ctx.reply.int(s.len().min(limit) as i64),
         Ok(s) => ctx.reply.int(s.len() as i64),
         Err(_) => ctx.wrong_type(),

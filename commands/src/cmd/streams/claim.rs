@@ -221,7 +221,7 @@ pub(super) fn xautoclaim(ctx: &mut Ctx<'_>, args: Args<'_>) {
         let (db, now) = (ctx.client.db, ctx.now_ms);
         match ctx.store.read_value(db, args.get(1), now, |_| ()) {
             Some(()) => ctx.hit(),
-            None => ctx.miss(),
+            None => ctx.miss(args.get(1)),
         }
         return;
     };

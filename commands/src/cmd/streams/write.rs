@@ -56,7 +56,7 @@ pub(super) fn update_stream_with<'c, R>(
         if found {
             ctx.hit();
         } else {
-            ctx.miss();
+            ctx.miss(key);
         }
     }
     r

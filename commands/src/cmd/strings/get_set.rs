@@ -38,7 +38,7 @@ pub(super) fn get(ctx: &mut Ctx<'_>, args: Args<'_>) {
             ctx.wrong_type();
         }
         None => {
-            ctx.miss();
+            ctx.miss(args.get(1));
             ctx.reply.null();
         }
     }
@@ -237,7 +237,7 @@ pub(super) fn set(ctx: &mut Ctx<'_>, args: Args<'_>) {
         if matches!(outcome, SetOutcome::WrongType) || old.is_some() {
             ctx.hit();
         } else {
-            ctx.miss();
+            ctx.miss(key);
         }
     }
     match outcome {
@@ -321,10 +321,10 @@ enum Found {
 }
 
 /// Replies a [`Found`] as GET would, counting the lookup.
-fn reply_found(ctx: &mut Ctx<'_>, found: Found) {
+fn reply_found(ctx: &mut Ctx<'_>, key: &[u8], found: Found) {
     match found {
         Found::Missing => {
-            ctx.miss();
+            ctx.miss(key);
             ctx.reply.null();
         }
         Found::WrongType => {
@@ -362,7 +362,7 @@ pub(super) fn getset(ctx: &mut Ctx<'_>, args: Args<'_>) {
             }
         });
     let set = !matches!(found, Found::WrongType);
-    reply_found(ctx, found);
+    reply_found(ctx, args.get(1), found);
     if set {
         ctx.notify(flags::STRING, "set", args.get(1));
     }
@@ -381,7 +381,7 @@ pub(super) fn getdel(ctx: &mut Ctx<'_>, args: Args<'_>) {
         },
     );
     let deleted = matches!(found, Found::Value(_));
-    reply_found(ctx, found);
+    reply_found(ctx, args.get(1), found);
     if deleted {
         ctx.notify(flags::GENERIC, "del", args.get(1));
     }
@@ -439,7 +439,7 @@ pub(super) fn getex(ctx: &mut Ctx<'_>, args: Args<'_>) {
             }
         }
     });
-    reply_found(ctx, found);
+    reply_found(ctx, args.get(1), found);
     if let Some(event) = event {
         ctx.notify(flags::GENERIC, event, args.get(1));
     }
@@ -466,7 +466,7 @@ pub(super) fn mget(ctx: &mut Ctx<'_>, args: Args<'_>) {
                 ctx.reply.null();
             }
             None => {
-                ctx.miss();
+                ctx.miss(key);
                 ctx.reply.null();
             }
         }

@@ -13,7 +13,7 @@ fn read_string(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Option<Vec<u8>>, ()> {
     });
     match found {
         None => {
-            ctx.miss();
+            ctx.miss(key);
             Ok(None)
         }
         Some(v) => {

@@ -72,7 +72,7 @@ pub(super) fn strlen(ctx: &mut Ctx<'_>, args: Args<'_>) {
             ctx.wrong_type();
         }
         None => {
-            ctx.miss();
+            ctx.miss(args.get(1));
             ctx.reply.int(0);
         }
     }
@@ -122,7 +122,7 @@ pub(super) fn getrange(ctx: &mut Ctx<'_>, args: Args<'_>) {
             ctx.wrong_type();
         }
         None => {
-            ctx.miss();
+            ctx.miss(args.get(1));
             ctx.reply.bulk(b"");
         }
     }

@@ -39,7 +39,7 @@ impl Input {
     }
 }
 
-fn load(ctx: &mut Ctx<'_>, key: &[u8], stats: bool) -> Result<Input, WrongType> {
+fn load(ctx: &mut Ctx<'_>, key: &[u8]) -> Result<Input, WrongType> {
     let found = ctx
         .store
         .read_value(ctx.client.db, key, ctx.now_ms, |e| match e.value {
@@ -50,12 +50,11 @@ fn load(ctx: &mut Ctx<'_>, key: &[u8], stats: bool) -> Result<Input, WrongType> 
             },
             Value::String(_) => Err(WrongType),
         });
-    if stats {
-        if found.is_some() {
-            ctx.hit();
-        } else {
-            ctx.miss();
-        }
+    // Read with `lookupKeyRead`, the STORE forms' sources too: counted, misses announced.
+    if found.is_some() {
+        ctx.hit();
+    } else {
+        ctx.miss(key);
     }
     found.unwrap_or(Ok(Input::Missing))
 }
@@ -80,7 +79,7 @@ fn generic(ctx: &mut Ctx<'_>, args: Args<'_>, numkeys_at: usize, op: Op, store: 
     };
     let mut inputs = Vec::with_capacity(numkeys);
     for key in args.iter_from(numkeys_at + 1).take(numkeys) {
-        let r = load(ctx, key, !store);
+        let r = load(ctx, key);
         match checked(ctx, r) {
             Some(i) => inputs.push(i),
             None => return,

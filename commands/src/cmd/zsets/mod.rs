@@ -41,8 +41,8 @@ pub(crate) fn with_zset<R>(
     objects::with_collection(ctx, key, true, f)
 }
 
-/// Like [`with_zset`] but without counting keyspace hits and misses (Redis's
-/// `lookupKeyWrite`, used by the STORE commands for their sources and by writers).
+/// Like [`with_zset`] but without counting keyspace hits and misses: a second look at a key
+/// already counted (ZSCAN).
 pub(crate) fn with_zset_nostats<R>(
     ctx: &mut Ctx<'_>,
     key: &[u8],

@@ -4,7 +4,7 @@
 use ferrite_collections::{LexRange, ScoreRange, SortedSet, parse_lex_range, parse_score_range};
 
 use super::write::{checked, error};
-use super::{notify_stored, reply_pairs, store_zset, with_zset, with_zset_nostats};
+use super::{notify_stored, reply_pairs, store_zset, with_zset};
 use crate::args::{Args, eq_ignore_case, parse_i64};
 use crate::ctx::Ctx;
 
@@ -184,7 +184,8 @@ pub(crate) fn zrangestore(ctx: &mut Ctx<'_>, args: Args<'_>) {
     let Some(req) = parse(ctx, args, 2, By::Auto, None, true) else {
         return;
     };
-    let r = with_zset_nostats(ctx, args.get(2), |z| {
+    // The source is read as ZRANGE reads it (`lookupKeyRead`: counted, a miss announced).
+    let r = with_zset(ctx, args.get(2), |z, _| {
         z.map(|z| select(z, &req).into_iter().collect::<SortedSet>())
     });
     let Some(result) = checked(ctx, r) else {
