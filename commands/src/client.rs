@@ -66,6 +66,8 @@ pub struct Client {
     pub watched: Vec<WatchedKey>,
     /// Pub/Sub subscriptions (`None`: never subscribed, the common case).
     pub pubsub: Option<Box<Subscriptions>>,
+    /// CLIENT TRACKING state (`None`: not tracking, the common case).
+    pub tracking: Option<Box<crate::tracking::ClientTracking>>,
     /// Since when (Unix ms) a subscriber's unsent output has been above the pubsub soft limit
     /// (0: it is not).
     pub output_soft_since_ms: u64,
@@ -126,6 +128,12 @@ impl Client {
         if self.no_evict {
             f |= FLAG_NO_EVICT;
         }
+        if let Some(t) = &self.tracking {
+            f |= FLAG_TRACKING;
+            if t.mode.bcast {
+                f |= FLAG_TRACKING_BCAST;
+            }
+        }
         f
     }
 
@@ -182,6 +190,12 @@ pub const FLAG_PUBSUB: u8 = 1;
 pub const FLAG_MULTI: u8 = 2;
 /// CLIENT LIST flag `e`: CLIENT NO-EVICT on.
 pub const FLAG_NO_EVICT: u8 = 4;
+/// CLIENT LIST flag `t`: CLIENT TRACKING on.
+pub const FLAG_TRACKING: u8 = 8;
+/// CLIENT LIST flag `R`: the tracking redirect's client is gone.
+pub const FLAG_TRACKING_BROKEN: u8 = 16;
+/// CLIENT LIST flag `B`: tracking in BCAST mode.
+pub const FLAG_TRACKING_BCAST: u8 = 32;
 
 /// Redis's `flags=` letters (`getClientInfoString`, in its order) for `bits` and blocking;
 /// `N` when none applies.
@@ -195,6 +209,15 @@ pub fn flag_letters(bits: u8, blocked: bool) -> String {
     }
     if blocked {
         s.push('b');
+    }
+    for (bit, c) in [
+        (FLAG_TRACKING, 't'),
+        (FLAG_TRACKING_BROKEN, 'R'),
+        (FLAG_TRACKING_BCAST, 'B'),
+    ] {
+        if bits & bit != 0 {
+            s.push(c);
+        }
     }
     if bits & FLAG_NO_EVICT != 0 {
         s.push('e');

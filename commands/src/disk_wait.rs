@@ -82,6 +82,15 @@ fn keys<'a>(spec: &CommandSpec, args: Args<'a>) -> impl Iterator<Item = &'a [u8]
     fixed.chain(movable_keys(spec, args))
 }
 
+/// The keys of `args` for `spec`, as Redis's key specs find them (client-side caching
+/// remembers a read's keys this way).
+pub(crate) fn command_keys<'a>(
+    spec: &CommandSpec,
+    args: Args<'a>,
+) -> impl Iterator<Item = &'a [u8]> {
+    keys(spec, args)
+}
+
 /// The keys of a command whose table entry names none up front, by its key specs; empty for
 /// every other command (no allocation).
 fn movable_keys<'a>(spec: &CommandSpec, args: Args<'a>) -> Vec<&'a [u8]> {

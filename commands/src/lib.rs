@@ -26,6 +26,7 @@ pub mod resp;
 pub mod server;
 pub mod stats;
 pub mod table;
+pub mod tracking;
 pub mod worker;
 
 pub use client::Client;

@@ -40,6 +40,8 @@ pub(crate) fn call(
     let (server, thread, now_ms) = (outer.server, outer.thread, outer.now_ms);
     let stats = server.stats.thread(thread);
     let (db, mark, resp3) = (outer.client.db, out.len(), outer.client.resp3);
+    // A tracking client remembers the keys its queued or scripted reads read.
+    let tracked = crate::tracking::before_read(server, outer.client, spec);
     let mut sub = Ctx {
         server,
         store: &mut *outer.store,
@@ -50,6 +52,9 @@ pub(crate) fn call(
         spec,
     };
     (spec.handler)(&mut sub, args);
+    if let Some(table) = tracked {
+        crate::tracking::remember(table, sub.client, spec, args);
+    }
     let errors = sub.reply.errors();
     if let Some(t) = txn {
         match outer.client.aof_txn.take() {

@@ -201,6 +201,19 @@ impl Registry {
     }
 }
 
+/// Sends `msg` (a push or message already encoded for the receiver) to one client: into its
+/// outbox, marking its thread in `wake`, or into `own` when it is `me`, the client running the
+/// command. Client-side caching's invalidations travel this way.
+pub(crate) fn deliver_to(
+    shared: &ClientShared,
+    msg: &[u8],
+    me: u64,
+    own: &mut Vec<u8>,
+    wake: &mut [bool],
+) {
+    deliver(shared, msg, me, own, wake);
+}
+
 /// Appends `msg` to a receiver's outbox (or to `own` for the publisher itself).
 fn deliver(shared: &ClientShared, msg: &[u8], me: u64, own: &mut Vec<u8>, wake: &mut [bool]) {
     if shared.id == me {

@@ -179,6 +179,7 @@ impl Worker {
             in_exec: None,
             watched: Vec::new(),
             pubsub: None,
+            tracking: None,
             output_soft_since_ms: 0,
             held: aof::feed::Held::default(),
             aof_txn: None,
@@ -196,6 +197,9 @@ impl Worker {
             self.session.leave();
         }
         crate::cmd::pubsub::unsubscribe_all(&mut client);
+        if client.tracking.take().is_some() {
+            self.server.tracking.disable(&self.server.store, client.id);
+        }
         if !client.held.out.is_empty() {
             self.server.aof.unhold();
         }
@@ -563,6 +567,7 @@ impl Worker {
         if Config::load32(&self.server.config.notify_keyspace_events) != 0 {
             crate::notify::flush(&self.server, &mut self.session, 0, &mut Vec::new());
         }
+        crate::tracking::after_command(&self.server, &mut self.session, 0, &mut Vec::new());
         self.feed.background(&self.server, &mut self.session);
         self.push_feed();
         self.session.leave();
@@ -661,14 +666,14 @@ impl Worker {
             return Flow::CloseNow;
         }
         client.publish_output(out, out.capacity());
+        // Messages for the client (Pub/Sub, client-side caching's invalidations, possibly
+        // sent to a connection that only receives a redirect): one atomic load when none.
         if aof::feed::release_replies(&self.server, client, out) {
             // Replies still wait for the AOF: messages queue behind them.
-            if client.pubsub.is_some() {
-                crate::pubsub::drain(&client.shared, &mut client.held.out);
-            }
-        } else if client.pubsub.is_some() {
+            crate::pubsub::drain(&client.shared, &mut client.held.out);
+        } else {
             crate::pubsub::drain(&client.shared, out);
-            if self.output_over_limit(client, out.len()) {
+            if client.pubsub.is_some() && self.output_over_limit(client, out.len()) {
                 return Flow::CloseNow;
             }
         }
@@ -733,6 +738,7 @@ fn run(
     spec: &'static CommandSpec,
     args: crate::args::Args<'_>,
 ) -> u32 {
+    let tracked = crate::tracking::before_read(server, client, spec);
     let mut ctx = Ctx {
         server,
         store,
@@ -743,9 +749,25 @@ fn run(
         spec,
     };
     (spec.handler)(&mut ctx, args);
+    if let Some(table) = tracked {
+        crate::tracking::remember(table, ctx.client, spec, args);
+    }
     if Config::load32(&server.config.notify_keyspace_events) != 0 {
         // Expiries a read found, keys created by a command that raises no event of its own.
         ctx.flush_key_events();
+    }
+    // Invalidations for the keys the command changed: the client's own after its reply.
+    crate::tracking::after_command(server, ctx.store, ctx.client.id, ctx.reply.raw());
+    if let Some(t) = ctx.client.tracking.as_mut() {
+        // CLIENT CACHING applies to the next command only (any CLIENT subcommand keeps it, and
+        // so does a MULTI until EXEC, as in Redis).
+        if ctx.client.multi.is_none()
+            && crate::table::lookup(b"client").is_none_or(|c| {
+                !std::ptr::eq(c, spec) && !c.subcommands.iter().any(|s| std::ptr::eq(s, spec))
+            })
+        {
+            t.caching = false;
+        }
     }
     ctx.reply.errors()
 }
@@ -764,6 +786,7 @@ fn make_room(
     if Config::load32(&server.config.notify_keyspace_events) != 0 {
         crate::notify::flush(server, session, client.id, out);
     }
+    crate::tracking::after_command(server, session, 0, &mut Vec::new());
     room
 }
 

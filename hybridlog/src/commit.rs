@@ -85,6 +85,11 @@ pub enum KeyEventKind {
     Evicted,
     /// A key was created.
     Created,
+    /// A write changed the key (any write that took effect: update, creation, deletion,
+    /// expiry, eviction), recorded only while [`Store::set_modified_events`] is on.
+    ///
+    /// [`Store::set_modified_events`]: crate::Store::set_modified_events
+    Modified,
 }
 
 /// One [`KeyEventKind`] of one key.
@@ -105,6 +110,9 @@ pub struct KeyEvent {
 pub(crate) struct Journal {
     pub(crate) commits: Vec<Commit>,
     pub(crate) events: Vec<KeyEvent>,
+    /// `Modified` events, apart from the notification events: they are handed over only at
+    /// the end of a command ([`Session::take_modified`](crate::Session::take_modified)).
+    pub(crate) modified: Vec<KeyEvent>,
 }
 
 impl std::ops::Deref for Journal {
@@ -134,7 +142,12 @@ impl Journal {
     }
 
     pub(crate) fn push_event(&mut self, kind: KeyEventKind, pdb: u8, key: &[u8]) {
-        self.events.push(KeyEvent {
+        let to = if kind == KeyEventKind::Modified {
+            &mut self.modified
+        } else {
+            &mut self.events
+        };
+        to.push(KeyEvent {
             kind,
             pdb,
             key: key.into(),

@@ -14,6 +14,7 @@ use std::cell::Cell;
 
 use crossbeam_epoch::Guard;
 
+use crate::KeyEventKind;
 use crate::commit::{Commit, Journal};
 use crate::index::EntrySlot;
 use crate::object::{ObjectEntry, Value};
@@ -452,6 +453,9 @@ pub(crate) fn write_core(
                     if s.key_events_on() {
                         commits.note(pdb, key, false, true);
                     }
+                    if s.modified_events_on() {
+                        commits.push_event(KeyEventKind::Modified, pdb, key);
+                    }
                     return Outcome::default();
                 }
                 Err(cell) => {
@@ -771,6 +775,9 @@ fn update(
     // Only a write that took effect gets here (a lost race returned `RETRY` above).
     if s.key_events_on() {
         commits.note(pdb, key, expired, new_live && !live);
+    }
+    if s.modified_events_on() {
+        commits.push_event(KeyEventKind::Modified, pdb, key);
     }
     Outcome {
         old_live: live,

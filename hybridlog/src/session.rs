@@ -432,6 +432,21 @@ impl Session {
         }
     }
 
+    /// Moves the keys this session's writes changed (while
+    /// [`Store::set_modified_events`](crate::Store::set_modified_events) is on) to `into`, in
+    /// order: Redis's `signalModifiedKey` calls, for client-side caching's invalidations.
+    pub fn take_modified(&mut self, into: &mut Vec<KeyEvent>) {
+        if !self.commits.modified.is_empty() {
+            into.append(&mut self.commits.modified);
+        }
+    }
+
+    /// Whether writes left `Modified` events to take (one length check).
+    #[inline]
+    pub fn has_modified(&self) -> bool {
+        !self.commits.modified.is_empty()
+    }
+
     /// Moves the key events this session's writes caused since the last call into `into` (in
     /// the order they happened). Empty while key events are off.
     #[inline]

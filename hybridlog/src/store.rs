@@ -41,6 +41,8 @@ pub struct Store {
     pub(crate) commits: CommitSeq,
     /// Whether writes record key events (see [`KeyEvent`](crate::KeyEvent)).
     key_events: std::sync::atomic::AtomicBool,
+    /// Whether every write records a `Modified` key event (client-side caching).
+    modified_events: std::sync::atomic::AtomicBool,
     databases: usize,
     /// Logical → physical database, under a seqlock so SWAPDB changes two entries atomically
     /// while lookups stay read-only.
@@ -179,6 +181,7 @@ impl Store {
             gate: Gate::new(MAX_SESSIONS),
             commits: CommitSeq::new(),
             key_events: std::sync::atomic::AtomicBool::new(false),
+            modified_events: std::sync::atomic::AtomicBool::new(false),
             databases: cfg.databases,
             db_map: (0..PHYSICAL_DBS).map(|i| AtomicU8::new(i as u8)).collect(),
             db_map_version: AtomicU64::new(0),
@@ -370,6 +373,25 @@ impl Store {
     #[inline]
     pub fn key_events_on(&self) -> bool {
         self.key_events.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Makes every write that changes a key record a [`KeyEventKind::Modified`] event (Redis's
+    /// `signalModifiedKey`, for client-side caching's invalidations). Turn it on under
+    /// [`Session::exclusive`](crate::Session::exclusive): every session then sees it on from its
+    /// next shared section, so no write after the caller's next read can miss it. Off, a write
+    /// pays one relaxed load.
+    ///
+    /// [`KeyEventKind::Modified`]: crate::KeyEventKind::Modified
+    pub fn set_modified_events(&self, on: bool) {
+        self.modified_events
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether writes record `Modified` events.
+    #[inline]
+    pub fn modified_events_on(&self) -> bool {
+        self.modified_events
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether the commit sequence is on.

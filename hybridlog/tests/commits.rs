@@ -87,3 +87,41 @@ fn reaping_reports_the_key() {
     assert_eq!(pdb, Some((3, b"gone".to_vec())));
     assert_eq!(store.logical_db(3), Some(3));
 }
+
+/// `Modified` events: off, none; on, one per write that took effect (insert, in-place update,
+/// delete, a lazily reaped expired key), none for a delete of a missing key; handed over apart
+/// from the notification events.
+#[test]
+fn modified_events_name_every_changed_key() {
+    let store = small(64);
+    let mut s = store.session();
+    let mut out = Vec::new();
+    set(&mut s, 0, b"quiet", b"v");
+    s.take_modified(&mut out);
+    assert!(out.is_empty() && !s.has_modified());
+    store.set_modified_events(true);
+    set(&mut s, 0, b"a", b"1");
+    set(&mut s, 0, b"a", b"2");
+    incr(&mut s, 0, b"n", 0);
+    assert!(s.delete(0, b"a", 0));
+    assert!(!s.delete(0, b"missing", 0));
+    s.upsert(0, b"ttl", b"v", ValueKind::String, 10);
+    assert!(s.has_modified());
+    let mut events = Vec::new();
+    s.take_key_events(&mut events);
+    assert!(events.is_empty(), "notification events stay off");
+    s.take_modified(&mut out);
+    let keys: Vec<&[u8]> = out.iter().map(|e| &*e.key).collect();
+    assert_eq!(keys, [&b"a"[..], b"a", b"n", b"a", b"ttl"]);
+    out.clear();
+    // A write that finds the key expired reaps it first: one event for the key.
+    assert!(!s.delete(0, b"ttl", 20));
+    s.take_modified(&mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(&*out[0].key, b"ttl");
+    store.set_modified_events(false);
+    set(&mut s, 0, b"a", b"3");
+    out.clear();
+    s.take_modified(&mut out);
+    assert!(out.is_empty());
+}

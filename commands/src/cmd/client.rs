@@ -117,6 +117,42 @@ pub const COMMANDS: &[CommandSpec] = &[CommandSpec {
             "O(1)",
             client_reply,
         ),
+        sub(
+            "tracking",
+            -3,
+            0,
+            "6.0.0",
+            "Enable or disable server assisted client side caching support",
+            "O(1). Some options may introduce additional complexity.",
+            super::client_tracking::tracking,
+        ),
+        sub(
+            "caching",
+            3,
+            0,
+            "6.0.0",
+            "Instruct the server about tracking or not keys in the next request",
+            "O(1)",
+            super::client_tracking::caching,
+        ),
+        sub(
+            "getredir",
+            2,
+            0,
+            "6.0.0",
+            "Get tracking notifications redirection client ID if any",
+            "O(1)",
+            super::client_tracking::getredir,
+        ),
+        sub(
+            "trackinginfo",
+            2,
+            0,
+            "6.2.0",
+            "Return information about server assisted client side caching for the current connection",
+            "O(1)",
+            super::client_tracking::trackinginfo,
+        ),
         CommandSpec {
             name: "help",
             arity: 2,
@@ -398,6 +434,18 @@ fn client_line(ctx: &Ctx<'_>, c: &ClientShared, my_argv: u64, out: &mut String) 
             i.argv_mem.load(r),
         )
     };
+    // Tracking's redirect and its broken state live in the tracking table.
+    let (flags, redir) = match ctx.server.tracking.info(c.id) {
+        Some((_, redirect, broken)) => {
+            let broken = if broken {
+                crate::client::FLAG_TRACKING_BROKEN
+            } else {
+                0
+            };
+            (flags | broken, redirect as i64)
+        }
+        None => (flags, -1),
+    };
     let flags = flag_letters(flags, c.is_blocked());
     let qbuf = c.qbuf.load(r);
     let (rbs, rbp, obl) = (i.rbs.load(r), i.rbp.load(r), i.obl.load(r));
@@ -412,7 +460,7 @@ fn client_line(ctx: &Ctx<'_>, c: &ClientShared, my_argv: u64, out: &mut String) 
         "id={} addr={} laddr={} fd={} name={name} age={age} idle={idle} flags={flags} db={db} \
          sub={sub} psub={psub} ssub={ssub} multi={multi} qbuf={qbuf} qbuf-free=0 argv-mem={argv_mem} \
          multi-mem={multi_mem} rbs={rbs} rbp={rbp} obl={obl} oll=0 omem=0 tot-mem={tot_mem} \
-         events=r cmd={cmd} user=default redir=-1 resp={resp}",
+         events=r cmd={cmd} user=default redir={redir} resp={resp}",
         c.id,
         c.addr,
         c.laddr,

@@ -293,6 +293,11 @@ fn reset(ctx: &mut Ctx<'_>, _args: Args<'_>) {
     ctx.client.multi = None;
     ctx.client.watched.clear();
     crate::cmd::pubsub::unsubscribe_all(ctx.client);
+    if ctx.client.tracking.take().is_some() {
+        ctx.server
+            .tracking
+            .disable(&ctx.server.store, ctx.client.id);
+    }
     ctx.client.db = 0;
     ctx.client.shared.db.store(0, Ordering::Relaxed);
     set_protocol(ctx, false);

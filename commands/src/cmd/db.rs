@@ -111,6 +111,7 @@ fn flushdb(ctx: &mut Ctx<'_>, args: Args<'_>) {
     if flush_mode_ok(ctx, args) {
         ctx.store.flush_db(ctx.client.db);
         ctx.reply.ok();
+        crate::tracking::flushed(ctx.server, false, ctx.client.id, ctx.reply.raw());
     }
 }
 
@@ -120,6 +121,7 @@ fn flushall(ctx: &mut Ctx<'_>, args: Args<'_>) {
         ctx.store.flush_all();
         crate::persist::snapshot::after_flushall(ctx.server, ctx.store);
         ctx.reply.ok();
+        crate::tracking::flushed(ctx.server, true, ctx.client.id, ctx.reply.raw());
     }
 }
 

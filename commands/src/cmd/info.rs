@@ -192,9 +192,9 @@ fn clients(ctx: &Ctx<'_>, out: &mut String) {
         "{}",
         crate::blocking::blocked_clients(s)
     );
-    for f in ["tracking_clients", "clients_in_timeout_table"] {
-        field!(out, f, "0");
-    }
+    let tracking = s.tracking.figures();
+    field!(out, "tracking_clients", "{}", tracking.clients);
+    field!(out, "clients_in_timeout_table", "0");
 }
 
 /// Redis's `bytesToHuman`.
@@ -470,13 +470,14 @@ fn stats(ctx: &Ctx<'_>, out: &mut String) {
         "active_defrag_key_misses",
         "total_active_defrag_time",
         "current_active_defrag_time",
-        "tracking_total_keys",
-        "tracking_total_items",
-        "tracking_total_prefixes",
-        "unexpected_error_replies",
     ] {
         field!(out, f, "0");
     }
+    let tracking = ctx.server.tracking.figures();
+    field!(out, "tracking_total_keys", "{}", tracking.keys);
+    field!(out, "tracking_total_items", "{}", tracking.items);
+    field!(out, "tracking_total_prefixes", "{}", tracking.prefixes);
+    field!(out, "unexpected_error_replies", "0");
     field!(out, "total_error_replies", "{}", t.error_replies);
     for f in [
         "dump_payload_sanitizations",

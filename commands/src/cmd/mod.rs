@@ -5,6 +5,7 @@ pub mod bgrewriteaof;
 pub mod bitmaps;
 pub mod blocking;
 pub mod client;
+mod client_tracking;
 pub mod command;
 pub mod config_cmd;
 pub mod connection;

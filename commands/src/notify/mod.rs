@@ -119,6 +119,8 @@ pub fn flush(server: &Server, session: &mut Session, me: u64, own: &mut Vec<u8>)
             KeyEventKind::Expired => (flags::EXPIRED, b"expired"),
             KeyEventKind::Evicted => (flags::EVICTED, b"evicted"),
             KeyEventKind::Created => (flags::NEW, b"new"),
+            // Handed over apart (client-side caching), never among these.
+            KeyEventKind::Modified => continue,
         };
         if bits & class == 0 {
             continue;
