@@ -9,7 +9,7 @@ mod parse;
 
 use parse::{memtoull, parse_save};
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Why a configuration value was refused.
@@ -169,6 +169,9 @@ const PARAMS: &[Param] = &[
     num("lfu-log-factor", 0, INT_MAX, "10", 0),
     num("lfu-decay-time", 0, INT_MAX, "1", 0),
     param("notify-keyspace-events", Kind::Events, "", 0),
+    // Commands that ran at least this many microseconds are logged (SLOWLOG); -1 logs nothing.
+    num("slowlog-log-slower-than", -1, LLONG_MAX, "10000", 0),
+    num("slowlog-max-len", 0, LLONG_MAX, "128", 0),
     num("io-threads", 1, 128, "1", IMMUTABLE),
     // Ferrite's own: the reactor and the store are sized once at start-up.
     num("threads", 0, 1024, "0", IMMUTABLE),
@@ -225,6 +228,10 @@ pub struct Config {
     pub no_appendfsync_on_rewrite: AtomicBool,
     /// `notify-keyspace-events` as class bits (`crate::notify::flags`); read on every write.
     pub notify_keyspace_events: AtomicU32,
+    /// `slowlog-log-slower-than` in microseconds, -1 = off; read after every command.
+    pub slowlog_log_slower_than: AtomicI64,
+    /// `slowlog-max-len`.
+    pub slowlog_max_len: AtomicU64,
     /// Absolute path of the configuration file the server was started with (INFO `config_file`,
     /// CONFIG REWRITE); set once by the binary.
     pub config_file: OnceLock<String>,
@@ -246,6 +253,8 @@ impl Default for Config {
             maxmemory: AtomicU64::new(0),
             no_appendfsync_on_rewrite: AtomicBool::new(false),
             notify_keyspace_events: AtomicU32::new(0),
+            slowlog_log_slower_than: AtomicI64::new(10_000),
+            slowlog_max_len: AtomicU64::new(128),
             config_file: OnceLock::new(),
             values: RwLock::new(PARAMS.iter().map(|p| p.default.to_owned()).collect()),
         }
@@ -395,6 +404,10 @@ impl Config {
             "databases" => self.databases.store(n(), Ordering::Relaxed),
             "hz" => self.hz.store(n().clamp(HZ_MIN, HZ_MAX), Ordering::Relaxed),
             "maxmemory" => self.maxmemory.store(n(), Ordering::Relaxed),
+            "slowlog-log-slower-than" => self
+                .slowlog_log_slower_than
+                .store(v.parse::<i64>().unwrap_or(-1), Ordering::Relaxed),
+            "slowlog-max-len" => self.slowlog_max_len.store(n(), Ordering::Relaxed),
             "no-appendfsync-on-rewrite" => {
                 self.no_appendfsync_on_rewrite
                     .store(v == "yes", Ordering::Relaxed);

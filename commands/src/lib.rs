@@ -24,6 +24,7 @@ pub mod pubsub;
 mod resolve;
 pub mod resp;
 pub mod server;
+pub mod slowlog;
 pub mod stats;
 pub mod table;
 pub mod worker;

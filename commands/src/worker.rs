@@ -22,7 +22,8 @@ use crate::eviction;
 use crate::resolve::{count_rejected, resolve};
 use crate::resp::{Limits, Parse, Parser, Reply};
 use crate::server::{Server, unix_ms};
-use crate::stats::{Rates, RunTimer, ThreadStats};
+use crate::slowlog;
+use crate::stats::{CallTimer, Rates, RunTimer, ThreadStats};
 use crate::table::{self, CmdId, CommandSpec, flags};
 
 /// What the connection should do after an `input` or `poll` call.
@@ -183,6 +184,7 @@ impl Worker {
             held: aof::feed::Held::default(),
             aof_txn: None,
             out_peak: (0, 0),
+            redacted: Vec::new(),
         }
     }
 
@@ -464,26 +466,35 @@ impl Worker {
         let aof_on = server.aof.is_on();
         let db = client.db;
         let mut exclusive_seq = None;
+        // An exclusive command is timed for the slow log inside the gate: waiting for the
+        // other threads to leave the store is not the command's own time.
+        let mut exclusive_ticks = None;
         if queued {
             // Queueing is not a call: its time goes to no command.
             self.timer.stop(&stats.commands_by_id);
         } else {
             self.timer.enter(id, &stats.commands_by_id);
+            if spec.has(flags::ADMIN) {
+                self.timer.mark_if_unknown();
+            }
         }
         let errors = if queued {
             transactions::queue(client, spec, args, out, stats)
         } else if spec.runs_exclusive(args.len()) {
             self.feed.push(server);
             self.session.leave();
-            let (errors, seq) = self.session.exclusive(|store| {
+            let (errors, seq, ticks) = self.session.exclusive(|store| {
+                let timer = CallTimer::start();
                 let errors = run(
                     server, store, client, out, resp3, now_ms, thread, spec, args,
                 );
+                let ticks = timer.ticks();
                 // Its place in the order of writes: after everything it did, before any
                 // thread resumes.
-                (errors, aof_on.then(|| store.take_commit_seq()))
+                (errors, aof_on.then(|| store.take_commit_seq()), ticks)
             });
             exclusive_seq = seq;
+            exclusive_ticks = Some(ticks);
             self.session.enter();
             errors
         } else {
@@ -529,6 +540,26 @@ impl Worker {
             ThreadStats::add(&stats.commands, 1);
             stats.commands_by_id.call(id, errors > 0);
             crate::persist::count_write(stats, spec, errors);
+            // After the command, as Redis's `call()`: a CONFIG SET of the threshold applies
+            // to itself.
+            let slower_than = self
+                .server
+                .config
+                .slowlog_log_slower_than
+                .load(Ordering::Relaxed);
+            if slower_than >= 0 {
+                let lap = self.timer.lap();
+                if let Some(ticks) = exclusive_ticks.or(lap)
+                    && slowlog::may_be_slow(ticks, slower_than)
+                {
+                    log_slow(&self.server, client, spec, args, ticks);
+                }
+            } else {
+                self.timer.unmark();
+            }
+            if !client.redacted.is_empty() {
+                client.redacted.clear();
+            }
         }
         match client.reply_mode {
             ReplyMode::On => {}
@@ -637,6 +668,19 @@ impl Worker {
         let by_unblock = asked == BLOCK_UNBLOCK_TIMEOUT || asked == BLOCK_UNBLOCK_ERROR;
         if let Some(id) = client.shared.last_cmd().and_then(table::id_of) {
             stats.commands_by_id.call(id, by_unblock);
+        }
+        if by_unblock {
+            // Redis 7.0 logs it too, after freeing its arguments (an empty argument list),
+            // with the time of its first run, which Ferrite does not keep: 0.
+            let name = client_name(client);
+            let caller = slowlog::Caller {
+                addr: &client.shared.addr,
+                name: &name,
+            };
+            let none = crate::args::Args::new(&[], &[]);
+            self.server
+                .slowlog
+                .push(&self.server.config, none, &[], 0, caller);
         }
         match client.reply_mode {
             ReplyMode::On | ReplyMode::Skip => {}
@@ -748,6 +792,38 @@ fn run(
         ctx.flush_key_events();
     }
     ctx.reply.errors()
+}
+
+/// Logs a command that may have run for `slowlog-log-slower-than` (`ticks` of the commandstats
+/// clock) in the slow log, unless it is EXEC's (Redis's `CMD_SKIP_SLOWLOG`) or a command the
+/// AOF loader replays. Off the hot path: a fast command never gets here.
+#[cold]
+#[inline(never)]
+pub(crate) fn log_slow(
+    server: &Server,
+    client: &Client,
+    spec: &CommandSpec,
+    args: crate::args::Args<'_>,
+    ticks: u64,
+) {
+    if spec.has(flags::SKIP_SLOWLOG) || client.obey {
+        return;
+    }
+    let name = client_name(client);
+    let caller = slowlog::Caller {
+        addr: &client.shared.addr,
+        name: &name,
+    };
+    let us = crate::stats::commands::ticks_to_us(ticks);
+    server
+        .slowlog
+        .push(&server.config, args, &client.redacted, us, caller);
+}
+
+/// CLIENT SETNAME's name, empty when none.
+fn client_name(client: &Client) -> Vec<u8> {
+    let name = client.shared.name.lock().unwrap_or_else(|e| e.into_inner());
+    name.clone().unwrap_or_default()
 }
 
 /// Evicts for `maxmemory` before a command (see [`eviction::make_room`]), publishing the

@@ -21,6 +21,7 @@ pub mod persistence;
 pub mod pubsub;
 pub mod scripting;
 pub mod sets;
+pub mod slowlog;
 pub mod sort;
 pub mod streams;
 pub mod strings;
@@ -50,6 +51,7 @@ pub const GROUPS: &[&[CommandSpec]] = &[
     sort::COMMANDS,
     dump::COMMANDS,
     memory::COMMANDS,
+    slowlog::COMMANDS,
     persistence::COMMANDS,
     bgrewriteaof::COMMANDS,
     transactions::COMMANDS,
