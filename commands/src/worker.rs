@@ -669,19 +669,6 @@ impl Worker {
         if let Some(id) = client.shared.last_cmd().and_then(table::id_of) {
             stats.commands_by_id.call(id, by_unblock);
         }
-        if by_unblock {
-            // Redis 7.0 logs it too, after freeing its arguments (an empty argument list),
-            // with the time of its first run, which Ferrite does not keep: 0.
-            let name = client_name(client);
-            let caller = slowlog::Caller {
-                addr: &client.shared.addr,
-                name: &name,
-            };
-            let none = crate::args::Args::new(&[], &[]);
-            self.server
-                .slowlog
-                .push(&self.server.config, none, &[], 0, caller);
-        }
         match client.reply_mode {
             ReplyMode::On | ReplyMode::Skip => {}
             ReplyMode::Off => out.truncate(mark),

@@ -451,7 +451,37 @@ fn client_unblock(ctx: &mut Ctx<'_>, args: Args<'_>) {
     if done && error {
         ctx.reply.mark_failed();
     }
+    if done {
+        log_unblocked(ctx, id);
+    }
     ctx.reply.int(i64::from(done));
+}
+
+/// Redis 7.0 logs the command CLIENT UNBLOCK ends in the slow log from CLIENT UNBLOCK itself
+/// (before CLIENT UNBLOCK's own entry), after freeing its arguments: an entry with none, and
+/// the duration of its first run, which Ferrite does not keep: 0.
+#[cold]
+fn log_unblocked(ctx: &Ctx<'_>, id: i64) {
+    let Some(target) = u64::try_from(id)
+        .ok()
+        .and_then(|id| ctx.server.clients.get(id))
+    else {
+        return;
+    };
+    let name = target
+        .name
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .unwrap_or_default();
+    let caller = crate::slowlog::Caller {
+        addr: &target.addr,
+        name: &name,
+    };
+    let none = Args::new(&[], &[]);
+    ctx.server
+        .slowlog
+        .push(&ctx.server.config, none, &[], 0, caller);
 }
 
 /// `CLIENT INFO`
