@@ -172,6 +172,8 @@ const PARAMS: &[Param] = &[
     // Commands that ran at least this many microseconds are logged (SLOWLOG); -1 logs nothing.
     num("slowlog-log-slower-than", -1, LLONG_MAX, "10000", 0),
     num("slowlog-max-len", 0, LLONG_MAX, "128", 0),
+    // Latency spikes of at least this many milliseconds are recorded (LATENCY); 0 = off.
+    num("latency-monitor-threshold", 0, LLONG_MAX, "0", 0),
     num("io-threads", 1, 128, "1", IMMUTABLE),
     // Ferrite's own: the reactor and the store are sized once at start-up.
     num("threads", 0, 1024, "0", IMMUTABLE),
@@ -232,6 +234,8 @@ pub struct Config {
     pub slowlog_log_slower_than: AtomicI64,
     /// `slowlog-max-len`.
     pub slowlog_max_len: AtomicU64,
+    /// `latency-monitor-threshold` in milliseconds, 0 = off; read after every command.
+    pub latency_monitor_threshold: AtomicI64,
     /// Absolute path of the configuration file the server was started with (INFO `config_file`,
     /// CONFIG REWRITE); set once by the binary.
     pub config_file: OnceLock<String>,
@@ -255,6 +259,7 @@ impl Default for Config {
             notify_keyspace_events: AtomicU32::new(0),
             slowlog_log_slower_than: AtomicI64::new(10_000),
             slowlog_max_len: AtomicU64::new(128),
+            latency_monitor_threshold: AtomicI64::new(0),
             config_file: OnceLock::new(),
             values: RwLock::new(PARAMS.iter().map(|p| p.default.to_owned()).collect()),
         }
@@ -408,6 +413,9 @@ impl Config {
                 .slowlog_log_slower_than
                 .store(v.parse::<i64>().unwrap_or(-1), Ordering::Relaxed),
             "slowlog-max-len" => self.slowlog_max_len.store(n(), Ordering::Relaxed),
+            "latency-monitor-threshold" => self
+                .latency_monitor_threshold
+                .store(v.parse::<i64>().unwrap_or(0), Ordering::Relaxed),
             "no-appendfsync-on-rewrite" => {
                 self.no_appendfsync_on_rewrite
                     .store(v == "yes", Ordering::Relaxed);

@@ -78,12 +78,15 @@ pub(crate) fn call(
         stats.commands_by_id.call(id, errors > 0);
         stats.commands_by_id.add_ticks(id, ticks);
     }
-    let slower_than = server
-        .config
-        .slowlog_log_slower_than
-        .load(Ordering::Relaxed);
+    let config = &server.config;
+    let slower_than = config.slowlog_log_slower_than.load(Ordering::Relaxed);
+    let spike_ms = config.latency_monitor_threshold.load(Ordering::Relaxed);
     if slower_than >= 0 && crate::slowlog::may_be_slow(ticks, slower_than) {
         log_slow(outer, spec, args, ticks);
+    }
+    if spike_ms > 0 {
+        // Not a slow-log entry: the script's Lua client makes no difference here.
+        crate::worker::timed(server, outer.client, spec, args, ticks, -1, spike_ms);
     }
     if !outer.client.redacted.is_empty() {
         outer.client.redacted.clear();

@@ -47,6 +47,8 @@ pub struct Server {
     pub scripts: crate::cmd::scripting::Scripts,
     /// SLOWLOG's entries, from every thread.
     pub slowlog: crate::slowlog::SlowLog,
+    /// LATENCY's events, from every thread.
+    pub latency: crate::latency::LatencyMonitor,
     /// This server's own handle, for work that outlives a command (the AOF writer thread).
     me: OnceLock<Weak<Server>>,
     waker: OnceLock<WakeFn>,
@@ -76,6 +78,7 @@ impl Server {
             aof: Aof::default(),
             scripts: Default::default(),
             slowlog: Default::default(),
+            latency: Default::default(),
             me: OnceLock::new(),
             waker: OnceLock::new(),
         }

@@ -542,17 +542,21 @@ impl Worker {
             crate::persist::count_write(stats, spec, errors);
             // After the command, as Redis's `call()`: a CONFIG SET of the threshold applies
             // to itself.
-            let slower_than = self
-                .server
-                .config
-                .slowlog_log_slower_than
-                .load(Ordering::Relaxed);
-            if slower_than >= 0 {
+            let config = &self.server.config;
+            let slower_than = config.slowlog_log_slower_than.load(Ordering::Relaxed);
+            let spike_ms = config.latency_monitor_threshold.load(Ordering::Relaxed);
+            if slower_than >= 0 || spike_ms > 0 {
                 let lap = self.timer.lap();
-                if let Some(ticks) = exclusive_ticks.or(lap)
-                    && slowlog::may_be_slow(ticks, slower_than)
-                {
-                    log_slow(&self.server, client, spec, args, ticks);
+                if let Some(ticks) = exclusive_ticks.or(lap) {
+                    timed(
+                        &self.server,
+                        client,
+                        spec,
+                        args,
+                        ticks,
+                        slower_than,
+                        spike_ms,
+                    );
                 }
             } else {
                 self.timer.unmark();
@@ -779,6 +783,41 @@ fn run(
         ctx.flush_key_events();
     }
     ctx.reply.errors()
+}
+
+/// What a command's own time (`ticks`) feeds while the slow log (`slower_than` µs, if not
+/// negative) or the latency monitor (`spike_ms`, if positive) is on: two comparisons when the
+/// command was quick.
+#[inline]
+pub(crate) fn timed(
+    server: &Server,
+    client: &Client,
+    spec: &CommandSpec,
+    args: crate::args::Args<'_>,
+    ticks: u64,
+    slower_than: i64,
+    spike_ms: i64,
+) {
+    if slower_than >= 0 && slowlog::may_be_slow(ticks, slower_than) {
+        log_slow(server, client, spec, args, ticks);
+    }
+    if spike_ms > 0 && slowlog::may_be_slow(ticks, spike_ms.saturating_mul(1000)) {
+        latency_spike(server, client, spec, ticks, spike_ms);
+    }
+}
+
+/// Redis's `latencyAddSampleIfNeeded("command" or "fast-command", duration / 1000)` after a
+/// command (but one the AOF loader replays).
+#[cold]
+#[inline(never)]
+fn latency_spike(server: &Server, client: &Client, spec: &CommandSpec, ticks: u64, spike_ms: i64) {
+    let ms = crate::stats::commands::ticks_to_us(ticks) / 1000;
+    if client.obey || ms < spike_ms as u64 {
+        return;
+    }
+    server
+        .latency
+        .add_sample(crate::latency::command_event(spec), ms);
 }
 
 /// Logs a command that may have run for `slowlog-log-slower-than` (`ticks` of the commandstats

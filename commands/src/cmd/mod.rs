@@ -15,6 +15,7 @@ pub mod hashes;
 pub mod hll;
 pub mod info;
 pub mod keys;
+pub mod latency;
 pub mod lists;
 pub mod memory;
 pub mod persistence;
@@ -52,6 +53,7 @@ pub const GROUPS: &[&[CommandSpec]] = &[
     dump::COMMANDS,
     memory::COMMANDS,
     slowlog::COMMANDS,
+    latency::COMMANDS,
     persistence::COMMANDS,
     bgrewriteaof::COMMANDS,
     transactions::COMMANDS,

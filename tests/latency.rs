@@ -1,0 +1,154 @@
+//! LATENCY against redis-server 7.0.15: a script slow enough to pass latency-monitor-threshold
+//! on both servers, then LATEST, HISTORY, GRAPH, DOCTOR and RESET compared with their numbers
+//! (times, milliseconds) normalized. Both I/O backends.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Conn, Ferrite, RedisServer};
+
+per_backend!(
+    spikes_are_reported_as_redis_reports_them,
+    threshold_from_the_command_line,
+);
+
+/// The threshold the tests set, ms: well above what a quick command takes on a loaded machine.
+const THRESHOLD_MS: u64 = 50;
+
+/// Every run of digits replaced by `N`.
+fn digits_to_n(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_num = false;
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            if !in_num {
+                out.push('N');
+            }
+            in_num = true;
+        } else {
+            in_num = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A reply with every integer and every number in a bulk normalized.
+fn normalized(reply: &[u8]) -> String {
+    digits_to_n(&String::from_utf8_lossy(reply))
+}
+
+/// A Lua loop long enough to take three times the threshold on this server.
+fn slow_script(c: &mut Conn) -> String {
+    let mut n: u64 = 1_000_000;
+    loop {
+        let script = format!("local i = 0 while i < {n} do i = i + 1 end return 1");
+        let t = Instant::now();
+        assert_eq!(c.cmd_str(&["EVAL", &script, "0"]), b":1\r\n");
+        if t.elapsed() >= Duration::from_millis(3 * THRESHOLD_MS) || n > 1 << 32 {
+            return script;
+        }
+        n *= 2;
+    }
+}
+
+/// What the test compares, per server.
+#[derive(Debug, PartialEq)]
+struct Seen {
+    latest: String,
+    history: String,
+    graph: String,
+    doctor: String,
+    reset: Vec<u8>,
+    after_reset: Vec<u8>,
+}
+
+fn scenario(port: u16) -> Seen {
+    let mut c = Conn::connect(port);
+    assert_eq!(
+        c.cmd_str(&[
+            "CONFIG",
+            "SET",
+            "latency-monitor-threshold",
+            &THRESHOLD_MS.to_string()
+        ]),
+        b"+OK\r\n"
+    );
+    let script = slow_script(&mut c);
+    // The calibration's own spikes are dropped: one spike, in one second.
+    c.cmd_str(&["LATENCY", "RESET"]);
+    let t = Instant::now();
+    assert_eq!(c.cmd_str(&["EVAL", &script, "0"]), b":1\r\n");
+    let took = t.elapsed();
+    let latest = c.cmd_str(&["LATENCY", "LATEST"]);
+    let text = String::from_utf8_lossy(&latest).into_owned();
+    assert!(
+        text.starts_with("*1\r\n*4\r\n$7\r\ncommand\r\n"),
+        "{text:?}"
+    );
+    // The spike is the script's: at least the threshold, at most what the client saw.
+    let ms: Vec<u64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix(':'))
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!(
+        ms[1] >= THRESHOLD_MS && ms[1] as u128 <= took.as_millis() + 1,
+        "{ms:?}"
+    );
+    let history = c.cmd_str(&["LATENCY", "HISTORY", "command"]);
+    let graph = c.cmd_str(&["LATENCY", "GRAPH", "command"]);
+    let doctor = c.cmd_str(&["LATENCY", "DOCTOR"]);
+    // Whether the process has transparent huge pages is the allocator's business: that
+    // advice is left out of the comparison.
+    let doctor = normalized(&doctor);
+    let doctor = match doctor.find("- I detected a non zero amount of anonymous huge pages") {
+        Some(at) => doctor[..at].to_string(),
+        None => doctor,
+    };
+    let reset = c.cmd_str(&["LATENCY", "RESET", "COMMAND", "nosuch"]);
+    let after_reset = c.cmd_str(&["LATENCY", "LATEST"]);
+    c.cmd_str(&["CONFIG", "SET", "latency-monitor-threshold", "0"]);
+    Seen {
+        latest: normalized(&latest),
+        history: normalized(&history),
+        graph: normalized(&graph),
+        doctor,
+        reset,
+        after_reset,
+    }
+}
+
+fn spikes_are_reported_as_redis_reports_them(backend: &str) {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let f = Ferrite::start(backend, &["--threads", "2"]);
+    let want = scenario(redis.port);
+    let got = scenario(f.port);
+    assert_eq!(got, want, "ferrite (left) vs redis-server (right)");
+    assert!(
+        got.doctor.contains("N. command: N latency spikes"),
+        "{}",
+        got.doctor
+    );
+    assert!(
+        got.graph
+            .contains("command - high N ms, low N ms (all time high N ms)")
+    );
+}
+
+/// The threshold is a start-up setting like the others.
+fn threshold_from_the_command_line(backend: &str) {
+    let f = Ferrite::start(backend, &["--latency-monitor-threshold", "7"]);
+    let mut c = f.conn();
+    assert_eq!(
+        c.cmd_str(&["CONFIG", "GET", "latency-monitor-threshold"]),
+        b"*2\r\n$25\r\nlatency-monitor-threshold\r\n$1\r\n7\r\n"
+    );
+    assert!(
+        normalized(&c.cmd_str(&["LATENCY", "DOCTOR"])).contains("Dave, no latency spike")
+            || normalized(&c.cmd_str(&["LATENCY", "DOCTOR"])).contains("I have a few advices")
+    );
+}
