@@ -11,6 +11,7 @@ use common::{Conn, Ferrite, RedisServer};
 per_backend!(
     spikes_are_reported_as_redis_reports_them,
     threshold_from_the_command_line,
+    histograms_count_calls_as_redis,
 );
 
 /// The threshold the tests set, ms: well above what a quick command takes on a loaded machine.
@@ -151,4 +152,94 @@ fn threshold_from_the_command_line(backend: &str) {
         normalized(&c.cmd_str(&["LATENCY", "DOCTOR"])).contains("Dave, no latency spike")
             || normalized(&c.cmd_str(&["LATENCY", "DOCTOR"])).contains("I have a few advices")
     );
+}
+
+/// The labels Redis gives LATENCY HISTOGRAM's buckets (µs).
+const BUCKETS: &[i64] = &[
+    1, 2, 4, 8, 16, 33, 66, 132, 264, 528, 1056, 2113, 4227, 8454, 16908, 33816, 67633, 135266,
+    270532, 541065, 1082130,
+];
+
+/// LATENCY HISTOGRAM's reply (RESP2) as `(command, calls, calls counted in the buckets)`,
+/// after checking that buckets are Redis's labels, increasing, with increasing counts.
+fn histogram(reply: &[u8]) -> Vec<(String, i64, i64)> {
+    let text = String::from_utf8_lossy(reply).into_owned();
+    let mut lines = text.split("\r\n");
+    let mut next = || lines.next().unwrap().to_string();
+    let n: usize = next()[1..].parse().unwrap();
+    let mut out = Vec::new();
+    for _ in 0..n / 2 {
+        next();
+        let name = next();
+        assert_eq!(next(), "*4");
+        next();
+        assert_eq!(next(), "calls");
+        let calls: i64 = next()[1..].parse().unwrap();
+        next();
+        assert_eq!(next(), "histogram_usec");
+        let pairs: usize = next()[1..].parse().unwrap();
+        let (mut last_bucket, mut last_count) = (0, 0);
+        for _ in 0..pairs / 2 {
+            let bucket: i64 = next()[1..].parse().unwrap();
+            let count: i64 = next()[1..].parse().unwrap();
+            assert!(
+                BUCKETS.contains(&bucket) && bucket > last_bucket,
+                "{text:?}"
+            );
+            assert!(count > last_count, "{text:?}");
+            (last_bucket, last_count) = (bucket, count);
+        }
+        out.push((name, calls, last_count));
+    }
+    out
+}
+
+fn histogram_scenario(port: u16) -> Vec<(String, i64, i64)> {
+    let mut c = Conn::connect(port);
+    let run = |c: &mut Conn, cmd: &[&str]| {
+        c.cmd_str(cmd);
+    };
+    run(&mut c, &["CONFIG", "RESETSTAT"]);
+    for _ in 0..3 {
+        run(&mut c, &["SET", "k", "v"]);
+    }
+    for _ in 0..5 {
+        run(&mut c, &["GET", "k"]);
+    }
+    run(&mut c, &["GET"]);
+    run(&mut c, &["MULTI"]);
+    run(&mut c, &["INCR", "n"]);
+    run(&mut c, &["INCR", "n"]);
+    run(&mut c, &["EXEC"]);
+    run(&mut c, &["EVAL", "return redis.call('incr', 'n')", "0"]);
+    run(&mut c, &["CONFIG", "SET", "latency-tracking", "no"]);
+    run(&mut c, &["GET", "k"]);
+    run(&mut c, &["CONFIG", "SET", "latency-tracking", "yes"]);
+    let reply = c.cmd_str(&[
+        "LATENCY",
+        "HISTOGRAM",
+        "set",
+        "GET",
+        "incr",
+        "exec",
+        "eval",
+        "multi",
+        "nosuch",
+        "config|set",
+        "get",
+    ]);
+    histogram(&reply)
+}
+
+/// Which calls LATENCY HISTOGRAM counts: EXEC's and a script's commands on their own, not
+/// refused ones, not while tracking is off.
+fn histograms_count_calls_as_redis(backend: &str) {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let f = Ferrite::start(backend, &["--threads", "2"]);
+    let want = histogram_scenario(redis.port);
+    let got = histogram_scenario(f.port);
+    assert_eq!(got, want, "ferrite (left) vs redis-server (right)");
+    assert_eq!(got[1], ("get".to_string(), 5, 5));
 }

@@ -77,6 +77,10 @@ pub(crate) fn call(
     if let Some(id) = crate::table::id_of(spec) {
         stats.commands_by_id.call(id, errors > 0);
         stats.commands_by_id.add_ticks(id, ticks);
+        if server.config.latency_tracking.load(Ordering::Relaxed) && !outer.client.obey {
+            let ns = (ticks as f64 * crate::worker::ns_per_tick()) as u64;
+            stats.latency.record(id, ns);
+        }
     }
     let config = &server.config;
     let slower_than = config.slowlog_log_slower_than.load(Ordering::Relaxed);

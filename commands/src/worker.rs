@@ -69,7 +69,14 @@ pub struct Worker {
     rates: Rates,
     /// Requests parsed ahead of the one running (kept for its buffers' capacity).
     ahead: Ahead,
+    /// The commandstats clock's nanoseconds per tick, for the per-command latency histograms
+    /// (a conversion per command must not read the time), and when (Unix ms) it was measured:
+    /// again every [`NS_PER_TICK_REFRESH_MS`], as the ratio gets more exact with time.
+    ns_per_tick: (f64, u64),
 }
+
+/// How often a worker measures the clock's ratio again.
+const NS_PER_TICK_REFRESH_MS: u64 = 10;
 
 impl Worker {
     /// The engine of reactor thread `thread`.
@@ -90,6 +97,7 @@ impl Worker {
             timer: RunTimer::default(),
             rates: Rates::default(),
             ahead: Ahead::default(),
+            ns_per_tick: (ns_per_tick(), unix_ms()),
         }
     }
 
@@ -222,6 +230,9 @@ impl Worker {
         // other, and a clock read per command was a measurable share of a pipelined GET.
         let now_ms = unix_ms();
         self.session.store().access().set_clock(now_ms);
+        if now_ms.wrapping_sub(self.ns_per_tick.1) >= NS_PER_TICK_REFRESH_MS {
+            self.ns_per_tick = (ns_per_tick(), now_ms);
+        }
         // Redis decides "authentication required" per request, so a connection opened while a
         // password was set is free once `CONFIG SET requirepass ""` clears it.
         if !client.authenticated && !self.server.config.auth_required() {
@@ -545,9 +556,14 @@ impl Worker {
             let config = &self.server.config;
             let slower_than = config.slowlog_log_slower_than.load(Ordering::Relaxed);
             let spike_ms = config.latency_monitor_threshold.load(Ordering::Relaxed);
-            if slower_than >= 0 || spike_ms > 0 {
+            let tracking = config.latency_tracking.load(Ordering::Relaxed);
+            if slower_than >= 0 || spike_ms > 0 || tracking {
                 let lap = self.timer.lap();
                 if let Some(ticks) = exclusive_ticks.or(lap) {
+                    if tracking && !client.obey {
+                        let ns = (ticks as f64 * self.ns_per_tick.0) as u64;
+                        stats.latency.record(id, ns);
+                    }
                     timed(
                         &self.server,
                         client,
@@ -783,6 +799,11 @@ fn run(
         ctx.flush_key_events();
     }
     ctx.reply.errors()
+}
+
+/// Nanoseconds per tick of the commandstats clock, as measured now.
+pub(crate) fn ns_per_tick() -> f64 {
+    1000.0 / crate::stats::clock::Clock::get().ticks_per_us()
 }
 
 /// What a command's own time (`ticks`) feeds while the slow log (`slower_than` µs, if not

@@ -1,6 +1,6 @@
 //! LATENCY LATEST / HISTORY / RESET / GRAPH / DOCTOR / HELP over the process's
-//! [`crate::latency::LatencyMonitor`] (Redis's `latencyCommand`). HISTOGRAM (per-command
-//! latency distributions) is not implemented.
+//! [`crate::latency::LatencyMonitor`], and LATENCY HISTOGRAM over the per-command
+//! distributions of [`crate::stats::latency_hist`] (Redis's `latencyCommand`).
 
 use std::sync::atomic::Ordering;
 
@@ -8,7 +8,8 @@ use crate::args::Args;
 use crate::cmd::config_cmd::reply_help;
 use crate::ctx::Ctx;
 use crate::latency::{doctor, sparkline::Sequence};
-use crate::table::{CommandSpec, flags::*};
+use crate::stats::latency_hist;
+use crate::table::{self, CmdId, CommandSpec, flags::*};
 
 /// Width of LATENCY GRAPH (Redis's `LATENCY_GRAPH_COLS`).
 const GRAPH_COLS: usize = 80;
@@ -123,6 +124,74 @@ fn doctor(ctx: &mut Ctx<'_>, _args: Args<'_>) {
     ctx.reply.verbatim("txt", text.as_bytes());
 }
 
+/// `LATENCY HISTOGRAM [command ...]`: per command that ran, its calls and the cumulative
+/// distribution of their durations; every such command without arguments.
+fn histogram(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let totals = ctx.server.stats.latency_totals();
+    let ran = |id: CmdId| {
+        totals
+            .get(usize::from(id))
+            .is_some_and(|t| t.iter().any(|&n| n > 0))
+    };
+    let mut shown: Vec<CmdId> = Vec::new();
+    if args.len() == 2 {
+        shown.extend((0..table::command_count() as CmdId).filter(|&id| ran(id)));
+    } else {
+        for name in args.iter_from(2) {
+            let Some((spec, id)) = lookup_full(name) else {
+                continue;
+            };
+            if ran(id) {
+                shown.push(id);
+            }
+            // A container's subcommands follow it.
+            let subs = (0..table::command_count() as CmdId).filter(|&sub| {
+                table::by_id(sub).is_some_and(|(_, p)| p.is_some_and(|p| std::ptr::eq(p, spec)))
+            });
+            shown.extend(subs.filter(|&sub| ran(sub)));
+        }
+    }
+    let r = &mut ctx.reply;
+    r.map_len(shown.len());
+    for id in shown {
+        let Some((spec, parent)) = table::by_id(id) else {
+            continue;
+        };
+        match parent {
+            Some(p) => r.bulk(format!("{}|{}", p.name, spec.name).as_bytes()),
+            None => r.bulk(spec.name.as_bytes()),
+        }
+        let counts = totals[usize::from(id)];
+        r.map_len(2);
+        r.bulk(b"calls");
+        r.int(i64::try_from(counts.iter().sum::<u64>()).unwrap_or(i64::MAX));
+        r.bulk(b"histogram_usec");
+        r.map_len(counts.iter().filter(|&&n| n > 0).count());
+        let mut cumulative = 0u64;
+        for (k, &n) in counts.iter().enumerate() {
+            if n > 0 {
+                cumulative += n;
+                r.int(i64::try_from(latency_hist::level_micros(k)).unwrap_or(i64::MAX));
+                r.int(i64::try_from(cumulative).unwrap_or(i64::MAX));
+            }
+        }
+    }
+}
+
+/// Redis's `lookupCommandBySds`: `name` or `container|sub`, case-insensitively.
+fn lookup_full(name: &[u8]) -> Option<(&'static CommandSpec, CmdId)> {
+    let mut parts = name.split(|&b| b == b'|');
+    let first = parts.next()?;
+    let (top, top_id) = table::lookup_id(first)?;
+    let Some(sub) = parts.next() else {
+        return Some((top, top_id));
+    };
+    if parts.next().is_some() || top.subcommands.is_empty() {
+        return None;
+    }
+    table::lookup_sub(top, top_id, sub)
+}
+
 const HELP: &[&str] = &[
     "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "DOCTOR",
@@ -195,6 +264,23 @@ const SUBCOMMANDS: &[CommandSpec] = &[
         summary: "Show helpful text about the different subcommands.",
         complexity: "O(1)",
         handler: help,
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "histogram",
+        arity: -2,
+        flags: ADMIN | NOSCRIPT | LOADING | STALE,
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl: &["admin", "slow", "dangerous"],
+        group: "server",
+        since: "7.0.0",
+        summary: "Return the cumulative distribution of latencies of a subset of commands or \
+                  all.",
+        complexity: "O(N) where N is the number of commands with latency information being \
+                     retrieved.",
+        handler: histogram,
         subcommands: &[],
     },
     admin_sub(
