@@ -244,6 +244,11 @@ fn blocked_scenario(port: u16) -> (Vec<Vec<u8>>, Vec<Entry>) {
     }
     let got = entries(&mut a, &who);
     a.cmd_str(&["CONFIG", "SET", "slowlog-log-slower-than", "10000"]);
+    // LATENCY HISTOGRAM counts the same calls: served and unblocked, not timed out.
+    let hist = a.cmd_str(&["LATENCY", "HISTOGRAM", "blpop"]);
+    let hist = String::from_utf8_lossy(&hist).into_owned();
+    let calls = hist.split("\r\n").skip_while(|l| *l != "calls").nth(1);
+    replies.push(calls.unwrap_or("none").as_bytes().to_vec());
     (replies, got)
 }
 
@@ -263,6 +268,11 @@ fn blocked_commands_match_redis(backend: &str) {
     assert_eq!(
         got.0, want.0,
         "replies: ferrite (left) vs redis-server (right)"
+    );
+    assert_eq!(
+        got.0.last().unwrap(),
+        b":3",
+        "LATENCY HISTOGRAM blpop calls"
     );
     assert_eq!(got.1, want.1, "ferrite (left) vs redis-server (right)");
     assert!(

@@ -459,7 +459,8 @@ fn client_unblock(ctx: &mut Ctx<'_>, args: Args<'_>) {
 
 /// Redis 7.0 logs the command CLIENT UNBLOCK ends in the slow log from CLIENT UNBLOCK itself
 /// (before CLIENT UNBLOCK's own entry), after freeing its arguments: an entry with none, and
-/// the duration of its first run, which Ferrite does not keep: 0.
+/// the duration of its first run, which Ferrite does not keep: 0. The same call goes into the
+/// command's LATENCY HISTOGRAM (on this thread's counters: they are summed over threads).
 #[cold]
 fn log_unblocked(ctx: &Ctx<'_>, id: i64) {
     let Some(target) = u64::try_from(id)
@@ -468,6 +469,15 @@ fn log_unblocked(ctx: &Ctx<'_>, id: i64) {
     else {
         return;
     };
+    if ctx
+        .server
+        .config
+        .latency_tracking
+        .load(std::sync::atomic::Ordering::Relaxed)
+        && let Some(cmd) = target.last_cmd().and_then(crate::table::id_of)
+    {
+        ctx.stats().latency.record(cmd, 0);
+    }
     let name = target
         .name
         .lock()
