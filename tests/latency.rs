@@ -215,6 +215,28 @@ fn histogram_scenario(port: u16) -> Vec<(String, i64, i64)> {
     run(&mut c, &["CONFIG", "SET", "latency-tracking", "no"]);
     run(&mut c, &["GET", "k"]);
     run(&mut c, &["CONFIG", "SET", "latency-tracking", "yes"]);
+    run(
+        &mut c,
+        &[
+            "CONFIG",
+            "SET",
+            "latency-tracking-info-percentiles",
+            "0 50 99.9 100",
+        ],
+    );
+    let info = c.cmd_str(&["INFO", "latencystats"]);
+    run(
+        &mut c,
+        &[
+            "CONFIG",
+            "SET",
+            "latency-tracking-info-percentiles",
+            "50 99 99.9",
+        ],
+    );
+    let mut lines = latencystats(&info);
+    lines.sort();
+    let mut out = vec![(lines.join("\n"), 0, 0)];
     let reply = c.cmd_str(&[
         "LATENCY",
         "HISTOGRAM",
@@ -228,7 +250,34 @@ fn histogram_scenario(port: u16) -> Vec<(String, i64, i64)> {
         "config|set",
         "get",
     ]);
-    histogram(&reply)
+    out.extend(histogram(&reply));
+    out
+}
+
+/// INFO latencystats' lines with the percentile values checked (increasing, µs with three
+/// decimals) and replaced by `N`.
+fn latencystats(info: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(info).into_owned();
+    let mut out = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("latency_percentiles_usec_"))
+    {
+        let (name, values) = line.split_once(':').unwrap();
+        let mut last = 0.0f64;
+        let mut labels = Vec::new();
+        for item in values.split(',') {
+            let (label, v) = item.split_once('=').unwrap();
+            let (whole, frac) = v.split_once('.').unwrap();
+            assert_eq!(frac.len(), 3, "{line}");
+            let v: f64 = format!("{whole}.{frac}").parse().unwrap();
+            assert!(v >= last && v > 0.0, "{line}");
+            last = v;
+            labels.push(format!("{label}=N"));
+        }
+        out.push(format!("{name}:{}", labels.join(",")));
+    }
+    out
 }
 
 /// Which calls LATENCY HISTOGRAM counts: EXEC's and a script's commands on their own, not
@@ -241,5 +290,10 @@ fn histograms_count_calls_as_redis(backend: &str) {
     let want = histogram_scenario(redis.port);
     let got = histogram_scenario(f.port);
     assert_eq!(got, want, "ferrite (left) vs redis-server (right)");
-    assert_eq!(got[1], ("get".to_string(), 5, 5));
+    assert_eq!(got[2], ("get".to_string(), 5, 5));
+    assert!(
+        got[0]
+            .0
+            .contains("latency_percentiles_usec_incr:p0=N,p50=N,p99.9=N,p100=N")
+    );
 }

@@ -178,7 +178,7 @@ const PARAMS: &[Param] = &[
     num("latency-monitor-threshold", 0, LLONG_MAX, "0", 0),
     // Every command's time is counted into its LATENCY HISTOGRAM.
     param("latency-tracking", Kind::Bool, "yes", 0),
-    // Percentiles INFO latencystats would show (Ferrite validates and keeps them only).
+    // The percentiles INFO latencystats shows.
     param(
         "latency-tracking-info-percentiles",
         Kind::Percentiles,

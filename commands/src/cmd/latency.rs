@@ -8,7 +8,6 @@ use crate::args::Args;
 use crate::cmd::config_cmd::reply_help;
 use crate::ctx::Ctx;
 use crate::latency::{doctor, sparkline::Sequence};
-use crate::stats::latency_hist;
 use crate::table::{self, CmdId, CommandSpec, flags::*};
 
 /// Width of LATENCY GRAPH (Redis's `LATENCY_GRAPH_COLS`).
@@ -131,7 +130,7 @@ fn histogram(ctx: &mut Ctx<'_>, args: Args<'_>) {
     let ran = |id: CmdId| {
         totals
             .get(usize::from(id))
-            .is_some_and(|t| t.iter().any(|&n| n > 0))
+            .is_some_and(|h| h.as_ref().is_some_and(|h| h.total() > 0))
     };
     let mut shown: Vec<CmdId> = Vec::new();
     if args.len() == 2 {
@@ -154,27 +153,29 @@ fn histogram(ctx: &mut Ctx<'_>, args: Args<'_>) {
     let r = &mut ctx.reply;
     r.map_len(shown.len());
     for id in shown {
-        let Some((spec, parent)) = table::by_id(id) else {
+        let Some(((spec, parent), h)) = table::by_id(id).zip(totals[usize::from(id)].as_ref())
+        else {
             continue;
         };
-        match parent {
-            Some(p) => r.bulk(format!("{}|{}", p.name, spec.name).as_bytes()),
-            None => r.bulk(spec.name.as_bytes()),
-        }
-        let counts = totals[usize::from(id)];
+        r.bulk(full_name(spec, parent).as_bytes());
         r.map_len(2);
         r.bulk(b"calls");
-        r.int(i64::try_from(counts.iter().sum::<u64>()).unwrap_or(i64::MAX));
+        r.int(i64::try_from(h.total()).unwrap_or(i64::MAX));
         r.bulk(b"histogram_usec");
-        r.map_len(counts.iter().filter(|&&n| n > 0).count());
-        let mut cumulative = 0u64;
-        for (k, &n) in counts.iter().enumerate() {
-            if n > 0 {
-                cumulative += n;
-                r.int(i64::try_from(latency_hist::level_micros(k)).unwrap_or(i64::MAX));
-                r.int(i64::try_from(cumulative).unwrap_or(i64::MAX));
-            }
+        let buckets = h.log_buckets();
+        r.map_len(buckets.len());
+        for (micros, cumulative) in buckets {
+            r.int(i64::try_from(micros).unwrap_or(i64::MAX));
+            r.int(i64::try_from(cumulative).unwrap_or(i64::MAX));
         }
+    }
+}
+
+/// `get`, or `config|get` for a subcommand.
+pub(crate) fn full_name(spec: &CommandSpec, parent: Option<&CommandSpec>) -> String {
+    match parent {
+        Some(p) => format!("{}|{}", p.name, spec.name),
+        None => spec.name.to_owned(),
     }
 }
 

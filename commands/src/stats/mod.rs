@@ -162,9 +162,10 @@ impl Stats {
         v
     }
 
-    /// Per-command latency distributions summed over all threads, by command id.
-    pub fn latency_totals(&self) -> Vec<[u64; latency_hist::LEVELS]> {
-        let mut v = vec![[0u64; latency_hist::LEVELS]; crate::table::command_count()];
+    /// Per-command latency distributions summed over all threads, by command id (`None` for
+    /// a command that never ran while `latency-tracking` was on).
+    pub fn latency_totals(&self) -> Vec<Option<latency_hist::Histogram>> {
+        let mut v = vec![None; crate::table::command_count()];
         for s in &self.threads {
             s.latency.sum_into(&mut v);
         }
