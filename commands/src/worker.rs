@@ -69,14 +69,16 @@ pub struct Worker {
     rates: Rates,
     /// Requests parsed ahead of the one running (kept for its buffers' capacity).
     ahead: Ahead,
-    /// The commandstats clock's nanoseconds per tick, for the per-command latency histograms
-    /// (a conversion per command must not read the time), and when (Unix ms) it was measured:
-    /// again every [`NS_PER_TICK_REFRESH_MS`], as the ratio gets more exact with time.
-    ns_per_tick: (f64, u64),
+    /// When (Unix ms) this worker last measured [`ns_per_tick`] again.
+    ns_per_tick_at: u64,
 }
 
-/// How often a worker measures the clock's ratio again.
+/// How often a worker measures the clock's ratio again (it gets more exact with time).
 const NS_PER_TICK_REFRESH_MS: u64 = 10;
+
+/// The commandstats clock's nanoseconds per tick (`f64` bits; 0: not measured yet), for the
+/// per-command latency histograms: converting a command's ticks must not read the time.
+static NS_PER_TICK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Worker {
     /// The engine of reactor thread `thread`.
@@ -97,7 +99,10 @@ impl Worker {
             timer: RunTimer::default(),
             rates: Rates::default(),
             ahead: Ahead::default(),
-            ns_per_tick: (ns_per_tick(), unix_ms()),
+            ns_per_tick_at: {
+                measure_ns_per_tick();
+                unix_ms()
+            },
         }
     }
 
@@ -230,8 +235,9 @@ impl Worker {
         // other, and a clock read per command was a measurable share of a pipelined GET.
         let now_ms = unix_ms();
         self.session.store().access().set_clock(now_ms);
-        if now_ms.wrapping_sub(self.ns_per_tick.1) >= NS_PER_TICK_REFRESH_MS {
-            self.ns_per_tick = (ns_per_tick(), now_ms);
+        if now_ms.wrapping_sub(self.ns_per_tick_at) >= NS_PER_TICK_REFRESH_MS {
+            measure_ns_per_tick();
+            self.ns_per_tick_at = now_ms;
         }
         // Redis decides "authentication required" per request, so a connection opened while a
         // password was set is free once `CONFIG SET requirepass ""` clears it.
@@ -561,7 +567,7 @@ impl Worker {
                 let lap = self.timer.lap();
                 if let Some(ticks) = exclusive_ticks.or(lap) {
                     if tracking && !client.obey {
-                        let ns = (ticks as f64 * self.ns_per_tick.0) as u64;
+                        let ns = (ticks as f64 * ns_per_tick()) as u64;
                         stats.latency.record(id, ns);
                     }
                     timed(
@@ -801,9 +807,20 @@ fn run(
     ctx.reply.errors()
 }
 
-/// Nanoseconds per tick of the commandstats clock, as measured now.
+/// Nanoseconds per tick of the commandstats clock, as last measured (one relaxed load).
+#[inline]
 pub(crate) fn ns_per_tick() -> f64 {
-    1000.0 / crate::stats::clock::Clock::get().ticks_per_us()
+    match NS_PER_TICK.load(Ordering::Relaxed) {
+        0 => measure_ns_per_tick(),
+        bits => f64::from_bits(bits),
+    }
+}
+
+/// Measures [`ns_per_tick`] again.
+fn measure_ns_per_tick() -> f64 {
+    let v = 1000.0 / crate::stats::clock::Clock::get().ticks_per_us();
+    NS_PER_TICK.store(v.to_bits(), Ordering::Relaxed);
+    v
 }
 
 /// What a command's own time (`ticks`) feeds while the slow log (`slower_than` µs, if not
