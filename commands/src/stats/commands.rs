@@ -98,9 +98,9 @@ impl CommandStats {
 
 /// Times runs of the same command (see the module docs). One per reactor thread.
 ///
-/// While the slow log is on, each command of a run is also timed on its own with one more
-/// clock read, [`lap`](Self::lap), at its end: that read is also where the next command of the
-/// run starts.
+/// While the slow log, the latency monitor or latency tracking is on, each command of a run is
+/// also timed on its own with one more clock read, [`lap`](Self::lap), at its end: that read is
+/// also where the next command of the run starts.
 #[derive(Debug)]
 pub struct RunTimer {
     clock: &'static Clock,
@@ -158,8 +158,8 @@ impl RunTimer {
         ticks
     }
 
-    /// The running command ended without a [`lap`](Self::lap) (the slow log is off): the
-    /// start of the next one in the run is not known.
+    /// The running command ended without a [`lap`](Self::lap) (nothing times commands on
+    /// their own): the start of the next one in the run is not known.
     #[inline]
     pub fn unmark(&mut self) {
         self.mark = None;
@@ -203,4 +203,35 @@ impl CallTimer {
 /// Converts ticks to whole microseconds.
 pub fn ticks_to_us(ticks: u64) -> u64 {
     (ticks as f64 / Clock::get().ticks_per_us()) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn laps_time_each_command_of_a_run() {
+        let stats = CommandStats::default();
+        let mut t = RunTimer::default();
+        t.enter(1, &stats);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let first = t.lap().expect("the run's start is the first command's");
+        t.enter(1, &stats);
+        let second = t.lap().expect("the lap is where the next one started");
+        assert!(first > second, "{first} vs {second}");
+        // A command that did not lap leaves the next one of the run without a start...
+        t.enter(1, &stats);
+        t.unmark();
+        t.enter(1, &stats);
+        assert_eq!(t.lap(), None);
+        // ...unless it asks for one (CONFIG SET turning the slow log on).
+        t.unmark();
+        t.enter(1, &stats);
+        t.mark_if_unknown();
+        assert!(t.lap().is_some());
+        // A new run always starts timed.
+        t.stop(&stats);
+        t.enter(2, &stats);
+        assert!(t.lap().is_some());
+    }
 }
