@@ -615,8 +615,13 @@ impl Worker {
         // BGSAVE) never overlaps a reap, so a reaped key's database and its place in the AOF's
         // order are the ones it had when it was deleted.
         self.session.enter();
-        self.session
-            .active_expire(now, ACTIVE_EXPIRE_BUCKETS_PER_TICK);
+        let session = &mut self.session;
+        let (_, ms) = crate::latency::timed_ms(&self.server, || {
+            session.active_expire(now, ACTIVE_EXPIRE_BUCKETS_PER_TICK)
+        });
+        if let Some(ms) = ms {
+            crate::latency::add_if_needed(&self.server, "expire-cycle", ms);
+        }
         if Config::load32(&self.server.config.notify_keyspace_events) != 0 {
             crate::notify::flush(&self.server, &mut self.session, 0, &mut Vec::new());
         }
@@ -900,7 +905,12 @@ fn make_room(
     out: &mut Vec<u8>,
     now_ms: u64,
 ) -> bool {
-    let room = eviction::make_room(&server.config, session, now_ms, seed);
+    let (room, ms) = crate::latency::timed_ms(server, || {
+        eviction::make_room(&server.config, session, now_ms, seed)
+    });
+    if let Some(ms) = ms {
+        crate::latency::add_if_needed(server, "eviction-cycle", ms);
+    }
     if Config::load32(&server.config.notify_keyspace_events) != 0 {
         crate::notify::flush(server, session, client.id, out);
     }

@@ -118,6 +118,7 @@ fn doctor(ctx: &mut Ctx<'_>, _args: Args<'_>) {
         fsync_always: config.value("appendfsync").as_deref() == Some("always"),
         anon_huge_bytes: doctor::anon_huge_pages_bytes(),
         now: now_secs(),
+        fork_rate: ctx.server.latency.fork_rate(),
     };
     let text = doctor::report(&ctx.server.latency.events(), &settings);
     ctx.reply.verbatim("txt", text.as_bytes());

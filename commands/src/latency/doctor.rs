@@ -19,6 +19,8 @@ pub struct Settings {
     pub anon_huge_bytes: u64,
     /// Unix seconds.
     pub now: i64,
+    /// GB/s of the latest fork (Redis's `stat_fork_rate`).
+    pub fork_rate: f64,
 }
 
 /// Redis's `latencyStats` for one event.
@@ -57,6 +59,7 @@ fn analyze(series: &Series, now: i64) -> Stats {
 /// Which pieces of advice the events call for.
 #[derive(Debug, Default)]
 struct Advice {
+    better_vm: bool,
     slowlog_enabled: bool,
     slowlog_tuning: bool,
     slowlog_inspect: bool,
@@ -146,8 +149,7 @@ impl Advice {
     }
 }
 
-/// The report, as Redis writes it. (Ferrite records no `fork` event, whose line Redis
-/// completes with the fork rate.)
+/// The report, as Redis writes it.
 pub fn report(events: &[(String, Series)], set: &Settings) -> String {
     let mut r = String::new();
     if events.is_empty() && set.threshold_ms == 0 {
@@ -180,6 +182,22 @@ pub fn report(events: &[(String, Series)], set: &Settings) -> String {
             st.period as f64 / st.samples.max(1) as f64,
             series.max
         );
+        if event.eq_ignore_ascii_case("fork") {
+            let quality = if set.fork_rate < 10.0 {
+                advice.better_vm = true;
+                advice.count += 1;
+                "terrible"
+            } else if set.fork_rate < 25.0 {
+                advice.better_vm = true;
+                advice.count += 1;
+                "poor"
+            } else if set.fork_rate < 100.0 {
+                "good"
+            } else {
+                "excellent"
+            };
+            let _ = write!(r, " Fork rate is {:.2} GB/sec ({quality}).", set.fork_rate);
+        }
         advice.for_event(event, set);
         r.push('\n');
     }
@@ -208,6 +226,14 @@ pub fn report(events: &[(String, Series)], set: &Settings) -> String {
 fn write_advice(r: &mut String, a: &Advice, set: &Settings) {
     r.push_str("\nI have a few advices for you:\n\n");
     let threshold_us = set.threshold_ms.saturating_mul(1000);
+    if a.better_vm {
+        r.push_str(
+            "- If you are using a virtual machine, consider upgrading it with a faster one \
+             using a hypervisior that provides less latency during fork() calls. Xen is known \
+             to have poor fork() performance. Even in the context of the same VM provider, \
+             certain kinds of instances can execute fork faster than others.\n",
+        );
+    }
     if a.slowlog_enabled {
         let _ = writeln!(
             r,
@@ -358,6 +384,7 @@ mod tests {
             fsync_always: false,
             anon_huge_bytes: 0,
             now: 1000,
+            fork_rate: 0.5,
         }
     }
 
@@ -370,6 +397,18 @@ mod tests {
         let mut thp = settings(5);
         thp.anon_huge_bytes = 4096;
         assert!(report(&[], &thp).contains("\nI have a few advices for you:\n\n- I detected"));
+    }
+
+    #[test]
+    fn a_slow_fork() {
+        let m = LatencyMonitor::default();
+        m.add_sample_at("fork", 12, 999);
+        let r = report(&m.events(), &settings(5));
+        assert!(r.contains(
+            "1. fork: 1 latency spikes (average 12ms, mean deviation 0ms, period 1.00 sec). \
+             Worst all time event 12ms. Fork rate is 0.50 GB/sec (terrible).\n\nI have a few \
+             advices for you:\n\n- If you are using a virtual machine"
+        ));
     }
 
     #[test]

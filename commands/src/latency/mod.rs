@@ -9,7 +9,10 @@
 pub mod doctor;
 pub mod sparkline;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
+
+use crate::server::Server;
 
 /// Samples kept per event (Redis's `LATENCY_TS_LEN`).
 pub const TS_LEN: usize = 160;
@@ -73,9 +76,56 @@ impl Series {
 #[derive(Debug, Default)]
 pub struct LatencyMonitor {
     events: Mutex<Vec<(String, Series)>>,
+    /// GB of memory copied per second by the latest fork (Redis's `stat_fork_rate`, `f64`
+    /// bits), for LATENCY DOCTOR's `fork` line.
+    fork_rate: AtomicU64,
+}
+
+/// Records `ms` for `event` if the latency monitor is on and `ms` reaches its threshold
+/// (Redis's `latencyAddSampleIfNeeded`).
+pub fn add_if_needed(server: &Server, event: &str, ms: u64) {
+    let threshold = server
+        .config
+        .latency_monitor_threshold
+        .load(Ordering::Relaxed);
+    if threshold > 0 && ms >= threshold as u64 {
+        server.latency.add_sample(event, ms);
+    }
+}
+
+/// A fork for BGSAVE or BGREWRITEAOF took `usec`: Redis's fork rate and `fork` event.
+pub fn forked(server: &Server, usec: u64) {
+    let st = server.store.stats();
+    let used = st.log_memory_bytes.saturating_add(st.index_memory_bytes);
+    let rate = used as f64 * 1_000_000.0 / usec.max(1) as f64 / (1024.0 * 1024.0 * 1024.0);
+    server
+        .latency
+        .fork_rate
+        .store(rate.to_bits(), Ordering::Relaxed);
+    add_if_needed(server, "fork", usec / 1000);
+}
+
+/// How long `f` took, in whole ms, when the latency monitor is on (no clock read when off).
+pub fn timed_ms<T>(server: &Server, f: impl FnOnce() -> T) -> (T, Option<u64>) {
+    if server
+        .config
+        .latency_monitor_threshold
+        .load(Ordering::Relaxed)
+        <= 0
+    {
+        return (f(), None);
+    }
+    let started = std::time::Instant::now();
+    let v = f();
+    (v, Some(started.elapsed().as_millis() as u64))
 }
 
 impl LatencyMonitor {
+    /// Redis's `stat_fork_rate`: GB/s of the latest fork (0 before any).
+    pub fn fork_rate(&self) -> f64 {
+        f64::from_bits(self.fork_rate.load(Ordering::Relaxed))
+    }
+
     /// Records `latency` milliseconds for `event` now.
     pub fn add_sample(&self, event: &str, latency: u64) {
         self.add_sample_at(event, latency, (crate::server::unix_ms() / 1000) as i64);
