@@ -16,6 +16,7 @@ per_backend!(
     slow_script_is_logged_with_its_duration,
     entries_from_every_thread_share_one_sequence,
     parameters_from_the_command_line,
+    pipelines_time_each_command,
 );
 
 /// A parsed RESP2 reply.
@@ -387,4 +388,48 @@ fn parameters_from_the_command_line(backend: &str) {
         c.cmd_str(&["PING"]);
     }
     assert_eq!(c.cmd_str(&["SLOWLOG", "LEN"]), b":3\r\n");
+}
+
+fn pipeline_scenario(port: u16) -> Vec<Entry> {
+    let mut c = Conn::connect(port);
+    let who = [("c", local(&c))];
+    c.cmd_str(&["CONFIG", "SET", "slowlog-log-slower-than", "-1"]);
+    c.cmd_str(&["SLOWLOG", "RESET"]);
+    // One write: the log turns on in the middle of a batch (the CONFIG SET logs itself), and
+    // runs of the same command are timed one command at a time.
+    let mut batch = Vec::new();
+    let cmds: Vec<Vec<&[u8]>> = vec![
+        vec![b"PING"],
+        vec![b"SET", b"k", b"1"],
+        vec![b"CONFIG", b"SET", b"slowlog-log-slower-than", b"0"],
+        vec![b"PING"],
+        vec![b"PING"],
+        vec![b"INCR", b"k"],
+        vec![b"INCR", b"k"],
+        vec![b"CONFIG", b"SET", b"slowlog-log-slower-than", b"-1"],
+        vec![b"PING"],
+        vec![b"CONFIG", b"SET", b"slowlog-log-slower-than", b"0"],
+        vec![b"GET", b"k"],
+    ];
+    for cmd in &cmds {
+        batch.extend_from_slice(&common::encode_command(cmd));
+    }
+    c.send_raw(&batch);
+    for _ in &cmds {
+        c.read_reply();
+    }
+    let got = entries(&mut c, &who);
+    c.cmd_str(&["CONFIG", "SET", "slowlog-log-slower-than", "10000"]);
+    got
+}
+
+fn pipelines_time_each_command(backend: &str) {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let f = Ferrite::start(backend, &["--threads", "2"]);
+    let want = pipeline_scenario(redis.port);
+    let got = pipeline_scenario(f.port);
+    assert_eq!(got, want, "ferrite (left) vs redis-server (right)");
+    assert_eq!(got.len(), 7, "{got:?}");
 }
