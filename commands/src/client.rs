@@ -78,6 +78,10 @@ pub struct Client {
     /// Peak of the output buffer in the current [`PEAK_WINDOW_MS`] window (CLIENT LIST `rbp`),
     /// and when the window started.
     pub out_peak: (u64, u64),
+    /// Positions of the running command's arguments that must not be shown (passwords: AUTH,
+    /// HELLO's AUTH, CONFIG SET requirepass), as Redis's `redactClientCommandArgument` marks
+    /// them for the slow log. Emptied when the command ends.
+    pub redacted: Vec<u32>,
 }
 
 /// Redis keeps a client's reply-buffer peak over windows of 5 seconds.

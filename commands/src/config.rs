@@ -9,7 +9,7 @@ mod parse;
 
 use parse::{memtoull, parse_save};
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Why a configuration value was refused.
@@ -42,6 +42,8 @@ enum Kind {
     Save,
     /// `notify-keyspace-events`: event class characters.
     Events,
+    /// `latency-tracking-info-percentiles`: space-separated numbers within 0..=100.
+    Percentiles,
 }
 
 /// Parameter may only be set at start-up.
@@ -169,6 +171,20 @@ const PARAMS: &[Param] = &[
     num("lfu-log-factor", 0, INT_MAX, "10", 0),
     num("lfu-decay-time", 0, INT_MAX, "1", 0),
     param("notify-keyspace-events", Kind::Events, "", 0),
+    // Commands that ran at least this many microseconds are logged (SLOWLOG); -1 logs nothing.
+    num("slowlog-log-slower-than", -1, LLONG_MAX, "10000", 0),
+    num("slowlog-max-len", 0, LLONG_MAX, "128", 0),
+    // Latency spikes of at least this many milliseconds are recorded (LATENCY); 0 = off.
+    num("latency-monitor-threshold", 0, LLONG_MAX, "0", 0),
+    // Every command's time is counted into its LATENCY HISTOGRAM.
+    param("latency-tracking", Kind::Bool, "yes", 0),
+    // The percentiles INFO latencystats shows.
+    param(
+        "latency-tracking-info-percentiles",
+        Kind::Percentiles,
+        "50 99 99.9",
+        0,
+    ),
     num("io-threads", 1, 128, "1", IMMUTABLE),
     // Ferrite's own: the reactor and the store are sized once at start-up.
     num("threads", 0, 1024, "0", IMMUTABLE),
@@ -225,6 +241,14 @@ pub struct Config {
     pub no_appendfsync_on_rewrite: AtomicBool,
     /// `notify-keyspace-events` as class bits (`crate::notify::flags`); read on every write.
     pub notify_keyspace_events: AtomicU32,
+    /// `slowlog-log-slower-than` in microseconds, -1 = off; read after every command.
+    pub slowlog_log_slower_than: AtomicI64,
+    /// `slowlog-max-len`.
+    pub slowlog_max_len: AtomicU64,
+    /// `latency-monitor-threshold` in milliseconds, 0 = off; read after every command.
+    pub latency_monitor_threshold: AtomicI64,
+    /// `latency-tracking`; read after every command.
+    pub latency_tracking: AtomicBool,
     /// Absolute path of the configuration file the server was started with (INFO `config_file`,
     /// CONFIG REWRITE); set once by the binary.
     pub config_file: OnceLock<String>,
@@ -246,6 +270,10 @@ impl Default for Config {
             maxmemory: AtomicU64::new(0),
             no_appendfsync_on_rewrite: AtomicBool::new(false),
             notify_keyspace_events: AtomicU32::new(0),
+            slowlog_log_slower_than: AtomicI64::new(10_000),
+            slowlog_max_len: AtomicU64::new(128),
+            latency_monitor_threshold: AtomicI64::new(0),
+            latency_tracking: AtomicBool::new(true),
             config_file: OnceLock::new(),
             values: RwLock::new(PARAMS.iter().map(|p| p.default.to_owned()).collect()),
         }
@@ -395,6 +423,14 @@ impl Config {
             "databases" => self.databases.store(n(), Ordering::Relaxed),
             "hz" => self.hz.store(n().clamp(HZ_MIN, HZ_MAX), Ordering::Relaxed),
             "maxmemory" => self.maxmemory.store(n(), Ordering::Relaxed),
+            "slowlog-log-slower-than" => self
+                .slowlog_log_slower_than
+                .store(v.parse::<i64>().unwrap_or(-1), Ordering::Relaxed),
+            "slowlog-max-len" => self.slowlog_max_len.store(n(), Ordering::Relaxed),
+            "latency-monitor-threshold" => self
+                .latency_monitor_threshold
+                .store(v.parse::<i64>().unwrap_or(0), Ordering::Relaxed),
+            "latency-tracking" => self.latency_tracking.store(v == "yes", Ordering::Relaxed),
             "no-appendfsync-on-rewrite" => {
                 self.no_appendfsync_on_rewrite
                     .store(v == "yes", Ordering::Relaxed);
@@ -580,15 +616,57 @@ fn parse_value(p: &Param, value: &[u8]) -> Result<String, String> {
             }),
         Kind::Str => Ok(String::from_utf8_lossy(value).into_owned()),
         Kind::Save => parse_save(value).ok_or_else(|| "Invalid save parameters".to_owned()),
+        Kind::Percentiles => parse_percentiles(value),
         Kind::Events => crate::notify::flags::parse(value)
             .map(crate::notify::flags::format)
             .ok_or_else(|| crate::notify::flags::INVALID.to_owned()),
     }
 }
 
+/// Redis's `latency-tracking-info-percentiles`: numbers separated by single spaces (`""` is
+/// none), each within 0..=100, shown as `%f` without trailing zeros.
+fn parse_percentiles(value: &[u8]) -> Result<String, String> {
+    if value.is_empty() {
+        return Ok(String::new());
+    }
+    let mut shown = Vec::new();
+    for p in value.split(|&b| b == b' ') {
+        let v = crate::args::parse_f64(p)
+            .ok_or("Invalid latency-tracking-info-percentiles parameters")?;
+        if !(0.0..=100.0).contains(&v) {
+            return Err(
+                "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
+                    .to_owned(),
+            );
+        }
+        let text = format!("{v:.6}");
+        shown.push(text.trim_end_matches('0').trim_end_matches('.').to_owned());
+    }
+    Ok(shown.join(" "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percentiles_as_redis_reads_and_shows_them() {
+        assert_eq!(parse_percentiles(b"50 99 99.9").unwrap(), "50 99 99.9");
+        assert_eq!(parse_percentiles(b"0.0000001 100").unwrap(), "0 100");
+        assert_eq!(parse_percentiles(b"1e1 99.90").unwrap(), "10 99.9");
+        assert_eq!(parse_percentiles(b"").unwrap(), "");
+        for bad in [&b"50  99"[..], b" 50", b"nan", b"x"] {
+            assert_eq!(
+                parse_percentiles(bad).unwrap_err(),
+                "Invalid latency-tracking-info-percentiles parameters"
+            );
+        }
+        assert!(
+            parse_percentiles(b"1 200")
+                .unwrap_err()
+                .contains("[0.0,100.0]")
+        );
+    }
 
     #[test]
     fn set_errors_match_redis() {

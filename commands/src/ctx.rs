@@ -74,6 +74,16 @@ impl Ctx<'_> {
             .error("ERR value is not an integer or out of range");
     }
 
+    /// Marks argument `i` of the running command as a secret: the slow log shows
+    /// `(redacted)` in its place (Redis's `redactClientCommandArgument`).
+    pub fn redact(&mut self, i: usize) {
+        if let Ok(i) = u32::try_from(i)
+            && !self.client.redacted.contains(&i)
+        {
+            self.client.redacted.push(i);
+        }
+    }
+
     /// `-ERR value is not a valid float`.
     #[cold]
     pub fn not_float(&mut self) {

@@ -5,6 +5,8 @@
 //! in INFO commandstats on its own, and, while the AOF is on, files its propagated form into
 //! the outer command's transaction (one MULTI/EXEC under the outer command's commit number).
 
+use std::sync::atomic::Ordering;
+
 use ferrite_hybridlog::Session;
 
 use crate::aof::feed::TxnFeed;
@@ -23,7 +25,14 @@ pub(crate) struct Outer<'a> {
     pub client: &'a mut Client,
     pub thread: usize,
     pub now_ms: u64,
+    /// A script's `redis.call` (not EXEC): its commands are logged in the slow log as Redis
+    /// 7.0's Lua client's, with no address and no name.
+    pub script: bool,
 }
+
+/// The address Redis 7.0's slow log shows for a script's commands (its Lua client has no
+/// connection).
+const SCRIPT_ADDR: &str = "?:0";
 
 /// Runs `spec` with `args`, appending its reply to `out` in the client's current protocol;
 /// returns the error replies it wrote. `txn` collects its propagated form, unless `propagate`
@@ -69,9 +78,49 @@ pub(crate) fn call(
     ThreadStats::add(&stats.commands, 1);
     // Counted on its own as well as inside the outer command's time, as Redis's nested
     // `call()`; its errors do not make the outer command a failed call.
+    let ticks = timer.ticks();
     if let Some(id) = crate::table::id_of(spec) {
         stats.commands_by_id.call(id, errors > 0);
-        stats.commands_by_id.add_ticks(id, timer.ticks());
+        stats.commands_by_id.add_ticks(id, ticks);
+        if server.config.latency_tracking.load(Ordering::Relaxed) && !outer.client.obey {
+            let ns = (ticks as f64 * crate::worker::ns_per_tick()) as u64;
+            stats.latency.record(id, ns);
+        }
+    }
+    let config = &server.config;
+    let slower_than = config.slowlog_log_slower_than.load(Ordering::Relaxed);
+    let spike_ms = config.latency_monitor_threshold.load(Ordering::Relaxed);
+    if slower_than >= 0 && crate::slowlog::may_be_slow(ticks, slower_than) {
+        log_slow(outer, spec, args, ticks);
+    }
+    if spike_ms > 0 {
+        // Not a slow-log entry: the script's Lua client makes no difference here.
+        crate::worker::timed(server, outer.client, spec, args, ticks, -1, spike_ms);
+    }
+    if !outer.client.redacted.is_empty() {
+        outer.client.redacted.clear();
     }
     errors
+}
+
+/// The slow log's entry for a nested command: as the worker logs a command, but a script's
+/// commands are the Lua client's.
+#[cold]
+fn log_slow(outer: &Outer<'_>, spec: &CommandSpec, args: Args<'_>, ticks: u64) {
+    if !outer.script {
+        crate::worker::log_slow(outer.server, outer.client, spec, args, ticks);
+        return;
+    }
+    if spec.has(crate::table::flags::SKIP_SLOWLOG) || outer.client.obey {
+        return;
+    }
+    let caller = crate::slowlog::Caller {
+        addr: SCRIPT_ADDR,
+        name: b"",
+    };
+    let us = crate::stats::commands::ticks_to_us(ticks);
+    outer
+        .server
+        .slowlog
+        .push(&outer.server.config, args, &[], us, caller);
 }

@@ -47,6 +47,10 @@ pub struct Server {
     pub scripts: crate::cmd::scripting::Scripts,
     /// Client-side caching: which clients track which keys.
     pub tracking: crate::tracking::Tracking,
+    /// SLOWLOG's entries, from every thread.
+    pub slowlog: crate::slowlog::SlowLog,
+    /// LATENCY's events, from every thread.
+    pub latency: crate::latency::LatencyMonitor,
     /// This server's own handle, for work that outlives a command (the AOF writer thread).
     me: OnceLock<Weak<Server>>,
     waker: OnceLock<WakeFn>,
@@ -76,6 +80,8 @@ impl Server {
             aof: Aof::default(),
             scripts: Default::default(),
             tracking: Default::default(),
+            slowlog: Default::default(),
+            latency: Default::default(),
             me: OnceLock::new(),
             waker: OnceLock::new(),
         }

@@ -22,7 +22,8 @@ use crate::eviction;
 use crate::resolve::{count_rejected, resolve};
 use crate::resp::{Limits, Parse, Parser, Reply};
 use crate::server::{Server, unix_ms};
-use crate::stats::{Rates, RunTimer, ThreadStats};
+use crate::slowlog;
+use crate::stats::{CallTimer, Rates, RunTimer, ThreadStats};
 use crate::table::{self, CmdId, CommandSpec, flags};
 
 /// What the connection should do after an `input` or `poll` call.
@@ -68,7 +69,16 @@ pub struct Worker {
     rates: Rates,
     /// Requests parsed ahead of the one running (kept for its buffers' capacity).
     ahead: Ahead,
+    /// When (Unix ms) this worker last measured [`ns_per_tick`] again.
+    ns_per_tick_at: u64,
 }
+
+/// How often a worker measures the clock's ratio again (it gets more exact with time).
+const NS_PER_TICK_REFRESH_MS: u64 = 10;
+
+/// The commandstats clock's nanoseconds per tick (`f64` bits; 0: not measured yet), for the
+/// per-command latency histograms: converting a command's ticks must not read the time.
+static NS_PER_TICK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Worker {
     /// The engine of reactor thread `thread`.
@@ -89,6 +99,10 @@ impl Worker {
             timer: RunTimer::default(),
             rates: Rates::default(),
             ahead: Ahead::default(),
+            ns_per_tick_at: {
+                measure_ns_per_tick();
+                unix_ms()
+            },
         }
     }
 
@@ -184,6 +198,7 @@ impl Worker {
             held: aof::feed::Held::default(),
             aof_txn: None,
             out_peak: (0, 0),
+            redacted: Vec::new(),
         }
     }
 
@@ -224,6 +239,10 @@ impl Worker {
         // other, and a clock read per command was a measurable share of a pipelined GET.
         let now_ms = unix_ms();
         self.session.store().access().set_clock(now_ms);
+        if now_ms.wrapping_sub(self.ns_per_tick_at) >= NS_PER_TICK_REFRESH_MS {
+            measure_ns_per_tick();
+            self.ns_per_tick_at = now_ms;
+        }
         // Redis decides "authentication required" per request, so a connection opened while a
         // password was set is free once `CONFIG SET requirepass ""` clears it.
         if !client.authenticated && !self.server.config.auth_required() {
@@ -468,26 +487,35 @@ impl Worker {
         let aof_on = server.aof.is_on();
         let db = client.db;
         let mut exclusive_seq = None;
+        // An exclusive command is timed for the slow log inside the gate: waiting for the
+        // other threads to leave the store is not the command's own time.
+        let mut exclusive_ticks = None;
         if queued {
             // Queueing is not a call: its time goes to no command.
             self.timer.stop(&stats.commands_by_id);
         } else {
             self.timer.enter(id, &stats.commands_by_id);
+            if spec.has(flags::ADMIN) {
+                self.timer.mark_if_unknown();
+            }
         }
         let errors = if queued {
             transactions::queue(client, spec, args, out, stats)
         } else if spec.runs_exclusive(args.len()) {
             self.feed.push(server);
             self.session.leave();
-            let (errors, seq) = self.session.exclusive(|store| {
+            let (errors, seq, ticks) = self.session.exclusive(|store| {
+                let timer = CallTimer::start();
                 let errors = run(
                     server, store, client, out, resp3, now_ms, thread, spec, args,
                 );
+                let ticks = timer.ticks();
                 // Its place in the order of writes: after everything it did, before any
                 // thread resumes.
-                (errors, aof_on.then(|| store.take_commit_seq()))
+                (errors, aof_on.then(|| store.take_commit_seq()), ticks)
             });
             exclusive_seq = seq;
+            exclusive_ticks = Some(ticks);
             self.session.enter();
             errors
         } else {
@@ -533,6 +561,35 @@ impl Worker {
             ThreadStats::add(&stats.commands, 1);
             stats.commands_by_id.call(id, errors > 0);
             crate::persist::count_write(stats, spec, errors);
+            // After the command, as Redis's `call()`: a CONFIG SET of the threshold applies
+            // to itself.
+            let config = &self.server.config;
+            let slower_than = config.slowlog_log_slower_than.load(Ordering::Relaxed);
+            let spike_ms = config.latency_monitor_threshold.load(Ordering::Relaxed);
+            let tracking = config.latency_tracking.load(Ordering::Relaxed);
+            if slower_than >= 0 || spike_ms > 0 || tracking {
+                let lap = self.timer.lap();
+                if let Some(ticks) = exclusive_ticks.or(lap) {
+                    if tracking && !client.obey {
+                        let ns = (ticks as f64 * ns_per_tick()) as u64;
+                        stats.latency.record(id, ns);
+                    }
+                    timed(
+                        &self.server,
+                        client,
+                        spec,
+                        args,
+                        ticks,
+                        slower_than,
+                        spike_ms,
+                    );
+                }
+            } else {
+                self.timer.unmark();
+            }
+            if !client.redacted.is_empty() {
+                client.redacted.clear();
+            }
         }
         match client.reply_mode {
             ReplyMode::On => {}
@@ -562,8 +619,13 @@ impl Worker {
         // BGSAVE) never overlaps a reap, so a reaped key's database and its place in the AOF's
         // order are the ones it had when it was deleted.
         self.session.enter();
-        self.session
-            .active_expire(now, ACTIVE_EXPIRE_BUCKETS_PER_TICK);
+        let session = &mut self.session;
+        let (_, ms) = crate::latency::timed_ms(&self.server, || {
+            session.active_expire(now, ACTIVE_EXPIRE_BUCKETS_PER_TICK)
+        });
+        if let Some(ms) = ms {
+            crate::latency::add_if_needed(&self.server, "expire-cycle", ms);
+        }
         if Config::load32(&self.server.config.notify_keyspace_events) != 0 {
             crate::notify::flush(&self.server, &mut self.session, 0, &mut Vec::new());
         }
@@ -772,6 +834,89 @@ fn run(
     ctx.reply.errors()
 }
 
+/// Nanoseconds per tick of the commandstats clock, as last measured (one relaxed load).
+#[inline]
+pub(crate) fn ns_per_tick() -> f64 {
+    match NS_PER_TICK.load(Ordering::Relaxed) {
+        0 => measure_ns_per_tick(),
+        bits => f64::from_bits(bits),
+    }
+}
+
+/// Measures [`ns_per_tick`] again.
+fn measure_ns_per_tick() -> f64 {
+    let v = 1000.0 / crate::stats::clock::Clock::get().ticks_per_us();
+    NS_PER_TICK.store(v.to_bits(), Ordering::Relaxed);
+    v
+}
+
+/// What a command's own time (`ticks`) feeds while the slow log (`slower_than` µs, if not
+/// negative) or the latency monitor (`spike_ms`, if positive) is on: two comparisons when the
+/// command was quick.
+#[inline]
+pub(crate) fn timed(
+    server: &Server,
+    client: &Client,
+    spec: &CommandSpec,
+    args: crate::args::Args<'_>,
+    ticks: u64,
+    slower_than: i64,
+    spike_ms: i64,
+) {
+    if slower_than >= 0 && slowlog::may_be_slow(ticks, slower_than) {
+        log_slow(server, client, spec, args, ticks);
+    }
+    if spike_ms > 0 && slowlog::may_be_slow(ticks, spike_ms.saturating_mul(1000)) {
+        latency_spike(server, client, spec, ticks, spike_ms);
+    }
+}
+
+/// Redis's `latencyAddSampleIfNeeded("command" or "fast-command", duration / 1000)` after a
+/// command (but one the AOF loader replays).
+#[cold]
+#[inline(never)]
+fn latency_spike(server: &Server, client: &Client, spec: &CommandSpec, ticks: u64, spike_ms: i64) {
+    let ms = crate::stats::commands::ticks_to_us(ticks) / 1000;
+    if client.obey || ms < spike_ms as u64 {
+        return;
+    }
+    server
+        .latency
+        .add_sample(crate::latency::command_event(spec), ms);
+}
+
+/// Logs a command that may have run for `slowlog-log-slower-than` (`ticks` of the commandstats
+/// clock) in the slow log, unless it is EXEC's (Redis's `CMD_SKIP_SLOWLOG`) or a command the
+/// AOF loader replays. Off the hot path: a fast command never gets here.
+#[cold]
+#[inline(never)]
+pub(crate) fn log_slow(
+    server: &Server,
+    client: &Client,
+    spec: &CommandSpec,
+    args: crate::args::Args<'_>,
+    ticks: u64,
+) {
+    if spec.has(flags::SKIP_SLOWLOG) || client.obey {
+        return;
+    }
+    let name = client_name(client);
+    let caller = slowlog::Caller {
+        addr: &client.shared.addr,
+        name: &name,
+    };
+    let us = crate::stats::commands::ticks_to_us(ticks);
+    server
+        .slowlog
+        .push(&server.config, args, &client.redacted, us, caller);
+}
+
+/// CLIENT SETNAME's name, empty when none.
+fn client_name(client: &Client) -> Vec<u8> {
+    let name = client.shared.name.lock().unwrap_or_else(|e| e.into_inner());
+    name.clone().unwrap_or_default()
+}
+
 /// Evicts for `maxmemory` before a command (see [`eviction::make_room`]), publishing the
 /// `evicted` events first, as Redis does before it runs the command.
 fn make_room(
@@ -782,7 +927,12 @@ fn make_room(
     out: &mut Vec<u8>,
     now_ms: u64,
 ) -> bool {
-    let room = eviction::make_room(&server.config, session, now_ms, seed);
+    let (room, ms) = crate::latency::timed_ms(server, || {
+        eviction::make_room(&server.config, session, now_ms, seed)
+    });
+    if let Some(ms) = ms {
+        crate::latency::add_if_needed(server, "eviction-cycle", ms);
+    }
     if Config::load32(&server.config.notify_keyspace_events) != 0 {
         crate::notify::flush(server, session, client.id, out);
     }

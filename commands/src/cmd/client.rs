@@ -501,7 +501,47 @@ fn client_unblock(ctx: &mut Ctx<'_>, args: Args<'_>) {
     if done && error {
         ctx.reply.mark_failed();
     }
+    if done {
+        log_unblocked(ctx, id);
+    }
     ctx.reply.int(i64::from(done));
+}
+
+/// Redis 7.0 logs the command CLIENT UNBLOCK ends in the slow log from CLIENT UNBLOCK itself
+/// (before CLIENT UNBLOCK's own entry), after freeing its arguments: an entry with none, and
+/// the duration of its first run, which Ferrite does not keep: 0. The same call goes into the
+/// command's LATENCY HISTOGRAM (on this thread's counters: they are summed over threads).
+#[cold]
+fn log_unblocked(ctx: &Ctx<'_>, id: i64) {
+    let Some(target) = u64::try_from(id)
+        .ok()
+        .and_then(|id| ctx.server.clients.get(id))
+    else {
+        return;
+    };
+    if ctx
+        .server
+        .config
+        .latency_tracking
+        .load(std::sync::atomic::Ordering::Relaxed)
+        && let Some(cmd) = target.last_cmd().and_then(crate::table::id_of)
+    {
+        ctx.stats().latency.record(cmd, 0);
+    }
+    let name = target
+        .name
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .unwrap_or_default();
+    let caller = crate::slowlog::Caller {
+        addr: &target.addr,
+        name: &name,
+    };
+    let none = Args::new(&[], &[]);
+    ctx.server
+        .slowlog
+        .push(&ctx.server.config, none, &[], 0, caller);
 }
 
 /// `CLIENT INFO`

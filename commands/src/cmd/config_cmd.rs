@@ -1,6 +1,6 @@
 //! CONFIG GET / SET / RESETSTAT / REWRITE / HELP over [`crate::config::Config`].
 
-use crate::args::Args;
+use crate::args::{Args, eq_ignore_case};
 use crate::config::ConfigError;
 use crate::ctx::Ctx;
 use crate::resp::Reply;
@@ -136,11 +136,21 @@ fn config_get(ctx: &mut Ctx<'_>, args: Args<'_>) {
     }
 }
 
+/// Redis 7.0's `SENSITIVE_CONFIG` parameters: their values are redacted from the slow log
+/// (whether Ferrite has the parameter or not).
+const SENSITIVE: &[&str] = &["requirepass", "masterauth", "masteruser"];
+
 /// `CONFIG SET parameter value [parameter value ...]`: all or nothing.
 fn config_set(ctx: &mut Ctx<'_>, args: Args<'_>) {
     if !args.len().is_multiple_of(2) {
         ctx.syntax_error();
         return;
+    }
+    // Every secret is hidden from the slow log, whether or not the command succeeds.
+    for i in (2..args.len()).step_by(2) {
+        if SENSITIVE.iter().any(|n| eq_ignore_case(args.get(i), n)) {
+            ctx.redact(i + 1);
+        }
     }
     let pairs: Vec<(&[u8], &[u8])> = (2..args.len())
         .step_by(2)
@@ -149,6 +159,7 @@ fn config_set(ctx: &mut Ctx<'_>, args: Args<'_>) {
     match ctx.server.config.set_many(&pairs) {
         Ok(()) => {
             crate::notify::sync(ctx.server);
+            ctx.server.slowlog.config_changed(&ctx.server.config);
             let touches_aof = pairs.iter().any(|(n, _)| {
                 n.eq_ignore_ascii_case(b"appendonly") || n.eq_ignore_ascii_case(b"appendfsync")
             });

@@ -203,6 +203,8 @@ fn hello(ctx: &mut Ctx<'_>, args: Args<'_>) {
         let more = args.len() - 1 - j;
         let opt = args.get(j);
         if eq_ignore_case(opt, "auth") && more >= 2 {
+            ctx.redact(j + 1);
+            ctx.redact(j + 2);
             if !credentials_ok(ctx, args.get(j + 1), args.get(j + 2)) {
                 ctx.reply.error(WRONGPASS);
                 return;
@@ -264,6 +266,9 @@ fn auth(ctx: &mut Ctx<'_>, args: Args<'_>) {
     if args.len() > 3 {
         ctx.syntax_error();
         return;
+    }
+    for i in 1..args.len() {
+        ctx.redact(i);
     }
     let (user, password) = if args.len() == 2 {
         // The one-argument form keeps its pre-ACL error when there is nothing to check against.

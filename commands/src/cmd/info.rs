@@ -122,7 +122,8 @@ fn section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
         "keyspace" => keyspace(ctx, out),
         "commandstats" => commandstats(ctx, out),
         "errorstats" => errorstats(ctx, out),
-        // modules, latencystats: nothing Ferrite tracks.
+        "latencystats" => latencystats(ctx, out),
+        // modules: nothing Ferrite has.
         _ => {}
     }
 }
@@ -529,6 +530,39 @@ fn commandstats(ctx: &Ctx<'_>, out: &mut String) {
 }
 
 /// `errorstat_<CODE>:count=N`, in code order (Redis keeps them in a radix tree).
+/// `latency_percentiles_usec_<command>:p50=...,p99=...` per command that ran while
+/// `latency-tracking` was on, at the `latency-tracking-info-percentiles`.
+fn latencystats(ctx: &Ctx<'_>, out: &mut String) {
+    let shown = ctx
+        .server
+        .config
+        .value("latency-tracking-info-percentiles")
+        .unwrap_or_default();
+    let percentiles: Vec<(&str, f64)> = shown
+        .split(' ')
+        .filter_map(|p| Some((p, p.parse().ok()?)))
+        .collect();
+    for (id, h) in ctx.server.stats.latency_totals().iter().enumerate() {
+        let (Some(h), Some((spec, parent))) = (h, crate::table::by_id(id as crate::table::CmdId))
+        else {
+            continue;
+        };
+        if h.total() == 0 {
+            continue;
+        }
+        let name = crate::cmd::latency::full_name(spec, parent);
+        let _ = write!(out, "latency_percentiles_usec_{name}:");
+        for (i, (text, p)) in percentiles.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let us = h.value_at_percentile(*p) as f64 / 1000.0;
+            let _ = write!(out, "p{text}={us:.3}");
+        }
+        out.push_str("\r\n");
+    }
+}
+
 fn errorstats(ctx: &Ctx<'_>, out: &mut String) {
     for (code, n) in ctx.server.stats.error_totals() {
         // Codes are the first word of Ferrite's own messages: ASCII.

@@ -16,12 +16,14 @@ pub mod hashes;
 pub mod hll;
 pub mod info;
 pub mod keys;
+pub mod latency;
 pub mod lists;
 pub mod memory;
 pub mod persistence;
 pub mod pubsub;
 pub mod scripting;
 pub mod sets;
+pub mod slowlog;
 pub mod sort;
 pub mod streams;
 pub mod strings;
@@ -51,6 +53,8 @@ pub const GROUPS: &[&[CommandSpec]] = &[
     sort::COMMANDS,
     dump::COMMANDS,
     memory::COMMANDS,
+    slowlog::COMMANDS,
+    latency::COMMANDS,
     persistence::COMMANDS,
     bgrewriteaof::COMMANDS,
     transactions::COMMANDS,

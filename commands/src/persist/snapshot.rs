@@ -241,6 +241,7 @@ pub fn bgsave(server: &Server, session: &mut Session) -> Result<libc::pid_t, Bgs
         }
         let usec = started.elapsed().as_micros() as u64;
         st.latest_fork_usec.store(usec, Ordering::Relaxed);
+        crate::latency::forked(server, usec);
         st.total_forks.fetch_add(1, Ordering::Relaxed);
         log::info!("Background saving started by pid {pid}");
         st.current.start(server.store.total_keys());

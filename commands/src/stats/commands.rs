@@ -97,12 +97,19 @@ impl CommandStats {
 }
 
 /// Times runs of the same command (see the module docs). One per reactor thread.
+///
+/// While the slow log, the latency monitor or latency tracking is on, each command of a run is
+/// also timed on its own with one more clock read, [`lap`](Self::lap), at its end: that read is
+/// also where the next command of the run starts.
 #[derive(Debug)]
 pub struct RunTimer {
     clock: &'static Clock,
     /// The command whose run is open, if any.
     current: Option<CmdId>,
     start: u64,
+    /// Where the running command's own time started, when known: the run's start or the
+    /// previous command's lap.
+    mark: Option<u64>,
 }
 
 impl Default for RunTimer {
@@ -111,6 +118,7 @@ impl Default for RunTimer {
             clock: Clock::get(),
             current: None,
             start: 0,
+            mark: None,
         }
     }
 }
@@ -128,13 +136,41 @@ impl RunTimer {
         }
         self.current = Some(id);
         self.start = now;
+        self.mark = Some(now);
     }
 
     /// Closes the open run (end of a batch, or before the thread waits for anything).
     #[inline]
     pub fn stop(&mut self, stats: &CommandStats) {
+        self.mark = None;
         if let Some(prev) = self.current.take() {
             stats.add_ticks(prev, self.clock.now().saturating_sub(self.start));
+        }
+    }
+
+    /// The running command has ended: the ticks since it started (`None` when that is not
+    /// known, see [`unmark`](Self::unmark)); the next command of the run starts now.
+    #[inline]
+    pub fn lap(&mut self) -> Option<u64> {
+        let now = self.clock.now();
+        let ticks = self.mark.map(|m| now.saturating_sub(m));
+        self.mark = Some(now);
+        ticks
+    }
+
+    /// The running command ended without a [`lap`](Self::lap) (nothing times commands on
+    /// their own): the start of the next one in the run is not known.
+    #[inline]
+    pub fn unmark(&mut self) {
+        self.mark = None;
+    }
+
+    /// Starts the running command's own time now if it has none, for a command that may turn
+    /// the slow log on and be logged by it (CONFIG SET).
+    #[inline]
+    pub fn mark_if_unknown(&mut self) {
+        if self.mark.is_none() {
+            self.mark = Some(self.clock.now());
         }
     }
 }
@@ -167,4 +203,35 @@ impl CallTimer {
 /// Converts ticks to whole microseconds.
 pub fn ticks_to_us(ticks: u64) -> u64 {
     (ticks as f64 / Clock::get().ticks_per_us()) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn laps_time_each_command_of_a_run() {
+        let stats = CommandStats::default();
+        let mut t = RunTimer::default();
+        t.enter(1, &stats);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let first = t.lap().expect("the run's start is the first command's");
+        t.enter(1, &stats);
+        let second = t.lap().expect("the lap is where the next one started");
+        assert!(first > second, "{first} vs {second}");
+        // A command that did not lap leaves the next one of the run without a start...
+        t.enter(1, &stats);
+        t.unmark();
+        t.enter(1, &stats);
+        assert_eq!(t.lap(), None);
+        // ...unless it asks for one (CONFIG SET turning the slow log on).
+        t.unmark();
+        t.enter(1, &stats);
+        t.mark_if_unknown();
+        assert!(t.lap().is_some());
+        // A new run always starts timed.
+        t.stop(&stats);
+        t.enter(2, &stats);
+        assert!(t.lap().is_some());
+    }
 }

@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod commands;
 pub mod errors;
+pub mod latency_hist;
 pub mod rate;
 
 use std::collections::BTreeMap;
@@ -43,6 +44,8 @@ pub struct ThreadStats {
     pub commands_by_id: CommandStats,
     /// Error replies by code (INFO errorstats).
     pub errors: ErrorStats,
+    /// Per-command latency distributions (LATENCY HISTOGRAM).
+    pub latency: latency_hist::LatencyHist,
     /// Instantaneous rates this thread publishes (see [`rate`]).
     pub rates: rate::Published,
 }
@@ -159,6 +162,16 @@ impl Stats {
         v
     }
 
+    /// Per-command latency distributions summed over all threads, by command id (`None` for
+    /// a command that never ran while `latency-tracking` was on).
+    pub fn latency_totals(&self) -> Vec<Option<latency_hist::Histogram>> {
+        let mut v = vec![None; crate::table::command_count()];
+        for s in &self.threads {
+            s.latency.sum_into(&mut v);
+        }
+        v
+    }
+
     /// Error replies by code, summed over all threads, in code order.
     pub fn error_totals(&self) -> BTreeMap<Box<[u8]>, u64> {
         let mut m = BTreeMap::new();
@@ -191,6 +204,7 @@ impl Stats {
         for s in &self.threads {
             s.commands_by_id.reset();
             s.errors.reset();
+            s.latency.reset();
             for c in [
                 &s.commands,
                 &s.connections,

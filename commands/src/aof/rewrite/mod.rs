@@ -358,9 +358,9 @@ fn start_exclusive(server: &Server, s: &mut Session) -> Result<libc::pid_t, Rewr
         return fail();
     }
     let persist = &server.persist;
-    persist
-        .latest_fork_usec
-        .store(forked.elapsed().as_micros() as u64, Ordering::Relaxed);
+    let fork_usec = forked.elapsed().as_micros() as u64;
+    persist.latest_fork_usec.store(fork_usec, Ordering::Relaxed);
+    crate::latency::forked(server, fork_usec);
     persist.total_forks.fetch_add(1, Ordering::Relaxed);
     // The cut: no command runs, so every number below this one is in the child's copy.
     let cut = server.store.next_commit_seq();
