@@ -76,6 +76,12 @@ pub struct Client {
     /// Peak of the output buffer in the current [`PEAK_WINDOW_MS`] window (CLIENT LIST `rbp`),
     /// and when the window started.
     pub out_peak: (u64, u64),
+    /// In MONITOR mode (Redis's `CLIENT_MONITOR`): every command run is shown to it, and it may
+    /// no longer touch the keyspace.
+    pub monitor: bool,
+    /// Positions of the running command's arguments its handler asked to keep out of monitors
+    /// (passwords: Redis's `redactClientCommandArgument`); cleared once the command is shown.
+    pub redacted: Vec<usize>,
 }
 
 /// Redis keeps a client's reply-buffer peak over windows of 5 seconds.
@@ -109,6 +115,9 @@ impl Client {
     /// [`ClientShared::block`]).
     pub fn flag_bits(&self) -> u8 {
         let mut f = 0;
+        if self.monitor {
+            f |= FLAG_MONITOR;
+        }
         if self.subscribed() {
             f |= FLAG_PUBSUB;
         }
@@ -172,11 +181,16 @@ pub const FLAG_PUBSUB: u8 = 1;
 pub const FLAG_MULTI: u8 = 2;
 /// CLIENT LIST flag `e`: CLIENT NO-EVICT on.
 pub const FLAG_NO_EVICT: u8 = 4;
+/// CLIENT LIST flag `O`: in MONITOR mode.
+pub const FLAG_MONITOR: u8 = 8;
 
 /// Redis's `flags=` letters (`getClientInfoString`, in its order) for `bits` and blocking;
 /// `N` when none applies.
 pub fn flag_letters(bits: u8, blocked: bool) -> String {
     let mut s = String::new();
+    if bits & FLAG_MONITOR != 0 {
+        s.push('O');
+    }
     if bits & FLAG_PUBSUB != 0 {
         s.push('P');
     }

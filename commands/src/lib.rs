@@ -16,6 +16,7 @@ pub mod ctx;
 pub mod disk_wait;
 pub mod docs;
 pub mod eviction;
+pub mod monitor;
 mod nested;
 pub mod notify;
 pub mod objects;

@@ -23,6 +23,8 @@ pub(crate) struct Outer<'a> {
     pub client: &'a mut Client,
     pub thread: usize,
     pub now_ms: u64,
+    /// A script's `redis.call` (shown to monitors as `lua`), else EXEC.
+    pub script: bool,
 }
 
 /// Runs `spec` with `args`, appending its reply to `out` in the client's current protocol;
@@ -51,6 +53,10 @@ pub(crate) fn call(
     };
     (spec.handler)(&mut sub, args);
     let errors = sub.reply.errors();
+    if server.monitors.any() {
+        feed_monitors(outer, spec, args, out);
+    }
+    outer.client.redacted.clear();
     if let Some(t) = txn {
         match outer.client.aof_txn.take() {
             _ if !propagate => t.unpropagated(server, outer.store),
@@ -69,4 +75,27 @@ pub(crate) fn call(
         stats.commands_by_id.add_ticks(id, timer.ticks());
     }
     errors
+}
+
+/// Shows a nested command to the monitors, after it ran (so with the database it left), as
+/// Redis's nested `call()` does. A monitor's own EXEC gets its lines inside EXEC's reply, as in
+/// Redis; a script's reply is read back by Lua, so its lines go through the outbox.
+#[cold]
+fn feed_monitors(outer: &mut Outer<'_>, spec: &CommandSpec, args: Args<'_>, out: &mut Vec<u8>) {
+    let client = &*outer.client;
+    if client.obey || !crate::monitor::shown(spec) {
+        return;
+    }
+    let (origin, me) = if outer.script {
+        (crate::monitor::Origin::Lua, 0)
+    } else {
+        (
+            crate::monitor::Origin::Client(&client.shared.addr),
+            client.id,
+        )
+    };
+    let server = outer.server;
+    server
+        .monitors
+        .feed(server, origin, client.db, args, &client.redacted, me, out);
 }

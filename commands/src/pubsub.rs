@@ -180,8 +180,16 @@ impl Registry {
     }
 }
 
-/// Appends `msg` to a receiver's outbox (or to `own` for the publisher itself).
-fn deliver(shared: &ClientShared, msg: &[u8], me: u64, own: &mut Vec<u8>, wake: &mut [bool]) {
+/// Appends `msg` to a receiver's outbox (or to `own` for the client whose command sends it),
+/// and marks the receiver's thread in `wake` unless an earlier delivery, not drained yet,
+/// already did (that wake-up is still to come, and its poll moves everything).
+pub(crate) fn deliver(
+    shared: &ClientShared,
+    msg: &[u8],
+    me: u64,
+    own: &mut Vec<u8>,
+    wake: &mut [bool],
+) {
     if shared.id == me {
         own.extend_from_slice(msg);
         return;
@@ -200,8 +208,11 @@ fn deliver(shared: &ClientShared, msg: &[u8], me: u64, own: &mut Vec<u8>, wake: 
     } else {
         outbox.extend_from_slice(msg);
     }
-    shared.outbox_ready.store(true, Ordering::Release);
+    let pending = shared.outbox_ready.swap(true, Ordering::Release);
     drop(outbox);
+    if pending && !shared.killed() {
+        return;
+    }
     if let Some(w) = wake.get_mut(shared.thread) {
         *w = true;
     }

@@ -45,6 +45,8 @@ pub struct Server {
     pub aof: Aof,
     /// The Lua interpreter and the script cache.
     pub scripts: crate::cmd::scripting::Scripts,
+    /// The clients in MONITOR mode.
+    pub monitors: crate::monitor::Monitors,
     /// This server's own handle, for work that outlives a command (the AOF writer thread).
     me: OnceLock<Weak<Server>>,
     waker: OnceLock<WakeFn>,
@@ -73,6 +75,7 @@ impl Server {
             persist: crate::persist::State::new(started_unix_ms / 1000),
             aof: Aof::default(),
             scripts: Default::default(),
+            monitors: Default::default(),
             me: OnceLock::new(),
             waker: OnceLock::new(),
         }

@@ -183,6 +183,8 @@ impl Worker {
             held: aof::feed::Held::default(),
             aof_txn: None,
             out_peak: (0, 0),
+            monitor: false,
+            redacted: Vec::new(),
         }
     }
 
@@ -196,6 +198,9 @@ impl Worker {
             self.session.leave();
         }
         crate::cmd::pubsub::unsubscribe_all(&mut client);
+        if client.monitor {
+            self.server.monitors.remove(client.id);
+        }
         if !client.held.out.is_empty() {
             self.server.aof.unhold();
         }
@@ -368,6 +373,8 @@ impl Worker {
         found: Option<Option<(&'static CommandSpec, CmdId)>>,
     ) {
         let mark = out.len();
+        // A parked command that runs again was shown to monitors when it first ran.
+        let first_run = client.blocked.is_none();
         let stats = self.server.stats.thread(self.thread);
         let (spec, id) = match resolve(args, found) {
             Ok(found) => found,
@@ -434,6 +441,12 @@ impl Worker {
             && may_grow(client, spec)
         {
             let msg = b"OOM command not allowed when used memory > 'maxmemory'.";
+            transactions::reject(client, args, out, msg, stats);
+            count_rejected(stats, Some(id));
+            return;
+        }
+        if client.monitor && crate::cmd::monitor::touches_keyspace(client, spec) {
+            let msg = b"ERR Replica can't interact with the keyspace";
             transactions::reject(client, args, out, msg, stats);
             count_rejected(stats, Some(id));
             return;
@@ -517,6 +530,11 @@ impl Worker {
                 txn,
             );
         }
+        if !queued && first_run && self.server.monitors.any() {
+            // After the command, as Redis 7.0's `call()`: a SELECT shows its new database.
+            feed_monitors(&self.server, client, spec, args, out);
+        }
+        client.redacted.clear();
         let stats = self.server.stats.thread(self.thread);
         if client.park {
             // Nothing was written; the command is counted when it is finally answered, and a
@@ -661,12 +679,13 @@ impl Worker {
             return Flow::CloseNow;
         }
         client.publish_output(out, out.capacity());
+        let listens = client.pubsub.is_some() || client.monitor;
         if aof::feed::release_replies(&self.server, client, out) {
             // Replies still wait for the AOF: messages queue behind them.
-            if client.pubsub.is_some() {
+            if listens {
                 crate::pubsub::drain(&client.shared, &mut client.held.out);
             }
-        } else if client.pubsub.is_some() {
+        } else if listens {
             crate::pubsub::drain(&client.shared, out);
             if self.output_over_limit(client, out.len()) {
                 return Flow::CloseNow;
@@ -674,8 +693,8 @@ impl Worker {
         }
         let timeout_s = Config::load(&self.server.config.timeout);
         // Redis never closes a blocked client for idleness ("No timeout for BLPOP").
-        // Nor a subscriber, which only listens.
-        if timeout_s > 0 && client.blocked.is_none() && !client.subscribed() {
+        // Nor a subscriber or a monitor, which only listen.
+        if timeout_s > 0 && client.blocked.is_none() && !client.subscribed() && !client.monitor {
             let idle_ms =
                 unix_ms().saturating_sub(client.shared.last_interaction_ms.load(Ordering::Relaxed));
             if idle_ms / 1000 > timeout_s {
@@ -748,6 +767,31 @@ fn run(
         ctx.flush_key_events();
     }
     ctx.reply.errors()
+}
+
+/// Shows a command that just ran to the monitors (not one the AOF loader replays, nor the
+/// commands Redis keeps out of MONITOR); a monitor's own line follows its reply in `out`.
+#[cold]
+fn feed_monitors(
+    server: &Server,
+    client: &Client,
+    spec: &CommandSpec,
+    args: crate::args::Args<'_>,
+    out: &mut Vec<u8>,
+) {
+    if client.obey || !crate::monitor::shown(spec) {
+        return;
+    }
+    let origin = crate::monitor::Origin::Client(&client.shared.addr);
+    server.monitors.feed(
+        server,
+        origin,
+        client.db,
+        args,
+        &client.redacted,
+        client.id,
+        out,
+    );
 }
 
 /// Evicts for `maxmemory` before a command (see [`eviction::make_room`]), publishing the

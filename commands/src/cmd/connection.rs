@@ -203,6 +203,8 @@ fn hello(ctx: &mut Ctx<'_>, args: Args<'_>) {
         let more = args.len() - 1 - j;
         let opt = args.get(j);
         if eq_ignore_case(opt, "auth") && more >= 2 {
+            // Kept out of MONITOR from here on, even when the credentials fail.
+            ctx.client.redacted.extend([j + 1, j + 2]);
             if !credentials_ok(ctx, args.get(j + 1), args.get(j + 2)) {
                 ctx.reply.error(WRONGPASS);
                 return;
@@ -265,6 +267,8 @@ fn auth(ctx: &mut Ctx<'_>, args: Args<'_>) {
         ctx.syntax_error();
         return;
     }
+    // Kept out of MONITOR, whatever the outcome (a syntax error above shows them, as in Redis).
+    ctx.client.redacted.extend(1..args.len());
     let (user, password) = if args.len() == 2 {
         // The one-argument form keeps its pre-ACL error when there is nothing to check against.
         if !ctx.server.config.auth_required() {
@@ -292,6 +296,7 @@ fn reset(ctx: &mut Ctx<'_>, _args: Args<'_>) {
     // DISCARD and UNWATCH, as Redis's `clearClientConnectionState`.
     ctx.client.multi = None;
     ctx.client.watched.clear();
+    crate::cmd::monitor::stop(ctx.server, ctx.client);
     crate::cmd::pubsub::unsubscribe_all(ctx.client);
     ctx.client.db = 0;
     ctx.client.shared.db.store(0, Ordering::Relaxed);

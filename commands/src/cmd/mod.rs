@@ -17,6 +17,7 @@ pub mod info;
 pub mod keys;
 pub mod lists;
 pub mod memory;
+pub mod monitor;
 pub mod persistence;
 pub mod pubsub;
 pub mod scripting;
@@ -50,6 +51,7 @@ pub const GROUPS: &[&[CommandSpec]] = &[
     sort::COMMANDS,
     dump::COMMANDS,
     memory::COMMANDS,
+    monitor::COMMANDS,
     persistence::COMMANDS,
     bgrewriteaof::COMMANDS,
     transactions::COMMANDS,

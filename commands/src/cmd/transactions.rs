@@ -265,6 +265,7 @@ fn exec(ctx: &mut Ctx<'_>, _args: Args<'_>) {
         client: &mut *ctx.client,
         thread: ctx.thread,
         now_ms,
+        script: false,
     };
     for i in 0..state.commands.len() {
         let Some((spec, args)) = state.args(i) else {

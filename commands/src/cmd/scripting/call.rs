@@ -134,6 +134,7 @@ fn call_args(lua: &Lua, run: &mut Run<'_, '_>, args: Args<'_>) -> mlua::Result<(
         client: &mut *ctx.client,
         thread: ctx.thread,
         now_ms: ctx.now_ms,
+        script: true,
     };
     crate::nested::call(
         &mut outer,

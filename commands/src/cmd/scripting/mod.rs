@@ -178,6 +178,16 @@ fn evalsha_ro(ctx: &mut Ctx<'_>, args: Args<'_>) {
 
 /// `evalGenericCommand`: `EVAL script numkeys [key ...] [arg ...]`.
 fn eval_generic(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) {
+    if ctx.server.monitors.any() && !ctx.client.obey {
+        // Shown before its script's commands (so with the caller's database), whatever
+        // follows: the table keeps EVAL out of the worker's feed, as Redis's `evalCommand`.
+        let client = &*ctx.client;
+        let origin = crate::monitor::Origin::Client(&client.shared.addr);
+        let (db, me) = (client.db, client.id);
+        ctx.server
+            .monitors
+            .feed(ctx.server, origin, db, args, &[], me, ctx.reply.raw());
+    }
     let Some(numkeys) = crate::args::parse_i64(args.get(2)) else {
         ctx.not_integer();
         return;

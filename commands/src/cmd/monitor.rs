@@ -1,0 +1,69 @@
+//! MONITOR (Redis's `monitorCommand`): the client becomes a monitor, shown every command the
+//! server runs from then on (see [`crate::monitor`] for the lines and their delivery).
+//!
+//! Redis marks a monitor as a replica too, so it may no longer touch the keyspace (the worker
+//! refuses such commands with [`touches_keyspace`]); RESET, or closing, ends monitoring.
+
+use crate::args::Args;
+use crate::client::Client;
+use crate::ctx::Ctx;
+use crate::table::{CommandSpec, flags::*};
+
+/// Table entries.
+pub const COMMANDS: &[CommandSpec] = &[CommandSpec {
+    name: "monitor",
+    arity: 1,
+    flags: ADMIN | NOSCRIPT | LOADING | STALE,
+    first_key: 0,
+    last_key: 0,
+    step: 0,
+    acl: &["admin", "slow", "dangerous"],
+    group: "server",
+    since: "1.0.0",
+    summary: "Listen for all requests received by the server in real time",
+    // Redis documents none.
+    complexity: "",
+    handler: monitor,
+    subcommands: &[],
+}];
+
+/// `MONITOR`.
+fn monitor(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    // Inside EXEC: a monitor's stream is not a reply per command.
+    if ctx.client.deny_blocking {
+        ctx.reply
+            .error("ERR MONITOR isn't allowed for DENY BLOCKING client");
+        return;
+    }
+    // Already a monitor: Redis answers nothing at all.
+    if ctx.client.monitor {
+        return;
+    }
+    ctx.client.monitor = true;
+    ctx.server.monitors.add(&ctx.client.shared);
+    ctx.reply.ok();
+}
+
+/// Ends MONITOR mode (RESET, as Redis's `clearClientConnectionState`).
+pub fn stop(server: &crate::server::Server, client: &mut Client) {
+    if client.monitor {
+        client.monitor = false;
+        server.monitors.remove(client.id);
+    }
+}
+
+/// Whether a monitor must be refused `spec` (Redis's "Replica can't interact with the
+/// keyspace"): a command that reads or writes keys or may replicate, EVAL and EVALSHA (Redis
+/// counts a script without a `no-writes` shebang as a write), or EXEC of a transaction holding
+/// one.
+pub fn touches_keyspace(client: &Client, spec: &CommandSpec) -> bool {
+    let keyspace = |s: &CommandSpec| {
+        s.has(READONLY | WRITE | MAY_REPLICATE) || matches!(s.name, "eval" | "evalsha")
+    };
+    keyspace(spec)
+        || (spec.name == "exec"
+            && client
+                .multi
+                .as_ref()
+                .is_some_and(|m| m.commands.iter().any(|c| keyspace(c.0))))
+}
