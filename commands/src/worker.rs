@@ -636,6 +636,10 @@ impl Worker {
     fn give_up(&mut self, client: &mut Client, out: &mut Vec<u8>, now_ms: u64) -> bool {
         let asked = client.shared.block.load(Ordering::Acquire);
         let expired = client.blocked.as_ref().is_some_and(|b| b.expired(now_ms));
+        let acks = client
+            .blocked
+            .as_ref()
+            .is_some_and(|b| b.want == blocking::Want::Acks);
         if asked != BLOCK_UNBLOCK_TIMEOUT && asked != BLOCK_UNBLOCK_ERROR && !expired {
             return false;
         }
@@ -646,6 +650,9 @@ impl Worker {
         let mut reply = Reply::counted(out, client.resp3, stats);
         if asked == BLOCK_UNBLOCK_ERROR {
             reply.error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+        } else if acks {
+            // WAIT times out with the replicas that acknowledged: none.
+            reply.int(0);
         } else {
             reply.null_array();
         }

@@ -20,6 +20,7 @@ pub mod memory;
 pub mod monitor;
 pub mod persistence;
 pub mod pubsub;
+pub mod replication;
 pub mod scripting;
 pub mod sets;
 pub mod sort;
@@ -56,6 +57,7 @@ pub const GROUPS: &[&[CommandSpec]] = &[
     bgrewriteaof::COMMANDS,
     transactions::COMMANDS,
     pubsub::COMMANDS,
+    replication::COMMANDS,
     scripting::COMMANDS,
     streams::CORE_COMMANDS,
     streams::GROUP_COMMANDS,
