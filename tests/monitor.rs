@@ -216,6 +216,16 @@ fn monitor_connection_matches_redis(backend: &str) {
             &[b"SET", b"k", b"v"],
             &[b"EVAL", b"return 1", b"0"],
             &[b"EVAL_RO", b"return 1", b"0"],
+            // A script known not to write may run; its commands' lines precede its reply.
+            &[
+                b"EVAL",
+                b"#!lua flags=no-writes\nreturn redis.call('echo', 'in')",
+                b"0",
+            ],
+            &[b"EVAL_RO", b"#!lua flags=no-writes\nreturn 1", b"0"],
+            &[b"EVAL", b"#!lua flags=bad\nreturn 1", b"0"],
+            &[b"EVAL", b"#!lua\nreturn 1", b"0"],
+            &[b"EVALSHA", b"0123", b"0"],
             &[b"SELECT", b"1"],
             &[b"MULTI"],
             &[b"PING"],

@@ -445,7 +445,7 @@ impl Worker {
             count_rejected(stats, Some(id));
             return;
         }
-        if client.monitor && crate::cmd::monitor::touches_keyspace(client, spec) {
+        if client.monitor && crate::cmd::monitor::touches_keyspace(&self.server, spec, args) {
             let msg = b"ERR Replica can't interact with the keyspace";
             transactions::reject(client, args, out, msg, stats);
             count_rejected(stats, Some(id));

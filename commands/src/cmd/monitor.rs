@@ -7,6 +7,7 @@
 use crate::args::Args;
 use crate::client::Client;
 use crate::ctx::Ctx;
+use crate::server::Server;
 use crate::table::{CommandSpec, flags::*};
 
 /// Table entries.
@@ -45,25 +46,24 @@ fn monitor(ctx: &mut Ctx<'_>, _args: Args<'_>) {
 }
 
 /// Ends MONITOR mode (RESET, as Redis's `clearClientConnectionState`).
-pub fn stop(server: &crate::server::Server, client: &mut Client) {
+pub fn stop(server: &Server, client: &mut Client) {
     if client.monitor {
         client.monitor = false;
         server.monitors.remove(client.id);
     }
 }
 
-/// Whether a monitor must be refused `spec` (Redis's "Replica can't interact with the
-/// keyspace"): a command that reads or writes keys or may replicate, EVAL and EVALSHA (Redis
-/// counts a script without a `no-writes` shebang as a write), or EXEC of a transaction holding
-/// one.
-pub fn touches_keyspace(client: &Client, spec: &CommandSpec) -> bool {
-    let keyspace = |s: &CommandSpec| {
-        s.has(READONLY | WRITE | MAY_REPLICATE) || matches!(s.name, "eval" | "evalsha")
-    };
-    keyspace(spec)
-        || (spec.name == "exec"
-            && client
-                .multi
-                .as_ref()
-                .is_some_and(|m| m.commands.iter().any(|c| keyspace(c.0))))
+/// Whether a monitor must be refused `spec` with `args` (Redis's "Replica can't interact with
+/// the keyspace"): a command that reads or writes keys or may replicate, or EVAL/EVALSHA of
+/// anything but a script known to be `no-writes`. (EXEC needs no check of its own: every command it holds passed
+/// this one when it was queued.)
+pub fn touches_keyspace(server: &Server, spec: &CommandSpec, args: Args<'_>) -> bool {
+    if spec.has(READONLY | WRITE | MAY_REPLICATE) {
+        return true;
+    }
+    match spec.name {
+        "eval" => server.scripts.writes(false, args.get(1)),
+        "evalsha" => server.scripts.writes(true, args.get(1)),
+        _ => false,
+    }
 }
