@@ -19,6 +19,7 @@ per_backend!(
     lines_from_every_thread,
     slow_monitor_is_dropped,
     idle_monitor_is_not_timed_out,
+    fed_monitor_is_not_idle,
 );
 
 fn start_ferrite(backend: &str) -> Ferrite {
@@ -347,4 +348,31 @@ fn idle_monitor_is_not_timed_out(backend: &str) {
     server.conn().cmd(&[b"PING"]);
     let line = normalize(&m.read_reply(), &[]);
     assert!(line.ends_with("\"PING\""), "{line}");
+}
+
+/// Output written to a monitor counts as an interaction, as in Redis: CLIENT LIST shows a
+/// monitor being fed as not idle, though it sends nothing.
+fn fed_monitor_is_not_idle(backend: &str) {
+    let server = start_ferrite(backend);
+    let mut m = server.conn();
+    assert_eq!(cmd(&mut m, &[b"MONITOR"]), "+OK\\r\\n");
+    let me = format!("addr=127.0.0.1:{} ", local_port(&m));
+    let mut c = server.conn();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(2500) {
+        c.cmd(&[b"PING"]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let list = String::from_utf8_lossy(&c.cmd(&[b"CLIENT", b"LIST"])).into_owned();
+    let line = list
+        .lines()
+        .find(|l| l.contains(&me))
+        .expect("monitor listed");
+    let idle: u64 = line
+        .split(' ')
+        .find_map(|f| f.strip_prefix("idle="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(idle <= 1, "{line}");
 }

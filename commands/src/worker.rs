@@ -693,7 +693,17 @@ impl Worker {
                 crate::pubsub::drain(&client.shared, &mut client.held.out);
             }
         } else if listens {
+            let before = out.len();
             crate::pubsub::drain(&client.shared, out);
+            if out.len() > before {
+                // Redis counts output written to a client as an interaction (CLIENT LIST
+                // `idle` of a subscriber or monitor that is being fed stays 0).
+                let now = unix_ms();
+                client
+                    .shared
+                    .last_interaction_ms
+                    .store(now, Ordering::Relaxed);
+            }
             if self.output_over_limit(client, out.len()) {
                 return Flow::CloseNow;
             }
