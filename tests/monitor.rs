@@ -232,6 +232,18 @@ fn monitor_connection_matches_redis(backend: &str) {
             &[b"PING"],
             &[b"GET", b"k"],
             &[b"EXEC"],
+            // Inside EXEC, a monitor's lines come inside EXEC's reply, after each reply.
+            &[b"MULTI"],
+            &[b"PING"],
+            &[b"ECHO", b"a"],
+            &[b"EXEC"],
+            // Replies a monitor turned off take its own lines with them, but CLIENT REPLY SKIP
+            // skips the next command's only.
+            &[b"CLIENT", b"REPLY", b"SKIP"],
+            &[b"PING"],
+            &[b"CLIENT", b"REPLY", b"OFF"],
+            &[b"PING"],
+            &[b"CLIENT", b"REPLY", b"ON"],
         ] {
             m.send(args);
             let (bytes, _) = m.read_until_idle(Duration::from_millis(200), Duration::from_secs(5));

@@ -530,6 +530,7 @@ impl Worker {
                 txn,
             );
         }
+        let reply_end = out.len();
         if !queued && first_run && self.server.monitors.any() {
             // After the command, as Redis 7.0's `call()`: a SELECT shows its new database.
             feed_monitors(&self.server, client, spec, args, out);
@@ -555,8 +556,11 @@ impl Worker {
                 out.truncate(mark);
                 client.reply_mode = ReplyMode::On;
             }
-            // CLIENT REPLY SKIP itself is answered by nothing; the next command is skipped.
-            ReplyMode::Skip => out.truncate(mark),
+            // CLIENT REPLY SKIP itself is answered by nothing, but a monitor still gets its
+            // line; the next command is skipped.
+            ReplyMode::Skip => {
+                out.drain(mark..reply_end);
+            }
         }
         let shared = &client.shared;
         shared.last_interaction_ms.store(now_ms, Ordering::Relaxed);
