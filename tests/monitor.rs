@@ -249,6 +249,13 @@ fn monitor_connection_matches_redis(backend: &str) {
             let (bytes, _) = m.read_until_idle(Duration::from_millis(200), Duration::from_secs(5));
             out.push(mask(&bytes, &names));
         }
+        // Nor do the lines of other clients' commands run meanwhile.
+        m.send(&[b"CLIENT", b"REPLY", b"OFF"]);
+        std::thread::sleep(Duration::from_millis(200));
+        out.push(cmd(&mut c, &[b"SET", b"other", b"1"]));
+        m.send(&[b"CLIENT", b"REPLY", b"ON"]);
+        let (bytes, _) = m.read_until_idle(Duration::from_millis(200), Duration::from_secs(5));
+        out.push(mask(&bytes, &names));
         // MONITOR again answers nothing.
         m.send(&[b"MONITOR"]);
         out.push(cmd(&mut m, &[b"ECHO", b"x"]));

@@ -252,6 +252,17 @@ pub fn drain(shared: &ClientShared, out: &mut Vec<u8>) {
     }
 }
 
+/// Drops a client's outbox: what Redis would not have written to it (a monitor's lines under
+/// CLIENT REPLY OFF).
+pub fn discard(shared: &ClientShared) {
+    if !shared.outbox_ready.load(Ordering::Acquire) {
+        return;
+    }
+    let mut outbox = shared.outbox.lock().unwrap_or_else(|e| e.into_inner());
+    shared.outbox_ready.store(false, Ordering::Relaxed);
+    outbox.clear();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -213,7 +213,7 @@ impl Worker {
         ThreadStats::add(&self.stats().net_input_bytes, input.len() as u64);
         let out_start = out.len();
         // Messages published to this client go out before the replies of its next commands.
-        crate::pubsub::drain(&client.shared, out);
+        take_outbox(client, out);
         let mut parser = std::mem::take(&mut client.parser);
         let max_bulk_len = Config::load(&self.server.config.proto_max_bulk_len);
         let mut pos = 0;
@@ -694,11 +694,13 @@ impl Worker {
         if aof::feed::release_replies(&self.server, client, out) {
             // Replies still wait for the AOF: messages queue behind them.
             if listens {
-                crate::pubsub::drain(&client.shared, &mut client.held.out);
+                let mut held = std::mem::take(&mut client.held.out);
+                take_outbox(client, &mut held);
+                client.held.out = held;
             }
         } else if listens {
             let before = out.len();
-            crate::pubsub::drain(&client.shared, out);
+            take_outbox(client, out);
             if out.len() > before {
                 // Redis counts output written to a client as an interaction (CLIENT LIST
                 // `idle` of a subscriber or monitor that is being fed stays 0).
@@ -788,6 +790,19 @@ fn run(
         ctx.flush_key_events();
     }
     ctx.reply.errors()
+}
+
+/// Moves what other threads sent a client (Pub/Sub messages, monitor lines) to `out`. A
+/// monitor's lines are dropped under CLIENT REPLY OFF, as Redis writes no status line to such a
+/// client (Pub/Sub messages still go out: Redis 7.0.15 lets pushes through); a monitor that
+/// also subscribes keeps both, as they share one outbox.
+#[inline]
+fn take_outbox(client: &Client, out: &mut Vec<u8>) {
+    if client.reply_mode == ReplyMode::Off && client.monitor && !client.subscribed() {
+        crate::pubsub::discard(&client.shared);
+    } else {
+        crate::pubsub::drain(&client.shared, out);
+    }
 }
 
 /// Shows a command that just ran to the monitors (not one the AOF loader replays, nor the
