@@ -20,7 +20,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ferrite_hybridlog::Db;
 
 use crate::args::Args;
-use crate::client::ClientShared;
+use crate::client::{Client, ClientShared};
 use crate::server::Server;
 use crate::table::{CommandSpec, flags};
 
@@ -102,12 +102,32 @@ impl Monitors {
     }
 }
 
-/// Whether Redis's `call()` shows `spec` to monitors: not administrative commands (CONFIG,
-/// CLIENT LIST, MONITOR itself, ...), nor those that feed themselves or never appear (EVAL and
-/// its kin show themselves before their script's commands).
-#[inline]
-pub fn shown(spec: &CommandSpec) -> bool {
-    !spec.has(flags::SKIP_MONITOR | flags::ADMIN)
+/// Shows a command that just ran for `client` to the monitors, as Redis's `call()` does after
+/// running it: not one the AOF loader replays, nor an administrative one (CONFIG, CLIENT LIST,
+/// MONITOR itself, ...) or one that shows itself (EVAL, before its script's commands). `lua`: a
+/// script's `redis.call`. A monitor's own command gets its line in `out`, after the reply; a
+/// script's commands go through the outbox (Lua reads their replies back from `out`).
+#[cold]
+pub(crate) fn show(
+    server: &Server,
+    client: &Client,
+    spec: &CommandSpec,
+    args: Args<'_>,
+    lua: bool,
+    out: &mut Vec<u8>,
+) {
+    if client.obey || spec.has(flags::SKIP_MONITOR | flags::ADMIN) {
+        return;
+    }
+    let (origin, me) = if lua {
+        (Origin::Lua, 0)
+    } else {
+        (Origin::Client(&client.shared.addr), client.id)
+    };
+    let redacted = &client.redacted;
+    server
+        .monitors
+        .feed(server, origin, client.db, args, redacted, me, out);
 }
 
 /// The wall clock in microseconds (Redis's `gettimeofday` for the line's time stamp).

@@ -54,7 +54,9 @@ pub(crate) fn call(
     (spec.handler)(&mut sub, args);
     let errors = sub.reply.errors();
     if server.monitors.any() {
-        feed_monitors(outer, spec, args, out);
+        // After it ran, so with the database it left, as Redis's nested `call()`. A monitor's
+        // own EXEC gets its lines inside EXEC's reply, as in Redis.
+        crate::monitor::show(server, outer.client, spec, args, outer.script, out);
     }
     outer.client.redacted.clear();
     if let Some(t) = txn {
@@ -75,27 +77,4 @@ pub(crate) fn call(
         stats.commands_by_id.add_ticks(id, timer.ticks());
     }
     errors
-}
-
-/// Shows a nested command to the monitors, after it ran (so with the database it left), as
-/// Redis's nested `call()` does. A monitor's own EXEC gets its lines inside EXEC's reply, as in
-/// Redis; a script's reply is read back by Lua, so its lines go through the outbox.
-#[cold]
-fn feed_monitors(outer: &mut Outer<'_>, spec: &CommandSpec, args: Args<'_>, out: &mut Vec<u8>) {
-    let client = &*outer.client;
-    if client.obey || !crate::monitor::shown(spec) {
-        return;
-    }
-    let (origin, me) = if outer.script {
-        (crate::monitor::Origin::Lua, 0)
-    } else {
-        (
-            crate::monitor::Origin::Client(&client.shared.addr),
-            client.id,
-        )
-    };
-    let server = outer.server;
-    server
-        .monitors
-        .feed(server, origin, client.db, args, &client.redacted, me, out);
 }

@@ -533,7 +533,7 @@ impl Worker {
         let reply_end = out.len();
         if !queued && first_run && self.server.monitors.any() {
             // After the command, as Redis 7.0's `call()`: a SELECT shows its new database.
-            feed_monitors(&self.server, client, spec, args, out);
+            crate::monitor::show(&self.server, client, spec, args, false, out);
         }
         client.redacted.clear();
         let stats = self.server.stats.thread(self.thread);
@@ -803,31 +803,6 @@ fn take_outbox(client: &Client, out: &mut Vec<u8>) {
     } else {
         crate::pubsub::drain(&client.shared, out);
     }
-}
-
-/// Shows a command that just ran to the monitors (not one the AOF loader replays, nor the
-/// commands Redis keeps out of MONITOR); a monitor's own line follows its reply in `out`.
-#[cold]
-fn feed_monitors(
-    server: &Server,
-    client: &Client,
-    spec: &CommandSpec,
-    args: crate::args::Args<'_>,
-    out: &mut Vec<u8>,
-) {
-    if client.obey || !crate::monitor::shown(spec) {
-        return;
-    }
-    let origin = crate::monitor::Origin::Client(&client.shared.addr);
-    server.monitors.feed(
-        server,
-        origin,
-        client.db,
-        args,
-        &client.redacted,
-        client.id,
-        out,
-    );
 }
 
 /// Evicts for `maxmemory` before a command (see [`eviction::make_room`]), publishing the
