@@ -734,8 +734,9 @@ impl Worker {
         disk_error(&self.server, &self.session)
     }
 
-    /// Redis's `checkClientOutputBufferLimits` for the pubsub class: past the hard limit, or
-    /// past the soft limit for longer than its grace time, the subscriber is dropped.
+    /// Redis's `checkClientOutputBufferLimits` for the pubsub class, which Ferrite applies to
+    /// monitors too: past the hard limit, or past the soft limit for longer than its grace
+    /// time, the subscriber or monitor is dropped.
     fn output_over_limit(&self, client: &mut Client, unsent: usize) -> bool {
         use crate::pubsub::{OUTPUT_HARD_LIMIT, OUTPUT_SOFT_LIMIT, OUTPUT_SOFT_SECONDS};
         let over = if unsent > OUTPUT_HARD_LIMIT {
@@ -751,10 +752,17 @@ impl Worker {
             false
         };
         if over {
+            // A monitor is a `normal` client to Redis (unlimited by default); Ferrite bounds it
+            // as a subscriber.
+            let class = if client.subscribed() {
+                "pubsub"
+            } else {
+                "monitor"
+            };
             log::warn!(
-                "Client id={} closed for overcoming of output buffer limits (pubsub, {} bytes).",
-                client.id,
-                unsent
+                "Client id={} closed for overcoming of output buffer limits ({class}, {unsent} \
+                 bytes).",
+                client.id
             );
         }
         over
