@@ -489,4 +489,21 @@ mod tests {
         );
         assert_eq!(normalize(b"abc"), None);
     }
+
+    #[test]
+    fn only_known_no_writes_scripts_do_not_write() {
+        let scripts = Scripts::default();
+        assert!(scripts.writes(false, b"return 1"));
+        assert!(scripts.writes(false, b"#!lua\nreturn 1"));
+        assert!(!scripts.writes(false, b"#!lua flags=no-writes\nreturn 1"));
+        assert!(!scripts.writes(false, b"#!lua flags=allow-oom,no-writes\nreturn 1"));
+        assert!(scripts.writes(false, b"#!lua flags=bad\nreturn 1"));
+        assert!(scripts.writes(false, b"#!lua"));
+        assert!(scripts.writes(true, b"abc"));
+        let sha = scripts.load(b"#!lua flags=no-writes\nreturn 2").unwrap();
+        assert!(!scripts.writes(true, &sha));
+        assert!(!scripts.writes(true, &sha.to_ascii_uppercase()));
+        let sha = scripts.load(b"return 3").unwrap();
+        assert!(scripts.writes(true, &sha));
+    }
 }
