@@ -41,6 +41,9 @@ pub enum Want {
     ZSet,
     /// XREAD, XREADGROUP: every waiter of the key is woken, as Redis serves all of them.
     Stream,
+    /// WAIT: replicas' acknowledgements, which never come (no replication); it waits on no
+    /// key, until its deadline or CLIENT UNBLOCK, and then answers the count, 0.
+    Acks,
 }
 
 /// A client's wait, kept in `Client::blocked` from its first park until it is answered.
@@ -253,6 +256,13 @@ pub(crate) fn serve_or_block<'k>(
         finish(ctx);
         return;
     }
+    ctx.client.park = true;
+}
+
+/// Parks a command that waits on no key (WAIT) until its deadline (`timeout_ms`, 0: none) or
+/// CLIENT UNBLOCK; the worker then answers it as `want` times out.
+pub(crate) fn park_keyless(ctx: &mut Ctx<'_>, want: Want, timeout_ms: i64) {
+    arm(ctx, std::iter::empty(), want, timeout_ms);
     ctx.client.park = true;
 }
 

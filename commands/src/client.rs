@@ -80,8 +80,11 @@ pub struct Client {
     pub out_peak: (u64, u64),
     /// Positions of the running command's arguments that must not be shown (passwords: AUTH,
     /// HELLO's AUTH, CONFIG SET requirepass), as Redis's `redactClientCommandArgument` marks
-    /// them for the slow log. Emptied when the command ends.
+    /// them for the slow log and monitors. Emptied when the command ends.
     pub redacted: Vec<u32>,
+    /// In MONITOR mode (Redis's `CLIENT_MONITOR`): every command run is shown to it, and it may
+    /// no longer touch the keyspace.
+    pub monitor: bool,
 }
 
 /// Redis keeps a client's reply-buffer peak over windows of 5 seconds.
@@ -123,6 +126,9 @@ impl Client {
     /// [`ClientShared::block`]).
     pub fn flag_bits(&self) -> u8 {
         let mut f = 0;
+        if self.monitor {
+            f |= FLAG_MONITOR;
+        }
         if self.subscribed() {
             f |= FLAG_PUBSUB;
         }
@@ -200,11 +206,16 @@ pub const FLAG_TRACKING: u8 = 8;
 pub const FLAG_TRACKING_BROKEN: u8 = 16;
 /// CLIENT LIST flag `B`: tracking in BCAST mode.
 pub const FLAG_TRACKING_BCAST: u8 = 32;
+/// CLIENT LIST flag `O`: in MONITOR mode.
+pub const FLAG_MONITOR: u8 = 64;
 
 /// Redis's `flags=` letters (`getClientInfoString`, in its order) for `bits` and blocking;
 /// `N` when none applies.
 pub fn flag_letters(bits: u8, blocked: bool) -> String {
     let mut s = String::new();
+    if bits & FLAG_MONITOR != 0 {
+        s.push('O');
+    }
     if bits & FLAG_PUBSUB != 0 {
         s.push('P');
     }

@@ -25,8 +25,8 @@ pub(crate) struct Outer<'a> {
     pub client: &'a mut Client,
     pub thread: usize,
     pub now_ms: u64,
-    /// A script's `redis.call` (not EXEC): its commands are logged in the slow log as Redis
-    /// 7.0's Lua client's, with no address and no name.
+    /// A script's `redis.call` (not EXEC): shown to monitors as `lua`, and logged in the slow
+    /// log as Redis 7.0's Lua client's, with no address and no name.
     pub script: bool,
 }
 
@@ -65,6 +65,11 @@ pub(crate) fn call(
         crate::tracking::remember(table, sub.client, spec, args);
     }
     let errors = sub.reply.errors();
+    if server.monitors.any() {
+        // After it ran, so with the database it left, as Redis's nested `call()`. A monitor's
+        // own EXEC gets its lines inside EXEC's reply, as in Redis.
+        crate::monitor::show(server, outer.client, spec, args, outer.script, out);
+    }
     if let Some(t) = txn {
         match outer.client.aof_txn.take() {
             _ if !propagate => t.unpropagated(server, outer.store),

@@ -201,21 +201,16 @@ impl Registry {
     }
 }
 
-/// Sends `msg` (a push or message already encoded for the receiver) to one client: into its
-/// outbox, marking its thread in `wake`, or into `own` when it is `me`, the client running the
-/// command. Client-side caching's invalidations travel this way.
-pub(crate) fn deliver_to(
+/// Appends `msg` to a receiver's outbox (or to `own` for the client whose command sends it),
+/// and marks the receiver's thread in `wake` unless an earlier delivery, not drained yet,
+/// already did (that wake-up is still to come, and its poll moves everything).
+pub(crate) fn deliver(
     shared: &ClientShared,
     msg: &[u8],
     me: u64,
     own: &mut Vec<u8>,
     wake: &mut [bool],
 ) {
-    deliver(shared, msg, me, own, wake);
-}
-
-/// Appends `msg` to a receiver's outbox (or to `own` for the publisher itself).
-fn deliver(shared: &ClientShared, msg: &[u8], me: u64, own: &mut Vec<u8>, wake: &mut [bool]) {
     if shared.id == me {
         own.extend_from_slice(msg);
         return;
@@ -234,8 +229,11 @@ fn deliver(shared: &ClientShared, msg: &[u8], me: u64, own: &mut Vec<u8>, wake: 
     } else {
         outbox.extend_from_slice(msg);
     }
-    shared.outbox_ready.store(true, Ordering::Release);
+    let pending = shared.outbox_ready.swap(true, Ordering::Release);
     drop(outbox);
+    if pending && !shared.killed() {
+        return;
+    }
     if let Some(w) = wake.get_mut(shared.thread) {
         *w = true;
     }
@@ -274,6 +272,17 @@ pub fn drain(shared: &ClientShared, out: &mut Vec<u8>) {
         out.extend_from_slice(&outbox);
         outbox.clear();
     }
+}
+
+/// Drops a client's outbox: what Redis would not have written to it (a monitor's lines under
+/// CLIENT REPLY OFF).
+pub fn discard(shared: &ClientShared) {
+    if !shared.outbox_ready.load(Ordering::Acquire) {
+        return;
+    }
+    let mut outbox = shared.outbox.lock().unwrap_or_else(|e| e.into_inner());
+    shared.outbox_ready.store(false, Ordering::Relaxed);
+    outbox.clear();
 }
 
 #[cfg(test)]

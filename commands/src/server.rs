@@ -51,6 +51,8 @@ pub struct Server {
     pub slowlog: crate::slowlog::SlowLog,
     /// LATENCY's events, from every thread.
     pub latency: crate::latency::LatencyMonitor,
+    /// The clients in MONITOR mode.
+    pub monitors: crate::monitor::Monitors,
     /// This server's own handle, for work that outlives a command (the AOF writer thread).
     me: OnceLock<Weak<Server>>,
     waker: OnceLock<WakeFn>,
@@ -82,6 +84,7 @@ impl Server {
             tracking: Default::default(),
             slowlog: Default::default(),
             latency: Default::default(),
+            monitors: Default::default(),
             me: OnceLock::new(),
             waker: OnceLock::new(),
         }

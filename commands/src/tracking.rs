@@ -62,7 +62,11 @@ impl ClientTracking {
     fn remembers(&self) -> bool {
         let m = &self.mode;
         // OPTIN needs CACHING yes; OPTOUT is off after CACHING no.
-        let chosen = if m.optin { self.caching } else { !(m.optout && self.caching) };
+        let chosen = if m.optin {
+            self.caching
+        } else {
+            !(m.optout && self.caching)
+        };
         !m.bcast && chosen
     }
 }
@@ -380,7 +384,7 @@ fn send(
                     r.bulk(b"tracking-redir-broken");
                     r.int(tr.redirect as i64);
                     let shared = tr.shared.clone();
-                    crate::pubsub::deliver_to(&shared, &msg, me, own, wake);
+                    crate::pubsub::deliver(&shared, &msg, me, own, wake);
                 }
                 return;
             }
@@ -415,7 +419,7 @@ fn send(
             .raw()
             .extend_from_slice(if own_resp3 { b"_\r\n" } else { b"$-1\r\n" }),
     }
-    crate::pubsub::deliver_to(&target, &msg, me, own, wake);
+    crate::pubsub::deliver(&target, &msg, me, own, wake);
 }
 
 #[cfg(test)]

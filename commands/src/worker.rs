@@ -198,6 +198,7 @@ impl Worker {
             held: aof::feed::Held::default(),
             aof_txn: None,
             out_peak: (0, 0),
+            monitor: false,
             redacted: Vec::new(),
         }
     }
@@ -215,6 +216,9 @@ impl Worker {
         if client.tracking.take().is_some() {
             self.server.tracking.disable(&self.server.store, client.id);
         }
+        if client.monitor {
+            self.server.monitors.remove(client.id);
+        }
         if !client.held.out.is_empty() {
             self.server.aof.unhold();
         }
@@ -227,7 +231,7 @@ impl Worker {
         ThreadStats::add(&self.stats().net_input_bytes, input.len() as u64);
         let out_start = out.len();
         // Messages published to this client go out before the replies of its next commands.
-        crate::pubsub::drain(&client.shared, out);
+        take_outbox(client, out);
         let mut parser = std::mem::take(&mut client.parser);
         let max_bulk_len = Config::load(&self.server.config.proto_max_bulk_len);
         let mut pos = 0;
@@ -391,6 +395,8 @@ impl Worker {
         found: Option<Option<(&'static CommandSpec, CmdId)>>,
     ) {
         let mark = out.len();
+        // A parked command that runs again was shown to monitors when it first ran.
+        let first_run = client.blocked.is_none();
         let stats = self.server.stats.thread(self.thread);
         let (spec, id) = match resolve(args, found) {
             Ok(found) => found,
@@ -457,6 +463,12 @@ impl Worker {
             && may_grow(client, spec)
         {
             let msg = b"OOM command not allowed when used memory > 'maxmemory'.";
+            transactions::reject(client, args, out, msg, stats);
+            count_rejected(stats, Some(id));
+            return;
+        }
+        if client.monitor && crate::cmd::monitor::touches_keyspace(&self.server, spec, args) {
+            let msg = b"ERR Replica can't interact with the keyspace";
             transactions::reject(client, args, out, msg, stats);
             count_rejected(stats, Some(id));
             return;
@@ -549,6 +561,11 @@ impl Worker {
                 txn,
             );
         }
+        let reply_end = out.len();
+        if !queued && first_run && self.server.monitors.any() {
+            // After the command, as Redis 7.0's `call()`: a SELECT shows its new database.
+            crate::monitor::show(&self.server, client, spec, args, false, out);
+        }
         let stats = self.server.stats.thread(self.thread);
         if client.park {
             // Nothing was written; the command is counted when it is finally answered, and a
@@ -598,8 +615,11 @@ impl Worker {
                 out.truncate(mark);
                 client.reply_mode = ReplyMode::On;
             }
-            // CLIENT REPLY SKIP itself is answered by nothing; the next command is skipped.
-            ReplyMode::Skip => out.truncate(mark),
+            // CLIENT REPLY SKIP itself is answered by nothing, but a monitor still gets its
+            // line; the next command is skipped.
+            ReplyMode::Skip => {
+                out.drain(mark..reply_end);
+            }
         }
         let shared = &client.shared;
         shared.last_interaction_ms.store(now_ms, Ordering::Relaxed);
@@ -685,6 +705,10 @@ impl Worker {
     fn give_up(&mut self, client: &mut Client, out: &mut Vec<u8>, now_ms: u64) -> bool {
         let asked = client.shared.block.load(Ordering::Acquire);
         let expired = client.blocked.as_ref().is_some_and(|b| b.expired(now_ms));
+        let acks = client
+            .blocked
+            .as_ref()
+            .is_some_and(|b| b.want == blocking::Want::Acks);
         if asked != BLOCK_UNBLOCK_TIMEOUT && asked != BLOCK_UNBLOCK_ERROR && !expired {
             return false;
         }
@@ -695,6 +719,9 @@ impl Worker {
         let mut reply = Reply::counted(out, client.resp3, stats);
         if asked == BLOCK_UNBLOCK_ERROR {
             reply.error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+        } else if acks {
+            // WAIT times out with the replicas that acknowledged: none.
+            reply.int(0);
         } else {
             reply.null_array();
         }
@@ -728,21 +755,35 @@ impl Worker {
             return Flow::CloseNow;
         }
         client.publish_output(out, out.capacity());
-        // Messages for the client (Pub/Sub, client-side caching's invalidations, possibly
-        // sent to a connection that only receives a redirect): one atomic load when none.
+        // Messages other threads sent the client: Pub/Sub, monitor lines, client-side caching's
+        // invalidations (which may go to a connection that only receives a redirect). One
+        // atomic load when there are none.
+        let listens = client.pubsub.is_some() || client.monitor;
         if aof::feed::release_replies(&self.server, client, out) {
             // Replies still wait for the AOF: messages queue behind them.
-            crate::pubsub::drain(&client.shared, &mut client.held.out);
+            let mut held = std::mem::take(&mut client.held.out);
+            take_outbox(client, &mut held);
+            client.held.out = held;
         } else {
-            crate::pubsub::drain(&client.shared, out);
-            if client.pubsub.is_some() && self.output_over_limit(client, out.len()) {
+            let before = out.len();
+            take_outbox(client, out);
+            if listens && out.len() > before {
+                // Redis counts output written to a client as an interaction (CLIENT LIST
+                // `idle` of a subscriber or monitor that is being fed stays 0).
+                let now = unix_ms();
+                client
+                    .shared
+                    .last_interaction_ms
+                    .store(now, Ordering::Relaxed);
+            }
+            if listens && self.output_over_limit(client, out.len()) {
                 return Flow::CloseNow;
             }
         }
         let timeout_s = Config::load(&self.server.config.timeout);
         // Redis never closes a blocked client for idleness ("No timeout for BLPOP").
-        // Nor a subscriber, which only listens.
-        if timeout_s > 0 && client.blocked.is_none() && !client.subscribed() {
+        // Nor a subscriber or a monitor, which only listen.
+        if timeout_s > 0 && client.blocked.is_none() && !client.subscribed() && !client.monitor {
             let idle_ms =
                 unix_ms().saturating_sub(client.shared.last_interaction_ms.load(Ordering::Relaxed));
             if idle_ms / 1000 > timeout_s {
@@ -759,8 +800,9 @@ impl Worker {
         disk_error(&self.server, &self.session)
     }
 
-    /// Redis's `checkClientOutputBufferLimits` for the pubsub class: past the hard limit, or
-    /// past the soft limit for longer than its grace time, the subscriber is dropped.
+    /// Redis's `checkClientOutputBufferLimits` for the pubsub class, which Ferrite applies to
+    /// monitors too: past the hard limit, or past the soft limit for longer than its grace
+    /// time, the subscriber or monitor is dropped.
     fn output_over_limit(&self, client: &mut Client, unsent: usize) -> bool {
         use crate::pubsub::{OUTPUT_HARD_LIMIT, OUTPUT_SOFT_LIMIT, OUTPUT_SOFT_SECONDS};
         let over = if unsent > OUTPUT_HARD_LIMIT {
@@ -776,10 +818,17 @@ impl Worker {
             false
         };
         if over {
+            // A monitor is a `normal` client to Redis (unlimited by default); Ferrite bounds it
+            // as a subscriber.
+            let class = if client.subscribed() {
+                "pubsub"
+            } else {
+                "monitor"
+            };
             log::warn!(
-                "Client id={} closed for overcoming of output buffer limits (pubsub, {} bytes).",
-                client.id,
-                unsent
+                "Client id={} closed for overcoming of output buffer limits ({class}, {unsent} \
+                 bytes).",
+                client.id
             );
         }
         over
@@ -915,6 +964,19 @@ pub(crate) fn log_slow(
 fn client_name(client: &Client) -> Vec<u8> {
     let name = client.shared.name.lock().unwrap_or_else(|e| e.into_inner());
     name.clone().unwrap_or_default()
+}
+
+/// Moves what other threads sent a client (Pub/Sub messages, monitor lines) to `out`. A
+/// monitor's lines are dropped under CLIENT REPLY OFF, as Redis writes no status line to such a
+/// client (Pub/Sub messages still go out: Redis 7.0.15 lets pushes through); a monitor that
+/// also subscribes keeps both, as they share one outbox.
+#[inline]
+fn take_outbox(client: &Client, out: &mut Vec<u8>) {
+    if client.reply_mode == ReplyMode::Off && client.monitor && !client.subscribed() {
+        crate::pubsub::discard(&client.shared);
+    } else {
+        crate::pubsub::drain(&client.shared, out);
+    }
 }
 
 /// Evicts for `maxmemory` before a command (see [`eviction::make_room`]), publishing the

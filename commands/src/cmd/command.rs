@@ -274,13 +274,18 @@ fn write_docs(ctx: &mut Ctx<'_>, parent: Option<&CommandSpec>, spec: &CommandSpe
     let extra: &[_] = meta::meta(&name).map_or(&[], |m| &m.docs);
     let subs = !spec.subcommands.is_empty();
     let r = &mut ctx.reply;
-    r.map_len(4 + extra.len() + usize::from(subs));
+    // Redis documents no complexity for a few commands (MONITOR), and then has no such field.
+    let has_complexity = !spec.complexity.is_empty();
+    r.map_len(3 + usize::from(has_complexity) + extra.len() + usize::from(subs));
     for (k, v) in [
         ("summary", spec.summary),
         ("since", spec.since),
         ("group", spec.group),
         ("complexity", spec.complexity),
     ] {
+        if v.is_empty() && k == "complexity" {
+            continue;
+        }
         r.bulk(k.as_bytes());
         r.bulk(v.as_bytes());
     }

@@ -297,6 +297,7 @@ fn reset(ctx: &mut Ctx<'_>, _args: Args<'_>) {
     // DISCARD and UNWATCH, as Redis's `clearClientConnectionState`.
     ctx.client.multi = None;
     ctx.client.watched.clear();
+    crate::cmd::monitor::stop(ctx.server, ctx.client);
     crate::cmd::pubsub::unsubscribe_all(ctx.client);
     if ctx.client.tracking.take().is_some() {
         ctx.server

@@ -19,8 +19,10 @@ pub mod keys;
 pub mod latency;
 pub mod lists;
 pub mod memory;
+pub mod monitor;
 pub mod persistence;
 pub mod pubsub;
+pub mod replication;
 pub mod scripting;
 pub mod sets;
 pub mod slowlog;
@@ -55,10 +57,12 @@ pub const GROUPS: &[&[CommandSpec]] = &[
     memory::COMMANDS,
     slowlog::COMMANDS,
     latency::COMMANDS,
+    monitor::COMMANDS,
     persistence::COMMANDS,
     bgrewriteaof::COMMANDS,
     transactions::COMMANDS,
     pubsub::COMMANDS,
+    replication::COMMANDS,
     scripting::COMMANDS,
     scripting::functions::COMMANDS,
     streams::CORE_COMMANDS,

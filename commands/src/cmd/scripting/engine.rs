@@ -139,6 +139,31 @@ impl Scripts {
             .is_some_and(|e| e.scripts.contains_key(&sha))
     }
 
+    /// Whether EVAL (`by_sha` false: `arg` is the body) or EVALSHA of `arg` may write, as
+    /// Redis 7.0.15 decides before running anything (`evalGetCommandFlags`): only a script known
+    /// to be `no-writes`, cached or by the shebang of a new body, may not.
+    pub(crate) fn writes(&self, by_sha: bool, arg: &[u8]) -> bool {
+        let sha = if by_sha {
+            normalize(arg)
+        } else {
+            Some(sha1_hex(arg))
+        };
+        let cached = sha.and_then(|sha| {
+            self.lock()
+                .as_ref()
+                .and_then(|e| e.scripts.get(&sha).map(|s| s.flags))
+        });
+        let flags = match cached {
+            Some(flags) => Some(flags),
+            None if by_sha || !arg.starts_with(b"#!") => None,
+            None => arg
+                .iter()
+                .position(|&b| b == b'\n')
+                .and_then(|nl| shebang_flags(&arg[..nl]).ok()),
+        };
+        flags.is_none_or(|f| f & NO_WRITES == 0)
+    }
+
     /// SCRIPT FLUSH: a new interpreter and an empty cache.
     pub(super) fn flush(&self) {
         *self.lock() = None;
@@ -316,5 +341,22 @@ mod tests {
             Some(*b"e0e1f9fabfc9d4800c877a703b823ac0578ff8db")
         );
         assert_eq!(normalize(b"abc"), None);
+    }
+
+    #[test]
+    fn only_known_no_writes_scripts_do_not_write() {
+        let scripts = Scripts::default();
+        assert!(scripts.writes(false, b"return 1"));
+        assert!(scripts.writes(false, b"#!lua\nreturn 1"));
+        assert!(!scripts.writes(false, b"#!lua flags=no-writes\nreturn 1"));
+        assert!(!scripts.writes(false, b"#!lua flags=allow-oom,no-writes\nreturn 1"));
+        assert!(scripts.writes(false, b"#!lua flags=bad\nreturn 1"));
+        assert!(scripts.writes(false, b"#!lua"));
+        assert!(scripts.writes(true, b"abc"));
+        let sha = scripts.load(b"#!lua flags=no-writes\nreturn 2").unwrap();
+        assert!(!scripts.writes(true, &sha));
+        assert!(!scripts.writes(true, &sha.to_ascii_uppercase()));
+        let sha = scripts.load(b"return 3").unwrap();
+        assert!(scripts.writes(true, &sha));
     }
 }

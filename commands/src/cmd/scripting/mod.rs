@@ -196,6 +196,46 @@ fn evalsha_ro(ctx: &mut Ctx<'_>, args: Args<'_>) {
 
 /// `evalGenericCommand`: `EVAL script numkeys [key ...] [arg ...]`.
 fn eval_generic(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) {
+    shown_to_monitors(ctx, args, |ctx| eval_checked(ctx, args, by_sha, read_only));
+}
+
+/// Runs a script command (`run`: EVAL's or FCALL's) with MONITOR's lines in Redis's order: the
+/// command itself before its script's commands (with the caller's database), and, for a
+/// monitor running it, the lines already due and its script's commands before its reply.
+pub(super) fn shown_to_monitors(ctx: &mut Ctx<'_>, args: Args<'_>, run: impl FnOnce(&mut Ctx<'_>)) {
+    let monitor = ctx.client.monitor;
+    if ctx.server.monitors.any() && !ctx.client.obey {
+        if monitor {
+            // What reached this monitor before goes before this script's lines.
+            crate::pubsub::drain(&ctx.client.shared, ctx.reply.raw());
+        }
+        // Shown before its script's commands (so with the caller's database), whatever
+        // follows: the table keeps EVAL and FCALL out of the worker's feed, as Redis's
+        // `evalCommand` and `fcallCommandGeneric`.
+        let client = &*ctx.client;
+        let origin = crate::monitor::Origin::Client(&client.shared.addr);
+        let (db, me) = (client.db, client.id);
+        ctx.server
+            .monitors
+            .feed(ctx.server, origin, db, args, &[], me, ctx.reply.raw());
+    }
+    let mark = ctx.reply.raw().len();
+    run(ctx);
+    if monitor {
+        // A monitor running a (`no-writes`) script got its commands' lines in its outbox, as
+        // Lua reads their replies back from a scratch buffer; Redis writes them to it before
+        // the script's reply. Nothing else can be there: the script ran with every other
+        // thread excluded.
+        let mut lines = Vec::new();
+        crate::pubsub::drain(&ctx.client.shared, &mut lines);
+        if !lines.is_empty() {
+            ctx.reply.raw().splice(mark..mark, lines);
+        }
+    }
+}
+
+/// EVAL's arguments checked, then the script run.
+fn eval_checked(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool) {
     let Some(numkeys) = crate::args::parse_i64(args.get(2)) else {
         ctx.not_integer();
         return;

@@ -182,8 +182,13 @@ fn fcall_ro(ctx: &mut Ctx<'_>, args: Args<'_>) {
     fcall_generic(ctx, args, true);
 }
 
-/// `fcallCommandGeneric`: `FCALL function numkeys [key ...] [arg ...]`.
+/// `fcallCommandGeneric`: `FCALL function numkeys [key ...] [arg ...]`, shown to monitors
+/// before the function's commands.
 fn fcall_generic(ctx: &mut Ctx<'_>, args: Args<'_>, read_only_command: bool) {
+    super::shown_to_monitors(ctx, args, |ctx| fcall_checked(ctx, args, read_only_command));
+}
+
+fn fcall_checked(ctx: &mut Ctx<'_>, args: Args<'_>, read_only_command: bool) {
     let server = ctx.server;
     let ran = server.scripts.functions.existing(|reg| {
         let Registry { interp, set } = reg;
@@ -508,6 +513,14 @@ fn function_help(ctx: &mut Ctx<'_>, _args: Args<'_>) {
 }
 
 impl super::Scripts {
+    /// Whether FCALL of the function named `name` may write, as Redis 7.0 decides before running
+    /// it (`fcallGetCommandFlags`): unless the function is known and `no-writes`.
+    pub(crate) fn function_writes(&self, name: &[u8]) -> bool {
+        self.functions
+            .read(|set| set.function(name).map(|f| f.flags))
+            .is_none_or(|flags| flags & super::engine::script_flags::NO_WRITES == 0)
+    }
+
     /// Loads libraries read from an RDB file (`rdbFunctionLoad` at start-up): no time limit,
     /// and a library that already exists is an error, as in Redis.
     pub fn load_libraries(&self, codes: &[Vec<u8>]) -> Result<(), String> {

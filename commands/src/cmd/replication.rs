@@ -1,0 +1,82 @@
+//! ROLE and WAIT (Redis's `roleCommand`, `waitCommand`) for a master that never has replicas:
+//! Ferrite does not replicate, so it is always a master, its replication offset stays 0 (as a
+//! Redis master's does while no replica ever connected), and no replica ever acknowledges.
+
+use crate::args::{Args, parse_i64};
+use crate::blocking::{Want, park_keyless};
+use crate::ctx::Ctx;
+use crate::table::{CommandSpec, flags::*};
+
+/// Table entries.
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "role",
+        arity: 1,
+        flags: NOSCRIPT | LOADING | STALE | FAST,
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl: &["admin", "fast", "dangerous"],
+        group: "server",
+        since: "2.8.12",
+        summary: "Return the role of the instance in the context of replication",
+        complexity: "O(1)",
+        handler: role,
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "wait",
+        arity: 3,
+        flags: NOSCRIPT,
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl: &["slow", "connection"],
+        group: "generic",
+        since: "3.0.0",
+        summary: "Wait for the synchronous replication of all the write commands sent in the \
+                  context of the current connection",
+        complexity: "O(1)",
+        handler: wait,
+        subcommands: &[],
+    },
+];
+
+/// `ROLE`: `master`, the replication offset, and the (empty) list of replicas.
+fn role(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    let r = &mut ctx.reply;
+    r.array_len(3);
+    r.bulk(b"master");
+    r.int(0);
+    r.array_len(0);
+}
+
+/// `WAIT numreplicas timeout`: the number of replicas that acknowledged this connection's
+/// writes, always 0. Asked for more, it blocks until the timeout (milliseconds, 0: forever) or
+/// CLIENT UNBLOCK, as Redis does with no replica connected; inside MULTI it answers at once.
+fn wait(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let Some(numreplicas) = parse_i64(args.get(1)) else {
+        return ctx.not_integer();
+    };
+    let Some(timeout_ms) = parse_i64(args.get(2)) else {
+        return ctx
+            .reply
+            .error("ERR timeout is not an integer or out of range");
+    };
+    if timeout_ms < 0 {
+        return ctx.reply.error("ERR timeout is negative");
+    }
+    let acked = 0;
+    if acked >= numreplicas || ctx.client.deny_blocking {
+        return ctx.reply.int(acked);
+    }
+    // Redis 7.0 adds the timeout to the clock unchecked; past `i64::MAX` its timeout table
+    // (unsigned keys) never reaches the wrapped deadline, so such a WAIT waits forever.
+    let now = i64::try_from(ctx.now_ms).unwrap_or(i64::MAX);
+    let timeout_ms = if now.checked_add(timeout_ms).is_some() {
+        timeout_ms
+    } else {
+        0
+    };
+    park_keyless(ctx, Want::Acks, timeout_ms);
+}
