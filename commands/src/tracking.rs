@@ -242,7 +242,21 @@ fn remove_prefixes(t: &mut Table, id: u64, prefixes: &[Vec<u8>]) {
 
 /// A read by a tracking client about to run: the table's lock, held until the read's keys are
 /// in it ([`remember`]). `None` when the command remembers nothing.
+#[inline]
 pub(crate) fn before_read<'s>(
+    server: &'s Server,
+    client: &Client,
+    spec: &CommandSpec,
+) -> Option<MutexGuard<'s, Table>> {
+    if client.tracking.is_none() {
+        return None;
+    }
+    tracking_read(server, client, spec)
+}
+
+#[cold]
+#[inline(never)]
+fn tracking_read<'s>(
     server: &'s Server,
     client: &Client,
     spec: &CommandSpec,
@@ -254,6 +268,22 @@ pub(crate) fn before_read<'s>(
         return None;
     }
     Some(server.tracking.lock())
+}
+
+/// After a command of a tracking client: CLIENT CACHING applies to the next command only (any
+/// CLIENT subcommand keeps it, and so does a MULTI until EXEC, as in Redis).
+#[cold]
+pub(crate) fn after_tracked_command(client: &mut Client, spec: &CommandSpec) {
+    let in_multi = client.multi.is_some();
+    let Some(t) = client.tracking.as_mut() else {
+        return;
+    };
+    let client_cmd = crate::table::lookup(b"client").is_some_and(|c| {
+        std::ptr::eq(c, spec) || c.subcommands.iter().any(|s| std::ptr::eq(s, spec))
+    });
+    if !in_multi && !client_cmd {
+        t.caching = false;
+    }
 }
 
 /// Remembers that `client` read the keys of `args` (`trackingRememberKeys`).
@@ -277,10 +307,16 @@ pub(crate) fn remember(
 /// After a command (or active expiry, or eviction): tells the clients that track the keys the
 /// session's writes changed. `me` is the client that ran the command (0: none), whose own
 /// messages go into `own` after its reply.
+#[inline]
 pub fn after_command(server: &Server, session: &mut Session, me: u64, own: &mut Vec<u8>) {
-    if !session.has_modified() {
-        return;
+    if session.has_modified() {
+        invalidate(server, session, me, own);
     }
+}
+
+#[cold]
+#[inline(never)]
+fn invalidate(server: &Server, session: &mut Session, me: u64, own: &mut Vec<u8>) {
     let mut changed: Vec<KeyEvent> = Vec::new();
     session.take_modified(&mut changed);
     if !server.tracking.active() {

@@ -837,7 +837,7 @@ impl Worker {
 
 /// Builds the context and runs the handler; returns the error replies it wrote.
 #[allow(clippy::too_many_arguments)]
-#[inline]
+#[inline(always)]
 fn run(
     server: &Server,
     store: &mut Session,
@@ -869,16 +869,8 @@ fn run(
     }
     // Invalidations for the keys the command changed: the client's own after its reply.
     crate::tracking::after_command(server, ctx.store, ctx.client.id, ctx.reply.raw());
-    if let Some(t) = ctx.client.tracking.as_mut() {
-        // CLIENT CACHING applies to the next command only (any CLIENT subcommand keeps it, and
-        // so does a MULTI until EXEC, as in Redis).
-        if ctx.client.multi.is_none()
-            && crate::table::lookup(b"client").is_none_or(|c| {
-                !std::ptr::eq(c, spec) && !c.subcommands.iter().any(|s| std::ptr::eq(s, spec))
-            })
-        {
-            t.caching = false;
-        }
+    if ctx.client.tracking.is_some() {
+        crate::tracking::after_tracked_command(ctx.client, spec);
     }
     ctx.reply.errors()
 }
