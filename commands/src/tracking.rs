@@ -248,9 +248,7 @@ pub(crate) fn before_read<'s>(
     client: &Client,
     spec: &CommandSpec,
 ) -> Option<MutexGuard<'s, Table>> {
-    if client.tracking.is_none() {
-        return None;
-    }
+    client.tracking.as_ref()?;
     tracking_read(server, client, spec)
 }
 
