@@ -17,6 +17,7 @@ per_backend!(
     bcast_hears_every_writer,
     expiry_and_eviction_invalidate,
     no_stale_value_under_concurrent_writes,
+    table_stays_within_its_limit,
 );
 
 /// Reads what arrived on `c` until it has been quiet for a while.
@@ -227,6 +228,38 @@ fn no_stale_value_under_concurrent_writes(backend: &str) {
         );
     }
     assert!(invalidations > 0);
+}
+
+/// `tracking-table-max-keys` bounds the table: keys read past it push older ones out, and the
+/// clients that tracked those are told to drop them (so nothing a client reads makes the server
+/// grow without bound).
+fn table_stays_within_its_limit(backend: &str) {
+    let f = Ferrite::start(backend, &["--threads", "2"]);
+    let mut t = Conn::connect(f.port);
+    t.cmd_str(&["HELLO", "3"]);
+    assert_eq!(
+        t.cmd_str(&["CONFIG", "SET", "tracking-table-max-keys", "3"]),
+        b"+OK\r\n"
+    );
+    t.cmd_str(&["CLIENT", "TRACKING", "ON"]);
+    let mut pushes = 0;
+    for i in 0..10 {
+        t.send(&[b"GET", format!("key:{i}").as_bytes()]);
+        loop {
+            let r = t.read_reply();
+            if r.starts_with(b">") {
+                pushes += 1;
+            } else {
+                break;
+            }
+        }
+    }
+    let rest = drain(&mut t);
+    pushes += String::from_utf8_lossy(&rest).matches("invalidate").count();
+    assert_eq!(pushes, 7, "one invalidation per key pushed out");
+    let mut c = Conn::connect(f.port);
+    let info = String::from_utf8_lossy(&c.cmd_str(&["INFO", "stats"])).into_owned();
+    assert!(info.contains("tracking_total_keys:3\r\n"), "{info}");
 }
 
 /// Replaces the integer replies `:<id>` by `:ID` (ids differ between the servers).

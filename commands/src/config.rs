@@ -174,6 +174,8 @@ const PARAMS: &[Param] = &[
     // Commands that ran at least this many microseconds are logged (SLOWLOG); -1 logs nothing.
     num("slowlog-log-slower-than", -1, LLONG_MAX, "10000", 0),
     num("slowlog-max-len", 0, LLONG_MAX, "128", 0),
+    // Client-side caching's table holds at most this many keys (0: no limit).
+    num("tracking-table-max-keys", 0, LLONG_MAX, "1000000", 0),
     // Latency spikes of at least this many milliseconds are recorded (LATENCY); 0 = off.
     num("latency-monitor-threshold", 0, LLONG_MAX, "0", 0),
     // Every command's time is counted into its LATENCY HISTOGRAM.
@@ -245,6 +247,8 @@ pub struct Config {
     pub slowlog_log_slower_than: AtomicI64,
     /// `slowlog-max-len`.
     pub slowlog_max_len: AtomicU64,
+    /// `tracking-table-max-keys`, 0 = no limit.
+    pub tracking_table_max_keys: AtomicU64,
     /// `latency-monitor-threshold` in milliseconds, 0 = off; read after every command.
     pub latency_monitor_threshold: AtomicI64,
     /// `latency-tracking`; read after every command.
@@ -272,6 +276,7 @@ impl Default for Config {
             notify_keyspace_events: AtomicU32::new(0),
             slowlog_log_slower_than: AtomicI64::new(10_000),
             slowlog_max_len: AtomicU64::new(128),
+            tracking_table_max_keys: AtomicU64::new(1_000_000),
             latency_monitor_threshold: AtomicI64::new(0),
             latency_tracking: AtomicBool::new(true),
             config_file: OnceLock::new(),
@@ -427,6 +432,9 @@ impl Config {
                 .slowlog_log_slower_than
                 .store(v.parse::<i64>().unwrap_or(-1), Ordering::Relaxed),
             "slowlog-max-len" => self.slowlog_max_len.store(n(), Ordering::Relaxed),
+            "tracking-table-max-keys" => {
+                self.tracking_table_max_keys.store(n(), Ordering::Relaxed);
+            }
             "latency-monitor-threshold" => self
                 .latency_monitor_threshold
                 .store(v.parse::<i64>().unwrap_or(0), Ordering::Relaxed),

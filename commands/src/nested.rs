@@ -62,7 +62,7 @@ pub(crate) fn call(
     };
     (spec.handler)(&mut sub, args);
     if let Some(table) = tracked {
-        crate::tracking::remember(table, sub.client, spec, args);
+        crate::tracking::remember(table, server, sub.client, spec, args);
     }
     let errors = sub.reply.errors();
     if server.monitors.any() {

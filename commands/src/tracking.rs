@@ -284,9 +284,11 @@ pub(crate) fn after_tracked_command(client: &mut Client, spec: &CommandSpec) {
     }
 }
 
-/// Remembers that `client` read the keys of `args` (`trackingRememberKeys`).
+/// Remembers that `client` read the keys of `args` (`trackingRememberKeys`), keeping the table
+/// within `tracking-table-max-keys`.
 pub(crate) fn remember(
     mut table: MutexGuard<'_, Table>,
+    server: &Server,
     client: &Client,
     spec: &CommandSpec,
     args: Args<'_>,
@@ -298,6 +300,41 @@ pub(crate) fn remember(
         if !ids.contains(&id) {
             ids.push(id);
             t.items += 1;
+        }
+    }
+    let max = server
+        .config
+        .tracking_table_max_keys
+        .load(Ordering::Relaxed);
+    if max != 0 && t.keys.len() as u64 > max {
+        limit_keys(server, t, max as usize);
+    }
+}
+
+/// `trackingLimitUsedSlots`: over `tracking-table-max-keys`, keys are dropped from the table,
+/// each client that tracked one told to invalidate it (Redis picks them at random from its
+/// cron; here the hash map's order picks them, as soon as the table grows past the limit).
+#[cold]
+fn limit_keys(server: &Server, t: &mut Table, max: usize) {
+    let excess = t.keys.len().saturating_sub(max);
+    let victims: Vec<Vec<u8>> = t.keys.keys().take(excess).cloned().collect();
+    let mut wake = vec![false; server.threads];
+    let mut scratch = Vec::new();
+    for key in victims {
+        let Some(ids) = t.keys.remove(&key) else {
+            continue;
+        };
+        t.items -= ids.len();
+        for id in ids {
+            if t.trackers.get(&id).is_some_and(|tr| !tr.bcast) {
+                let one = [key.clone()];
+                send(server, t, id, Some(&one), 0, &mut scratch, &mut wake);
+            }
+        }
+    }
+    for (thread, w) in wake.iter().enumerate() {
+        if *w {
+            server.wake(thread);
         }
     }
 }

@@ -861,7 +861,7 @@ fn run(
     };
     (spec.handler)(&mut ctx, args);
     if let Some(table) = tracked {
-        crate::tracking::remember(table, ctx.client, spec, args);
+        crate::tracking::remember(table, server, ctx.client, spec, args);
     }
     if Config::load32(&server.config.notify_keyspace_events) != 0 {
         // Expiries a read found, keys created by a command that raises no event of its own.
