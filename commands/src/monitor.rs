@@ -94,11 +94,7 @@ impl Monitors {
         for m in self.read().iter() {
             crate::pubsub::deliver(m, &line, me, own, &mut wake);
         }
-        for (thread, w) in wake.iter().enumerate() {
-            if *w {
-                server.wake(thread);
-            }
-        }
+        server.wake_marked(&wake);
     }
 }
 

@@ -50,7 +50,7 @@ pub(crate) fn call(
     let stats = server.stats.thread(thread);
     let (db, mark, resp3) = (outer.client.db, out.len(), outer.client.resp3);
     // A tracking client remembers the keys its queued or scripted reads read.
-    let tracked = crate::tracking::before_read(server, outer.client, spec);
+    let tracked = crate::tracking::before_read(server, outer.client, spec, args);
     let mut sub = Ctx {
         server,
         store: &mut *outer.store,

@@ -163,11 +163,7 @@ impl Registry {
                 }
             }
         }
-        for (thread, w) in wake.iter().enumerate() {
-            if *w {
-                server.wake(thread);
-            }
-        }
+        server.wake_marked(&wake);
         count
     }
 

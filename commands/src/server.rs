@@ -111,6 +111,14 @@ impl Server {
             w(thread);
         }
     }
+
+    /// Wakes every thread marked in `marked` (one flag per reactor thread): the deliveries of
+    /// one publication wake each receiving thread once.
+    pub fn wake_marked(&self, marked: &[bool]) {
+        for (thread, _) in marked.iter().enumerate().filter(|(_, m)| **m) {
+            self.wake(thread);
+        }
+    }
 }
 
 /// Wall-clock time in Unix milliseconds.

@@ -201,17 +201,14 @@ impl Tracking {
         }
     }
 
-    /// The prefixes a BCAST client registered (CLIENT TRACKINGINFO), its redirect and whether
-    /// the redirect is broken.
-    pub fn info(&self, id: u64) -> Option<(Vec<Vec<u8>>, u64, bool)> {
+    /// A tracking client's redirect and whether the redirect is broken (CLIENT LIST,
+    /// CLIENT TRACKINGINFO).
+    pub fn info(&self, id: u64) -> Option<(u64, bool)> {
         if !self.active() {
             return None;
         }
         let t = self.lock();
-        t.trackers.get(&id).map(|tr| {
-            let prefixes = tr.prefixes.iter().filter(|p| !p.is_empty()).cloned();
-            (prefixes.collect(), tr.redirect, tr.broken)
-        })
+        t.trackers.get(&id).map(|tr| (tr.redirect, tr.broken))
     }
 
     /// INFO's figures.
@@ -247,9 +244,10 @@ pub(crate) fn before_read<'s>(
     server: &'s Server,
     client: &Client,
     spec: &CommandSpec,
+    args: Args<'_>,
 ) -> Option<MutexGuard<'s, Table>> {
     client.tracking.as_ref()?;
-    tracking_read(server, client, spec)
+    tracking_read(server, client, spec, args)
 }
 
 #[cold]
@@ -258,6 +256,7 @@ fn tracking_read<'s>(
     server: &'s Server,
     client: &Client,
     spec: &CommandSpec,
+    args: Args<'_>,
 ) -> Option<MutexGuard<'s, Table>> {
     let tracking = client.tracking.as_ref()?;
     // A read-only script is not tracked itself: the commands it runs are (Redis's `call`).
@@ -265,6 +264,9 @@ fn tracking_read<'s>(
     if !spec.has(flags::READONLY) || script || !tracking.remembers() {
         return None;
     }
+    // A read of no key (SCAN, KEYS, DBSIZE, ...) remembers nothing: it must not hold the lock
+    // every writer's invalidations take while it runs.
+    crate::disk_wait::command_keys(spec, args).next()?;
     Some(server.tracking.lock())
 }
 
@@ -332,11 +334,7 @@ fn limit_keys(server: &Server, t: &mut Table, max: usize) {
             }
         }
     }
-    for (thread, w) in wake.iter().enumerate() {
-        if *w {
-            server.wake(thread);
-        }
-    }
+    server.wake_marked(&wake);
 }
 
 /// After a command (or active expiry, or eviction): tells the clients that track the keys the
@@ -395,11 +393,7 @@ fn invalidate(server: &Server, session: &mut Session, me: u64, own: &mut Vec<u8>
         send(server, &mut t, id, Some(&keys), me, own, &mut wake);
     }
     drop(t);
-    for (thread, w) in wake.iter().enumerate() {
-        if *w {
-            server.wake(thread);
-        }
-    }
+    server.wake_marked(&wake);
 }
 
 /// FLUSHDB / FLUSHALL (`trackingInvalidateKeysOnFlush`): every tracking client is told that
@@ -421,11 +415,7 @@ pub fn flushed(server: &Server, all: bool, me: u64, own: &mut Vec<u8>) {
         t.items = 0;
     }
     drop(t);
-    for (thread, w) in wake.iter().enumerate() {
-        if *w {
-            server.wake(thread);
-        }
-    }
+    server.wake_marked(&wake);
 }
 
 /// `sendTrackingMessage`: `keys` (or a null: everything) to tracking client `id`, through its

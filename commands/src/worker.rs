@@ -849,7 +849,7 @@ fn run(
     spec: &'static CommandSpec,
     args: crate::args::Args<'_>,
 ) -> u32 {
-    let tracked = crate::tracking::before_read(server, client, spec);
+    let tracked = crate::tracking::before_read(server, client, spec, args);
     let mut ctx = Ctx {
         server,
         store,

@@ -436,7 +436,7 @@ fn client_line(ctx: &Ctx<'_>, c: &ClientShared, my_argv: u64, out: &mut String) 
     };
     // Tracking's redirect and its broken state live in the tracking table.
     let (flags, redir) = match ctx.server.tracking.info(c.id) {
-        Some((_, redirect, broken)) => {
+        Some((redirect, broken)) => {
             let broken = if broken {
                 crate::client::FLAG_TRACKING_BROKEN
             } else {

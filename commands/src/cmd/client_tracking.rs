@@ -119,18 +119,18 @@ fn check_on(ctx: &Ctx<'_>, mode: &Mode) -> Result<(), String> {
 /// or with a later new one; `true` when Redis stops there (an overlap with an existing prefix,
 /// or among the new ones found from the first).
 fn prefix_collision(ctx: &Ctx<'_>, asked: &[Vec<u8>]) -> Option<(String, bool)> {
-    let have: Vec<Vec<u8>> = match &ctx.client.tracking {
+    let mut have: Vec<Vec<u8>> = match &ctx.client.tracking {
         // BCAST without prefixes registered the empty prefix.
         Some(t) if t.mode.bcast && t.mode.prefixes.is_empty() => vec![Vec::new()],
         Some(t) => t.mode.prefixes.clone(),
         None => Vec::new(),
     };
+    // Redis walks them in its radix tree's (byte) order.
+    have.sort();
     let shown = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let starts = |a: &[u8], b: &[u8]| a.starts_with(b) || b.starts_with(a);
     for (i, p) in asked.iter().enumerate() {
-        let mut sorted = have.clone();
-        sorted.sort();
-        if let Some(h) = sorted.iter().find(|h| starts(h, p)) {
+        if let Some(h) = have.iter().find(|h| starts(h, p)) {
             let msg = format!(
                 "ERR Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.",
                 shown(p),
@@ -197,7 +197,7 @@ pub(super) fn trackinginfo(ctx: &mut Ctx<'_>, _args: Args<'_>) {
         .server
         .tracking
         .info(ctx.client.id)
-        .is_some_and(|(_, _, broken)| broken);
+        .is_some_and(|(_, broken)| broken);
     let mut flags: Vec<&str> = Vec::new();
     match t {
         None => flags.push("off"),

@@ -206,14 +206,11 @@ fn fcall_checked(ctx: &mut Ctx<'_>, args: Args<'_>, read_only_command: bool) {
         }
         let all: Vec<&[u8]> = args.iter_from(3).collect();
         let (keys, argv) = all.split_at(numkeys as usize);
-        let (func, name) = (
-            f.func.clone(),
-            String::from_utf8_lossy(&f.name).into_owned(),
-        );
         let call = Call {
-            func: &func,
+            func: &f.func,
             flags: f.flags,
-            name: &name,
+            // A registered name is `[a-zA-Z0-9_]+`: always UTF-8.
+            name: std::str::from_utf8(&f.name).unwrap_or_default(),
             keys,
             argv,
             read_only_command,
