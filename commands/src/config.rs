@@ -176,6 +176,9 @@ const PARAMS: &[Param] = &[
     num("slowlog-max-len", 0, LLONG_MAX, "128", 0),
     // Client-side caching's table holds at most this many keys (0: no limit).
     num("tracking-table-max-keys", 0, LLONG_MAX, "1000000", 0),
+    // A script running this many milliseconds is busy: other clients are answered BUSY and
+    // SCRIPT KILL / FUNCTION KILL may stop it (`lua-time-limit` is its old name).
+    num("busy-reply-threshold", 0, LLONG_MAX, "5000", 0),
     // Latency spikes of at least this many milliseconds are recorded (LATENCY); 0 = off.
     num("latency-monitor-threshold", 0, LLONG_MAX, "0", 0),
     // Every command's time is counted into its LATENCY HISTOGRAM.
@@ -253,6 +256,8 @@ pub struct Config {
     pub latency_monitor_threshold: AtomicI64,
     /// `latency-tracking`; read after every command.
     pub latency_tracking: AtomicBool,
+    /// `busy-reply-threshold` in milliseconds; read as a script starts.
+    pub busy_reply_threshold: AtomicU64,
     /// Absolute path of the configuration file the server was started with (INFO `config_file`,
     /// CONFIG REWRITE); set once by the binary.
     pub config_file: OnceLock<String>,
@@ -279,6 +284,7 @@ impl Default for Config {
             tracking_table_max_keys: AtomicU64::new(1_000_000),
             latency_monitor_threshold: AtomicI64::new(0),
             latency_tracking: AtomicBool::new(true),
+            busy_reply_threshold: AtomicU64::new(5000),
             config_file: OnceLock::new(),
             values: RwLock::new(PARAMS.iter().map(|p| p.default.to_owned()).collect()),
         }
@@ -439,6 +445,7 @@ impl Config {
                 .latency_monitor_threshold
                 .store(v.parse::<i64>().unwrap_or(0), Ordering::Relaxed),
             "latency-tracking" => self.latency_tracking.store(v == "yes", Ordering::Relaxed),
+            "busy-reply-threshold" => self.busy_reply_threshold.store(n(), Ordering::Relaxed),
             "no-appendfsync-on-rewrite" => {
                 self.no_appendfsync_on_rewrite
                     .store(v == "yes", Ordering::Relaxed);
@@ -471,13 +478,22 @@ impl Config {
                 continue;
             }
             for (p, param) in PARAMS.iter().enumerate() {
-                if !seen.contains(&p)
-                    && param.flags & HIDDEN == 0
-                    && glob_nocase(pat, param.name.as_bytes())
-                {
-                    seen.push(p);
-                    out.push((param.name.to_owned(), self.shown(p, &values)));
+                if seen.contains(&p) || param.flags & HIDDEN != 0 {
+                    continue;
                 }
+                // A pattern that misses the name may still match an old name (`lua*`).
+                let alias = ALIASES.iter().find(|(_, to)| *to == param.name);
+                let name = if glob_nocase(pat, param.name.as_bytes()) {
+                    param.name
+                } else if let Some((alias, _)) =
+                    alias.filter(|(alias, _)| glob_nocase(pat, alias.as_bytes()))
+                {
+                    alias
+                } else {
+                    continue;
+                };
+                seen.push(p);
+                out.push((name.to_owned(), self.shown(p, &values)));
             }
         }
         out
@@ -580,10 +596,21 @@ pub fn glob_nocase(pattern: &[u8], name: &[u8]) -> bool {
 }
 
 /// Index of the parameter called `name`, case-insensitively.
+/// Old names Redis still accepts, and the parameter each names.
+const ALIASES: &[(&str, &str)] = &[("lua-time-limit", "busy-reply-threshold")];
+
 fn lookup(name: &[u8]) -> Option<usize> {
-    PARAMS
-        .iter()
-        .position(|p| p.name.as_bytes().eq_ignore_ascii_case(name))
+    let by_name = |name: &[u8]| {
+        PARAMS
+            .iter()
+            .position(|p| p.name.as_bytes().eq_ignore_ascii_case(name))
+    };
+    by_name(name).or_else(|| {
+        let (_, to) = ALIASES
+            .iter()
+            .find(|(alias, _)| alias.as_bytes().eq_ignore_ascii_case(name))?;
+        by_name(to.as_bytes())
+    })
 }
 
 /// Validates `value` for `p` and returns it as CONFIG GET will show it, or Redis's reason.

@@ -14,6 +14,7 @@ use crate::ahead::Ahead;
 use crate::aof;
 use crate::blocking;
 use crate::client::{BLOCK_UNBLOCK_ERROR, BLOCK_UNBLOCK_TIMEOUT, Client, ClientShared, ReplyMode};
+use crate::cmd::scripting::busy::BUSY_EVAL;
 use crate::cmd::transactions;
 use crate::config::Config;
 use crate::ctx::Ctx;
@@ -71,6 +72,9 @@ pub struct Worker {
     ahead: Ahead,
     /// When (Unix ms) this worker last measured [`ns_per_tick`] again.
     ns_per_tick_at: u64,
+    /// While a script on another thread is busy and this batch could not enter the store: the
+    /// reply its commands get.
+    busy: Option<&'static str>,
 }
 
 /// How often a worker measures the clock's ratio again (it gets more exact with time).
@@ -103,6 +107,7 @@ impl Worker {
                 measure_ns_per_tick();
                 unix_ms()
             },
+            busy: None,
         }
     }
 
@@ -253,14 +258,19 @@ impl Worker {
             client.authenticated = true;
             client.shared.authenticated.store(true, Ordering::Relaxed);
         }
-        self.session.enter();
+        self.enter_or_busy();
         let mut ahead = std::mem::take(&mut self.ahead);
         let flow = loop {
             let limits = Limits {
                 max_bulk_len,
                 authenticated: client.authenticated,
             };
-            if ahead.is_empty() && parser.is_idle() && pos < input.len() {
+            if !self.session.is_inside() {
+                // A script on another thread turned busy: each command checks again, so the
+                // batch goes back to the store the moment the script ends.
+                self.enter_or_busy();
+            }
+            if ahead.is_empty() && parser.is_idle() && pos < input.len() && self.busy.is_none() {
                 ahead.fill(&input[pos..], &limits, &mut self.session, client.db);
             }
             let (consumed, args, found, key_hash) = if let Some(request) = ahead.pop(&input[pos..])
@@ -309,6 +319,12 @@ impl Worker {
                 pos += consumed;
                 continue;
             }
+            if client.blocked.is_some() && self.busy.is_some() {
+                // A parked command runs again when woken: it was accepted before the script
+                // turned busy, so it waits for the store rather than being refused.
+                self.session.enter();
+                self.busy = None;
+            }
             let keeps = matches!(found, Some(Some((spec, _))) if Ahead::keeps_after(spec));
             // The hint names the key by its address: it lives exactly as long as this command
             // runs, never past these input bytes (the buffer is reused for later reads).
@@ -343,6 +359,7 @@ impl Worker {
         // number this thread took already filed.
         self.push_feed();
         self.session.leave();
+        self.busy = None;
         self.timer
             .stop(&self.server.stats.thread(self.thread).commands_by_id);
         // No store callback is running: records read back from disk may be let go.
@@ -359,6 +376,18 @@ impl Worker {
             self.wait_released(client, out);
         }
         (pos, flow)
+    }
+
+    /// Enters the store's shared section, unless a script running on another thread has turned
+    /// busy: then `self.busy` holds the reply its commands get (Redis's BUSY), and the thread
+    /// keeps serving rather than waiting for the script.
+    fn enter_or_busy(&mut self) {
+        let running = &self.server.scripts.running;
+        self.busy = None;
+        if !self.session.enter_unless(|| running.busy_reply().is_some()) {
+            // The script may end right after giving up; its reply is still the right one.
+            self.busy = Some(running.busy_reply().unwrap_or(BUSY_EVAL));
+        }
     }
 
     /// Files this thread's AOF entries with the sequencer.
@@ -451,7 +480,18 @@ impl Worker {
             count_rejected(stats, Some(id));
             return;
         }
+        // Redis's `isInsideYieldingLongCommand` check: while a script is busy, only the few
+        // commands marked `allow_busy` run (outside the store's shared section, which the
+        // script holds); no eviction runs either.
+        if let Some(busy) = self.busy
+            && !spec.has(flags::ALLOW_BUSY)
+        {
+            transactions::reject(client, args, out, busy.as_bytes(), stats);
+            count_rejected(stats, Some(id));
+            return;
+        }
         if Config::load(&self.server.config.maxmemory) != 0
+            && self.busy.is_none()
             && !make_room(
                 &self.server,
                 &mut self.session,
@@ -513,7 +553,7 @@ impl Worker {
         }
         let errors = if queued {
             transactions::queue(client, spec, args, out, stats)
-        } else if spec.runs_exclusive(args.len()) {
+        } else if spec.runs_exclusive(args.len()) && self.busy.is_none() {
             self.feed.push(server);
             self.session.leave();
             let (errors, seq, ticks) = self.session.exclusive(|store| {
@@ -638,7 +678,12 @@ impl Worker {
         // Inside the shared section, as commands: an exclusive command (SWAPDB, EXEC, a fork for
         // BGSAVE) never overlaps a reap, so a reaped key's database and its place in the AOF's
         // order are the ones it had when it was deleted.
-        self.session.enter();
+        let running = &self.server.scripts.running;
+        if !self.session.enter_unless(|| running.busy_reply().is_some()) {
+            // A busy script holds the store: expiry, the cron and blocked clients' timeouts
+            // wait for it, as they wait in Redis while a script runs.
+            return;
+        }
         let session = &mut self.session;
         let (_, ms) = crate::latency::timed_ms(&self.server, || {
             session.active_expire(now, ACTIVE_EXPIRE_BUCKETS_PER_TICK)

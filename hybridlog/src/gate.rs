@@ -88,6 +88,29 @@ impl Gate {
         }
     }
 
+    /// Enters the shared section like [`enter`](Self::enter), but stops waiting for an
+    /// exclusive holder as soon as `give_up` says so: returns whether it entered. Lets a thread
+    /// serve its clients (BUSY replies) while a long exclusive holder (a script) runs.
+    pub fn enter_unless(&self, slot: usize, give_up: impl Fn() -> bool) -> bool {
+        let inside = &self.slots[slot].inside;
+        debug_assert!(!inside.load(Ordering::Relaxed), "enter while inside");
+        let mut step = 0;
+        loop {
+            inside.store(true, Ordering::Relaxed);
+            fence(Ordering::SeqCst);
+            if !self.exclusive.load(Ordering::Acquire) {
+                return true;
+            }
+            inside.store(false, Ordering::Release);
+            while self.exclusive.load(Ordering::Acquire) {
+                if give_up() {
+                    return false;
+                }
+                spin_wait(&mut step);
+            }
+        }
+    }
+
     /// Leaves the shared section.
     pub fn leave(&self, slot: usize) {
         debug_assert!(
@@ -160,6 +183,19 @@ mod tests {
         g.enter(me);
         g.lock_exclusive(Some(me));
         g.unlock_exclusive();
+        g.leave(me);
+    }
+
+    #[test]
+    fn enter_unless_gives_up_only_while_an_exclusive_holder_runs() {
+        let g = Gate::new(4);
+        let (me, other) = (g.register().unwrap(), g.register().unwrap());
+        assert!(g.enter_unless(me, || true), "a free gate is entered");
+        g.leave(me);
+        g.lock_exclusive(Some(other));
+        assert!(!g.enter_unless(me, || true));
+        g.unlock_exclusive();
+        assert!(g.enter_unless(me, || false));
         g.leave(me);
     }
 

@@ -483,6 +483,21 @@ impl Session {
         }
     }
 
+    /// Enters the shared section unless an exclusive holder runs and `give_up` says to stop
+    /// waiting for it (see `Gate::enter_unless`); returns whether the session is inside.
+    pub fn enter_unless(&mut self, give_up: impl Fn() -> bool) -> bool {
+        if !self.inside && !self.exclusive {
+            self.inside = self.store.gate.enter_unless(self.slot, give_up);
+            return self.inside;
+        }
+        true
+    }
+
+    /// Whether the session is in its shared section (or holds the store exclusively).
+    pub fn is_inside(&self) -> bool {
+        self.inside || self.exclusive
+    }
+
     /// Leaves the shared section (before the thread waits for I/O).
     pub fn leave(&mut self) {
         if self.inside {

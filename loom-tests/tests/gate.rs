@@ -91,3 +91,51 @@ fn exclusive_holders_exclude_each_other() {
         );
     });
 }
+
+/// A session that may give up waiting (a thread answering BUSY while a script runs) reads the
+/// data only when it entered, and then never during an exclusive update.
+#[test]
+fn enter_unless_enters_only_when_exclusion_holds() {
+    builder().check(|| {
+        let w = Arc::new(World {
+            gate: Gate::new(2),
+            data: UnsafeCell::new([0, 0]),
+        });
+        let busy = Arc::new(loom::sync::atomic::AtomicBool::new(false));
+        let shared = {
+            let (w, busy) = (w.clone(), busy.clone());
+            thread::spawn(move || {
+                let me = w.gate.register().unwrap();
+                let entered = w
+                    .gate
+                    .enter_unless(me, || busy.load(loom::sync::atomic::Ordering::Relaxed));
+                if entered {
+                    let [a, b] = w.data.with(|p| {
+                        // SAFETY: (model) inside the shared section; loom checks exclusion.
+                        unsafe { *p }
+                    });
+                    w.gate.leave(me);
+                    assert_eq!(a, b, "saw half of an exclusive update");
+                }
+                w.gate.deregister(me);
+            })
+        };
+        let exclusive = {
+            let (w, busy) = (w.clone(), busy.clone());
+            thread::spawn(move || {
+                let me = w.gate.register().unwrap();
+                w.gate.lock_exclusive(Some(me));
+                busy.store(true, loom::sync::atomic::Ordering::Relaxed);
+                w.data.with_mut(|p| {
+                    // SAFETY: (model) exclusive; loom checks exclusion.
+                    unsafe { *p = [1, 1] }
+                });
+                busy.store(false, loom::sync::atomic::Ordering::Relaxed);
+                w.gate.unlock_exclusive();
+                w.gate.deregister(me);
+            })
+        };
+        shared.join().unwrap();
+        exclusive.join().unwrap();
+    });
+}

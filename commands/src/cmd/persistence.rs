@@ -162,6 +162,14 @@ fn shutdown(ctx: &mut Ctx<'_>, args: Args<'_>) {
         ctx.reply.error("ERR No shutdown in progress.");
         return;
     }
+    // While a script is busy only SHUTDOWN NOSAVE stops the server (it would wait for the
+    // script to save).
+    if !flags.nosave
+        && let Some(busy) = ctx.server.scripts.running.busy_reply()
+    {
+        ctx.reply.error(busy);
+        return;
+    }
     log::warn!("User requested shutdown...");
     finish_shutdown(ctx.server, ctx.store, flags);
     ctx.reply

@@ -121,7 +121,11 @@ fn call_args(lua: &Lua, run: &mut Run<'_, '_>, args: Args<'_>) -> mlua::Result<(
         Ok(spec) => spec,
         Err((msg, spec)) => return Ok((Value::Table(refusal(lua, run, &msg, spec)?), true)),
     };
-    if spec.has(flags::WRITE) {
+    if spec.has(flags::WRITE) && !run.wrote {
+        // A script killed while busy stops before its first write, never after it.
+        if !run.ctx.server.scripts.running.mark_dirty() {
+            return Err(mlua::Error::runtime(super::busy::KILLED_ERROR));
+        }
         run.wrote = true;
     }
     let mut out = std::mem::take(&mut run.bufs.scratch);

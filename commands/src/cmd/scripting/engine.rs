@@ -19,6 +19,7 @@ use mlua::chunk::ChunkMode;
 use super::convert::error_reply;
 use super::interp::{Call, Interp};
 use super::sandbox::Kind;
+use crate::args::Args;
 use crate::ctx::Ctx;
 
 /// Shebang flags (`#!lua flags=...`), Redis's `SCRIPT_FLAG_*`.
@@ -78,6 +79,8 @@ pub struct Scripts {
     pub bodies_memory: AtomicU64,
     /// The function libraries (FUNCTION, FCALL), in their own interpreter.
     pub functions: super::functions::Functions,
+    /// The script running now, as the other threads see it (BUSY, SCRIPT KILL).
+    pub running: super::busy::Running,
 }
 
 impl Default for Scripts {
@@ -89,6 +92,7 @@ impl Default for Scripts {
             cached: AtomicU64::new(0),
             bodies_memory: AtomicU64::new(0),
             functions: Default::default(),
+            running: Default::default(),
         }
     }
 }
@@ -105,7 +109,7 @@ impl Scripts {
         let mut guard = self.lock();
         if guard.is_none() {
             *guard = Some(Engine {
-                interp: Interp::new(Kind::Eval, self.rand.clone())?,
+                interp: Interp::new(Kind::Eval, self.rand.clone(), &self.running)?,
                 scripts: HashMap::new(),
                 bodies: 0,
             });
@@ -181,6 +185,7 @@ impl Scripts {
         keys: &[&[u8]],
         argv: &[&[u8]],
         read_only_command: bool,
+        command: Args<'_>,
     ) {
         let result = self.with_engine(|engine| {
             let sha = match source {
@@ -203,6 +208,7 @@ impl Scripts {
                 keys,
                 argv,
                 read_only_command,
+                command,
             };
             engine.interp.run(ctx, &call);
             Ok(())

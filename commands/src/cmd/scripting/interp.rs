@@ -4,15 +4,18 @@
 //! and the reply or error that comes out. EVAL's cache (`engine.rs`) and the function libraries
 //! (`functions/`) each own one [`Interp`].
 
+use std::cell::Cell;
 use std::sync::{Arc, Mutex};
 
 use ferrite_scripting::rand48::Rand48;
 use mlua::{Function, Table, Value};
 
+use super::busy::{Running, Shown};
 use super::call::{self, Buffers, Run};
 use super::convert::{error_reply, lua_to_reply};
 use super::engine::script_flags::*;
 use super::sandbox::{Kind, Sandbox, error_message};
+use crate::args::Args;
 use crate::ctx::Ctx;
 
 /// How many runs pass between two incremental garbage-collection steps (Redis's
@@ -26,6 +29,8 @@ pub(super) struct Interp {
     /// `redis.call`'s buffers, reused by every run.
     bufs: Option<Buffers>,
     runs: u32,
+    /// What the busy hook reports to.
+    running: Running,
 }
 
 /// What a run is asked to do.
@@ -42,18 +47,56 @@ pub(super) struct Call<'a> {
     pub argv: &'a [&'a [u8]],
     /// Called as `EVAL_RO`, `EVALSHA_RO` or `FCALL_RO`.
     pub read_only_command: bool,
+    /// The whole command line (FUNCTION STATS shows it while the run is busy).
+    pub command: Args<'a>,
+}
+
+thread_local! {
+    /// The [`Call`] running on this thread (erased), null outside a run: the busy hook reads
+    /// its name and command line when the run turns busy.
+    static RUNNING_CALL: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The running call's name and command line (`busy::Running`'s `show`).
+fn show_running_call() -> Option<Shown> {
+    let p = RUNNING_CALL.with(Cell::get);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `p` is set by `Interp::run` from a `&Call` that outlives the run, on this thread
+    // (the cell is thread-local), and cleared before that borrow ends; the hook that calls
+    // this runs inside that run, and only reads.
+    let c = unsafe { &*p.cast::<Call<'_>>() };
+    Some((
+        c.name.to_owned(),
+        c.command.iter_from(0).map(<[u8]>::to_vec).collect(),
+    ))
 }
 
 impl Interp {
-    /// A fresh interpreter of `kind`, or the error reply's text.
-    pub fn new(kind: Kind, rand: Arc<Mutex<Rand48>>) -> Result<Interp, String> {
-        let sandbox = Sandbox::new(kind, rand)
-            .map_err(|e| format!("ERR could not start the Lua interpreter: {e}"))?;
+    /// A fresh interpreter of `kind`, or the error reply's text; `running` watches its runs.
+    pub fn new(kind: Kind, rand: Arc<Mutex<Rand48>>, running: &Running) -> Result<Interp, String> {
+        let start_error = |e: mlua::Error| format!("ERR could not start the Lua interpreter: {e}");
+        let sandbox = Sandbox::new(kind, rand).map_err(start_error)?;
+        running
+            .install_hook(&sandbox.lua, show_running_call)
+            .map_err(start_error)?;
         Ok(Interp {
             sandbox,
             bufs: Some(Buffers::default()),
             runs: 0,
+            running: running.clone(),
         })
+    }
+
+    /// Puts the busy hook back after something else (FUNCTION LOAD's time limit) replaced it.
+    pub fn restore_hook(&self) {
+        if let Err(e) = self
+            .running
+            .install_hook(&self.sandbox.lua, show_running_call)
+        {
+            log::warn!("cannot watch scripts for SCRIPT KILL: {e}");
+        }
     }
 
     /// The heap the interpreter uses, for INFO.
@@ -76,7 +119,14 @@ impl Interp {
         // The script's commands answer in RESP2 until it calls redis.setresp, and never block.
         client.resp3 = false;
         client.deny_blocking = true;
+        let threshold = crate::config::Config::load(&ctx.server.config.busy_reply_threshold);
+        let now = crate::server::unix_ms();
+        self.running
+            .begin(self.sandbox.load.is_none(), now, threshold);
+        RUNNING_CALL.with(|p| p.set(std::ptr::from_ref(c).cast()));
         let outcome = self.call_function(ctx, c, read_only, allow_oom);
+        RUNNING_CALL.with(|p| p.set(std::ptr::null()));
+        self.running.end();
         let client = &mut *ctx.client;
         (client.db, client.resp3, client.deny_blocking) = saved;
         client

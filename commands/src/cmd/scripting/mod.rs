@@ -11,10 +11,12 @@
 //! Redis 7.0's functions (FUNCTION, FCALL) are in `functions/`, on a second interpreter; both
 //! run scripts through `interp.rs`.
 //!
-//! Not built: the script debugger (SCRIPT DEBUG), and interrupting a long script (Redis's
-//! `busy-reply-threshold` with BUSY replies and SCRIPT KILL): SCRIPT KILL always answers
-//! NOTBUSY, because while a script runs no other command can.
+//! A script running past `busy-reply-threshold` turns busy (`busy.rs`): the other threads
+//! answer BUSY and take SCRIPT KILL / FUNCTION KILL / SHUTDOWN NOSAVE.
+//!
+//! Not built: the script debugger (SCRIPT DEBUG).
 
+pub mod busy;
 mod call;
 mod convert;
 mod current;
@@ -263,7 +265,9 @@ fn eval_checked(ctx: &mut Ctx<'_>, args: Args<'_>, by_sha: bool, read_only: bool
     let all: Vec<&[u8]> = args.iter_from(3).collect();
     let (keys, argv) = all.split_at(numkeys as usize);
     let server = ctx.server;
-    server.scripts.eval(ctx, source, keys, argv, read_only);
+    server
+        .scripts
+        .eval(ctx, source, keys, argv, read_only, args);
 }
 
 /// The container's own handler, reached only for `SCRIPT` without a subcommand.
@@ -299,8 +303,23 @@ fn script_flush(ctx: &mut Ctx<'_>, args: Args<'_>) {
 }
 
 fn script_kill(ctx: &mut Ctx<'_>, _args: Args<'_>) {
-    ctx.reply
-        .error("NOTBUSY No scripts in execution right now.");
+    kill(ctx, true);
+}
+
+/// SCRIPT KILL (`eval`) and FUNCTION KILL (Redis's `scriptKill`).
+fn kill(ctx: &mut Ctx<'_>, eval: bool) {
+    match ctx.server.scripts.running.kill(eval) {
+        busy::Kill::Accepted => ctx.reply.ok(),
+        busy::Kill::NotBusy => ctx
+            .reply
+            .error("NOTBUSY No scripts in execution right now."),
+        busy::Kill::Unkillable => ctx.reply.error(
+            "UNKILLABLE Sorry the script already executed write commands against the dataset. \
+             You can either wait the script termination or kill the server in a hard way using \
+             the SHUTDOWN NOSAVE command.",
+        ),
+        busy::Kill::WrongKind(busy) => ctx.reply.error(busy),
+    }
 }
 
 fn script_load(ctx: &mut Ctx<'_>, args: Args<'_>) {

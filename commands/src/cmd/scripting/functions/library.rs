@@ -298,7 +298,7 @@ fn compile_and_register(
     }
     let result = load.call::<(bool, Value)>(chunk);
     if timeout.is_some() {
-        lua.remove_hook();
+        interp.restore_hook();
     }
     let loading = lua.remove_app_data::<Loading>().unwrap_or_default();
     let (ok, raised) = result
@@ -348,12 +348,13 @@ impl Functions {
     pub(super) fn with<R>(
         &self,
         rand: &std::sync::Arc<Mutex<ferrite_scripting::rand48::Rand48>>,
+        running: &super::super::busy::Running,
         f: impl FnOnce(&mut Registry) -> R,
     ) -> Result<R, String> {
         let mut guard = self.lock();
         if guard.is_none() {
             *guard = Some(Registry {
-                interp: Interp::new(Kind::Functions, rand.clone())?,
+                interp: Interp::new(Kind::Functions, rand.clone(), running)?,
                 set: LibSet::default(),
             });
         }

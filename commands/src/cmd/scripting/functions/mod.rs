@@ -15,6 +15,8 @@ pub(super) mod register;
 
 pub use library::Functions;
 
+use std::sync::atomic::Ordering;
+
 use crate::args::{Args, parse_i64};
 use crate::cmd::config_cmd::reply_help;
 use crate::ctx::Ctx;
@@ -214,6 +216,7 @@ fn fcall_checked(ctx: &mut Ctx<'_>, args: Args<'_>, read_only_command: bool) {
             keys,
             argv,
             read_only_command,
+            command: args,
         };
         interp.run(ctx, &call);
         Ok(())
@@ -259,9 +262,11 @@ fn function_load(ctx: &mut Ctx<'_>, args: Args<'_>) {
     let timeout = (!ctx.client.obey).then_some(library::LOAD_TIMEOUT);
     let scripts = &ctx.server.scripts;
     let code = args.get(pos);
-    let made = scripts.functions.with(&scripts.rand, |reg| {
-        Registry::create(&reg.interp, &mut reg.set, code, replace, timeout)
-    });
+    let made = scripts
+        .functions
+        .with(&scripts.rand, &scripts.running, |reg| {
+            Registry::create(&reg.interp, &mut reg.set, code, replace, timeout)
+        });
     match made.and_then(|r| r) {
         Ok(name) => ctx.reply.bulk(&name),
         Err(msg) => ctx.reply.error(&msg),
@@ -298,21 +303,39 @@ fn function_flush(ctx: &mut Ctx<'_>, args: Args<'_>) {
 }
 
 fn function_kill(ctx: &mut Ctx<'_>, _args: Args<'_>) {
-    // While a function runs no other command can (FCALL is exclusive).
-    ctx.reply
-        .error("NOTBUSY No scripts in execution right now.");
+    super::kill(ctx, false);
 }
 
+/// `FUNCTION STATS`: allowed while a script is busy, so it reads the published figures, never
+/// the engine (the busy script's thread holds it).
 fn function_stats(ctx: &mut Ctx<'_>, _args: Args<'_>) {
-    let (libraries, functions) = ctx
-        .server
-        .scripts
-        .functions
-        .read(|set| (set.libraries.len(), set.function_count()));
+    let scripts = &ctx.server.scripts;
+    // Redis shows only a function as the running script; a busy EVAL refuses the command.
+    if let Some(busy @ super::busy::BUSY_EVAL) = scripts.running.busy_reply() {
+        ctx.reply.error(busy);
+        return;
+    }
+    let libraries = scripts.functions.libraries.load(Ordering::Relaxed);
+    let functions = scripts.functions.functions.load(Ordering::Relaxed);
+    let running = scripts.running.shown();
     let r = &mut ctx.reply;
     r.map_len(2);
     r.bulk(b"running_script");
-    r.null();
+    match running {
+        None => r.null(),
+        Some(((name, command), ms)) => {
+            r.map_len(3);
+            r.bulk(b"name");
+            r.bulk(name.as_bytes());
+            r.bulk(b"command");
+            r.array_len(command.len());
+            for arg in &command {
+                r.bulk(arg);
+            }
+            r.bulk(b"duration_ms");
+            r.int(ms as i64);
+        }
+    }
     r.bulk(b"engines");
     r.map_len(1);
     r.bulk(b"LUA");
@@ -441,20 +464,22 @@ fn function_restore(ctx: &mut Ctx<'_>, args: Args<'_>) {
         return;
     }
     let scripts = &ctx.server.scripts;
-    let restored = scripts.functions.with(&scripts.rand, |reg| {
-        let mut fresh = LibSet::default();
-        for code in &codes {
-            Registry::create(&reg.interp, &mut fresh, code, false, None)?;
-        }
-        if let Some(msg) = bad {
-            return Err(msg);
-        }
-        if policy == Policy::Flush {
-            reg.set = fresh;
-            return Ok(());
-        }
-        reg.set.join(fresh, policy == Policy::Replace)
-    });
+    let restored = scripts
+        .functions
+        .with(&scripts.rand, &scripts.running, |reg| {
+            let mut fresh = LibSet::default();
+            for code in &codes {
+                Registry::create(&reg.interp, &mut fresh, code, false, None)?;
+            }
+            if let Some(msg) = bad {
+                return Err(msg);
+            }
+            if policy == Policy::Flush {
+                reg.set = fresh;
+                return Ok(());
+            }
+            reg.set.join(fresh, policy == Policy::Replace)
+        });
     match restored.and_then(|r| r) {
         Ok(()) => ctx.reply.ok(),
         Err(msg) => ctx.reply.error(&msg),
@@ -522,7 +547,7 @@ impl super::Scripts {
     /// and a library that already exists is an error, as in Redis.
     pub fn load_libraries(&self, codes: &[Vec<u8>]) -> Result<(), String> {
         self.functions
-            .with(&self.rand, |reg| {
+            .with(&self.rand, &self.running, |reg| {
                 codes.iter().try_for_each(|code| {
                     Registry::create(&reg.interp, &mut reg.set, code, false, None).map(drop)
                 })
