@@ -52,6 +52,9 @@ pub mod flags {
     pub const NO_MULTI: u32 = 1 << 16;
     /// Refused while a replica loads a dataset asynchronously.
     pub const NO_ASYNC_LOADING: u32 = 1 << 17;
+    /// Refused unless enabled in the configuration (Redis's `CMD_PROTECTED`: DEBUG, MODULE
+    /// LOAD/LOADEX/UNLOAD); not shown by COMMAND INFO, as in Redis 7.0.
+    pub const PROTECTED: u32 = 1 << 18;
     /// Ferrite: runs with every other thread excluded (multi-key atomicity); not reported.
     pub const EXCLUSIVE: u32 = 1 << 31;
     /// Ferrite: like [`EXCLUSIVE`], but only when the arguments name more than one key (by
@@ -114,6 +117,71 @@ pub struct CommandSpec {
 }
 
 impl CommandSpec {
+    /// A table entry without flags, keys, ACL categories, docs or subcommands: the start of an
+    /// entry completed with the `with_*` setters, so that an entry names only what it has
+    /// (`CommandSpec::new("asking", 1, "cluster", f).with_flags(FAST).with_acl(&["fast"])`).
+    pub const fn new(
+        name: &'static str,
+        arity: i32,
+        group: &'static str,
+        handler: Handler,
+    ) -> Self {
+        CommandSpec {
+            name,
+            arity,
+            flags: 0,
+            first_key: 0,
+            last_key: 0,
+            step: 0,
+            acl: &[],
+            group,
+            since: "",
+            summary: "",
+            complexity: "",
+            handler,
+            subcommands: &[],
+        }
+    }
+
+    /// The entry with `flags` (bits from [`flags`]).
+    pub const fn with_flags(mut self, flags: u32) -> Self {
+        self.flags = flags;
+        self
+    }
+
+    /// The entry with its ACL categories.
+    pub const fn with_acl(mut self, acl: &'static [&'static str]) -> Self {
+        self.acl = acl;
+        self
+    }
+
+    /// The entry with its COMMAND DOCS texts.
+    pub const fn with_docs(
+        mut self,
+        since: &'static str,
+        summary: &'static str,
+        complexity: &'static str,
+    ) -> Self {
+        self.since = since;
+        self.summary = summary;
+        self.complexity = complexity;
+        self
+    }
+
+    /// The entry with its keys at `first..=last` (-1: the last argument) every `step`.
+    pub const fn with_keys(mut self, first: i32, last: i32, step: i32) -> Self {
+        self.first_key = first;
+        self.last_key = last;
+        self.step = step;
+        self
+    }
+
+    /// The container entry of `subcommands`.
+    pub const fn with_subcommands(mut self, subcommands: &'static [CommandSpec]) -> Self {
+        self.subcommands = subcommands;
+        self
+    }
+
     /// Whether `argc` arguments (name included) satisfy the arity.
     #[inline]
     pub fn arity_ok(&self, argc: usize) -> bool {

@@ -435,6 +435,14 @@ impl Worker {
                 return;
             }
         };
+        // Redis's `CMD_PROTECTED` check, before authentication: the only protected commands
+        // (MODULE LOAD/LOADEX/UNLOAD) are refused as with `enable-module-command no`.
+        if spec.has(flags::PROTECTED) {
+            let msg = crate::cmd::module::REFUSED.as_bytes();
+            transactions::reject(client, args, out, msg, stats);
+            count_rejected(stats, Some(id));
+            return;
+        }
         if !client.authenticated && !spec.has(flags::NO_AUTH) {
             let msg = b"NOAUTH Authentication required.";
             transactions::reject(client, args, out, msg, stats);

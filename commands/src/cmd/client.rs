@@ -181,21 +181,10 @@ const fn sub(
     complexity: &'static str,
     handler: Handler,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags: admin | NOSCRIPT | LOADING | STALE,
-        first_key: 0,
-        last_key: 0,
-        step: 0,
-        acl: if admin != 0 { ADMIN_ACL } else { ACL },
-        group: "connection",
-        since,
-        summary,
-        complexity,
-        handler,
-        subcommands: &[],
-    }
+    CommandSpec::new(name, arity, "connection", handler)
+        .with_flags(admin | NOSCRIPT | LOADING | STALE)
+        .with_acl(if admin != 0 { ADMIN_ACL } else { ACL })
+        .with_docs(since, summary, complexity)
 }
 
 const HELP: &[&str] = &[

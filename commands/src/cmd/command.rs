@@ -97,21 +97,10 @@ const fn sub(
     complexity: &'static str,
     handler: crate::table::Handler,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags: LOADING | STALE,
-        first_key: 0,
-        last_key: 0,
-        step: 0,
-        acl: ACL,
-        group: "server",
-        since,
-        summary,
-        complexity,
-        handler,
-        subcommands: &[],
-    }
+    CommandSpec::new(name, arity, "server", handler)
+        .with_flags(LOADING | STALE)
+        .with_acl(ACL)
+        .with_docs(since, summary, complexity)
 }
 
 const HELP: &[&str] = &[

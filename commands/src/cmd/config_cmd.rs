@@ -81,21 +81,10 @@ const fn sub(
     complexity: &'static str,
     handler: crate::table::Handler,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags: ADMIN | NOSCRIPT | LOADING | STALE,
-        first_key: 0,
-        last_key: 0,
-        step: 0,
-        acl: SUB_ACL,
-        group: "server",
-        since,
-        summary,
-        complexity,
-        handler,
-        subcommands: &[],
-    }
+    CommandSpec::new(name, arity, "server", handler)
+        .with_flags(ADMIN | NOSCRIPT | LOADING | STALE)
+        .with_acl(SUB_ACL)
+        .with_docs(since, summary, complexity)
 }
 
 /// Writes a HELP reply: one status line per entry, as Redis's `addReplyHelp`.

@@ -227,21 +227,10 @@ const fn admin_sub(
     summary: &'static str,
     handler: crate::table::Handler,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags: ADMIN | NOSCRIPT | LOADING | STALE,
-        first_key: 0,
-        last_key: 0,
-        step: 0,
-        acl: &["admin", "slow", "dangerous"],
-        group: "server",
-        since: "2.8.13",
-        summary,
-        complexity: "O(1)",
-        handler,
-        subcommands: &[],
-    }
+    CommandSpec::new(name, arity, "server", handler)
+        .with_flags(ADMIN | NOSCRIPT | LOADING | STALE)
+        .with_acl(&["admin", "slow", "dangerous"])
+        .with_docs("2.8.13", summary, "O(1)")
 }
 
 // As Redis's `commands.c` lists them (its replies follow a per-process random dict order).

@@ -104,21 +104,10 @@ const fn sub(
     summary: &'static str,
     handler: crate::table::Handler,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity: 2,
-        flags,
-        first_key: 0,
-        last_key: 0,
-        step: 0,
-        acl: &["slow"],
-        group: "server",
-        since: "4.0.0",
-        summary,
-        complexity: "O(1)",
-        handler,
-        subcommands: &[],
-    }
+    CommandSpec::new(name, 2, "server", handler)
+        .with_flags(flags)
+        .with_acl(&["slow"])
+        .with_docs("4.0.0", summary, "O(1)")
 }
 
 const SUBCOMMANDS: &[CommandSpec] = &[

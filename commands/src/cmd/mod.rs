@@ -6,6 +6,7 @@ pub mod bitmaps;
 pub mod blocking;
 pub mod client;
 mod client_tracking;
+mod cluster;
 pub mod command;
 pub mod config_cmd;
 pub mod connection;
@@ -19,6 +20,7 @@ pub mod keys;
 pub mod latency;
 pub mod lists;
 pub mod memory;
+pub mod module;
 pub mod monitor;
 pub mod persistence;
 pub mod pubsub;
@@ -63,6 +65,8 @@ pub const GROUPS: &[&[CommandSpec]] = &[
     transactions::COMMANDS,
     pubsub::COMMANDS,
     replication::COMMANDS,
+    cluster::COMMANDS,
+    module::COMMANDS,
     scripting::COMMANDS,
     scripting::functions::COMMANDS,
     streams::CORE_COMMANDS,

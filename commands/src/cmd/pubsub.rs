@@ -23,21 +23,10 @@ const fn sub_spec(
     complexity: &'static str,
     handler: crate::table::Handler,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags: SUB_FLAGS,
-        first_key: 0,
-        last_key: 0,
-        step: 0,
-        acl: &["pubsub", "slow"],
-        group: "pubsub",
-        since: "2.0.0",
-        summary,
-        complexity,
-        handler,
-        subcommands: &[],
-    }
+    CommandSpec::new(name, arity, "pubsub", handler)
+        .with_flags(SUB_FLAGS)
+        .with_acl(&["pubsub", "slow"])
+        .with_docs("2.0.0", summary, complexity)
 }
 
 /// A shard (un)subscribe command: its channels sit where keys would (Redis's key specs mark
@@ -49,13 +38,9 @@ const fn shard_spec(
     complexity: &'static str,
     handler: crate::table::Handler,
 ) -> CommandSpec {
-    CommandSpec {
-        first_key: 1,
-        last_key: -1,
-        step: 1,
-        since: "7.0.0",
-        ..sub_spec(name, arity, summary, complexity, handler)
-    }
+    sub_spec(name, arity, summary, complexity, handler)
+        .with_keys(1, -1, 1)
+        .with_docs("7.0.0", summary, complexity)
 }
 
 /// A PUBSUB subcommand.
@@ -68,21 +53,10 @@ const fn introspection(
     complexity: &'static str,
     handler: crate::table::Handler,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        first_key: 0,
-        last_key: 0,
-        step: 0,
-        acl,
-        group: "pubsub",
-        since: "2.8.0",
-        summary,
-        complexity,
-        handler,
-        subcommands: &[],
-    }
+    CommandSpec::new(name, arity, "pubsub", handler)
+        .with_flags(flags)
+        .with_acl(acl)
+        .with_docs("2.8.0", summary, complexity)
 }
 
 const SUBCOMMANDS: &[CommandSpec] = &[

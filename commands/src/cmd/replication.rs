@@ -1,4 +1,5 @@
-//! ROLE and WAIT (Redis's `roleCommand`, `waitCommand`) for a master that never has replicas:
+//! ROLE, WAIT and FAILOVER (Redis's `roleCommand`, `waitCommand`, `failoverCommand`) for a
+//! master that never has replicas:
 //! Ferrite does not replicate, so it is always a master, its replication offset stays 0 (as a
 //! Redis master's does while no replica ever connected), and no replica ever acknowledges.
 
@@ -9,6 +10,14 @@ use crate::table::{CommandSpec, flags::*};
 
 /// Table entries.
 pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("failover", -1, "server", failover)
+        .with_flags(ADMIN | NOSCRIPT | STALE)
+        .with_acl(&["admin", "slow", "dangerous"])
+        .with_docs(
+            "6.2.0",
+            "Start a coordinated failover between this server and one of its replicas.",
+            "O(1)",
+        ),
     CommandSpec {
         name: "role",
         arity: 1,
@@ -79,4 +88,47 @@ fn wait(ctx: &mut Ctx<'_>, args: Args<'_>) {
         0
     };
     park_keyless(ctx, Want::Acks, timeout_ms);
+}
+
+/// `FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms]`: Redis's argument checks, then the
+/// answer of a master without replicas (no failover is ever in progress).
+fn failover(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    if args.len() == 2 && args.get(1).eq_ignore_ascii_case(b"abort") {
+        ctx.reply.error("ERR No failover in progress.");
+        return;
+    }
+    let (mut timeout, mut force, mut to) = (0i64, false, false);
+    let mut j = 1;
+    while j < args.len() {
+        let a = args.get(j);
+        if a.eq_ignore_ascii_case(b"timeout") && j + 1 < args.len() && timeout == 0 {
+            let Some(ms) = parse_i64(args.get(j + 1)) else {
+                ctx.reply
+                    .error("ERR value is not an integer or out of range");
+                return;
+            };
+            if ms <= 0 {
+                ctx.reply
+                    .error("ERR FAILOVER timeout must be greater than 0");
+                return;
+            }
+            timeout = ms;
+            j += 2;
+        } else if a.eq_ignore_ascii_case(b"to") && j + 2 < args.len() && !to {
+            if parse_i64(args.get(j + 2)).is_none() {
+                ctx.reply
+                    .error("ERR value is not an integer or out of range");
+                return;
+            }
+            to = true;
+            j += 3;
+        } else if a.eq_ignore_ascii_case(b"force") && !force {
+            force = true;
+            j += 1;
+        } else {
+            ctx.syntax_error();
+            return;
+        }
+    }
+    ctx.reply.error("ERR FAILOVER requires connected replicas.");
 }

@@ -86,21 +86,10 @@ const fn admin_sub(
     complexity: &'static str,
     handler: crate::table::Handler,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags: ADMIN | LOADING | STALE,
-        first_key: 0,
-        last_key: 0,
-        step: 0,
-        acl: &["admin", "slow", "dangerous"],
-        group: "server",
-        since: "2.2.12",
-        summary,
-        complexity,
-        handler,
-        subcommands: &[],
-    }
+    CommandSpec::new(name, arity, "server", handler)
+        .with_flags(ADMIN | LOADING | STALE)
+        .with_acl(&["admin", "slow", "dangerous"])
+        .with_docs("2.2.12", summary, complexity)
 }
 
 // As Redis's `commands.c` lists them (its replies follow a per-process random dict order).

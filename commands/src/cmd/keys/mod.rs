@@ -21,21 +21,11 @@ const fn one_key(
     summary: &'static str,
     handler: crate::table::Handler,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl,
-        group: "generic",
-        since,
-        summary,
-        complexity: "O(1)",
-        handler,
-        subcommands: &[],
-    }
+    CommandSpec::new(name, arity, "generic", handler)
+        .with_flags(flags)
+        .with_keys(1, 1, 1)
+        .with_acl(acl)
+        .with_docs(since, summary, "O(1)")
 }
 
 const KW_FAST: &[&str] = &["keyspace", "write", "fast"];
@@ -335,21 +325,11 @@ const fn object_sub(
     summary: &'static str,
     handler: crate::table::Handler,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity: 3,
-        flags: READONLY,
-        first_key: 2,
-        last_key: 2,
-        step: 1,
-        acl: OBJECT_ACL,
-        group: "generic",
-        since,
-        summary,
-        complexity: "O(1)",
-        handler,
-        subcommands: &[],
-    }
+    CommandSpec::new(name, 3, "generic", handler)
+        .with_flags(READONLY)
+        .with_keys(2, 2, 1)
+        .with_acl(OBJECT_ACL)
+        .with_docs(since, summary, "O(1)")
 }
 
 const OBJECT_SUBCOMMANDS: &[CommandSpec] = &[

@@ -94,22 +94,11 @@ const fn run_spec(
     complexity: &'static str,
     handler: crate::table::Handler,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity: -3,
+    CommandSpec::new(name, -3, "scripting", handler)
         // EXCLUSIVE: a script may touch any key, and runs atomically.
-        flags: NOSCRIPT | SKIP_MONITOR | NO_MANDATORY_KEYS | STALE | EXCLUSIVE | extra,
-        first_key: 0,
-        last_key: 0,
-        step: 0,
-        acl: &["slow", "scripting"],
-        group: "scripting",
-        since,
-        summary,
-        complexity,
-        handler,
-        subcommands: &[],
-    }
+        .with_flags(NOSCRIPT | SKIP_MONITOR | NO_MANDATORY_KEYS | STALE | EXCLUSIVE | extra)
+        .with_acl(&["slow", "scripting"])
+        .with_docs(since, summary, complexity)
 }
 
 const fn script_sub(
@@ -120,21 +109,10 @@ const fn script_sub(
     complexity: &'static str,
     handler: crate::table::Handler,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        first_key: 0,
-        last_key: 0,
-        step: 0,
-        acl: &["slow", "scripting"],
-        group: "scripting",
-        since: "2.6.0",
-        summary,
-        complexity,
-        handler,
-        subcommands: &[],
-    }
+    CommandSpec::new(name, arity, "scripting", handler)
+        .with_flags(flags)
+        .with_acl(&["slow", "scripting"])
+        .with_docs("2.6.0", summary, complexity)
 }
 
 const SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[

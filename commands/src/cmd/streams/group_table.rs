@@ -20,40 +20,23 @@ const fn sub(
     complexity: &'static str,
     handler: Handler,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        first_key: 2,
-        last_key: 2,
-        step: 1,
-        acl,
-        group: "stream",
-        since,
-        summary,
-        complexity,
-        handler,
-        subcommands: &[],
-    }
+    CommandSpec::new(name, arity, "stream", handler)
+        .with_flags(flags)
+        .with_keys(2, 2, 1)
+        .with_acl(acl)
+        .with_docs(since, summary, complexity)
 }
 
 /// A HELP subcommand.
 const fn help(handler: Handler) -> CommandSpec {
-    CommandSpec {
-        name: "help",
-        arity: 2,
-        flags: LOADING | STALE,
-        first_key: 0,
-        last_key: 0,
-        step: 0,
-        acl: &["stream", "slow"],
-        group: "stream",
-        since: "5.0.0",
-        summary: "Show helpful text about the different subcommands",
-        complexity: "O(1)",
-        handler,
-        subcommands: &[],
-    }
+    CommandSpec::new("help", 2, "stream", handler)
+        .with_flags(LOADING | STALE)
+        .with_acl(&["stream", "slow"])
+        .with_docs(
+            "5.0.0",
+            "Show helpful text about the different subcommands",
+            "O(1)",
+        )
 }
 
 /// A command with one key at position 1 (one argument per table field).

@@ -71,25 +71,14 @@ const fn sub(
     complexity: &'static str,
     handler: crate::table::Handler,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        first_key: 0,
-        last_key: 0,
-        step: 0,
-        acl: if write {
+    CommandSpec::new(name, arity, "scripting", handler)
+        .with_flags(flags)
+        .with_acl(if write {
             &["write", "slow", "scripting"]
         } else {
             &["slow", "scripting"]
-        },
-        group: "scripting",
-        since: "7.0.0",
-        summary,
-        complexity,
-        handler,
-        subcommands: &[],
-    }
+        })
+        .with_docs("7.0.0", summary, complexity)
 }
 
 const SUBCOMMANDS: &[CommandSpec] = &[
