@@ -57,6 +57,8 @@ pub struct Client {
     pub blocked: Option<crate::blocking::BlockState>,
     /// Set by a handler that parks: the worker then leaves the command unconsumed.
     pub(crate) park: bool,
+    /// Set with `park` when CLIENT PAUSE postponed the command (no blocking state).
+    pub(crate) postponed: bool,
     /// The open transaction (between MULTI and EXEC/DISCARD).
     pub multi: Option<Box<MultiState>>,
     /// While EXEC runs the queue: its length and [`MultiState::memory`] (Redis still shows the

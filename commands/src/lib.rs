@@ -21,6 +21,7 @@ pub mod monitor;
 mod nested;
 pub mod notify;
 pub mod objects;
+pub mod pause;
 pub mod persist;
 pub mod pubsub;
 mod resolve;

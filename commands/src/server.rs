@@ -45,6 +45,8 @@ pub struct Server {
     pub aof: Aof,
     /// The Lua interpreter and the script cache.
     pub scripts: crate::cmd::scripting::Scripts,
+    /// CLIENT PAUSE.
+    pub pause: crate::pause::Pause,
     /// Client-side caching: which clients track which keys.
     pub tracking: crate::tracking::Tracking,
     /// SLOWLOG's entries, from every thread.
@@ -81,6 +83,7 @@ impl Server {
             persist: crate::persist::State::new(started_unix_ms / 1000),
             aof: Aof::default(),
             scripts: Default::default(),
+            pause: Default::default(),
             tracking: Default::default(),
             slowlog: Default::default(),
             latency: Default::default(),

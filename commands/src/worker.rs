@@ -57,6 +57,8 @@ pub struct Worker {
     mailbox: Vec<u64>,
     /// Commands waiting for their keys to be read back from disk.
     disk: DiskWaits,
+    /// Clients whose command a CLIENT PAUSE postponed, in order (also in `parked`).
+    postponed: Vec<u64>,
     /// Seed of `maxmemory` eviction's sampling.
     evict_seed: u64,
     /// Whether commands may park for disk reads: false for a worker no reactor drives (the AOF
@@ -97,6 +99,7 @@ impl Worker {
             deadlines: BinaryHeap::new(),
             mailbox: Vec::new(),
             disk: DiskWaits::default(),
+            postponed: Vec::new(),
             evict_seed: thread as u64 + 1,
             async_disk: true,
             feed: aof::Feed::default(),
@@ -194,6 +197,7 @@ impl Worker {
             obey: false,
             blocked: None,
             park: false,
+            postponed: false,
             multi: None,
             in_exec: None,
             watched: Vec::new(),
@@ -211,6 +215,9 @@ impl Worker {
     /// The connection closed.
     pub fn closed(&mut self, mut client: Client) {
         self.disk.forget(client.id);
+        if self.parked.remove(&client.id).is_some() {
+            self.postponed.retain(|&id| id != client.id);
+        }
         if client.blocked.is_some() {
             self.parked.remove(&client.id);
             self.session.enter();
@@ -500,6 +507,7 @@ impl Worker {
         }
         if Config::load(&self.server.config.maxmemory) != 0
             && self.busy.is_none()
+            && !self.server.pause.holds(now_ms)
             && !make_room(
                 &self.server,
                 &mut self.session,
@@ -519,6 +527,17 @@ impl Worker {
             let msg = b"ERR Replica can't interact with the keyspace";
             transactions::reject(client, args, out, msg, stats);
             count_rejected(stats, Some(id));
+            return;
+        }
+        // After the refusals, before queueing (a write inside MULTI waits too), as Redis's
+        // `processCommand`: a paused command parks unrun and runs when the pause ends.
+        if self
+            .server
+            .pause
+            .postpones(&self.server, client, spec, args, now_ms)
+        {
+            client.park = true;
+            client.postponed = true;
             return;
         }
         let queued = client.multi.is_some() && transactions::queues(args);
@@ -693,11 +712,14 @@ impl Worker {
             return;
         }
         let session = &mut self.session;
-        let (_, ms) = crate::latency::timed_ms(&self.server, || {
-            session.active_expire(now, ACTIVE_EXPIRE_BUCKETS_PER_TICK)
-        });
-        if let Some(ms) = ms {
-            crate::latency::add_if_needed(&self.server, "expire-cycle", ms);
+        // A pause keeps the dataset as it is: keys expire again once it ends.
+        if !self.server.pause.holds(now) {
+            let (_, ms) = crate::latency::timed_ms(&self.server, || {
+                session.active_expire(now, ACTIVE_EXPIRE_BUCKETS_PER_TICK)
+            });
+            if let Some(ms) = ms {
+                crate::latency::add_if_needed(&self.server, "expire-cycle", ms);
+            }
         }
         if Config::load32(&self.server.config.notify_keyspace_events) != 0 {
             crate::notify::flush(&self.server, &mut self.session, 0, &mut Vec::new());
@@ -709,6 +731,7 @@ impl Worker {
         if self.thread == 0 {
             crate::persist::cron(&self.server, &mut self.session);
         }
+        self.resume_postponed(now, resume);
         self.expire_parked(now, resume);
     }
 
@@ -721,7 +744,22 @@ impl Worker {
                 resume(token);
             }
         }
-        self.expire_parked(unix_ms(), resume);
+        let now = unix_ms();
+        self.resume_postponed(now, resume);
+        self.expire_parked(now, resume);
+    }
+
+    /// Once no pause holds (CLIENT UNPAUSE), runs the postponed commands again, in the order
+    /// they were postponed; one that is still covered parks again.
+    fn resume_postponed(&mut self, now: u64, resume: &mut dyn FnMut(u64)) {
+        if self.postponed.is_empty() || self.server.pause.holds(now) {
+            return;
+        }
+        for id in self.postponed.drain(..) {
+            if let Some(&token) = self.parked.get(&id) {
+                resume(token);
+            }
+        }
     }
 
     /// Number of clients of this thread parked in a blocking command.
@@ -744,8 +782,19 @@ impl Worker {
     }
 
     /// Records a client whose command just parked.
-    fn park(&mut self, client: &Client) {
-        if self.parked.insert(client.id, client.token).is_none()
+    fn park(&mut self, client: &mut Client) {
+        let first = self.parked.insert(client.id, client.token).is_none();
+        if client.postponed {
+            // Looked at again when the pause ends, or when CLIENT UNPAUSE wakes the thread.
+            client.postponed = false;
+            let at = i64::try_from(self.server.pause.retry_at()).unwrap_or(i64::MAX);
+            self.deadlines.push(Reverse((at, client.id)));
+            if !self.postponed.contains(&client.id) {
+                self.postponed.push(client.id);
+            }
+            return;
+        }
+        if first
             && let Some(state) = &client.blocked
             && state.deadline != 0
         {

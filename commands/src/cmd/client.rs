@@ -153,6 +153,24 @@ pub const COMMANDS: &[CommandSpec] = &[CommandSpec {
             "O(1)",
             super::client_tracking::trackinginfo,
         ),
+        sub(
+            "pause",
+            -3,
+            ADMIN,
+            "2.9.50",
+            "Stop processing commands from clients for some time",
+            "O(1)",
+            client_pause,
+        ),
+        sub(
+            "unpause",
+            2,
+            ADMIN,
+            "6.2.0",
+            "Resume processing of clients that were paused",
+            "O(N) Where N is the number of paused clients",
+            client_unpause,
+        ),
         CommandSpec {
             name: "help",
             arity: 2,
@@ -696,6 +714,55 @@ fn client_kill(ctx: &mut Ctx<'_>, args: Args<'_>) {
     } else {
         ctx.reply.int(killed);
     }
+}
+
+/// `CLIENT PAUSE timeout [WRITE|ALL]`: the mode is checked before the timeout, as Redis does.
+fn client_pause(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    if args.len() > 4 {
+        let msg = format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            String::from_utf8_lossy(&args.get(1)[..args.get(1).len().min(128)])
+        );
+        ctx.reply.error(&msg);
+        return;
+    }
+    let all = match args.try_get(3) {
+        None => true,
+        Some(m) if eq_ignore_case(m, "all") => true,
+        Some(m) if eq_ignore_case(m, "write") => false,
+        Some(_) => {
+            ctx.reply
+                .error("ERR CLIENT PAUSE mode must be WRITE or ALL");
+            return;
+        }
+    };
+    // Redis's `getTimeoutFromObjectOrReply(.., UNIT_MILLISECONDS)`: a positive timeout is added
+    // to the clock, 0 stays 0 (a pause that is already over).
+    let Some(ms) = parse_i64(args.get(2)) else {
+        ctx.reply
+            .error("ERR timeout is not an integer or out of range");
+        return;
+    };
+    if ms < 0 {
+        ctx.reply.error("ERR timeout is negative");
+        return;
+    }
+    let end = if ms > 0 {
+        ctx.now_ms.saturating_add(ms as u64)
+    } else {
+        0
+    };
+    ctx.server.pause.pause(end, all, ctx.now_ms);
+    ctx.reply.ok();
+}
+
+/// `CLIENT UNPAUSE`: every thread resumes its postponed clients.
+fn client_unpause(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    ctx.server.pause.unpause();
+    for thread in 0..ctx.server.threads {
+        ctx.server.wake(thread);
+    }
+    ctx.reply.ok();
 }
 
 #[cfg(test)]

@@ -1,0 +1,142 @@
+//! CLIENT PAUSE against redis-server 7.0.15: the same steps on both servers, each reply (or
+//! that none came within a moment, because the command was postponed) compared byte for byte.
+//! WRITE postpones writes, PUBLISH, scripts that may write and a transaction's queued writes,
+//! not reads or `no-writes` scripts; CLIENT UNPAUSE runs the postponed commands; ALL postpones
+//! everything, CLIENT UNPAUSE included, until the deadline. Ferrite runs two reactor threads,
+//! so the paused clients are spread over both.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Conn, Ferrite, RedisServer, escape};
+
+per_backend!(client_pause_matches_redis);
+
+/// What a command got: its reply, or that none came yet.
+const WAITS: &[u8] = b"<waits>";
+
+fn client_pause_matches_redis(backend: &str) {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let ferrite = Ferrite::start(backend, &["--threads", "2"]);
+    let expected = scenario(redis.port);
+    let got = scenario(ferrite.port);
+    for ((step, want), (_, have)) in expected.iter().zip(&got) {
+        assert_eq!(
+            escape(have),
+            escape(want),
+            "{}: step {step:?} differs from redis-server",
+            ferrite.name
+        );
+    }
+    assert_eq!(got.len(), expected.len());
+}
+
+/// Sends a command and reads its reply if one comes within 300 ms.
+fn send(t: &mut Vec<(String, Vec<u8>)>, label: &str, c: &mut Conn, args: &[&str]) {
+    let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    c.send(&args);
+    read(t, label, c, Duration::from_millis(300));
+}
+
+/// Reads one reply, waiting at most `wait`.
+fn read(t: &mut Vec<(String, Vec<u8>)>, label: &str, c: &mut Conn, wait: Duration) {
+    c.stream.set_read_timeout(Some(wait)).unwrap();
+    let reply = c.try_read_reply().unwrap_or_else(|_| WAITS.to_vec());
+    c.stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    t.push((label.to_string(), reply));
+}
+
+fn scenario(port: u16) -> Vec<(String, Vec<u8>)> {
+    let mut t = Vec::new();
+    let [mut p, mut a, mut b, mut c, mut d] = [0; 5].map(|_| Conn::connect(port));
+    send(&mut t, "set before", &mut a, &["SET", "k", "1"]);
+    send(
+        &mut t,
+        "script load",
+        &mut a,
+        &["SCRIPT", "LOAD", "return 1"],
+    );
+
+    send(
+        &mut t,
+        "pause write",
+        &mut p,
+        &["CLIENT", "PAUSE", "100000", "WRITE"],
+    );
+    send(&mut t, "read runs", &mut a, &["GET", "k"]);
+    send(&mut t, "ping runs", &mut a, &["PING"]);
+    send(&mut t, "write waits", &mut b, &["SET", "k", "2"]);
+    send(&mut t, "multi", &mut a, &["MULTI"]);
+    send(&mut t, "queued write waits", &mut a, &["INCR", "k"]);
+    send(&mut t, "script waits", &mut c, &["EVAL", "return 1", "0"]);
+    let ro = "#!lua flags=no-writes\nreturn redis.call('get', 'k')";
+    send(&mut t, "no-writes script runs", &mut d, &["EVAL", ro, "0"]);
+    send(&mut t, "publish waits", &mut d, &["PUBLISH", "ch", "m"]);
+    send(&mut t, "unpause", &mut p, &["CLIENT", "UNPAUSE"]);
+    for (label, conn) in [
+        ("postponed write", &mut b),
+        ("postponed queued write", &mut a),
+        ("postponed script", &mut c),
+        ("postponed publish", &mut d),
+    ] {
+        read(&mut t, label, conn, Duration::from_secs(5));
+    }
+    send(&mut t, "exec", &mut a, &["EXEC"]);
+    send(&mut t, "after", &mut a, &["GET", "k"]);
+
+    // A transaction queued before the pause: its EXEC waits.
+    send(&mut t, "multi 2", &mut a, &["MULTI"]);
+    send(&mut t, "queue 2", &mut a, &["SET", "k", "3"]);
+    send(
+        &mut t,
+        "pause write 2",
+        &mut p,
+        &["CLIENT", "PAUSE", "100000", "WRITE"],
+    );
+    send(&mut t, "exec waits", &mut a, &["EXEC"]);
+    send(&mut t, "read-only exec runs", &mut b, &["MULTI"]);
+    send(&mut t, "read-only queued", &mut b, &["GET", "k"]);
+    send(&mut t, "read-only exec", &mut b, &["EXEC"]);
+    send(&mut t, "unpause 2", &mut p, &["CLIENT", "UNPAUSE"]);
+    read(&mut t, "postponed exec", &mut a, Duration::from_secs(5));
+
+    // ALL: everything waits for the deadline, CLIENT UNPAUSE too.
+    send(
+        &mut t,
+        "pause all",
+        &mut p,
+        &["CLIENT", "PAUSE", "1200", "ALL"],
+    );
+    send(&mut t, "ping waits", &mut a, &["PING"]);
+    send(&mut t, "unpause waits", &mut b, &["CLIENT", "UNPAUSE"]);
+    send(&mut t, "the pauser waits", &mut p, &["GET", "k"]);
+    for (label, conn) in [("ping", &mut a), ("unpause", &mut b), ("get", &mut p)] {
+        read(&mut t, label, conn, Duration::from_secs(5));
+    }
+    // A longer pause extends a shorter one; a write pause under an ALL one stays ALL.
+    send(
+        &mut t,
+        "pause all 2",
+        &mut p,
+        &["CLIENT", "PAUSE", "600", "ALL"],
+    );
+    send(
+        &mut t,
+        "pause write 3",
+        &mut c,
+        &["CLIENT", "PAUSE", "100", "WRITE"],
+    );
+    read(
+        &mut t,
+        "pause write 3 waits for all",
+        &mut c,
+        Duration::from_secs(5),
+    );
+    send(&mut t, "read after", &mut a, &["GET", "k"]);
+    t
+}
