@@ -61,7 +61,7 @@ fn parse_file(text: &str) -> Result<Vec<Case>, String> {
             });
             continue;
         }
-        if line.is_empty() || line.starts_with('#') {
+        if line.is_empty() || line.starts_with('#') || line.starts_with("!server-args") {
             continue;
         }
         let step = if let Some(rest) = line.strip_prefix('!') {
@@ -303,10 +303,17 @@ fn run_file(path: &Path, backend: &str, verbose: bool) -> FileReport {
             return rep;
         }
     };
-    let Some(redis) = RedisServer::start() else {
+    // `!server-args ...` lines: configuration both servers start with.
+    let extra: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("!server-args"))
+        .flat_map(|a| a.split_whitespace().map(str::to_string))
+        .collect();
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let Some(redis) = RedisServer::start_with(&extra) else {
         return rep;
     };
-    let mut ferrite = Ferrite::start(backend, &["--threads", "2"]);
+    let mut ferrite = Ferrite::start(backend, &[&["--threads", "2"][..], &extra].concat());
     let mut r = Side {
         port: redis.port,
         name: "redis",

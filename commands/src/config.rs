@@ -120,6 +120,8 @@ const FSYNC: &[&str] = &["everysec", "always", "no"];
 /// `copy-reads-to-tail`: never, after every disk read, after a repeated one.
 const COPY_READS: &[&str] = &["no", "yes", "repeated"];
 const IO_BACKENDS: &[&str] = &["auto", "uring", "epoll"];
+/// Who may run a protected command (DEBUG, MODULE LOAD): nobody, everybody, loopback clients.
+const PROTECTED_ACTION: &[&str] = &["no", "yes", "local"];
 
 /// Every parameter, in the order `CONFIG GET *` lists them. Limits and texts are Redis 7.0.15's.
 const PARAMS: &[Param] = &[
@@ -147,6 +149,18 @@ const PARAMS: &[Param] = &[
     param("daemonize", Kind::Bool, "no", IMMUTABLE),
     param("pidfile", Kind::Str, "", IMMUTABLE),
     param("protected-mode", Kind::Bool, "yes", 0),
+    param(
+        "enable-debug-command",
+        Kind::Enum(PROTECTED_ACTION),
+        "no",
+        IMMUTABLE,
+    ),
+    param(
+        "enable-module-command",
+        Kind::Enum(PROTECTED_ACTION),
+        "no",
+        IMMUTABLE,
+    ),
     param("dir", Kind::Str, "", PROTECTED),
     param("dbfilename", Kind::Str, "dump.rdb", PROTECTED),
     // Redis's built-in save points (redis-server without a config file).

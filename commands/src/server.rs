@@ -47,6 +47,8 @@ pub struct Server {
     pub scripts: crate::cmd::scripting::Scripts,
     /// CLIENT PAUSE.
     pub pause: crate::pause::Pause,
+    /// Whether the active expiry cycle runs (DEBUG SET-ACTIVE-EXPIRE).
+    pub active_expire: std::sync::atomic::AtomicBool,
     /// Client-side caching: which clients track which keys.
     pub tracking: crate::tracking::Tracking,
     /// SLOWLOG's entries, from every thread.
@@ -84,6 +86,7 @@ impl Server {
             aof: Aof::default(),
             scripts: Default::default(),
             pause: Default::default(),
+            active_expire: std::sync::atomic::AtomicBool::new(true),
             tracking: Default::default(),
             slowlog: Default::default(),
             latency: Default::default(),

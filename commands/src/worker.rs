@@ -442,11 +442,12 @@ impl Worker {
                 return;
             }
         };
-        // Redis's `CMD_PROTECTED` check, before authentication: the only protected commands
-        // (MODULE LOAD/LOADEX/UNLOAD) are refused as with `enable-module-command no`.
-        if spec.has(flags::PROTECTED) {
-            let msg = crate::cmd::module::REFUSED.as_bytes();
-            transactions::reject(client, args, out, msg, stats);
+        // Redis's `CMD_PROTECTED` check, before authentication: DEBUG and MODULE LOAD/LOADEX/
+        // UNLOAD run only where `enable-debug-command` / `enable-module-command` allow.
+        if spec.has(flags::PROTECTED)
+            && let Some(msg) = protected_refusal(&self.server.config, client, spec)
+        {
+            transactions::reject(client, args, out, msg.as_bytes(), stats);
             count_rejected(stats, Some(id));
             return;
         }
@@ -713,7 +714,7 @@ impl Worker {
         }
         let session = &mut self.session;
         // A pause keeps the dataset as it is: keys expire again once it ends.
-        if !self.server.pause.holds(now) {
+        if !self.server.pause.holds(now) && self.server.active_expire.load(Ordering::Relaxed) {
             let (_, ms) = crate::latency::timed_ms(&self.server, || {
                 session.active_expire(now, ACTIVE_EXPIRE_BUCKETS_PER_TICK)
             });
@@ -1141,4 +1142,30 @@ fn may_grow(client: &Client, spec: &CommandSpec) -> bool {
         Some(_) => !matches!(spec.name, "discard" | "quit" | "reset"),
         None => false,
     }
+}
+
+/// Why `client` may not run the protected command `spec` (Redis's `allowProtectedAction`), if
+/// it may not: its option is `no`, or `local` and the client is not on the loopback.
+fn protected_refusal(config: &Config, client: &Client, spec: &CommandSpec) -> Option<String> {
+    let (command, option) = if spec.name == "debug" {
+        ("DEBUG", "enable-debug-command")
+    } else {
+        ("MODULE", "enable-module-command")
+    };
+    let allowed = match config.value(option).as_deref() {
+        Some("yes") => true,
+        Some("local") => {
+            client.shared.addr.starts_with("127.0.0.1:")
+                || client.shared.addr.starts_with("[::1]:")
+                || client.shared.addr.starts_with("::1:")
+        }
+        _ => false,
+    };
+    (!allowed).then(|| {
+        format!(
+            "ERR {command} command not allowed. If the {option} option is set to \"local\", you \
+             can run it from a local connection, otherwise you need to set this option in the \
+             configuration file, and then restart the server."
+        )
+    })
 }

@@ -11,6 +11,7 @@ pub mod command;
 pub mod config_cmd;
 pub mod connection;
 pub mod db;
+mod debug;
 pub mod dump;
 pub mod geo;
 pub mod hashes;
@@ -20,7 +21,7 @@ pub mod keys;
 pub mod latency;
 pub mod lists;
 pub mod memory;
-pub mod module;
+mod module;
 pub mod monitor;
 pub mod persistence;
 pub mod pubsub;
@@ -67,6 +68,7 @@ pub const GROUPS: &[&[CommandSpec]] = &[
     replication::COMMANDS,
     cluster::COMMANDS,
     module::COMMANDS,
+    debug::COMMANDS,
     scripting::COMMANDS,
     scripting::functions::COMMANDS,
     streams::CORE_COMMANDS,

@@ -333,6 +333,17 @@ pub fn load_file(
     session: &mut Session,
     now_ms: u64,
 ) -> Result<Option<Loaded>, LoadError> {
+    load_file_with(path, session, now_ms, false)
+}
+
+/// [`load_file`], where `merge` lets a loaded key replace one the store holds (Redis's
+/// `RDBFLAGS_ALLOW_DUP`, DEBUG RELOAD MERGE) instead of failing the load.
+pub fn load_file_with(
+    path: &Path,
+    session: &mut Session,
+    now_ms: u64,
+    merge: bool,
+) -> Result<Option<Loaded>, LoadError> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -346,7 +357,7 @@ pub fn load_file(
     // dump, which nothing truncates while the server starts (a concurrent truncation would
     // fault, not corrupt memory we hand out: every value is copied into the store).
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(LoadError::Io)?;
-    load_bytes(&map, session, now_ms).map(|(loaded, _)| Some(loaded))
+    load_bytes_with(&map, session, now_ms, merge).map(|(loaded, _)| Some(loaded))
 }
 
 /// Loads the RDB data at the start of `buf` into the store through `session`; returns what
@@ -356,9 +367,18 @@ pub fn load_bytes(
     session: &mut Session,
     now_ms: u64,
 ) -> Result<(Loaded, usize), LoadError> {
+    load_bytes_with(buf, session, now_ms, false)
+}
+
+fn load_bytes_with(
+    buf: &[u8],
+    session: &mut Session,
+    now_ms: u64,
+    merge: bool,
+) -> Result<(Loaded, usize), LoadError> {
     let databases = session.store().databases();
     parse_prefix(buf, databases, now_ms, |db, key, value, expire_at| {
-        if session.exists(db, &key, now_ms) {
+        if !merge && session.exists(db, &key, now_ms) {
             return Err(LoadError::Duplicate(key, db));
         }
         match value {

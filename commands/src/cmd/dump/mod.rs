@@ -21,6 +21,22 @@ use crate::objects::Collection;
 use crate::table::{CommandSpec, flags::*};
 
 use rdb::Decoded;
+pub(crate) use rdb::quicklist_nodes;
+
+/// The bytes a string value takes in an RDB file, type byte excluded (Redis's
+/// `rdbSavedObjectLen`, DEBUG OBJECT's `serializedlength`).
+pub(crate) fn serialized_string_len(s: &[u8]) -> usize {
+    let mut out = Vec::new();
+    rdb::encode_string(&mut out, None, s);
+    out.len() - 1
+}
+
+/// [`serialized_string_len`] of a collection.
+pub(crate) fn serialized_collection_len(c: &Collection) -> usize {
+    let mut out = Vec::new();
+    rdb::encode_collection(&mut out, None, c);
+    out.len() - 1
+}
 
 /// `DUMP key`
 fn dump(ctx: &mut Ctx<'_>, args: Args<'_>) {

@@ -138,7 +138,8 @@ fn listpack_score(score: f64) -> Vec<u8> {
 }
 
 /// The quicklist of a list: listpack nodes filled as RPUSH fills them.
-fn put_quicklist(out: &mut Vec<u8>, list: &List) {
+/// The listpacks of the quicklist Redis would hold `list` in (its nodes, as RDB saves them).
+pub(crate) fn quicklist_nodes(list: &List) -> Vec<Vec<u8>> {
     let mut nodes: Vec<Vec<u8>> = Vec::new();
     let mut cur = ListpackWriter::new();
     for e in list.iter() {
@@ -151,6 +152,11 @@ fn put_quicklist(out: &mut Vec<u8>, list: &List) {
     if !cur.is_empty() {
         nodes.push(cur.finish());
     }
+    nodes
+}
+
+fn put_quicklist(out: &mut Vec<u8>, list: &List) {
+    let nodes = quicklist_nodes(list);
     put_len(out, nodes.len() as u64);
     for n in &nodes {
         put_len(out, NODE_PACKED);

@@ -9,6 +9,8 @@ mod scan;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub(crate) use object::{collection_encoding, string_encoding, string_refcount};
+
 use crate::table::{CommandSpec, flags::*};
 
 /// A keyspace command with one key at position 1, the usual shape here.

@@ -27,7 +27,7 @@ fn as_int(value: &[u8]) -> Option<i64> {
 /// The encoding Redis would report for a string stored by SET. Ferrite keeps no per-value
 /// encoding, so a value Redis would hold as `raw` after APPEND or SETRANGE shows as what SET
 /// would have made of the same bytes.
-pub(super) fn string_encoding(value: &[u8]) -> &'static str {
+pub(crate) fn string_encoding(value: &[u8]) -> &'static str {
     if as_int(value).is_some() {
         "int"
     } else if value.len() <= EMBSTR_SIZE_LIMIT {
@@ -38,7 +38,7 @@ pub(super) fn string_encoding(value: &[u8]) -> &'static str {
 }
 
 /// Redis's refcount for a stored string: shared integers report `INT_MAX`, anything else 1.
-pub(super) fn string_refcount(value: &[u8]) -> i64 {
+pub(crate) fn string_refcount(value: &[u8]) -> i64 {
     match as_int(value) {
         Some(v) if (0..SHARED_INTEGERS).contains(&v) => SHARED_REFCOUNT,
         _ => 1,
@@ -53,7 +53,7 @@ pub(super) fn object(ctx: &mut Ctx<'_>, _args: Args<'_>) {
 
 /// The encoding Redis 7.0 would report for a collection, with the default `*-max-*`
 /// thresholds.
-pub(super) fn collection_encoding(object: &dyn StoreObject) -> &'static str {
+pub(crate) fn collection_encoding(object: &dyn StoreObject) -> &'static str {
     let limits = Limits::default();
     match Collection::of(object) {
         Some(Collection::List(l)) => l.encoding_name(&limits),

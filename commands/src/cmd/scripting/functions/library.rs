@@ -383,7 +383,7 @@ impl Functions {
     }
 
     /// FUNCTION FLUSH: no libraries, and a fresh interpreter when one is next needed.
-    pub(super) fn flush(&self) {
+    pub(crate) fn flush(&self) {
         *self.lock() = None;
         for figure in [
             &self.lua_memory,

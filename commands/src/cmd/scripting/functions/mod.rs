@@ -535,10 +535,16 @@ impl super::Scripts {
     /// Loads libraries read from an RDB file (`rdbFunctionLoad` at start-up): no time limit,
     /// and a library that already exists is an error, as in Redis.
     pub fn load_libraries(&self, codes: &[Vec<u8>]) -> Result<(), String> {
+        self.load_libraries_replacing(codes, false)
+    }
+
+    /// [`load_libraries`](Self::load_libraries), letting each library replace one of the same
+    /// name when `replace` (DEBUG RELOAD MERGE).
+    pub fn load_libraries_replacing(&self, codes: &[Vec<u8>], replace: bool) -> Result<(), String> {
         self.functions
             .with(&self.rand, &self.running, |reg| {
                 codes.iter().try_for_each(|code| {
-                    Registry::create(&reg.interp, &mut reg.set, code, false, None).map(drop)
+                    Registry::create(&reg.interp, &mut reg.set, code, replace, None).map(drop)
                 })
             })
             .and_then(|r| r)
