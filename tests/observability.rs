@@ -16,6 +16,7 @@ per_backend!(
     noauth_is_a_rejected_call,
     client_list_flags_and_counts,
     blocked_calls_count_as_redis,
+    memory_stats_has_redis_fields,
 );
 
 /// The text of a bulk (RESP2) reply.
@@ -398,4 +399,56 @@ fn blocking_scenario(port: u16) -> (Vec<String>, Vec<(String, String)>) {
         .collect();
     cmds.sort();
     (cmds, info(&mut b, "errorstats"))
+}
+
+/// MEMORY STATS in RESP2: the names (every other element, databases' maps as one element each)
+/// and the integer values by name.
+fn memory_stats(c: &mut Conn) -> (Vec<String>, std::collections::HashMap<String, i64>) {
+    let reply = c.cmd_str(&["MEMORY", "STATS"]);
+    let (_, elems) = common::split_aggregate(&reply).expect("MEMORY STATS is an array");
+    let mut names = Vec::new();
+    let mut ints = std::collections::HashMap::new();
+    for pair in elems.chunks(2) {
+        let name = text(&pair[0]);
+        if let Some(v) = pair[1].strip_prefix(b":") {
+            let v = String::from_utf8_lossy(v).trim_end().parse().unwrap();
+            ints.insert(name.clone(), v);
+        }
+        names.push(name);
+    }
+    (names, ints)
+}
+
+/// MEMORY STATS names Redis 7.0.15's figures in Redis's order (databases with keys included)
+/// and agrees with INFO and DBSIZE; MALLOC-STATS answers as Redis built on the C allocator.
+fn memory_stats_has_redis_fields(backend: &str) {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let f = Ferrite::start(backend, &["--threads", "2"]);
+    let mut all = Vec::new();
+    for port in [redis.port, f.port] {
+        let mut c = Conn::connect(port);
+        c.cmd_str(&["SET", "a", "1"]);
+        c.cmd_str(&["SELECT", "3"]);
+        c.cmd_str(&["RPUSH", "l", "x", "y"]);
+        c.cmd_str(&["SET", "b", "2"]);
+        c.cmd_str(&["SELECT", "0"]);
+        all.push(memory_stats(&mut c));
+    }
+    assert_eq!(all[1].0, all[0].0, "{}: MEMORY STATS fields", f.name);
+    let ints = &all[1].1;
+    assert_eq!(ints["keys.count"], 3);
+    let mut c = f.conn();
+    let used: i64 = info(&mut c, "memory")
+        .into_iter()
+        .find(|(k, _)| k == "used_memory")
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap();
+    assert!((ints["total.allocated"] - used).abs() < 1 << 20);
+    assert!(ints["peak.allocated"] >= ints["total.allocated"]);
+    assert_eq!(
+        text(&c.cmd_str(&["MEMORY", "MALLOC-STATS"])),
+        "Stats not supported for the current allocator"
+    );
 }

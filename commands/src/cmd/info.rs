@@ -293,15 +293,49 @@ fn tiering(ctx: &Ctx<'_>, out: &mut String) {
     field!(out, "tier_payloads_evicted", "{}", store.evicted_payloads());
 }
 
+/// The memory figures INFO memory and MEMORY STATS share.
+pub(crate) struct MemoryFigures {
+    /// `used_memory`: the log in memory, the index, the clients.
+    pub used: u64,
+    /// `used_memory_peak`.
+    pub peak: u64,
+    /// `used_memory_overhead`: the index and the clients.
+    pub overhead: u64,
+    /// `mem_clients_normal`.
+    pub clients: u64,
+    /// The process's resident set.
+    pub rss: u64,
+}
+
+impl MemoryFigures {
+    /// The figures now (the peak is the process's highest `used` seen by either command).
+    pub(crate) fn now(s: &crate::server::Server) -> Self {
+        static PEAK: AtomicU64 = AtomicU64::new(0);
+        let st = s.store.stats();
+        let clients = s.clients.len() as u64 * CLIENT_MEMORY_ESTIMATE;
+        let overhead = st.index_memory_bytes.saturating_add(clients);
+        let used = st.log_memory_bytes.saturating_add(overhead);
+        let peak = PEAK.fetch_max(used, Ordering::Relaxed).max(used);
+        MemoryFigures {
+            used,
+            peak,
+            overhead,
+            clients,
+            rss: rss_bytes(),
+        }
+    }
+}
+
 fn memory(ctx: &Ctx<'_>, out: &mut String) {
-    static PEAK: AtomicU64 = AtomicU64::new(0);
     let s = ctx.server;
     let st = s.store.stats();
-    let clients = s.clients.len() as u64 * CLIENT_MEMORY_ESTIMATE;
-    let overhead = st.index_memory_bytes.saturating_add(clients);
-    let used = st.log_memory_bytes.saturating_add(overhead);
-    let peak = PEAK.fetch_max(used, Ordering::Relaxed).max(used);
-    let rss = rss_bytes();
+    let MemoryFigures {
+        used,
+        peak,
+        overhead,
+        clients,
+        rss,
+    } = MemoryFigures::now(s);
     let total = total_system_memory();
     let maxmemory = Config::load(&s.config.maxmemory);
     let pct = |a: u64, b: u64| {

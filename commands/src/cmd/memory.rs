@@ -70,6 +70,94 @@ fn doctor(ctx: &mut Ctx<'_>, _args: Args<'_>) {
     );
 }
 
+/// `MEMORY MALLOC-STATS`: what Redis answers when built on the C library's allocator, as
+/// Ferrite is (INFO `mem_allocator:libc`).
+fn malloc_stats(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    ctx.reply
+        .verbatim("txt", b"Stats not supported for the current allocator");
+}
+
+/// `MEMORY STATS`: Redis's `getMemoryOverheadData` report from the figures INFO memory shows.
+/// The allocator's own figures are derived as Redis derives them when its allocator reports
+/// none (the C library's): allocated is `used_memory`, active and resident are the resident set
+/// less the Lua heaps. Each database's main table is its keys' share of the index (16 bytes
+/// per key); expiry times live in the records, so there is no separate expires table.
+fn stats(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let s = ctx.server;
+    let m = crate::cmd::info::MemoryFigures::now(s);
+    let scripts = &s.scripts;
+    let lua = scripts.lua_memory.load(Relaxed) + scripts.functions.lua_memory.load(Relaxed);
+    let store = &s.store;
+    let dbs: Vec<(usize, u64)> = (0..store.databases().min(256))
+        .map(|db| (db, store.db_size(db as u8)))
+        .filter(|&(_, keys)| keys > 0)
+        .collect();
+    let keys: u64 = dbs.iter().map(|&(_, k)| k).sum();
+    let startup = 0u64;
+    let net = m.used.saturating_sub(startup);
+    let dataset = store.dataset_bytes();
+    let allocated = m.used;
+    let resident = m.rss.saturating_sub(lua);
+    let active = resident;
+    // Redis keeps these ratios as C floats.
+    let ratio = |a: u64, b: u64| f64::from(a as f32 / b as f32);
+    let percent = |a: u64, b: u64| f64::from(a as f32 * 100.0 / b as f32);
+    let diff = |a: u64, b: u64| a as i64 - b as i64;
+    let r = &mut ctx.reply;
+    r.map_len(27 + dbs.len());
+    let int = |r: &mut crate::resp::Reply<'_>, name: &str, v: i64| {
+        r.bulk(name.as_bytes());
+        r.int(v);
+    };
+    int(r, "peak.allocated", m.peak as i64);
+    int(r, "total.allocated", m.used as i64);
+    int(r, "startup.allocated", startup as i64);
+    int(r, "replication.backlog", 0);
+    int(r, "clients.slaves", 0);
+    int(r, "clients.normal", m.clients as i64);
+    int(r, "cluster.links", 0);
+    int(r, "aof.buffer", 0);
+    int(r, "lua.caches", scripts.bodies_memory.load(Relaxed) as i64);
+    int(
+        r,
+        "functions.caches",
+        scripts.functions.overhead.load(Relaxed) as i64,
+    );
+    for &(db, n) in &dbs {
+        r.bulk(format!("db.{db}").as_bytes());
+        r.map_len(3);
+        int(r, "overhead.hashtable.main", (n * 16) as i64);
+        int(r, "overhead.hashtable.expires", 0);
+        int(r, "overhead.hashtable.slot-to-keys", 0);
+    }
+    int(r, "overhead.total", m.overhead as i64);
+    int(r, "keys.count", keys as i64);
+    int(
+        r,
+        "keys.bytes-per-key",
+        net.checked_div(keys).unwrap_or(0) as i64,
+    );
+    int(r, "dataset.bytes", dataset as i64);
+    let double = |r: &mut crate::resp::Reply<'_>, name: &str, v: f64| {
+        r.bulk(name.as_bytes());
+        r.double(v);
+    };
+    double(r, "dataset.percentage", percent(dataset, net));
+    double(r, "peak.percentage", percent(m.used, m.peak));
+    int(r, "allocator.allocated", allocated as i64);
+    int(r, "allocator.active", active as i64);
+    int(r, "allocator.resident", resident as i64);
+    double(r, "allocator-fragmentation.ratio", ratio(active, allocated));
+    int(r, "allocator-fragmentation.bytes", diff(active, allocated));
+    double(r, "allocator-rss.ratio", ratio(resident, active));
+    int(r, "allocator-rss.bytes", diff(resident, active));
+    double(r, "rss-overhead.ratio", ratio(m.rss, resident));
+    int(r, "rss-overhead.bytes", diff(m.rss, resident));
+    double(r, "fragmentation", ratio(m.rss, m.used));
+    int(r, "fragmentation.bytes", diff(m.rss, m.used));
+}
+
 /// `MEMORY PURGE`: nothing to hand back to the allocator on demand.
 fn purge(ctx: &mut Ctx<'_>, _args: Args<'_>) {
     ctx.reply.ok();
@@ -127,7 +215,15 @@ const SUBCOMMANDS: &[CommandSpec] = &[
         subcommands: &[],
     },
     sub("doctor", 0, "Outputs memory problems report", doctor),
+    CommandSpec::new("malloc-stats", 2, "server", malloc_stats)
+        .with_acl(&["slow"])
+        .with_docs(
+            "4.0.0",
+            "Show allocator internal stats",
+            "Depends on how much memory is allocated, could be slow",
+        ),
     sub("purge", 0, "Ask the allocator to release memory", purge),
+    sub("stats", 0, "Show memory usage details", stats),
     sub(
         "help",
         LOADING | STALE,
