@@ -146,38 +146,50 @@ fn scenario(port: u16, all_answer: bool) -> Transcript {
 }
 
 /// Sends PING on every probe once the script must be busy: the BUSY reply (every answer must
-/// be the same), with the probes that answered first in `probes`, and the indexes of those
-/// that did not answer (Ferrite's script thread).
+/// be the same), with a probe that answered moved to `probes[0]`, and the indexes of those
+/// that did not answer within two seconds (Ferrite's script thread).
 fn probe(probes: &mut [Conn], all_answer: bool) -> (Vec<u8>, Vec<usize>) {
     std::thread::sleep(Duration::from_millis(300));
     for p in probes.iter_mut() {
         p.send(&[b"PING"]);
     }
-    std::thread::sleep(Duration::from_millis(200));
-    let mut busy: Option<Vec<u8>> = None;
-    let mut waiting = Vec::new();
-    for (i, p) in probes.iter_mut().enumerate() {
-        p.stream
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        match p.try_read_reply() {
-            Ok(reply) => {
-                if let Some(b) = &busy {
-                    assert_eq!(escape(&reply), escape(b), "probes answer alike");
-                }
-                busy = Some(reply);
+    // One deadline for all: a busy machine may be slow to answer, but the script's thread
+    // does not answer at all until the script ends.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let mut answers: Vec<Option<Vec<u8>>> = vec![None; probes.len()];
+    while std::time::Instant::now() < deadline && answers.iter().any(Option::is_none) {
+        for (p, answer) in probes.iter_mut().zip(answers.iter_mut()) {
+            if answer.is_some() {
+                continue;
             }
-            Err(_) => waiting.push(i),
+            p.stream
+                .set_read_timeout(Some(Duration::from_millis(10)))
+                .unwrap();
+            if let Ok(reply) = p.try_read_reply() {
+                *answer = Some(reply);
+            }
         }
+    }
+    for p in probes.iter_mut() {
         p.stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
     }
+    let mut waiting: Vec<usize> = (0..probes.len())
+        .filter(|&i| answers[i].is_none())
+        .collect();
     assert!(
         !all_answer || waiting.is_empty(),
         "redis-server answers every probe"
     );
-    let busy = busy.expect("no probe was answered while the script was busy");
+    let replies: Vec<&Vec<u8>> = answers.iter().flatten().collect();
+    let busy = (*replies
+        .first()
+        .expect("no probe was answered while the script was busy"))
+    .clone();
+    for r in &replies {
+        assert_eq!(escape(r), escape(&busy), "probes answer alike");
+    }
     // A probe that answered goes first: the steps use probes[0].
     let first = (0..probes.len()).find(|i| !waiting.contains(i)).unwrap();
     probes.swap(0, first);
