@@ -150,15 +150,16 @@ fn sleep_stops_every_client(backend: &str) {
     for o in &mut others {
         assert_eq!(o.cmd_str(&["PING"]), b"+PONG\r\n");
     }
-    a.send(&[b"DEBUG", b"SLEEP", b"0.6"]);
-    std::thread::sleep(Duration::from_millis(100));
+    a.send(&[b"DEBUG", b"SLEEP", b"1.5"]);
+    // Time for the sleep to start, on a loaded machine too.
+    std::thread::sleep(Duration::from_millis(300));
     let start = Instant::now();
     for o in &mut others {
         assert_eq!(o.cmd_str(&["PING"]), b"+PONG\r\n");
     }
     // Every connection, on either thread, waited for the sleep to end.
     assert!(
-        start.elapsed() >= Duration::from_millis(300),
+        start.elapsed() >= Duration::from_millis(600),
         "a PING was answered during DEBUG SLEEP ({:?})",
         start.elapsed()
     );
