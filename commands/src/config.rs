@@ -188,6 +188,8 @@ const PARAMS: &[Param] = &[
     // Commands that ran at least this many microseconds are logged (SLOWLOG); -1 logs nothing.
     num("slowlog-log-slower-than", -1, LLONG_MAX, "10000", 0),
     num("slowlog-max-len", 0, LLONG_MAX, "128", 0),
+    // ACL LOG keeps at most this many entries.
+    num("acllog-max-len", 0, LLONG_MAX, "128", 0),
     // Client-side caching's table holds at most this many keys (0: no limit).
     num("tracking-table-max-keys", 0, LLONG_MAX, "1000000", 0),
     // A script running this many milliseconds is busy: other clients are answered BUSY and
@@ -272,6 +274,8 @@ pub struct Config {
     pub latency_tracking: AtomicBool,
     /// `busy-reply-threshold` in milliseconds; read as a script starts.
     pub busy_reply_threshold: AtomicU64,
+    /// `acllog-max-len`.
+    pub acllog_max_len: AtomicU64,
     /// Absolute path of the configuration file the server was started with (INFO `config_file`,
     /// CONFIG REWRITE); set once by the binary.
     pub config_file: OnceLock<String>,
@@ -299,6 +303,7 @@ impl Default for Config {
             latency_monitor_threshold: AtomicI64::new(0),
             latency_tracking: AtomicBool::new(true),
             busy_reply_threshold: AtomicU64::new(5000),
+            acllog_max_len: AtomicU64::new(128),
             config_file: OnceLock::new(),
             values: RwLock::new(PARAMS.iter().map(|p| p.default.to_owned()).collect()),
         }
@@ -460,6 +465,7 @@ impl Config {
                 .store(v.parse::<i64>().unwrap_or(0), Ordering::Relaxed),
             "latency-tracking" => self.latency_tracking.store(v == "yes", Ordering::Relaxed),
             "busy-reply-threshold" => self.busy_reply_threshold.store(n(), Ordering::Relaxed),
+            "acllog-max-len" => self.acllog_max_len.store(n(), Ordering::Relaxed),
             "no-appendfsync-on-rewrite" => {
                 self.no_appendfsync_on_rewrite
                     .store(v == "yes", Ordering::Relaxed);

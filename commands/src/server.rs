@@ -47,6 +47,8 @@ pub struct Server {
     pub scripts: crate::cmd::scripting::Scripts,
     /// CLIENT PAUSE.
     pub pause: crate::pause::Pause,
+    /// ACL LOG: failed authentications.
+    pub acl_log: crate::cmd::AclLog,
     /// Whether the active expiry cycle runs (DEBUG SET-ACTIVE-EXPIRE).
     pub active_expire: std::sync::atomic::AtomicBool,
     /// Client-side caching: which clients track which keys.
@@ -86,6 +88,7 @@ impl Server {
             aof: Aof::default(),
             scripts: Default::default(),
             pause: Default::default(),
+            acl_log: Default::default(),
             active_expire: std::sync::atomic::AtomicBool::new(true),
             tracking: Default::default(),
             slowlog: Default::default(),

@@ -551,6 +551,14 @@ fn log_unblocked(ctx: &Ctx<'_>, id: i64) {
         .push(&ctx.server.config, none, &[], 0, caller);
 }
 
+/// The caller's CLIENT INFO line (without its newline), `argv` the bytes of its command.
+pub(crate) fn info_line(ctx: &Ctx<'_>, argv: u64) -> String {
+    let shared = ctx.client.shared.clone();
+    let mut s = String::new();
+    client_line(ctx, &shared, argv, &mut s);
+    s
+}
+
 /// `CLIENT INFO`
 fn client_info(ctx: &mut Ctx<'_>, args: Args<'_>) {
     let shared = ctx.client.shared.clone();

@@ -206,6 +206,8 @@ fn hello(ctx: &mut Ctx<'_>, args: Args<'_>) {
             ctx.redact(j + 1);
             ctx.redact(j + 2);
             if !credentials_ok(ctx, args.get(j + 1), args.get(j + 2)) {
+                let now = ctx.now_ms;
+                crate::cmd::acl::log_auth_failure(ctx, args.get(0), args.get(j + 1), now);
                 ctx.reply.error(WRONGPASS);
                 return;
             }
@@ -288,6 +290,8 @@ fn auth(ctx: &mut Ctx<'_>, args: Args<'_>) {
         ctx.reply.ok();
     } else {
         // A failed attempt leaves an authenticated connection authenticated, as in Redis.
+        let now = ctx.now_ms;
+        crate::cmd::acl::log_auth_failure(ctx, args.get(0), user, now);
         ctx.reply.error(WRONGPASS);
     }
 }

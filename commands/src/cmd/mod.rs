@@ -1,6 +1,8 @@
 //! Command handlers, one module per group (as Redis's `t_string.c`, `db.c`, ...). Each module
 //! exports `COMMANDS`, its table entries.
 
+pub(crate) mod acl;
+pub use acl::AclLog;
 pub mod bgrewriteaof;
 pub mod bitmaps;
 pub mod blocking;
@@ -69,6 +71,7 @@ pub const GROUPS: &[&[CommandSpec]] = &[
     cluster::COMMANDS,
     module::COMMANDS,
     debug::COMMANDS,
+    acl::COMMANDS,
     scripting::COMMANDS,
     scripting::functions::COMMANDS,
     streams::CORE_COMMANDS,

@@ -1,0 +1,514 @@
+//! ACL for a server whose only user is `default` (Redis's `acl.c` as it answers before any
+//! ACL SETUSER): its password is `requirepass` (none: `nopass`), it may run every command on
+//! every key and channel. WHOAMI, USERS, LIST, GETUSER, CAT, DRYRUN, GENPASS and DELUSER answer
+//! from that; LOG holds the failed authentications (AUTH, HELLO AUTH), grouped as Redis groups
+//! them; LOAD and SAVE find no ACL file. Not built: users other than `default` (ACL SETUSER
+//! answers an error saying so), and with them the command, key and channel checks.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+
+use crate::args::{Args, eq_ignore_case, parse_i64};
+use crate::cmd::config_cmd::reply_help;
+use crate::config::Config;
+use crate::ctx::Ctx;
+use crate::table::{self, CommandSpec, flags::*};
+
+const ADMIN_FLAGS: u32 = ADMIN | NOSCRIPT | LOADING | STALE;
+const ADMIN_ACL: &[&str] = &["admin", "slow", "dangerous"];
+
+const fn admin(
+    name: &'static str,
+    arity: i32,
+    summary: &'static str,
+    complexity: &'static str,
+    handler: table::Handler,
+) -> CommandSpec {
+    CommandSpec::new(name, arity, "server", handler)
+        .with_flags(ADMIN_FLAGS)
+        .with_acl(ADMIN_ACL)
+        .with_docs("6.0.0", summary, complexity)
+}
+
+/// Table entries.
+pub const COMMANDS: &[CommandSpec] = &[CommandSpec::new("acl", -2, "server", help)
+    .with_acl(&["slow"])
+    .with_docs(
+        "6.0.0",
+        "A container for Access List Control commands ",
+        "Depends on subcommand.",
+    )
+    .with_subcommands(SUBCOMMANDS)];
+
+const SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("cat", -2, "server", cat)
+        .with_flags(NOSCRIPT | LOADING | STALE)
+        .with_acl(&["slow"])
+        .with_docs(
+            "6.0.0",
+            "List the ACL categories or the commands inside a category",
+            "O(1) since the categories and commands are a fixed set.",
+        ),
+    admin(
+        "deluser",
+        -3,
+        "Remove the specified ACL users and the associated rules",
+        "O(1) amortized time considering the typical user.",
+        deluser,
+    ),
+    admin(
+        "dryrun",
+        -4,
+        "Returns whether the user can execute the given command without executing the command.",
+        "O(1).",
+        dryrun,
+    )
+    .with_docs(
+        "7.0.0",
+        "Returns whether the user can execute the given command without executing the command.",
+        "O(1).",
+    ),
+    CommandSpec::new("genpass", -2, "server", genpass)
+        .with_flags(NOSCRIPT | LOADING | STALE)
+        .with_acl(&["slow"])
+        .with_docs(
+            "6.0.0",
+            "Generate a pseudorandom secure password to use for ACL users",
+            "O(1)",
+        ),
+    admin(
+        "getuser",
+        3,
+        "Get the rules for a specific ACL user",
+        "O(N). Where N is the number of password, command and pattern rules that the user has.",
+        getuser,
+    ),
+    CommandSpec::new("help", 2, "server", help)
+        .with_flags(LOADING | STALE)
+        .with_acl(&["slow"])
+        .with_docs(
+            "6.0.0",
+            "Show helpful text about the different subcommands",
+            "O(1)",
+        ),
+    admin(
+        "list",
+        2,
+        "List the current ACL rules in ACL config file format",
+        "O(N). Where N is the number of configured users.",
+        list,
+    ),
+    admin(
+        "load",
+        2,
+        "Reload the ACLs from the configured ACL file",
+        "O(N). Where N is the number of configured users.",
+        no_file,
+    ),
+    admin(
+        "log",
+        -2,
+        "List latest events denied because of ACLs in place",
+        "O(N) with N being the number of entries shown.",
+        log,
+    ),
+    admin(
+        "save",
+        2,
+        "Save the current ACL rules in the configured ACL file",
+        "O(N). Where N is the number of configured users.",
+        no_file,
+    ),
+    admin(
+        "setuser",
+        -3,
+        "Modify or create the rules for a specific ACL user",
+        "O(N). Where N is the number of rules provided.",
+        setuser,
+    ),
+    admin(
+        "users",
+        2,
+        "List the username of all the configured ACL rules",
+        "O(N). Where N is the number of configured users.",
+        users,
+    ),
+    CommandSpec::new("whoami", 2, "server", whoami)
+        .with_flags(NOSCRIPT | LOADING | STALE)
+        .with_acl(&["slow"])
+        .with_docs(
+            "6.0.0",
+            "Return the name of the user associated to the current connection",
+            "O(1)",
+        ),
+];
+
+/// Redis's ACL categories, in its order.
+const CATEGORIES: &[&str] = &[
+    "keyspace",
+    "read",
+    "write",
+    "set",
+    "sortedset",
+    "list",
+    "hash",
+    "string",
+    "bitmap",
+    "hyperloglog",
+    "geo",
+    "stream",
+    "pubsub",
+    "admin",
+    "fast",
+    "slow",
+    "blocking",
+    "dangerous",
+    "connection",
+    "transaction",
+    "scripting",
+];
+
+const HELP: &[&str] = &[
+    "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CAT [<category>]",
+    "    List all commands that belong to <category>, or all command categories",
+    "    when no category is specified.",
+    "DELUSER <username> [<username> ...]",
+    "    Delete a list of users.",
+    "DRYRUN <username> <command> [<arg> ...]",
+    "    Returns whether the user can execute the given command without executing the command.",
+    "GETUSER <username>",
+    "    Get the user's details.",
+    "GENPASS [<bits>]",
+    "    Generate a secure 256-bit user password. The optional `bits` argument can",
+    "    be used to specify a different size.",
+    "LIST",
+    "    Show users details in config file format.",
+    "LOAD",
+    "    Reload users from the ACL file.",
+    "LOG [<count> | RESET]",
+    "    Show the ACL log entries.",
+    "SAVE",
+    "    Save the current config to the ACL file.",
+    "SETUSER <username> <attribute> [<attribute> ...]",
+    "    Create or modify a user with the specified attributes.",
+    "USERS",
+    "    List all the registered usernames.",
+    "WHOAMI",
+    "    Return the current connection username.",
+    "HELP",
+    "    Prints this help.",
+];
+
+const DEFAULT: &str = "default";
+
+fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    reply_help(&mut ctx.reply, HELP);
+}
+
+fn whoami(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    ctx.reply.bulk(DEFAULT.as_bytes());
+}
+
+fn users(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    ctx.reply.array_len(1);
+    ctx.reply.bulk(DEFAULT.as_bytes());
+}
+
+/// The default user's password as ACL shows it: the SHA-256 of `requirepass`, in hex.
+fn password_hash(config: &Config) -> Option<String> {
+    config.password().map(|p| {
+        Sha256::digest(&p)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    })
+}
+
+/// `ACL LIST`: the default user in ACL-file form.
+fn list(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    let pass = match password_hash(&ctx.server.config) {
+        Some(h) => format!("#{h}"),
+        None => "nopass".to_string(),
+    };
+    ctx.reply.array_len(1);
+    ctx.reply
+        .bulk(format!("user default on {pass} ~* &* +@all").as_bytes());
+}
+
+/// `ACL GETUSER name`: the default user's flags and rules; nothing for any other name.
+fn getuser(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    if args.get(2) != DEFAULT.as_bytes() {
+        ctx.reply.null();
+        return;
+    }
+    let hash = password_hash(&ctx.server.config);
+    let r = &mut ctx.reply;
+    r.map_len(6);
+    r.bulk(b"flags");
+    if hash.is_some() {
+        r.set_len(1);
+        r.bulk(b"on");
+    } else {
+        r.set_len(2);
+        r.bulk(b"on");
+        r.bulk(b"nopass");
+    }
+    r.bulk(b"passwords");
+    match &hash {
+        Some(h) => {
+            r.array_len(1);
+            r.bulk(h.as_bytes());
+        }
+        None => r.array_len(0),
+    }
+    r.bulk(b"commands");
+    r.bulk(b"+@all");
+    r.bulk(b"keys");
+    r.bulk(b"~*");
+    r.bulk(b"channels");
+    r.bulk(b"&*");
+    r.bulk(b"selectors");
+    r.array_len(0);
+}
+
+/// `ACL CAT [category]`: the categories, or the commands (`container|sub` for subcommands)
+/// in one.
+fn cat(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    if args.len() > 3 {
+        ctx.reply.error(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
+            String::from_utf8_lossy(args.get(1))
+        ));
+        return;
+    }
+    let Some(wanted) = args.try_get(2) else {
+        ctx.reply.array_len(CATEGORIES.len());
+        for c in CATEGORIES {
+            ctx.reply.bulk(c.as_bytes());
+        }
+        return;
+    };
+    let Some(category) = CATEGORIES
+        .iter()
+        .find(|c| c.as_bytes().eq_ignore_ascii_case(wanted))
+    else {
+        ctx.reply.error(&format!(
+            "ERR Unknown category '{}'",
+            String::from_utf8_lossy(wanted)
+        ));
+        return;
+    };
+    let mut names: Vec<String> = Vec::new();
+    for spec in table::all() {
+        if spec.acl.contains(category) {
+            names.push(spec.name.to_string());
+        }
+        for sub in spec.subcommands {
+            if sub.acl.contains(category) {
+                names.push(format!("{}|{}", spec.name, sub.name));
+            }
+        }
+    }
+    ctx.reply.array_len(names.len());
+    for n in names {
+        ctx.reply.bulk(n.as_bytes());
+    }
+}
+
+/// `ACL DRYRUN user command [arg ...]`: the default user may run anything that exists.
+fn dryrun(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let user = args.get(2);
+    if user != DEFAULT.as_bytes() {
+        ctx.reply.error(&format!(
+            "ERR User '{}' not found",
+            String::from_utf8_lossy(user)
+        ));
+        return;
+    }
+    let name = args.get(3);
+    let found = table::lookup(name).and_then(|base| {
+        if base.subcommands.is_empty() {
+            Some(base)
+        } else {
+            args.try_get(4).and_then(|s| base.subcommand(s))
+        }
+    });
+    let Some(spec) = found else {
+        ctx.reply.error(&format!(
+            "ERR Command '{}' not found",
+            String::from_utf8_lossy(name)
+        ));
+        return;
+    };
+    if !spec.arity_ok(args.len() - 3) {
+        ctx.reply.error(&format!(
+            "ERR wrong number of arguments for '{}' command",
+            String::from_utf8_lossy(name).to_lowercase()
+        ));
+        return;
+    }
+    ctx.reply.ok();
+}
+
+/// `ACL GENPASS [bits]`: random hex from the kernel's generator, 4 bits per character.
+fn genpass(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let bits = match args.try_get(2) {
+        None => 256,
+        Some(a) => match parse_i64(a) {
+            None => return ctx.not_integer(),
+            Some(b) if b <= 0 || b > 4096 => {
+                return ctx.reply.error(
+                    "ERR ACL GENPASS argument must be the number of bits for the output \
+                     password, a positive number up to 4096",
+                );
+            }
+            Some(b) => b as usize,
+        },
+    };
+    let chars = bits.div_ceil(4);
+    let mut bytes = vec![0u8; chars.div_ceil(2)];
+    if let Err(e) = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+    {
+        ctx.reply
+            .error(&format!("ERR cannot read /dev/urandom: {e}"));
+        return;
+    }
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    ctx.reply.bulk(&hex.as_bytes()[..chars]);
+}
+
+/// `ACL DELUSER name ...`: the default user cannot go, and no other user exists.
+fn deluser(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    if args.iter_from(2).any(|u| u == DEFAULT.as_bytes()) {
+        ctx.reply.error("ERR The 'default' user cannot be removed");
+        return;
+    }
+    ctx.reply.int(0);
+}
+
+/// `ACL LOAD` / `ACL SAVE`: there is no ACL file.
+fn no_file(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    ctx.reply.error(
+        "ERR This Redis instance is not configured to use an ACL file. You may want to specify \
+         users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a \
+         Redis configuration file set) in order to store users in the Redis configuration.",
+    );
+}
+
+/// `ACL SETUSER`: not built (the default user is the only one; its password is requirepass).
+fn setuser(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    ctx.reply.error(
+        "ERR ACL users are not supported by Ferrite: the only user is 'default', whose \
+         password is requirepass (CONFIG SET requirepass)",
+    );
+}
+
+/// Redis's `ACL_LOG_GROUPING_MAX_TIME_DELTA`: a failure within this many ms of a matching
+/// entry counts into it.
+const GROUPING_MS: u64 = 60_000;
+
+/// One ACL LOG entry (only authentication failures happen here).
+#[derive(Debug, Clone)]
+struct Entry {
+    count: u64,
+    /// The command that failed as the client named it (`AUTH`, `hello`, ...).
+    object: Vec<u8>,
+    username: Vec<u8>,
+    /// When it last happened, Unix ms.
+    at_ms: u64,
+    /// The client's CLIENT INFO line then.
+    client_info: String,
+}
+
+/// The ACL log, newest first.
+#[derive(Debug, Default)]
+pub struct AclLog(Mutex<VecDeque<Entry>>);
+
+impl AclLog {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Entry>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Records a failed authentication by `ctx`'s client (Redis's `addACLLogEntry` with
+/// `ACL_DENIED_AUTH`): a match among the ten newest entries within a minute is counted into
+/// and moved to the front, else a new entry is added and the log trimmed to `acllog-max-len`.
+pub(crate) fn log_auth_failure(ctx: &mut Ctx<'_>, object: &[u8], username: &[u8], now_ms: u64) {
+    let client_info = crate::cmd::client::info_line(ctx, 0);
+    let max = Config::load(&ctx.server.config.acllog_max_len) as usize;
+    let mut log = ctx.server.acl_log.lock();
+    let found = log.iter().take(10).position(|e| {
+        e.object == object
+            && e.username == username
+            && now_ms.saturating_sub(e.at_ms) <= GROUPING_MS
+    });
+    match found.and_then(|i| log.remove(i)) {
+        Some(mut e) => {
+            e.count += 1;
+            e.at_ms = now_ms;
+            e.client_info = client_info;
+            log.push_front(e);
+        }
+        None => {
+            log.push_front(Entry {
+                count: 1,
+                object: object.to_vec(),
+                username: username.to_vec(),
+                at_ms: now_ms,
+                client_info,
+            });
+            log.truncate(max);
+        }
+    }
+}
+
+/// `ACL LOG [count|RESET]`
+fn log(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    if args.len() > 3 {
+        ctx.reply.error(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
+            String::from_utf8_lossy(args.get(1))
+        ));
+        return;
+    }
+    let mut count = 10i64;
+    if let Some(a) = args.try_get(2) {
+        if eq_ignore_case(a, "reset") {
+            ctx.server.acl_log.lock().clear();
+            ctx.reply.ok();
+            return;
+        }
+        let Some(n) = parse_i64(a) else {
+            return ctx.not_integer();
+        };
+        count = n.max(0);
+    }
+    let entries: Vec<Entry> = {
+        let log = ctx.server.acl_log.lock();
+        log.iter().take(count as usize).cloned().collect()
+    };
+    let now = crate::server::unix_ms();
+    let r = &mut ctx.reply;
+    r.array_len(entries.len());
+    for e in entries {
+        r.map_len(7);
+        r.bulk(b"count");
+        r.int(e.count as i64);
+        r.bulk(b"reason");
+        r.bulk(b"auth");
+        r.bulk(b"context");
+        r.bulk(b"toplevel");
+        r.bulk(b"object");
+        r.bulk(&e.object);
+        r.bulk(b"username");
+        r.bulk(&e.username);
+        r.bulk(b"age-seconds");
+        r.double(now.saturating_sub(e.at_ms) as f64 / 1000.0);
+        r.bulk(b"client-info");
+        r.bulk(e.client_info.as_bytes());
+    }
+}

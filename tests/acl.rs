@@ -1,0 +1,91 @@
+//! ACL LOG against redis-server 7.0.15: failed AUTH and HELLO AUTH attempts are logged with
+//! Redis's fields, grouped (a repeat within a minute counts into its entry and moves it to the
+//! front), trimmed to `acllog-max-len`, and reset. Compared field by field: `age-seconds` and
+//! the addresses in `client-info` differ between the servers.
+
+mod common;
+
+use common::{Conn, Ferrite, RedisServer, escape};
+
+per_backend!(failed_authentications_are_logged_as_redis_logs_them);
+
+/// One ACL LOG entry's fields, in order, with the ones that cannot match reduced to their
+/// shape (`age-seconds` a number, `client-info` its `cmd=` and `user=` fields).
+fn entries(reply: &[u8]) -> Vec<Vec<String>> {
+    let (_, items) = common::split_aggregate(reply).expect("ACL LOG is an array");
+    items
+        .iter()
+        .map(|item| {
+            let (_, fields) = common::split_aggregate(item).expect("an entry is an array");
+            let text: Vec<String> = fields
+                .iter()
+                .map(|f| {
+                    let s = String::from_utf8_lossy(f).into_owned();
+                    match s.split_once("\r\n") {
+                        Some((head, body)) if head.starts_with('$') => body.trim_end().to_string(),
+                        _ => s.trim_end().to_string(),
+                    }
+                })
+                .collect();
+            text.chunks(2)
+                .flat_map(|kv| {
+                    let value = match kv[0].as_str() {
+                        "age-seconds" => {
+                            assert!(kv[1].parse::<f64>().is_ok(), "age {}", kv[1]);
+                            "<age>".to_string()
+                        }
+                        "client-info" => kv[1]
+                            .split(' ')
+                            .filter(|f| f.starts_with("cmd=") || f.starts_with("user="))
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        _ => kv[1].clone(),
+                    };
+                    [kv[0].clone(), value]
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn failed_authentications_are_logged_as_redis_logs_them(backend: &str) {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let ferrite = Ferrite::start(backend, &["--threads", "2"]);
+    let mut logs = Vec::new();
+    for port in [redis.port, ferrite.port] {
+        let mut admin = Conn::connect(port);
+        let mut steps = Vec::new();
+        steps.push(admin.cmd_str(&["CONFIG", "SET", "requirepass", "secret"]));
+        steps.push(admin.cmd_str(&["ACL", "LOG", "RESET"]));
+        let mut c = Conn::connect(port);
+        steps.push(c.cmd_str(&["AUTH", "wrong"]));
+        steps.push(c.cmd_str(&["AUTH", "bob", "wrong"]));
+        steps.push(c.cmd_str(&["AUTH", "wrong2"]));
+        steps.push(c.cmd_str(&["HELLO", "2", "AUTH", "default", "bad"]));
+        steps.push(c.cmd_str(&["AUTH", "secret"]));
+        let first = admin.cmd_str(&["ACL", "LOG"]);
+        let one = admin.cmd_str(&["ACL", "LOG", "1"]);
+        steps.push(admin.cmd_str(&["CONFIG", "SET", "acllog-max-len", "1"]));
+        steps.push(c.cmd_str(&["AUTH", "carol", "x"]));
+        let trimmed = admin.cmd_str(&["ACL", "LOG"]);
+        steps.push(admin.cmd_str(&["ACL", "LOG", "RESET"]));
+        steps.push(admin.cmd_str(&["ACL", "LOG"]));
+        steps.push(admin.cmd_str(&["CONFIG", "SET", "acllog-max-len", "128"]));
+        steps.push(admin.cmd_str(&["CONFIG", "SET", "requirepass", ""]));
+        logs.push((steps, entries(&first), entries(&one), entries(&trimmed)));
+    }
+    let (want, have) = (&logs[0], &logs[1]);
+    for (i, (w, h)) in want.0.iter().zip(&have.0).enumerate() {
+        assert_eq!(escape(h), escape(w), "{}: step {i}", ferrite.name);
+    }
+    assert_eq!(have.1, want.1, "{}: ACL LOG", ferrite.name);
+    assert_eq!(have.2, want.2, "{}: ACL LOG 1", ferrite.name);
+    assert_eq!(have.3, want.3, "{}: ACL LOG after trimming", ferrite.name);
+    assert_eq!(
+        want.1.len(),
+        3,
+        "three groups: default/auth, bob, default/hello"
+    );
+}
