@@ -34,15 +34,7 @@ fn busy_scripts_match_redis(backend: &str) {
     let mut ferrite = Ferrite::start(backend, &["--threads", "2"]);
     let expected = scenario(redis.port, true);
     let got = scenario(ferrite.port, false);
-    for ((step, want), (_, have)) in expected.iter().zip(&got) {
-        assert_eq!(
-            escape(have),
-            escape(want),
-            "{}: step {step:?} differs from redis-server",
-            ferrite.name
-        );
-    }
-    assert_eq!(got.len(), expected.len(), "{}: steps", ferrite.name);
+    common::assert_same_transcript(&ferrite.name, &expected, &got);
     for (server, name) in [(&mut *ferrite, "ferrite"), (&mut *redis, "redis-server")] {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while server.is_running() {

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Conn, Ferrite, RedisServer, escape};
+use common::{Conn, Ferrite, RedisServer};
 
 per_backend!(client_pause_matches_redis);
 
@@ -23,15 +23,7 @@ fn client_pause_matches_redis(backend: &str) {
     let ferrite = Ferrite::start(backend, &["--threads", "2"]);
     let expected = scenario(redis.port);
     let got = scenario(ferrite.port);
-    for ((step, want), (_, have)) in expected.iter().zip(&got) {
-        assert_eq!(
-            escape(have),
-            escape(want),
-            "{}: step {step:?} differs from redis-server",
-            ferrite.name
-        );
-    }
-    assert_eq!(got.len(), expected.len());
+    common::assert_same_transcript(&ferrite.name, &expected, &got);
 }
 
 /// Sends a command and reads its reply if one comes within 800 ms (a postponed command's

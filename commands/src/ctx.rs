@@ -67,6 +67,19 @@ impl Ctx<'_> {
         self.reply.error("ERR syntax error");
     }
 
+    /// Redis's `addReplySubcommandSyntaxError`: an unknown subcommand, or a known one with the
+    /// wrong number of arguments (the subcommand as given, cut at 128 bytes).
+    #[cold]
+    pub fn subcommand_syntax_error(&mut self, args: crate::args::Args<'_>) {
+        let sub = args.get(1);
+        let msg = format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+            String::from_utf8_lossy(&sub[..sub.len().min(128)]),
+            String::from_utf8_lossy(args.get(0)).to_uppercase()
+        );
+        self.reply.error(&msg);
+    }
+
     /// `-ERR value is not an integer or out of range`.
     #[cold]
     pub fn not_integer(&mut self) {

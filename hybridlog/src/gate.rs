@@ -70,27 +70,15 @@ impl Gate {
     }
 
     /// Enters the shared section, waiting while an exclusive holder runs.
+    #[inline]
     pub fn enter(&self, slot: usize) {
-        let inside = &self.slots[slot].inside;
-        debug_assert!(!inside.load(Ordering::Relaxed), "enter while inside");
-        let mut step = 0;
-        loop {
-            inside.store(true, Ordering::Relaxed);
-            fence(Ordering::SeqCst);
-            // Acquire: an exclusive holder's writes happen-before our section.
-            if !self.exclusive.load(Ordering::Acquire) {
-                return;
-            }
-            inside.store(false, Ordering::Release);
-            while self.exclusive.load(Ordering::Acquire) {
-                spin_wait(&mut step);
-            }
-        }
+        self.enter_unless(slot, || false);
     }
 
     /// Enters the shared section like [`enter`](Self::enter), but stops waiting for an
     /// exclusive holder as soon as `give_up` says so: returns whether it entered. Lets a thread
     /// serve its clients (BUSY replies) while a long exclusive holder (a script) runs.
+    #[inline]
     pub fn enter_unless(&self, slot: usize, give_up: impl Fn() -> bool) -> bool {
         let inside = &self.slots[slot].inside;
         debug_assert!(!inside.load(Ordering::Relaxed), "enter while inside");
@@ -98,6 +86,7 @@ impl Gate {
         loop {
             inside.store(true, Ordering::Relaxed);
             fence(Ordering::SeqCst);
+            // Acquire: an exclusive holder's writes happen-before our section.
             if !self.exclusive.load(Ordering::Acquire) {
                 return true;
             }

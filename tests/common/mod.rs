@@ -1040,6 +1040,23 @@ impl Drop for Tmpfs {
     }
 }
 
+/// Asserts that Ferrite's replies (`have`, labelled by step) equal redis-server's (`want`) for
+/// the same steps, byte for byte, naming the first step that differs.
+pub fn assert_same_transcript(
+    server: &str,
+    want: &[(String, Vec<u8>)],
+    have: &[(String, Vec<u8>)],
+) {
+    for ((step, w), (_, h)) in want.iter().zip(have) {
+        assert_eq!(
+            escape(h),
+            escape(w),
+            "{server}: step {step:?} differs from redis-server"
+        );
+    }
+    assert_eq!(have.len(), want.len(), "{server}: number of steps");
+}
+
 #[cfg(test)]
 mod self_tests {
     use super::*;

@@ -145,31 +145,6 @@ const SUBCOMMANDS: &[CommandSpec] = &[
         ),
 ];
 
-/// Redis's ACL categories, in its order.
-const CATEGORIES: &[&str] = &[
-    "keyspace",
-    "read",
-    "write",
-    "set",
-    "sortedset",
-    "list",
-    "hash",
-    "string",
-    "bitmap",
-    "hyperloglog",
-    "geo",
-    "stream",
-    "pubsub",
-    "admin",
-    "fast",
-    "slow",
-    "blocking",
-    "dangerous",
-    "connection",
-    "transaction",
-    "scripting",
-];
-
 const HELP: &[&str] = &[
     "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "CAT [<category>]",
@@ -278,20 +253,17 @@ fn getuser(ctx: &mut Ctx<'_>, args: Args<'_>) {
 /// in one.
 fn cat(ctx: &mut Ctx<'_>, args: Args<'_>) {
     if args.len() > 3 {
-        ctx.reply.error(&format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
-            String::from_utf8_lossy(args.get(1))
-        ));
+        ctx.subcommand_syntax_error(args);
         return;
     }
     let Some(wanted) = args.try_get(2) else {
-        ctx.reply.array_len(CATEGORIES.len());
-        for c in CATEGORIES {
+        ctx.reply.array_len(crate::cmd::command::ACL_ORDER.len());
+        for c in crate::cmd::command::ACL_ORDER {
             ctx.reply.bulk(c.as_bytes());
         }
         return;
     };
-    let Some(category) = CATEGORIES
+    let Some(category) = crate::cmd::command::ACL_ORDER
         .iter()
         .find(|c| c.as_bytes().eq_ignore_ascii_case(wanted))
     else {
@@ -469,10 +441,7 @@ pub(crate) fn log_auth_failure(ctx: &mut Ctx<'_>, object: &[u8], username: &[u8]
 /// `ACL LOG [count|RESET]`
 fn log(ctx: &mut Ctx<'_>, args: Args<'_>) {
     if args.len() > 3 {
-        ctx.reply.error(&format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
-            String::from_utf8_lossy(args.get(1))
-        ));
+        ctx.subcommand_syntax_error(args);
         return;
     }
     let mut count = 10i64;

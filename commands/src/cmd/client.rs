@@ -483,11 +483,7 @@ fn argv_len(args: Args<'_>) -> u64 {
 /// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: the reason is checked before the id, as Redis does.
 fn client_unblock(ctx: &mut Ctx<'_>, args: Args<'_>) {
     if args.len() > 4 {
-        let msg = format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
-            String::from_utf8_lossy(&args.get(1)[..args.get(1).len().min(128)])
-        );
-        ctx.reply.error(&msg);
+        ctx.subcommand_syntax_error(args);
         return;
     }
     let error = match args.try_get(3) {
@@ -727,11 +723,7 @@ fn client_kill(ctx: &mut Ctx<'_>, args: Args<'_>) {
 /// `CLIENT PAUSE timeout [WRITE|ALL]`: the mode is checked before the timeout, as Redis does.
 fn client_pause(ctx: &mut Ctx<'_>, args: Args<'_>) {
     if args.len() > 4 {
-        let msg = format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
-            String::from_utf8_lossy(&args.get(1)[..args.get(1).len().min(128)])
-        );
-        ctx.reply.error(&msg);
+        ctx.subcommand_syntax_error(args);
         return;
     }
     let all = match args.try_get(3) {

@@ -149,7 +149,7 @@ const FLAG_ORDER: &[(u32, &str)] = &[
 ];
 
 /// ACL categories in Redis's bit order, which is the order COMMAND INFO prints them in.
-const ACL_ORDER: &[&str] = &[
+pub(crate) const ACL_ORDER: &[&str] = &[
     "keyspace",
     "read",
     "write",

@@ -115,13 +115,7 @@ fn debug(ctx: &mut Ctx<'_>, args: Args<'_>) {
             }
         }
         (b"reload", _) => reload(ctx, args),
-        _ => {
-            let msg = format!(
-                "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
-                String::from_utf8_lossy(&args.get(1)[..args.get(1).len().min(128)])
-            );
-            ctx.reply.error(&msg);
-        }
+        _ => ctx.subcommand_syntax_error(args),
     }
 }
 
