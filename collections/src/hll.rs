@@ -323,6 +323,104 @@ impl Hll {
         Ok(true)
     }
 
+    /// PFDEBUG TODENSE: converts a sparse HLL to the dense encoding; whether it was sparse.
+    pub fn to_dense(&mut self) -> Result<bool, HllError> {
+        let was = self.is_sparse();
+        self.densify()?;
+        Ok(was)
+    }
+
+    /// PFDEBUG GETREG: every register's value, after converting to the dense encoding (as
+    /// Redis does).
+    pub fn registers(&mut self) -> Result<Vec<u8>, HllError> {
+        self.densify()?;
+        let regs = &self.bytes[HDR..];
+        Ok((0..REGISTERS).map(|i| dense_get(regs, i)).collect())
+    }
+
+    /// PFDEBUG DECODE: the sparse opcodes as Redis prints them (`z:len`, `Z:len`,
+    /// `v:value,len`), `None` for a dense HLL.
+    pub fn decode_sparse(&self) -> Option<String> {
+        if !self.is_sparse() {
+            return None;
+        }
+        let mut out = Vec::new();
+        let mut p = HDR;
+        while p < self.bytes.len() {
+            let (size, len, value) = opcode(&self.bytes, p);
+            out.push(match (size, value) {
+                (2, _) => format!("Z:{len}"),
+                (_, 0) => format!("z:{len}"),
+                _ => format!("v:{value},{len}"),
+            });
+            p += size;
+        }
+        Some(out.join(" "))
+    }
+
+    /// PFSELFTEST: checks the dense register packing on every register, and that a sparse and
+    /// a dense sketch fed the same elements agree and stay within the estimator's error bound
+    /// as they grow. `Err` names the first failure.
+    pub fn self_test() -> Result<(), String> {
+        let mut regs = vec![0u8; DENSE_SIZE - HDR];
+        let mut seed = 0x1234_5678_9abc_def0_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..100 {
+            let values: Vec<u8> = (0..REGISTERS).map(|_| (next() & 63) as u8).collect();
+            for (i, &v) in values.iter().enumerate() {
+                dense_set(&mut regs, i, v);
+            }
+            if let Some(i) = (0..REGISTERS).find(|&i| dense_get(&regs, i) != values[i]) {
+                return Err(format!("TESTFAILED Register error at {i}"));
+            }
+        }
+        let mut sparse = Hll::new();
+        let mut dense = Hll::new();
+        dense.densify().map_err(|e| e.to_string())?;
+        let relative_error = 1.04 / (REGISTERS as f64).sqrt();
+        let mut checkpoint = 1u64;
+        for j in 1..=100_000u64 {
+            let elem = j.to_le_bytes();
+            sparse
+                .add(&elem, DEFAULT_SPARSE_MAX_BYTES)
+                .map_err(|e| e.to_string())?;
+            dense
+                .add(&elem, DEFAULT_SPARSE_MAX_BYTES)
+                .map_err(|e| e.to_string())?;
+            if j != checkpoint {
+                continue;
+            }
+            checkpoint *= 10;
+            let (a, b) = (
+                sparse.count().map_err(|e| e.to_string())?,
+                dense.count().map_err(|e| e.to_string())?,
+            );
+            if a != b {
+                return Err(format!(
+                    "TESTFAILED Sparse and dense sketches disagree at {j}: {a} vs {b}"
+                ));
+            }
+            // Redis's bound: 5 standard errors, and exact enough for tiny sets.
+            let max = if j < 10 {
+                1.0
+            } else {
+                relative_error * 5.0 * j as f64
+            };
+            if (b as f64 - j as f64).abs() > max {
+                return Err(format!(
+                    "TESTFAILED Too big error. card:{j} abserr:{}",
+                    (b as f64 - j as f64).abs()
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// `hllSparseToDense`; a no-op on a dense HLL.
     fn densify(&mut self) -> Result<(), HllError> {
         if !self.is_sparse() {

@@ -178,3 +178,23 @@ fn a_cut_off_xzero_reads_as_redis_reads_it() {
     assert_eq!(h.as_bytes(), want);
     assert_eq!(h.count(), Err(HllError::Corrupt));
 }
+
+#[test]
+fn self_test_passes() {
+    assert_eq!(Hll::self_test(), Ok(()));
+}
+
+#[test]
+fn debug_views_of_a_sparse_hll() {
+    let mut h = Hll::new();
+    assert_eq!(h.decode_sparse().as_deref(), Some("Z:16384"));
+    h.add(b"a", DEFAULT_SPARSE_MAX_BYTES).unwrap();
+    let decoded = h.decode_sparse().unwrap();
+    assert!(decoded.contains("v:"), "{decoded}");
+    let regs = h.clone().registers().unwrap();
+    assert_eq!(regs.len(), 16384);
+    assert_eq!(regs.iter().filter(|&&r| r > 0).count(), 1);
+    assert!(h.to_dense().unwrap());
+    assert!(!h.to_dense().unwrap());
+    assert_eq!(h.decode_sparse(), None);
+}

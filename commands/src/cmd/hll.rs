@@ -1,4 +1,5 @@
-//! HyperLogLog commands (Redis's `hyperloglog.c`): PFADD, PFCOUNT, PFMERGE.
+//! HyperLogLog commands (Redis's `hyperloglog.c`): PFADD, PFCOUNT, PFMERGE, and the debugging
+//! commands PFDEBUG (GETREG, DECODE, ENCODING, TODENSE) and PFSELFTEST.
 //!
 //! An HLL is a plain string holding Redis's `HYLL` bytes, so GET, SET, DUMP and APPEND see
 //! exactly what Redis would store. PFADD and single-key PFCOUNT (which writes the cached
@@ -61,6 +62,23 @@ pub const COMMANDS: &[CommandSpec] = &[
         handler: pfmerge,
         subcommands: &[],
     },
+    CommandSpec::new("pfdebug", 3, "hyperloglog", pfdebug)
+        .with_flags(WRITE | DENYOOM | ADMIN)
+        .with_keys(2, 2, 1)
+        .with_acl(&["write", "hyperloglog", "admin", "slow", "dangerous"])
+        .with_docs(
+            "2.8.9",
+            "Internal commands for debugging HyperLogLog values",
+            "N/A",
+        ),
+    CommandSpec::new("pfselftest", 1, "hyperloglog", pfselftest)
+        .with_flags(ADMIN)
+        .with_acl(&["hyperloglog", "admin", "slow", "dangerous"])
+        .with_docs(
+            "2.8.9",
+            "An internal command for testing HyperLogLog values",
+            "N/A",
+        ),
 ];
 
 /// What an HLL operation on one key decided, for the reply.
@@ -256,5 +274,96 @@ fn pfmerge(ctx: &mut Ctx<'_>, args: Args<'_>) {
             ctx.reply.ok();
         }
         other => reply_outcome(ctx, other),
+    }
+}
+
+/// What PFDEBUG answers.
+enum Debugged {
+    Registers(Vec<u8>),
+    Text(String),
+    Status(&'static str),
+    Int(i64),
+    Error(String),
+    Other(Outcome),
+}
+
+/// `PFDEBUG GETREG|DECODE|ENCODING|TODENSE key`: the key is looked up and checked before the
+/// subcommand, as in Redis; GETREG and TODENSE store a sparse HLL back densified.
+fn pfdebug(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let sub = args.get(1).to_ascii_lowercase();
+    let outcome = ctx
+        .store
+        .rmw(ctx.client.db, args.get(2), ctx.now_ms, |entry, buf| {
+            let Some(e) = entry else {
+                let msg = "ERR The specified key does not exist".to_string();
+                return Write::Keep(Debugged::Error(msg));
+            };
+            if e.kind != ValueKind::String {
+                return Write::Keep(Debugged::Other(Outcome::WrongType));
+            }
+            let expire_at = e.expire_at;
+            let mut hll = match adopt(buf, e.value) {
+                Ok(h) => h,
+                Err(err) => return Write::Keep(Debugged::Other(Outcome::Hll(err))),
+            };
+            let was_sparse = hll.is_sparse();
+            let (answer, densified) = match sub.as_slice() {
+                b"getreg" => match hll.registers() {
+                    Ok(regs) => (Debugged::Registers(regs), was_sparse),
+                    Err(err) => (Debugged::Other(Outcome::Hll(err)), false),
+                },
+                b"decode" => match hll.decode_sparse() {
+                    Some(text) => (Debugged::Text(text), false),
+                    None => (
+                        Debugged::Error("ERR HLL encoding is not sparse".into()),
+                        false,
+                    ),
+                },
+                b"encoding" => (
+                    Debugged::Status(if was_sparse { "sparse" } else { "dense" }),
+                    false,
+                ),
+                b"todense" => match hll.to_dense() {
+                    Ok(converted) => (Debugged::Int(i64::from(converted)), converted),
+                    Err(err) => (Debugged::Other(Outcome::Hll(err)), false),
+                },
+                _ => (
+                    Debugged::Error(format!(
+                        "ERR Unknown PFDEBUG subcommand '{}'",
+                        String::from_utf8_lossy(args.get(1))
+                    )),
+                    false,
+                ),
+            };
+            if !densified {
+                return Write::Keep(answer);
+            }
+            *buf = hll.into_bytes();
+            Write::Put {
+                kind: ValueKind::String,
+                expire_at,
+                result: answer,
+            }
+        });
+    match outcome {
+        Debugged::Registers(regs) => {
+            ctx.reply.array_len(regs.len());
+            for r in regs {
+                ctx.reply.int(i64::from(r));
+            }
+        }
+        Debugged::Text(t) => ctx.reply.bulk(t.as_bytes()),
+        Debugged::Status(s) => ctx.reply.simple(s),
+        Debugged::Int(n) => ctx.reply.int(n),
+        Debugged::Error(msg) => ctx.reply.error(&msg),
+        Debugged::Other(o) => reply_outcome(ctx, o),
+    }
+}
+
+/// `PFSELFTEST`: the HLL implementation's self-test (`Hll::self_test`).
+fn pfselftest(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    match Hll::self_test() {
+        Ok(()) => ctx.reply.ok(),
+        Err(msg) => ctx.reply.error(&msg),
     }
 }
