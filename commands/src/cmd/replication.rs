@@ -1,5 +1,6 @@
-//! ROLE, WAIT and FAILOVER (Redis's `roleCommand`, `waitCommand`, `failoverCommand`) for a
-//! master that never has replicas:
+//! ROLE, WAIT, FAILOVER and REPLICAOF (Redis's `roleCommand`, `waitCommand`,
+//! `failoverCommand`, `replicaofCommand`) for a master that never has replicas (REPLICAOF NO
+//! ONE is accepted, as by a master; following another server is not built):
 //! Ferrite does not replicate, so it is always a master, its replication offset stays 0 (as a
 //! Redis master's does while no replica ever connected), and no replica ever acknowledges.
 
@@ -10,6 +11,22 @@ use crate::table::{CommandSpec, flags::*};
 
 /// Table entries.
 pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("replicaof", 3, "server", replicaof)
+        .with_flags(ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING)
+        .with_acl(&["admin", "slow", "dangerous"])
+        .with_docs(
+            "5.0.0",
+            "Make the server a replica of another instance, or promote it as master.",
+            "O(1)",
+        ),
+    CommandSpec::new("slaveof", 3, "server", replicaof)
+        .with_flags(ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING)
+        .with_acl(&["admin", "slow", "dangerous"])
+        .with_docs(
+            "1.0.0",
+            "Make the server a replica of another instance, or promote it as master.",
+            "O(1)",
+        ),
     CommandSpec::new("failover", -1, "server", failover)
         .with_flags(ADMIN | NOSCRIPT | STALE)
         .with_acl(&["admin", "slow", "dangerous"])
@@ -131,4 +148,21 @@ fn failover(ctx: &mut Ctx<'_>, args: Args<'_>) {
         }
     }
     ctx.reply.error("ERR FAILOVER requires connected replicas.");
+}
+
+/// `REPLICAOF host port` / `SLAVEOF`: NO ONE leaves a master a master (+OK, as Redis); a master
+/// address is checked as Redis checks it and then refused, since Ferrite cannot follow one.
+fn replicaof(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    if args.get(1).eq_ignore_ascii_case(b"no") && args.get(2).eq_ignore_ascii_case(b"one") {
+        ctx.reply.ok();
+        return;
+    }
+    if !parse_i64(args.get(2)).is_some_and(|p| (0..=65535).contains(&p)) {
+        ctx.reply.error("ERR Invalid master port");
+        return;
+    }
+    ctx.reply.error(
+        "ERR Ferrite does not replicate from another server: only REPLICAOF NO ONE is \
+         supported",
+    );
 }
