@@ -437,6 +437,21 @@ fn memory_stats_has_redis_fields(backend: &str) {
         all.push(memory_stats(&mut c));
     }
     assert_eq!(all[1].0, all[0].0, "{}: MEMORY STATS fields", f.name);
+    // INFO memory: Redis's fields, in Redis's order (Ferrite adds used_memory_log and
+    // used_memory_index of its own).
+    let names = |port| -> Vec<String> {
+        info(&mut Conn::connect(port), "memory")
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| k != "used_memory_log" && k != "used_memory_index")
+            .collect()
+    };
+    assert_eq!(
+        names(f.port),
+        names(redis.port),
+        "{}: INFO memory fields",
+        f.name
+    );
     let ints = &all[1].1;
     assert_eq!(ints["keys.count"], 3);
     let mut c = f.conn();

@@ -305,6 +305,8 @@ pub(crate) struct MemoryFigures {
     pub clients: u64,
     /// The process's resident set.
     pub rss: u64,
+    /// The Lua interpreters' heaps (EVAL's and the functions').
+    pub lua: u64,
 }
 
 impl MemoryFigures {
@@ -316,26 +318,40 @@ impl MemoryFigures {
         let overhead = st.index_memory_bytes.saturating_add(clients);
         let used = st.log_memory_bytes.saturating_add(overhead);
         let peak = PEAK.fetch_max(used, Ordering::Relaxed).max(used);
+        let scripts = &s.scripts;
         MemoryFigures {
             used,
             peak,
             overhead,
             clients,
             rss: rss_bytes(),
+            lua: scripts.lua_memory.load(Ordering::Relaxed)
+                + scripts.functions.lua_memory.load(Ordering::Relaxed),
         }
+    }
+
+    /// The allocator's own figures, derived as Redis derives them when its allocator reports
+    /// none (the C library's, Ferrite's): allocated is `used_memory`, active and resident are
+    /// the resident set less the Lua heaps. `(allocated, active, resident)`.
+    pub(crate) fn allocator(&self) -> (u64, u64, u64) {
+        let resident = self.rss.saturating_sub(self.lua);
+        (self.used, resident, resident)
     }
 }
 
 fn memory(ctx: &Ctx<'_>, out: &mut String) {
     let s = ctx.server;
     let st = s.store.stats();
+    let figures = MemoryFigures::now(s);
+    let (allocated, active, resident) = figures.allocator();
     let MemoryFigures {
         used,
         peak,
         overhead,
         clients,
         rss,
-    } = MemoryFigures::now(s);
+        ..
+    } = figures;
     let total = total_system_memory();
     let maxmemory = Config::load(&s.config.maxmemory);
     let pct = |a: u64, b: u64| {
@@ -361,6 +377,9 @@ fn memory(ctx: &Ctx<'_>, out: &mut String) {
         "{:.2}%",
         pct(st.log_memory_bytes, used)
     );
+    field!(out, "allocator_allocated", "{allocated}");
+    field!(out, "allocator_active", "{active}");
+    field!(out, "allocator_resident", "{resident}");
     field!(out, "used_memory_log", "{}", st.log_memory_bytes);
     field!(out, "used_memory_index", "{}", st.index_memory_bytes);
     field!(out, "total_system_memory", "{total}");
@@ -404,6 +423,24 @@ fn memory(ctx: &Ctx<'_>, out: &mut String) {
     field!(out, "maxmemory_human", "{}", human(maxmemory));
     let policy = s.config.value("maxmemory-policy").unwrap_or_default();
     field!(out, "maxmemory_policy", "{policy}");
+    let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let diff = |a: u64, b: u64| a as i128 - b as i128;
+    field!(
+        out,
+        "allocator_frag_ratio",
+        "{:.2}",
+        ratio(active, allocated)
+    );
+    field!(
+        out,
+        "allocator_frag_bytes",
+        "{}",
+        active.saturating_sub(allocated)
+    );
+    field!(out, "allocator_rss_ratio", "{:.2}", ratio(resident, active));
+    field!(out, "allocator_rss_bytes", "{}", diff(resident, active));
+    field!(out, "rss_overhead_ratio", "{:.2}", ratio(rss, resident));
+    field!(out, "rss_overhead_bytes", "{}", diff(rss, resident));
     let frag = if used == 0 {
         0.0
     } else {
@@ -418,8 +455,10 @@ fn memory(ctx: &Ctx<'_>, out: &mut String) {
     );
     field!(out, "mem_not_counted_for_evict", "0");
     field!(out, "mem_replication_backlog", "0");
+    field!(out, "mem_total_replication_buffers", "0");
     field!(out, "mem_clients_slaves", "0");
     field!(out, "mem_clients_normal", "{clients}");
+    field!(out, "mem_cluster_links", "0");
     field!(out, "mem_aof_buffer", "0");
     field!(out, "mem_allocator", "libc");
     field!(out, "active_defrag_running", "0");

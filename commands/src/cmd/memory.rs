@@ -68,10 +68,8 @@ fn malloc_stats(ctx: &mut Ctx<'_>, _args: Args<'_>) {
         .verbatim("txt", b"Stats not supported for the current allocator");
 }
 
-/// Redis's `redisMemOverhead`, from the figures INFO memory shows. The allocator's own
-/// figures are derived as Redis derives them when its allocator reports none (the C
-/// library's): allocated is `used_memory`, active and resident are the resident set less the
-/// Lua heaps. Each database's main table is its keys' share of the index (16 bytes per key);
+/// Redis's `redisMemOverhead`, from the figures INFO memory shows (the allocator's as
+/// `MemoryFigures::allocator` derives them). Each database's main table is its keys' share of the index (16 bytes per key);
 /// expiry times live in the records, so there is no separate expires table.
 struct Overhead {
     figures: crate::cmd::info::MemoryFigures,
@@ -94,13 +92,12 @@ impl Overhead {
         use std::sync::atomic::Ordering::Relaxed;
         let figures = crate::cmd::info::MemoryFigures::now(s);
         let scripts = &s.scripts;
-        let lua = scripts.lua_memory.load(Relaxed) + scripts.functions.lua_memory.load(Relaxed);
+        let (allocated, active, resident) = figures.allocator();
         let store = &s.store;
         let dbs: Vec<(usize, u64)> = (0..store.databases().min(256))
             .map(|db| (db, store.db_size(db as u8)))
             .filter(|&(_, keys)| keys > 0)
             .collect();
-        let resident = figures.rss.saturating_sub(lua);
         Overhead {
             startup: 0,
             lua_caches: scripts.bodies_memory.load(Relaxed),
@@ -108,8 +105,8 @@ impl Overhead {
             keys: dbs.iter().map(|&(_, k)| k).sum(),
             dbs,
             dataset: store.dataset_bytes(),
-            allocated: figures.used,
-            active: resident,
+            allocated,
+            active,
             resident,
             cached_scripts: scripts.cached.load(Relaxed),
             clients: s.clients.len() as u64,
@@ -364,6 +361,7 @@ mod doctor_tests {
                 overhead: 0,
                 clients: 20 * 1024,
                 rss,
+                lua: 0,
             },
             startup: 0,
             lua_caches: 0,
