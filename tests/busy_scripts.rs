@@ -121,10 +121,17 @@ fn scenario(port: u16, all_answer: bool) -> Transcript {
         assert_eq!(probes[i].read_reply(), b"+PONG\r\n", "a waiting probe");
     }
 
-    // A script that wrote cannot be killed; SHUTDOWN NOSAVE stops the server.
+    // A script that wrote cannot be killed; SHUTDOWN NOSAVE stops the server. Its push wakes
+    // clients blocked on the list (on both of Ferrite's threads): they are not served while
+    // the script runs, and the threads keep answering meanwhile.
+    let mut blocked: Vec<Conn> = (0..6).map(|_| Conn::connect(port)).collect();
+    for b in &mut blocked {
+        b.send(&[b"BLPOP", b"q", b"0"]);
+    }
+    std::thread::sleep(Duration::from_millis(100));
     a.send(&[
         b"EVAL",
-        b"redis.call('set', 'w', '1') while true do end",
+        b"redis.call('set', 'w', '1') redis.call('rpush', 'q', 'x') while true do end",
         b"0",
     ]);
     let (busy, _) = probe(&mut probes, all_answer);
@@ -134,6 +141,9 @@ fn scenario(port: u16, all_answer: bool) -> Transcript {
     r.send(&[b"SHUTDOWN", b"NOSAVE"]);
     t.push(("shutdown nosave".into(), closed(r)));
     t.push(("the script's client".into(), closed(&mut a)));
+    for b in &mut blocked {
+        t.push(("a blocked client".into(), closed(b)));
+    }
     t
 }
 

@@ -327,10 +327,14 @@ impl Worker {
                 continue;
             }
             if client.blocked.is_some() && self.busy.is_some() {
-                // A parked command runs again when woken: it was accepted before the script
-                // turned busy, so it waits for the store rather than being refused.
-                self.session.enter();
-                self.busy = None;
+                // A parked command woken while a script is busy was accepted before: it is not
+                // refused, and the thread does not wait for the store either (it must keep
+                // answering BUSY and SCRIPT KILL); it stays parked and looks again each tick.
+                client.postponed = true;
+                self.park(client);
+                held = consumed;
+                argv_mem = args.iter_from(0).map(|a| a.len() as u64).sum();
+                break Flow::Park;
             }
             let keeps = matches!(found, Some(Some((spec, _))) if Ahead::keeps_after(spec));
             // The hint names the key by its address: it lives exactly as long as this command
@@ -751,7 +755,8 @@ impl Worker {
     }
 
     /// Once no pause holds (CLIENT UNPAUSE), runs the postponed commands again, in the order
-    /// they were postponed; one that is still covered parks again.
+    /// they were postponed; one that is still covered (or whose re-run still meets a busy
+    /// script) parks again.
     fn resume_postponed(&mut self, now: u64, resume: &mut dyn FnMut(u64)) {
         if self.postponed.is_empty() || self.server.pause.holds(now) {
             return;
