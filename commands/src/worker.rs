@@ -220,7 +220,11 @@ impl Worker {
         }
         if client.blocked.is_some() {
             self.parked.remove(&client.id);
-            self.session.enter();
+            // While a script is busy the release runs outside the shared section rather than
+            // wait for the script: it only leaves the wait queues and reads the keys whose turn
+            // it passes on, which needs no exclusion from the script.
+            let running = &self.server.scripts.running;
+            self.session.enter_unless(|| running.busy_reply().is_some());
             blocking::release(&self.server, &mut self.session, &mut client, unix_ms());
             self.session.leave();
         }
