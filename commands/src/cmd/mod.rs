@@ -22,6 +22,7 @@ pub mod info;
 pub mod keys;
 pub mod latency;
 pub mod lists;
+mod lolwut;
 pub mod memory;
 mod module;
 pub mod monitor;
@@ -72,6 +73,7 @@ pub const GROUPS: &[&[CommandSpec]] = &[
     module::COMMANDS,
     debug::COMMANDS,
     acl::COMMANDS,
+    lolwut::COMMANDS,
     scripting::COMMANDS,
     scripting::functions::COMMANDS,
     streams::CORE_COMMANDS,
