@@ -55,6 +55,8 @@ pub mod flags {
     /// Refused unless enabled in the configuration (Redis's `CMD_PROTECTED`: DEBUG, MODULE
     /// LOAD/LOADEX/UNLOAD); not shown by COMMAND INFO, as in Redis 7.0.
     pub const PROTECTED: u32 = 1 << 18;
+    /// Accepted from a client that sent ASKING (cluster mode; shown by COMMAND INFO).
+    pub const ASKING: u32 = 1 << 19;
     /// Ferrite: runs with every other thread excluded (multi-key atomicity); not reported.
     pub const EXCLUSIVE: u32 = 1 << 31;
     /// Ferrite: like [`EXCLUSIVE`], but only when the arguments name more than one key (by
@@ -75,6 +77,7 @@ pub mod flags {
         (STALE, "stale"),
         (SKIP_MONITOR, "skip_monitor"),
         (SKIP_SLOWLOG, "skip_slowlog"),
+        (ASKING, "asking"),
         (FAST, "fast"),
         (NO_AUTH, "no_auth"),
         (MAY_REPLICATE, "may_replicate"),

@@ -232,4 +232,15 @@ pub const COMMANDS: &[CommandSpec] = &[
         handler: restore,
         subcommands: &[],
     },
+    // RESTORE as cluster nodes send it while migrating a slot; a standalone server takes it
+    // as RESTORE.
+    CommandSpec::new("restore-asking", -4, "server", restore)
+        .with_flags(WRITE | DENYOOM | ASKING | EXCLUSIVE)
+        .with_keys(1, 1, 1)
+        .with_acl(&["keyspace", "write", "slow", "dangerous"])
+        .with_docs(
+            "3.0.0",
+            "An internal command for migrating keys in a cluster",
+            "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size. For small string values the time complexity is thus O(1)+O(1*M) where M is small, so simply O(1). However for sorted set values the complexity is O(N*M*log(N)) because inserting values into sorted sets is O(log(N)).",
+        ),
 ];
