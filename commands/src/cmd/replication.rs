@@ -11,22 +11,8 @@ use crate::table::{CommandSpec, flags::*};
 
 /// Table entries.
 pub const COMMANDS: &[CommandSpec] = &[
-    CommandSpec::new("replicaof", 3, "server", replicaof)
-        .with_flags(ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING)
-        .with_acl(&["admin", "slow", "dangerous"])
-        .with_docs(
-            "5.0.0",
-            "Make the server a replica of another instance, or promote it as master.",
-            "O(1)",
-        ),
-    CommandSpec::new("slaveof", 3, "server", replicaof)
-        .with_flags(ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING)
-        .with_acl(&["admin", "slow", "dangerous"])
-        .with_docs(
-            "1.0.0",
-            "Make the server a replica of another instance, or promote it as master.",
-            "O(1)",
-        ),
+    replicaof_spec("replicaof", "5.0.0"),
+    replicaof_spec("slaveof", "1.0.0"),
     CommandSpec::new("failover", -1, "server", failover)
         .with_flags(ADMIN | NOSCRIPT | STALE)
         .with_acl(&["admin", "slow", "dangerous"])
@@ -148,6 +134,18 @@ fn failover(ctx: &mut Ctx<'_>, args: Args<'_>) {
         }
     }
     ctx.reply.error("ERR FAILOVER requires connected replicas.");
+}
+
+/// REPLICAOF and its old name SLAVEOF.
+const fn replicaof_spec(name: &'static str, since: &'static str) -> CommandSpec {
+    CommandSpec::new(name, 3, "server", replicaof)
+        .with_flags(ADMIN | NOSCRIPT | STALE | NO_ASYNC_LOADING)
+        .with_acl(&["admin", "slow", "dangerous"])
+        .with_docs(
+            since,
+            "Make the server a replica of another instance, or promote it as master.",
+            "O(1)",
+        )
 }
 
 /// `REPLICAOF host port` / `SLAVEOF`: NO ONE leaves a master a master (+OK, as Redis); a master
