@@ -47,6 +47,8 @@ pub struct Server {
     pub scripts: crate::cmd::scripting::Scripts,
     /// CLIENT PAUSE.
     pub pause: crate::pause::Pause,
+    /// MIGRATE's connections to its targets.
+    pub migrate_sockets: crate::cmd::SocketCache,
     /// ACL LOG: failed authentications.
     pub acl_log: crate::cmd::AclLog,
     /// Whether the active expiry cycle runs (DEBUG SET-ACTIVE-EXPIRE).
@@ -89,6 +91,7 @@ impl Server {
             scripts: Default::default(),
             pause: Default::default(),
             acl_log: Default::default(),
+            migrate_sockets: Default::default(),
             active_expire: std::sync::atomic::AtomicBool::new(true),
             tracking: Default::default(),
             slowlog: Default::default(),

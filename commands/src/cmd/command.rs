@@ -395,6 +395,30 @@ fn command_list(ctx: &mut Ctx<'_>, args: Args<'_>) {
 }
 
 /// `COMMAND GETKEYS command [arg ...]`
+/// The positions of MIGRATE's keys, as Redis's `migrateGetKeys` finds them: options before
+/// KEYS are skipped with their arguments; after KEYS everything is a key (none if the key
+/// argument is not empty then).
+fn migrate_keys(argv: &[&[u8]]) -> std::ops::Range<usize> {
+    let mut i = 6;
+    while i < argv.len() {
+        let a = argv[i];
+        if a.eq_ignore_ascii_case(b"keys") {
+            return if argv[3].is_empty() {
+                i + 1..argv.len()
+            } else {
+                0..0
+            };
+        }
+        if a.eq_ignore_ascii_case(b"auth") {
+            i += 1;
+        } else if a.eq_ignore_ascii_case(b"auth2") {
+            i += 2;
+        }
+        i += 1;
+    }
+    3..4
+}
+
 fn command_getkeys(ctx: &mut Ctx<'_>, args: Args<'_>) {
     getkeys(ctx, args, false);
 }
@@ -442,6 +466,12 @@ fn getkeys(ctx: &mut Ctx<'_>, args: Args<'_>, with_flags: bool) {
         return;
     }
     let keys: Option<Vec<(usize, Option<&meta::Value>)>> = match meta {
+        // Redis's `migrateGetKeys` (its KEYS spec is incomplete): the key argument, or the
+        // keys after KEYS, which leaves the empty key argument out.
+        Some(m) if spec.name == "migrate" => {
+            let flags = m.key_specs.items().first().and_then(|s| s.get("flags"));
+            Some(migrate_keys(&argv).map(|p| (p, flags)).collect())
+        }
         Some(m) => meta::keys_from_specs(&m.key_specs, &argv)
             .map(|v| v.into_iter().map(|k| (k.pos, Some(k.flags))).collect()),
         None => legacy_keys(spec, argv.len()).map(|v| v.into_iter().map(|p| (p, None)).collect()),

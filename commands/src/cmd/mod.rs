@@ -24,6 +24,8 @@ pub mod latency;
 pub mod lists;
 mod lolwut;
 pub mod memory;
+mod migrate;
+pub use migrate::SocketCache;
 mod module;
 pub mod monitor;
 pub mod persistence;
@@ -74,6 +76,7 @@ pub const GROUPS: &[&[CommandSpec]] = &[
     debug::COMMANDS,
     acl::COMMANDS,
     lolwut::COMMANDS,
+    migrate::COMMANDS,
     scripting::COMMANDS,
     scripting::functions::COMMANDS,
     streams::CORE_COMMANDS,
