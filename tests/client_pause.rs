@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use common::{Conn, Ferrite, RedisServer};
 
-per_backend!(client_pause_matches_redis);
+per_backend!(
+    client_pause_matches_redis,
+    unblock_leaves_a_postponed_client_alone
+);
 
 /// What a command got: its reply, or that none came yet.
 const WAITS: &[u8] = b"<waits>";
@@ -47,6 +50,10 @@ fn read(t: &mut Vec<(String, Vec<u8>)>, label: &str, c: &mut Conn, wait: Duratio
 fn scenario(port: u16) -> Vec<(String, Vec<u8>)> {
     let mut t = Vec::new();
     let [mut p, mut a, mut b, mut c, mut d] = [0; 5].map(|_| Conn::connect(port));
+    let b_id = String::from_utf8_lossy(&b.cmd_str(&["CLIENT", "ID"]))
+        .trim_start_matches(':')
+        .trim()
+        .to_string();
     send(&mut t, "set before", &mut a, &["SET", "k", "1"]);
     send(
         &mut t,
@@ -64,6 +71,25 @@ fn scenario(port: u16) -> Vec<(String, Vec<u8>)> {
     send(&mut t, "read runs", &mut a, &["GET", "k"]);
     send(&mut t, "ping runs", &mut a, &["PING"]);
     send(&mut t, "write waits", &mut b, &["SET", "k", "2"]);
+    // A postponed client shows as blocked in its command, as in Redis.
+    let list = p.cmd_str(&["CLIENT", "LIST", "ID", &b_id]);
+    let shown: Vec<String> = String::from_utf8_lossy(&list)
+        .split_whitespace()
+        .filter(|f| f.starts_with("flags=") || f.starts_with("cmd="))
+        .map(str::to_string)
+        .collect();
+    t.push((
+        "postponed in CLIENT LIST".into(),
+        shown.join(" ").into_bytes(),
+    ));
+    let info = p.cmd_str(&["INFO", "clients"]);
+    let blocked = String::from_utf8_lossy(&info)
+        .lines()
+        .find(|l| l.starts_with("blocked_clients:"))
+        .unwrap_or("")
+        .to_string();
+    t.push(("blocked_clients".into(), blocked.into_bytes()));
+    // (CLIENT UNBLOCK of a postponed client crashes redis-server 7.0.15; Ferrite answers 0.)
     send(&mut t, "multi", &mut a, &["MULTI"]);
     send(&mut t, "queued write waits", &mut a, &["INCR", "k"]);
     send(&mut t, "script waits", &mut c, &["EVAL", "return 1", "0"]);
@@ -132,4 +158,27 @@ fn scenario(port: u16) -> Vec<(String, Vec<u8>)> {
     );
     send(&mut t, "read after", &mut a, &["GET", "k"]);
     t
+}
+
+/// CLIENT UNBLOCK of a client whose command a pause postponed answers 0 and leaves the command
+/// to run when the pause ends (redis-server 7.0.15 crashes here, so this is Ferrite alone).
+fn unblock_leaves_a_postponed_client_alone(backend: &str) {
+    let f = Ferrite::start(backend, &["--threads", "2"]);
+    let (mut p, mut b) = (f.conn(), f.conn());
+    let id = String::from_utf8_lossy(&b.cmd_str(&["CLIENT", "ID"]))
+        .trim_start_matches(':')
+        .trim()
+        .to_string();
+    assert_eq!(
+        p.cmd_str(&["CLIENT", "PAUSE", "10000", "WRITE"]),
+        b"+OK\r\n"
+    );
+    b.send(&[b"SET", b"k", b"v"]);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(p.cmd_str(&["CLIENT", "UNBLOCK", &id]), b":0\r\n");
+    assert_eq!(p.cmd_str(&["CLIENT", "UNPAUSE"]), b"+OK\r\n");
+    assert_eq!(b.read_reply(), b"+OK\r\n");
+    assert_eq!(p.cmd_str(&["GET", "k"]), b"$1\r\nv\r\n");
+    let info = String::from_utf8_lossy(&p.cmd_str(&["INFO", "clients"])).into_owned();
+    assert!(info.contains("blocked_clients:0"), "{info}");
 }

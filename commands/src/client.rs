@@ -59,6 +59,8 @@ pub struct Client {
     pub(crate) park: bool,
     /// Set with `park` when CLIENT PAUSE postponed the command (no blocking state).
     pub(crate) postponed: bool,
+    /// The shared block state shows the postponement (until the command runs).
+    pub(crate) shows_postponed: bool,
     /// The open transaction (between MULTI and EXEC/DISCARD).
     pub multi: Option<Box<MultiState>>,
     /// While EXEC runs the queue: its length and [`MultiState::memory`] (Redis still shows the
@@ -407,6 +409,10 @@ pub const BLOCK_WAITING: u8 = 1;
 pub const BLOCK_UNBLOCK_TIMEOUT: u8 = 2;
 /// [`ClientShared::block`]: CLIENT UNBLOCK ... ERROR asked it to answer with an error.
 pub const BLOCK_UNBLOCK_ERROR: u8 = 3;
+/// [`ClientShared::block`]: its command waits for a CLIENT PAUSE to end. Shown as blocked
+/// (CLIENT LIST `b`, INFO `blocked_clients`), as Redis shows it, but CLIENT UNBLOCK leaves it
+/// alone (Redis 7.0 crashes on that).
+pub const BLOCK_POSTPONED: u8 = 4;
 
 impl ClientShared {
     /// Fresh shared state for a new connection.

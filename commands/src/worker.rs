@@ -198,6 +198,7 @@ impl Worker {
             blocked: None,
             park: false,
             postponed: false,
+            shows_postponed: false,
             multi: None,
             in_exec: None,
             watched: Vec::new(),
@@ -547,7 +548,28 @@ impl Worker {
         {
             client.park = true;
             client.postponed = true;
+            // Shown as blocked in this command, as Redis shows a postponed client; a blocked
+            // command that was woken keeps its own state.
+            let shared = &client.shared;
+            shared.set_last_cmd(spec);
+            let shown = shared
+                .block
+                .compare_exchange(
+                    crate::client::BLOCK_NONE,
+                    crate::client::BLOCK_POSTPONED,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok();
+            client.shows_postponed |= shown;
             return;
+        }
+        if client.shows_postponed {
+            client.shows_postponed = false;
+            client
+                .shared
+                .block
+                .store(crate::client::BLOCK_NONE, Ordering::Release);
         }
         let queued = client.multi.is_some() && transactions::queues(args);
         if !queued && self.async_disk {
