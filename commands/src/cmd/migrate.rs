@@ -124,8 +124,14 @@ fn migrate(ctx: &mut Ctx<'_>, args: Args<'_>) {
             };
             payload.map(|p| (p, ttl))
         });
-        if let Some(Some((payload, ttl))) = item {
-            found.push((key, payload, ttl));
+        // Redis looks each key up as a read: a hit or a miss (with its keymiss event).
+        match item {
+            Some(Some((payload, ttl))) => {
+                ctx.hit();
+                found.push((key, payload, ttl));
+            }
+            Some(None) => ctx.hit(),
+            None => ctx.miss(key),
         }
     }
     if found.is_empty() {
