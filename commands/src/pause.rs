@@ -88,21 +88,21 @@ impl Pause {
 /// `may_replicate` command, a script or function that may write, or EXEC of a transaction that
 /// holds one.
 fn may_replicate(server: &Server, client: &Client, spec: &CommandSpec, args: Args<'_>) -> bool {
-    if spec.has(flags::WRITE | flags::MAY_REPLICATE) {
-        return true;
+    let one = |spec: &CommandSpec, args: Args<'_>| {
+        spec.has(flags::WRITE | flags::MAY_REPLICATE)
+            || crate::cmd::scripting::may_write(server, spec, args)
+    };
+    if spec.name == "exec"
+        && let Some(m) = &client.multi
+    {
+        return m.commands.iter().any(|&(spec, start, end)| {
+            one(
+                spec,
+                Args::new(&m.data, &m.spans[start as usize..end as usize]),
+            )
+        });
     }
-    match spec.name {
-        "eval" => server.scripts.writes(false, args.get(1)),
-        "evalsha" => server.scripts.writes(true, args.get(1)),
-        "fcall" => server.scripts.function_writes(args.get(1)),
-        "exec" => client.multi.as_ref().is_some_and(|m| {
-            m.commands.iter().any(|c| {
-                c.0.has(flags::WRITE | flags::MAY_REPLICATE)
-                    || matches!(c.0.name, "eval" | "evalsha" | "fcall")
-            })
-        }),
-        _ => false,
-    }
+    one(spec, args)
 }
 
 #[cfg(test)]

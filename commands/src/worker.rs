@@ -220,12 +220,10 @@ impl Worker {
             self.postponed.retain(|&id| id != client.id);
         }
         if client.blocked.is_some() {
-            self.parked.remove(&client.id);
             // While a script is busy the release runs outside the shared section rather than
             // wait for the script: it only leaves the wait queues and reads the keys whose turn
             // it passes on, which needs no exclusion from the script.
-            let running = &self.server.scripts.running;
-            self.session.enter_unless(|| running.busy_reply().is_some());
+            self.enter_unless_busy();
             blocking::release(&self.server, &mut self.session, &mut client, unix_ms());
             self.session.leave();
         }
@@ -398,12 +396,19 @@ impl Worker {
     /// busy: then `self.busy` holds the reply its commands get (Redis's BUSY), and the thread
     /// keeps serving rather than waiting for the script.
     fn enter_or_busy(&mut self) {
-        let running = &self.server.scripts.running;
         self.busy = None;
-        if !self.session.enter_unless(|| running.busy_reply().is_some()) {
+        if !self.enter_unless_busy() {
             // The script may end right after giving up; its reply is still the right one.
+            let running = &self.server.scripts.running;
             self.busy = Some(running.busy_reply().unwrap_or(BUSY_EVAL));
         }
+    }
+
+    /// Enters the store's shared section unless a script on another thread is busy (it holds
+    /// the store for as long as it runs); whether it entered.
+    fn enter_unless_busy(&mut self) -> bool {
+        let running = &self.server.scripts.running;
+        self.session.enter_unless(|| running.busy_reply().is_some())
     }
 
     /// Files this thread's AOF entries with the sequencer.
@@ -736,8 +741,7 @@ impl Worker {
         // Inside the shared section, as commands: an exclusive command (SWAPDB, EXEC, a fork for
         // BGSAVE) never overlaps a reap, so a reaped key's database and its place in the AOF's
         // order are the ones it had when it was deleted.
-        let running = &self.server.scripts.running;
-        if !self.session.enter_unless(|| running.busy_reply().is_some()) {
+        if !self.enter_unless_busy() {
             // A busy script holds the store: expiry, the cron and blocked clients' timeouts
             // wait for it, as they wait in Redis while a script runs.
             return;

@@ -19,17 +19,11 @@ use crate::table::{self, CommandSpec, flags::*};
 const ADMIN_FLAGS: u32 = ADMIN | NOSCRIPT | LOADING | STALE;
 const ADMIN_ACL: &[&str] = &["admin", "slow", "dangerous"];
 
-const fn admin(
-    name: &'static str,
-    arity: i32,
-    summary: &'static str,
-    complexity: &'static str,
-    handler: table::Handler,
-) -> CommandSpec {
+/// An administrative subcommand (its docs follow with `with_docs`).
+const fn admin(name: &'static str, arity: i32, handler: table::Handler) -> CommandSpec {
     CommandSpec::new(name, arity, "server", handler)
         .with_flags(ADMIN_FLAGS)
         .with_acl(ADMIN_ACL)
-        .with_docs("6.0.0", summary, complexity)
 }
 
 /// Table entries.
@@ -51,21 +45,12 @@ const SUBCOMMANDS: &[CommandSpec] = &[
             "List the ACL categories or the commands inside a category",
             "O(1) since the categories and commands are a fixed set.",
         ),
-    admin(
-        "deluser",
-        -3,
+    admin("deluser", -3, deluser).with_docs(
+        "6.0.0",
         "Remove the specified ACL users and the associated rules",
         "O(1) amortized time considering the typical user.",
-        deluser,
     ),
-    admin(
-        "dryrun",
-        -4,
-        "Returns whether the user can execute the given command without executing the command.",
-        "O(1).",
-        dryrun,
-    )
-    .with_docs(
+    admin("dryrun", -4, dryrun).with_docs(
         "7.0.0",
         "Returns whether the user can execute the given command without executing the command.",
         "O(1).",
@@ -78,12 +63,10 @@ const SUBCOMMANDS: &[CommandSpec] = &[
             "Generate a pseudorandom secure password to use for ACL users",
             "O(1)",
         ),
-    admin(
-        "getuser",
-        3,
+    admin("getuser", 3, getuser).with_docs(
+        "6.0.0",
         "Get the rules for a specific ACL user",
         "O(N). Where N is the number of password, command and pattern rules that the user has.",
-        getuser,
     ),
     CommandSpec::new("help", 2, "server", help)
         .with_flags(LOADING | STALE)
@@ -93,47 +76,35 @@ const SUBCOMMANDS: &[CommandSpec] = &[
             "Show helpful text about the different subcommands",
             "O(1)",
         ),
-    admin(
-        "list",
-        2,
+    admin("list", 2, list).with_docs(
+        "6.0.0",
         "List the current ACL rules in ACL config file format",
         "O(N). Where N is the number of configured users.",
-        list,
     ),
-    admin(
-        "load",
-        2,
+    admin("load", 2, no_file).with_docs(
+        "6.0.0",
         "Reload the ACLs from the configured ACL file",
         "O(N). Where N is the number of configured users.",
-        no_file,
     ),
-    admin(
-        "log",
-        -2,
+    admin("log", -2, log).with_docs(
+        "6.0.0",
         "List latest events denied because of ACLs in place",
         "O(N) with N being the number of entries shown.",
-        log,
     ),
-    admin(
-        "save",
-        2,
+    admin("save", 2, no_file).with_docs(
+        "6.0.0",
         "Save the current ACL rules in the configured ACL file",
         "O(N). Where N is the number of configured users.",
-        no_file,
     ),
-    admin(
-        "setuser",
-        -3,
+    admin("setuser", -3, setuser).with_docs(
+        "6.0.0",
         "Modify or create the rules for a specific ACL user",
         "O(N). Where N is the number of rules provided.",
-        setuser,
     ),
-    admin(
-        "users",
-        2,
+    admin("users", 2, users).with_docs(
+        "6.0.0",
         "List the username of all the configured ACL rules",
         "O(N). Where N is the number of configured users.",
-        users,
     ),
     CommandSpec::new("whoami", 2, "server", whoami)
         .with_flags(NOSCRIPT | LOADING | STALE)

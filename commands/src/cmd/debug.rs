@@ -219,14 +219,15 @@ fn protocol(ctx: &mut Ctx<'_>, name: &[u8]) {
 /// file would hold).
 fn object(ctx: &mut Ctx<'_>, key: &[u8]) {
     let db = ctx.client.db;
-    let found = ctx
-        .store
-        .read_value(db, key, ctx.now_ms, |e| match e.value {
+    let found = ctx.store.read_value(db, key, ctx.now_ms, |e| {
+        let framing = super::dump::PAYLOAD_FRAMING;
+        let len = super::dump::payload(&e.value).map_or(0, |p| p.len() - framing);
+        match e.value {
             Value::String(s) => (
                 s.as_ptr() as usize,
                 super::keys::string_refcount(s),
                 super::keys::string_encoding(s),
-                super::dump::serialized_string_len(s),
+                len,
                 String::new(),
             ),
             Value::Object(o) => {
@@ -245,7 +246,6 @@ fn object(ctx: &mut Ctx<'_>, key: &[u8]) {
                     }
                     _ => String::new(),
                 };
-                let len = Collection::of(o).map_or(0, super::dump::serialized_collection_len);
                 (
                     std::ptr::from_ref(o).cast::<u8>() as usize,
                     1,
@@ -254,7 +254,8 @@ fn object(ctx: &mut Ctx<'_>, key: &[u8]) {
                     extra,
                 )
             }
-        });
+        }
+    });
     let Some((addr, refcount, encoding, len, extra)) = found else {
         ctx.reply.error("ERR no such key");
         return;
@@ -345,7 +346,7 @@ fn reload(ctx: &mut Ctx<'_>, args: Args<'_>) {
         ctx.store.flush_all();
         server.scripts.functions.flush();
     }
-    let name = server.config.value("dbfilename").unwrap_or_default();
+    let name = crate::persist::snapshot::dbfilename(server);
     let loaded = crate::persist::rdb_read::load_file_with(
         std::path::Path::new(&name),
         ctx.store,

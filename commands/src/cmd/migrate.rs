@@ -11,13 +11,11 @@ use std::io::{BufRead, BufReader, Write as _};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use ferrite_hybridlog::{NO_EXPIRY, Value};
+use ferrite_hybridlog::NO_EXPIRY;
 
 use crate::args::{Args, eq_ignore_case, parse_i64};
-use crate::cmd::dump::rdb;
 use crate::ctx::Ctx;
 use crate::notify::flags;
-use crate::objects::Collection;
 use crate::table::{CommandSpec, flags::*};
 
 /// Table entries.
@@ -113,10 +111,7 @@ fn migrate(ctx: &mut Ctx<'_>, args: Args<'_>) {
     for i in o.keys.clone() {
         let key = args.get(i);
         let item = ctx.store.read_value(db, key, now, |e| {
-            let payload = match e.value {
-                Value::String(s) => Some(rdb::dump_string(s)),
-                Value::Object(obj) => Collection::of(obj).map(rdb::dump_collection),
-            };
+            let payload = crate::cmd::dump::payload(&e.value);
             let ttl = if e.expire_at == NO_EXPIRY {
                 0
             } else {

@@ -58,13 +58,6 @@ pub fn stop(server: &Server, client: &mut Client) {
 /// of anything but a script or function known to be `no-writes` (FCALL_RO is a read). (EXEC needs no check of its own: every command it holds passed
 /// this one when it was queued.)
 pub fn touches_keyspace(server: &Server, spec: &CommandSpec, args: Args<'_>) -> bool {
-    if spec.has(READONLY | WRITE | MAY_REPLICATE) {
-        return true;
-    }
-    match spec.name {
-        "eval" => server.scripts.writes(false, args.get(1)),
-        "evalsha" => server.scripts.writes(true, args.get(1)),
-        "fcall" => server.scripts.function_writes(args.get(1)),
-        _ => false,
-    }
+    spec.has(READONLY | WRITE | MAY_REPLICATE)
+        || crate::cmd::scripting::may_write(server, spec, args)
 }

@@ -152,7 +152,8 @@ pub(crate) fn key_save_delay(server: &Server) -> i64 {
         .unwrap_or(0)
 }
 
-fn dbfilename(server: &Server) -> String {
+/// The dump file's name (`dbfilename`, in the working directory).
+pub(crate) fn dbfilename(server: &Server) -> String {
     server
         .config
         .value("dbfilename")

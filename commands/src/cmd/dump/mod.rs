@@ -23,30 +23,25 @@ use crate::table::{CommandSpec, flags::*};
 use rdb::Decoded;
 pub(crate) use rdb::quicklist_nodes;
 
-/// The bytes a string value takes in an RDB file, type byte excluded (Redis's
-/// `rdbSavedObjectLen`, DEBUG OBJECT's `serializedlength`).
-pub(crate) fn serialized_string_len(s: &[u8]) -> usize {
-    let mut out = Vec::new();
-    rdb::encode_string(&mut out, None, s);
-    out.len() - 1
+/// A value's DUMP payload (DUMP, MIGRATE); `None` for an object that is not a collection.
+pub(crate) fn payload(value: &Value<'_>) -> Option<Vec<u8>> {
+    match value {
+        Value::String(s) => Some(rdb::dump_string(s)),
+        Value::Object(o) => Collection::of(*o).map(rdb::dump_collection),
+    }
 }
 
-/// [`serialized_string_len`] of a collection.
-pub(crate) fn serialized_collection_len(c: &Collection) -> usize {
-    let mut out = Vec::new();
-    rdb::encode_collection(&mut out, None, c);
-    out.len() - 1
-}
+/// The bytes of a payload that are not the value itself: its type byte, and the RDB version
+/// and CRC-64 after it. What is left is Redis's `rdbSavedObjectLen` (DEBUG OBJECT's
+/// `serializedlength`).
+pub(crate) const PAYLOAD_FRAMING: usize = 1 + 2 + 8;
 
 /// `DUMP key`
 fn dump(ctx: &mut Ctx<'_>, args: Args<'_>) {
     let db = ctx.client.db;
     let payload = ctx
         .store
-        .read_value(db, args.get(1), ctx.now_ms, |e| match e.value {
-            Value::String(s) => Some(rdb::dump_string(s)),
-            Value::Object(o) => Collection::of(o).map(rdb::dump_collection),
-        });
+        .read_value(db, args.get(1), ctx.now_ms, |e| payload(&e.value));
     match payload {
         None => {
             ctx.miss(args.get(1));

@@ -33,6 +33,17 @@ use crate::ctx::Ctx;
 use crate::table::{CommandSpec, flags::*};
 use engine::Source;
 
+/// Whether `spec` with `args` is EVAL / EVALSHA / FCALL of a script or function that may write
+/// (not known to be `no-writes`; Redis's `evalGetCommandFlags`). False for any other command.
+pub fn may_write(server: &crate::server::Server, spec: &CommandSpec, args: Args<'_>) -> bool {
+    match spec.name {
+        "eval" => server.scripts.writes(false, args.get(1)),
+        "evalsha" => server.scripts.writes(true, args.get(1)),
+        "fcall" => server.scripts.function_writes(args.get(1)),
+        _ => false,
+    }
+}
+
 /// Table entries.
 pub const COMMANDS: &[CommandSpec] = &[
     eval_spec("eval", 0, "2.6.0", "Execute a Lua script server side", eval),
