@@ -24,6 +24,7 @@ per_backend!(
     unreadable_blocks_answer_an_error,
     hot_keys_come_back_to_memory,
     full_disk_refuses_writes_until_space_returns,
+    memory_size_changes_at_runtime,
 );
 
 const MEMORY: &str = "4mb";
@@ -1013,4 +1014,90 @@ fn streams_leave_memory(backend: &str) {
         assert_eq!(r, b":1\r\n");
     }
     check(&mut c, true);
+}
+
+/// Issue #3: `CONFIG SET memory-size` on a running server. Shrunk, the log gives its pages
+/// back (INFO used_memory_log and the process's RSS fall) while every key stays readable, from
+/// disk now; grown, new writes stay in memory again. A budget below two log pages is refused
+/// with Redis's apply-failure error and the old value stays.
+fn memory_size_changes_at_runtime(backend: &str) {
+    const LOADED: usize = 40_000; // ~40 MiB of records in a 64 MiB budget (1 MiB pages).
+    let f = Ferrite::start(backend, &["--threads", "2", "--memory-size", "64mb"]);
+    let mut c = f.conn();
+    let keys: Vec<usize> = (0..LOADED).collect();
+    let sets: Vec<_> = keys
+        .iter()
+        .map(|&i| cmd(&[b"SET", format!("k:{i}").as_bytes(), &value(i, 0)]))
+        .collect();
+    assert!(pipeline(&mut c, &sets).iter().all(|r| r == b"+OK\r\n"));
+    let log_memory = |c: &mut Conn| c.info_u64("memory", "used_memory_log");
+    let loaded_log = log_memory(&mut c);
+    let loaded_rss = f.rss_kb();
+    assert!(loaded_log > 32 << 20, "{loaded_log}");
+    assert_eq!(
+        tier_field(&mut c, "tier_head_address"),
+        64,
+        "nothing on disk yet"
+    );
+
+    assert_eq!(
+        c.cmd_str(&["CONFIG", "SET", "memory-size", "8mb"]),
+        b"+OK\r\n"
+    );
+    let limit = (8 << 20) + (4 << 20);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while log_memory(&mut c) > limit {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "log memory stays {}",
+            log_memory(&mut c)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The freed pages go back to the OS from the flusher's next pass.
+    let mut shrunk_rss = f.rss_kb();
+    while shrunk_rss + 16 * 1024 >= loaded_rss {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "RSS {loaded_rss} KiB -> {shrunk_rss} KiB"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        shrunk_rss = f.rss_kb();
+    }
+    eprintln!("{backend}: RSS {loaded_rss} KiB loaded, {shrunk_rss} KiB after the shrink");
+    assert!(tier_field(&mut c, "tier_head_address") > 24 << 20);
+    let reads = tier_field(&mut c, "tier_async_reads");
+    get_all(&mut c, &keys);
+    assert!(
+        tier_field(&mut c, "tier_async_reads") > reads,
+        "the old keys come from disk"
+    );
+
+    // Refused: below two pages. The value in effect stays.
+    assert_eq!(
+        String::from_utf8_lossy(&c.cmd_str(&["CONFIG", "SET", "memory-size", "1mb"])),
+        "-ERR CONFIG SET failed (possibly related to argument 'memory-size') - below two log \
+         pages (2097152 bytes): the page size was chosen at start-up\r\n"
+    );
+    assert_eq!(
+        c.cmd_str(&["CONFIG", "GET", "memory-size"]),
+        b"*2\r\n$11\r\nmemory-size\r\n$7\r\n8388608\r\n"
+    );
+
+    // Grown again: the head waits while the tail moves on.
+    assert_eq!(
+        c.cmd_str(&["CONFIG", "SET", "memory-size", "64mb"]),
+        b"+OK\r\n"
+    );
+    let head = tier_field(&mut c, "tier_head_address");
+    let more: Vec<_> = (LOADED..LOADED + 16_000)
+        .map(|i| cmd(&[b"SET", format!("k:{i}").as_bytes(), &value(i, 0)]))
+        .collect();
+    assert!(pipeline(&mut c, &more).iter().all(|r| r == b"+OK\r\n"));
+    assert!(tier_field(&mut c, "tier_head_address") <= head + (2 << 20));
+    assert!(log_memory(&mut c) > 16 << 20);
+    get_all(
+        &mut c,
+        &(LOADED - 1000..LOADED + 16_000).collect::<Vec<_>>(),
+    );
 }

@@ -207,16 +207,11 @@ const PARAMS: &[Param] = &[
         0,
     ),
     num("io-threads", 1, 128, "1", IMMUTABLE),
-    // Ferrite's own: the reactor and the store are sized once at start-up.
+    // Ferrite's own: the reactor and the index are sized once at start-up.
     num("threads", 0, 1024, "0", IMMUTABLE),
     param("io-backend", Kind::Enum(IO_BACKENDS), "auto", IMMUTABLE),
-    mem(
-        "memory-size",
-        1024 * 1024,
-        LLONG_MAX,
-        "1073741824",
-        IMMUTABLE,
-    ),
+    // The log's memory budget; at runtime in whole pages of the size chosen at start-up.
+    mem("memory-size", 1024 * 1024, LLONG_MAX, "1073741824", 0),
     mem("index-size", 64 * 1024, LLONG_MAX, "67108864", IMMUTABLE),
     // A record a read finds on disk is copied back into memory (FASTER's CopyReadsToTail).
     param(

@@ -205,6 +205,9 @@ pub struct StoreStats {
     pub flushed_until: u64,
     /// Records below this address are gone (compacted away).
     pub begin_address: u64,
+    /// Bytes of evicted pages kept for reuse by the next pages opened (not in
+    /// `log_memory_bytes`): at most the budget's pages plus a few, less those in memory.
+    pub spare_page_bytes: u64,
 }
 
 mod version;

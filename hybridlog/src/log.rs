@@ -65,7 +65,8 @@ const _: () = assert!(BEGIN_ADDRESS.is_multiple_of(8) && BEGIN_ADDRESS > 0);
 pub struct Log {
     page_bits: u32,
     page_size: u64,
-    mutable_pages: u64,
+    /// Pages at the tail that stay mutable (in-place updates); changed by [`Log::resize`].
+    mutable_pages: AtomicU64,
     /// `MAX_LOG_BYTES >> page_bits` page pointers, zero-allocated so untouched entries are free.
     table: NonNull<AtomicPtr<u8>>,
     table_len: usize,
@@ -77,8 +78,10 @@ pub struct Log {
     begin: CachePadded<AtomicU64>,
     /// Pages below this address have been written to disk by the flusher.
     flushed_until: CachePadded<AtomicU64>,
-    /// Pages kept in memory; 0 without a disk tier (nothing is evicted).
-    memory_pages: u64,
+    /// Pages kept in memory; 0 without a disk tier (nothing is evicted). Changed by
+    /// [`Log::resize`]: every reader takes it afresh, so a new budget applies from the next page
+    /// opened (or the next flusher pass) on.
+    memory_pages: AtomicU64,
     /// Pages mapped now.
     resident_pages: AtomicU64,
     /// Per page (same indexing as `table`): bytes of heap blocks and objects its records hold
@@ -94,7 +97,14 @@ pub struct Log {
     evicted_payloads: AtomicU64,
     /// Evicted pages kept for the next pages opened (see [`Log::reuse_page`]).
     spare_pages: std::sync::Mutex<Vec<NonNull<u8>>>,
+    /// Pages went back to the allocator: its free memory should go back to the OS.
+    trim_due: std::sync::atomic::AtomicBool,
 }
+
+/// Pages kept (in memory or as spares) beyond the budget: what writers may run ahead of the
+/// flusher and the epoch (`Store`'s flush slack and one page waiting for its eviction), so
+/// that a steady load never frees and reallocates pages.
+const SPARE_PAGES_OVER_BUDGET: u64 = 4;
 
 // SAFETY: the log owns its pages and table; shared access goes through atomics, and record bytes
 // follow the publication and seqlock protocols documented in `record`.
@@ -120,7 +130,7 @@ impl Log {
         let log = Self {
             page_bits,
             page_size,
-            mutable_pages: (mutable_bytes >> page_bits).max(1),
+            mutable_pages: AtomicU64::new((mutable_bytes >> page_bits).max(1)),
             table,
             table_len,
             tail: CachePadded::new(AtomicU64::new(BEGIN_ADDRESS)),
@@ -129,7 +139,7 @@ impl Log {
             head: AtomicU64::new(BEGIN_ADDRESS),
             begin: CachePadded::new(AtomicU64::new(BEGIN_ADDRESS)),
             flushed_until: CachePadded::new(AtomicU64::new(BEGIN_ADDRESS)),
-            memory_pages: 0,
+            memory_pages: AtomicU64::new(0),
             resident_pages: AtomicU64::new(0),
             charges,
             resident_heap: AtomicI64::new(0),
@@ -137,6 +147,7 @@ impl Log {
             evicted_objects: AtomicU64::new(0),
             evicted_payloads: AtomicU64::new(0),
             spare_pages: std::sync::Mutex::new(Vec::new()),
+            trim_due: std::sync::atomic::AtomicBool::new(false),
         };
         log.ensure_page(0);
         log
@@ -157,12 +168,43 @@ impl Log {
     /// Turns on eviction: at most `bytes` of pages (at least the mutable ones plus one) stay in
     /// memory, the rest goes below the head once flushed. Set before the log is shared.
     pub fn set_memory_budget(&mut self, bytes: u64) {
-        self.memory_pages = (bytes >> self.page_bits).max(self.mutable_pages + 1);
+        let pages = (bytes >> self.page_bits).max(self.mutable() + 1);
+        *self.memory_pages.get_mut() = pages;
+    }
+
+    /// Changes the budget of a log with a disk tier while it is shared: at most `memory_bytes`
+    /// of pages stay in memory, of which the newest `mutable_bytes` are mutable (whole pages, at
+    /// least one mutable page and one more in memory). A smaller budget moves the read-only
+    /// address and the head as the next page opened or the flusher's next pass allows (see
+    /// [`Log::advance_head`]); a larger one lets them wait for the tail. Returns the pages kept
+    /// in memory, or `None` (and changes nothing) without a disk tier.
+    pub fn resize(&self, memory_bytes: u64, mutable_bytes: u64) -> Option<u64> {
+        if self.memory_pages() == 0 {
+            return None;
+        }
+        let mutable = (mutable_bytes >> self.page_bits).max(1);
+        let pages = (memory_bytes >> self.page_bits).max(mutable + 1);
+        // Mutable first when shrinking and last when growing, so that a reader of both never
+        // sees fewer memory pages than mutable ones plus one.
+        if pages < self.memory_pages() {
+            self.mutable_pages.store(mutable, Ordering::Relaxed);
+            self.memory_pages.store(pages, Ordering::Relaxed);
+        } else {
+            self.memory_pages.store(pages, Ordering::Relaxed);
+            self.mutable_pages.store(mutable, Ordering::Relaxed);
+        }
+        Some(pages)
     }
 
     /// Pages kept in memory (0: no disk tier).
+    #[inline]
     pub fn memory_pages(&self) -> u64 {
-        self.memory_pages
+        self.memory_pages.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn mutable(&self) -> u64 {
+        self.mutable_pages.load(Ordering::Relaxed)
     }
 
     fn slot(&self, page: u64) -> &AtomicPtr<u8> {
@@ -216,7 +258,7 @@ impl Log {
     }
 
     fn shift_read_only(&self, tail_page: u64, guard: &Guard) {
-        let first_mutable = self.newest_within(tail_page, self.mutable_pages);
+        let first_mutable = self.newest_within(tail_page, self.mutable());
         let ro = (first_mutable << self.page_bits).max(BEGIN_ADDRESS);
         if self.read_only.fetch_max(ro, Ordering::SeqCst) < ro {
             let safe = Arc::clone(&self.safe_read_only);
@@ -233,10 +275,10 @@ impl Log {
     /// might still hold an address in them has unpinned: readers check the head after pinning,
     /// so only those pinned before this move can reach them.
     fn shift_head(&self, tail_page: u64, guard: &Guard) {
-        if self.memory_pages == 0 {
+        if self.memory_pages() == 0 {
             return;
         }
-        let want = self.newest_within(tail_page, self.memory_pages) << self.page_bits;
+        let want = self.newest_within(tail_page, self.memory_pages()) << self.page_bits;
         let flushed = self.flushed_until.load(Ordering::Acquire) & !(self.page_size - 1);
         let new = want.min(flushed);
         let old = self.head.fetch_max(new, Ordering::SeqCst);
@@ -258,7 +300,7 @@ impl Log {
     /// always at most `tail_page`.
     fn newest_within(&self, tail_page: u64, pages: u64) -> u64 {
         let oldest = (tail_page + 1).saturating_sub(pages);
-        if self.memory_pages == 0 {
+        if self.memory_pages() == 0 {
             return oldest;
         }
         let budget = pages * self.page_size;
@@ -294,7 +336,7 @@ impl Log {
     /// it. A tail page whose records hold more than a page's worth is closed (the next record
     /// opens a new page), so that one page cannot hold an unbounded amount.
     pub fn charge(&self, address: u64, delta: i64) {
-        if delta == 0 || self.memory_pages == 0 {
+        if delta == 0 || self.memory_pages() == 0 {
             return;
         }
         let page = address >> self.page_bits;
@@ -325,6 +367,13 @@ impl Log {
     /// Memory in use: the pages mapped and what their records hold on the heap.
     pub fn resident_bytes(&self) -> u64 {
         self.memory_bytes() + self.resident_heap.load(Ordering::Relaxed).max(0) as u64
+    }
+
+    /// Moves the read-only address as far as the budget wants (after [`Log::resize`] shrank
+    /// it: otherwise only opening a page moves it).
+    pub fn advance_read_only(&self, guard: &Guard) {
+        let tail_page = self.tail.load(Ordering::Acquire) >> OFFSET_BITS;
+        self.shift_read_only(tail_page, guard);
     }
 
     /// Moves the head as far as the budget wants and the flusher allows (the flusher calls
@@ -367,11 +416,36 @@ impl Log {
     /// `p` is a page of this log (from `ensure_page`) that nothing can reach any more.
     unsafe fn retire_page(&self, p: NonNull<u8>) {
         if (self.page_size as usize) < HUGE_PAGE {
-            self.spares().push(p);
+            let mut spares = self.spares();
+            // Pages beyond what the budget can use again go back to the allocator: after the
+            // budget shrank (`resize`), spares kept for the old one would hold its memory.
+            let keep = self.memory_pages() + SPARE_PAGES_OVER_BUDGET;
+            if self.resident_pages.load(Ordering::Relaxed) + spares.len() as u64 <= keep {
+                spares.push(p);
+                return;
+            }
+            drop(spares);
+            // SAFETY: the caller's contract; `ensure_page` allocated it with this size and
+            // alignment.
+            unsafe { unmap(p, self.page_size as usize, PAGE_ALIGN) };
+            self.trim_due.store(true, Ordering::Relaxed);
         } else {
             // SAFETY: the caller's contract; `ensure_page` mapped it with this size and
             // alignment.
             unsafe { unmap(p, self.page_size as usize, PAGE_ALIGN) };
+        }
+    }
+
+    /// Gives the allocator's free memory back to the OS if pages were freed since the last
+    /// call (glibc keeps freed blocks of this size in its heaps otherwise). Called by the
+    /// flusher, off the reactor threads: trimming walks the allocator's heaps.
+    pub fn trim_if_due(&self) {
+        if self.trim_due.swap(false, Ordering::Relaxed) {
+            #[cfg(target_env = "gnu")]
+            // SAFETY: malloc_trim only releases free memory of the allocator's own heaps.
+            unsafe {
+                libc::malloc_trim(0);
+            }
         }
     }
 
@@ -381,6 +455,11 @@ impl Log {
         // SAFETY: a whole page of `page_size` bytes that nobody can reach (see `evict_pages`).
         unsafe { std::ptr::write_bytes(p.as_ptr(), 0, self.page_size as usize) };
         Some(p)
+    }
+
+    /// Bytes of evicted pages kept for reuse.
+    pub fn spare_bytes(&self) -> u64 {
+        self.spares().len() as u64 * self.page_size
     }
 
     fn spares(&self) -> std::sync::MutexGuard<'_, Vec<NonNull<u8>>> {
@@ -428,11 +507,12 @@ impl Log {
     /// place (which allocate nothing, so open no page) should let it move. O(1) unless over
     /// the budget.
     pub fn read_only_is_due(&self) -> bool {
-        if self.memory_pages == 0 || self.resident_bytes() <= self.memory_pages * self.page_size {
+        if self.memory_pages() == 0 || self.resident_bytes() <= self.memory_pages() * self.page_size
+        {
             return false;
         }
         let tail_page = self.tail.load(Ordering::Acquire) >> OFFSET_BITS;
-        let first_mutable = self.newest_within(tail_page + 1, self.mutable_pages);
+        let first_mutable = self.newest_within(tail_page + 1, self.mutable());
         (first_mutable << self.page_bits) > self.read_only_address()
     }
 
@@ -476,13 +556,13 @@ impl Log {
     /// pages below the head are not unmapped yet (their eviction waits for the epoch, which
     /// waiting writers advance: see `Session::wait_for_flusher`).
     pub fn flush_is_behind(&self, slack: u64) -> bool {
-        if self.memory_pages == 0 {
+        if self.memory_pages() == 0 {
             return false;
         }
         let tail_page = self.tail.load(Ordering::Acquire) >> OFFSET_BITS;
         let flushed_page = self.flushed_until() >> self.page_bits;
-        if tail_page + 1 - flushed_page.min(tail_page + 1) > self.memory_pages + slack
-            || self.resident_pages.load(Ordering::Relaxed) > self.memory_pages + slack + 1
+        if tail_page + 1 - flushed_page.min(tail_page + 1) > self.memory_pages() + slack
+            || self.resident_pages.load(Ordering::Relaxed) > self.memory_pages() + slack + 1
         {
             return true;
         }
@@ -491,7 +571,7 @@ impl Log {
         // read-only address follows the read-only one (the waiting writer's own pins advance
         // the epoch that moves it). Records that grew in place close pages early and move the
         // read-only address with little appended, so it may be well ahead of what is flushed.
-        self.resident_bytes() > (self.memory_pages + slack) * self.page_size
+        self.resident_bytes() > (self.memory_pages() + slack) * self.page_size
             && self.flushed_until() < self.read_only_address() & !(self.page_size - 1)
     }
 

@@ -65,6 +65,8 @@ pub struct Store {
     pub(crate) access: Access,
     /// See [`StoreConfig::copy_reads_to_tail`].
     pub(crate) copy_reads_to_tail: crate::CopyReads,
+    /// See [`StoreConfig::mutable_fraction`]: kept for [`Store::set_memory_size`].
+    mutable_fraction: f64,
     /// Bytes of the live (newest, not deleted) records, wherever they are: the dataset size
     /// `maxmemory` is compared with (with `heap_bytes`).
     data_bytes: CachePadded<AtomicI64>,
@@ -194,6 +196,7 @@ impl Store {
             object_bytes: CachePadded::new(AtomicI64::new(0)),
             access: Access::default(),
             copy_reads_to_tail: cfg.copy_reads_to_tail,
+            mutable_fraction: cfg.mutable_fraction,
             data_bytes: CachePadded::new(AtomicI64::new(0)),
             object_reader: std::sync::OnceLock::new(),
             tier: device.map(|(device, objects)| Tier {
@@ -350,6 +353,7 @@ impl Store {
             head_address: self.log.head_address(),
             flushed_until: self.log.flushed_until(),
             begin_address: self.log.begin_address(),
+            spare_page_bytes: self.log.spare_bytes(),
         }
     }
 
@@ -525,6 +529,36 @@ impl Store {
             a = r.prev();
         }
         None
+    }
+
+    /// Changes the memory budget of a store with a disk tier at runtime (`CONFIG SET
+    /// memory-size`): at most `bytes` of log pages (and what their records hold on the heap)
+    /// stay in memory, the same share of them mutable as at start-up. The page size stays, so
+    /// the budget is whole pages and at least two. Shrinking moves the read-only address now;
+    /// the flusher writes what fell below it and the head follows, freeing those pages (writers
+    /// wait for the flusher meanwhile, as whenever it is behind). Returns the budget in effect.
+    pub fn set_memory_size(&self, bytes: u64) -> Result<u64, StoreError> {
+        let page = self.log.page_size();
+        if self.tier.is_none() {
+            return Err(StoreError::Config(
+                "the store has no disk tier: its memory is not bounded".into(),
+            ));
+        }
+        if bytes < 2 * page {
+            return Err(StoreError::Config(format!(
+                "below two log pages ({} bytes): the page size was chosen at start-up",
+                2 * page
+            )));
+        }
+        let mutable = (bytes as f64 * self.mutable_fraction) as u64;
+        let pages = self.log.resize(bytes, mutable).unwrap_or(0);
+        {
+            let guard = self.collector.register().pin();
+            self.log.advance_read_only(&guard);
+            self.log.advance_head(&guard);
+        }
+        self.nudge_flusher();
+        Ok(pages * page)
     }
 
     /// Whether writers should wait for the flusher (see `Session::wait_for_flusher`): never on

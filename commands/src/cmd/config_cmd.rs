@@ -145,10 +145,20 @@ fn config_set(ctx: &mut Ctx<'_>, args: Args<'_>) {
         .step_by(2)
         .map(|i| (args.get(i), args.get(i + 1)))
         .collect();
+    let old_memory_size = ctx.server.config.value("memory-size");
     match ctx.server.config.set_many(&pairs) {
         Ok(()) => {
             crate::notify::sync(ctx.server);
             ctx.server.slowlog.config_changed(&ctx.server.config);
+            if pairs
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(b"memory-size"))
+                && let Err(why) = apply_memory_size(ctx, old_memory_size.as_deref())
+            {
+                return ctx.reply.error(&format!(
+                    "ERR CONFIG SET failed (possibly related to argument 'memory-size') - {why}"
+                ));
+            }
             let touches_aof = pairs.iter().any(|(n, _)| {
                 n.eq_ignore_ascii_case(b"appendonly") || n.eq_ignore_ascii_case(b"appendfsync")
             });
@@ -179,6 +189,21 @@ fn config_set(ctx: &mut Ctx<'_>, args: Args<'_>) {
         Err((name, e)) => ctx.reply.error(&format!(
             "ERR CONFIG SET failed (possibly related to argument '{name}') - {e}"
         )),
+    }
+}
+
+/// Gives the store the `memory-size` just set; on failure (below two log pages, or a store
+/// without a disk tier) puts `old` back, as Redis reverts a parameter whose apply step failed.
+fn apply_memory_size(ctx: &mut Ctx<'_>, old: Option<&str>) -> Result<(), String> {
+    let bytes = ctx.server.config.memory_size();
+    match ctx.store.store().set_memory_size(bytes) {
+        Ok(_) => Ok(()),
+        Err(ferrite_hybridlog::StoreError::Config(why)) => {
+            if let Some(old) = old {
+                let _ = ctx.server.config.set("memory-size", old.as_bytes());
+            }
+            Err(why)
+        }
     }
 }
 

@@ -101,6 +101,7 @@ fn run(weak: &Weak<Store>, signal: &Signal) {
             let Some(store) = weak.upgrade() else { return };
             flush_ready_pages(&store);
             super::compact_if_due(&store);
+            store.log.trim_if_due();
         }
         let mut nudged = signal.lock.lock().unwrap_or_else(|e| e.into_inner());
         if !*nudged {
