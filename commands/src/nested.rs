@@ -88,8 +88,7 @@ pub(crate) fn call(
         stats.commands_by_id.call(id, errors > 0);
         stats.commands_by_id.add_ticks(id, ticks);
         if server.config.latency_tracking.load(Ordering::Relaxed) && !outer.client.obey {
-            let ns = (ticks as f64 * crate::worker::ns_per_tick()) as u64;
-            stats.latency.record(id, ns);
+            stats.latency.record(id, crate::worker::ticks_to_ns(ticks));
         }
     }
     let config = &server.config;

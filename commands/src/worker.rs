@@ -72,19 +72,19 @@ pub struct Worker {
     rates: Rates,
     /// Requests parsed ahead of the one running (kept for its buffers' capacity).
     ahead: Ahead,
-    /// When (Unix ms) this worker last measured [`ns_per_tick`] again.
+    /// When (Unix ms) this worker last measured the clock's nanoseconds per tick again.
     ns_per_tick_at: u64,
     /// While a script on another thread is busy and this batch could not enter the store: the
     /// reply its commands get.
     busy: Option<&'static str>,
 }
 
-/// How often a worker measures the clock's ratio again (it gets more exact with time).
+/// How often a worker measures the clock's ratio again.
 const NS_PER_TICK_REFRESH_MS: u64 = 10;
 
-/// The commandstats clock's nanoseconds per tick (`f64` bits; 0: not measured yet), for the
-/// per-command latency histograms: converting a command's ticks must not read the time.
-static NS_PER_TICK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// The commandstats clock's nanoseconds per tick in 32.32 fixed point (0: not measured yet),
+/// for the per-command latency histograms: converting a command's ticks must not read the time.
+static NS_PER_TICK_FIXED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Worker {
     /// The engine of reactor thread `thread`.
@@ -478,15 +478,17 @@ impl Worker {
             return;
         }
         // Redis's disk-error check: write commands (EXEC of a transaction holding one) and PING
-        // are refused while the disk cannot take what they would write.
-        if let Some(msg) = self.disk_error()
-            && (spec.has(flags::WRITE)
-                || spec.name == "ping"
-                || (spec.name == "exec"
-                    && client
-                        .multi
-                        .as_ref()
-                        .is_some_and(|m| m.commands.iter().any(|c| c.0.has(flags::WRITE)))))
+        // are refused while the disk cannot take what they would write. The command's kind is
+        // tested first: the error's sources cost ~30 instructions, a tenth of a pipelined GET's
+        // own work.
+        if (spec.has(flags::WRITE)
+            || spec.name == "ping"
+            || (spec.name == "exec"
+                && client
+                    .multi
+                    .as_ref()
+                    .is_some_and(|m| m.commands.iter().any(|c| c.0.has(flags::WRITE)))))
+            && let Some(msg) = self.disk_error()
         {
             transactions::reject(client, args, out, msg.as_bytes(), stats);
             count_rejected(stats, Some(id));
@@ -691,8 +693,7 @@ impl Worker {
                 let lap = self.timer.lap();
                 if let Some(ticks) = exclusive_ticks.or(lap) {
                     if tracking && !client.obey {
-                        let ns = (ticks as f64 * ns_per_tick()) as u64;
-                        stats.latency.record(id, ns);
+                        stats.latency.record(id, ticks_to_ns(ticks));
                     }
                     timed(
                         &self.server,
@@ -1013,20 +1014,28 @@ fn run(
     ctx.reply.errors()
 }
 
-/// Nanoseconds per tick of the commandstats clock, as last measured (one relaxed load).
+/// A command's duration in clock ticks as nanoseconds, for its latency histogram: one
+/// 64x64-bit multiply in fixed point. Converting through `f64` (u64 to f64 and back, ~20
+/// instructions without AVX-512) was a visible share of a pipelined GET.
 #[inline]
-pub(crate) fn ns_per_tick() -> f64 {
-    match NS_PER_TICK.load(Ordering::Relaxed) {
-        0 => measure_ns_per_tick(),
-        bits => f64::from_bits(bits),
+pub(crate) fn ticks_to_ns(ticks: u64) -> u64 {
+    let mut fixed = NS_PER_TICK_FIXED.load(Ordering::Relaxed);
+    if fixed == 0 {
+        measure_ns_per_tick();
+        fixed = NS_PER_TICK_FIXED.load(Ordering::Relaxed);
     }
+    ((u128::from(ticks) * u128::from(fixed)) >> 32).min(u128::from(u64::MAX)) as u64
 }
 
-/// Measures [`ns_per_tick`] again.
-fn measure_ns_per_tick() -> f64 {
-    let v = 1000.0 / crate::stats::clock::Clock::get().ticks_per_us();
-    NS_PER_TICK.store(v.to_bits(), Ordering::Relaxed);
-    v
+/// Measures the clock's nanoseconds per tick again (it gets more exact with time).
+fn measure_ns_per_tick() {
+    let ns_per_tick = 1000.0 / crate::stats::clock::Clock::get().ticks_per_us();
+    NS_PER_TICK_FIXED.store(to_fixed(ns_per_tick), Ordering::Relaxed);
+}
+
+/// `ns_per_tick` in 32.32 fixed point, at least 1 (0 means "not measured").
+fn to_fixed(ns_per_tick: f64) -> u64 {
+    ((ns_per_tick * 4_294_967_296.0) as u64).max(1)
 }
 
 /// What a command's own time (`ticks`) feeds while the slow log (`slower_than` µs, if not
@@ -1203,4 +1212,26 @@ fn protected_refusal(config: &Config, client: &Client, spec: &CommandSpec) -> Op
              configuration file, and then restart the server."
         )
     })
+}
+
+#[cfg(test)]
+mod ticks_tests {
+    use super::to_fixed;
+
+    /// The fixed-point conversion agrees with the floating-point one it replaced to within a
+    /// nanosecond per 2^32 ticks, for clocks from 1 to 4 GHz and durations up to an hour.
+    #[test]
+    fn fixed_point_ticks_to_ns_matches_floating_point() {
+        for ns_per_tick in [1.0, 0.25, 1.0 / 2.9, 1.0 / 3.7, 0.999_999] {
+            let fixed = to_fixed(ns_per_tick);
+            for ticks in [0u64, 1, 7, 1000, 123_456_789, 3_600_000_000_000] {
+                let want = (ticks as f64 * ns_per_tick) as u64;
+                let have = ((u128::from(ticks) * u128::from(fixed)) >> 32) as u64;
+                assert!(
+                    want.abs_diff(have) <= 1 + ticks / (1 << 32),
+                    "{ns_per_tick} x {ticks}: {have} vs {want}"
+                );
+            }
+        }
+    }
 }
