@@ -61,6 +61,10 @@ fn run() -> anyhow::Result<()> {
 
     let store = open_store(&config)?;
     let server = Arc::new(Server::new(store, config, threads));
+    // `replicaof host port`: followed once the server listens (the master learns its port).
+    let master = ferrite_commands::replica::configured_master(&server)
+        .map_err(anyhow::Error::msg)
+        .context("bad replicaof")?;
     // Before accepting connections: with `appendonly yes` the AOF is the dataset (and is
     // appended to from now on), otherwise the RDB dump is, as redis-server decides.
     let aof_on = ferrite_commands::aof::open_at_startup(&server)
@@ -118,6 +122,9 @@ fn run() -> anyhow::Result<()> {
         running.local_addr().port()
     );
     log::info!("Ready to accept connections tcp");
+    if let Some((host, port)) = master {
+        server.replication.follow(&server, &host, port);
+    }
 
     loop {
         let signal = signals.wait().context("sigwait")?;

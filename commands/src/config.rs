@@ -195,6 +195,17 @@ const PARAMS: &[Param] = &[
     // A script running this many milliseconds is busy: other clients are answered BUSY and
     // SCRIPT KILL / FUNCTION KILL may stop it (`lua-time-limit` is its old name).
     num("busy-reply-threshold", 0, LLONG_MAX, "5000", 0),
+    // Replication (REPLICAOF): the master's credentials, whether a replica refuses clients'
+    // writes, how long the master may stay silent before the link is dropped, and what a
+    // replica shows in INFO.
+    // `host port` of the master followed (REPLICAOF keeps it current; empty: a master).
+    param("replicaof", Kind::Str, "", IMMUTABLE),
+    param("masterauth", Kind::Str, "", 0),
+    param("masteruser", Kind::Str, "", 0),
+    param("replica-read-only", Kind::Bool, "yes", 0),
+    num("repl-timeout", 1, INT_MAX, "60", 0),
+    num("replica-priority", 0, INT_MAX, "100", 0),
+    param("replica-announced", Kind::Bool, "yes", 0),
     // Latency spikes of at least this many milliseconds are recorded (LATENCY); 0 = off.
     num("latency-monitor-threshold", 0, LLONG_MAX, "0", 0),
     // Every command's time is counted into its LATENCY HISTOGRAM.
@@ -612,7 +623,12 @@ pub fn glob_nocase(pattern: &[u8], name: &[u8]) -> bool {
 
 /// Index of the parameter called `name`, case-insensitively.
 /// Old names Redis still accepts, and the parameter each names.
-const ALIASES: &[(&str, &str)] = &[("lua-time-limit", "busy-reply-threshold")];
+const ALIASES: &[(&str, &str)] = &[
+    ("lua-time-limit", "busy-reply-threshold"),
+    ("slave-read-only", "replica-read-only"),
+    ("slaveof", "replicaof"),
+    ("slave-priority", "replica-priority"),
+];
 
 fn lookup(name: &[u8]) -> Option<usize> {
     let by_name = |name: &[u8]| {

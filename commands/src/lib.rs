@@ -24,6 +24,7 @@ pub mod objects;
 pub mod pause;
 pub mod persist;
 pub mod pubsub;
+pub mod replica;
 mod resolve;
 pub mod resp;
 pub mod server;

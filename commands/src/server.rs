@@ -61,6 +61,8 @@ pub struct Server {
     pub latency: crate::latency::LatencyMonitor,
     /// The clients in MONITOR mode.
     pub monitors: crate::monitor::Monitors,
+    /// Master or replica (REPLICAOF).
+    pub replication: crate::replica::Replication,
     /// This server's own handle, for work that outlives a command (the AOF writer thread).
     me: OnceLock<Weak<Server>>,
     waker: OnceLock<WakeFn>,
@@ -74,7 +76,8 @@ impl Server {
             store,
             config,
             clients: ClientRegistry::default(),
-            stats: Stats::new(threads),
+            // One slot more than the reactor threads: the replication link's worker.
+            stats: Stats::new(threads + 1),
             threads,
             started: Instant::now(),
             started_unix_ms,
@@ -97,6 +100,7 @@ impl Server {
             slowlog: Default::default(),
             latency: Default::default(),
             monitors: Default::default(),
+            replication: Default::default(),
             me: OnceLock::new(),
             waker: OnceLock::new(),
         }

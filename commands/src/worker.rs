@@ -160,6 +160,16 @@ impl Worker {
         Some(self.new_client(peer, local))
     }
 
+    /// A worker for a background thread that runs commands itself (the replication link):
+    /// its statistics go to the slot after the reactor threads', and the store reads
+    /// synchronously, as for [`Worker::without_reactor`].
+    pub fn background(server: Arc<Server>) -> Self {
+        let thread = server.threads;
+        let mut worker = Self::new(server, thread);
+        worker.async_disk = false;
+        worker
+    }
+
     /// The client the AOF loader replays commands as: authenticated, never blocking.
     pub fn internal_client(&mut self) -> Client {
         let mut client = self.new_client(None, None);
@@ -494,6 +504,22 @@ impl Worker {
             count_rejected(stats, Some(id));
             return;
         }
+        // A read-only replica takes writes only from its master (Redis's `roslaveerr`).
+        if self.server.replication.is_replica()
+            && !client.obey
+            && crate::replica::refuses_writes(&self.server)
+            && (spec.has(flags::WRITE)
+                || (spec.name == "exec"
+                    && client
+                        .multi
+                        .as_ref()
+                        .is_some_and(|m| m.commands.iter().any(|c| c.0.has(flags::WRITE)))))
+        {
+            let msg = crate::replica::READONLY_ERROR;
+            transactions::reject(client, args, out, msg, stats);
+            count_rejected(stats, Some(id));
+            return;
+        }
         if client.pubsub.is_some()
             && !client.resp3
             && client.subscribed()
@@ -749,7 +775,11 @@ impl Worker {
         }
         let session = &mut self.session;
         // A pause keeps the dataset as it is: keys expire again once it ends.
-        if !self.server.pause.holds(now) && self.server.active_expire.load(Ordering::Relaxed) {
+        // A replica leaves expiry to its master, whose DELs come down the stream.
+        if !self.server.pause.holds(now)
+            && self.server.active_expire.load(Ordering::Relaxed)
+            && !self.server.replication.is_replica()
+        {
             let (_, ms) = crate::latency::timed_ms(&self.server, || {
                 session.active_expire(now, ACTIVE_EXPIRE_BUCKETS_PER_TICK)
             });

@@ -116,7 +116,7 @@ fn section(ctx: &Ctx<'_>, name: &str, out: &mut String) {
         "tiering" => tiering(ctx, out),
         "persistence" => persistence(ctx, out),
         "stats" => stats(ctx, out),
-        "replication" => replication(out),
+        "replication" => replication(ctx, out),
         "cpu" => cpu(out),
         "cluster" => field!(out, "cluster_enabled", "0"),
         "keyspace" => keyspace(ctx, out),
@@ -647,24 +647,37 @@ fn errorstats(ctx: &Ctx<'_>, out: &mut String) {
     }
 }
 
-fn replication(out: &mut String) {
+/// Redis's default `repl-backlog-size`.
+const BACKLOG_SIZE: i64 = 1 << 20;
+
+fn replication(ctx: &Ctx<'_>, out: &mut String) {
     static REPLID: OnceLock<String> = OnceLock::new();
-    field!(out, "role", "master");
+    let replica = ctx.server.replication.replica_info(ctx.server, out);
+    if replica.is_none() {
+        field!(out, "role", "master");
+    }
     field!(out, "connected_slaves", "0");
     field!(out, "master_failover_state", "no-failover");
+    let (replid, offset, backlog) = match &replica {
+        Some(r) => (r.replid.as_str(), r.offset, r.backlog),
+        None => (REPLID.get_or_init(|| random_hex(40)).as_str(), 0, None),
+    };
+    field!(out, "master_replid", "{replid}");
+    field!(out, "master_replid2", "{}", "0".repeat(40));
+    field!(out, "master_repl_offset", "{offset}");
+    field!(out, "second_repl_offset", "-1");
+    // A replica keeps a backlog of the stream from its last full sync on, as Redis's does.
+    let histlen = backlog.map_or(0, |(_, len)| len.min(BACKLOG_SIZE));
+    let first = backlog.map_or(0, |_| offset - histlen + 1);
     field!(
         out,
-        "master_replid",
+        "repl_backlog_active",
         "{}",
-        REPLID.get_or_init(|| random_hex(40))
+        u8::from(backlog.is_some())
     );
-    field!(out, "master_replid2", "{}", "0".repeat(40));
-    field!(out, "master_repl_offset", "0");
-    field!(out, "second_repl_offset", "-1");
-    field!(out, "repl_backlog_active", "0");
-    field!(out, "repl_backlog_size", "1048576");
-    field!(out, "repl_backlog_first_byte_offset", "0");
-    field!(out, "repl_backlog_histlen", "0");
+    field!(out, "repl_backlog_size", "{BACKLOG_SIZE}");
+    field!(out, "repl_backlog_first_byte_offset", "{first}");
+    field!(out, "repl_backlog_histlen", "{histlen}");
 }
 
 fn rusage(who: libc::c_int) -> (String, String) {

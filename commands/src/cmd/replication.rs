@@ -1,8 +1,8 @@
-//! ROLE, WAIT, FAILOVER and REPLICAOF (Redis's `roleCommand`, `waitCommand`,
-//! `failoverCommand`, `replicaofCommand`) for a master that never has replicas (REPLICAOF NO
-//! ONE is accepted, as by a master; following another server is not built):
-//! Ferrite does not replicate, so it is always a master, its replication offset stays 0 (as a
-//! Redis master's does while no replica ever connected), and no replica ever acknowledges.
+//! ROLE, WAIT, FAILOVER, REPLICAOF and REPLCONF (Redis's `roleCommand`, `waitCommand`,
+//! `failoverCommand`, `replicaofCommand`, `replconfCommand`). Ferrite follows a master when told
+//! to (`REPLICAOF host port`, see [`crate::replica`]); as a master it has no replicas (it does
+//! not serve PSYNC), so its replication offset stays 0 (as a Redis master's does while no
+//! replica ever connected), and no replica ever acknowledges its WAIT.
 
 use crate::args::{Args, parse_i64};
 use crate::blocking::{Want, park_keyless};
@@ -13,6 +13,14 @@ use crate::table::{CommandSpec, flags::*};
 pub const COMMANDS: &[CommandSpec] = &[
     replicaof_spec("replicaof", "5.0.0"),
     replicaof_spec("slaveof", "1.0.0"),
+    CommandSpec::new("replconf", -1, "server", replconf)
+        .with_flags(ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY)
+        .with_acl(&["admin", "slow", "dangerous"])
+        .with_docs(
+            "3.0.0",
+            "An internal command for configuring the replication stream",
+            "O(1)",
+        ),
     CommandSpec::new("failover", -1, "server", failover)
         .with_flags(ADMIN | NOSCRIPT | STALE)
         .with_acl(&["admin", "slow", "dangerous"])
@@ -54,9 +62,19 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
 ];
 
-/// `ROLE`: `master`, the replication offset, and the (empty) list of replicas.
+/// `ROLE`: for a master, `master`, the replication offset, and the (empty) list of replicas;
+/// for a replica, `slave`, the master's host and port, the link's state and the offset applied.
 fn role(ctx: &mut Ctx<'_>, _args: Args<'_>) {
     let r = &mut ctx.reply;
+    if let Some(link) = ctx.server.replication.link() {
+        r.array_len(5);
+        r.bulk(b"slave");
+        r.bulk(link.host.as_bytes());
+        r.int(i64::from(link.port));
+        r.bulk(link.state().role_name().as_bytes());
+        r.int(link.offset());
+        return;
+    }
     r.array_len(3);
     r.bulk(b"master");
     r.int(0);
@@ -67,6 +85,13 @@ fn role(ctx: &mut Ctx<'_>, _args: Args<'_>) {
 /// writes, always 0. Asked for more, it blocks until the timeout (milliseconds, 0: forever) or
 /// CLIENT UNBLOCK, as Redis does with no replica connected; inside MULTI it answers at once.
 fn wait(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    if ctx.server.replication.is_replica() {
+        return ctx.reply.error(
+            "ERR WAIT cannot be used with replica instances. Please also note that since Redis \
+             4.0 if a replica is configured to be writable (which is not the default) writes to \
+             replicas are just local and are not propagated.",
+        );
+    }
     let Some(numreplicas) = parse_i64(args.get(1)) else {
         return ctx.not_integer();
     };
@@ -148,19 +173,69 @@ const fn replicaof_spec(name: &'static str, since: &'static str) -> CommandSpec 
         )
 }
 
-/// `REPLICAOF host port` / `SLAVEOF`: NO ONE leaves a master a master (+OK, as Redis); a master
-/// address is checked as Redis checks it and then refused, since Ferrite cannot follow one.
+/// `REPLICAOF host port` / `SLAVEOF`: follow that master (or say it already does); `NO ONE`
+/// stops following and keeps the data, as Redis.
 fn replicaof(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let repl = &ctx.server.replication;
+    let me = format!("id={} addr={}", ctx.client.id, ctx.client.shared.addr);
     if args.get(1).eq_ignore_ascii_case(b"no") && args.get(2).eq_ignore_ascii_case(b"one") {
+        if repl.unfollow(ctx.server) {
+            log::info!("MASTER MODE enabled (user request from '{me}')");
+        }
         ctx.reply.ok();
         return;
     }
-    if !parse_i64(args.get(2)).is_some_and(|p| (0..=65535).contains(&p)) {
+    let Some(port) = parse_i64(args.get(2)).filter(|p| (0..=65535).contains(p)) else {
         ctx.reply.error("ERR Invalid master port");
         return;
+    };
+    let host = String::from_utf8_lossy(args.get(1)).into_owned();
+    let Some(server) = ctx.server.arc() else {
+        ctx.reply.error("ERR the server is shutting down");
+        return;
+    };
+    if !repl.follow(&server, &host, port as u16) {
+        log::info!(
+            "REPLICAOF would result into synchronization with the master we are already \
+             connected with. No operation performed."
+        );
+        ctx.reply.simple("OK Already connected to specified master");
+        return;
     }
-    ctx.reply.error(
-        "ERR Ferrite does not replicate from another server: only REPLICAOF NO ONE is \
-         supported",
-    );
+    log::info!("REPLICAOF {host}:{port} enabled (user request from '{me}')");
+    ctx.reply.ok();
+}
+
+/// `REPLCONF option value [option value ...]`: the options a replica sends while it hands
+/// shakes are accepted (Ferrite serves no replicas, so they configure nothing); ACK gets no
+/// reply, as from any client that is not a replica; GETACK from the master this server follows
+/// makes the link acknowledge its offset.
+fn replconf(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    if args.len().is_multiple_of(2) {
+        return ctx.syntax_error();
+    }
+    for j in (1..args.len()).step_by(2) {
+        let opt = args.get(j);
+        if opt.eq_ignore_ascii_case(b"listening-port") {
+            if parse_i64(args.get(j + 1)).is_none() {
+                return ctx.not_integer();
+            }
+        } else if opt.eq_ignore_ascii_case(b"ip-address")
+            || opt.eq_ignore_ascii_case(b"capa")
+            || opt.eq_ignore_ascii_case(b"rdb-only")
+            || opt.eq_ignore_ascii_case(b"rdb-filter-only")
+        {
+        } else if opt.eq_ignore_ascii_case(b"ack") {
+            return;
+        } else if opt.eq_ignore_ascii_case(b"getack") {
+            ctx.server.replication.getack(ctx.client.id);
+            return;
+        } else {
+            return ctx.reply.error(&format!(
+                "ERR Unrecognized REPLCONF option: {}",
+                String::from_utf8_lossy(opt)
+            ));
+        }
+    }
+    ctx.reply.ok();
 }

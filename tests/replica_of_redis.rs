@@ -1,0 +1,712 @@
+//! A server as the replica of a redis-server 7.0.15 master (REPLICAOF host port): the initial
+//! full resync of a mix of types in several databases (the replica's own data replaced), the
+//! command stream that follows (transactions, scripts, FLUSHDB, expiries, SPOP, a large value)
+//! acknowledged so that the master's WAIT counts the replica, the replica refusing writes with
+//! `-READONLY`, ROLE and INFO replication, promotion with REPLICAOF NO ONE keeping the data, and
+//! a master that goes away and comes back on the same port with other data and a password
+//! (`masterauth`, a disk-based transfer instead of the diskless one). Every scenario runs with a
+//! second redis-server as the replica (the reference, validating the test itself) and with
+//! Ferrite on both I/O backends; the same assertions hold for both.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Conn, Ferrite, RedisServer, TempDir, escape, split_aggregate};
+
+per_backend!(
+    ferrite_replica_syncs_streams_and_promotes,
+    ferrite_replica_survives_master_restart
+);
+
+/// What the replica under test is started with when it is Ferrite.
+const FERRITE_ARGS: &[&str] = &["--threads", "2", "--enable-debug-command", "yes"];
+/// The masters: DEBUG DIGEST allowed, and a full resync that starts at once (redis-server waits
+/// 5 s by default for more replicas before a diskless transfer).
+const MASTER_ARGS: &[&str] = &[
+    "--enable-debug-command",
+    "yes",
+    "--repl-diskless-sync-delay",
+    "0",
+];
+/// How long any one wait for replication may take.
+const DEADLINE: Duration = Duration::from_secs(10);
+/// DEBUG DIGEST of an empty dataset.
+const ZERO_DIGEST: &str = "0000000000000000000000000000000000000000";
+/// Redis's refusal of a client write on a read-only replica.
+const READONLY: &str = "-READONLY You can't write against a read only replica.\r\n";
+
+#[test]
+fn redis_replica_syncs_streams_and_promotes() {
+    let Some(replica) = RedisServer::start_with(&["--enable-debug-command", "yes"]) else {
+        return;
+    };
+    scenario(replica.port);
+}
+
+#[test]
+fn redis_replica_survives_master_restart() {
+    let Some(replica) = RedisServer::start_with(&["--enable-debug-command", "yes"]) else {
+        return;
+    };
+    link_loss_scenario(replica.port);
+}
+
+fn ferrite_replica_syncs_streams_and_promotes(backend: &str) {
+    if !common::require_tool("redis-server") {
+        return;
+    }
+    let replica = Ferrite::start(backend, FERRITE_ARGS);
+    scenario(replica.port);
+}
+
+fn ferrite_replica_survives_master_restart(backend: &str) {
+    if !common::require_tool("redis-server") {
+        return;
+    }
+    let replica = Ferrite::start(backend, FERRITE_ARGS);
+    link_loss_scenario(replica.port);
+}
+
+/// Full sync, streaming, read-only replica, promotion: the replica at `replica_port` against a
+/// redis-server master started here.
+fn scenario(replica_port: u16) {
+    let Some(master) = RedisServer::start_with(MASTER_ARGS) else {
+        return;
+    };
+    let mut m = master.conn();
+    let mut r = Conn::connect(replica_port);
+
+    // 1. Initial full sync. The replica's own data must be gone after it.
+    for cmd in [
+        &["SET", "replica-only", "1"][..],
+        &["SELECT", "5"],
+        &["SET", "replica-only-db5", "1"],
+        &["SELECT", "0"],
+    ] {
+        ok(&mut r, cmd);
+    }
+    load_initial_data(&mut m);
+    assert_eq!(
+        escape(&r.cmd_str(&["REPLICAOF", "127.0.0.1", &master.port.to_string()])),
+        "+OK\\r\\n",
+        "REPLICAOF on the replica"
+    );
+    wait_in_sync(&mut m, &mut r, master.port, replica_port);
+    assert_same_data(&mut m, &mut r, "after the full sync");
+    assert_eq!(r.cmd_str(&["EXISTS", "replica-only"]), b":0\r\n");
+    let ttl = int_reply(&r.cmd_str(&["TTL", "ttl"]));
+    assert!(ttl > 0 && ttl <= 1000, "TTL of the key with a TTL: {ttl}");
+    assert_eq!(r.cmd_str(&["TTL", "str"]), b":-1\r\n");
+
+    // 2. The command stream, acknowledged to WAIT.
+    stream_writes(&mut m);
+    assert_eq!(
+        escape(&m.cmd_str(&["WAIT", "1", "5000"])),
+        ":1\\r\\n",
+        "WAIT 1 5000"
+    );
+    assert_same_data(&mut m, &mut r, "after streaming");
+    assert_eq!(r.cmd_str(&["EXISTS", "short"]), b":0\r\n");
+    assert_eq!(r.cmd_str(&["GET", "evalkey"]), b"$7\r\nscripty\r\n");
+
+    // 3. Read-only replica, ROLE, INFO replication.
+    assert_eq!(
+        escape(&r.cmd_str(&["SET", "x", "1"])),
+        escape(READONLY.as_bytes())
+    );
+    assert_eq!(escape(&r.cmd_str(&["GET", "new"])), "$5\\r\\nvalue\\r\\n");
+    assert_eq!(
+        escape(&r.cmd_str(&["REPLICAOF", "127.0.0.1", &master.port.to_string()])),
+        "+OK Already connected to specified master\\r\\n"
+    );
+    check_role(&mut r, master.port);
+    let ri = info(&mut r, "replication");
+    for (field, want) in [
+        ("role", "slave".to_string()),
+        ("master_host", "127.0.0.1".to_string()),
+        ("master_port", master.port.to_string()),
+        ("master_link_status", "up".to_string()),
+        ("master_sync_in_progress", "0".to_string()),
+        ("slave_read_only", "1".to_string()),
+        ("connected_slaves", "0".to_string()),
+    ] {
+        assert_eq!(field_of(&ri, field), want, "replica's INFO {field}");
+    }
+    for field in ["slave_repl_offset", "master_last_io_seconds_ago"] {
+        let v = field_of(&ri, field);
+        assert!(v.parse::<i64>().is_ok(), "replica's INFO {field}: {v:?}");
+    }
+
+    // 4. Promotion keeps the data and makes the server writable.
+    let master_digest = digest(&mut m);
+    assert_eq!(escape(&r.cmd_str(&["REPLICAOF", "NO", "ONE"])), "+OK\\r\\n");
+    assert_eq!(
+        digest(&mut r),
+        master_digest,
+        "data kept by REPLICAOF NO ONE"
+    );
+    assert_eq!(escape(&r.cmd_str(&["SET", "x", "1"])), "+OK\\r\\n");
+    assert_eq!(field_of(&info(&mut r, "replication"), "role"), "master");
+    assert_eq!(r.cmd_str(&["GET", "x"]), b"$1\r\n1\r\n");
+    assert_ne!(digest(&mut r), master_digest, "the SET after promotion");
+    wait_for("the master to see no replica", || {
+        field_of(&info(&mut m, "replication"), "connected_slaves") == "0"
+    });
+}
+
+/// The replica at `replica_port` attached with SLAVEOF to a master that is shut down, then
+/// started again on the same port with other data and a password: the link goes down, and
+/// comes back up with a full resync once `masterauth` is set.
+fn link_loss_scenario(replica_port: u16) {
+    let Some(mut master) = RedisServer::start_with(MASTER_ARGS) else {
+        return;
+    };
+    let port = master.port;
+    let mut m = master.conn();
+    let mut r = Conn::connect(replica_port);
+    for i in 0..50 {
+        ok(&mut m, &["SET", &format!("old:{i}"), &format!("v{i}")]);
+    }
+    ok(&mut m, &["HSET", "shared", "from", "old"]);
+    assert_eq!(
+        escape(&r.cmd_str(&["SLAVEOF", "127.0.0.1", &port.to_string()])),
+        "+OK\\r\\n"
+    );
+    wait_in_sync(&mut m, &mut r, port, replica_port);
+    assert_eq!(digest(&mut r), digest(&mut m), "after the first sync");
+    assert_eq!(
+        syncs(&mut m),
+        (1, 0),
+        "(full, partial) resyncs on the master"
+    );
+
+    // The master drops the link and takes writes meanwhile: the replica reconnects, by PSYNC
+    // +CONTINUE (what redis-server does, from the master's backlog) or a full resync.
+    assert_eq!(m.cmd_str(&["CLIENT", "KILL", "TYPE", "replica"]), b":1\r\n");
+    ok(&mut m, &["SET", "during-outage", "1"]);
+    ok(&mut m, &["HSET", "shared", "also", "during"]);
+    wait_for("the replica to resync after CLIENT KILL", || {
+        let (full, partial) = syncs(&mut m);
+        full + partial == 2
+    });
+    wait_in_sync(&mut m, &mut r, port, replica_port);
+    assert_eq!(digest(&mut r), digest(&mut m), "after the reconnection");
+    assert_eq!(r.cmd_str(&["GET", "during-outage"]), b"$1\r\n1\r\n");
+    eprintln!(
+        "replica on port {replica_port}: (full, partial) resyncs after CLIENT KILL: {:?}",
+        syncs(&mut m)
+    );
+
+    // The master goes away.
+    m.send(&[b"SHUTDOWN", b"NOSAVE"]);
+    assert!(m.wait_closed(DEADLINE), "SHUTDOWN NOSAVE did not close");
+    drop(m);
+    master.terminate(DEADLINE);
+    wait_for("master_link_status:down", || {
+        field_of(&info(&mut r, "replication"), "master_link_status") == "down"
+    });
+    let info_down = info(&mut r, "replication");
+    assert_eq!(field_of(&info_down, "role"), "slave");
+    assert_eq!(field_of(&info_down, "master_port"), port.to_string());
+    // Still a read-only replica with its data while the link is down.
+    assert_eq!(
+        escape(&r.cmd_str(&["SET", "x", "1"])),
+        escape(READONLY.as_bytes())
+    );
+    assert_eq!(r.cmd_str(&["HGET", "shared", "from"]), b"$3\r\nold\r\n");
+
+    // A new master on the same port, with other data (from a dump made by a scratch server),
+    // a password, and a disk-based transfer. A restarted redis-server master has a new
+    // replication ID (7.0 restores it from the dump only on a replica), so this is a full
+    // resync. (Another test could take the port while no server holds it: unlikely enough.)
+    let Some(scratch) = RedisServer::start() else {
+        return;
+    };
+    let mut s = scratch.conn();
+    for i in 0..30 {
+        ok(&mut s, &["SET", &format!("new:{i}"), &format!("w{i}")]);
+    }
+    ok(&mut s, &["HSET", "shared", "from", "new"]);
+    ok(&mut s, &["SELECT", "2"]);
+    ok(&mut s, &["SADD", "new-set", "a", "b", "c"]);
+    ok(&mut s, &["SAVE"]);
+    ok(&mut r, &["CONFIG", "SET", "masterauth", "s3cret"]);
+    let new_master = PinnedRedis::start(
+        port,
+        Some(&scratch.dir().join("dump.rdb")),
+        &[
+            "--enable-debug-command",
+            "yes",
+            "--requirepass",
+            "s3cret",
+            "--repl-diskless-sync",
+            "no",
+        ],
+    );
+    drop(scratch);
+    let mut m = new_master.conn();
+    ok(&mut m, &["AUTH", "s3cret"]);
+    assert_eq!(
+        m.cmd_str(&["DBSIZE"]),
+        b":31\r\n",
+        "the new master loaded the dump"
+    );
+    wait_in_sync(&mut m, &mut r, port, replica_port);
+    assert_same_data(&mut m, &mut r, "after the resync with the new master");
+    assert_eq!(r.cmd_str(&["EXISTS", "old:1"]), b":0\r\n");
+    assert_eq!(
+        syncs(&mut m),
+        (1, 0),
+        "(full, partial) resyncs on the new master"
+    );
+    assert!(
+        new_master
+            .log()
+            .contains("Starting BGSAVE for SYNC with target: disk"),
+        "the new master's transfer was not disk-based:\n{}",
+        new_master.log()
+    );
+    assert_eq!(r.cmd_str(&["HGET", "shared", "from"]), b"$3\r\nnew\r\n");
+
+    // The stream from the new master.
+    ok(&mut m, &["SET", "after-restart", "1"]);
+    ok(&mut m, &["DEL", "new:0"]);
+    assert_eq!(
+        escape(&m.cmd_str(&["WAIT", "1", "5000"])),
+        ":1\\r\\n",
+        "WAIT 1 5000"
+    );
+    assert_eq!(
+        digest(&mut r),
+        digest(&mut m),
+        "after streaming from the new master"
+    );
+    check_role(&mut r, port);
+}
+
+/// Data of every type, in db 0 and db 3, on the master before the replica attaches. Hashes,
+/// sets and sorted sets come small and past redis-server 7.0's compact-encoding thresholds
+/// (512 entries for hashes and intsets, 64-byte hash values, 128 sorted-set entries), so that
+/// the dump holds both RDB types of each.
+fn load_initial_data(m: &mut Conn) {
+    let mut cmds: Vec<Vec<String>> = Vec::new();
+    let add = |cmds: &mut Vec<Vec<String>>, args: &[&str]| {
+        cmds.push(args.iter().map(|s| s.to_string()).collect())
+    };
+    add(&mut cmds, &["SET", "str", "hello"]);
+    add(&mut cmds, &["SET", "ttl", "expiring", "EX", "1000"]);
+    add(&mut cmds, &["SET", "int", "12345"]);
+    add(&mut cmds, &["SET", "negint", "-9223372036854775808"]);
+    add(&mut cmds, &["SET", "flt", "3.25"]);
+    add(&mut cmds, &["SET", "bin", "a\0b\r\nc\u{7f}"]);
+    add(&mut cmds, &["SET", "long", &"long-value-".repeat(100)]);
+    add(&mut cmds, &["PEXPIREAT", "long", "99999999999999"]);
+    add(&mut cmds, &["RPUSH", "list", "a", "b", "c", "1", "2"]);
+    let mut big_list = vec!["RPUSH".to_string(), "biglist".to_string()];
+    big_list.extend((0..1000).map(|i| format!("item-{i}")));
+    cmds.push(big_list);
+    add(&mut cmds, &["HSET", "hsmall", "f1", "v1", "f2", "2"]);
+    add(&mut cmds, &["HSET", "hlongval", "f", &"x".repeat(100)]);
+    let mut big_hash = vec!["HSET".to_string(), "hbig".to_string()];
+    big_hash.extend((0..600).flat_map(|i| [format!("field-{i}"), format!("value-{i}")]));
+    cmds.push(big_hash);
+    add(&mut cmds, &["SADD", "sint", "1", "2", "3", "-7", "100000"]);
+    let mut big_set = vec!["SADD".to_string(), "sbig".to_string()];
+    big_set.extend((0..600).map(|i| format!("member-{i}")));
+    cmds.push(big_set);
+    add(
+        &mut cmds,
+        &[
+            "ZADD", "zsmall", "1", "a", "2", "b", "3.5", "c", "-inf", "low",
+        ],
+    );
+    let mut big_zset = vec!["ZADD".to_string(), "zbig".to_string()];
+    big_zset.extend((0..200).flat_map(|i| [format!("{}", i as f64 / 3.0), format!("m{i}")]));
+    cmds.push(big_zset);
+    for i in 1..=10 {
+        add(
+            &mut cmds,
+            &["XADD", "stream", &format!("{i}-1"), "n", &i.to_string()],
+        );
+    }
+    add(&mut cmds, &["XGROUP", "CREATE", "stream", "g1", "0"]);
+    add(&mut cmds, &["XGROUP", "CREATE", "stream", "g2", "$"]);
+    add(
+        &mut cmds,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g1",
+            "alice",
+            "COUNT",
+            "3",
+            "STREAMS",
+            "stream",
+            ">",
+        ],
+    );
+    add(&mut cmds, &["XACK", "stream", "g1", "1-1"]);
+    add(
+        &mut cmds,
+        &["PFADD", "hll", "a", "b", "c", "d", "e", "f", "g"],
+    );
+    add(&mut cmds, &["SELECT", "3"]);
+    add(&mut cmds, &["SET", "k3", "v3"]);
+    add(&mut cmds, &["SET", "k3ttl", "v", "PX", "5000000"]);
+    add(&mut cmds, &["HSET", "h3", "a", "1"]);
+    add(&mut cmds, &["RPUSH", "l3", "x", "y"]);
+    add(&mut cmds, &["SELECT", "0"]);
+    let cmds: Vec<Vec<Vec<u8>>> = cmds
+        .into_iter()
+        .map(|c| c.into_iter().map(String::into_bytes).collect())
+        .collect();
+    for (cmd, reply) in cmds.iter().zip(m.pipeline(&cmds, 64)) {
+        assert!(
+            !reply.starts_with(b"-"),
+            "{:?}: {}",
+            String::from_utf8_lossy(&cmd[0]),
+            escape(&reply)
+        );
+    }
+}
+
+/// Writes on the master once the replica is attached.
+fn stream_writes(m: &mut Conn) {
+    for cmd in [
+        &["SET", "str", "hello"][..],
+        &["SET", "new", "value"],
+        &["INCR", "int"],
+        &["INCRBYFLOAT", "flt", "1.5"],
+        &["LPUSH", "list", "front"],
+        &["RPOP", "biglist"],
+        &["HSET", "hsmall", "f3", "v3"],
+        &["HDEL", "hbig", "field-7"],
+        &["SREM", "sint", "2"],
+        &["ZINCRBY", "zsmall", "10", "a"],
+        &["EXPIRE", "new", "5000"],
+        &["PERSIST", "long"],
+        &["DEL", "negint", "missing"],
+        &["APPEND", "bin", "-more"],
+        &["SETRANGE", "str", "10", "!"],
+        &["RENAME", "list", "list2"],
+        &["XADD", "stream", "20-1", "n", "20"],
+        &["XGROUP", "SETID", "stream", "g2", "5-1"],
+        &["PFADD", "hll", "h", "i"],
+        &["SET", "short", "v", "PX", "100"],
+        &["SELECT", "3"],
+        &["SET", "k3", "changed"],
+        &["DEL", "h3"],
+        &["SELECT", "7"],
+        &["SET", "gone1", "1"],
+        &["SET", "gone2", "2"],
+        &["FLUSHDB"],
+        &["SET", "kept7", "1"],
+        &["SELECT", "0"],
+    ] {
+        let reply = m.cmd_str(cmd);
+        assert!(!reply.starts_with(b"-"), "{cmd:?}: {}", escape(&reply));
+    }
+    // Random effects are replicated as what they did.
+    let popped = m.cmd_str(&["SPOP", "sbig", "3"]);
+    assert!(popped.starts_with(b"*3\r\n"), "SPOP: {}", escape(&popped));
+    let big = "0123456789abcdef".repeat(16 * 1024);
+    ok(m, &["SET", "bigval", &big]);
+    ok(m, &["MULTI"]);
+    assert_eq!(m.cmd_str(&["INCR", "counter"]), b"+QUEUED\r\n");
+    assert_eq!(m.cmd_str(&["SADD", "txset", "a", "b"]), b"+QUEUED\r\n");
+    assert_eq!(m.cmd_str(&["DEL", "str"]), b"+QUEUED\r\n");
+    let exec = m.cmd_str(&["EXEC"]);
+    assert_eq!(escape(&exec), "*3\\r\\n:1\\r\\n:2\\r\\n:1\\r\\n", "EXEC");
+    let script = "redis.call('SET', KEYS[1], ARGV[1]); \
+                  redis.call('SPOP', KEYS[3]); \
+                  return redis.call('INCR', KEYS[2])";
+    let eval = m.cmd_str(&["EVAL", script, "3", "evalkey", "counter", "sint", "scripty"]);
+    assert_eq!(eval, b":2\r\n", "EVAL");
+    let cmds: Vec<Vec<Vec<u8>>> = (0..500)
+        .map(|i| {
+            vec![
+                b"SET".to_vec(),
+                format!("pipelined:{i}").into_bytes(),
+                format!("{i}").repeat(i % 7 + 1).into_bytes(),
+            ]
+        })
+        .collect();
+    assert!(m.pipeline(&cmds, 100).iter().all(|r| r == b"+OK\r\n"));
+    // The short-lived key expires on the master; its access there deletes it and propagates
+    // the DEL (a replica never expires keys itself).
+    wait_for("the short-lived key to expire on the master", || {
+        m.cmd_str(&["EXISTS", "short"]) == b":0\r\n"
+    });
+}
+
+/// The replica is attached and up, the master counts it online, and the offsets agree.
+fn wait_in_sync(m: &mut Conn, r: &mut Conn, master_port: u16, replica_port: u16) {
+    wait_for("the replica's link to be up", || {
+        let i = info(r, "replication");
+        field_of(&i, "master_link_status") == "up" && field_of(&i, "master_sync_in_progress") == "0"
+    });
+    wait_for("the master to count one online replica", || {
+        let i = info(m, "replication");
+        i.get("connected_slaves").map(String::as_str) == Some("1")
+            && i.get("slave0").is_some_and(|s| s.contains("state=online"))
+    });
+    wait_for("equal replication offsets", || {
+        let master_offset = field_of(&info(m, "replication"), "master_repl_offset");
+        field_of(&info(r, "replication"), "slave_repl_offset") == master_offset
+    });
+    let i = info(r, "replication");
+    assert_eq!(field_of(&i, "role"), "slave");
+    assert_eq!(field_of(&i, "master_host"), "127.0.0.1");
+    assert_eq!(field_of(&i, "master_port"), master_port.to_string());
+    // The master knows the replica by the port it announced (REPLCONF listening-port).
+    let slave0 = field_of(&info(m, "replication"), "slave0");
+    assert!(
+        slave0.starts_with(&format!(
+            "ip=127.0.0.1,port={replica_port},state=online,offset="
+        )),
+        "master's slave0: {slave0}"
+    );
+}
+
+/// The replica holds what the master holds: the digest, the keys per database, and replies to
+/// reads of each type.
+fn assert_same_data(m: &mut Conn, r: &mut Conn, when: &str) {
+    let want = digest(m);
+    assert_ne!(want, ZERO_DIGEST, "{when}: the master has data");
+    assert_eq!(digest(r), want, "{when}: DEBUG DIGEST of the replica");
+    assert_eq!(
+        keyspace(r),
+        keyspace(m),
+        "{when}: INFO keyspace (keys, expires)"
+    );
+    for db in ["0", "3"] {
+        ok(m, &["SELECT", db]);
+        ok(r, &["SELECT", db]);
+        assert_eq!(
+            escape(&r.cmd_str(&["DBSIZE"])),
+            escape(&m.cmd_str(&["DBSIZE"])),
+            "{when}: DBSIZE of db {db}"
+        );
+    }
+    ok(m, &["SELECT", "0"]);
+    ok(r, &["SELECT", "0"]);
+    let reads: &[(&[&str], bool)] = &[
+        (&["GET", "str"], false),
+        (&["GET", "int"], false),
+        (&["GET", "flt"], false),
+        (&["GET", "bin"], false),
+        (&["GET", "hll"], false),
+        (&["GET", "bigval"], false),
+        (&["LRANGE", "list", "0", "-1"], false),
+        (&["LRANGE", "list2", "0", "-1"], false),
+        (&["LRANGE", "biglist", "0", "-1"], false),
+        (&["HGETALL", "hsmall"], true),
+        (&["HGETALL", "hbig"], true),
+        (&["HGETALL", "hlongval"], true),
+        (&["HGETALL", "shared"], true),
+        (&["SMEMBERS", "sint"], true),
+        (&["SMEMBERS", "sbig"], true),
+        (&["ZRANGE", "zsmall", "0", "-1", "WITHSCORES"], false),
+        (&["ZRANGE", "zbig", "0", "-1", "WITHSCORES"], false),
+        (&["XRANGE", "stream", "-", "+"], false),
+        (&["XINFO", "GROUPS", "stream"], false),
+        (&["XPENDING", "stream", "g1"], false),
+        (&["TYPE", "stream"], false),
+    ];
+    for &(cmd, unordered) in reads {
+        let (mut want, mut have) = (m.cmd_str(cmd), r.cmd_str(cmd));
+        if unordered {
+            want = sort_pairs(&want, cmd[0] == "HGETALL");
+            have = sort_pairs(&have, cmd[0] == "HGETALL");
+        }
+        assert_eq!(escape(&have), escape(&want), "{when}: {cmd:?}");
+    }
+}
+
+/// ROLE on a connected replica: ["slave", host, port, "connected", offset].
+fn check_role(r: &mut Conn, master_port: u16) {
+    let role = r.cmd_str(&["ROLE"]);
+    let (header, elems) =
+        split_aggregate(&role).unwrap_or_else(|| panic!("ROLE: {}", escape(&role)));
+    assert_eq!(header, b"*5\r\n", "ROLE: {}", escape(&role));
+    assert_eq!(elems[0], b"$5\r\nslave\r\n", "ROLE: {}", escape(&role));
+    assert_eq!(elems[1], b"$9\r\n127.0.0.1\r\n", "ROLE: {}", escape(&role));
+    assert_eq!(
+        elems[2],
+        format!(":{master_port}\r\n").as_bytes(),
+        "ROLE: {}",
+        escape(&role)
+    );
+    assert_eq!(elems[3], b"$9\r\nconnected\r\n", "ROLE: {}", escape(&role));
+    assert!(int_reply(&elems[4]) >= 0, "ROLE: {}", escape(&role));
+}
+
+/// The reply, with its elements (pairs of elements if `pairs`) sorted.
+fn sort_pairs(reply: &[u8], pairs: bool) -> Vec<u8> {
+    let Some((header, elems)) = split_aggregate(reply) else {
+        return reply.to_vec();
+    };
+    let mut groups: Vec<Vec<u8>> = elems
+        .chunks(if pairs { 2 } else { 1 })
+        .map(|c| c.concat())
+        .collect();
+    groups.sort();
+    [header, groups.concat()].concat()
+}
+
+/// The master's count of (full, partial) resyncs it served (INFO stats `sync_full`,
+/// `sync_partial_ok`).
+fn syncs(m: &mut Conn) -> (u64, u64) {
+    (
+        m.info_u64("stats", "sync_full"),
+        m.info_u64("stats", "sync_partial_ok"),
+    )
+}
+
+/// Sends a command that must not answer an error.
+fn ok(c: &mut Conn, args: &[&str]) {
+    let reply = c.cmd_str(args);
+    assert!(
+        !reply.starts_with(b"-"),
+        "{args:?} on port {}: {}",
+        c.port,
+        escape(&reply)
+    );
+}
+
+/// An integer reply's value.
+fn int_reply(reply: &[u8]) -> i64 {
+    std::str::from_utf8(reply)
+        .ok()
+        .and_then(|s| s.strip_prefix(':'))
+        .and_then(|s| s.trim_end().parse().ok())
+        .unwrap_or_else(|| panic!("not an integer reply: {}", escape(reply)))
+}
+
+/// DEBUG DIGEST's 40 hex digits.
+fn digest(c: &mut Conn) -> String {
+    let reply = c.cmd_str(&["DEBUG", "DIGEST"]);
+    let s = String::from_utf8_lossy(&reply);
+    match s.strip_prefix('+').map(str::trim_end) {
+        Some(d) if d.len() == 40 => d.to_string(),
+        _ => panic!("DEBUG DIGEST on port {}: {}", c.port, escape(&reply)),
+    }
+}
+
+/// An INFO section as `name -> value` (lines `name:value`).
+fn info(c: &mut Conn, section: &str) -> BTreeMap<String, String> {
+    let reply = c.cmd_str(&["INFO", section]);
+    assert!(
+        reply.starts_with(b"$"),
+        "INFO {section}: {}",
+        escape(&reply)
+    );
+    String::from_utf8_lossy(&reply)
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.trim_end().to_string()))
+        .collect()
+}
+
+/// One INFO field, which must be there.
+fn field_of(info: &BTreeMap<String, String>, name: &str) -> String {
+    info.get(name)
+        .unwrap_or_else(|| panic!("no {name} in INFO: {info:?}"))
+        .clone()
+}
+
+/// INFO keyspace as `dbN -> "keys=..,expires=.."` (avg_ttl dropped: it is an estimate).
+fn keyspace(c: &mut Conn) -> BTreeMap<String, String> {
+    info(c, "keyspace")
+        .into_iter()
+        .map(|(db, v)| {
+            let kept: Vec<&str> = v
+                .split(',')
+                .filter(|f| !f.starts_with("avg_ttl="))
+                .collect();
+            (db, kept.join(","))
+        })
+        .collect()
+}
+
+/// Polls `cond` every 20 ms until it holds; panics after [`DEADLINE`].
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A redis-server on a port chosen by the test (the harness always picks a free one), started
+/// from a given dump if any; SIGKILLed on drop, its log printed if the test is failing.
+struct PinnedRedis {
+    child: Child,
+    port: u16,
+    dir: TempDir,
+}
+
+impl PinnedRedis {
+    fn start(port: u16, dump: Option<&Path>, extra_args: &[&str]) -> PinnedRedis {
+        let dir = TempDir::new("redis-pinned");
+        if let Some(dump) = dump {
+            fs::copy(dump, dir.path().join("dump.rdb")).expect("copy the dump");
+        }
+        let log = File::create(dir.path().join("server.log")).expect("create the log");
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(extra_args)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone the log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn redis-server");
+        let mut s = PinnedRedis { child, port, dir };
+        let deadline = Instant::now() + common::START_DEADLINE;
+        while !(s.log().contains("Ready to accept connections")
+            && TcpStream::connect(("127.0.0.1", port)).is_ok())
+        {
+            if let Ok(Some(st)) = s.child.try_wait() {
+                panic!("redis-server on port {port} exited ({st}):\n{}", s.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on port {port} did not start:\n{}",
+                s.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        s
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    fn conn(&self) -> Conn {
+        Conn::connect(self.port)
+    }
+}
+
+impl Drop for PinnedRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- redis-server (port {}) log ---\n{}\n--- end of log ---",
+                self.port,
+                self.log()
+            );
+        }
+    }
+}
