@@ -282,9 +282,11 @@ mod tests {
         h.remove(b"long");
         assert_eq!(h.encoding_name(&limits), "hashtable");
         let mut h = Hash::new();
-        for i in 0..129u32 {
+        for i in 0..512u32 {
             h.insert(i.to_string().as_bytes(), b"v");
         }
+        assert_eq!(h.encoding_name(&limits), "listpack");
+        h.insert(b"512", b"v");
         assert_eq!(h.encoding_name(&limits), "hashtable");
         let (mut cursor, mut seen) = (0, 0);
         loop {
@@ -295,7 +297,7 @@ mod tests {
                 break;
             }
         }
-        assert_eq!(seen, 129);
+        assert_eq!(seen, 513);
     }
 
     #[test]

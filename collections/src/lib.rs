@@ -56,7 +56,8 @@ pub use zset::{
 /// The size thresholds that decide Redis's OBJECT ENCODING names (the `*-max-*` config options).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// `hash-max-listpack-entries` (128).
+    /// `hash-max-listpack-entries` (512: redis-server 7.0's compiled-in default; the 128 of
+    /// its example redis.conf applies only where that file is used).
     pub hash_max_listpack_entries: usize,
     /// `hash-max-listpack-value` (64).
     pub hash_max_listpack_value: usize,
@@ -71,7 +72,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            hash_max_listpack_entries: 128,
+            hash_max_listpack_entries: 512,
             hash_max_listpack_value: 64,
             set_max_intset_entries: 512,
             zset_max_listpack_entries: 128,
