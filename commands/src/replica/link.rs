@@ -19,6 +19,8 @@ const RETRY: Duration = Duration::from_secs(1);
 const READ_TICK: Duration = Duration::from_millis(100);
 /// How often the replica acknowledges its offset (Redis's `replicationCron`).
 const ACK_EVERY: Duration = Duration::from_secs(1);
+/// Length of the mark that ends a diskless transfer (Redis's `RDB_EOF_MARK_SIZE`).
+const EOF_MARK_LEN: usize = 40;
 
 type LinkResult<T> = Result<T, String>;
 
@@ -104,8 +106,8 @@ fn handshake(server: &Server, link: &Link, conn: &mut Conn) -> LinkResult<()> {
     if r.starts_with('-') {
         log::info!("(Non critical) Master does not understand REPLCONF listening-port: {r}");
     }
-    // No `capa eof`: the master then sends the RDB with its length (a disk-based transfer).
-    conn.send(&[b"REPLCONF", b"capa", b"psync2"])?;
+    // As Redis's replica: diskless transfers (`eof`) and PSYNC's new-ID continuation (`psync2`).
+    conn.send(&[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"])?;
     let r = conn.line(link)?;
     if r.starts_with('-') {
         log::info!("(Non critical) Master does not understand REPLCONF capa: {r}");
@@ -177,15 +179,31 @@ fn receive_rdb(server: &Server, link: &Link, conn: &mut Conn) -> LinkResult<()> 
             "MASTER aborted replication with an error: {header}"
         ));
     }
-    if header.starts_with("$EOF:") {
-        return Err("MASTER sent a diskless transfer this replica did not ask for".into());
-    }
-    let Some(len) = header.strip_prefix('$').and_then(|n| n.parse::<u64>().ok()) else {
-        return Err(format!(
-            "Bad protocol from MASTER, the first byte is not '$' (we received '{header}'), are you sure the host and port are right?"
-        ));
+    // A diskless transfer (`capa eof`) has no length: the payload ends with the 40-byte mark.
+    let eof_mark = header
+        .strip_prefix("$EOF:")
+        .map(|m| m.as_bytes().to_vec())
+        .filter(|m| m.len() == EOF_MARK_LEN);
+    let len = match &eof_mark {
+        Some(_) => None,
+        None => match header.strip_prefix('$').and_then(|n| n.parse::<u64>().ok()) {
+            Some(len) => Some(len),
+            None => {
+                return Err(format!(
+                    "Bad protocol from MASTER, the first byte is not '$' (we received \
+                     '{header}'), are you sure the host and port are right?"
+                ));
+            }
+        },
     };
-    log::info!("MASTER <-> REPLICA sync: receiving {len} bytes from master to disk");
+    match len {
+        Some(len) => {
+            log::info!("MASTER <-> REPLICA sync: receiving {len} bytes from master to disk");
+        }
+        None => log::info!(
+            "MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk"
+        ),
+    }
     let tmp = format!("temp-{}.{}.rdb", unix_ms() / 1000, std::process::id());
     let write_err = |e: std::io::Error| {
         format!(
@@ -195,18 +213,32 @@ fn receive_rdb(server: &Server, link: &Link, conn: &mut Conn) -> LinkResult<()> 
     let mut file = std::fs::File::create(&tmp).map_err(|e| {
         format!("Opening the temp file needed for MASTER <-> REPLICA synchronization: {e}")
     })?;
-    let mut left = len;
-    *link.transfer.lock().unwrap_or_else(|e| e.into_inner()) = (0, len);
-    while left > 0 {
-        if conn.buf.is_empty() {
-            conn.fill(link)?;
-            continue;
+    let total = len.map_or(-1, |l| l as i64);
+    *link.transfer.lock().unwrap_or_else(|e| e.into_inner()) = (0, total);
+    let mut read = 0u64;
+    loop {
+        // With a mark, the last EOF_MARK_LEN bytes seen may be it: they are held back.
+        let keep = if eof_mark.is_some() { EOF_MARK_LEN } else { 0 };
+        let mut take = conn.buf.len().saturating_sub(keep);
+        if let Some(len) = len {
+            take = take.min((len - read) as usize);
         }
-        let take = (conn.buf.len() as u64).min(left) as usize;
-        file.write_all(&conn.buf[..take]).map_err(write_err)?;
-        conn.buf.drain(..take);
-        left -= take as u64;
-        link.transfer.lock().unwrap_or_else(|e| e.into_inner()).0 = len - left;
+        if take > 0 {
+            file.write_all(&conn.buf[..take]).map_err(write_err)?;
+            conn.buf.drain(..take);
+            read += take as u64;
+            link.transfer.lock().unwrap_or_else(|e| e.into_inner()).0 = read as i64;
+        }
+        let done = match (&eof_mark, len) {
+            (Some(mark), _) => conn.buf == *mark,
+            (None, Some(len)) => read == len,
+            (None, None) => unreachable!("a transfer has a length or a mark"),
+        };
+        if done {
+            conn.buf.clear();
+            break;
+        }
+        conn.fill(link)?;
     }
     file.sync_all().map_err(write_err)?;
     drop(file);

@@ -4,7 +4,7 @@
 //!
 //! One link thread per replica (`link.rs`) does what Redis's `replicationCron` and
 //! `syncWithMaster` do: it connects, hands shakes (PING, AUTH with `masterauth`, REPLCONF
-//! listening-port and capa psync2), asks for a partial resync (`PSYNC replid offset+1`, or
+//! listening-port and capa eof psync2), asks for a partial resync (`PSYNC replid offset+1`, or
 //! `PSYNC ? -1` the first time), loads the RDB of a full one, then applies the master's
 //! command stream through a [`Worker`](crate::Worker) of its own, as Redis's master client:
 //! commands run with every other reactor thread serving clients meanwhile, and go to
@@ -84,8 +84,8 @@ pub struct Link {
     last_io_ms: AtomicU64,
     /// Unix ms when the link went down (0: never up yet).
     down_since_ms: AtomicU64,
-    /// Bytes of the RDB being received, and its size.
-    transfer: Mutex<(u64, u64)>,
+    /// Bytes of the RDB being received, and its size (-1 for a diskless transfer).
+    transfer: Mutex<(i64, i64)>,
     /// The master's client (its CLIENT ID), for REPLCONF GETACK.
     master_client: AtomicU64,
     /// The master asked for an acknowledgement (REPLCONF GETACK).
@@ -257,6 +257,7 @@ impl Replication {
         );
         if state == LinkState::Transfer {
             let (read, total) = *link.transfer.lock().unwrap_or_else(|e| e.into_inner());
+            // Redis's arithmetic, -1 total (diskless) included.
             let perc = if total == 0 {
                 0.0
             } else {
@@ -267,7 +268,7 @@ impl Replication {
                 "master_sync_total_bytes:{total}\r\nmaster_sync_read_bytes:{read}\r\n\
                  master_sync_left_bytes:{}\r\nmaster_sync_perc:{perc:.2}\r\n\
                  master_sync_last_io_seconds_ago:{}\r\n",
-                total as i64 - read as i64,
+                total - read,
                 now.saturating_sub(link.last_io_ms.load(Ordering::Relaxed)) / 1000
             );
         }
