@@ -12,6 +12,7 @@ per_backend!(
     hashes_grown_in_place_leave_memory,
     hashes_grown_in_place_are_evicted_under_maxmemory,
     a_growing_hash_meets_oom_under_noeviction,
+    a_list_bigger_than_memory_grows_in_place,
 );
 
 const OOM: &[u8] = b"-OOM command not allowed when used memory > 'maxmemory'.\r\n";
@@ -233,4 +234,43 @@ fn a_growing_hash_meets_oom_under_noeviction(backend: &str) {
         assert_eq!(c.cmd_str(&["HDEL", "h", &format!("f{f}")]), b":1\r\n");
     }
     assert_eq!(c.cmd_str(&["HSET", "h", "one", "more"]), b":1\r\n");
+}
+
+/// One list pushed to twice `memory-size` (8 MiB of elements over a 4 MiB budget), 1,000
+/// elements per LPUSH: its record stays in the newest, mutable pages, so every push updates it
+/// in place. Before the mutable region kept a floor of pages, the list's own heap charge made
+/// its page read-only as soon as the next page opened, and each push copied the whole list
+/// (read-copy-update), wrote it out and read it back: quadratic, ~20 pushes a second at 20 MiB.
+/// Counted, not timed: the list is never read back from disk and the log grows by a few pages,
+/// not by a copy of the list per push.
+fn a_list_bigger_than_memory_grows_in_place(backend: &str) {
+    let f = Ferrite::start(backend, &["--threads", "2", "--memory-size", "4mb"]);
+    let mut c = f.conn();
+    let tier = |c: &mut common::Conn, name: &str| c.info_u64("tiering", name);
+    let (reads_before, tail_before) = (
+        tier(&mut c, "tier_async_reads") + tier(&mut c, "tier_sync_reads"),
+        tier(&mut c, "tier_tail_address"),
+    );
+    let element = vec![b'e'; 100];
+    let pushes = 80;
+    let cmds: Vec<Vec<Vec<u8>>> = (0..pushes)
+        .map(|_| {
+            let mut cmd = vec![b"LPUSH".to_vec(), b"big".to_vec()];
+            cmd.extend(std::iter::repeat_n(element.clone(), 1000));
+            cmd
+        })
+        .collect();
+    let replies = c.pipeline(&cmds, 4);
+    for (i, r) in replies.iter().enumerate() {
+        assert_eq!(r, format!(":{}\r\n", (i + 1) * 1000).as_bytes());
+    }
+    let reads = tier(&mut c, "tier_async_reads") + tier(&mut c, "tier_sync_reads") - reads_before;
+    let appended = tier(&mut c, "tier_tail_address") - tail_before;
+    assert_eq!(reads, 0, "the list was read back from disk {reads} times");
+    // A copy per push would append ~80 x 4 MiB on average.
+    assert!(
+        appended < 16 << 20,
+        "{appended} bytes appended for {pushes} pushes"
+    );
+    assert_eq!(c.cmd_str(&["LLEN", "big"]), b":80000\r\n");
 }
