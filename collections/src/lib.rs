@@ -81,6 +81,64 @@ impl Default for Limits {
     }
 }
 
+/// The limits in force ([`Limits::current`]), one word each, as Redis keeps them in its
+/// global `server` struct: CONFIG SET changes them for every collection at once.
+static CURRENT: [std::sync::atomic::AtomicUsize; 5] = [
+    std::sync::atomic::AtomicUsize::new(512),
+    std::sync::atomic::AtomicUsize::new(64),
+    std::sync::atomic::AtomicUsize::new(512),
+    std::sync::atomic::AtomicUsize::new(128),
+    std::sync::atomic::AtomicUsize::new(64),
+];
+
+/// One of the `*-max-*` thresholds, by its Redis parameter name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    /// `hash-max-listpack-entries`.
+    HashEntries = 0,
+    /// `hash-max-listpack-value`.
+    HashValue = 1,
+    /// `set-max-intset-entries`.
+    SetIntsetEntries = 2,
+    /// `zset-max-listpack-entries`.
+    ZsetEntries = 3,
+    /// `zset-max-listpack-value`.
+    ZsetValue = 4,
+}
+
+impl Limit {
+    /// The threshold a configuration parameter sets, if it is one.
+    pub fn of_param(name: &str) -> Option<Limit> {
+        Some(match name {
+            "hash-max-listpack-entries" => Limit::HashEntries,
+            "hash-max-listpack-value" => Limit::HashValue,
+            "set-max-intset-entries" => Limit::SetIntsetEntries,
+            "zset-max-listpack-entries" => Limit::ZsetEntries,
+            "zset-max-listpack-value" => Limit::ZsetValue,
+            _ => return None,
+        })
+    }
+}
+
+impl Limits {
+    /// The limits in force now (the defaults until [`Limits::set`] changes one).
+    pub fn current() -> Limits {
+        let get = |l: Limit| CURRENT[l as usize].load(std::sync::atomic::Ordering::Relaxed);
+        Limits {
+            hash_max_listpack_entries: get(Limit::HashEntries),
+            hash_max_listpack_value: get(Limit::HashValue),
+            set_max_intset_entries: get(Limit::SetIntsetEntries),
+            zset_max_listpack_entries: get(Limit::ZsetEntries),
+            zset_max_listpack_value: get(Limit::ZsetValue),
+        }
+    }
+
+    /// Sets one threshold for the whole process (CONFIG SET, the configuration file).
+    pub fn set(limit: Limit, value: usize) {
+        CURRENT[limit as usize].store(value, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// An error a collection operation reports to the client. `Display` gives Redis's text, without
 /// the `ERR ` prefix the command layer adds.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -195,6 +195,16 @@ const PARAMS: &[Param] = &[
     // A script running this many milliseconds is busy: other clients are answered BUSY and
     // SCRIPT KILL / FUNCTION KILL may stop it (`lua-time-limit` is its old name).
     num("busy-reply-threshold", 0, LLONG_MAX, "5000", 0),
+    // The sizes up to which collections keep Redis's compact encodings: what OBJECT ENCODING
+    // reports, how HSCAN/SSCAN/ZSCAN page, how DUMP and RDB files encode them. Lists are
+    // quicklists whatever the two list parameters say, as in Redis 7.0.
+    num("hash-max-listpack-entries", 0, LLONG_MAX, "512", 0),
+    mem("hash-max-listpack-value", 0, LLONG_MAX, "64", 0),
+    num("set-max-intset-entries", 0, LLONG_MAX, "512", 0),
+    num("zset-max-listpack-entries", 0, LLONG_MAX, "128", 0),
+    mem("zset-max-listpack-value", 0, LLONG_MAX, "64", 0),
+    num("list-max-listpack-size", i32::MIN as i128, INT_MAX, "-2", 0),
+    num("list-compress-depth", 0, INT_MAX, "0", 0),
     // Replication (REPLICAOF): the master's credentials, whether a replica refuses clients'
     // writes, how long the master may stay silent before the link is dropped, and what a
     // replica shows in INFO.
@@ -472,6 +482,9 @@ impl Config {
             "latency-tracking" => self.latency_tracking.store(v == "yes", Ordering::Relaxed),
             "busy-reply-threshold" => self.busy_reply_threshold.store(n(), Ordering::Relaxed),
             "acllog-max-len" => self.acllog_max_len.store(n(), Ordering::Relaxed),
+            _ if let Some(limit) = ferrite_collections::Limit::of_param(name) => {
+                ferrite_collections::Limits::set(limit, usize::try_from(n()).unwrap_or(usize::MAX));
+            }
             "no-appendfsync-on-rewrite" => {
                 self.no_appendfsync_on_rewrite
                     .store(v == "yes", Ordering::Relaxed);
@@ -627,6 +640,11 @@ const ALIASES: &[(&str, &str)] = &[
     ("lua-time-limit", "busy-reply-threshold"),
     ("slave-read-only", "replica-read-only"),
     ("slaveof", "replicaof"),
+    ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
+    ("hash-max-ziplist-value", "hash-max-listpack-value"),
+    ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
+    ("zset-max-ziplist-value", "zset-max-listpack-value"),
+    ("list-max-ziplist-size", "list-max-listpack-size"),
     ("slave-priority", "replica-priority"),
 ];
 

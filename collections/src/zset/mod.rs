@@ -174,10 +174,10 @@ impl SortedSet {
     }
 
     /// The score as Redis would store it: a listpack keeps scores as strings where `-0` reads
-    /// back as `0`, so while the set stays small (by the default limits) a negative zero is
+    /// back as `0`, so while the set stays small (by the limits in force) a negative zero is
     /// stored as a positive one; the skiplist encoding keeps `-0`.
     fn as_stored(&self, member: &[u8], score: f64) -> f64 {
-        let limits = Limits::default();
+        let limits = Limits::current();
         let len = self.dict.len() + usize::from(self.dict.get(member).is_none());
         let small = (self.peak_len as usize).max(len) <= limits.zset_max_listpack_entries
             && (self.peak_elem as usize).max(member.len()) <= limits.zset_max_listpack_value;
@@ -187,7 +187,7 @@ impl SortedSet {
     /// Prepares a computed result (ZUNIONSTORE and friends) for storing: Redis converts a small
     /// result to a listpack, where a `-0` score reads back as `0`.
     pub fn normalize_for_store(&mut self) {
-        if !self.is_listpack(&Limits::default()) {
+        if !self.is_listpack(&Limits::current()) {
             return;
         }
         let zeros: Vec<Box<[u8]>> = self
@@ -366,12 +366,12 @@ impl SortedSet {
         b.saturating_sub(a) + 1
     }
 
-    /// Whether Redis, with its default limits, would keep this set as a listpack, whose lex
+    /// Whether Redis, with the limits in force, would keep this set as a listpack, whose lex
     /// range commands walk member by member. Lex ranges assume one score for all members; with
     /// mixed scores, walking as Redis does is how Ferrite gives Redis's answer (a skiplist's
     /// answer then depends on its random levels, in Redis too).
     fn walks_like_listpack(&self) -> bool {
-        self.is_listpack(&Limits::default())
+        self.is_listpack(&Limits::current())
     }
 
     /// Whether Redis would still keep this set as a listpack under `limits` (it never went

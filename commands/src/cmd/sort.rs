@@ -166,7 +166,7 @@ fn load(ctx: &mut Ctx<'_>, key: &[u8]) -> Source {
 /// `zset-max-listpack-value` for an instant makes the same change; SORT runs exclusively, so
 /// nobody sees that member.
 fn convert_zset_to_skiplist(ctx: &mut Ctx<'_>, key: &[u8]) {
-    let limits = Limits::default();
+    let limits = Limits::current();
     let marker = vec![0xffu8; limits.zset_max_listpack_value + 1];
     let db = ctx.client.db;
     ctx.store.rmw_value(db, key, ctx.now_ms, |e| {

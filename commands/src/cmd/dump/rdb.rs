@@ -177,7 +177,7 @@ pub(crate) fn encode_string(out: &mut Vec<u8>, key: Option<&[u8]>, s: &[u8]) {
 /// The type byte, then `key` if any, then the value of a collection, in the encoding Redis
 /// would have chosen.
 pub(crate) fn encode_collection(out: &mut Vec<u8>, key: Option<&[u8]>, c: &Collection) {
-    let limits = Limits::default();
+    let limits = Limits::current();
     let typed = |out: &mut Vec<u8>, t: u8| {
         out.push(t);
         if let Some(k) = key {

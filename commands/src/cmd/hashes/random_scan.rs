@@ -161,7 +161,7 @@ pub(super) fn hscan(ctx: &mut Ctx<'_>, args: Args<'_>) {
                 return;
             }
         };
-        let (next, mut pairs) = h.scan(cursor, count, &Limits::default());
+        let (next, mut pairs) = h.scan(cursor, count, &Limits::current());
         if let Some(p) = pattern {
             pairs.retain(|(f, _)| glob::matches(p, f));
         }

@@ -51,10 +51,10 @@ pub(super) fn object(ctx: &mut Ctx<'_>, _args: Args<'_>) {
         .error("ERR wrong number of arguments for 'object' command");
 }
 
-/// The encoding Redis 7.0 would report for a collection, with the default `*-max-*`
-/// thresholds.
+/// The encoding Redis 7.0 would report for a collection, with the `*-max-*` thresholds in
+/// force (CONFIG SET changes them).
 pub(crate) fn collection_encoding(object: &dyn StoreObject) -> &'static str {
-    let limits = Limits::default();
+    let limits = Limits::current();
     match Collection::of(object) {
         Some(Collection::List(l)) => l.encoding_name(&limits),
         Some(Collection::Hash(h)) => h.encoding_name(&limits),

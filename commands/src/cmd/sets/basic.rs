@@ -284,7 +284,7 @@ pub(crate) fn sscan(ctx: &mut Ctx<'_>, args: Args<'_>) {
     let Some(opts) = parse_options(ctx, args, 3) else {
         return;
     };
-    let limits = Limits::default();
+    let limits = Limits::current();
     let r = with_set(ctx, args.get(1), false, |s, reply| {
         let (next, members): (u64, Vec<Cow<'_, [u8]>>) = match s {
             Some(s) => s.scan(cursor, opts.count, &limits),

@@ -175,7 +175,7 @@ pub(crate) fn zscan(ctx: &mut Ctx<'_>, args: Args<'_>) {
     let Some(opts) = parse_options(ctx, args, 3) else {
         return;
     };
-    let limits = Limits::default();
+    let limits = Limits::current();
     let r = super::with_zset_nostats(ctx, args.get(1), |z| {
         let (next, pairs) = match z {
             Some(z) => z.scan(cursor, opts.count, &limits),
