@@ -21,7 +21,8 @@ use common::{Conn, Ferrite, RedisServer, TempDir, escape, split_aggregate};
 
 per_backend!(
     ferrite_replica_syncs_streams_and_promotes,
-    ferrite_replica_survives_master_restart
+    ferrite_replica_survives_master_restart,
+    ferrite_replica_drops_blocked_clients
 );
 
 /// What the replica under test is started with when it is Ferrite.
@@ -71,6 +72,68 @@ fn ferrite_replica_survives_master_restart(backend: &str) {
     }
     let replica = Ferrite::start(backend, FERRITE_ARGS);
     link_loss_scenario(replica.port);
+}
+
+#[test]
+fn redis_replica_drops_blocked_clients() {
+    let Some(replica) = RedisServer::start() else {
+        return;
+    };
+    assert_eq!(blocked_clients_scenario(replica.port), EXPECTED_BLOCKED);
+}
+
+fn ferrite_replica_drops_blocked_clients(backend: &str) {
+    if !common::require_tool("redis-server") {
+        return;
+    }
+    let replica = Ferrite::start(backend, &["--threads", "2"]);
+    assert_eq!(blocked_clients_scenario(replica.port), EXPECTED_BLOCKED);
+}
+
+/// What a client blocked in BLPOP (and one in WAIT) sees when its server becomes a replica,
+/// what a BLPOP sent afterwards gets, and whether the master's push is still in the list.
+const EXPECTED_BLOCKED: [&str; 4] = [
+    "-UNBLOCKED force unblock from blocking operation, instance state changed (master -> \
+     replica?)\r\n",
+    "-UNBLOCKED force unblock from blocking operation, instance state changed (master -> \
+     replica?)\r\n",
+    "-READONLY You can't write against a read only replica.\r\n",
+    "*1\r\n$1\r\nx\r\n",
+];
+
+/// Redis's `disconnectAllBlockedClients`: a server that starts following a master answers its
+/// blocked clients with the UNBLOCKED error and closes them, so that a BLPOP never pops on the
+/// replica what the master's stream pushes.
+fn blocked_clients_scenario(replica_port: u16) -> [String; 4] {
+    let Some(master) = RedisServer::start_with(MASTER_ARGS) else {
+        return EXPECTED_BLOCKED.map(str::to_string);
+    };
+    let mut r = Conn::connect(replica_port);
+    let mut blpop = Conn::connect(replica_port);
+    blpop.send(&[b"BLPOP", b"list", b"0"]);
+    let mut wait = Conn::connect(replica_port);
+    wait.send(&[b"WAIT", b"1", b"0"]);
+    wait_for("two blocked clients", || {
+        field_of(&info(&mut r, "clients"), "blocked_clients") == "2"
+    });
+    ok(
+        &mut r,
+        &["REPLICAOF", "127.0.0.1", &master.port.to_string()],
+    );
+    let unblocked = String::from_utf8_lossy(&blpop.read_reply()).into_owned();
+    let waited = String::from_utf8_lossy(&wait.read_reply()).into_owned();
+    assert!(blpop.wait_closed(DEADLINE), "the BLPOP client stays open");
+    assert!(wait.wait_closed(DEADLINE), "the WAIT client stays open");
+    let mut m = master.conn();
+    wait_for("the link", || {
+        field_of(&info(&mut r, "replication"), "master_link_status") == "up"
+    });
+    let refused = String::from_utf8_lossy(&r.cmd_str(&["BLPOP", "list", "0"])).into_owned();
+    assert_eq!(m.cmd_str(&["RPUSH", "list", "x"]), b":1\r\n");
+    assert_eq!(m.cmd_str(&["WAIT", "1", "5000"]), b":1\r\n");
+    let left = String::from_utf8_lossy(&r.cmd_str(&["LRANGE", "list", "0", "-1"])).into_owned();
+    ok(&mut r, &["REPLICAOF", "NO", "ONE"]);
+    [unblocked, waited, refused, left]
 }
 
 /// Full sync, streaming, read-only replica, promotion: the replica at `replica_port` against a

@@ -412,6 +412,32 @@ pub(crate) fn unblock(server: &Server, id: u64, error: bool) -> bool {
     true
 }
 
+/// Redis's `disconnectAllBlockedClients`, when the server starts following a master: every
+/// client parked in a blocking command (not one postponed by CLIENT PAUSE) is answered with the
+/// UNBLOCKED error and closed, so that no BLPOP served by the master's stream later pops on
+/// the replica what the master did not.
+pub fn unblock_all_for_replica(server: &Server) {
+    for target in server.clients.snapshot() {
+        if target
+            .block
+            .compare_exchange(
+                BLOCK_WAITING,
+                crate::client::BLOCK_UNBLOCK_REPLICA,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+        {
+            registry()
+                .mailbox
+                .entry((server_id(server), target.thread))
+                .or_default()
+                .push(target.id);
+            server.wake(target.thread);
+        }
+    }
+}
+
 /// Number of clients parked in a blocking command (INFO `blocked_clients`).
 pub fn blocked_clients(server: &Server) -> usize {
     server

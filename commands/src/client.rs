@@ -413,6 +413,9 @@ pub const BLOCK_UNBLOCK_ERROR: u8 = 3;
 /// (CLIENT LIST `b`, INFO `blocked_clients`), as Redis shows it, but CLIENT UNBLOCK leaves it
 /// alone (Redis 7.0 crashes on that).
 pub const BLOCK_POSTPONED: u8 = 4;
+/// [`ClientShared::block`]: the server became a replica (REPLICAOF): answered with Redis's
+/// UNBLOCKED error and closed, as Redis's `disconnectAllBlockedClients`.
+pub const BLOCK_UNBLOCK_REPLICA: u8 = 5;
 
 impl ClientShared {
     /// Fresh shared state for a new connection.

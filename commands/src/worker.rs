@@ -337,6 +337,9 @@ impl Worker {
             };
             if client.blocked.is_some() && self.give_up(client, out, now_ms) {
                 pos += consumed;
+                if client.close_after_reply {
+                    break Flow::CloseAfterFlush;
+                }
                 continue;
             }
             if client.blocked.is_some() && self.busy.is_some() {
@@ -873,12 +876,14 @@ impl Worker {
     /// deadline passed. Returns whether it was answered (the command is then consumed).
     fn give_up(&mut self, client: &mut Client, out: &mut Vec<u8>, now_ms: u64) -> bool {
         let asked = client.shared.block.load(Ordering::Acquire);
+        let to_replica = asked == crate::client::BLOCK_UNBLOCK_REPLICA;
         let expired = client.blocked.as_ref().is_some_and(|b| b.expired(now_ms));
         let acks = client
             .blocked
             .as_ref()
             .is_some_and(|b| b.want == blocking::Want::Acks);
-        if asked != BLOCK_UNBLOCK_TIMEOUT && asked != BLOCK_UNBLOCK_ERROR && !expired {
+        if asked != BLOCK_UNBLOCK_TIMEOUT && asked != BLOCK_UNBLOCK_ERROR && !to_replica && !expired
+        {
             return false;
         }
         self.parked.remove(&client.id);
@@ -888,6 +893,12 @@ impl Worker {
         let mut reply = Reply::counted(out, client.resp3, stats);
         if asked == BLOCK_UNBLOCK_ERROR {
             reply.error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+        } else if to_replica {
+            reply.error(
+                "UNBLOCKED force unblock from blocking operation, instance state changed \
+                 (master -> replica?)",
+            );
+            client.close_after_reply = true;
         } else if acks {
             // WAIT times out with the replicas that acknowledged: none.
             reply.int(0);
@@ -897,7 +908,8 @@ impl Worker {
         ThreadStats::add(&stats.commands, 1);
         // The parked command is the last one the client ran. Redis 7.0 counts it failed when
         // CLIENT UNBLOCK ended it, in either mode (`updateStatsOnUnblock(.., 1)`).
-        let by_unblock = asked == BLOCK_UNBLOCK_TIMEOUT || asked == BLOCK_UNBLOCK_ERROR;
+        let by_unblock =
+            asked == BLOCK_UNBLOCK_TIMEOUT || asked == BLOCK_UNBLOCK_ERROR || to_replica;
         if let Some(id) = client.shared.last_cmd().and_then(table::id_of) {
             stats.commands_by_id.call(id, by_unblock);
         }

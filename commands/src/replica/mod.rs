@@ -193,6 +193,7 @@ impl Replication {
         let link = Arc::new(Link::new(host.to_string(), port));
         *cur = Some(Arc::clone(&link));
         self.replica.store(true, Ordering::Release);
+        crate::blocking::unblock_all_for_replica(server);
         let _ = server
             .config
             .set_startup("replicaof", format!("{host} {port}").as_bytes());
