@@ -213,6 +213,7 @@ const PARAMS: &[Param] = &[
     param("masterauth", Kind::Str, "", 0),
     param("masteruser", Kind::Str, "", 0),
     param("replica-read-only", Kind::Bool, "yes", 0),
+    param("replica-serve-stale-data", Kind::Bool, "yes", 0),
     num("repl-timeout", 1, INT_MAX, "60", 0),
     num("replica-priority", 0, INT_MAX, "100", 0),
     param("replica-announced", Kind::Bool, "yes", 0),
@@ -639,6 +640,7 @@ pub fn glob_nocase(pattern: &[u8], name: &[u8]) -> bool {
 const ALIASES: &[(&str, &str)] = &[
     ("lua-time-limit", "busy-reply-threshold"),
     ("slave-read-only", "replica-read-only"),
+    ("slave-serve-stale-data", "replica-serve-stale-data"),
     ("slaveof", "replicaof"),
     ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
     ("hash-max-ziplist-value", "hash-max-listpack-value"),

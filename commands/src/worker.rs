@@ -541,6 +541,22 @@ impl Worker {
             count_rejected(stats, Some(id));
             return;
         }
+        // A replica whose link is down serves only `stale` commands when told not to serve
+        // stale data (Redis's `masterdownerr`); EXEC counts as stale only if all it queued is.
+        if self.server.replication.is_replica()
+            && (!spec.has(flags::STALE)
+                || (spec.name == "exec"
+                    && client
+                        .multi
+                        .as_ref()
+                        .is_some_and(|m| m.commands.iter().any(|c| !c.0.has(flags::STALE)))))
+            && crate::replica::refuses_stale_reads(&self.server)
+        {
+            let msg = crate::replica::MASTERDOWN_ERROR;
+            transactions::reject(client, args, out, msg, stats);
+            count_rejected(stats, Some(id));
+            return;
+        }
         // Redis's `isInsideYieldingLongCommand` check: while a script is busy, only the few
         // commands marked `allow_busy` run (outside the store's shared section, which the
         // script holds); no eviction runs either.

@@ -332,6 +332,20 @@ fn parse_master(v: &str) -> Result<Option<(String, u16)>, String> {
     }
 }
 
+/// Redis's `shared.masterdownerr`.
+pub const MASTERDOWN_ERROR: &[u8] =
+    b"MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
+
+/// Whether commands without the `stale` flag must be refused now: a replica whose link is not
+/// up, with `replica-serve-stale-data no`.
+pub fn refuses_stale_reads(server: &Server) -> bool {
+    server
+        .replication
+        .link()
+        .is_some_and(|l| l.state() != LinkState::Connected)
+        && server.config.value("replica-serve-stale-data").as_deref() == Some("no")
+}
+
 /// Redis's `shared.roslaveerr`.
 pub const READONLY_ERROR: &[u8] = b"READONLY You can't write against a read only replica.";
 
