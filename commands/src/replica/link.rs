@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::{Link, LinkState};
 use crate::client::{Client, ReplyMode};
 use crate::server::{Server, unix_ms};
-use crate::worker::Worker;
+use crate::worker::{Flow, Worker};
 
 /// How long a failed link waits before the next attempt (Redis's cron period).
 const RETRY: Duration = Duration::from_secs(1);
@@ -139,6 +139,11 @@ fn psync(
         let new_id = rest.trim();
         if !new_id.is_empty() {
             *link.replid.lock().unwrap_or_else(|e| e.into_inner()) = new_id.to_string();
+        }
+        // The stream resumes at the first command not applied: whatever the parser had seen of
+        // a command cut by the lost link comes again from its start.
+        if let Some(client) = master.as_mut() {
+            client.parser = Default::default();
         }
         return Ok(true);
     }
@@ -310,12 +315,18 @@ fn stream(
         }
         let mut fed = 0;
         while fed < conn.buf.len() {
-            let (n, _) = worker.input(client, &conn.buf[fed..], &mut out);
+            let (n, flow) = worker.input(client, &conn.buf[fed..], &mut out);
             out.clear();
+            fed += n;
+            if matches!(flow, Flow::CloseNow | Flow::CloseAfterFlush) {
+                // A protocol error (or a query past the buffer limit): Redis drops the link
+                // and syncs again.
+                link.offset.fetch_add(fed as i64, Ordering::AcqRel);
+                return Err("Protocol error in the stream from MASTER: link dropped".into());
+            }
             if n == 0 {
                 break;
             }
-            fed += n;
         }
         conn.buf.drain(..fed);
         link.offset.fetch_add(fed as i64, Ordering::AcqRel);
