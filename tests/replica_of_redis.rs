@@ -22,7 +22,8 @@ use common::{Conn, Ferrite, RedisServer, TempDir, escape, split_aggregate};
 per_backend!(
     ferrite_replica_syncs_streams_and_promotes,
     ferrite_replica_survives_master_restart,
-    ferrite_replica_drops_blocked_clients
+    ferrite_replica_drops_blocked_clients,
+    ferrite_replica_shows_and_kills_its_master_client
 );
 
 /// What the replica under test is started with when it is Ferrite.
@@ -88,6 +89,51 @@ fn ferrite_replica_drops_blocked_clients(backend: &str) {
     }
     let replica = Ferrite::start(backend, &["--threads", "2"]);
     assert_eq!(blocked_clients_scenario(replica.port), EXPECTED_BLOCKED);
+}
+
+#[test]
+fn redis_replica_shows_and_kills_its_master_client() {
+    let Some(replica) = RedisServer::start() else {
+        return;
+    };
+    master_client_scenario(replica.port);
+}
+
+fn ferrite_replica_shows_and_kills_its_master_client(backend: &str) {
+    if !common::require_tool("redis-server") {
+        return;
+    }
+    let replica = Ferrite::start(backend, &["--threads", "2"]);
+    master_client_scenario(replica.port);
+}
+
+/// The master's connection on the replica: CLIENT LIST TYPE master shows it (flag `M`), TYPE
+/// normal does not; CLIENT KILL TYPE master drops it, and the replica connects again and keeps
+/// replicating.
+fn master_client_scenario(replica_port: u16) {
+    let Some(master) = RedisServer::start_with(MASTER_ARGS) else {
+        return;
+    };
+    let mut r = Conn::connect(replica_port);
+    let mut m = master.conn();
+    ok(
+        &mut r,
+        &["REPLICAOF", "127.0.0.1", &master.port.to_string()],
+    );
+    let up = |r: &mut Conn| field_of(&info(r, "replication"), "master_link_status") == "up";
+    wait_for("the link", || up(&mut r));
+    let listed =
+        String::from_utf8_lossy(&r.cmd_str(&["CLIENT", "LIST", "TYPE", "master"])).into_owned();
+    assert_eq!(listed.matches("flags=M ").count(), 1, "{listed}");
+    let normal =
+        String::from_utf8_lossy(&r.cmd_str(&["CLIENT", "LIST", "TYPE", "normal"])).into_owned();
+    assert!(!normal.contains("flags=M"), "{normal}");
+    assert_eq!(r.cmd_str(&["CLIENT", "KILL", "TYPE", "master"]), b":1\r\n");
+    assert_eq!(m.cmd_str(&["SET", "after-kill", "1"]), b"+OK\r\n");
+    wait_for("the link back and the write replicated", || {
+        up(&mut r) && r.cmd_str(&["GET", "after-kill"]) == b"$1\r\n1\r\n"
+    });
+    ok(&mut r, &["REPLICAOF", "NO", "ONE"]);
 }
 
 /// What a client blocked in BLPOP (and one in WAIT) sees when its server becomes a replica,

@@ -40,6 +40,9 @@ pub struct Client {
     pub reply_mode: ReplyMode,
     /// Close once the current replies are sent (QUIT, protocol error, CLIENT KILL of self).
     pub close_after_reply: bool,
+    /// The master this server follows (the replication link's client): CLIENT LIST type
+    /// `master`, flag `M`.
+    pub master_link: bool,
     /// CLIENT NO-EVICT.
     pub no_evict: bool,
     /// The part other threads can see.
@@ -133,6 +136,9 @@ impl Client {
         if self.monitor {
             f |= FLAG_MONITOR;
         }
+        if self.master_link {
+            f |= FLAG_MASTER;
+        }
         if self.subscribed() {
             f |= FLAG_PUBSUB;
         }
@@ -212,6 +218,8 @@ pub const FLAG_TRACKING_BROKEN: u8 = 16;
 pub const FLAG_TRACKING_BCAST: u8 = 32;
 /// CLIENT LIST flag `O`: in MONITOR mode.
 pub const FLAG_MONITOR: u8 = 64;
+/// CLIENT LIST flag `M`: the master this server follows; its type is `master`.
+pub const FLAG_MASTER: u8 = 128;
 
 /// Redis's `flags=` letters (`getClientInfoString`, in its order) for `bits` and blocking;
 /// `N` when none applies.
@@ -219,6 +227,9 @@ pub fn flag_letters(bits: u8, blocked: bool) -> String {
     let mut s = String::new();
     if bits & FLAG_MONITOR != 0 {
         s.push('O');
+    }
+    if bits & FLAG_MASTER != 0 {
+        s.push('M');
     }
     if bits & FLAG_PUBSUB != 0 {
         s.push('P');

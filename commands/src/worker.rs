@@ -200,6 +200,7 @@ impl Worker {
             parser: Parser::new(),
             reply_mode: ReplyMode::On,
             close_after_reply: false,
+            master_link: false,
             no_evict: false,
             shared,
             token: 0,

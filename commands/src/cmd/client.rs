@@ -353,23 +353,36 @@ fn client_reply(ctx: &mut Ctx<'_>, args: Args<'_>) {
     }
 }
 
-/// Client types Redis knows (`getClientTypeByName`); every Ferrite client is `normal`.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// Client types Redis knows (`getClientTypeByName`): Ferrite's clients are `normal`, but for
+/// the master it follows (`master`); it serves no replicas, and counts subscribers as normal.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum ClientType {
     Normal,
+    Master,
     Other,
 }
 
 fn client_type(name: &[u8]) -> Option<ClientType> {
     if eq_ignore_case(name, "normal") {
         Some(ClientType::Normal)
-    } else if ["slave", "replica", "pubsub", "master"]
+    } else if eq_ignore_case(name, "master") {
+        Some(ClientType::Master)
+    } else if ["slave", "replica", "pubsub"]
         .iter()
         .any(|t| eq_ignore_case(name, t))
     {
         Some(ClientType::Other)
     } else {
         None
+    }
+}
+
+/// The type of a connected client, from the flags its thread published.
+fn type_of(c: &ClientShared) -> ClientType {
+    if c.conn.flags.load(std::sync::atomic::Ordering::Relaxed) & crate::client::FLAG_MASTER != 0 {
+        ClientType::Master
+    } else {
+        ClientType::Normal
     }
 }
 
@@ -568,8 +581,13 @@ fn client_info(ctx: &mut Ctx<'_>, args: Args<'_>) {
 fn client_list(ctx: &mut Ctx<'_>, args: Args<'_>) {
     let clients: Vec<_> = if args.len() == 4 && eq_ignore_case(args.get(2), "type") {
         match client_type(args.get(3)) {
-            Some(ClientType::Normal) => ctx.server.clients.snapshot(),
-            Some(ClientType::Other) => Vec::new(),
+            Some(t) => ctx
+                .server
+                .clients
+                .snapshot()
+                .into_iter()
+                .filter(|c| type_of(c) == t)
+                .collect(),
             None => return unknown_type(ctx, args.get(3)),
         }
     } else if args.len() > 3 && eq_ignore_case(args.get(2), "id") {
@@ -609,14 +627,14 @@ struct KillFilter<'a> {
     id: Option<u64>,
     addr: Option<&'a [u8]>,
     laddr: Option<&'a [u8]>,
-    other_type: bool,
+    kind: Option<ClientType>,
     maxage: Option<u64>,
     skipme: bool,
 }
 
 impl KillFilter<'_> {
     fn matches(&self, c: &ClientShared, now_ms: u64) -> bool {
-        !self.other_type
+        self.kind.is_none_or(|k| k == type_of(c))
             && self.id.is_none_or(|id| id == c.id)
             && self.addr.is_none_or(|a| a == c.addr.as_bytes())
             && self.laddr.is_none_or(|a| a == c.laddr.as_bytes())
@@ -654,7 +672,7 @@ fn client_kill(ctx: &mut Ctx<'_>, args: Args<'_>) {
                 }
             } else if eq_ignore_case(opt, "type") {
                 match client_type(val) {
-                    Some(t) => f.other_type = t != ClientType::Normal,
+                    Some(t) => f.kind = Some(t),
                     None => return unknown_type(ctx, val),
                 }
             } else if eq_ignore_case(opt, "addr") {
@@ -799,9 +817,19 @@ mod tests {
         assert!(!f.matches(&c, 2500));
         assert!(f.matches(&c, 3000));
         let f = KillFilter {
-            other_type: true,
+            kind: Some(ClientType::Other),
             ..KillFilter::default()
         };
         assert!(!f.matches(&c, 1000));
+        let f = KillFilter {
+            kind: Some(ClientType::Master),
+            ..KillFilter::default()
+        };
+        assert!(!f.matches(&c, 1000));
+        c.conn.flags.store(
+            crate::client::FLAG_MASTER,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        assert!(f.matches(&c, 1000));
     }
 }

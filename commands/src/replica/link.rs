@@ -35,6 +35,13 @@ pub(super) fn run(server: &Arc<Server>, link: &Arc<Link>) {
         {
             log::warn!("{e}");
         }
+        // CLIENT KILL TYPE master: the next sync starts over with a new master client.
+        if master.as_ref().is_some_and(|c| c.shared.killed()) {
+            link.master_client.store(0, Ordering::Release);
+            if let Some(client) = master.take() {
+                worker.closed(client);
+            }
+        }
         *link.socket.lock().unwrap_or_else(|e| e.into_inner()) = None;
         link.set_state(LinkState::Connect);
         let until = Instant::now() + RETRY;
@@ -167,6 +174,12 @@ fn psync(
     let mut client = worker.internal_client();
     // The master reads no replies (Redis's master client never gets one).
     client.reply_mode = ReplyMode::Off;
+    client.master_link = true;
+    // Shown as the master (CLIENT LIST) before its first command, too.
+    client.shared.conn.flags.store(
+        crate::client::FLAG_MASTER,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     link.master_client.store(client.id, Ordering::Release);
     *master = Some(client);
     *link.replid.lock().unwrap_or_else(|e| e.into_inner()) = replid.to_string();
@@ -312,6 +325,9 @@ fn stream(
     loop {
         if link.stopped() {
             return Ok(());
+        }
+        if client.shared.killed() {
+            return Err("Connection with master lost (the master client was killed).".into());
         }
         let mut fed = 0;
         while fed < conn.buf.len() {
