@@ -188,8 +188,10 @@ impl Log {
         }
         let mutable = (mutable_bytes >> self.page_bits).max(1);
         let pages = (memory_bytes >> self.page_bits).max(mutable + 1);
-        // Mutable first when shrinking and last when growing, so that a reader of both never
-        // sees fewer memory pages than mutable ones plus one.
+        // Mutable first when shrinking and last when growing, so that the pair is never wider
+        // than the budget for long. A reader may still see one new and one old value: the two
+        // counts only steer where the addresses move, and safety does not rest on them (the
+        // head never passes what is flushed, which never passes the safe read-only address).
         if pages < self.memory_pages() {
             self.mutable_pages.store(mutable, Ordering::Relaxed);
             self.memory_pages.store(pages, Ordering::Relaxed);
