@@ -23,7 +23,8 @@ per_backend!(
     ferrite_replica_syncs_streams_and_promotes,
     ferrite_replica_survives_master_restart,
     ferrite_replica_drops_blocked_clients,
-    ferrite_replica_shows_and_kills_its_master_client
+    ferrite_replica_shows_and_kills_its_master_client,
+    ferrite_replica_leaves_expiry_to_its_master
 );
 
 /// What the replica under test is started with when it is Ferrite.
@@ -134,6 +135,58 @@ fn master_client_scenario(replica_port: u16) {
         up(&mut r) && r.cmd_str(&["GET", "after-kill"]) == b"$1\r\n1\r\n"
     });
     ok(&mut r, &["REPLICAOF", "NO", "ONE"]);
+}
+
+#[test]
+fn redis_replica_leaves_expiry_to_its_master() {
+    let Some(replica) = RedisServer::start() else {
+        return;
+    };
+    assert_eq!(expiry_scenario(replica.port), EXPECTED_EXPIRY);
+}
+
+fn ferrite_replica_leaves_expiry_to_its_master(backend: &str) {
+    if !common::require_tool("redis-server") {
+        return;
+    }
+    let replica = Ferrite::start(backend, &["--threads", "2"]);
+    assert_eq!(expiry_scenario(replica.port), EXPECTED_EXPIRY);
+}
+
+/// On the replica, a key past its TTL that the master has not expired yet (its active expiry
+/// is off): GET and EXISTS answer it as missing, DBSIZE still counts it; then the master's
+/// lazy expiry (a GET there) propagates a DEL and the key is gone.
+const EXPECTED_EXPIRY: [&str; 4] = ["$-1\r\n", ":0\r\n", ":1\r\n", ":0\r\n"];
+
+/// A replica deletes no key on its own (Redis's `expireIfNeeded` on a replica): the master's
+/// DELs expire keys, so both stay the same dataset.
+fn expiry_scenario(replica_port: u16) -> [String; 4] {
+    let Some(master) = RedisServer::start_with(MASTER_ARGS) else {
+        return EXPECTED_EXPIRY.map(str::to_string);
+    };
+    let mut r = Conn::connect(replica_port);
+    let mut m = master.conn();
+    ok(&mut m, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    ok(
+        &mut r,
+        &["REPLICAOF", "127.0.0.1", &master.port.to_string()],
+    );
+    wait_for("the link", || {
+        field_of(&info(&mut r, "replication"), "master_link_status") == "up"
+    });
+    ok(&mut m, &["SET", "soon", "v", "PX", "100"]);
+    assert_eq!(m.cmd_str(&["WAIT", "1", "5000"]), b":1\r\n");
+    std::thread::sleep(Duration::from_millis(150));
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    let get = text(r.cmd_str(&["GET", "soon"]));
+    let exists = text(r.cmd_str(&["EXISTS", "soon"]));
+    let kept = text(r.cmd_str(&["DBSIZE"]));
+    // The master's own lazy expiry propagates the DEL.
+    assert_eq!(m.cmd_str(&["GET", "soon"]), b"$-1\r\n");
+    assert_eq!(m.cmd_str(&["WAIT", "1", "5000"]), b":1\r\n");
+    let gone = text(r.cmd_str(&["DBSIZE"]));
+    ok(&mut r, &["REPLICAOF", "NO", "ONE"]);
+    [get, exists, kept, gone]
 }
 
 /// What a client blocked in BLPOP (and one in WAIT) sees when its server becomes a replica,

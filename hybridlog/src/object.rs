@@ -114,6 +114,7 @@ impl Session {
         let out = match ops::read_value(s, &guard, pdb, key, hash, now_ms, &mut self.buf, f) {
             Read::Found(r) => Some(r),
             Read::Absent => None,
+            Read::Expired if !s.reaps_on_read() => None,
             Read::Expired => {
                 let keep = |_: Option<Entry<'_>>, _: &mut Vec<u8>| Decision::Keep;
                 let (scratch, commits) = (&mut self.scratch, &mut self.commits);

@@ -212,6 +212,7 @@ impl Session {
         let out = match ops::read(s, &guard, pdb, key, hash, now_ms, &mut self.buf, f) {
             Read::Found(r) => Some(r),
             Read::Absent => None,
+            Read::Expired if !s.reaps_on_read() => None,
             Read::Expired => {
                 let keep = |_: Option<Entry<'_>>, _: &mut Vec<u8>| Decision::Keep;
                 ops::write(
@@ -257,6 +258,7 @@ impl Session {
         match ops::read_append(s, &guard, pdb, key, hash, now_ms, out, header) {
             Read::Found(kind) => Some(kind),
             Read::Absent => None,
+            Read::Expired if !s.reaps_on_read() => None,
             Read::Expired => {
                 let keep = |_: Option<Entry<'_>>, _: &mut Vec<u8>| Decision::Keep;
                 let (scratch, commits) = (&mut self.scratch, &mut self.commits);
@@ -284,6 +286,7 @@ impl Session {
         match ops::probe(s, &guard, pdb, key, hash, now_ms) {
             Read::Found(info) => Some(info),
             Read::Absent => None,
+            Read::Expired if !s.reaps_on_read() => None,
             Read::Expired => {
                 let keep = |_: Option<Entry<'_>>, _: &mut Vec<u8>| Decision::Keep;
                 let (scratch, commits) = (&mut self.scratch, &mut self.commits);

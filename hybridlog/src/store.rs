@@ -43,6 +43,9 @@ pub struct Store {
     key_events: std::sync::atomic::AtomicBool,
     /// Whether every write records a `Modified` key event (client-side caching).
     modified_events: std::sync::atomic::AtomicBool,
+    /// Whether a read that finds its key expired deletes it (off on a replica, whose master's
+    /// DELs expire keys: Redis's replica answers such a key as missing and keeps it).
+    reap_on_read: std::sync::atomic::AtomicBool,
     databases: usize,
     /// Logical → physical database, under a seqlock so SWAPDB changes two entries atomically
     /// while lookups stay read-only.
@@ -184,6 +187,7 @@ impl Store {
             commits: CommitSeq::new(),
             key_events: std::sync::atomic::AtomicBool::new(false),
             modified_events: std::sync::atomic::AtomicBool::new(false),
+            reap_on_read: std::sync::atomic::AtomicBool::new(true),
             databases: cfg.databases,
             db_map: (0..PHYSICAL_DBS).map(|i| AtomicU8::new(i as u8)).collect(),
             db_map_version: AtomicU64::new(0),
@@ -377,6 +381,20 @@ impl Store {
     #[inline]
     pub fn key_events_on(&self) -> bool {
         self.key_events.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether reads delete the expired keys they find: on by default; off on a replica
+    /// (Redis's `expireIfNeeded` there answers such a key as missing and leaves it to the
+    /// master's DEL).
+    pub fn set_reap_on_read(&self, on: bool) {
+        self.reap_on_read
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether reads delete the expired keys they find (see [`Store::set_reap_on_read`]).
+    #[inline]
+    pub(crate) fn reaps_on_read(&self) -> bool {
+        self.reap_on_read.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Makes every write that changes a key record a [`KeyEventKind::Modified`] event (Redis's

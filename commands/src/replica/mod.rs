@@ -16,7 +16,8 @@
 //! GETACK`, so the master's `WAIT` counts it; a lost link is retried every second.
 //!
 //! While a replica, writes from clients are refused with Redis's `-READONLY` (unless
-//! `replica-read-only no`) and the active expiry cycle stops: the master's `DEL`s expire keys,
+//! `replica-read-only no`), and neither the active expiry cycle nor a read that finds a key
+//! past its TTL deletes it: the read answers it as missing, and the master's `DEL` removes it,
 //! as in Redis. `REPLICAOF NO ONE` stops the thread and keeps the data.
 
 mod link;
@@ -193,6 +194,7 @@ impl Replication {
         let link = Arc::new(Link::new(host.to_string(), port));
         *cur = Some(Arc::clone(&link));
         self.replica.store(true, Ordering::Release);
+        server.store.set_reap_on_read(false);
         crate::blocking::unblock_all_for_replica(server);
         let _ = server
             .config
@@ -214,6 +216,7 @@ impl Replication {
         };
         link.shut();
         self.replica.store(false, Ordering::Release);
+        server.store.set_reap_on_read(true);
         let _ = server.config.set_startup("replicaof", b"");
         true
     }
