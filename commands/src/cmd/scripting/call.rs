@@ -196,6 +196,12 @@ fn check(run: &Run<'_, '_>, args: Args<'_>) -> Result<&'static CommandSpec, Refu
         if run.read_only {
             return refuse("Write commands are not allowed from read-only scripts.".into());
         }
+        // Redis's `scriptVerifyWriteCommandAllow`: a read-only replica takes no write from a
+        // script either (a script that already wrote is past failing).
+        if !run.wrote && !run.ctx.client.obey && crate::replica::refuses_writes(run.ctx.server) {
+            let text = String::from_utf8_lossy(crate::replica::READONLY_ERROR);
+            return refuse(format!("-{text}"));
+        }
         if let Some(msg) = crate::worker::disk_error(run.ctx.server, run.ctx.store) {
             return refuse(format!("-{msg}"));
         }

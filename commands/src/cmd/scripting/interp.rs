@@ -209,6 +209,11 @@ fn prepare(ctx: &Ctx<'_>, flags: u32, read_only_command: bool) -> Result<(), Str
         return Err("OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'".into());
     }
     if flags & NO_WRITES == 0 {
+        // Redis refuses such a script before it runs, as a write command (its flags make
+        // `getCommandFlags` answer `write`), with the plain READONLY error.
+        if !ctx.client.obey && crate::replica::refuses_writes(ctx.server) {
+            return Err(String::from_utf8_lossy(crate::replica::READONLY_ERROR).into_owned());
+        }
         if let Some(msg) = crate::worker::disk_error(ctx.server, ctx.store) {
             return Err(if msg == crate::persist::MISCONF {
                 "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only scripts.".to_string()
