@@ -109,8 +109,9 @@ fn ferrite_replica_shows_and_kills_its_master_client(backend: &str) {
 }
 
 /// The master's connection on the replica: CLIENT LIST TYPE master shows it (flag `M`), TYPE
-/// normal does not; CLIENT KILL TYPE master drops it, and the replica connects again and keeps
-/// replicating.
+/// normal does not; CLIENT KILL TYPE master drops it, and the replica connects again with a
+/// partial resync (the master counts one full and one partial) and keeps replicating, in the
+/// database the stream had selected.
 fn master_client_scenario(replica_port: u16) {
     let Some(master) = RedisServer::start_with(MASTER_ARGS) else {
         return;
@@ -129,11 +130,17 @@ fn master_client_scenario(replica_port: u16) {
     let normal =
         String::from_utf8_lossy(&r.cmd_str(&["CLIENT", "LIST", "TYPE", "normal"])).into_owned();
     assert!(!normal.contains("flags=M"), "{normal}");
+    // The stream selects database 2 before the kill; after it, the master sends no SELECT.
+    ok(&mut m, &["SELECT", "2"]);
+    ok(&mut m, &["SET", "before-kill", "1"]);
+    assert_eq!(m.cmd_str(&["WAIT", "1", "5000"]), b":1\r\n");
     assert_eq!(r.cmd_str(&["CLIENT", "KILL", "TYPE", "master"]), b":1\r\n");
     assert_eq!(m.cmd_str(&["SET", "after-kill", "1"]), b"+OK\r\n");
+    ok(&mut r, &["SELECT", "2"]);
     wait_for("the link back and the write replicated", || {
         up(&mut r) && r.cmd_str(&["GET", "after-kill"]) == b"$1\r\n1\r\n"
     });
+    assert_eq!(syncs(&mut m), (1, 1), "one full sync, then a partial one");
     ok(&mut r, &["REPLICAOF", "NO", "ONE"]);
 }
 

@@ -35,12 +35,17 @@ pub(super) fn run(server: &Arc<Server>, link: &Arc<Link>) {
         {
             log::warn!("{e}");
         }
-        // CLIENT KILL TYPE master: the next sync starts over with a new master client.
-        if master.as_ref().is_some_and(|c| c.shared.killed()) {
-            link.master_client.store(0, Ordering::Release);
-            if let Some(client) = master.take() {
-                worker.closed(client);
-            }
+        // CLIENT KILL TYPE master: a new client takes the killed one's place, in its database,
+        // so that the next PSYNC can still continue the stream (as Redis's cached master).
+        if master.as_ref().is_some_and(|c| c.shared.killed())
+            && let Some(old) = master.take()
+        {
+            let db = old.db;
+            worker.closed(old);
+            let mut client = new_master_client(&mut worker);
+            client.db = db;
+            link.master_client.store(client.id, Ordering::Release);
+            master = Some(client);
         }
         *link.socket.lock().unwrap_or_else(|e| e.into_inner()) = None;
         link.set_state(LinkState::Connect);
@@ -171,21 +176,26 @@ fn psync(
     if let Some(old) = master.take() {
         worker.closed(old);
     }
-    let mut client = worker.internal_client();
-    // The master reads no replies (Redis's master client never gets one).
-    client.reply_mode = ReplyMode::Off;
-    client.master_link = true;
-    // Shown as the master (CLIENT LIST) before its first command, too.
-    client.shared.conn.flags.store(
-        crate::client::FLAG_MASTER,
-        std::sync::atomic::Ordering::Relaxed,
-    );
+    let client = new_master_client(worker);
     link.master_client.store(client.id, Ordering::Release);
     *master = Some(client);
     *link.replid.lock().unwrap_or_else(|e| e.into_inner()) = replid.to_string();
     link.synced_at.store(offset, Ordering::Relaxed);
     link.offset.store(offset, Ordering::Release);
     Ok(false)
+}
+
+/// The client the master's commands run as: obeying, replies off (Redis's master client never
+/// gets one), type `master` in CLIENT LIST from the start.
+fn new_master_client(worker: &mut Worker) -> Client {
+    let mut client = worker.internal_client();
+    client.reply_mode = ReplyMode::Off;
+    client.master_link = true;
+    client.shared.conn.flags.store(
+        crate::client::FLAG_MASTER,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    client
 }
 
 /// Reads the `$<len>` payload into the dump file (through a temp file, as Redis does).
