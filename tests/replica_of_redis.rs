@@ -714,6 +714,14 @@ fn check_role(r: &mut Conn, master_port: u16) {
     );
     assert_eq!(elems[3], b"$9\r\nconnected\r\n", "ROLE: {}", escape(&role));
     assert!(int_reply(&elems[4]) >= 0, "ROLE: {}", escape(&role));
+    // HELLO names the role too (its reply also carries the client id, so only that pair).
+    let hello = r.cmd_str(&["HELLO", "2"]);
+    let pair: &[u8] = b"$4\r\nrole\r\n$7\r\nreplica\r\n";
+    assert!(
+        hello.windows(pair.len()).any(|w| w == pair),
+        "HELLO: {}",
+        escape(&hello)
+    );
 }
 
 /// The reply, with its elements (pairs of elements if `pairs`) sorted.

@@ -277,6 +277,10 @@ pub struct Config {
     pub maxmemory: AtomicU64,
     /// `no-appendfsync-on-rewrite` (read by the AOF writer before each fsync).
     pub no_appendfsync_on_rewrite: AtomicBool,
+    /// `replica-read-only` (read per write command while following a master).
+    pub replica_read_only: AtomicBool,
+    /// `replica-serve-stale-data` (read per command while following a master).
+    pub replica_serve_stale_data: AtomicBool,
     /// `notify-keyspace-events` as class bits (`crate::notify::flags`); read on every write.
     pub notify_keyspace_events: AtomicU32,
     /// `slowlog-log-slower-than` in microseconds, -1 = off; read after every command.
@@ -313,6 +317,8 @@ impl Default for Config {
             hz: AtomicU64::new(10),
             maxmemory: AtomicU64::new(0),
             no_appendfsync_on_rewrite: AtomicBool::new(false),
+            replica_read_only: AtomicBool::new(true),
+            replica_serve_stale_data: AtomicBool::new(true),
             notify_keyspace_events: AtomicU32::new(0),
             slowlog_log_slower_than: AtomicI64::new(10_000),
             slowlog_max_len: AtomicU64::new(128),
@@ -490,6 +496,10 @@ impl Config {
                 self.no_appendfsync_on_rewrite
                     .store(v == "yes", Ordering::Relaxed);
             }
+            "replica-read-only" => self.replica_read_only.store(v == "yes", Ordering::Relaxed),
+            "replica-serve-stale-data" => self
+                .replica_serve_stale_data
+                .store(v == "yes", Ordering::Relaxed),
             _ => {}
         }
     }

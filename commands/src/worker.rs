@@ -495,13 +495,7 @@ impl Worker {
         // are refused while the disk cannot take what they would write. The command's kind is
         // tested first: the error's sources cost ~30 instructions, a tenth of a pipelined GET's
         // own work.
-        if (spec.has(flags::WRITE)
-            || spec.name == "ping"
-            || (spec.name == "exec"
-                && client
-                    .multi
-                    .as_ref()
-                    .is_some_and(|m| m.commands.iter().any(|c| c.0.has(flags::WRITE)))))
+        if (runs_any(spec, client, |s| s.has(flags::WRITE)) || spec.name == "ping")
             && let Some(msg) = self.disk_error()
         {
             transactions::reject(client, args, out, msg.as_bytes(), stats);
@@ -512,12 +506,7 @@ impl Worker {
         if self.server.replication.is_replica()
             && !client.obey
             && crate::replica::refuses_writes(&self.server)
-            && (spec.has(flags::WRITE)
-                || (spec.name == "exec"
-                    && client
-                        .multi
-                        .as_ref()
-                        .is_some_and(|m| m.commands.iter().any(|c| c.0.has(flags::WRITE)))))
+            && runs_any(spec, client, |s| s.has(flags::WRITE))
         {
             let msg = crate::replica::READONLY_ERROR;
             transactions::reject(client, args, out, msg, stats);
@@ -545,12 +534,7 @@ impl Worker {
         // A replica whose link is down serves only `stale` commands when told not to serve
         // stale data (Redis's `masterdownerr`); EXEC counts as stale only if all it queued is.
         if self.server.replication.is_replica()
-            && (!spec.has(flags::STALE)
-                || (spec.name == "exec"
-                    && client
-                        .multi
-                        .as_ref()
-                        .is_some_and(|m| m.commands.iter().any(|c| !c.0.has(flags::STALE)))))
+            && runs_any(spec, client, |s| !s.has(flags::STALE))
             && crate::replica::refuses_stale_reads(&self.server)
         {
             let msg = crate::replica::MASTERDOWN_ERROR;
@@ -1198,6 +1182,18 @@ fn make_room(
     }
     crate::tracking::after_command(server, session, 0, &mut Vec::new());
     room
+}
+
+/// Whether `spec` is a command `is` holds for, or EXEC of a transaction that queued one (Redis
+/// judges EXEC by the flags of what it queued: `is_write_command`, `is_denystale_command`).
+#[inline]
+fn runs_any(spec: &CommandSpec, client: &Client, is: impl Fn(&CommandSpec) -> bool) -> bool {
+    is(spec)
+        || (spec.name == "exec"
+            && client
+                .multi
+                .as_ref()
+                .is_some_and(|m| m.commands.iter().any(|c| is(c.0))))
 }
 
 /// Why writes are refused now, as Redis's `writeCommandsDeniedByDiskError` decides (a failed

@@ -258,7 +258,11 @@ fn hello(ctx: &mut Ctx<'_>, args: Args<'_>) {
     r.bulk(b"mode");
     r.bulk(b"standalone");
     r.bulk(b"role");
-    r.bulk(b"master");
+    r.bulk(if ctx.server.replication.is_replica() {
+        b"replica"
+    } else {
+        b"master"
+    });
     r.bulk(b"modules");
     r.array_len(0);
 }

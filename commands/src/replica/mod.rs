@@ -342,11 +342,15 @@ pub const MASTERDOWN_ERROR: &[u8] =
 /// Whether commands without the `stale` flag must be refused now: a replica whose link is not
 /// up, with `replica-serve-stale-data no`.
 pub fn refuses_stale_reads(server: &Server) -> bool {
-    server
-        .replication
-        .link()
-        .is_some_and(|l| l.state() != LinkState::Connected)
-        && server.config.value("replica-serve-stale-data").as_deref() == Some("no")
+    // The parameter first: with its default (`yes`) this is one load, per command on a replica.
+    !server
+        .config
+        .replica_serve_stale_data
+        .load(Ordering::Relaxed)
+        && server
+            .replication
+            .link()
+            .is_some_and(|l| l.state() != LinkState::Connected)
 }
 
 /// Redis's `shared.roslaveerr`.
@@ -355,8 +359,7 @@ pub const READONLY_ERROR: &[u8] = b"READONLY You can't write against a read only
 /// Whether clients' writes must be refused now: this server follows a master with
 /// `replica-read-only yes` (the master's own client obeys, as Redis's `mustObeyClient`).
 pub fn refuses_writes(server: &Server) -> bool {
-    server.replication.is_replica()
-        && server.config.value("replica-read-only").as_deref() != Some("no")
+    server.replication.is_replica() && server.config.replica_read_only.load(Ordering::Relaxed)
 }
 
 #[cfg(test)]
