@@ -385,6 +385,17 @@ pub fn take_mailbox(server: &Server, thread: usize, into: &mut Vec<u64>) {
     }
 }
 
+/// Asks thread `thread` to re-run client `id`'s parked command (WAIT, when acknowledgements
+/// arrive); nothing happens when it no longer waits.
+pub(crate) fn resume(server: &Server, id: u64, thread: usize) {
+    registry()
+        .mailbox
+        .entry((server_id(server), thread))
+        .or_default()
+        .push(id);
+    server.wake(thread);
+}
+
 /// CLIENT UNBLOCK: asks client `id` (on any thread) to give up its blocking command, answering
 /// with an error or as on a timeout. Returns whether it was blocked.
 pub(crate) fn unblock(server: &Server, id: u64, error: bool) -> bool {

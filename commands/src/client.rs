@@ -2,7 +2,8 @@
 //! threads may read or act on (CLIENT LIST, CLIENT KILL, INFO clients) lives in [`ClientShared`].
 
 use std::sync::atomic::{
-    AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering,
+    AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU8, AtomicU16, AtomicU32, AtomicU64,
+    Ordering,
 };
 use std::sync::{Arc, Mutex};
 
@@ -92,6 +93,12 @@ pub struct Client {
     /// In MONITOR mode (Redis's `CLIENT_MONITOR`): every command run is shown to it, and it may
     /// no longer touch the keyspace.
     pub monitor: bool,
+    /// What a replica told with REPLCONF before its PSYNC.
+    pub replconf: crate::master::ReplConf,
+    /// This connection is a replica of this server (after PSYNC or SYNC).
+    pub replica: Option<Arc<crate::master::Replica>>,
+    /// A WAIT in progress: the stream offset its writes end at, once known.
+    pub wait: Option<crate::master::WaitTarget>,
 }
 
 /// Redis keeps a client's reply-buffer peak over windows of 5 seconds.
@@ -131,13 +138,16 @@ impl Client {
 
     /// The CLIENT LIST flags this client has now ([`FLAG_PUBSUB`], ...; blocking is kept in
     /// [`ClientShared::block`]).
-    pub fn flag_bits(&self) -> u8 {
+    pub fn flag_bits(&self) -> u16 {
         let mut f = 0;
         if self.monitor {
             f |= FLAG_MONITOR;
         }
         if self.master_link {
             f |= FLAG_MASTER;
+        }
+        if self.replica.is_some() {
+            f |= FLAG_REPLICA;
         }
         if self.subscribed() {
             f |= FLAG_PUBSUB;
@@ -205,28 +215,32 @@ impl Client {
 }
 
 /// CLIENT LIST flag `P`: subscribed (Redis's `CLIENT_PUBSUB`).
-pub const FLAG_PUBSUB: u8 = 1;
+pub const FLAG_PUBSUB: u16 = 1;
 /// CLIENT LIST flag `x`: in MULTI.
-pub const FLAG_MULTI: u8 = 2;
+pub const FLAG_MULTI: u16 = 2;
 /// CLIENT LIST flag `e`: CLIENT NO-EVICT on.
-pub const FLAG_NO_EVICT: u8 = 4;
+pub const FLAG_NO_EVICT: u16 = 4;
 /// CLIENT LIST flag `t`: CLIENT TRACKING on.
-pub const FLAG_TRACKING: u8 = 8;
+pub const FLAG_TRACKING: u16 = 8;
 /// CLIENT LIST flag `R`: the tracking redirect's client is gone.
-pub const FLAG_TRACKING_BROKEN: u8 = 16;
+pub const FLAG_TRACKING_BROKEN: u16 = 16;
 /// CLIENT LIST flag `B`: tracking in BCAST mode.
-pub const FLAG_TRACKING_BCAST: u8 = 32;
+pub const FLAG_TRACKING_BCAST: u16 = 32;
 /// CLIENT LIST flag `O`: in MONITOR mode.
-pub const FLAG_MONITOR: u8 = 64;
+pub const FLAG_MONITOR: u16 = 64;
 /// CLIENT LIST flag `M`: the master this server follows; its type is `master`.
-pub const FLAG_MASTER: u8 = 128;
+pub const FLAG_MASTER: u16 = 128;
+/// CLIENT LIST flag `S`: a replica of this server; its type is `replica`.
+pub const FLAG_REPLICA: u16 = 256;
 
 /// Redis's `flags=` letters (`getClientInfoString`, in its order) for `bits` and blocking;
 /// `N` when none applies.
-pub fn flag_letters(bits: u8, blocked: bool) -> String {
+pub fn flag_letters(bits: u16, blocked: bool) -> String {
     let mut s = String::new();
     if bits & FLAG_MONITOR != 0 {
         s.push('O');
+    } else if bits & FLAG_REPLICA != 0 {
+        s.push('S');
     }
     if bits & FLAG_MASTER != 0 {
         s.push('M');
@@ -374,7 +388,7 @@ pub struct ClientShared {
 #[derive(Debug)]
 pub struct ConnInfo {
     /// `FLAG_*` bits.
-    pub flags: AtomicU8,
+    pub flags: AtomicU16,
     /// Channels subscribed to.
     pub sub: AtomicU32,
     /// Patterns subscribed to.
@@ -398,7 +412,7 @@ pub struct ConnInfo {
 impl Default for ConnInfo {
     fn default() -> Self {
         Self {
-            flags: AtomicU8::new(0),
+            flags: AtomicU16::new(0),
             sub: AtomicU32::new(0),
             psub: AtomicU32::new(0),
             ssub: AtomicU32::new(0),

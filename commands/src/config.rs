@@ -217,6 +217,12 @@ const PARAMS: &[Param] = &[
     num("repl-timeout", 1, INT_MAX, "60", 0),
     num("replica-priority", 0, INT_MAX, "100", 0),
     param("replica-announced", Kind::Bool, "yes", 0),
+    // Serving replicas: the backlog a reconnecting replica resumes from (PSYNC), how often the
+    // master pings its replicas through the stream, and how long a backlog outlives the last
+    // replica.
+    mem("repl-backlog-size", 1, LLONG_MAX, "1048576", 0),
+    num("repl-ping-replica-period", 1, INT_MAX, "10", 0),
+    num("repl-backlog-ttl", 0, LLONG_MAX, "3600", 0),
     // Latency spikes of at least this many milliseconds are recorded (LATENCY); 0 = off.
     num("latency-monitor-threshold", 0, LLONG_MAX, "0", 0),
     // Every command's time is counted into its LATENCY HISTOGRAM.
@@ -652,6 +658,7 @@ const ALIASES: &[(&str, &str)] = &[
     ("slave-read-only", "replica-read-only"),
     ("slave-serve-stale-data", "replica-serve-stale-data"),
     ("slaveof", "replicaof"),
+    ("repl-ping-slave-period", "repl-ping-replica-period"),
     ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
     ("hash-max-ziplist-value", "hash-max-listpack-value"),
     ("zset-max-ziplist-entries", "zset-max-listpack-entries"),

@@ -17,6 +17,7 @@ pub mod disk_wait;
 pub mod docs;
 pub mod eviction;
 pub mod latency;
+pub mod master;
 pub mod monitor;
 mod nested;
 pub mod notify;

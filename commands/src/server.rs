@@ -63,6 +63,8 @@ pub struct Server {
     pub monitors: crate::monitor::Monitors,
     /// Master or replica (REPLICAOF).
     pub replication: crate::replica::Replication,
+    /// Serving replicas (PSYNC, SYNC, WAIT).
+    pub master: crate::master::Master,
     /// This server's own handle, for work that outlives a command (the AOF writer thread).
     me: OnceLock<Weak<Server>>,
     waker: OnceLock<WakeFn>,
@@ -101,6 +103,7 @@ impl Server {
             latency: Default::default(),
             monitors: Default::default(),
             replication: Default::default(),
+            master: Default::default(),
             me: OnceLock::new(),
             waker: OnceLock::new(),
         }

@@ -221,6 +221,9 @@ impl Worker {
             out_peak: (0, 0),
             monitor: false,
             redacted: Vec::new(),
+            replconf: Default::default(),
+            replica: None,
+            wait: None,
         }
     }
 
@@ -247,6 +250,9 @@ impl Worker {
         }
         if !client.held.out.is_empty() {
             self.server.aof.unhold();
+        }
+        if client.replica.is_some() {
+            self.server.master.detach(client.id);
         }
         self.server.clients.remove(client.id);
     }
@@ -631,7 +637,7 @@ impl Worker {
         let resp3 = client.resp3;
         let thread = self.thread;
         let server = &*self.server;
-        let aof_on = server.aof.is_on();
+        let aof_on = server.aof.propagating();
         let db = client.db;
         let mut exclusive_seq = None;
         // An exclusive command is timed for the slow log inside the gate: waiting for the
@@ -666,8 +672,10 @@ impl Worker {
             self.session.enter();
             errors
         } else {
-            if aof_on && spec.has(flags::ADMIN) {
-                // CONFIG SET appendonly may stop the AOF: file what came before it.
+            if aof_on && (spec.has(flags::ADMIN) || spec.name == "wait") {
+                // CONFIG SET appendonly may stop the AOF: file what came before it. WAIT
+                // counts the replicas that acknowledged this client's writes: those must be
+                // in the stream.
                 self.feed.push(server);
             }
             run(
@@ -889,6 +897,7 @@ impl Worker {
         }
         self.parked.remove(&client.id);
         blocking::release(&self.server, &mut self.session, client, now_ms);
+        let wait = client.wait.take();
         let mark = out.len();
         let stats = self.server.stats.thread(self.thread);
         let mut reply = Reply::counted(out, client.resp3, stats);
@@ -901,8 +910,11 @@ impl Worker {
             );
             client.close_after_reply = true;
         } else if acks {
-            // WAIT times out with the replicas that acknowledged: none.
-            reply.int(0);
+            // WAIT times out with the replicas that acknowledged its writes.
+            let target = wait
+                .and_then(|w| w.offset)
+                .unwrap_or_else(|| self.server.master.offset());
+            reply.int(self.server.master.acked(target));
         } else {
             reply.null_array();
         }
@@ -959,6 +971,11 @@ impl Worker {
                     .store(now, Ordering::Relaxed);
             }
             if listens && self.output_over_limit(client, out.len()) {
+                return Flow::CloseNow;
+            }
+            if let Some(r) = &client.replica
+                && crate::master::pump(&self.server, r, out)
+            {
                 return Flow::CloseNow;
             }
         }

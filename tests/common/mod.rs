@@ -12,6 +12,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod replication;
+
 /// How long a server gets to start accepting connections.
 pub const START_DEADLINE: Duration = Duration::from_secs(10);
 /// Read timeout of a [`Conn`].

@@ -113,7 +113,7 @@ impl Feed {
 
     /// Hands the batch to the sequencer.
     pub fn push(&mut self, server: &Server) {
-        server.aof.push(&mut self.batch);
+        server.aof.push(server, &mut self.batch);
     }
 
     /// Whether entries wait to be pushed.

@@ -116,6 +116,9 @@ pub enum State {
 pub struct Aof {
     /// Appending: commands are propagated and replies wait for the writer.
     on: AtomicBool,
+    /// Replicas are (or were recently) served: commands are propagated into the replication
+    /// stream (see [`crate::master`]) whether or not the AOF is on.
+    repl: AtomicBool,
     /// [`State`] as a number.
     state: AtomicU8,
     policy: AtomicU8,
@@ -166,12 +169,27 @@ pub struct Sequencer {
     pending: BTreeMap<u64, Option<Entry>>,
     /// The database the emitted stream has selected.
     selected: Option<Db>,
+    /// The AOF is on: entries are emitted into `buf` for the writer.
+    file: bool,
     /// Emitted and not yet written.
     buf: Vec<u8>,
+    /// The replication stream, when replicas are served: entries are emitted here too (with
+    /// their own `SELECT`s) and handed to [`crate::master`] under the sequencer's lock, so the
+    /// stream keeps the commit order.
+    repl: Option<ReplOut>,
     /// A switch to another file at a commit number (an AOF rewrite's cut).
     switch: Option<Switch>,
     /// The writer should finish and exit.
     stop: bool,
+}
+
+/// The replication stream's side of the sequencer.
+#[derive(Debug, Default)]
+pub(crate) struct ReplOut {
+    /// Emitted and not yet handed to the replicas.
+    pub(crate) buf: Vec<u8>,
+    /// The database the replication stream has selected (None: the next entry selects).
+    pub(crate) selected: Option<Db>,
 }
 
 /// Where a rewrite cuts the stream: entries numbered below `at` belong to the file being
@@ -200,7 +218,12 @@ impl Sequencer {
                 break;
             }
             if let Some(e) = entry.remove() {
-                e.emit(&mut self.buf, &mut self.selected);
+                if self.file {
+                    e.emit(&mut self.buf, &mut self.selected);
+                }
+                if let Some(r) = &mut self.repl {
+                    e.emit(&mut r.buf, &mut r.selected);
+                }
             }
             self.next += 1;
             self.mark_switch();
@@ -235,6 +258,7 @@ impl Default for Aof {
     fn default() -> Self {
         Self {
             on: AtomicBool::new(false),
+            repl: AtomicBool::new(false),
             state: AtomicU8::new(0),
             policy: AtomicU8::new(Fsync::Everysec as u8),
             released: AtomicU64::new(u64::MAX),
@@ -267,6 +291,13 @@ impl Aof {
     #[inline]
     pub fn is_on(&self) -> bool {
         self.on.load(Ordering::Relaxed)
+    }
+
+    /// Whether commands are propagated (to the AOF, to replicas, or both): what every write
+    /// command checks before filing its propagated form.
+    #[inline]
+    pub fn propagating(&self) -> bool {
+        self.on.load(Ordering::Relaxed) || self.repl.load(Ordering::Relaxed)
     }
 
     /// Redis's `aof_state`.
@@ -366,14 +397,67 @@ impl Aof {
         self.seq.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Files a thread's batch (see [`Sequencer::push`]) and wakes the writer if it advanced.
-    pub fn push(&self, batch: &mut Vec<(u64, Option<Entry>)>) {
+    /// Files a thread's batch (see [`Sequencer::push`]), hands what it emitted for replicas to
+    /// them, and wakes the writer if it advanced.
+    pub fn push(&self, server: &Server, batch: &mut Vec<(u64, Option<Entry>)>) {
         if batch.is_empty() {
             return;
         }
-        let advanced = self.lock().push(batch);
-        if advanced {
+        let mut s = self.lock();
+        let advanced = s.push(batch);
+        if let Some(r) = &mut s.repl
+            && !r.buf.is_empty()
+        {
+            server.master.feed(server, &r.buf);
+            r.buf.clear();
+        }
+        let file = s.file;
+        drop(s);
+        if advanced && file {
             self.emitted.notify_one();
+        }
+    }
+
+    /// Adds bytes of the master's own (a `PING`, `REPLCONF GETACK *`) to the replication
+    /// stream, in order with the commands emitted so far. Nothing when no stream is on.
+    pub(crate) fn feed_raw(&self, server: &Server, bytes: &[u8]) {
+        let s = self.lock();
+        if s.repl.is_some() {
+            server.master.feed(server, bytes);
+        }
+    }
+
+    /// Starts the replication stream (Redis's `createReplicationBacklog` moment): from the
+    /// store's next commit number on, every write is propagated into it. Call with no command
+    /// running (under the exclusive gate), so that every earlier number is already filed.
+    /// Returns the number the stream starts at. Its next entry selects its database.
+    pub(crate) fn start_repl(&self, server: &Server) -> u64 {
+        let store = &server.store;
+        let mut s = self.lock();
+        if !self.propagating() {
+            *s = Sequencer {
+                next: store.next_commit_seq(),
+                ..Sequencer::default()
+            };
+            store.set_commit_sequence(true);
+        }
+        s.repl.get_or_insert_with(ReplOut::default).selected = None;
+        self.repl.store(true, Ordering::SeqCst);
+        s.next
+    }
+
+    /// The replication stream's offset once every commit number below `seq` is in it (None
+    /// while some is not emitted yet). With no stream running, the offset as it stands.
+    pub(crate) fn repl_offset_covering(&self, server: &Server, seq: u64) -> Option<i64> {
+        let s = self.lock();
+        (s.repl.is_none() || s.next >= seq).then(|| server.master.offset())
+    }
+
+    /// Makes the replication stream select its database again before its next entry (a full
+    /// sync's cut: the replica's stream starts there).
+    pub(crate) fn repl_reselect(&self) {
+        if let Some(r) = &mut self.lock().repl {
+            r.selected = None;
         }
     }
 
@@ -420,8 +504,13 @@ impl Aof {
         let store = &server.store;
         {
             let mut s = self.lock();
+            // The replication stream, when on, continues: no command runs, so it has emitted
+            // every number below the store's next one.
+            let repl = s.repl.take();
             *s = Sequencer {
                 next: store.next_commit_seq(),
+                file: true,
+                repl,
                 ..Sequencer::default()
             };
             self.released.store(s.next - 1, Ordering::SeqCst);
@@ -455,7 +544,9 @@ impl Aof {
         if !self.on.swap(false, Ordering::SeqCst) {
             return;
         }
-        server.store.set_commit_sequence(false);
+        if !self.repl.load(Ordering::SeqCst) {
+            server.store.set_commit_sequence(false);
+        }
         self.lock().stop = true;
         self.emitted.notify_one();
         let handle = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -464,7 +555,13 @@ impl Aof {
         {
             log::warn!("The AOF writer thread panicked");
         }
-        self.lock().switch = None;
+        {
+            let mut s = self.lock();
+            s.switch = None;
+            s.file = false;
+            s.stop = false;
+            s.buf.clear();
+        }
         self.incr_size.store(0, Ordering::Relaxed);
         self.older_size.store(0, Ordering::Relaxed);
         self.released.store(u64::MAX, Ordering::SeqCst);
@@ -516,6 +613,7 @@ mod tests {
     fn sequencer_emits_only_the_contiguous_prefix_in_order() {
         let mut s = Sequencer {
             next: 5,
+            file: true,
             ..Sequencer::default()
         };
         // Thread B filed 6 and 8 first; 5 (thread A) is missing: nothing goes out.
@@ -541,6 +639,7 @@ mod tests {
     fn switch_falls_where_every_earlier_number_is_emitted() {
         let mut s = Sequencer {
             next: 5,
+            file: true,
             ..Sequencer::default()
         };
         assert!(s.push(&mut vec![(5, set(0, "a"))]));
@@ -574,6 +673,7 @@ mod tests {
     fn switch_at_the_next_number_cuts_at_once() {
         let mut s = Sequencer {
             next: 3,
+            file: true,
             buf: b"earlier".to_vec(),
             ..Sequencer::default()
         };

@@ -359,6 +359,7 @@ fn client_reply(ctx: &mut Ctx<'_>, args: Args<'_>) {
 enum ClientType {
     Normal,
     Master,
+    Replica,
     Other,
 }
 
@@ -367,10 +368,9 @@ fn client_type(name: &[u8]) -> Option<ClientType> {
         Some(ClientType::Normal)
     } else if eq_ignore_case(name, "master") {
         Some(ClientType::Master)
-    } else if ["slave", "replica", "pubsub"]
-        .iter()
-        .any(|t| eq_ignore_case(name, t))
-    {
+    } else if eq_ignore_case(name, "slave") || eq_ignore_case(name, "replica") {
+        Some(ClientType::Replica)
+    } else if eq_ignore_case(name, "pubsub") {
         Some(ClientType::Other)
     } else {
         None
@@ -379,8 +379,11 @@ fn client_type(name: &[u8]) -> Option<ClientType> {
 
 /// The type of a connected client, from the flags its thread published.
 fn type_of(c: &ClientShared) -> ClientType {
-    if c.conn.flags.load(std::sync::atomic::Ordering::Relaxed) & crate::client::FLAG_MASTER != 0 {
+    let flags = c.conn.flags.load(std::sync::atomic::Ordering::Relaxed);
+    if flags & crate::client::FLAG_MASTER != 0 {
         ClientType::Master
+    } else if flags & crate::client::FLAG_REPLICA != 0 {
+        ClientType::Replica
     } else {
         ClientType::Normal
     }

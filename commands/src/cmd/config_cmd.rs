@@ -210,6 +210,7 @@ fn apply_memory_size(ctx: &mut Ctx<'_>, old: Option<&str>) -> Result<(), String>
 /// `CONFIG RESETSTAT`
 fn config_resetstat(ctx: &mut Ctx<'_>, _args: Args<'_>) {
     ctx.server.stats.reset();
+    ctx.server.master.reset_stats();
     ctx.reply.ok();
 }
 

@@ -3,7 +3,6 @@
 //! values (0, `ok`, -1) so that tools parsing INFO find every field they expect.
 
 use std::fmt::Write as _;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The Redis release whose behaviour Ferrite implements (INFO `redis_version`, the RDB
@@ -13,7 +12,7 @@ pub const REDIS_VERSION: &str = "7.0.15";
 use crate::args::{Args, eq_ignore_case};
 use crate::config::Config;
 use crate::ctx::Ctx;
-use crate::server::{random_hex, unix_us};
+use crate::server::unix_us;
 use crate::table::{CommandSpec, flags::*};
 
 /// Table entries.
@@ -500,9 +499,10 @@ fn stats(ctx: &Ctx<'_>, out: &mut String) {
     field!(out, "instantaneous_input_repl_kbps", "0.00");
     field!(out, "instantaneous_output_repl_kbps", "0.00");
     field!(out, "rejected_connections", "{}", t.rejected_connections);
-    for f in ["sync_full", "sync_partial_ok", "sync_partial_err"] {
-        field!(out, f, "0");
-    }
+    let [full, partial_ok, partial_err] = ctx.server.master.sync_stats();
+    field!(out, "sync_full", "{full}");
+    field!(out, "sync_partial_ok", "{partial_ok}");
+    field!(out, "sync_partial_err", "{partial_err}");
     field!(out, "expired_keys", "{}", st.expired_keys);
     field!(out, "expired_stale_perc", "0.00");
     field!(out, "expired_time_cap_reached_count", "0");
@@ -651,17 +651,14 @@ fn errorstats(ctx: &Ctx<'_>, out: &mut String) {
 const BACKLOG_SIZE: i64 = 1 << 20;
 
 fn replication(ctx: &Ctx<'_>, out: &mut String) {
-    static REPLID: OnceLock<String> = OnceLock::new();
-    let replica = ctx.server.replication.replica_info(ctx.server, out);
-    if replica.is_none() {
+    let Some(replica) = ctx.server.replication.replica_info(ctx.server, out) else {
         field!(out, "role", "master");
-    }
+        ctx.server.master.info(ctx.server, out);
+        return;
+    };
     field!(out, "connected_slaves", "0");
     field!(out, "master_failover_state", "no-failover");
-    let (replid, offset, backlog) = match &replica {
-        Some(r) => (r.replid.as_str(), r.offset, r.backlog),
-        None => (REPLID.get_or_init(|| random_hex(40)).as_str(), 0, None),
-    };
+    let (replid, offset, backlog) = (replica.replid.as_str(), replica.offset, replica.backlog);
     field!(out, "master_replid", "{replid}");
     field!(out, "master_replid2", "{}", "0".repeat(40));
     field!(out, "master_repl_offset", "{offset}");

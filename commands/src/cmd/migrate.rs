@@ -372,7 +372,7 @@ fn delete_acknowledged(ctx: &mut Ctx<'_>, keys: &[&[u8]]) {
             ctx.notify(flags::GENERIC, "del", key);
         }
     }
-    if ctx.server.aof.is_on() {
+    if ctx.server.aof.propagating() {
         let mut entry = crate::aof::Entry::default();
         entry.push(db, std::iter::once(&b"DEL"[..]).chain(keys.iter().copied()));
         ctx.client.aof_txn = Some(crate::aof::Txn {

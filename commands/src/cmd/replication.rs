@@ -1,12 +1,13 @@
-//! ROLE, WAIT, FAILOVER, REPLICAOF and REPLCONF (Redis's `roleCommand`, `waitCommand`,
-//! `failoverCommand`, `replicaofCommand`, `replconfCommand`). Ferrite follows a master when told
-//! to (`REPLICAOF host port`, see [`crate::replica`]); as a master it has no replicas (it does
-//! not serve PSYNC), so its replication offset stays 0 (as a Redis master's does while no
-//! replica ever connected), and no replica ever acknowledges its WAIT.
+//! ROLE, WAIT, FAILOVER, REPLICAOF, REPLCONF, PSYNC and SYNC (Redis's `roleCommand`,
+//! `waitCommand`, `failoverCommand`, `replicaofCommand`, `replconfCommand`, `syncCommand`).
+//! Ferrite follows a master when told to (`REPLICAOF host port`, see [`crate::replica`]) and
+//! serves replicas that PSYNC to it (see [`crate::master`]); WAIT counts their
+//! acknowledgements.
 
 use crate::args::{Args, parse_i64};
 use crate::blocking::{Want, park_keyless};
 use crate::ctx::Ctx;
+use crate::master::WaitTarget;
 use crate::table::{CommandSpec, flags::*};
 
 /// Table entries.
@@ -21,6 +22,8 @@ pub const COMMANDS: &[CommandSpec] = &[
             "An internal command for configuring the replication stream",
             "O(1)",
         ),
+    sync_spec("psync", -3, "2.8.0"),
+    sync_spec("sync", 1, "1.0.0"),
     CommandSpec::new("failover", -1, "server", failover)
         .with_flags(ADMIN | NOSCRIPT | STALE)
         .with_acl(&["admin", "slow", "dangerous"])
@@ -75,10 +78,18 @@ fn role(ctx: &mut Ctx<'_>, _args: Args<'_>) {
         r.int(link.offset());
         return;
     }
+    let master = &ctx.server.master;
+    let online = master.online();
     r.array_len(3);
     r.bulk(b"master");
-    r.int(0);
-    r.array_len(0);
+    r.int(master.offset());
+    r.array_len(online.len());
+    for (ip, port, acked) in online {
+        r.array_len(3);
+        r.bulk(ip.as_bytes());
+        r.bulk(port.to_string().as_bytes());
+        r.bulk(acked.to_string().as_bytes());
+    }
 }
 
 /// `WAIT numreplicas timeout`: the number of replicas that acknowledged this connection's
@@ -103,9 +114,31 @@ fn wait(ctx: &mut Ctx<'_>, args: Args<'_>) {
     if timeout_ms < 0 {
         return ctx.reply.error("ERR timeout is negative");
     }
-    let acked = 0;
+    let server = ctx.server;
+    let master = &server.master;
+    // The goal is fixed when WAIT first runs; a re-run (an acknowledgement arrived) keeps it.
+    let mut target = ctx.client.wait.unwrap_or(WaitTarget {
+        seq: ctx.store.store().next_commit_seq(),
+        offset: None,
+    });
+    let first_known = target.offset.is_none();
+    if target.offset.is_none() {
+        target.offset = server.aof.repl_offset_covering(server, target.seq);
+    }
+    let acked = target.offset.map_or(0, |o| master.acked(o));
     if acked >= numreplicas || ctx.client.deny_blocking {
+        // A re-run that is answered leaves its wait.
+        crate::blocking::release(ctx.server, ctx.store, ctx.client, ctx.now_ms);
+        ctx.client.wait = None;
         return ctx.reply.int(acked);
+    }
+    if first_known && target.offset.is_some() && master.replicas() > 0 {
+        // Ask for acknowledgements now rather than at the replicas' next second.
+        master.request_acks(server);
+    }
+    ctx.client.wait = Some(target);
+    if master.replicas() > 0 {
+        master.add_waiter(ctx.client.id, ctx.thread);
     }
     // Redis 7.0 adds the timeout to the clock unchecked; past `i64::MAX` its timeout table
     // (unsigned keys) never reaches the wrapped deadline, so such a WAIT waits forever.
@@ -159,6 +192,75 @@ fn failover(ctx: &mut Ctx<'_>, args: Args<'_>) {
         }
     }
     ctx.reply.error("ERR FAILOVER requires connected replicas.");
+}
+
+/// PSYNC and SYNC: they run under the exclusive gate, so that the replication stream starts
+/// (and a partial resync's backlog is read) at an exact commit number.
+const fn sync_spec(name: &'static str, arity: i32, since: &'static str) -> CommandSpec {
+    CommandSpec::new(name, arity, "server", sync)
+        .with_flags(ADMIN | NOSCRIPT | NO_ASYNC_LOADING | NO_MULTI | EXCLUSIVE)
+        .with_acl(&["admin", "slow", "dangerous"])
+        .with_docs(since, "Internal command used for replication", "")
+}
+
+/// `PSYNC replid offset` / `SYNC` (Redis's `syncCommand`): the connection becomes a replica of
+/// this server, continuing from the backlog or waiting for a full resync (see
+/// [`crate::master`]). Its answer, `+CONTINUE` or `+FULLRESYNC`, and everything after it go
+/// through the stream, not as this command's reply.
+fn sync(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    if ctx.client.replica.is_some() || ctx.client.monitor {
+        return;
+    }
+    let psync = args.get(0).eq_ignore_ascii_case(b"psync");
+    let offset = if psync {
+        match parse_i64(args.get(2)) {
+            Some(o) => Some(o),
+            None => return ctx.not_integer(),
+        }
+    } else {
+        None
+    };
+    if ctx.server.replication.is_replica() {
+        // Redis relays its master's stream to its own replicas; Ferrite does not (yet).
+        return ctx
+            .reply
+            .error("NOMASTERLINK Can't SYNC while not connected with my master");
+    }
+    let conf = ctx.client.replconf.clone();
+    let ip = conf.ip.unwrap_or_else(|| {
+        let addr = &ctx.client.shared.addr;
+        addr.rsplit_once(':')
+            .map_or(addr.as_str(), |(ip, _)| ip)
+            .to_string()
+    });
+    let replica = std::sync::Arc::new(crate::master::Replica::new(
+        ctx.client.shared.clone(),
+        ip,
+        conf.port,
+        !psync,
+    ));
+    ctx.client.replica = Some(replica.clone());
+    let server = ctx.server;
+    let want = offset.map(|o| (args.get(1), o));
+    let name = if psync { "Replica" } else { "Replica (SYNC)" };
+    log::info!(
+        "{name} {}:{} asks for synchronization",
+        replica.ip,
+        replica.port
+    );
+    match server.master.attach(server, replica, want, conf.psync2) {
+        crate::master::Sync::Continue => {
+            log::info!("Partial resynchronization request accepted.");
+        }
+        crate::master::Sync::Full => {
+            if server.persist.child().is_none() && server.aof.rewrite.child().is_none() {
+                log::info!("Starting BGSAVE for SYNC with target: disk");
+                let _ = crate::persist::snapshot::bgsave(server, ctx.store);
+            } else {
+                log::info!("Waiting for next BGSAVE for SYNC");
+            }
+        }
+    }
 }
 
 /// REPLICAOF and its old name SLAVEOF.
@@ -216,16 +318,32 @@ fn replconf(ctx: &mut Ctx<'_>, args: Args<'_>) {
     }
     for j in (1..args.len()).step_by(2) {
         let opt = args.get(j);
+        let value = args.get(j + 1);
         if opt.eq_ignore_ascii_case(b"listening-port") {
-            if parse_i64(args.get(j + 1)).is_none() {
+            let Some(port) = parse_i64(value) else {
                 return ctx.not_integer();
+            };
+            ctx.client.replconf.port = port as u16;
+        } else if opt.eq_ignore_ascii_case(b"ip-address") {
+            if value.len() >= 256 {
+                return ctx.reply.error(&format!(
+                    "ERR REPLCONF ip-address provided by replica instance is too long: {} bytes",
+                    value.len()
+                ));
             }
-        } else if opt.eq_ignore_ascii_case(b"ip-address")
-            || opt.eq_ignore_ascii_case(b"capa")
-            || opt.eq_ignore_ascii_case(b"rdb-only")
+            ctx.client.replconf.ip = Some(String::from_utf8_lossy(value).into_owned());
+        } else if opt.eq_ignore_ascii_case(b"capa") {
+            if value.eq_ignore_ascii_case(b"psync2") {
+                ctx.client.replconf.psync2 = true;
+            }
+        } else if opt.eq_ignore_ascii_case(b"rdb-only")
             || opt.eq_ignore_ascii_case(b"rdb-filter-only")
         {
         } else if opt.eq_ignore_ascii_case(b"ack") {
+            // From a replica of this server: its offset (WAIT counts it); no reply.
+            if let (Some(r), Some(off)) = (&ctx.client.replica, parse_i64(value)) {
+                ctx.server.master.ack(ctx.server, r, off);
+            }
             return;
         } else if opt.eq_ignore_ascii_case(b"getack") {
             ctx.server.replication.getack(ctx.client.id);

@@ -256,7 +256,7 @@ fn exec(ctx: &mut Ctx<'_>, _args: Args<'_>) {
     let mut txn = ctx
         .server
         .aof
-        .is_on()
+        .propagating()
         .then(crate::aof::feed::TxnFeed::default);
     ctx.client.in_exec = Some((state.commands.len() as i64, state.memory()));
     let mut outer = crate::nested::Outer {

@@ -63,6 +63,7 @@ fn writes_denied_slow(server: &Server) -> bool {
 /// or one was scheduled, waiting `RETRY_DELAY` seconds after a failed one.
 pub fn cron(server: &Server, session: &mut Session) {
     reap(server);
+    server.master.cron(server, session);
     // Redis's order: a scheduled rewrite starts before the save points are checked.
     crate::aof::rewrite::cron(server, session);
     let st = &server.persist;

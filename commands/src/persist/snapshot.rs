@@ -245,6 +245,8 @@ pub fn bgsave(server: &Server, session: &mut Session) -> Result<libc::pid_t, Bgs
         crate::latency::forked(server, usec);
         st.total_forks.fetch_add(1, Ordering::Relaxed);
         log::info!("Background saving started by pid {pid}");
+        // The fork is a cut of the replication stream: replicas waiting for one start here.
+        server.master.forked(server);
         st.current.start(server.store.total_keys());
         *child = Some(Child {
             pid,
@@ -368,6 +370,7 @@ pub fn reap(server: &Server) {
             child.pid
         );
         st.last_bgsave_ok.store(false, Ordering::Relaxed);
+        server.master.bgsave_done(server, None);
         return;
     }
     if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
@@ -376,9 +379,11 @@ pub fn reap(server: &Server) {
             st.last_cow_size.store(cow, Ordering::Relaxed);
         }
         st.saved(st.dirty_before_bgsave.load(Ordering::Relaxed), now);
+        server.master.bgsave_done(server, Some(&dbfilename(server)));
     } else if libc::WIFEXITED(status) {
         log::warn!("Background saving error");
         st.last_bgsave_ok.store(false, Ordering::Relaxed);
+        server.master.bgsave_done(server, None);
     } else {
         let sig = if libc::WIFSIGNALED(status) {
             libc::WTERMSIG(status)
@@ -387,6 +392,7 @@ pub fn reap(server: &Server) {
         };
         log::warn!("Background saving terminated by signal {sig}");
         let _ = std::fs::remove_file(temp_name(child.pid as u32));
+        server.master.bgsave_done(server, None);
         // SIGUSR1 is how Ferrite (and Redis) stops a child on purpose: not an error.
         if sig != libc::SIGUSR1 {
             st.last_bgsave_ok.store(false, Ordering::Relaxed);
@@ -408,6 +414,7 @@ pub fn kill_child(server: &Server) -> bool {
     }
     let _ = std::fs::remove_file(temp_name(child.pid as u32));
     server.persist.current.reset();
+    server.master.bgsave_done(server, None);
     true
 }
 

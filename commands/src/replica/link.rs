@@ -263,7 +263,12 @@ fn receive_rdb(server: &Server, link: &Link, conn: &mut Conn) -> LinkResult<()> 
             (None, None) => unreachable!("a transfer has a length or a mark"),
         };
         if done {
-            conn.buf.clear();
+            // After a `$<len>` payload the master's stream may follow at once (its writes
+            // during the transfer): those bytes are the stream's first. After an EOF mark
+            // nothing follows until this replica acknowledges, as with Redis's own replica.
+            if eof_mark.is_some() {
+                conn.buf.clear();
+            }
             break;
         }
         conn.fill(link)?;

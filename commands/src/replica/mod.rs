@@ -193,6 +193,8 @@ impl Replication {
         }
         let link = Arc::new(Link::new(host.to_string(), port));
         *cur = Some(Arc::clone(&link));
+        // This server's own replicas would follow a history that is about to change.
+        server.master.demote(server);
         self.replica.store(true, Ordering::Release);
         server.store.set_reap_on_read(false);
         crate::blocking::unblock_all_for_replica(server);
@@ -216,6 +218,7 @@ impl Replication {
         };
         link.shut();
         self.replica.store(false, Ordering::Release);
+        server.master.promote(&link.replid(), link.offset());
         server.store.set_reap_on_read(true);
         let _ = server.config.set_startup("replicaof", b"");
         true

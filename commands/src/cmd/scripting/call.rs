@@ -50,7 +50,7 @@ impl<'r, 'c> Run<'r, 'c> {
     /// The run of a script by `ctx`'s client, with the engine's `bufs`.
     pub fn new(ctx: &'r mut Ctx<'c>, read_only: bool, allow_oom: bool, bufs: Buffers) -> Self {
         let oom = crate::eviction::over_maxmemory(&ctx.server.config, ctx.store);
-        let txn = ctx.server.aof.is_on().then(TxnFeed::default);
+        let txn = ctx.server.aof.propagating().then(TxnFeed::default);
         Run {
             ctx,
             read_only,

@@ -1,0 +1,699 @@
+//! Serving replicas (the master side of Redis's `replication.c`): a redis-server or a Ferrite
+//! replica points `REPLICAOF` at this server and follows it.
+//!
+//! # The stream
+//! Replicas receive the same propagated forms the AOF gets (see [`crate::aof`]): the sequencer
+//! emits every write in commit order into a second buffer with its own `SELECT`s, and hands it
+//! here under its lock ([`Master::feed`]), so the stream's order is the commit order and the
+//! backlog and every replica see the same bytes. The stream is started by the first replica
+//! (`PSYNC`/`SYNC`, under the exclusive gate, so that it begins at an exact commit number) and
+//! stays on, as Redis's backlog does, until `repl-backlog-ttl` passes without replicas.
+//! `master_repl_offset` counts its bytes; the backlog keeps the last `repl-backlog-size` of
+//! them for partial resyncs.
+//!
+//! # A replica's life
+//! `PSYNC replid offset` continues from the backlog when it can (`+CONTINUE`), else a full
+//! resync: the replica waits for the next BGSAVE fork (started at once when no child runs, by
+//! the cron otherwise). The fork happens under the exclusive gate, so the stream's offset at the
+//! fork is an exact cut: the snapshot holds every write before it, and the replica's pending
+//! buffer collects every byte after it (`+FULLRESYNC replid offset` names it). When the child
+//! has written the dump, the replica's own reactor thread sends `$<size>\r\n` and the file in
+//! chunks as its output drains ([`pump`]), then the pending bytes, and the replica is online:
+//! from then on the stream goes to its outbox as Pub/Sub messages go to a subscriber, and its
+//! thread is woken to send it. Replicas acknowledge their offset (`REPLCONF ACK`) every second
+//! and on `REPLCONF GETACK *`, which WAIT sends; the cron pings them every
+//! `repl-ping-replica-period` seconds through the stream and drops one silent for `repl-timeout`.
+//!
+//! Lock order: the sequencer's lock, then [`Master`]'s, then a client's outbox.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::client::ClientShared;
+use crate::server::{Server, random_hex, unix_ms};
+
+/// Redis's `client-output-buffer-limit replica` hard limit: a replica that falls this far
+/// behind (in its pending buffer or its outbox) is dropped and must resync.
+const REPLICA_OUTPUT_LIMIT: usize = 256 << 20;
+
+/// A replica's thread tops its output up with the dump while less than this is unsent...
+const BULK_LOW: usize = 8 << 20;
+/// ...to about this much.
+const BULK_HIGH: usize = 16 << 20;
+
+/// `PING` as the stream carries it.
+const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
+/// `REPLCONF GETACK *` as the stream carries it.
+const GETACK: &[u8] = b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n";
+
+/// Where a replica is in its sync (Redis's `replstate`, the names INFO shows).
+#[derive(Debug)]
+enum Phase {
+    /// Waiting for a BGSAVE fork to cut the stream.
+    WaitBgsaveStart,
+    /// The child writes the snapshot; the stream after the cut collects in `pending`.
+    WaitBgsaveEnd { pending: Vec<u8> },
+    /// The dump is being sent; `pending` follows it.
+    SendBulk { pending: Vec<u8> },
+    /// Receiving the stream.
+    Online,
+}
+
+impl Phase {
+    fn name(&self) -> &'static str {
+        match self {
+            Phase::WaitBgsaveStart | Phase::WaitBgsaveEnd { .. } => "wait_bgsave",
+            Phase::SendBulk { .. } => "send_bulk",
+            Phase::Online => "online",
+        }
+    }
+}
+
+/// The dump being sent to one replica.
+#[derive(Debug)]
+struct Bulk {
+    file: File,
+    /// Bytes still to send.
+    left: u64,
+    /// `$<size>\r\n`, until sent.
+    header: Option<String>,
+}
+
+/// One replica: a client connection of some reactor thread.
+#[derive(Debug)]
+pub struct Replica {
+    /// The connection.
+    pub shared: Arc<ClientShared>,
+    /// The port it listens on (REPLCONF listening-port), for INFO and ROLE.
+    pub port: u16,
+    /// Its address as REPLCONF ip-address gave it, else the connection's peer address.
+    pub ip: String,
+    /// The offset it acknowledged last (REPLCONF ACK), 0 before any.
+    ack: AtomicI64,
+    /// When it acknowledged last, Unix ms (0: never).
+    ack_ms: AtomicU64,
+    /// The dump being sent, on the replica's own thread.
+    bulk: Mutex<Option<Bulk>>,
+    /// It asked with SYNC: no `+FULLRESYNC` line before the payload.
+    sync_only: bool,
+}
+
+impl Replica {
+    /// The offset it acknowledged last.
+    pub fn acked(&self) -> i64 {
+        self.ack.load(Ordering::Acquire)
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    replica: Arc<Replica>,
+    phase: Phase,
+}
+
+/// What the feed, the replicas and PSYNC share, under one lock.
+#[derive(Debug, Default)]
+struct State {
+    /// The newest bytes of the stream; its last byte has offset `Master::offset`.
+    backlog: VecDeque<u8>,
+    /// Whether the stream runs (Redis's `repl_backlog != NULL`).
+    active: bool,
+    replicas: Vec<Entry>,
+    /// When the last replica left, Unix ms (for `repl-backlog-ttl`).
+    alone_since_ms: u64,
+    /// Unix ms of the last PING fed.
+    last_ping_ms: u64,
+    /// `repl-backlog-size` as applied (read from the configuration by PSYNC and the cron, not
+    /// per write).
+    backlog_cap: usize,
+}
+
+/// The master side of replication.
+#[derive(Debug)]
+pub struct Master {
+    replid: Mutex<String>,
+    /// The replication ID this server's history continues (after a promotion), and the first
+    /// offset not of it (`second_repl_offset`), -1 for none.
+    replid2: Mutex<(String, i64)>,
+    /// `master_repl_offset`: bytes of stream produced.
+    offset: AtomicI64,
+    /// Replicas in any phase (`connected_slaves`).
+    count: AtomicUsize,
+    state: Mutex<State>,
+    /// WAIT clients (id, thread) to wake when acknowledgements arrive.
+    waiters: Mutex<Vec<(u64, usize)>>,
+    /// Whether any WAIT waits (one load for the ACK path).
+    waiting: AtomicBool,
+    /// INFO stats `sync_full`, `sync_partial_ok`, `sync_partial_err`.
+    syncs: [AtomicU64; 3],
+}
+
+impl Default for Master {
+    fn default() -> Self {
+        Master {
+            replid: Mutex::new(random_hex(40)),
+            replid2: Mutex::new(("0".repeat(40), -1)),
+            offset: AtomicI64::new(0),
+            count: AtomicUsize::new(0),
+            state: Mutex::new(State::default()),
+            waiters: Mutex::new(Vec::new()),
+            waiting: AtomicBool::new(false),
+            syncs: Default::default(),
+        }
+    }
+}
+
+/// What a replica says about itself with REPLCONF before PSYNC.
+#[derive(Debug, Default, Clone)]
+pub struct ReplConf {
+    /// `listening-port`.
+    pub port: u16,
+    /// `ip-address`.
+    pub ip: Option<String>,
+    /// `capa psync2`: it understands `+CONTINUE <replid>`.
+    pub psync2: bool,
+}
+
+/// A WAIT's goal: every write the store had numbered when it ran (`seq`, exclusive) must be in
+/// the stream; `offset` is where the stream stood once they were.
+#[derive(Debug, Clone, Copy)]
+pub struct WaitTarget {
+    /// The store's next commit number when WAIT first ran.
+    pub seq: u64,
+    /// The stream offset that covers them, once emitted.
+    pub offset: Option<i64>,
+}
+
+/// How PSYNC was answered.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Sync {
+    /// `+CONTINUE`: the replica is online, its backlog part queued.
+    Continue,
+    /// A full resync: the replica waits for a fork.
+    Full,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Master {
+    /// The replication ID.
+    pub fn replid(&self) -> String {
+        lock(&self.replid).clone()
+    }
+
+    /// `master_repl_offset`.
+    pub fn offset(&self) -> i64 {
+        self.offset.load(Ordering::Acquire)
+    }
+
+    /// INFO stats' `sync_full`, `sync_partial_ok` and `sync_partial_err`.
+    pub fn sync_stats(&self) -> [u64; 3] {
+        self.syncs.each_ref().map(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// CONFIG RESETSTAT.
+    pub fn reset_stats(&self) {
+        for c in &self.syncs {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Replicas attached, in any phase.
+    pub fn replicas(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// Adds `bytes` to the stream: the backlog, and every replica as its phase wants them.
+    /// Called by the sequencer under its lock (so in stream order).
+    pub(crate) fn feed(&self, server: &Server, bytes: &[u8]) {
+        let mut st = self.state();
+        if !st.active {
+            return;
+        }
+        st.backlog.extend(bytes);
+        let excess = st.backlog.len().saturating_sub(st.backlog_cap);
+        st.backlog.drain(..excess);
+        self.offset.fetch_add(bytes.len() as i64, Ordering::AcqRel);
+        let mut wake = vec![false; server.threads];
+        for e in &mut st.replicas {
+            match &mut e.phase {
+                Phase::WaitBgsaveStart => {}
+                Phase::WaitBgsaveEnd { pending } | Phase::SendBulk { pending } => {
+                    if pending.len() + bytes.len() > REPLICA_OUTPUT_LIMIT {
+                        drop_replica(server, &e.replica, "output buffer limit");
+                        pending.clear();
+                    } else {
+                        pending.extend_from_slice(bytes);
+                    }
+                    continue;
+                }
+                Phase::Online => deliver(&e.replica.shared, bytes, &mut wake),
+            }
+        }
+        drop(st);
+        server.wake_marked(&wake);
+    }
+
+    /// PSYNC/SYNC from `shared` (under the exclusive gate): registers the replica and answers
+    /// `+CONTINUE` with the backlog from `want` when `replid` continues this server's history
+    /// and the backlog still holds `want`, else leaves it waiting for a full resync.
+    /// `psync2`: the replica understands `+CONTINUE <replid>`.
+    pub fn attach(
+        &self,
+        server: &Server,
+        replica: Arc<Replica>,
+        psync: Option<(&[u8], i64)>,
+        psync2: bool,
+    ) -> Sync {
+        server.aof.start_repl(server);
+        let mut st = self.state();
+        st.backlog_cap = backlog_size(server);
+        let had_backlog = std::mem::replace(&mut st.active, true);
+        let offset = self.offset();
+        let first = offset - st.backlog.len() as i64 + 1;
+        let replid = self.replid();
+        let continues = had_backlog
+            && psync.is_some_and(|(id, want)| {
+                let (id2, second) = &*lock(&self.replid2);
+                let known = id == replid.as_bytes() || (id == id2.as_bytes() && want <= *second);
+                known && want >= first && want <= offset + 1
+            });
+        let sync = if let (true, Some((_, want))) = (continues, psync) {
+            let mut msg = if psync2 {
+                format!("+CONTINUE {replid}\r\n").into_bytes()
+            } else {
+                b"+CONTINUE\r\n".to_vec()
+            };
+            let skip = (want - first) as usize;
+            msg.extend(st.backlog.iter().skip(skip));
+            let mut wake = vec![false; server.threads];
+            deliver(&replica.shared, &msg, &mut wake);
+            server.wake_marked(&wake);
+            replica.ack_ms.store(unix_ms(), Ordering::Relaxed);
+            st.replicas.push(Entry {
+                replica,
+                phase: Phase::Online,
+            });
+            self.syncs[1].fetch_add(1, Ordering::Relaxed);
+            Sync::Continue
+        } else {
+            // A PSYNC that named a history (not `?`) and could not continue it.
+            if psync.is_some_and(|(id, _)| id != b"?") {
+                self.syncs[2].fetch_add(1, Ordering::Relaxed);
+            }
+            self.syncs[0].fetch_add(1, Ordering::Relaxed);
+            st.replicas.push(Entry {
+                replica,
+                phase: Phase::WaitBgsaveStart,
+            });
+            Sync::Full
+        };
+        self.count.store(st.replicas.len(), Ordering::Relaxed);
+        sync
+    }
+
+    /// Whether a replica waits for a fork (the cron starts a BGSAVE for it).
+    fn wants_fork(&self) -> bool {
+        self.state()
+            .replicas
+            .iter()
+            .any(|e| matches!(e.phase, Phase::WaitBgsaveStart))
+    }
+
+    /// A BGSAVE child was just forked (under the exclusive gate): the stream's offset now is
+    /// the snapshot's, so every replica waiting for a fork starts its full resync here.
+    pub fn forked(&self, server: &Server) {
+        if !self.wants_fork() {
+            return;
+        }
+        // The replicas' stream starts here: select its database again. (Before taking this
+        // lock: the sequencer's comes first.)
+        server.aof.repl_reselect();
+        let mut st = self.state();
+        let line = format!("+FULLRESYNC {} {}\r\n", self.replid(), self.offset());
+        let mut wake = vec![false; server.threads];
+        for e in &mut st.replicas {
+            if matches!(e.phase, Phase::WaitBgsaveStart) {
+                // SYNC (the protocol before PSYNC) gets the payload without the line.
+                if !e.replica.sync_only {
+                    deliver(&e.replica.shared, line.as_bytes(), &mut wake);
+                }
+                e.phase = Phase::WaitBgsaveEnd {
+                    pending: Vec::new(),
+                };
+            }
+        }
+        drop(st);
+        server.wake_marked(&wake);
+    }
+
+    /// The BGSAVE child ended: on success the replicas it was cut for start receiving `dump`
+    /// (the file it wrote); otherwise they are dropped, to sync again (Redis's
+    /// `updateSlavesWaitingBgsave`).
+    pub fn bgsave_done(&self, server: &Server, dump: Option<&str>) {
+        let mut st = self.state();
+        let mut wake = vec![false; server.threads];
+        for e in &mut st.replicas {
+            let Phase::WaitBgsaveEnd { pending } = &mut e.phase else {
+                continue;
+            };
+            let opened =
+                dump.map(|name| File::open(name).and_then(|f| f.metadata().map(|m| (f, m.len()))));
+            match opened {
+                Some(Ok((file, len))) => {
+                    log::info!(
+                        "Synchronization with replica {}:{} succeeded",
+                        e.replica.ip,
+                        e.replica.port
+                    );
+                    *lock(&e.replica.bulk) = Some(Bulk {
+                        file,
+                        left: len,
+                        header: Some(format!("${len}\r\n")),
+                    });
+                    e.phase = Phase::SendBulk {
+                        pending: std::mem::take(pending),
+                    };
+                    if let Some(w) = wake.get_mut(e.replica.shared.thread) {
+                        *w = true;
+                    }
+                }
+                Some(Err(err)) => {
+                    log::warn!("SYNC failed. Can't open the RDB file {dump:?}: {err}");
+                    drop_replica(server, &e.replica, "sync");
+                }
+                None => {
+                    log::warn!("SYNC failed. BGSAVE child returned an error");
+                    drop_replica(server, &e.replica, "sync");
+                }
+            }
+        }
+        drop(st);
+        server.wake_marked(&wake);
+    }
+
+    /// The dump was sent: the pending stream follows it into `out`, and the replica is online.
+    fn put_online(&self, replica: &Replica, out: &mut Vec<u8>) {
+        let mut st = self.state();
+        if let Some(e) = st
+            .replicas
+            .iter_mut()
+            .find(|e| e.replica.shared.id == replica.shared.id)
+            && let Phase::SendBulk { pending } = &mut e.phase
+        {
+            out.extend_from_slice(pending);
+            e.phase = Phase::Online;
+            replica.ack_ms.store(unix_ms(), Ordering::Relaxed);
+            log::info!(
+                "Streamed RDB transfer with replica {}:{} succeeded: replica is online",
+                replica.ip,
+                replica.port
+            );
+        }
+    }
+
+    /// A replica's connection closed.
+    pub fn detach(&self, id: u64) {
+        let mut st = self.state();
+        let before = st.replicas.len();
+        st.replicas.retain(|e| e.replica.shared.id != id);
+        if st.replicas.len() != before {
+            if st.replicas.is_empty() {
+                st.alone_since_ms = unix_ms();
+            }
+            log::info!("Connection with replica client id #{id} lost.");
+        }
+        self.count.store(st.replicas.len(), Ordering::Relaxed);
+    }
+
+    /// This server starts following a master: its history will be the master's, so its own
+    /// replicas are dropped and the backlog is forgotten.
+    pub fn demote(&self, server: &Server) {
+        let mut st = self.state();
+        for e in &st.replicas {
+            drop_replica(server, &e.replica, "role change");
+        }
+        st.active = false;
+        st.backlog = VecDeque::new();
+    }
+
+    /// `REPLICAOF NO ONE` (Redis's `shiftReplicationId`): a new replication ID; the master's
+    /// becomes the second one, valid up to the offset applied, from which this server's offset
+    /// continues. No backlog is kept of the master's stream, so replicas resync in full.
+    pub fn promote(&self, old_replid: &str, offset: i64) {
+        if old_replid.is_empty() || offset < 0 {
+            return;
+        }
+        *lock(&self.replid2) = (old_replid.to_string(), offset + 1);
+        *lock(&self.replid) = random_hex(40);
+        self.offset.store(offset, Ordering::Release);
+    }
+
+    /// REPLCONF ACK from a replica: records its offset and wakes the WAIT clients.
+    pub fn ack(&self, server: &Server, replica: &Replica, offset: i64) {
+        replica.ack.fetch_max(offset, Ordering::AcqRel);
+        replica.ack_ms.store(unix_ms(), Ordering::Relaxed);
+        if self.waiting.load(Ordering::Acquire) {
+            self.wake_waiters(server);
+        }
+    }
+
+    /// How many online replicas acknowledged `offset` (Redis's `replicationCountAcksByOffset`).
+    pub fn acked(&self, offset: i64) -> i64 {
+        self.state()
+            .replicas
+            .iter()
+            .filter(|e| matches!(e.phase, Phase::Online) && e.replica.acked() >= offset)
+            .count() as i64
+    }
+
+    /// A WAIT client parks: it is woken on the next acknowledgement (and by the cron).
+    pub fn add_waiter(&self, id: u64, thread: usize) {
+        let mut w = lock(&self.waiters);
+        if !w.iter().any(|&(i, _)| i == id) {
+            w.push((id, thread));
+        }
+        self.waiting.store(true, Ordering::Release);
+    }
+
+    /// Wakes every WAIT client (each re-runs, answers or parks again).
+    fn wake_waiters(&self, server: &Server) {
+        let waiters = {
+            let mut w = lock(&self.waiters);
+            self.waiting.store(false, Ordering::Release);
+            std::mem::take(&mut *w)
+        };
+        for (id, thread) in waiters {
+            crate::blocking::resume(server, id, thread);
+        }
+    }
+
+    /// WAIT's request that replicas acknowledge soon (`REPLCONF GETACK *` down the stream).
+    pub fn request_acks(&self, server: &Server) {
+        server.aof.feed_raw(server, GETACK);
+    }
+
+    /// Online replicas as ROLE lists them: (ip, port, acknowledged offset).
+    pub fn online(&self) -> Vec<(String, u16, i64)> {
+        self.state()
+            .replicas
+            .iter()
+            .filter(|e| matches!(e.phase, Phase::Online))
+            .map(|e| (e.replica.ip.clone(), e.replica.port, e.replica.acked()))
+            .collect()
+    }
+
+    /// INFO replication's master fields from `connected_slaves` to `repl_backlog_histlen`.
+    pub fn info(&self, server: &Server, out: &mut String) {
+        use std::fmt::Write;
+        let st = self.state();
+        let now = unix_ms();
+        let _ = write!(out, "connected_slaves:{}\r\n", st.replicas.len());
+        for (i, e) in st.replicas.iter().enumerate() {
+            let r = &e.replica;
+            let lag = now.saturating_sub(r.ack_ms.load(Ordering::Relaxed)) / 1000;
+            let _ = write!(
+                out,
+                "slave{i}:ip={},port={},state={},offset={},lag={lag}\r\n",
+                r.ip,
+                r.port,
+                e.phase.name(),
+                r.acked()
+            );
+        }
+        let offset = self.offset();
+        let (id2, second) = lock(&self.replid2).clone();
+        let histlen = st.backlog.len() as i64;
+        let _ = write!(
+            out,
+            "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{id2}\r\n\
+             master_repl_offset:{offset}\r\nsecond_repl_offset:{second}\r\n\
+             repl_backlog_active:{}\r\nrepl_backlog_size:{}\r\n\
+             repl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{histlen}\r\n",
+            self.replid(),
+            u8::from(st.active),
+            server.config.value_u64("repl-backlog-size"),
+            if st.active { offset - histlen + 1 } else { 0 },
+        );
+    }
+
+    /// The master part of Redis's `replicationCron`, from thread 0's tick: starts the fork a
+    /// waiting replica needs, pings the replicas, drops the silent ones, wakes WAIT clients
+    /// (whose writes may have reached the stream since), and frees the backlog after
+    /// `repl-backlog-ttl` without replicas.
+    pub fn cron(&self, server: &Server, session: &mut ferrite_hybridlog::Session) {
+        if self.replicas() == 0 {
+            let mut st = self.state();
+            let ttl_ms = server.config.value_u64("repl-backlog-ttl") * 1000;
+            st.backlog_cap = backlog_size(server);
+            if st.active && ttl_ms > 0 && unix_ms().saturating_sub(st.alone_since_ms) > ttl_ms {
+                st.active = false;
+                st.backlog = VecDeque::new();
+                log::info!(
+                    "Replication backlog freed after {} seconds without connected replicas.",
+                    ttl_ms / 1000
+                );
+            }
+            return;
+        }
+        if self.wants_fork()
+            && server.persist.child().is_none()
+            && server.aof.rewrite.child().is_none()
+        {
+            log::info!("Starting BGSAVE for SYNC with target: disk");
+            let _ = crate::persist::snapshot::bgsave(server, session);
+        }
+        let now = unix_ms();
+        let period_ms = server.config.value_u64("repl-ping-replica-period").max(1) * 1000;
+        let cap = backlog_size(server);
+        let ping = {
+            let mut st = self.state();
+            st.backlog_cap = cap;
+            let due = now.saturating_sub(st.last_ping_ms) >= period_ms;
+            if due {
+                st.last_ping_ms = now;
+            }
+            due
+        };
+        if ping {
+            server.aof.feed_raw(server, PING);
+        }
+        let timeout_ms = server.config.value_u64("repl-timeout").max(1) * 1000;
+        for e in &self.state().replicas {
+            let at = e.replica.ack_ms.load(Ordering::Relaxed);
+            if matches!(e.phase, Phase::Online) && at != 0 && now.saturating_sub(at) > timeout_ms {
+                log::warn!(
+                    "Disconnecting timedout replica (streaming sync): {}:{}",
+                    e.replica.ip,
+                    e.replica.port
+                );
+                drop_replica(server, &e.replica, "timeout");
+            }
+        }
+        if self.waiting.load(Ordering::Acquire) {
+            self.wake_waiters(server);
+        }
+    }
+}
+
+impl Replica {
+    /// A replica on the connection `shared`.
+    pub fn new(shared: Arc<ClientShared>, ip: String, port: u16, sync_only: bool) -> Replica {
+        Replica {
+            shared,
+            port,
+            ip,
+            sync_only,
+            ack: AtomicI64::new(0),
+            ack_ms: AtomicU64::new(0),
+            bulk: Mutex::new(None),
+        }
+    }
+}
+
+/// On the replica's own thread (its connection's poll): while the dump is being sent and less
+/// than [`BULK_LOW`] bytes are unsent in `out`, reads more of it; after its last byte, the
+/// pending stream. Returns whether the transfer failed (the connection is then closed).
+pub fn pump(server: &Server, replica: &Replica, out: &mut Vec<u8>) -> bool {
+    if out.len() >= BULK_LOW {
+        return false;
+    }
+    let mut guard = lock(&replica.bulk);
+    let Some(bulk) = guard.as_mut() else {
+        return false;
+    };
+    if let Some(h) = bulk.header.take() {
+        out.extend_from_slice(h.as_bytes());
+    }
+    while bulk.left > 0 && out.len() < BULK_HIGH {
+        let chunk = (bulk.left as usize).min(1 << 20);
+        let at = out.len();
+        out.resize(at + chunk, 0);
+        match bulk.file.read(&mut out[at..]) {
+            Ok(0) | Err(_) => {
+                out.truncate(at);
+                log::warn!("SYNC failed. Reading the RDB file for the replica failed");
+                return true;
+            }
+            Ok(n) => {
+                out.truncate(at + n);
+                bulk.left -= n as u64;
+            }
+        }
+    }
+    if bulk.left == 0 {
+        *guard = None;
+        drop(guard);
+        server.master.put_online(replica, out);
+    }
+    false
+}
+
+/// Appends stream bytes to an online replica's outbox and marks its thread for waking, or drops
+/// it past the output limit.
+fn deliver(shared: &ClientShared, msg: &[u8], wake: &mut [bool]) {
+    if shared.killed() {
+        return;
+    }
+    let mut outbox = lock(&shared.outbox);
+    if outbox.len() + msg.len() > REPLICA_OUTPUT_LIMIT {
+        *outbox = Vec::new();
+        drop(outbox);
+        log::warn!(
+            "Client id={} scheduled to be closed ASAP for overcoming of output buffer limits.",
+            shared.id
+        );
+        shared.kill.store(true, Ordering::Release);
+    } else {
+        outbox.extend_from_slice(msg);
+        shared.outbox_ready.store(true, Ordering::Release);
+        drop(outbox);
+    }
+    if let Some(w) = wake.get_mut(shared.thread) {
+        *w = true;
+    }
+}
+
+fn drop_replica(server: &Server, replica: &Replica, why: &str) {
+    log::warn!(
+        "Dropping replica {}:{} (client id={}): {why}",
+        replica.ip,
+        replica.port,
+        replica.shared.id
+    );
+    replica.shared.kill.store(true, Ordering::Release);
+    server.wake(replica.shared.thread);
+}
+
+fn backlog_size(server: &Server) -> usize {
+    server.config.value_u64("repl-backlog-size").max(16 * 1024) as usize
+}

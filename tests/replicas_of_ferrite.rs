@@ -1,0 +1,277 @@
+//! Ferrite as a master: a redis-server 7.0.15 replica (and a Ferrite one) pointed at it with
+//! REPLICAOF gets a full resync of a mix of types in several databases, then the command stream
+//! (transactions, scripts, FLUSHDB, expiries, SPOP, a large value), acknowledged so that WAIT
+//! counts it; the master lists it in INFO replication, ROLE and CLIENT LIST (flag `S`, type
+//! `replica`); after CLIENT KILL TYPE replica it comes back with a partial resync from the
+//! backlog. A replica that asks while a BGSAVE runs waits for the next fork. Every scenario runs
+//! with a redis-server master too (the reference, validating the test itself), and with Ferrite
+//! on both I/O backends; the same assertions hold for all.
+
+mod common;
+
+use std::time::Duration;
+
+use common::replication::*;
+use common::{Conn, Ferrite, RedisServer, escape, split_aggregate};
+
+per_backend!(
+    redis_replica_of_ferrite,
+    ferrite_replica_of_ferrite,
+    redis_replica_of_ferrite_waits_for_the_next_fork,
+    wait_of_ferrite
+);
+
+/// Ferrite as the master: DEBUG DIGEST allowed.
+const FERRITE_MASTER_ARGS: &[&str] = &["--threads", "2", "--enable-debug-command", "yes"];
+/// redis-server as the master: DEBUG DIGEST allowed, a full resync that starts at once.
+const REDIS_MASTER_ARGS: &[&str] = &[
+    "--enable-debug-command",
+    "yes",
+    "--repl-diskless-sync-delay",
+    "0",
+];
+/// The replicas: DEBUG DIGEST allowed.
+const REPLICA_ARGS: &[&str] = &["--enable-debug-command", "yes"];
+
+#[test]
+fn redis_replica_of_redis() {
+    let Some(master) = RedisServer::start_with(REDIS_MASTER_ARGS) else {
+        return;
+    };
+    let Some(replica) = RedisServer::start_with(REPLICA_ARGS) else {
+        return;
+    };
+    scenario(master.port, replica.port);
+}
+
+fn redis_replica_of_ferrite(backend: &str) {
+    let master = Ferrite::start(backend, FERRITE_MASTER_ARGS);
+    let Some(replica) = RedisServer::start_with(REPLICA_ARGS) else {
+        return;
+    };
+    scenario(master.port, replica.port);
+}
+
+fn ferrite_replica_of_ferrite(backend: &str) {
+    let master = Ferrite::start(backend, FERRITE_MASTER_ARGS);
+    let replica = Ferrite::start(
+        backend,
+        &["--threads", "2", "--enable-debug-command", "yes"],
+    );
+    scenario(master.port, replica.port);
+}
+
+#[test]
+fn redis_replica_of_redis_waits_for_the_next_fork() {
+    let Some(master) = RedisServer::start_with(REDIS_MASTER_ARGS) else {
+        return;
+    };
+    let Some(replica) = RedisServer::start_with(REPLICA_ARGS) else {
+        return;
+    };
+    busy_child_scenario(master.port, replica.port);
+}
+
+fn redis_replica_of_ferrite_waits_for_the_next_fork(backend: &str) {
+    let master = Ferrite::start(backend, FERRITE_MASTER_ARGS);
+    let Some(replica) = RedisServer::start_with(REPLICA_ARGS) else {
+        return;
+    };
+    busy_child_scenario(master.port, replica.port);
+}
+
+#[test]
+fn wait_of_redis() {
+    let Some(master) = RedisServer::start_with(REDIS_MASTER_ARGS) else {
+        return;
+    };
+    let Some(replica) = RedisServer::start_with(REPLICA_ARGS) else {
+        return;
+    };
+    assert_eq!(wait_scenario(master.port, replica.port), EXPECTED_WAITS);
+}
+
+fn wait_of_ferrite(backend: &str) {
+    let master = Ferrite::start(backend, FERRITE_MASTER_ARGS);
+    let Some(replica) = RedisServer::start_with(REPLICA_ARGS) else {
+        return;
+    };
+    assert_eq!(wait_scenario(master.port, replica.port), EXPECTED_WAITS);
+}
+
+fn scenario(master_port: u16, replica_port: u16) {
+    let mut m = Conn::connect(master_port);
+    let mut r = Conn::connect(replica_port);
+    ok(&mut r, &["SET", "replica-only", "1"]);
+    load_initial_data(&mut m);
+
+    // 1. The full resync.
+    assert_eq!(
+        escape(&r.cmd_str(&["REPLICAOF", "127.0.0.1", &master_port.to_string()])),
+        "+OK\\r\\n"
+    );
+    wait_in_sync(&mut m, &mut r, master_port, replica_port);
+    assert_same_data(&mut m, &mut r, "after the full sync");
+    assert_eq!(r.cmd_str(&["EXISTS", "replica-only"]), b":0\r\n");
+    assert_eq!(syncs(&mut m), (1, 0), "(full, partial) resyncs");
+
+    // 2. The stream, acknowledged to WAIT.
+    stream_writes(&mut m);
+    assert_eq!(escape(&m.cmd_str(&["WAIT", "1", "5000"])), ":1\\r\\n");
+    assert_same_data(&mut m, &mut r, "after streaming");
+    assert_eq!(r.cmd_str(&["GET", "evalkey"]), b"$7\r\nscripty\r\n");
+    for cmd in [
+        &["SWAPDB", "0", "3"][..],
+        &["SWAPDB", "0", "3"],
+        &["SET", "expiring", "x", "EX", "1000"],
+        &["COPY", "evalkey", "evalcopy"],
+    ] {
+        ok(&mut m, cmd);
+    }
+    assert_eq!(escape(&m.cmd_str(&["WAIT", "1", "5000"])), ":1\\r\\n");
+    assert_same_data(&mut m, &mut r, "after SWAPDB and COPY");
+
+    // 3. How the master shows its replica.
+    check_master_role(&mut m, replica_port);
+    let list =
+        String::from_utf8_lossy(&m.cmd_str(&["CLIENT", "LIST", "TYPE", "replica"])).into_owned();
+    let lines = list.lines().filter(|l| l.contains("id=")).count();
+    assert_eq!(lines, 1, "CLIENT LIST TYPE replica: {list}");
+    assert!(
+        list.contains(" flags=S "),
+        "CLIENT LIST TYPE replica: {list}"
+    );
+    assert_eq!(
+        m.cmd_str(&["CLIENT", "LIST", "TYPE", "normal"])
+            .windows(8)
+            .filter(|w| w == b" flags=S")
+            .count(),
+        0
+    );
+
+    // 4. The link is cut and writes go on: the replica continues from the backlog.
+    assert_eq!(m.cmd_str(&["CLIENT", "KILL", "TYPE", "replica"]), b":1\r\n");
+    ok(&mut m, &["SET", "during-outage", "1"]);
+    ok(&mut m, &["HSET", "hsmall", "outage", "yes"]);
+    wait_for("the replica to resync after CLIENT KILL", || {
+        let (full, partial) = syncs(&mut m);
+        full + partial == 2
+    });
+    assert_eq!(syncs(&mut m), (1, 1), "(full, partial) resyncs");
+    wait_in_sync(&mut m, &mut r, master_port, replica_port);
+    assert_same_data(&mut m, &mut r, "after the partial resync");
+    assert_eq!(r.cmd_str(&["GET", "during-outage"]), b"$1\r\n1\r\n");
+
+    // 5. The replica leaves.
+    assert_eq!(escape(&r.cmd_str(&["REPLICAOF", "NO", "ONE"])), "+OK\\r\\n");
+    wait_for("the master to see no replica", || {
+        field_of(&info(&mut m, "replication"), "connected_slaves") == "0"
+    });
+    let mi = info(&mut m, "replication");
+    assert_eq!(field_of(&mi, "repl_backlog_active"), "1");
+    assert_eq!(field_of(&mi, "repl_backlog_size"), "1048576");
+}
+
+/// ROLE on a master with one replica: ["master", offset, [[ip, port, acked offset]]].
+fn check_master_role(m: &mut Conn, replica_port: u16) {
+    let role = m.cmd_str(&["ROLE"]);
+    let (header, elems) =
+        split_aggregate(&role).unwrap_or_else(|| panic!("ROLE: {}", escape(&role)));
+    assert_eq!(header, b"*3\r\n", "ROLE: {}", escape(&role));
+    assert_eq!(elems[0], b"$6\r\nmaster\r\n", "ROLE: {}", escape(&role));
+    let offset = int_reply(&elems[1]);
+    assert!(offset > 0, "ROLE: {}", escape(&role));
+    let (list, replicas) =
+        split_aggregate(&elems[2]).unwrap_or_else(|| panic!("ROLE: {}", escape(&role)));
+    assert_eq!(list, b"*1\r\n", "ROLE: {}", escape(&role));
+    let (one, fields) = split_aggregate(&replicas[0]).expect("ROLE's replica");
+    assert_eq!(one, b"*3\r\n", "ROLE: {}", escape(&role));
+    assert_eq!(fields[0], b"$9\r\n127.0.0.1\r\n", "ROLE: {}", escape(&role));
+    let port = replica_port.to_string();
+    assert_eq!(
+        fields[1],
+        format!("${}\r\n{port}\r\n", port.len()).as_bytes(),
+        "ROLE: {}",
+        escape(&role)
+    );
+    assert!(fields[2].starts_with(b"$"), "ROLE: {}", escape(&role));
+}
+
+/// A replica that asks while a BGSAVE child runs is served by a fork made after it asked, so
+/// the writes made while it waited reach it.
+fn busy_child_scenario(master_port: u16, replica_port: u16) {
+    let mut m = Conn::connect(master_port);
+    let mut r = Conn::connect(replica_port);
+    for i in 0..200 {
+        ok(&mut m, &["SET", &format!("k{i}"), &format!("v{i}")]);
+    }
+    // About 200 ms of saving: 1 ms per key.
+    ok(&mut m, &["CONFIG", "SET", "rdb-key-save-delay", "1000"]);
+    assert_eq!(
+        escape(&m.cmd_str(&["BGSAVE"])),
+        "+Background saving started\\r\\n"
+    );
+    ok(
+        &mut r,
+        &["REPLICAOF", "127.0.0.1", &master_port.to_string()],
+    );
+    ok(&mut m, &["SET", "while-waiting", "1"]);
+    ok(&mut m, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    wait_for("the replica's link to be up", || {
+        field_of(&info(&mut r, "replication"), "master_link_status") == "up"
+    });
+    ok(&mut m, &["SET", "after", "1"]);
+    assert_eq!(escape(&m.cmd_str(&["WAIT", "1", "5000"])), ":1\\r\\n");
+    assert_eq!(digest(&mut r), digest(&mut m));
+    assert_eq!(r.cmd_str(&["GET", "while-waiting"]), b"$1\r\n1\r\n");
+    assert_eq!(r.cmd_str(&["DBSIZE"]), b":202\r\n");
+}
+
+/// WAIT's answers, in order, in [`wait_scenario`].
+const EXPECTED_WAITS: [&str; 5] = [":0\\r\\n", ":1\\r\\n", ":1\\r\\n", ":0\\r\\n", ":1\\r\\n"];
+
+/// WAIT with no replica (0 at once), with one that acknowledges (1), asking for more replicas
+/// than there are (the count at the timeout), inside MULTI (at once: 0, as the transaction's
+/// own write before it cannot have been acknowledged), and after a pipeline of writes.
+fn wait_scenario(master_port: u16, replica_port: u16) -> [String; 5] {
+    let mut m = Conn::connect(master_port);
+    let mut r = Conn::connect(replica_port);
+    let alone = escape(&m.cmd_str(&["WAIT", "0", "0"]));
+    ok(
+        &mut r,
+        &["REPLICAOF", "127.0.0.1", &master_port.to_string()],
+    );
+    wait_for("the master to count an online replica", || {
+        info(&mut m, "replication")
+            .get("slave0")
+            .is_some_and(|s| s.contains("state=online"))
+    });
+    ok(&mut m, &["SET", "a", "1"]);
+    let one = escape(&m.cmd_str(&["WAIT", "1", "5000"]));
+    ok(&mut m, &["SET", "b", "2"]);
+    let started = std::time::Instant::now();
+    let short = escape(&m.cmd_str(&["WAIT", "2", "300"]));
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "WAIT 2 300 answered before its timeout"
+    );
+    ok(&mut m, &["MULTI"]);
+    assert_eq!(m.cmd_str(&["SET", "c", "3"]), b"+QUEUED\r\n");
+    assert_eq!(m.cmd_str(&["WAIT", "1", "0"]), b"+QUEUED\r\n");
+    let exec = m.cmd_str(&["EXEC"]);
+    let (_, replies) = split_aggregate(&exec).expect("EXEC's replies");
+    let in_multi = escape(&replies[1]);
+    let cmds: Vec<Vec<Vec<u8>>> = (0..200)
+        .map(|i| {
+            if i == 199 {
+                vec![b"WAIT".to_vec(), b"1".to_vec(), b"5000".to_vec()]
+            } else {
+                vec![b"INCR".to_vec(), b"counter".to_vec()]
+            }
+        })
+        .collect();
+    let replies = m.pipeline(&cmds, 200);
+    let piped = escape(&replies[199]);
+    assert_eq!(r.cmd_str(&["GET", "counter"]), b"$3\r\n199\r\n");
+    [alone, one, short, in_multi, piped]
+}
