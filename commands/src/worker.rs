@@ -973,11 +973,6 @@ impl Worker {
             if listens && self.output_over_limit(client, out.len()) {
                 return Flow::CloseNow;
             }
-            if let Some(r) = &client.replica
-                && crate::master::pump(&self.server, r, out)
-            {
-                return Flow::CloseNow;
-            }
         }
         let timeout_s = Config::load(&self.server.config.timeout);
         // Redis never closes a blocked client for idleness ("No timeout for BLPOP").

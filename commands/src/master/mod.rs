@@ -17,8 +17,9 @@
 //! the cron otherwise). The fork happens under the exclusive gate, so the stream's offset at the
 //! fork is an exact cut: the snapshot holds every write before it, and the replica's pending
 //! buffer collects every byte after it (`+FULLRESYNC replid offset` names it). When the child
-//! has written the dump, the replica's own reactor thread sends `$<size>\r\n` and the file in
-//! chunks as its output drains ([`pump`]), then the pending bytes, and the replica is online:
+//! has written the dump, a transfer thread hands `$<size>\r\n` and the file to the replica's
+//! connection in chunks as its output drains (`transfer.rs`), then the pending bytes, and the
+//! replica is online:
 //! from then on the stream goes to its outbox as Pub/Sub messages go to a subscriber, and its
 //! thread is woken to send it. Replicas acknowledge their offset (`REPLCONF ACK`) every second
 //! and on `REPLCONF GETACK *`, which WAIT sends; the cron pings them every
@@ -27,10 +28,10 @@
 //! Lock order: the sequencer's lock, then [`Master`]'s, then a client's outbox.
 
 use std::collections::VecDeque;
-use std::fs::File;
-use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+mod transfer;
 
 use crate::client::ClientShared;
 use crate::server::{Server, random_hex, unix_ms};
@@ -38,11 +39,6 @@ use crate::server::{Server, random_hex, unix_ms};
 /// Redis's `client-output-buffer-limit replica` hard limit: a replica that falls this far
 /// behind (in its pending buffer or its outbox) is dropped and must resync.
 const REPLICA_OUTPUT_LIMIT: usize = 256 << 20;
-
-/// A replica's thread tops its output up with the dump while less than this is unsent...
-const BULK_LOW: usize = 8 << 20;
-/// ...to about this much.
-const BULK_HIGH: usize = 16 << 20;
 
 /// `PING` as the stream carries it.
 const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
@@ -72,16 +68,6 @@ impl Phase {
     }
 }
 
-/// The dump being sent to one replica.
-#[derive(Debug)]
-struct Bulk {
-    file: File,
-    /// Bytes still to send.
-    left: u64,
-    /// `$<size>\r\n`, until sent.
-    header: Option<String>,
-}
-
 /// One replica: a client connection of some reactor thread.
 #[derive(Debug)]
 pub struct Replica {
@@ -95,8 +81,6 @@ pub struct Replica {
     ack: AtomicI64,
     /// When it acknowledged last, Unix ms (0: never).
     ack_ms: AtomicU64,
-    /// The dump being sent, on the replica's own thread.
-    bulk: Mutex<Option<Bulk>>,
     /// It asked with SYNC: no `+FULLRESYNC` line before the payload.
     sync_only: bool,
 }
@@ -356,71 +340,6 @@ impl Master {
         server.wake_marked(&wake);
     }
 
-    /// The BGSAVE child ended: on success the replicas it was cut for start receiving `dump`
-    /// (the file it wrote); otherwise they are dropped, to sync again (Redis's
-    /// `updateSlavesWaitingBgsave`).
-    pub fn bgsave_done(&self, server: &Server, dump: Option<&str>) {
-        let mut st = self.state();
-        let mut wake = vec![false; server.threads];
-        for e in &mut st.replicas {
-            let Phase::WaitBgsaveEnd { pending } = &mut e.phase else {
-                continue;
-            };
-            let opened =
-                dump.map(|name| File::open(name).and_then(|f| f.metadata().map(|m| (f, m.len()))));
-            match opened {
-                Some(Ok((file, len))) => {
-                    log::info!(
-                        "Synchronization with replica {}:{} succeeded",
-                        e.replica.ip,
-                        e.replica.port
-                    );
-                    *lock(&e.replica.bulk) = Some(Bulk {
-                        file,
-                        left: len,
-                        header: Some(format!("${len}\r\n")),
-                    });
-                    e.phase = Phase::SendBulk {
-                        pending: std::mem::take(pending),
-                    };
-                    if let Some(w) = wake.get_mut(e.replica.shared.thread) {
-                        *w = true;
-                    }
-                }
-                Some(Err(err)) => {
-                    log::warn!("SYNC failed. Can't open the RDB file {dump:?}: {err}");
-                    drop_replica(server, &e.replica, "sync");
-                }
-                None => {
-                    log::warn!("SYNC failed. BGSAVE child returned an error");
-                    drop_replica(server, &e.replica, "sync");
-                }
-            }
-        }
-        drop(st);
-        server.wake_marked(&wake);
-    }
-
-    /// The dump was sent: the pending stream follows it into `out`, and the replica is online.
-    fn put_online(&self, replica: &Replica, out: &mut Vec<u8>) {
-        let mut st = self.state();
-        if let Some(e) = st
-            .replicas
-            .iter_mut()
-            .find(|e| e.replica.shared.id == replica.shared.id)
-            && let Phase::SendBulk { pending } = &mut e.phase
-        {
-            out.extend_from_slice(pending);
-            e.phase = Phase::Online;
-            replica.ack_ms.store(unix_ms(), Ordering::Relaxed);
-            log::info!(
-                "Streamed RDB transfer with replica {}:{} succeeded: replica is online",
-                replica.ip,
-                replica.port
-            );
-        }
-    }
-
     /// A replica's connection closed.
     pub fn detach(&self, id: u64) {
         let mut st = self.state();
@@ -615,47 +534,8 @@ impl Replica {
             sync_only,
             ack: AtomicI64::new(0),
             ack_ms: AtomicU64::new(0),
-            bulk: Mutex::new(None),
         }
     }
-}
-
-/// On the replica's own thread (its connection's poll): while the dump is being sent and less
-/// than [`BULK_LOW`] bytes are unsent in `out`, reads more of it; after its last byte, the
-/// pending stream. Returns whether the transfer failed (the connection is then closed).
-pub fn pump(server: &Server, replica: &Replica, out: &mut Vec<u8>) -> bool {
-    if out.len() >= BULK_LOW {
-        return false;
-    }
-    let mut guard = lock(&replica.bulk);
-    let Some(bulk) = guard.as_mut() else {
-        return false;
-    };
-    if let Some(h) = bulk.header.take() {
-        out.extend_from_slice(h.as_bytes());
-    }
-    while bulk.left > 0 && out.len() < BULK_HIGH {
-        let chunk = (bulk.left as usize).min(1 << 20);
-        let at = out.len();
-        out.resize(at + chunk, 0);
-        match bulk.file.read(&mut out[at..]) {
-            Ok(0) | Err(_) => {
-                out.truncate(at);
-                log::warn!("SYNC failed. Reading the RDB file for the replica failed");
-                return true;
-            }
-            Ok(n) => {
-                out.truncate(at + n);
-                bulk.left -= n as u64;
-            }
-        }
-    }
-    if bulk.left == 0 {
-        *guard = None;
-        drop(guard);
-        server.master.put_online(replica, out);
-    }
-    false
 }
 
 /// Appends stream bytes to an online replica's outbox and marks its thread for waking, or drops
