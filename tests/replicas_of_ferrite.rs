@@ -18,7 +18,8 @@ per_backend!(
     redis_replica_of_ferrite,
     ferrite_replica_of_ferrite,
     redis_replica_of_ferrite_waits_for_the_next_fork,
-    wait_of_ferrite
+    wait_of_ferrite,
+    min_replicas_of_ferrite
 );
 
 /// Ferrite as the master: DEBUG DIGEST allowed.
@@ -97,6 +98,55 @@ fn wait_of_ferrite(backend: &str) {
         return;
     };
     assert_eq!(wait_scenario(master.port, replica.port), EXPECTED_WAITS);
+}
+
+#[test]
+fn min_replicas_of_redis() {
+    let Some(master) = RedisServer::start_with(REDIS_MASTER_ARGS) else {
+        return;
+    };
+    let Some(replica) = RedisServer::start_with(REPLICA_ARGS) else {
+        return;
+    };
+    min_replicas_scenario(master.port, replica.port);
+}
+
+fn min_replicas_of_ferrite(backend: &str) {
+    let master = Ferrite::start(backend, FERRITE_MASTER_ARGS);
+    let Some(replica) = RedisServer::start_with(REPLICA_ARGS) else {
+        return;
+    };
+    min_replicas_scenario(master.port, replica.port);
+}
+
+/// `min-replicas-to-write 1`: writes are refused with NOREPLICAS until a replica is online and
+/// acknowledging, INFO counts it as good, and writes are refused again once it leaves.
+fn min_replicas_scenario(master_port: u16, replica_port: u16) {
+    const NOREPLICAS: &[u8] = b"-NOREPLICAS Not enough good replicas to write.\r\n";
+    let mut m = Conn::connect(master_port);
+    let mut r = Conn::connect(replica_port);
+    ok(&mut m, &["CONFIG", "SET", "min-replicas-to-write", "1"]);
+    assert_eq!(m.cmd_str(&["SET", "k", "1"]), NOREPLICAS);
+    assert_eq!(m.cmd_str(&["GET", "k"]), b"$-1\r\n");
+    ok(
+        &mut r,
+        &["REPLICAOF", "127.0.0.1", &master_port.to_string()],
+    );
+    wait_for("writes to be accepted with a good replica", || {
+        m.cmd_str(&["SET", "k", "1"]) == b"+OK\r\n"
+    });
+    assert_eq!(
+        field_of(&info(&mut m, "replication"), "min_slaves_good_slaves"),
+        "1"
+    );
+    ok(&mut r, &["REPLICAOF", "NO", "ONE"]);
+    wait_for("writes to be refused without a good replica", || {
+        m.cmd_str(&["SET", "k", "2"]) == NOREPLICAS
+    });
+    assert_eq!(
+        field_of(&info(&mut m, "replication"), "min_slaves_good_slaves"),
+        "0"
+    );
 }
 
 fn scenario(master_port: u16, replica_port: u16) {

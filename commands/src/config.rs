@@ -223,6 +223,10 @@ const PARAMS: &[Param] = &[
     mem("repl-backlog-size", 1, LLONG_MAX, "1048576", 0),
     num("repl-ping-replica-period", 1, INT_MAX, "10", 0),
     num("repl-backlog-ttl", 0, LLONG_MAX, "3600", 0),
+    // A master refuses writes (NOREPLICAS) while fewer replicas than this acknowledged within
+    // `min-replicas-max-lag` seconds.
+    num("min-replicas-to-write", 0, INT_MAX, "0", 0),
+    num("min-replicas-max-lag", 0, INT_MAX, "10", 0),
     // Latency spikes of at least this many milliseconds are recorded (LATENCY); 0 = off.
     num("latency-monitor-threshold", 0, LLONG_MAX, "0", 0),
     // Every command's time is counted into its LATENCY HISTOGRAM.
@@ -287,6 +291,10 @@ pub struct Config {
     pub replica_read_only: AtomicBool,
     /// `replica-serve-stale-data` (read per command while following a master).
     pub replica_serve_stale_data: AtomicBool,
+    /// `min-replicas-to-write` (read per write command; 0 = off).
+    pub min_replicas_to_write: AtomicU64,
+    /// `min-replicas-max-lag` in seconds (0 = off).
+    pub min_replicas_max_lag: AtomicU64,
     /// `notify-keyspace-events` as class bits (`crate::notify::flags`); read on every write.
     pub notify_keyspace_events: AtomicU32,
     /// `slowlog-log-slower-than` in microseconds, -1 = off; read after every command.
@@ -325,6 +333,8 @@ impl Default for Config {
             no_appendfsync_on_rewrite: AtomicBool::new(false),
             replica_read_only: AtomicBool::new(true),
             replica_serve_stale_data: AtomicBool::new(true),
+            min_replicas_to_write: AtomicU64::new(0),
+            min_replicas_max_lag: AtomicU64::new(10),
             notify_keyspace_events: AtomicU32::new(0),
             slowlog_log_slower_than: AtomicI64::new(10_000),
             slowlog_max_len: AtomicU64::new(128),
@@ -506,6 +516,8 @@ impl Config {
             "replica-serve-stale-data" => self
                 .replica_serve_stale_data
                 .store(v == "yes", Ordering::Relaxed),
+            "min-replicas-to-write" => self.min_replicas_to_write.store(n(), Ordering::Relaxed),
+            "min-replicas-max-lag" => self.min_replicas_max_lag.store(n(), Ordering::Relaxed),
             _ => {}
         }
     }
@@ -659,6 +671,8 @@ const ALIASES: &[(&str, &str)] = &[
     ("slave-serve-stale-data", "replica-serve-stale-data"),
     ("slaveof", "replicaof"),
     ("repl-ping-slave-period", "repl-ping-replica-period"),
+    ("min-slaves-to-write", "min-replicas-to-write"),
+    ("min-slaves-max-lag", "min-replicas-max-lag"),
     ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
     ("hash-max-ziplist-value", "hash-max-listpack-value"),
     ("zset-max-ziplist-entries", "zset-max-listpack-entries"),

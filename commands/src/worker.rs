@@ -252,7 +252,7 @@ impl Worker {
             self.server.aof.unhold();
         }
         if client.replica.is_some() {
-            self.server.master.detach(client.id);
+            self.server.master.detach(&self.server, client.id);
         }
         self.server.clients.remove(client.id);
     }
@@ -505,6 +505,15 @@ impl Worker {
             && let Some(msg) = self.disk_error()
         {
             transactions::reject(client, args, out, msg.as_bytes(), stats);
+            count_rejected(stats, Some(id));
+            return;
+        }
+        // A master short of good replicas refuses writes (Redis's `noreplicaserr`).
+        if crate::master::refuses_writes(&self.server)
+            && runs_any(spec, client, |s| s.has(flags::WRITE))
+        {
+            let msg = crate::master::NOREPLICAS.as_bytes();
+            transactions::reject(client, args, out, msg, stats);
             count_rejected(stats, Some(id));
             return;
         }

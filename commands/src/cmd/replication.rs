@@ -152,7 +152,8 @@ fn wait(ctx: &mut Ctx<'_>, args: Args<'_>) {
 }
 
 /// `FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms]`: Redis's argument checks, then the
-/// answer of a master without replicas (no failover is ever in progress).
+/// answer of a master without replicas (no failover is ever in progress); with replicas, an
+/// error saying the coordinated failover is not built.
 fn failover(ctx: &mut Ctx<'_>, args: Args<'_>) {
     if args.len() == 2 && args.get(1).eq_ignore_ascii_case(b"abort") {
         ctx.reply.error("ERR No failover in progress.");
@@ -191,7 +192,15 @@ fn failover(ctx: &mut Ctx<'_>, args: Args<'_>) {
             return;
         }
     }
-    ctx.reply.error("ERR FAILOVER requires connected replicas.");
+    if ctx.server.master.replicas() == 0 {
+        ctx.reply.error("ERR FAILOVER requires connected replicas.");
+    } else {
+        // Redis's coordinated failover (pause writes, wait for the replica's offset, hand over
+        // with PSYNC FAILOVER) is not built: say so rather than pretend there is no replica.
+        ctx.reply.error(
+            "ERR FAILOVER is not supported by Ferrite: promote the replica with REPLICAOF NO ONE",
+        );
+    }
 }
 
 /// PSYNC and SYNC: they run under the exclusive gate, so that the replication stream starts

@@ -40,6 +40,16 @@ use crate::server::{Server, random_hex, unix_ms};
 /// behind (in its pending buffer or its outbox) is dropped and must resync.
 const REPLICA_OUTPUT_LIMIT: usize = 256 << 20;
 
+/// Redis's `shared.noreplicaserr`.
+pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+
+/// Whether writes must be refused for want of good replicas (`min-replicas-to-write`); never
+/// on a replica.
+#[inline]
+pub fn refuses_writes(server: &Server) -> bool {
+    server.master.too_few_replicas(server) && !server.replication.is_replica()
+}
+
 /// `PING` as the stream carries it.
 const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
 /// `REPLCONF GETACK *` as the stream carries it.
@@ -133,6 +143,9 @@ pub struct Master {
     waiting: AtomicBool,
     /// INFO stats `sync_full`, `sync_partial_ok`, `sync_partial_err`.
     syncs: [AtomicU64; 3],
+    /// Online replicas that acknowledged within `min-replicas-max-lag` seconds (Redis's
+    /// `repl_good_slaves_count`), refreshed on acknowledgements, state changes and the cron.
+    good: AtomicUsize,
 }
 
 impl Default for Master {
@@ -146,6 +159,7 @@ impl Default for Master {
             waiters: Mutex::new(Vec::new()),
             waiting: AtomicBool::new(false),
             syncs: Default::default(),
+            good: AtomicUsize::new(0),
         }
     }
 }
@@ -205,6 +219,37 @@ impl Master {
         for c in &self.syncs {
             c.store(0, Ordering::Relaxed);
         }
+    }
+
+    /// Redis's `noreplicaserr` check: with `min-replicas-to-write` and `min-replicas-max-lag`
+    /// set, whether fewer replicas than asked are good. One relaxed load when it is off.
+    #[inline]
+    pub fn too_few_replicas(&self, server: &Server) -> bool {
+        let want = server.config.min_replicas_to_write.load(Ordering::Relaxed);
+        want != 0
+            && server.config.min_replicas_max_lag.load(Ordering::Relaxed) != 0
+            && (self.good.load(Ordering::Relaxed) as u64) < want
+    }
+
+    /// Recounts the good replicas (Redis's `refreshGoodSlavesCount`).
+    fn refresh_good(&self, server: &Server, st: &State) {
+        let max_lag_ms = server.config.min_replicas_max_lag.load(Ordering::Relaxed) * 1000;
+        let now = unix_ms();
+        let good = st
+            .replicas
+            .iter()
+            .filter(|e| {
+                matches!(e.phase, Phase::Online)
+                    && now.saturating_sub(e.replica.ack_ms.load(Ordering::Relaxed)) / 1000 * 1000
+                        <= max_lag_ms
+            })
+            .count();
+        self.good.store(good, Ordering::Relaxed);
+    }
+
+    /// INFO replication's `min_slaves_good_slaves`, when the check is on.
+    pub fn good_replicas(&self) -> usize {
+        self.good.load(Ordering::Relaxed)
     }
 
     /// Replicas attached, in any phase.
@@ -302,6 +347,7 @@ impl Master {
             Sync::Full
         };
         self.count.store(st.replicas.len(), Ordering::Relaxed);
+        self.refresh_good(server, &st);
         sync
     }
 
@@ -341,7 +387,7 @@ impl Master {
     }
 
     /// A replica's connection closed.
-    pub fn detach(&self, id: u64) {
+    pub fn detach(&self, server: &Server, id: u64) {
         let mut st = self.state();
         let before = st.replicas.len();
         st.replicas.retain(|e| e.replica.shared.id != id);
@@ -352,6 +398,7 @@ impl Master {
             log::info!("Connection with replica client id #{id} lost.");
         }
         self.count.store(st.replicas.len(), Ordering::Relaxed);
+        self.refresh_good(server, &st);
     }
 
     /// This server starts following a master: its history will be the master's, so its own
@@ -381,6 +428,9 @@ impl Master {
     pub fn ack(&self, server: &Server, replica: &Replica, offset: i64) {
         replica.ack.fetch_max(offset, Ordering::AcqRel);
         replica.ack_ms.store(unix_ms(), Ordering::Relaxed);
+        if server.config.min_replicas_to_write.load(Ordering::Relaxed) != 0 {
+            self.refresh_good(server, &self.state());
+        }
         if self.waiting.load(Ordering::Acquire) {
             self.wake_waiters(server);
         }
@@ -437,6 +487,12 @@ impl Master {
         let st = self.state();
         let now = unix_ms();
         let _ = write!(out, "connected_slaves:{}\r\n", st.replicas.len());
+        let cfg = &server.config;
+        if cfg.min_replicas_to_write.load(Ordering::Relaxed) != 0
+            && cfg.min_replicas_max_lag.load(Ordering::Relaxed) != 0
+        {
+            let _ = write!(out, "min_slaves_good_slaves:{}\r\n", self.good_replicas());
+        }
         for (i, e) in st.replicas.iter().enumerate() {
             let r = &e.replica;
             let lag = now.saturating_sub(r.ack_ms.load(Ordering::Relaxed)) / 1000;
@@ -507,7 +563,9 @@ impl Master {
             server.aof.feed_raw(server, PING);
         }
         let timeout_ms = server.config.value_u64("repl-timeout").max(1) * 1000;
-        for e in &self.state().replicas {
+        let st = self.state();
+        self.refresh_good(server, &st);
+        for e in &st.replicas {
             let at = e.replica.ack_ms.load(Ordering::Relaxed);
             if matches!(e.phase, Phase::Online) && at != 0 && now.saturating_sub(at) > timeout_ms {
                 log::warn!(
@@ -518,6 +576,7 @@ impl Master {
                 drop_replica(server, &e.replica, "timeout");
             }
         }
+        drop(st);
         if self.waiting.load(Ordering::Acquire) {
             self.wake_waiters(server);
         }

@@ -84,6 +84,7 @@ impl Master {
         deliver(&replica.shared, pending, &mut wake);
         e.phase = Phase::Online;
         replica.ack_ms.store(unix_ms(), Ordering::Relaxed);
+        self.refresh_good(server, &st);
         drop(st);
         server.wake_marked(&wake);
         log::info!(

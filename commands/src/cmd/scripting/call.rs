@@ -205,6 +205,9 @@ fn check(run: &Run<'_, '_>, args: Args<'_>) -> Result<&'static CommandSpec, Refu
         if let Some(msg) = crate::worker::disk_error(run.ctx.server, run.ctx.store) {
             return refuse(format!("-{msg}"));
         }
+        if !run.wrote && crate::master::refuses_writes(run.ctx.server) {
+            return refuse(format!("-{}", crate::master::NOREPLICAS));
+        }
     }
     if !run.allow_oom && run.oom && !run.wrote && spec.has(flags::DENYOOM) {
         return refuse("-OOM command not allowed when used memory > 'maxmemory'.".into());

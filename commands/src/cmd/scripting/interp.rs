@@ -223,6 +223,9 @@ fn prepare(ctx: &Ctx<'_>, flags: u32, read_only_command: bool) -> Result<(), Str
                 )
             });
         }
+        if crate::master::refuses_writes(ctx.server) {
+            return Err(crate::master::NOREPLICAS.into());
+        }
         if read_only_command {
             return Err("ERR Can not execute a script with write flag using *_ro command.".into());
         }
