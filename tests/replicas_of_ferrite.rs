@@ -19,7 +19,9 @@ per_backend!(
     ferrite_replica_of_ferrite,
     redis_replica_of_ferrite_waits_for_the_next_fork,
     wait_of_ferrite,
-    min_replicas_of_ferrite
+    min_replicas_of_ferrite,
+    aof_switches_under_a_replica_of_ferrite,
+    replica_killed_during_sync_of_ferrite
 );
 
 /// Ferrite as the master: DEBUG DIGEST allowed.
@@ -117,6 +119,134 @@ fn min_replicas_of_ferrite(backend: &str) {
         return;
     };
     min_replicas_scenario(master.port, replica.port);
+}
+
+#[test]
+fn aof_switches_under_a_replica_of_redis() {
+    let mut args = REDIS_MASTER_ARGS.to_vec();
+    args.extend(["--appendonly", "yes"]);
+    let Some(master) = RedisServer::start_with(&args) else {
+        return;
+    };
+    let Some(replica) = RedisServer::start_with(REPLICA_ARGS) else {
+        return;
+    };
+    aof_scenario(master.port, replica.port);
+}
+
+fn aof_switches_under_a_replica_of_ferrite(backend: &str) {
+    let mut args = FERRITE_MASTER_ARGS.to_vec();
+    args.extend(["--appendonly", "yes"]);
+    let master = Ferrite::start(backend, &args);
+    let Some(replica) = RedisServer::start_with(REPLICA_ARGS) else {
+        return;
+    };
+    aof_scenario(master.port, replica.port);
+}
+
+/// The AOF and the replication stream share one sequence of writes: turning the AOF off and on
+/// again (a rewrite, whose fork also cuts the AOF) while a replica follows leaves the replica
+/// with every write, acknowledged to WAIT at each step.
+fn aof_scenario(master_port: u16, replica_port: u16) {
+    let mut m = Conn::connect(master_port);
+    let mut r = Conn::connect(replica_port);
+    load_initial_data(&mut m);
+    ok(
+        &mut r,
+        &["REPLICAOF", "127.0.0.1", &master_port.to_string()],
+    );
+    wait_in_sync(&mut m, &mut r, master_port, replica_port);
+    let step = |m: &mut Conn, r: &mut Conn, i: usize, when: &str| {
+        for j in 0..100 {
+            ok(m, &["SET", &format!("step{i}:{j}"), &"v".repeat(j)]);
+        }
+        ok(m, &["INCR", "steps"]);
+        assert_eq!(
+            escape(&m.cmd_str(&["WAIT", "1", "5000"])),
+            ":1\\r\\n",
+            "{when}"
+        );
+        assert_eq!(digest(r), digest(m), "{when}");
+    };
+    step(&mut m, &mut r, 0, "with the AOF on");
+    ok(&mut m, &["CONFIG", "SET", "appendonly", "no"]);
+    step(&mut m, &mut r, 1, "after CONFIG SET appendonly no");
+    ok(&mut m, &["CONFIG", "SET", "appendonly", "yes"]);
+    step(
+        &mut m,
+        &mut r,
+        2,
+        "during the rewrite of CONFIG SET appendonly yes",
+    );
+    wait_for("the AOF rewrite to end", || {
+        let p = info(&mut m, "persistence");
+        field_of(&p, "aof_rewrite_in_progress") == "0" && field_of(&p, "aof_enabled") == "1"
+    });
+    step(&mut m, &mut r, 3, "after the rewrite");
+    ok(&mut m, &["BGREWRITEAOF"]);
+    step(&mut m, &mut r, 4, "during BGREWRITEAOF");
+    assert_same_data(&mut m, &mut r, "at the end");
+}
+
+#[test]
+fn replica_killed_during_sync_of_redis() {
+    let Some(master) = RedisServer::start_with(REDIS_MASTER_ARGS) else {
+        return;
+    };
+    killed_replica_scenario(master.port);
+}
+
+fn replica_killed_during_sync_of_ferrite(backend: &str) {
+    if !common::require_tool("redis-server") {
+        return;
+    }
+    let master = Ferrite::start(backend, FERRITE_MASTER_ARGS);
+    killed_replica_scenario(master.port);
+}
+
+/// A replica killed (SIGKILL) while the master's BGSAVE for it runs: the master forgets it,
+/// keeps serving, and syncs the next replica completely.
+fn killed_replica_scenario(master_port: u16) {
+    let mut m = Conn::connect(master_port);
+    for i in 0..500 {
+        ok(&mut m, &["SET", &format!("k{i}"), &format!("v{i}")]);
+    }
+    // About half a second of saving: 1 ms per key.
+    ok(&mut m, &["CONFIG", "SET", "rdb-key-save-delay", "1000"]);
+    let Some(doomed) = RedisServer::start_with(REPLICA_ARGS) else {
+        return;
+    };
+    ok(
+        &mut Conn::connect(doomed.port),
+        &["REPLICAOF", "127.0.0.1", &master_port.to_string()],
+    );
+    wait_for("the replica to wait for the snapshot", || {
+        info(&mut m, "replication")
+            .get("slave0")
+            .is_some_and(|s| s.contains("state=wait_bgsave"))
+    });
+    let status = std::process::Command::new("kill")
+        .args(["-9", &doomed.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    drop(doomed);
+    wait_for("the master to forget the killed replica", || {
+        field_of(&info(&mut m, "replication"), "connected_slaves") == "0"
+    });
+    ok(&mut m, &["SET", "after-kill", "1"]);
+    ok(&mut m, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    let Some(replica) = RedisServer::start_with(REPLICA_ARGS) else {
+        return;
+    };
+    let mut r = replica.conn();
+    ok(
+        &mut r,
+        &["REPLICAOF", "127.0.0.1", &master_port.to_string()],
+    );
+    wait_in_sync(&mut m, &mut r, master_port, replica.port);
+    assert_eq!(digest(&mut r), digest(&mut m));
+    assert_eq!(r.cmd_str(&["DBSIZE"]), b":501\r\n");
 }
 
 /// `min-replicas-to-write 1`: writes are refused with NOREPLICAS until a replica is online and

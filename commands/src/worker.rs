@@ -985,8 +985,13 @@ impl Worker {
         }
         let timeout_s = Config::load(&self.server.config.timeout);
         // Redis never closes a blocked client for idleness ("No timeout for BLPOP").
-        // Nor a subscriber or a monitor, which only listen.
-        if timeout_s > 0 && client.blocked.is_none() && !client.subscribed() && !client.monitor {
+        // Nor a subscriber, a monitor or a replica (silent while it waits for its snapshot).
+        if timeout_s > 0
+            && client.blocked.is_none()
+            && !client.subscribed()
+            && !client.monitor
+            && client.replica.is_none()
+        {
             let idle_ms =
                 unix_ms().saturating_sub(client.shared.last_interaction_ms.load(Ordering::Relaxed));
             if idle_ms / 1000 > timeout_s {
