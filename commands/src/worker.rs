@@ -501,7 +501,8 @@ impl Worker {
         // are refused while the disk cannot take what they would write. The command's kind is
         // tested first: the error's sources cost ~30 instructions, a tenth of a pipelined GET's
         // own work.
-        if (runs_any(spec, client, |s| s.has(flags::WRITE)) || spec.name == "ping")
+        let writes = runs_any(spec, client, |s| s.has(flags::WRITE));
+        if (writes || spec.name == "ping")
             && let Some(msg) = self.disk_error()
         {
             transactions::reject(client, args, out, msg.as_bytes(), stats);
@@ -509,19 +510,17 @@ impl Worker {
             return;
         }
         // A master short of good replicas refuses writes (Redis's `noreplicaserr`).
-        if crate::master::refuses_writes(&self.server)
-            && runs_any(spec, client, |s| s.has(flags::WRITE))
-        {
+        if writes && crate::master::refuses_writes(&self.server) {
             let msg = crate::master::NOREPLICAS.as_bytes();
             transactions::reject(client, args, out, msg, stats);
             count_rejected(stats, Some(id));
             return;
         }
         // A read-only replica takes writes only from its master (Redis's `roslaveerr`).
-        if self.server.replication.is_replica()
+        if writes
+            && self.server.replication.is_replica()
             && !client.obey
             && crate::replica::refuses_writes(&self.server)
-            && runs_any(spec, client, |s| s.has(flags::WRITE))
         {
             let msg = crate::replica::READONLY_ERROR;
             transactions::reject(client, args, out, msg, stats);

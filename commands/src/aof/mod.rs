@@ -116,9 +116,9 @@ pub enum State {
 pub struct Aof {
     /// Appending: commands are propagated and replies wait for the writer.
     on: AtomicBool,
-    /// Replicas are (or were recently) served: commands are propagated into the replication
-    /// stream (see [`crate::master`]) whether or not the AOF is on.
-    repl: AtomicBool,
+    /// Commands are propagated: the AOF is on, or replicas are (or were) served and the
+    /// replication stream runs (see [`crate::master`]). One flag, as every command reads it.
+    propagate: AtomicBool,
     /// [`State`] as a number.
     state: AtomicU8,
     policy: AtomicU8,
@@ -258,7 +258,7 @@ impl Default for Aof {
     fn default() -> Self {
         Self {
             on: AtomicBool::new(false),
-            repl: AtomicBool::new(false),
+            propagate: AtomicBool::new(false),
             state: AtomicU8::new(0),
             policy: AtomicU8::new(Fsync::Everysec as u8),
             released: AtomicU64::new(u64::MAX),
@@ -297,7 +297,7 @@ impl Aof {
     /// command checks before filing its propagated form.
     #[inline]
     pub fn propagating(&self) -> bool {
-        self.on.load(Ordering::Relaxed) || self.repl.load(Ordering::Relaxed)
+        self.propagate.load(Ordering::Relaxed)
     }
 
     /// Redis's `aof_state`.
@@ -442,7 +442,7 @@ impl Aof {
             store.set_commit_sequence(true);
         }
         s.repl.get_or_insert_with(ReplOut::default).selected = None;
-        self.repl.store(true, Ordering::SeqCst);
+        self.propagate.store(true, Ordering::SeqCst);
         s.next
     }
 
@@ -521,6 +521,7 @@ impl Aof {
         self.write_errno.store(0, Ordering::Relaxed);
         store.set_commit_sequence(true);
         self.on.store(true, Ordering::SeqCst);
+        self.propagate.store(true, Ordering::SeqCst);
         let srv = Arc::clone(server);
         let handle = std::thread::Builder::new()
             .name("aof-writer".into())
@@ -544,7 +545,10 @@ impl Aof {
         if !self.on.swap(false, Ordering::SeqCst) {
             return;
         }
-        if !self.repl.load(Ordering::SeqCst) {
+        // The replication stream, when on, keeps the sequence running.
+        let repl = self.lock().repl.is_some();
+        self.propagate.store(repl, Ordering::SeqCst);
+        if !repl {
             server.store.set_commit_sequence(false);
         }
         self.lock().stop = true;
