@@ -194,6 +194,30 @@ pub enum Sync {
     Full,
 }
 
+/// What a PSYNC is judged against: this server's replication IDs, offset and backlog.
+struct History<'a> {
+    replid: &'a [u8],
+    /// The second ID (the master's before a promotion) and the first offset not of it.
+    replid2: &'a (String, i64),
+    /// `master_repl_offset`: the backlog's last byte has this offset.
+    offset: i64,
+    /// Bytes in the backlog.
+    backlog: usize,
+}
+
+impl History<'_> {
+    /// Redis's `masterTryPartialResynchronization`: where in the backlog `PSYNC id want`
+    /// continues (bytes to skip), or None for a full resync: `id` must be this server's ID (or
+    /// the second one, up to its offset) and the backlog must still hold byte `want` (or `want`
+    /// is the next byte, with nothing to send).
+    fn resume_at(&self, id: &[u8], want: i64) -> Option<usize> {
+        let (id2, second) = self.replid2;
+        let known = id == self.replid || (id == id2.as_bytes() && want <= *second);
+        let first = self.offset - self.backlog as i64 + 1;
+        (known && want >= first && want <= self.offset + 1).then(|| (want - first) as usize)
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -307,22 +331,22 @@ impl Master {
         let mut st = self.state();
         st.backlog_cap = backlog_size(server);
         let had_backlog = std::mem::replace(&mut st.active, true);
-        let offset = self.offset();
-        let first = offset - st.backlog.len() as i64 + 1;
         let replid = self.replid();
-        let continues = had_backlog
-            && psync.is_some_and(|(id, want)| {
-                let (id2, second) = &*lock(&self.replid2);
-                let known = id == replid.as_bytes() || (id == id2.as_bytes() && want <= *second);
-                known && want >= first && want <= offset + 1
-            });
-        let sync = if let (true, Some((_, want))) = (continues, psync) {
+        let history = History {
+            replid: replid.as_bytes(),
+            replid2: &lock(&self.replid2).clone(),
+            offset: self.offset(),
+            backlog: st.backlog.len(),
+        };
+        let skip = psync
+            .filter(|_| had_backlog)
+            .and_then(|(id, want)| history.resume_at(id, want));
+        let sync = if let Some(skip) = skip {
             let mut msg = if psync2 {
                 format!("+CONTINUE {replid}\r\n").into_bytes()
             } else {
                 b"+CONTINUE\r\n".to_vec()
             };
-            let skip = (want - first) as usize;
             msg.extend(st.backlog.iter().skip(skip));
             let mut wake = vec![false; server.threads];
             deliver(&replica.shared, &msg, &mut wake);
@@ -635,4 +659,55 @@ fn drop_replica(server: &Server, replica: &Replica, why: &str) {
 
 fn backlog_size(server: &Server) -> usize {
     server.config.value_u64("repl-backlog-size").max(16 * 1024) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn history<'a>(replid2: &'a (String, i64), offset: i64, backlog: usize) -> History<'a> {
+        History {
+            replid: b"aaaa",
+            replid2,
+            offset,
+            backlog,
+        }
+    }
+
+    #[test]
+    fn psync_continues_only_inside_the_backlog_of_a_known_history() {
+        let none = ("0000".to_string(), -1);
+        // Offsets 91..=100 are in the backlog.
+        let h = history(&none, 100, 10);
+        assert_eq!(h.resume_at(b"aaaa", 91), Some(0), "the oldest byte held");
+        assert_eq!(h.resume_at(b"aaaa", 95), Some(4));
+        assert_eq!(
+            h.resume_at(b"aaaa", 101),
+            Some(10),
+            "caught up: nothing to send"
+        );
+        assert_eq!(
+            h.resume_at(b"aaaa", 90),
+            None,
+            "already dropped from the backlog"
+        );
+        assert_eq!(h.resume_at(b"aaaa", 102), None, "ahead of this server");
+        assert_eq!(h.resume_at(b"bbbb", 95), None, "another history");
+        assert_eq!(h.resume_at(b"?", 95), None, "asked for a full resync");
+        // An empty backlog continues a replica that has everything.
+        let empty = history(&none, 100, 0);
+        assert_eq!(empty.resume_at(b"aaaa", 101), Some(0));
+        assert_eq!(empty.resume_at(b"aaaa", 100), None);
+    }
+
+    #[test]
+    fn the_second_id_is_valid_up_to_the_promotion() {
+        // Promoted at offset 50: the old master's ID covers offsets up to 51.
+        let promoted = ("mmmm".to_string(), 51);
+        let h = history(&promoted, 60, 20);
+        assert_eq!(h.resume_at(b"mmmm", 45), Some(4));
+        assert_eq!(h.resume_at(b"mmmm", 51), Some(10));
+        assert_eq!(h.resume_at(b"mmmm", 52), None, "past the old history");
+        assert_eq!(h.resume_at(b"aaaa", 52), Some(11));
+    }
 }
