@@ -387,7 +387,14 @@ impl RedisServer {
 }
 
 impl Server {
-    fn spawn(mut cmd: Command, port: u16, name: String, dir: TempDir) -> Result<Server, String> {
+    /// Spawns `cmd` (running in `dir`, its output in `dir/server.log`) and waits until `port`
+    /// accepts connections.
+    pub fn spawn(
+        mut cmd: Command,
+        port: u16,
+        name: String,
+        dir: TempDir,
+    ) -> Result<Server, String> {
         let log = dir.path().join("server.log");
         let f = File::create(&log).map_err(|e| e.to_string())?;
         let child = cmd
