@@ -311,6 +311,21 @@ fn scenario(master_port: u16, replica_port: u16) {
     assert_eq!(escape(&m.cmd_str(&["WAIT", "1", "5000"])), ":1\\r\\n");
     assert_same_data(&mut m, &mut r, "after SWAPDB and COPY");
 
+    // PUBLISH reaches the replica's subscribers through the stream, in order with the writes.
+    let mut sub = Conn::connect(replica_port);
+    sub.send(&[b"SUBSCRIBE", b"news"]);
+    assert_eq!(
+        escape(&sub.read_reply()),
+        "*3\\r\\n$9\\r\\nsubscribe\\r\\n$4\\r\\nnews\\r\\n:1\\r\\n"
+    );
+    ok(&mut m, &["SET", "before-publish", "1"]);
+    assert_eq!(m.cmd_str(&["PUBLISH", "news", "hello"]), b":0\r\n");
+    assert_eq!(
+        escape(&sub.read_reply()),
+        "*3\\r\\n$7\\r\\nmessage\\r\\n$4\\r\\nnews\\r\\n$5\\r\\nhello\\r\\n"
+    );
+    assert_eq!(r.cmd_str(&["GET", "before-publish"]), b"$1\r\n1\r\n");
+
     // 3. How the master shows its replica.
     check_master_role(&mut m, replica_port);
     let list =

@@ -459,6 +459,19 @@ impl Session {
         }
     }
 
+    /// Takes a commit number for something that is not a store write but must keep its place
+    /// in the order of writes (a PUBLISH the replication stream carries), recorded with this
+    /// session's other numbers. False when the sequence is off.
+    pub fn note_commit(&mut self) -> bool {
+        match self.store.commits.take() {
+            Some(seq) => {
+                self.commits.push(crate::Commit { seq, reaped: None });
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Takes one commit number for a command that runs under [`exclusive`](Self::exclusive)
     /// (no other session writes meanwhile): its one place in the total order of writes.
     pub fn take_commit_seq(&mut self) -> u64 {

@@ -10,6 +10,8 @@ pub struct Entry {
     bytes: Vec<u8>,
     /// Each command's database and end offset in `bytes`.
     cmds: Vec<(Db, usize)>,
+    /// Only for the replication stream, not the AOF (Redis's `PROPAGATE_REPL`: PUBLISH).
+    repl_only: bool,
 }
 
 impl Entry {
@@ -26,6 +28,16 @@ impl Entry {
         self.bytes.extend_from_slice(&other.bytes);
         self.cmds
             .extend(other.cmds.iter().map(|&(db, end)| (db, base + end)));
+    }
+
+    /// Marks the entry as one for replicas only (the AOF skips it).
+    pub fn set_repl_only(&mut self) {
+        self.repl_only = true;
+    }
+
+    /// Whether the AOF skips this entry.
+    pub fn repl_only(&self) -> bool {
+        self.repl_only
     }
 
     /// Whether nothing is to be propagated.

@@ -119,6 +119,8 @@ pub struct Aof {
     /// Commands are propagated: the AOF is on, or replicas are (or were) served and the
     /// replication stream runs (see [`crate::master`]). One flag, as every command reads it.
     propagate: AtomicBool,
+    /// The replication stream runs (it never stops once started, as Redis's backlog).
+    repl_on: AtomicBool,
     /// [`State`] as a number.
     state: AtomicU8,
     policy: AtomicU8,
@@ -218,7 +220,7 @@ impl Sequencer {
                 break;
             }
             if let Some(e) = entry.remove() {
-                if self.file {
+                if self.file && !e.repl_only() {
                     e.emit(&mut self.buf, &mut self.selected);
                 }
                 if let Some(r) = &mut self.repl {
@@ -259,6 +261,7 @@ impl Default for Aof {
         Self {
             on: AtomicBool::new(false),
             propagate: AtomicBool::new(false),
+            repl_on: AtomicBool::new(false),
             state: AtomicU8::new(0),
             policy: AtomicU8::new(Fsync::Everysec as u8),
             released: AtomicU64::new(u64::MAX),
@@ -298,6 +301,12 @@ impl Aof {
     #[inline]
     pub fn propagating(&self) -> bool {
         self.propagate.load(Ordering::Relaxed)
+    }
+
+    /// Whether the replication stream runs (replicas are or were served).
+    #[inline]
+    pub fn repl_streaming(&self) -> bool {
+        self.repl_on.load(Ordering::Relaxed)
     }
 
     /// Redis's `aof_state`.
@@ -443,6 +452,7 @@ impl Aof {
         }
         s.repl.get_or_insert_with(ReplOut::default).selected = None;
         self.propagate.store(true, Ordering::SeqCst);
+        self.repl_on.store(true, Ordering::SeqCst);
         s.next
     }
 
@@ -689,5 +699,38 @@ mod tests {
         s.mark_switch();
         assert!(s.switch_ready());
         assert_eq!(s.switch.as_ref().and_then(|w| w.offset), Some(7));
+    }
+
+    #[test]
+    fn replicas_get_every_entry_and_the_aof_skips_replica_only_ones() {
+        let mut s = Sequencer {
+            next: 1,
+            file: true,
+            repl: Some(ReplOut::default()),
+            ..Sequencer::default()
+        };
+        let mut publish = Entry::default();
+        publish.push(0, [&b"PUBLISH"[..], b"ch", b"hi"]);
+        publish.set_repl_only();
+        assert!(s.push(&mut vec![
+            (1, set(0, "a")),
+            (2, Some(publish)),
+            (3, set(2, "b"))
+        ]));
+        let aof = String::from_utf8(std::mem::take(&mut s.buf)).expect("ascii");
+        let repl =
+            String::from_utf8(std::mem::take(&mut s.repl.as_mut().unwrap().buf)).expect("ascii");
+        assert!(!aof.contains("PUBLISH") && aof.contains("\r\na\r\n") && aof.contains("\r\nb\r\n"));
+        assert!(
+            repl.contains("PUBLISH") && repl.contains("\r\na\r\n") && repl.contains("\r\nb\r\n")
+        );
+        // Each stream selects its own databases: both start with SELECT 0 and change to 2.
+        for text in [&aof, &repl] {
+            assert!(
+                text.starts_with("*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n"),
+                "{text}"
+            );
+            assert!(text.contains("SELECT\r\n$1\r\n2\r\n"), "{text}");
+        }
     }
 }

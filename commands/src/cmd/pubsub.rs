@@ -364,6 +364,17 @@ fn publish_generic(ctx: &mut Ctx<'_>, args: Args<'_>, kind: Kind) {
     let (server, me) = (ctx.server, ctx.client.id);
     let n = registry().publish(server, kind, channel, message, me, ctx.reply.raw());
     ctx.reply.int(n);
+    // Redis sends PUBLISH down the replication stream (not to the AOF), so that subscribers of
+    // the replicas hear it too; a commit number keeps its place among the writes.
+    if server.aof.repl_streaming() && ctx.store.note_commit() {
+        let mut entry = crate::aof::Entry::default();
+        entry.push(ctx.client.db, args.iter_from(0));
+        entry.set_repl_only();
+        ctx.client.aof_txn = Some(crate::aof::Txn {
+            entry,
+            seqs: Vec::new(),
+        });
+    }
 }
 
 /// The container is never run itself: the dispatcher resolves its subcommands.
