@@ -326,8 +326,9 @@ fn scenario(master_port: u16, replica_port: u16) {
     );
     assert_eq!(r.cmd_str(&["GET", "before-publish"]), b"$1\r\n1\r\n");
 
-    // 3. How the master shows its replica.
+    // 3. How the master shows its replica: apart from its clients.
     check_master_role(&mut m, replica_port);
+    assert_eq!(field_of(&info(&mut m, "clients"), "connected_clients"), "1");
     let list =
         String::from_utf8_lossy(&m.cmd_str(&["CLIENT", "LIST", "TYPE", "replica"])).into_owned();
     let lines = list.lines().filter(|l| l.contains("id=")).count();

@@ -177,7 +177,9 @@ fn server(ctx: &Ctx<'_>, out: &mut String) {
 
 fn clients(ctx: &Ctx<'_>, out: &mut String) {
     let s = ctx.server;
-    field!(out, "connected_clients", "{}", s.clients.len());
+    // Redis counts its replicas apart (`connected_slaves`).
+    let clients = s.clients.len().saturating_sub(s.master.replicas());
+    field!(out, "connected_clients", "{clients}");
     field!(out, "cluster_connections", "0");
     field!(out, "maxclients", "{}", Config::load(&s.config.maxclients));
     for f in [
