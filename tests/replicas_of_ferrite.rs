@@ -21,7 +21,8 @@ per_backend!(
     wait_of_ferrite,
     min_replicas_of_ferrite,
     aof_switches_under_a_replica_of_ferrite,
-    replica_killed_during_sync_of_ferrite
+    replica_killed_during_sync_of_ferrite,
+    concurrent_writers_replicate_exactly_from_ferrite
 );
 
 /// Ferrite as the master: DEBUG DIGEST allowed.
@@ -247,6 +248,55 @@ fn killed_replica_scenario(master_port: u16) {
     wait_in_sync(&mut m, &mut r, master_port, replica.port);
     assert_eq!(digest(&mut r), digest(&mut m));
     assert_eq!(r.cmd_str(&["DBSIZE"]), b":501\r\n");
+}
+
+#[test]
+fn concurrent_writers_replicate_exactly_from_redis() {
+    let Some(master) = RedisServer::start_with(REDIS_MASTER_ARGS) else {
+        return;
+    };
+    let Some(replica) = RedisServer::start_with(REPLICA_ARGS) else {
+        return;
+    };
+    concurrent_scenario(master.port, replica.port);
+}
+
+fn concurrent_writers_replicate_exactly_from_ferrite(backend: &str) {
+    let master = Ferrite::start(backend, FERRITE_MASTER_ARGS);
+    let Some(replica) = RedisServer::start_with(REPLICA_ARGS) else {
+        return;
+    };
+    concurrent_scenario(master.port, replica.port);
+}
+
+/// Fifty clients spread over the master's reactor threads write the same few hundred keys at
+/// once (redis-benchmark's SET, INCR, LPUSH, RPOP, SADD, HSET, ZADD, LPOP, pipelined), while
+/// a replica syncs and streams: its dataset must end equal to the master's, which holds only if
+/// the stream orders the writes of one key as they took effect.
+fn concurrent_scenario(master_port: u16, replica_port: u16) {
+    if !common::require_tool("redis-benchmark") {
+        return;
+    }
+    let mut m = Conn::connect(master_port);
+    let mut r = Conn::connect(replica_port);
+    let bench = |n: &str| {
+        let out = std::process::Command::new("redis-benchmark")
+            .args(["-p", &master_port.to_string(), "-c", "50", "-P", "8", "-q"])
+            .args(["-t", "set,incr,lpush,rpop,sadd,hset,zadd,lpop"])
+            .args(["-n", n, "-r", "300", "-d", "8"])
+            .output()
+            .expect("run redis-benchmark");
+        assert!(out.status.success(), "redis-benchmark: {out:?}");
+    };
+    bench("5000");
+    ok(&mut r, &["REPLICAOF", "127.0.0.1", &master_port.to_string()]);
+    // Writes while the replica syncs, then while it streams.
+    bench("20000");
+    wait_in_sync(&mut m, &mut r, master_port, replica_port);
+    bench("20000");
+    assert_eq!(escape(&m.cmd_str(&["WAIT", "1", "10000"])), ":1\\r\\n");
+    assert_eq!(digest(&mut r), digest(&mut m), "after concurrent writers");
+    assert_eq!(keyspace(&mut r), keyspace(&mut m));
 }
 
 /// `min-replicas-to-write 1`: writes are refused with NOREPLICAS until a replica is online and
