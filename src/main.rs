@@ -128,6 +128,23 @@ fn run() -> anyhow::Result<()> {
 
     loop {
         let signal = signals.wait().context("sigwait")?;
+        let asked = server
+            .shutdown_request
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some((flags, client)) = asked {
+            // SHUTDOWN handed over to wait for lagging replicas while the reactors run.
+            log::warn!("User requested shutdown...");
+            let paused = server.master.wait_before_shutdown(&server);
+            let mut session = server.store.session();
+            session.exclusive(|s| persist::finish_shutdown(&server, s, flags));
+            if paused {
+                server.pause.unpause();
+            }
+            ferrite_commands::master::answer_failed_shutdown(&server, client);
+            continue;
+        }
         log::warn!("Received {signal} scheduling shutdown...");
         if ferrite_commands::aof::rewrite::blocks_shutdown(&server) {
             log::warn!(
@@ -136,6 +153,7 @@ fn run() -> anyhow::Result<()> {
             );
             continue;
         }
+        let paused = server.master.wait_before_shutdown(&server);
         if persist::schedule::save_points(&server).is_empty() {
             if server.persist.child().is_some() {
                 log::warn!("There is a child saving an .rdb. Killing it!");
@@ -154,6 +172,9 @@ fn run() -> anyhow::Result<()> {
             "{signal} received but errors trying to shut down the server, check the logs for \
              more information"
         );
+        if paused {
+            server.pause.unpause();
+        }
     }
     running.shutdown();
     running

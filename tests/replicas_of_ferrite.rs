@@ -12,7 +12,7 @@ mod common;
 use std::time::Duration;
 
 use common::replication::*;
-use common::{Conn, Ferrite, RedisServer, escape, split_aggregate};
+use common::{Conn, Ferrite, RedisServer, Server, escape, split_aggregate};
 
 per_backend!(
     redis_replica_of_ferrite,
@@ -22,7 +22,8 @@ per_backend!(
     min_replicas_of_ferrite,
     aof_switches_under_a_replica_of_ferrite,
     replica_killed_during_sync_of_ferrite,
-    concurrent_writers_replicate_exactly_from_ferrite
+    concurrent_writers_replicate_exactly_from_ferrite,
+    shutdown_waits_for_replicas_of_ferrite
 );
 
 /// Ferrite as the master: DEBUG DIGEST allowed.
@@ -289,7 +290,10 @@ fn concurrent_scenario(master_port: u16, replica_port: u16) {
         assert!(out.status.success(), "redis-benchmark: {out:?}");
     };
     bench("5000");
-    ok(&mut r, &["REPLICAOF", "127.0.0.1", &master_port.to_string()]);
+    ok(
+        &mut r,
+        &["REPLICAOF", "127.0.0.1", &master_port.to_string()],
+    );
     // Writes while the replica syncs, then while it streams.
     bench("20000");
     wait_in_sync(&mut m, &mut r, master_port, replica_port);
@@ -297,6 +301,93 @@ fn concurrent_scenario(master_port: u16, replica_port: u16) {
     assert_eq!(escape(&m.cmd_str(&["WAIT", "1", "10000"])), ":1\\r\\n");
     assert_eq!(digest(&mut r), digest(&mut m), "after concurrent writers");
     assert_eq!(keyspace(&mut r), keyspace(&mut m));
+}
+
+#[test]
+fn shutdown_waits_for_replicas_of_redis() {
+    let Some(mut master) = RedisServer::start_with(REDIS_MASTER_ARGS) else {
+        return;
+    };
+    let Some(replica) = RedisServer::start_with(REPLICA_ARGS) else {
+        return;
+    };
+    let Some(mut stuck) = RedisServer::start_with(REDIS_MASTER_ARGS) else {
+        return;
+    };
+    shutdown_scenario(&mut master, replica.port, &mut stuck);
+}
+
+fn shutdown_waits_for_replicas_of_ferrite(backend: &str) {
+    if !common::require_tool("redis-server") {
+        return;
+    }
+    let mut master = Ferrite::start(backend, FERRITE_MASTER_ARGS);
+    let Some(replica) = RedisServer::start_with(REPLICA_ARGS) else {
+        return;
+    };
+    let mut stuck = Ferrite::start(backend, FERRITE_MASTER_ARGS);
+    shutdown_scenario(&mut master, replica.port, &mut stuck);
+}
+
+/// Redis 7.0's `shutdown-timeout`: SHUTDOWN right after a write waits for the replica to
+/// acknowledge it (so the replica has it), and with a replica that never acknowledges, waits
+/// the timeout out and names the lagging replica in the log.
+fn shutdown_scenario(master: &mut Server, replica_port: u16, stuck: &mut Server) {
+    let mut m = master.conn();
+    let mut r = Conn::connect(replica_port);
+    ok(
+        &mut r,
+        &["REPLICAOF", "127.0.0.1", &master.port.to_string()],
+    );
+    wait_in_sync(&mut m, &mut r, master.port, replica_port);
+    let big = "x".repeat(1 << 20);
+    ok(&mut m, &["SET", "last", &big]);
+    m.send(&[b"SHUTDOWN", b"NOSAVE"]);
+    assert!(
+        m.wait_closed(Duration::from_secs(15)),
+        "SHUTDOWN did not end"
+    );
+    wait_for("the master to exit", || !master.is_running());
+    assert_eq!(int_reply(&r.cmd_str(&["STRLEN", "last"])), 1 << 20);
+    assert!(
+        master
+            .log()
+            .contains("Waiting for replicas before shutting down."),
+        "{}",
+        master.log()
+    );
+
+    // A replica that never acknowledges: the master waits shutdown-timeout (1 s) out.
+    let mut s = stuck.conn();
+    ok(&mut s, &["CONFIG", "SET", "shutdown-timeout", "1"]);
+    let mut fake = stuck.conn();
+    ok(&mut fake, &["REPLCONF", "listening-port", "1"]);
+    fake.send(&[b"PSYNC", b"?", b"-1"]);
+    wait_for("the fake replica to be online", || {
+        info(&mut s, "replication")
+            .get("slave0")
+            .is_some_and(|l| l.contains("state=online"))
+    });
+    ok(&mut s, &["SET", "k", "v"]);
+    let started = std::time::Instant::now();
+    s.send(&[b"SHUTDOWN", b"NOSAVE"]);
+    assert!(
+        s.wait_closed(Duration::from_secs(15)),
+        "SHUTDOWN did not end"
+    );
+    wait_for("the master to exit", || !stuck.is_running());
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "exited after {:?} without waiting",
+        started.elapsed()
+    );
+    assert!(
+        stuck
+            .log()
+            .contains("Lagging replica 127.0.0.1:1 reported offset"),
+        "{}",
+        stuck.log()
+    );
 }
 
 /// `min-replicas-to-write 1`: writes are refused with NOREPLICAS until a replica is online and

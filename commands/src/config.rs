@@ -223,6 +223,8 @@ const PARAMS: &[Param] = &[
     mem("repl-backlog-size", 1, LLONG_MAX, "1048576", 0),
     num("repl-ping-replica-period", 1, INT_MAX, "10", 0),
     num("repl-backlog-ttl", 0, LLONG_MAX, "3600", 0),
+    // How long a shutdown waits for lagging replicas to catch up (writes paused meanwhile).
+    num("shutdown-timeout", 0, INT_MAX, "10", 0),
     // A master refuses writes (NOREPLICAS) while fewer replicas than this acknowledged within
     // `min-replicas-max-lag` seconds.
     num("min-replicas-to-write", 0, INT_MAX, "0", 0),

@@ -47,6 +47,9 @@ pub struct Server {
     pub scripts: crate::cmd::scripting::Scripts,
     /// CLIENT PAUSE.
     pub pause: crate::pause::Pause,
+    /// A SHUTDOWN handed to the main thread to wait for lagging replicas there: its options
+    /// and the client that asked (answered with the error if the shutdown fails).
+    pub shutdown_request: std::sync::Mutex<Option<(crate::persist::ShutdownFlags, u64)>>,
     /// MIGRATE's connections to its targets.
     pub migrate_sockets: crate::cmd::SocketCache,
     /// ACL LOG: failed authentications.
@@ -95,6 +98,7 @@ impl Server {
             aof: Aof::default(),
             scripts: Default::default(),
             pause: Default::default(),
+            shutdown_request: Default::default(),
             acl_log: Default::default(),
             migrate_sockets: Default::default(),
             active_expire: std::sync::atomic::AtomicBool::new(true),

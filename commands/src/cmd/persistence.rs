@@ -170,6 +170,18 @@ fn shutdown(ctx: &mut Ctx<'_>, args: Args<'_>) {
         ctx.reply.error(busy);
         return;
     }
+    if !flags.now && ctx.server.master.wants_shutdown_wait(ctx.server) {
+        // Waiting for the replicas needs the reactor threads to keep sending the stream, this
+        // one included: the main thread waits instead, and exits or answers the error.
+        *ctx.server
+            .shutdown_request
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some((flags, ctx.client.id));
+        // SAFETY: kill(2) on our own pid; every thread blocks SIGTERM, so the main thread's
+        // sigwait takes it.
+        unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+        return;
+    }
     log::warn!("User requested shutdown...");
     finish_shutdown(ctx.server, ctx.store, flags);
     ctx.reply

@@ -490,6 +490,61 @@ impl Master {
         }
     }
 
+    /// Whether a shutdown would wait for replicas now (`shutdown-timeout` set, one lagging).
+    pub fn wants_shutdown_wait(&self, server: &Server) -> bool {
+        server.config.value_u64("shutdown-timeout") != 0 && self.lagging()
+    }
+
+    /// Whether an online replica has not acknowledged the whole stream yet.
+    fn lagging(&self) -> bool {
+        let offset = self.offset();
+        self.state()
+            .replicas
+            .iter()
+            .any(|e| matches!(e.phase, Phase::Online) && e.replica.acked() < offset)
+    }
+
+    /// Redis 7.0's wait before shutting down (`shutdown-timeout`): while an online replica lags
+    /// behind the stream, writes are paused and the replicas are asked to acknowledge, for up
+    /// to `shutdown-timeout` seconds, so that a replica promoted after this master stops has
+    /// every write it acknowledged. Call from a thread that serves no connection (the reactor
+    /// threads keep sending the stream meanwhile). Returns whether writes were paused (the
+    /// caller unpauses if the shutdown does not happen after all).
+    pub fn wait_before_shutdown(&self, server: &Server) -> bool {
+        let timeout_ms = server.config.value_u64("shutdown-timeout") * 1000;
+        if timeout_ms == 0 || !self.lagging() {
+            return false;
+        }
+        let now = unix_ms();
+        server.pause.pause(now + timeout_ms, false, now);
+        log::info!("Waiting for replicas before shutting down.");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(timeout_ms);
+        // Once, as Redis: a replica's answer to GETACK leaves the GETACK itself out, so asking
+        // again and again would keep it behind; its acknowledgement a second later covers it.
+        self.request_acks(server);
+        while self.lagging() {
+            if std::time::Instant::now() >= deadline {
+                let offset = self.offset();
+                for e in &self.state().replicas {
+                    let r = &e.replica;
+                    if matches!(e.phase, Phase::Online) && r.acked() < offset {
+                        let lag = unix_ms().saturating_sub(r.ack_ms.load(Ordering::Relaxed)) / 1000;
+                        log::warn!(
+                            "Lagging replica {}:{} reported offset {} behind master, lag={lag}, \
+                             state=online.",
+                            r.ip,
+                            r.port,
+                            offset - r.acked()
+                        );
+                    }
+                }
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        true
+    }
+
     /// WAIT's request that replicas acknowledge soon (`REPLCONF GETACK *` down the stream).
     pub fn request_acks(&self, server: &Server) {
         server.aof.feed_raw(server, GETACK);
@@ -618,6 +673,20 @@ impl Replica {
             ack: AtomicI64::new(0),
             ack_ms: AtomicU64::new(0),
         }
+    }
+}
+
+/// A SHUTDOWN the main thread carried out for client `id` did not exit (the final save
+/// failed): the client gets Redis's error as its reply.
+pub fn answer_failed_shutdown(server: &Server, id: u64) {
+    if let Some(shared) = server.clients.get(id) {
+        let mut wake = vec![false; server.threads];
+        deliver(
+            &shared,
+            b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n",
+            &mut wake,
+        );
+        server.wake_marked(&wake);
     }
 }
 

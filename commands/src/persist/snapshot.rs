@@ -435,7 +435,7 @@ pub struct ShutdownFlags {
     pub nosave: bool,
     /// SAVE: a final save even without save points.
     pub save: bool,
-    /// NOW: do not wait for replicas (Ferrite has none, so it changes nothing).
+    /// NOW: do not wait for lagging replicas.
     pub now: bool,
     /// FORCE: exit even if the final save fails.
     pub force: bool,
