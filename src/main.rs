@@ -136,11 +136,12 @@ fn run() -> anyhow::Result<()> {
         if let Some((flags, client)) = asked {
             // SHUTDOWN handed over to wait for lagging replicas while the reactors run.
             log::warn!("User requested shutdown...");
-            let paused = server.master.wait_before_shutdown(&server);
-            let mut session = server.store.session();
-            session.exclusive(|s| persist::finish_shutdown(&server, s, flags));
-            if paused {
-                server.pause.unpause();
+            if let Ok(paused) = server.master.wait_before_shutdown(&server) {
+                let mut session = server.store.session();
+                session.exclusive(|s| persist::finish_shutdown(&server, s, flags));
+                if paused {
+                    server.pause.unpause();
+                }
             }
             ferrite_commands::master::answer_failed_shutdown(&server, client);
             continue;
@@ -153,7 +154,9 @@ fn run() -> anyhow::Result<()> {
             );
             continue;
         }
-        let paused = server.master.wait_before_shutdown(&server);
+        let Ok(paused) = server.master.wait_before_shutdown(&server) else {
+            continue;
+        };
         if persist::schedule::save_points(&server).is_empty() {
             if server.persist.child().is_some() {
                 log::warn!("There is a child saving an .rdb. Killing it!");

@@ -369,6 +369,26 @@ fn shutdown_scenario(master: &mut Server, replica_port: u16, stuck: &mut Server)
             .is_some_and(|l| l.contains("state=online"))
     });
     ok(&mut s, &["SET", "k", "v"]);
+    // SHUTDOWN ABORT stops the wait: the waiting SHUTDOWN gets the error, writes resume.
+    ok(&mut s, &["CONFIG", "SET", "shutdown-timeout", "30"]);
+    let mut waiting = stuck.conn();
+    waiting.send(&[b"SHUTDOWN", b"NOSAVE"]);
+    wait_for("the shutdown to wait", || {
+        stuck
+            .log()
+            .contains("Waiting for replicas before shutting down.")
+    });
+    assert_eq!(escape(&s.cmd_str(&["SHUTDOWN", "ABORT"])), "+OK\\r\\n");
+    assert_eq!(
+        escape(&waiting.read_reply()),
+        "-ERR Errors trying to SHUTDOWN. Check logs.\\r\\n"
+    );
+    assert_eq!(escape(&s.cmd_str(&["SET", "k", "w"])), "+OK\\r\\n");
+    assert_eq!(
+        escape(&s.cmd_str(&["SHUTDOWN", "ABORT"])),
+        "-ERR No shutdown in progress.\\r\\n"
+    );
+    ok(&mut s, &["CONFIG", "SET", "shutdown-timeout", "1"]);
     let started = std::time::Instant::now();
     s.send(&[b"SHUTDOWN", b"NOSAVE"]);
     assert!(

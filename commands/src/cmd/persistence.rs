@@ -159,7 +159,11 @@ fn shutdown(ctx: &mut Ctx<'_>, args: Args<'_>) {
         return;
     }
     if abort {
-        ctx.reply.error("ERR No shutdown in progress.");
+        if ctx.server.master.abort_shutdown() {
+            ctx.reply.ok();
+        } else {
+            ctx.reply.error("ERR No shutdown in progress.");
+        }
         return;
     }
     // While a script is busy only SHUTDOWN NOSAVE stops the server (it would wait for the

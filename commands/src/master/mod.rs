@@ -141,6 +141,9 @@ pub struct Master {
     waiters: Mutex<Vec<(u64, usize)>>,
     /// Whether any WAIT waits (one load for the ACK path).
     waiting: AtomicBool,
+    /// A shutdown waits for replicas now; and SHUTDOWN ABORT asked it to stop.
+    shutdown_waiting: AtomicBool,
+    shutdown_abort: AtomicBool,
     /// INFO stats `sync_full`, `sync_partial_ok`, `sync_partial_err`.
     syncs: [AtomicU64; 3],
     /// Online replicas that acknowledged within `min-replicas-max-lag` seconds (Redis's
@@ -158,6 +161,8 @@ impl Default for Master {
             state: Mutex::new(State::default()),
             waiters: Mutex::new(Vec::new()),
             waiting: AtomicBool::new(false),
+            shutdown_waiting: AtomicBool::new(false),
+            shutdown_abort: AtomicBool::new(false),
             syncs: Default::default(),
             good: AtomicUsize::new(0),
         }
@@ -509,12 +514,31 @@ impl Master {
     /// to `shutdown-timeout` seconds, so that a replica promoted after this master stops has
     /// every write it acknowledged. Call from a thread that serves no connection (the reactor
     /// threads keep sending the stream meanwhile). Returns whether writes were paused (the
-    /// caller unpauses if the shutdown does not happen after all).
-    pub fn wait_before_shutdown(&self, server: &Server) -> bool {
+    /// caller unpauses if the shutdown does not happen after all). `Err` when SHUTDOWN ABORT
+    /// stopped the wait (writes are unpaused then).
+    pub fn wait_before_shutdown(&self, server: &Server) -> Result<bool, ()> {
         let timeout_ms = server.config.value_u64("shutdown-timeout") * 1000;
         if timeout_ms == 0 || !self.lagging() {
-            return false;
+            return Ok(false);
         }
+        self.shutdown_abort.store(false, Ordering::SeqCst);
+        self.shutdown_waiting.store(true, Ordering::SeqCst);
+        let waited = self.wait_for_acks(server, timeout_ms);
+        self.shutdown_waiting.store(false, Ordering::SeqCst);
+        if waited.is_err() {
+            server.pause.unpause();
+            log::warn!("Shutdown manually aborted.");
+        }
+        waited.map(|()| true)
+    }
+
+    /// SHUTDOWN ABORT: stops a shutdown that waits for replicas; false when none waits.
+    pub fn abort_shutdown(&self) -> bool {
+        self.shutdown_waiting.load(Ordering::SeqCst)
+            && !self.shutdown_abort.swap(true, Ordering::SeqCst)
+    }
+
+    fn wait_for_acks(&self, server: &Server, timeout_ms: u64) -> Result<(), ()> {
         let now = unix_ms();
         server.pause.pause(now + timeout_ms, false, now);
         log::info!("Waiting for replicas before shutting down.");
@@ -523,6 +547,9 @@ impl Master {
         // again and again would keep it behind; its acknowledgement a second later covers it.
         self.request_acks(server);
         while self.lagging() {
+            if self.shutdown_abort.load(Ordering::SeqCst) {
+                return Err(());
+            }
             if std::time::Instant::now() >= deadline {
                 let offset = self.offset();
                 for e in &self.state().replicas {
@@ -542,7 +569,7 @@ impl Master {
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        true
+        Ok(())
     }
 
     /// WAIT's request that replicas acknowledge soon (`REPLCONF GETACK *` down the stream).
