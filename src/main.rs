@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ferrite_commands::config::Config;
+use ferrite_commands::master::ShutdownWait;
 use ferrite_commands::server::unix_ms;
 use ferrite_commands::{Server, persist};
 use ferrite_hybridlog::disk::{DiskConfig, SegmentedFile};
@@ -136,10 +137,11 @@ fn run() -> anyhow::Result<()> {
         if let Some((flags, client)) = asked {
             // SHUTDOWN handed over to wait for lagging replicas while the reactors run.
             log::warn!("User requested shutdown...");
-            if let Ok(paused) = server.master.wait_before_shutdown(&server) {
+            let wait = server.master.wait_before_shutdown(&server);
+            if wait != ShutdownWait::Aborted {
                 let mut session = server.store.session();
                 session.exclusive(|s| persist::finish_shutdown(&server, s, flags));
-                if paused {
+                if wait == ShutdownWait::Paused {
                     server.pause.unpause();
                 }
             }
@@ -154,9 +156,11 @@ fn run() -> anyhow::Result<()> {
             );
             continue;
         }
-        let Ok(paused) = server.master.wait_before_shutdown(&server) else {
+        let wait = server.master.wait_before_shutdown(&server);
+        if wait == ShutdownWait::Aborted {
             continue;
-        };
+        }
+        let paused = wait == ShutdownWait::Paused;
         if persist::schedule::save_points(&server).is_empty() {
             if server.persist.child().is_some() {
                 log::warn!("There is a child saving an .rdb. Killing it!");

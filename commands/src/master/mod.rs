@@ -190,6 +190,17 @@ pub struct WaitTarget {
     pub offset: Option<i64>,
 }
 
+/// What the wait before a shutdown came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ShutdownWait {
+    /// No replica lagged (or `shutdown-timeout` is 0): nothing was paused.
+    NoWait,
+    /// Writes were paused while waiting (unpause them if the shutdown fails).
+    Paused,
+    /// SHUTDOWN ABORT stopped the wait; writes are unpaused.
+    Aborted,
+}
+
 /// How PSYNC was answered.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Sync {
@@ -514,22 +525,24 @@ impl Master {
     /// to `shutdown-timeout` seconds, so that a replica promoted after this master stops has
     /// every write it acknowledged. Call from a thread that serves no connection (the reactor
     /// threads keep sending the stream meanwhile). Returns whether writes were paused (the
-    /// caller unpauses if the shutdown does not happen after all). `Err` when SHUTDOWN ABORT
+    /// caller unpauses if the shutdown does not happen after all), or that SHUTDOWN ABORT
     /// stopped the wait (writes are unpaused then).
-    pub fn wait_before_shutdown(&self, server: &Server) -> Result<bool, ()> {
+    pub fn wait_before_shutdown(&self, server: &Server) -> ShutdownWait {
         let timeout_ms = server.config.value_u64("shutdown-timeout") * 1000;
         if timeout_ms == 0 || !self.lagging() {
-            return Ok(false);
+            return ShutdownWait::NoWait;
         }
         self.shutdown_abort.store(false, Ordering::SeqCst);
         self.shutdown_waiting.store(true, Ordering::SeqCst);
         let waited = self.wait_for_acks(server, timeout_ms);
         self.shutdown_waiting.store(false, Ordering::SeqCst);
-        if waited.is_err() {
+        if waited {
+            ShutdownWait::Paused
+        } else {
             server.pause.unpause();
             log::warn!("Shutdown manually aborted.");
+            ShutdownWait::Aborted
         }
-        waited.map(|()| true)
     }
 
     /// SHUTDOWN ABORT: stops a shutdown that waits for replicas; false when none waits.
@@ -538,7 +551,8 @@ impl Master {
             && !self.shutdown_abort.swap(true, Ordering::SeqCst)
     }
 
-    fn wait_for_acks(&self, server: &Server, timeout_ms: u64) -> Result<(), ()> {
+    /// Waits (see [`Master::wait_before_shutdown`]); false when SHUTDOWN ABORT stopped it.
+    fn wait_for_acks(&self, server: &Server, timeout_ms: u64) -> bool {
         let now = unix_ms();
         server.pause.pause(now + timeout_ms, false, now);
         log::info!("Waiting for replicas before shutting down.");
@@ -548,7 +562,7 @@ impl Master {
         self.request_acks(server);
         while self.lagging() {
             if self.shutdown_abort.load(Ordering::SeqCst) {
-                return Err(());
+                return false;
             }
             if std::time::Instant::now() >= deadline {
                 let offset = self.offset();
@@ -569,7 +583,7 @@ impl Master {
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        Ok(())
+        true
     }
 
     /// WAIT's request that replicas acknowledge soon (`REPLCONF GETACK *` down the stream).
