@@ -211,11 +211,19 @@ pub(crate) fn deliver(
         own.extend_from_slice(msg);
         return;
     }
+    append_limited(shared, msg, OUTPUT_HARD_LIMIT, wake);
+}
+
+/// Appends `msg` to a client's outbox, or closes the client (dropping its outbox) when that
+/// would pass `limit` bytes, and marks its thread in `wake` unless an earlier delivery, not
+/// drained yet, already did. Pub/Sub messages and monitor lines use the pubsub class's limit,
+/// a replica's stream its own (see [`crate::master`]).
+pub(crate) fn append_limited(shared: &ClientShared, msg: &[u8], limit: usize, wake: &mut [bool]) {
     if shared.killed() {
         return;
     }
     let mut outbox = shared.outbox.lock().unwrap_or_else(|e| e.into_inner());
-    if outbox.len() + msg.len() > OUTPUT_HARD_LIMIT {
+    if outbox.len() + msg.len() > limit {
         log::warn!(
             "Client id={} scheduled to be closed ASAP for overcoming of output buffer limits.",
             shared.id

@@ -731,29 +731,10 @@ pub fn answer_failed_shutdown(server: &Server, id: u64) {
     }
 }
 
-/// Appends stream bytes to an online replica's outbox and marks its thread for waking, or drops
-/// it past the output limit.
+/// Appends stream bytes to a replica's outbox and marks its thread for waking, or drops it
+/// past the replica output limit.
 fn deliver(shared: &ClientShared, msg: &[u8], wake: &mut [bool]) {
-    if shared.killed() {
-        return;
-    }
-    let mut outbox = lock(&shared.outbox);
-    if outbox.len() + msg.len() > REPLICA_OUTPUT_LIMIT {
-        *outbox = Vec::new();
-        drop(outbox);
-        log::warn!(
-            "Client id={} scheduled to be closed ASAP for overcoming of output buffer limits.",
-            shared.id
-        );
-        shared.kill.store(true, Ordering::Release);
-    } else {
-        outbox.extend_from_slice(msg);
-        shared.outbox_ready.store(true, Ordering::Release);
-        drop(outbox);
-    }
-    if let Some(w) = wake.get_mut(shared.thread) {
-        *w = true;
-    }
+    crate::pubsub::append_limited(shared, msg, REPLICA_OUTPUT_LIMIT, wake);
 }
 
 fn drop_replica(server: &Server, replica: &Replica, why: &str) {
