@@ -23,7 +23,8 @@ per_backend!(
     aof_switches_under_a_replica_of_ferrite,
     replica_killed_during_sync_of_ferrite,
     concurrent_writers_replicate_exactly_from_ferrite,
-    shutdown_waits_for_replicas_of_ferrite
+    shutdown_waits_for_replicas_of_ferrite,
+    backlog_expires_on_ferrite
 );
 
 /// Ferrite as the master: DEBUG DIGEST allowed.
@@ -408,6 +409,61 @@ fn shutdown_scenario(master: &mut Server, replica_port: u16, stuck: &mut Server)
         "{}",
         stuck.log()
     );
+}
+
+#[test]
+fn backlog_expires_on_redis() {
+    let Some(master) = RedisServer::start_with(REDIS_MASTER_ARGS) else {
+        return;
+    };
+    let Some(replica) = RedisServer::start_with(REPLICA_ARGS) else {
+        return;
+    };
+    backlog_ttl_scenario(master.port, replica.port);
+}
+
+fn backlog_expires_on_ferrite(backend: &str) {
+    let master = Ferrite::start(backend, FERRITE_MASTER_ARGS);
+    let Some(replica) = RedisServer::start_with(REPLICA_ARGS) else {
+        return;
+    };
+    backlog_ttl_scenario(master.port, replica.port);
+}
+
+/// `repl-backlog-ttl`: once the last replica has been gone that long, the backlog is freed
+/// and the replication ID changes; writes go on, and the next replica syncs in full.
+fn backlog_ttl_scenario(master_port: u16, replica_port: u16) {
+    let mut m = Conn::connect(master_port);
+    let mut r = Conn::connect(replica_port);
+    ok(&mut m, &["CONFIG", "SET", "repl-backlog-ttl", "1"]);
+    ok(&mut m, &["SET", "a", "1"]);
+    ok(
+        &mut r,
+        &["REPLICAOF", "127.0.0.1", &master_port.to_string()],
+    );
+    wait_in_sync(&mut m, &mut r, master_port, replica_port);
+    let replid = field_of(&info(&mut m, "replication"), "master_replid");
+    ok(&mut r, &["REPLICAOF", "NO", "ONE"]);
+    wait_for("the backlog to be freed", || {
+        field_of(&info(&mut m, "replication"), "repl_backlog_active") == "0"
+    });
+    let mi = info(&mut m, "replication");
+    assert_ne!(
+        field_of(&mi, "master_replid"),
+        replid,
+        "a new replication ID"
+    );
+    assert_eq!(field_of(&mi, "repl_backlog_histlen"), "0");
+    ok(&mut m, &["SET", "b", "2"]);
+    ok(&mut r, &["FLUSHALL"]);
+    ok(
+        &mut r,
+        &["REPLICAOF", "127.0.0.1", &master_port.to_string()],
+    );
+    wait_in_sync(&mut m, &mut r, master_port, replica_port);
+    assert_eq!(syncs(&mut m), (2, 0), "(full, partial) resyncs");
+    assert_eq!(digest(&mut r), digest(&mut m));
+    assert_eq!(escape(&m.cmd_str(&["WAIT", "1", "5000"])), ":1\\r\\n");
 }
 
 /// `min-replicas-to-write 1`: writes are refused with NOREPLICAS until a replica is online and

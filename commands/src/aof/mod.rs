@@ -456,6 +456,18 @@ impl Aof {
         s.next
     }
 
+    /// Stops the replication stream (its backlog was freed): with the AOF off, writes stop
+    /// taking commit numbers and filing propagated forms. Call with no command running.
+    pub(crate) fn stop_repl(&self, server: &Server) {
+        let mut s = self.lock();
+        s.repl = None;
+        self.repl_on.store(false, Ordering::SeqCst);
+        if !self.on.load(Ordering::SeqCst) {
+            self.propagate.store(false, Ordering::SeqCst);
+            server.store.set_commit_sequence(false);
+        }
+    }
+
     /// The replication stream's offset once every commit number below `seq` is in it (None
     /// while some is not emitted yet). With no stream running, the offset as it stands.
     pub(crate) fn repl_offset_covering(&self, server: &Server, seq: u64) -> Option<i64> {

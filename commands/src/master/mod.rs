@@ -395,6 +395,27 @@ impl Master {
         self.refresh_good(server, &st);
     }
 
+    /// Redis's backlog expiry: with still no replica, the backlog is freed, the stream stops
+    /// (writes no longer pay for it) and the history gets a new replication ID, so no replica
+    /// can take the gap for a continuation.
+    fn free_backlog(&self, server: &Server, ttl_ms: u64) {
+        {
+            let mut st = self.state();
+            if !st.active || !st.replicas.is_empty() {
+                return;
+            }
+            st.active = false;
+            st.backlog = VecDeque::new();
+        }
+        server.aof.stop_repl(server);
+        *lock(&self.replid) = random_hex(40);
+        *lock(&self.replid2) = ("0".repeat(40), -1);
+        log::info!(
+            "Replication backlog freed after {} seconds without connected replicas.",
+            ttl_ms / 1000
+        );
+    }
+
     /// This server starts following a master: its history will be the master's, so its own
     /// replicas are dropped and the backlog is forgotten.
     pub fn demote(&self, server: &Server) {
@@ -474,16 +495,16 @@ impl Master {
     /// `repl-backlog-ttl` without replicas.
     pub fn cron(&self, server: &Server, session: &mut ferrite_hybridlog::Session) {
         if self.replicas() == 0 {
-            let mut st = self.state();
             let ttl_ms = server.config.value_u64("repl-backlog-ttl") * 1000;
-            st.backlog_cap = backlog_size(server);
-            if st.active && ttl_ms > 0 && unix_ms().saturating_sub(st.alone_since_ms) > ttl_ms {
-                st.active = false;
-                st.backlog = VecDeque::new();
-                log::info!(
-                    "Replication backlog freed after {} seconds without connected replicas.",
-                    ttl_ms / 1000
-                );
+            let expired = {
+                let mut st = self.state();
+                st.backlog_cap = backlog_size(server);
+                st.active && ttl_ms > 0 && unix_ms().saturating_sub(st.alone_since_ms) > ttl_ms
+            };
+            if expired {
+                // Under the exclusive gate (every number filed, no PSYNC running), and after
+                // this lock is let go: the sequencer's lock comes first.
+                session.exclusive(|_| self.free_backlog(server, ttl_ms));
             }
             return;
         }
