@@ -574,14 +574,17 @@ impl Log {
     /// pages below the head are not unmapped yet (their eviction waits for the epoch, which
     /// waiting writers advance: see `Session::wait_for_flusher`).
     pub fn flush_is_behind(&self, slack: u64) -> bool {
-        if self.memory_pages() == 0 {
+        // Every write asks: each atomic is loaded once (the compiler may not merge them).
+        let budget = self.memory_pages();
+        if budget == 0 {
             return false;
         }
+        let limit = budget + slack;
         let tail_page = self.tail.load(Ordering::Acquire) >> OFFSET_BITS;
-        let flushed_page = self.flushed_until() >> self.page_bits;
-        if tail_page + 1 - flushed_page.min(tail_page + 1) > self.memory_pages() + slack
-            || self.resident_pages.load(Ordering::Relaxed) > self.memory_pages() + slack + 1
-        {
+        let flushed = self.flushed_until();
+        let flushed_page = flushed >> self.page_bits;
+        let resident = self.resident_pages.load(Ordering::Relaxed);
+        if tail_page + 1 - flushed_page.min(tail_page + 1) > limit || resident > limit + 1 {
             return true;
         }
         // Over the budget by what records hold on the heap: waiting helps only if the flusher
@@ -589,8 +592,9 @@ impl Log {
         // read-only address follows the read-only one (the waiting writer's own pins advance
         // the epoch that moves it). Records that grew in place close pages early and move the
         // read-only address with little appended, so it may be well ahead of what is flushed.
-        self.resident_bytes() > (self.memory_pages() + slack) * self.page_size
-            && self.flushed_until() < self.read_only_address() & !(self.page_size - 1)
+        let heap = self.resident_heap.load(Ordering::Relaxed).max(0) as u64;
+        resident * self.page_size + heap > limit * self.page_size
+            && flushed < self.read_only_address() & !(self.page_size - 1)
     }
 
     /// The bytes of page `page` if it is in memory: a pointer to `page_size` bytes.
