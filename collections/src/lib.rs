@@ -123,14 +123,19 @@ impl Limit {
 impl Limits {
     /// The limits in force now (the defaults until [`Limits::set`] changes one).
     pub fn current() -> Limits {
-        let get = |l: Limit| CURRENT[l as usize].load(std::sync::atomic::Ordering::Relaxed);
         Limits {
-            hash_max_listpack_entries: get(Limit::HashEntries),
-            hash_max_listpack_value: get(Limit::HashValue),
-            set_max_intset_entries: get(Limit::SetIntsetEntries),
-            zset_max_listpack_entries: get(Limit::ZsetEntries),
-            zset_max_listpack_value: get(Limit::ZsetValue),
+            hash_max_listpack_entries: Limits::get(Limit::HashEntries),
+            hash_max_listpack_value: Limits::get(Limit::HashValue),
+            set_max_intset_entries: Limits::get(Limit::SetIntsetEntries),
+            zset_max_listpack_entries: Limits::get(Limit::ZsetEntries),
+            zset_max_listpack_value: Limits::get(Limit::ZsetValue),
         }
+    }
+
+    /// One threshold in force now (for a per-element path that needs only it).
+    #[inline]
+    pub fn get(limit: Limit) -> usize {
+        CURRENT[limit as usize].load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Sets one threshold for the whole process (CONFIG SET, the configuration file).

@@ -12,7 +12,7 @@ pub use range::{
 
 use crate::dict::Dict;
 use crate::util::normalize_range;
-use crate::{Error, Limits};
+use crate::{Error, Limit, Limits};
 use skiplist::{NIL, SkipList};
 
 /// ZADD's options.
@@ -177,10 +177,10 @@ impl SortedSet {
     /// back as `0`, so while the set stays small (by the limits in force) a negative zero is
     /// stored as a positive one; the skiplist encoding keeps `-0`.
     fn as_stored(&self, member: &[u8], score: f64) -> f64 {
-        let limits = Limits::current();
+        // Per member added: only the two zset thresholds are read.
         let len = self.dict.len() + usize::from(self.dict.get(member).is_none());
-        let small = (self.peak_len as usize).max(len) <= limits.zset_max_listpack_entries
-            && (self.peak_elem as usize).max(member.len()) <= limits.zset_max_listpack_value;
+        let small = (self.peak_len as usize).max(len) <= Limits::get(Limit::ZsetEntries)
+            && (self.peak_elem as usize).max(member.len()) <= Limits::get(Limit::ZsetValue);
         if score == 0.0 && small { 0.0 } else { score }
     }
 

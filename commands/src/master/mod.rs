@@ -129,6 +129,8 @@ struct State {
     /// `repl-backlog-size` as applied (read from the configuration by PSYNC and the cron, not
     /// per write).
     backlog_cap: usize,
+    /// `feed`'s per-thread wake flags, kept between calls.
+    wake: Vec<bool>,
 }
 
 /// The master side of replication.
@@ -266,7 +268,10 @@ impl Master {
         let excess = st.backlog.len().saturating_sub(st.backlog_cap);
         st.backlog.drain(..excess);
         self.offset.fetch_add(bytes.len() as i64, Ordering::AcqRel);
-        let mut wake = vec![false; server.threads];
+        // Every batch of writes comes here: the wake flags are kept, not allocated per call.
+        let mut wake = std::mem::take(&mut st.wake);
+        wake.clear();
+        wake.resize(server.threads, false);
         for e in &mut st.replicas {
             match &mut e.phase {
                 Phase::WaitBgsaveStart => {}
@@ -282,8 +287,8 @@ impl Master {
                 Phase::Online => deliver(&e.replica.shared, bytes, &mut wake),
             }
         }
-        drop(st);
         server.wake_marked(&wake);
+        st.wake = wake;
     }
 
     /// PSYNC/SYNC from `shared` (under the exclusive gate): registers the replica and answers
@@ -398,16 +403,21 @@ impl Master {
     /// Redis's backlog expiry: with still no replica, the backlog is freed, the stream stops
     /// (writes no longer pay for it) and the history gets a new replication ID, so no replica
     /// can take the gap for a continuation.
+    /// Also stops a stream left running with no backlog to feed (this server became a
+    /// replica), without a new ID: its history is its master's now.
     fn free_backlog(&self, server: &Server, ttl_ms: u64) {
-        {
+        let was_active = {
             let mut st = self.state();
-            if !st.active || !st.replicas.is_empty() {
+            if !st.replicas.is_empty() || (!st.active && !server.aof.repl_streaming()) {
                 return;
             }
-            st.active = false;
             st.backlog = VecDeque::new();
-        }
+            std::mem::replace(&mut st.active, false)
+        };
         server.aof.stop_repl(server);
+        if !was_active {
+            return;
+        }
         *lock(&self.replid) = random_hex(40);
         *lock(&self.replid2) = ("0".repeat(40), -1);
         log::info!(
@@ -417,7 +427,7 @@ impl Master {
     }
 
     /// This server starts following a master: its history will be the master's, so its own
-    /// replicas are dropped and the backlog is forgotten.
+    /// replicas are dropped and the backlog is forgotten (the cron then stops the stream).
     pub fn demote(&self, server: &Server) {
         let mut st = self.state();
         for e in &st.replicas {
@@ -499,7 +509,9 @@ impl Master {
             let expired = {
                 let mut st = self.state();
                 st.backlog_cap = backlog_size(server);
-                st.active && ttl_ms > 0 && unix_ms().saturating_sub(st.alone_since_ms) > ttl_ms
+                let idle = ttl_ms > 0 && unix_ms().saturating_sub(st.alone_since_ms) > ttl_ms;
+                // A stream with no backlog to feed (after REPLICAOF host port) stops at once.
+                (st.active && idle) || (!st.active && server.aof.repl_streaming())
             };
             if expired {
                 // Under the exclusive gate (every number filed, no PSYNC running), and after
