@@ -3,7 +3,10 @@
 //! (transactions, scripts, FLUSHDB, expiries, SPOP, a large value), acknowledged so that WAIT
 //! counts it; the master lists it in INFO replication, ROLE and CLIENT LIST (flag `S`, type
 //! `replica`); after CLIENT KILL TYPE replica it comes back with a partial resync from the
-//! backlog. A replica that asks while a BGSAVE runs waits for the next fork. Every scenario runs
+//! backlog. A replica that asks while a BGSAVE runs waits for the next fork. Full resyncs are
+//! diskless (Redis 7.0's default) unless a test asks for disk-based ones
+//! (`repl-diskless-sync no`); two replicas share one diskless fork when
+//! `repl-diskless-sync-max-replicas` is reached before the delay. Every scenario runs
 //! with a redis-server master too (the reference, validating the test itself), and with Ferrite
 //! on both I/O backends; the same assertions hold for all.
 
@@ -16,26 +19,44 @@ use common::{Conn, Ferrite, RedisServer, Server, escape, split_aggregate};
 
 per_backend!(
     redis_replica_of_ferrite,
+    redis_replica_of_ferrite_disk,
     ferrite_replica_of_ferrite,
+    ferrite_replica_of_ferrite_disk,
+    diskless_replicas_share_a_fork_of_ferrite,
     redis_replica_of_ferrite_waits_for_the_next_fork,
     wait_of_ferrite,
     min_replicas_of_ferrite,
     aof_switches_under_a_replica_of_ferrite,
     replica_killed_during_sync_of_ferrite,
+    replica_killed_during_disk_sync_of_ferrite,
     concurrent_writers_replicate_exactly_from_ferrite,
     shutdown_waits_for_replicas_of_ferrite,
     backlog_expires_on_ferrite
 );
 
-/// Ferrite as the master: DEBUG DIGEST allowed.
-const FERRITE_MASTER_ARGS: &[&str] = &["--threads", "2", "--enable-debug-command", "yes"];
-/// redis-server as the master: DEBUG DIGEST allowed, a full resync that starts at once.
+/// Ferrite as the master: DEBUG DIGEST allowed, a (diskless) full resync that starts at once.
+const FERRITE_MASTER_ARGS: &[&str] = &[
+    "--threads",
+    "2",
+    "--enable-debug-command",
+    "yes",
+    "--repl-diskless-sync-delay",
+    "0",
+];
+/// redis-server as the master: DEBUG DIGEST allowed, a (diskless) full resync that starts at
+/// once.
 const REDIS_MASTER_ARGS: &[&str] = &[
     "--enable-debug-command",
     "yes",
     "--repl-diskless-sync-delay",
     "0",
 ];
+/// What turns either master's full resyncs disk-based: the dump is written, then sent.
+const DISK_SYNC: &[&str] = &["--repl-diskless-sync", "no"];
+
+fn with(base: &[&'static str], more: &[&'static str]) -> Vec<&'static str> {
+    [base, more].concat()
+}
 /// The replicas: DEBUG DIGEST allowed.
 const REPLICA_ARGS: &[&str] = &["--enable-debug-command", "yes"];
 
@@ -65,6 +86,122 @@ fn ferrite_replica_of_ferrite(backend: &str) {
         &["--threads", "2", "--enable-debug-command", "yes"],
     );
     scenario(master.port, replica.port);
+}
+
+#[test]
+fn redis_replica_of_redis_disk() {
+    let Some(master) = RedisServer::start_with(&with(REDIS_MASTER_ARGS, DISK_SYNC)) else {
+        return;
+    };
+    let Some(replica) = RedisServer::start_with(REPLICA_ARGS) else {
+        return;
+    };
+    scenario(master.port, replica.port);
+}
+
+fn redis_replica_of_ferrite_disk(backend: &str) {
+    let master = Ferrite::start(backend, &with(FERRITE_MASTER_ARGS, DISK_SYNC));
+    let Some(replica) = RedisServer::start_with(REPLICA_ARGS) else {
+        return;
+    };
+    scenario(master.port, replica.port);
+}
+
+fn ferrite_replica_of_ferrite_disk(backend: &str) {
+    let master = Ferrite::start(backend, &with(FERRITE_MASTER_ARGS, DISK_SYNC));
+    let replica = Ferrite::start(
+        backend,
+        &["--threads", "2", "--enable-debug-command", "yes"],
+    );
+    scenario(master.port, replica.port);
+}
+
+/// Diskless with a long delay that a second replica cuts short: one fork serves both.
+const SHARED_FORK: &[&str] = &[
+    "--repl-diskless-sync-delay",
+    "60",
+    "--repl-diskless-sync-max-replicas",
+    "2",
+];
+
+#[test]
+fn diskless_replicas_share_a_fork_of_redis() {
+    let Some(master) = RedisServer::start_with(&with(REDIS_MASTER_ARGS, SHARED_FORK)) else {
+        return;
+    };
+    let (Some(r1), Some(r2)) = (
+        RedisServer::start_with(REPLICA_ARGS),
+        RedisServer::start_with(REPLICA_ARGS),
+    ) else {
+        return;
+    };
+    shared_fork_scenario(master.port, r1.port, r2.port);
+}
+
+fn diskless_replicas_share_a_fork_of_ferrite(backend: &str) {
+    let master = Ferrite::start(backend, &with(FERRITE_MASTER_ARGS, SHARED_FORK));
+    let Some(r1) = RedisServer::start_with(REPLICA_ARGS) else {
+        return;
+    };
+    let r2 = Ferrite::start(backend, &["--enable-debug-command", "yes"]);
+    shared_fork_scenario(master.port, r1.port, r2.port);
+}
+
+/// The first replica waits (no fork within the delay); the second one reaches
+/// `repl-diskless-sync-max-replicas`, and a single diskless fork, not a save, syncs both; the
+/// stream then reaches both.
+fn shared_fork_scenario(master_port: u16, r1_port: u16, r2_port: u16) {
+    let mut m = Conn::connect(master_port);
+    load_initial_data(&mut m);
+    let forks = |m: &mut Conn| int_field(&info(m, "stats"), "total_forks");
+    let forks_before = forks(&mut m);
+    let saves_before = int_field(&info(&mut m, "persistence"), "rdb_saves");
+    let mut r1 = Conn::connect(r1_port);
+    ok(
+        &mut r1,
+        &["REPLICAOF", "127.0.0.1", &master_port.to_string()],
+    );
+    wait_for("the first replica to wait for a fork", || {
+        info(&mut m, "replication")
+            .get("slave0")
+            .is_some_and(|s| s.contains("state=wait_bgsave"))
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(forks(&mut m), forks_before, "no fork within the delay");
+    assert_eq!(
+        field_of(&info(&mut m, "persistence"), "rdb_bgsave_in_progress"),
+        "0"
+    );
+    ok(&mut m, &["SET", "while-waiting", "1"]);
+    let mut r2 = Conn::connect(r2_port);
+    ok(
+        &mut r2,
+        &["REPLICAOF", "127.0.0.1", &master_port.to_string()],
+    );
+    wait_all_in_sync(
+        &mut m,
+        &mut [(&mut r1, r1_port), (&mut r2, r2_port)],
+        master_port,
+    );
+    assert_eq!(
+        forks(&mut m),
+        forks_before + 1,
+        "one fork for both replicas"
+    );
+    assert_eq!(
+        int_field(&info(&mut m, "persistence"), "rdb_saves"),
+        saves_before,
+        "a diskless transfer is not a save"
+    );
+    assert_eq!(syncs(&mut m), (2, 0), "(full, partial) resyncs");
+    stream_writes(&mut m);
+    assert_eq!(escape(&m.cmd_str(&["WAIT", "2", "5000"])), ":2\\r\\n");
+    assert_same_data(&mut m, &mut r1, "first replica");
+    assert_same_data(&mut m, &mut r2, "second replica");
+}
+
+fn int_field(info: &std::collections::BTreeMap<String, String>, name: &str) -> i64 {
+    field_of(info, name).parse().expect(name)
 }
 
 #[test]
@@ -204,6 +341,22 @@ fn replica_killed_during_sync_of_ferrite(backend: &str) {
         return;
     }
     let master = Ferrite::start(backend, FERRITE_MASTER_ARGS);
+    killed_replica_scenario(master.port);
+}
+
+#[test]
+fn replica_killed_during_disk_sync_of_redis() {
+    let Some(master) = RedisServer::start_with(&with(REDIS_MASTER_ARGS, DISK_SYNC)) else {
+        return;
+    };
+    killed_replica_scenario(master.port);
+}
+
+fn replica_killed_during_disk_sync_of_ferrite(backend: &str) {
+    if !common::require_tool("redis-server") {
+        return;
+    }
+    let master = Ferrite::start(backend, &with(FERRITE_MASTER_ARGS, DISK_SYNC));
     killed_replica_scenario(master.port);
 }
 

@@ -50,12 +50,14 @@ fn start(kind: Kind<'_>, port: u16, master: Option<u16>) -> Server {
             let mut c = Command::new("redis-server");
             c.args(["--port", &port_arg, "--bind", "127.0.0.1", "--save", ""]);
             c.args(["--appendonly", "no", "--daemonize", "no"]);
+            c.args(["--repl-diskless-sync-delay", "0"]);
             (c, "redis-server".to_string())
         }
         Kind::Ferrite(backend) => {
             let mut c = Command::new(ferrite_bin());
             c.args(["--port", &port_arg, "--bind", "127.0.0.1", "--save", ""]);
             c.args(["--io-backend", backend, "--threads", "2"]);
+            c.args(["--repl-diskless-sync-delay", "0"]);
             c.args(["--index-size", "1mb", "--memory-size", "128mb"]);
             c.arg("--dir").arg(dir.path());
             (c, format!("ferrite[{backend}]"))

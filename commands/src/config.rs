@@ -119,6 +119,8 @@ const POLICIES: &[&str] = &[
 const FSYNC: &[&str] = &["everysec", "always", "no"];
 /// `copy-reads-to-tail`: never, after every disk read, after a repeated one.
 const COPY_READS: &[&str] = &["no", "yes", "repeated"];
+/// `repl-diskless-load`: how a replica loads a full resync's payload.
+const DISKLESS_LOAD: &[&str] = &["disabled", "on-empty-db", "swapdb"];
 const IO_BACKENDS: &[&str] = &["auto", "uring", "epoll"];
 /// Who may run a protected command (DEBUG, MODULE LOAD): nobody, everybody, loopback clients.
 const PROTECTED_ACTION: &[&str] = &["no", "yes", "local"];
@@ -223,6 +225,20 @@ const PARAMS: &[Param] = &[
     mem("repl-backlog-size", 1, LLONG_MAX, "1048576", 0),
     num("repl-ping-replica-period", 1, INT_MAX, "10", 0),
     num("repl-backlog-ttl", 0, LLONG_MAX, "3600", 0),
+    // Full resyncs stream the snapshot to replicas that take it (`capa eof`) instead of
+    // writing the dump first; the fork waits this many seconds for more replicas to share it,
+    // or until this many wait (0: no such limit).
+    param("repl-diskless-sync", Kind::Bool, "yes", 0),
+    num("repl-diskless-sync-delay", 0, INT_MAX, "5", 0),
+    num("repl-diskless-sync-max-replicas", 0, INT_MAX, "0", 0),
+    // Accepted for redis.conf files; a Ferrite replica always stores the payload in the dump
+    // file and loads it from there (Redis's `disabled`), whatever the mode.
+    param(
+        "repl-diskless-load",
+        Kind::Enum(DISKLESS_LOAD),
+        "disabled",
+        0,
+    ),
     // How long a shutdown waits for lagging replicas to catch up (writes paused meanwhile).
     num("shutdown-timeout", 0, INT_MAX, "10", 0),
     // A master refuses writes (NOREPLICAS) while fewer replicas than this acknowledged within

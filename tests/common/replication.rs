@@ -169,31 +169,49 @@ pub fn stream_writes(m: &mut Conn) {
 
 /// The replica is attached and up, the master counts it online, and the offsets agree.
 pub fn wait_in_sync(m: &mut Conn, r: &mut Conn, master_port: u16, replica_port: u16) {
-    wait_for("the replica's link to be up", || {
-        let i = info(r, "replication");
-        field_of(&i, "master_link_status") == "up" && field_of(&i, "master_sync_in_progress") == "0"
-    });
-    wait_for("the master to count one online replica", || {
-        let i = info(m, "replication");
-        i.get("connected_slaves").map(String::as_str) == Some("1")
-            && i.get("slave0").is_some_and(|s| s.contains("state=online"))
-    });
-    wait_for("equal replication offsets", || {
-        let master_offset = field_of(&info(m, "replication"), "master_repl_offset");
-        field_of(&info(r, "replication"), "slave_repl_offset") == master_offset
-    });
-    let i = info(r, "replication");
-    assert_eq!(field_of(&i, "role"), "slave");
-    assert_eq!(field_of(&i, "master_host"), "127.0.0.1");
-    assert_eq!(field_of(&i, "master_port"), master_port.to_string());
-    // The master knows the replica by the port it announced (REPLCONF listening-port).
-    let slave0 = field_of(&info(m, "replication"), "slave0");
-    assert!(
-        slave0.starts_with(&format!(
-            "ip=127.0.0.1,port={replica_port},state=online,offset="
-        )),
-        "master's slave0: {slave0}"
+    wait_all_in_sync(m, &mut [(r, replica_port)], master_port);
+}
+
+/// Every replica is attached and up, the master counts exactly them online (each by the port
+/// it announced with REPLCONF listening-port), and every offset agrees with the master's.
+pub fn wait_all_in_sync(m: &mut Conn, replicas: &mut [(&mut Conn, u16)], master_port: u16) {
+    for (r, _) in replicas.iter_mut() {
+        wait_for("the replica's link to be up", || {
+            let i = info(r, "replication");
+            field_of(&i, "master_link_status") == "up"
+                && field_of(&i, "master_sync_in_progress") == "0"
+        });
+    }
+    let n = replicas.len();
+    wait_for(
+        &format!("the master to count {n} online replica(s)"),
+        || {
+            let i = info(m, "replication");
+            i.get("connected_slaves") == Some(&n.to_string())
+                && (0..n).all(|k| {
+                    i.get(&format!("slave{k}"))
+                        .is_some_and(|s| s.contains("state=online"))
+                })
+        },
     );
+    for (r, replica_port) in replicas.iter_mut() {
+        wait_for("equal replication offsets", || {
+            let master_offset = field_of(&info(m, "replication"), "master_repl_offset");
+            field_of(&info(r, "replication"), "slave_repl_offset") == master_offset
+        });
+        let i = info(r, "replication");
+        assert_eq!(field_of(&i, "role"), "slave");
+        assert_eq!(field_of(&i, "master_host"), "127.0.0.1");
+        assert_eq!(field_of(&i, "master_port"), master_port.to_string());
+        let listed = info(m, "replication");
+        let prefix = format!("ip=127.0.0.1,port={replica_port},state=online,offset=");
+        assert!(
+            (0..n).any(|k| listed
+                .get(&format!("slave{k}"))
+                .is_some_and(|s| s.starts_with(&prefix))),
+            "the master does not list the replica on port {replica_port}: {listed:?}"
+        );
+    }
 }
 
 /// The replica holds what the master holds: the digest, the keys per database, and replies to

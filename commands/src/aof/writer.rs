@@ -340,6 +340,7 @@ mod tests {
             pid: 0,
             started: 0,
             report: report.into(),
+            to_replicas: false,
         });
         assert!(fsync_held_off(&server));
         server

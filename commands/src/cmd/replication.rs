@@ -236,7 +236,7 @@ fn sync(ctx: &mut Ctx<'_>, args: Args<'_>) {
             .error("NOMASTERLINK Can't SYNC while not connected with my master");
     }
     let conf = ctx.client.replconf.clone();
-    let ip = conf.ip.unwrap_or_else(|| {
+    let ip = conf.ip.clone().unwrap_or_else(|| {
         let addr = &ctx.client.shared.addr;
         addr.rsplit_once(':')
             .map_or(addr.as_str(), |(ip, _)| ip)
@@ -245,7 +245,7 @@ fn sync(ctx: &mut Ctx<'_>, args: Args<'_>) {
     let replica = std::sync::Arc::new(crate::master::Replica::new(
         ctx.client.shared.clone(),
         ip,
-        conf.port,
+        &conf,
         !psync,
     ));
     ctx.client.replica = Some(replica.clone());
@@ -262,11 +262,10 @@ fn sync(ctx: &mut Ctx<'_>, args: Args<'_>) {
             log::info!("Partial resynchronization request accepted.");
         }
         crate::master::Sync::Full => {
-            if server.persist.child().is_none() && server.aof.rewrite.child().is_none() {
-                log::info!("Starting BGSAVE for SYNC with target: disk");
-                let _ = crate::persist::snapshot::bgsave(server, ctx.store);
-            } else {
+            if server.persist.child().is_some() || server.aof.rewrite.child().is_some() {
                 log::info!("Waiting for next BGSAVE for SYNC");
+            } else if server.master.start_pending_fork(server, ctx.store) {
+                log::info!("Delay next BGSAVE for diskless SYNC");
             }
         }
     }
@@ -344,6 +343,8 @@ fn replconf(ctx: &mut Ctx<'_>, args: Args<'_>) {
         } else if opt.eq_ignore_ascii_case(b"capa") {
             if value.eq_ignore_ascii_case(b"psync2") {
                 ctx.client.replconf.psync2 = true;
+            } else if value.eq_ignore_ascii_case(b"eof") {
+                ctx.client.replconf.eof = true;
             }
         } else if opt.eq_ignore_ascii_case(b"rdb-only")
             || opt.eq_ignore_ascii_case(b"rdb-filter-only")

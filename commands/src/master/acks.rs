@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{GETACK, Master, Phase, Replica, State, deliver, lock};
+use super::{GETACK, Master, Replica, State, deliver, lock};
 use crate::server::{Server, unix_ms};
 
 /// A WAIT's goal: every write the store had numbered when it ran (`seq`, exclusive) must be in
@@ -61,7 +61,7 @@ impl Master {
             .replicas
             .iter()
             .filter(|e| {
-                matches!(e.phase, Phase::Online)
+                e.phase.is_online()
                     && now.saturating_sub(e.replica.ack_ms.load(Ordering::Relaxed)) / 1000 * 1000
                         <= max_lag_ms
             })
@@ -77,7 +77,10 @@ impl Master {
     /// REPLCONF ACK from a replica: records its offset and wakes the WAIT clients.
     pub fn ack(&self, server: &Server, replica: &Replica, offset: i64) {
         replica.ack.fetch_max(offset, Ordering::AcqRel);
-        replica.ack_ms.store(unix_ms(), Ordering::Relaxed);
+        replica.ack_ms.store(unix_ms(), Ordering::SeqCst);
+        if replica.start_on_ack.swap(false, Ordering::SeqCst) {
+            self.start_stream(server, replica);
+        }
         if server.config.min_replicas_to_write.load(Ordering::Relaxed) != 0 {
             self.refresh_good(server, &self.state());
         }
@@ -91,7 +94,7 @@ impl Master {
         self.state()
             .replicas
             .iter()
-            .filter(|e| matches!(e.phase, Phase::Online) && e.replica.acked() >= offset)
+            .filter(|e| e.phase.is_online() && e.replica.acked() >= offset)
             .count() as i64
     }
 
@@ -127,7 +130,7 @@ impl Master {
         self.state()
             .replicas
             .iter()
-            .any(|e| matches!(e.phase, Phase::Online) && e.replica.acked() < offset)
+            .any(|e| e.phase.is_online() && e.replica.acked() < offset)
     }
 
     /// Redis 7.0's wait before shutting down (`shutdown-timeout`): while an online replica lags
@@ -178,7 +181,7 @@ impl Master {
                 let offset = self.offset();
                 for e in &self.state().replicas {
                     let r = &e.replica;
-                    if matches!(e.phase, Phase::Online) && r.acked() < offset {
+                    if e.phase.is_online() && r.acked() < offset {
                         let lag = unix_ms().saturating_sub(r.ack_ms.load(Ordering::Relaxed)) / 1000;
                         log::warn!(
                             "Lagging replica {}:{} reported offset {} behind master, lag={lag}, \

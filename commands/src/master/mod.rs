@@ -70,6 +70,13 @@ enum Phase {
     WaitBgsaveEnd { pending: Vec<u8> },
     /// The dump is being sent; `pending` follows it.
     SendBulk { pending: Vec<u8> },
+    /// A diskless child streams the snapshot, relayed to the replica as it comes; `pending`
+    /// follows it. (Redis keeps such a replica in `wait_bgsave` until the child is done.)
+    Relay { pending: Vec<u8> },
+    /// A diskless transfer ended: the replica is online, but `pending` waits for its first
+    /// `REPLCONF ACK`, so that nothing follows the payload's end mark while the replica looks
+    /// for it (Redis's `repl_start_cmd_stream_on_ack`).
+    WaitAck { pending: Vec<u8> },
     /// Receiving the stream.
     Online,
 }
@@ -77,10 +84,17 @@ enum Phase {
 impl Phase {
     fn name(&self) -> &'static str {
         match self {
-            Phase::WaitBgsaveStart | Phase::WaitBgsaveEnd { .. } => "wait_bgsave",
+            Phase::WaitBgsaveStart | Phase::WaitBgsaveEnd { .. } | Phase::Relay { .. } => {
+                "wait_bgsave"
+            }
             Phase::SendBulk { .. } => "send_bulk",
-            Phase::Online => "online",
+            Phase::WaitAck { .. } | Phase::Online => "online",
         }
+    }
+
+    /// Online as INFO, ROLE, WAIT and `min-replicas-to-write` count replicas.
+    fn is_online(&self) -> bool {
+        matches!(self, Phase::WaitAck { .. } | Phase::Online)
     }
 }
 
@@ -99,6 +113,12 @@ pub struct Replica {
     ack_ms: AtomicU64,
     /// It asked with SYNC: no `+FULLRESYNC` line before the payload.
     sync_only: bool,
+    /// It announced `capa eof`: it can take a diskless transfer.
+    eof: bool,
+    /// When it started waiting for a full resync, Unix ms (`repl-diskless-sync-delay`).
+    since_ms: u64,
+    /// Its stream waits for its first acknowledgement ([`Phase::WaitAck`]).
+    start_on_ack: AtomicBool,
 }
 
 impl Replica {
@@ -186,6 +206,8 @@ pub struct ReplConf {
     pub ip: Option<String>,
     /// `capa psync2`: it understands `+CONTINUE <replid>`.
     pub psync2: bool,
+    /// `capa eof`: it takes a diskless transfer.
+    pub eof: bool,
 }
 
 /// How PSYNC was answered.
@@ -275,7 +297,10 @@ impl Master {
         for e in &mut st.replicas {
             match &mut e.phase {
                 Phase::WaitBgsaveStart => {}
-                Phase::WaitBgsaveEnd { pending } | Phase::SendBulk { pending } => {
+                Phase::WaitBgsaveEnd { pending }
+                | Phase::SendBulk { pending }
+                | Phase::Relay { pending }
+                | Phase::WaitAck { pending } => {
                     if pending.len() + bytes.len() > REPLICA_OUTPUT_LIMIT {
                         drop_replica(server, &e.replica, "output buffer limit");
                         pending.clear();
@@ -454,7 +479,7 @@ impl Master {
         self.state()
             .replicas
             .iter()
-            .filter(|e| matches!(e.phase, Phase::Online))
+            .filter(|e| e.phase.is_online())
             .map(|e| (e.replica.ip.clone(), e.replica.port, e.replica.acked()))
             .collect()
     }
@@ -520,13 +545,7 @@ impl Master {
             }
             return;
         }
-        if self.wants_fork()
-            && server.persist.child().is_none()
-            && server.aof.rewrite.child().is_none()
-        {
-            log::info!("Starting BGSAVE for SYNC with target: disk");
-            let _ = crate::persist::snapshot::bgsave(server, session);
-        }
+        self.start_pending_fork(server, session);
         let now = unix_ms();
         let period_ms = server.config.value_u64("repl-ping-replica-period").max(1) * 1000;
         let cap = backlog_size(server);
@@ -547,7 +566,7 @@ impl Master {
         self.refresh_good(server, &st);
         for e in &st.replicas {
             let at = e.replica.ack_ms.load(Ordering::Relaxed);
-            if matches!(e.phase, Phase::Online) && at != 0 && now.saturating_sub(at) > timeout_ms {
+            if e.phase.is_online() && at != 0 && now.saturating_sub(at) > timeout_ms {
                 log::warn!(
                     "Disconnecting timedout replica (streaming sync): {}:{}",
                     e.replica.ip,
@@ -565,12 +584,15 @@ impl Master {
 
 impl Replica {
     /// A replica on the connection `shared`.
-    pub fn new(shared: Arc<ClientShared>, ip: String, port: u16, sync_only: bool) -> Replica {
+    pub fn new(shared: Arc<ClientShared>, ip: String, conf: &ReplConf, sync_only: bool) -> Replica {
         Replica {
             shared,
-            port,
+            port: conf.port,
             ip,
             sync_only,
+            eof: conf.eof,
+            since_ms: unix_ms(),
+            start_on_ack: AtomicBool::new(false),
             ack: AtomicI64::new(0),
             ack_ms: AtomicU64::new(0),
         }

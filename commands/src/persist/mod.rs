@@ -37,6 +37,9 @@ pub(crate) struct Child {
     pub started: u64,
     /// Read end of the pipe the child reports its copy-on-write size on.
     pub report: std::os::fd::OwnedFd,
+    /// It streams a diskless full resync to replicas rather than writing the dump (Redis's
+    /// `RDB_CHILD_TYPE_SOCKET`): its end changes neither LASTSAVE nor the save status.
+    pub to_replicas: bool,
 }
 
 /// The persistence state shared by every thread (Redis's `server.lastsave`, `dirty`, ...).

@@ -188,29 +188,75 @@ pub enum BgsaveError {
     Fork,
 }
 
+/// Where a background save writes.
+#[derive(Debug)]
+pub(crate) enum Target {
+    /// The dump file (BGSAVE, and a disk-based full resync).
+    Disk,
+    /// A diskless full resync: the write end of a pipe that the replicas' transfer thread
+    /// reads; the payload is framed by `mark` (`$EOF:<mark>\r\n`, the dump, `<mark>`).
+    Replicas {
+        /// The child's end of the pipe.
+        pipe: OwnedFd,
+        /// Redis's `RDB_EOF_MARK_SIZE` random bytes.
+        mark: [u8; 40],
+    },
+}
+
 /// Redis's `rdbSaveBackground`: forks a child that writes the snapshot. Takes the exclusive
 /// gate for the fork only (nested in it when the caller already holds it); the check for a
 /// running child and the record of the new one happen under it too, so two threads asking at
 /// once start one child.
 pub fn bgsave(server: &Server, session: &mut Session) -> Result<libc::pid_t, BgsaveError> {
+    fork_save(server, session, Target::Disk, None)
+}
+
+/// Redis's `rdbSaveToSlavesSockets`: forks a child that streams the snapshot into `pipe`, for
+/// the replicas waiting for a full resync; `reader` (the pipe's other end) goes to their
+/// transfer thread (see [`crate::master`]).
+pub(crate) fn bgsave_to_replicas(
+    server: &Server,
+    session: &mut Session,
+    pipe: OwnedFd,
+    reader: std::fs::File,
+    mark: [u8; 40],
+) -> Result<libc::pid_t, BgsaveError> {
+    fork_save(
+        server,
+        session,
+        Target::Replicas { pipe, mark },
+        Some(reader),
+    )
+}
+
+fn fork_save(
+    server: &Server,
+    session: &mut Session,
+    target: Target,
+    reader: Option<std::fs::File>,
+) -> Result<libc::pid_t, BgsaveError> {
     let st = &server.persist;
     if st.child().is_some() {
         return Err(BgsaveError::InProgress);
     }
+    let to_replicas = matches!(target, Target::Replicas { .. });
     let filename = dbfilename(server);
     let aux = aux(server);
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: pipe2 writes two descriptors into the two-element array.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
         let e = io::Error::last_os_error();
-        st.rdb_saves.fetch_add(1, Ordering::Relaxed);
-        st.last_bgsave_ok.store(false, Ordering::Relaxed);
+        if !to_replicas {
+            st.rdb_saves.fetch_add(1, Ordering::Relaxed);
+            st.last_bgsave_ok.store(false, Ordering::Relaxed);
+        }
         log::warn!("Can't save in background: pipe: {}", strerror(&e));
         return Err(BgsaveError::Fork);
     }
     // SAFETY: both descriptors were just created by pipe2 and are owned by nobody else.
     let (read_end, write_end) =
         unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let mut reader = reader;
     session.exclusive(|s| {
         // The child mutex is only ever held briefly and never across the gate, so taking it
         // here cannot wait on a thread that waits for us.
@@ -221,10 +267,13 @@ pub fn bgsave(server: &Server, session: &mut Session) -> Result<libc::pid_t, Bgs
         if server.aof.rewrite.child().is_some() {
             return Err(BgsaveError::ChildActive);
         }
-        st.rdb_saves.fetch_add(1, Ordering::Relaxed);
-        st.last_bgsave_try.store(unix_secs(), Ordering::Relaxed);
-        st.dirty_before_bgsave
-            .store(server.stats.dirty(), Ordering::Relaxed);
+        if !to_replicas {
+            // Redis counts saves, not transfers (`stat_rdb_saves` in `rdbSaveBackground`).
+            st.rdb_saves.fetch_add(1, Ordering::Relaxed);
+            st.last_bgsave_try.store(unix_secs(), Ordering::Relaxed);
+            st.dirty_before_bgsave
+                .store(server.stats.dirty(), Ordering::Relaxed);
+        }
         let now_ms = unix_ms();
         let started = std::time::Instant::now();
         // SAFETY: fork in a multi-threaded process: the child only runs `child_main`, which
@@ -232,11 +281,13 @@ pub fn bgsave(server: &Server, session: &mut Session) -> Result<libc::pid_t, Bgs
         // thread is outside the store (we hold the exclusive gate).
         let pid = unsafe { libc::fork() };
         if pid == 0 {
-            child_main(s, &filename, now_ms, aux, write_end.as_raw_fd());
+            child_main(s, &filename, now_ms, aux, write_end.as_raw_fd(), &target);
         }
         if pid < 0 {
             let e = io::Error::last_os_error();
-            st.last_bgsave_ok.store(false, Ordering::Relaxed);
+            if !to_replicas {
+                st.last_bgsave_ok.store(false, Ordering::Relaxed);
+            }
             log::warn!("Can't save in background: fork: {}", strerror(&e));
             return Err(BgsaveError::Fork);
         }
@@ -244,14 +295,23 @@ pub fn bgsave(server: &Server, session: &mut Session) -> Result<libc::pid_t, Bgs
         st.latest_fork_usec.store(usec, Ordering::Relaxed);
         crate::latency::forked(server, usec);
         st.total_forks.fetch_add(1, Ordering::Relaxed);
-        log::info!("Background saving started by pid {pid}");
         // The fork is a cut of the replication stream: replicas waiting for one start here.
-        server.master.forked(server);
+        match (&target, reader.take()) {
+            (Target::Replicas { mark, .. }, Some(reader)) => {
+                log::info!("Background RDB transfer started by pid {pid}");
+                server.master.forked_to_replicas(server, reader, *mark, pid);
+            }
+            _ => {
+                log::info!("Background saving started by pid {pid}");
+                server.master.forked(server);
+            }
+        }
         st.current.start(server.store.total_keys());
         *child = Some(Child {
             pid,
             started: unix_secs(),
             report: read_end,
+            to_replicas,
         });
         Ok(pid)
     })
@@ -283,8 +343,8 @@ pub(crate) fn private_dirty() -> u64 {
         * 1024
 }
 
-/// Closes every descriptor from 3 up that is not a regular file (and not `keep`).
-pub(crate) fn close_all_but_files(keep: i32) {
+/// Closes every descriptor from 3 up that is not a regular file (nor one of `keep`).
+pub(crate) fn close_all_but_files(keep: &[i32]) {
     // SAFETY: `lim` is plain old data that getrlimit fills.
     let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
@@ -294,7 +354,7 @@ pub(crate) fn close_all_but_files(keep: i32) {
         1 << 16
     };
     for fd in 3..max {
-        if fd == keep {
+        if keep.contains(&fd) {
             continue;
         }
         // SAFETY: `st` is plain old data that fstat fills; an fd that is not open fails with
@@ -311,19 +371,40 @@ pub(crate) fn close_all_but_files(keep: i32) {
     }
 }
 
-/// The BGSAVE child: writes the file, reports its copy-on-write size on `report`, exits 0 on
-/// success and 1 on failure.
-fn child_main(s: &mut Session, filename: &str, now_ms: u64, aux: Aux, report: i32) -> ! {
+/// The BGSAVE child: writes the file (or streams the snapshot to the replicas' pipe), reports
+/// its copy-on-write size on `report`, exits 0 on success and 1 on failure.
+fn child_main(
+    s: &mut Session,
+    filename: &str,
+    now_ms: u64,
+    aux: Aux,
+    report: i32,
+    target: &Target,
+) -> ! {
     // Like Redis's `closeChildUnusedResourceAfterFork`: drop the inherited listeners, client
     // sockets, rings and eventfds, so that a port or a connection the parent closes is not held
     // open by the child. Regular files stay: the disk tier's segment files hold the records
     // below the head, which the snapshot reads.
-    close_all_but_files(report);
+    let pipe = match target {
+        Target::Replicas { pipe, .. } => pipe.as_raw_fd(),
+        Target::Disk => -1,
+    };
+    close_all_but_files(&[report, pipe]);
     super::child_info::set_pipe(report);
-    let run = std::panic::AssertUnwindSafe(|| save_to(s, filename, now_ms, aux));
+    let run = std::panic::AssertUnwindSafe(|| match target {
+        Target::Disk => save_to(s, filename, now_ms, aux).map(|_| "DB saved on disk"),
+        Target::Replicas { pipe, mark } => stream_to(s, pipe, mark, now_ms, aux)
+            .map(|()| "")
+            .map_err(|err| SaveError::Write {
+                op: "rdbSaveRioWithEOFMark",
+                err,
+            }),
+    });
     let code = match std::panic::catch_unwind(run) {
-        Ok(Ok(_)) => {
-            child_log('*', "DB saved on disk");
+        Ok(Ok(done)) => {
+            if !done.is_empty() {
+                child_log('*', done);
+            }
             super::child_info::finish("RDB");
             0
         }
@@ -335,6 +416,26 @@ fn child_main(s: &mut Session, filename: &str, now_ms: u64, aux: Aux, report: i3
     };
     // SAFETY: _exit ends the child at once; nothing of the parent's state is torn down.
     unsafe { libc::_exit(code) }
+}
+
+/// Redis's `rdbSaveRioWithEOFMark`: the snapshot framed for a diskless transfer, whose length
+/// is not known in advance: `$EOF:<mark>\r\n`, the dump, `<mark>`.
+fn stream_to(
+    s: &mut Session,
+    pipe: &OwnedFd,
+    mark: &[u8; 40],
+    now_ms: u64,
+    aux: Aux,
+) -> io::Result<()> {
+    use std::io::Write;
+    let pipe = File::from(pipe.try_clone()?);
+    let mut w = BufWriter::with_capacity(1 << 16, pipe);
+    w.write_all(b"$EOF:")?;
+    w.write_all(mark)?;
+    w.write_all(b"\r\n")?;
+    let (mut w, _) = write_snapshot(s, now_ms, aux, w)?;
+    w.write_all(mark)?;
+    w.flush()
 }
 
 /// Redis's `checkChildrenDone` for the RDB child: reaps it if it has exited
@@ -369,8 +470,32 @@ pub fn reap(server: &Server) {
             strerror(&e),
             child.pid
         );
-        st.last_bgsave_ok.store(false, Ordering::Relaxed);
-        server.master.bgsave_done(server, None);
+        if child.to_replicas {
+            server.master.diskless_done(server, false);
+        } else {
+            st.last_bgsave_ok.store(false, Ordering::Relaxed);
+            server.master.bgsave_done(server, None);
+        }
+        return;
+    }
+    if child.to_replicas {
+        // Redis's `backgroundSaveDoneHandlerSocket`: the child exits once it has written the
+        // whole payload, so its replicas are online now (or dropped, if it failed).
+        let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+        if ok {
+            log::info!("Background RDB transfer terminated with success");
+            if let Some(cow) = finished {
+                st.last_cow_size.store(cow, Ordering::Relaxed);
+            }
+        } else if libc::WIFEXITED(status) {
+            log::warn!("Background transfer error");
+        } else {
+            log::warn!(
+                "Background transfer terminated by signal {}",
+                libc::WTERMSIG(status)
+            );
+        }
+        server.master.diskless_done(server, ok);
         return;
     }
     if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
@@ -414,8 +539,23 @@ pub fn kill_child(server: &Server) -> bool {
     }
     let _ = std::fs::remove_file(temp_name(child.pid as u32));
     server.persist.current.reset();
-    server.master.bgsave_done(server, None);
+    if child.to_replicas {
+        server.master.diskless_done(server, false);
+    } else {
+        server.master.bgsave_done(server, None);
+    }
     true
+}
+
+/// Stops the BGSAVE child `pid` (SIGUSR1) if it is still the running one; the cron reaps it.
+/// Checked under the child lock, which reaping holds from `waitpid` until the slot is emptied,
+/// so the signal cannot reach a reaped child's recycled pid.
+pub(crate) fn stop_child(server: &Server, pid: libc::pid_t) {
+    let child = server.persist.child_lock();
+    if child.as_ref().is_some_and(|c| c.pid == pid) {
+        // SAFETY: signals our own child, not yet reaped (see above).
+        unsafe { libc::kill(pid, libc::SIGUSR1) };
+    }
 }
 
 /// The end of Redis's `flushAllDataAndResetRDB` (FLUSHALL, under the exclusive gate): a running

@@ -401,7 +401,7 @@ fn start_exclusive(server: &Server, s: &mut Session) -> Result<libc::pid_t, Rewr
 /// The rewrite child: writes `temp-rewriteaof-bg-<pid>.aof`, reports its copy-on-write size,
 /// exits 0 on success and 1 on failure.
 fn child_main(s: &mut Session, preamble: bool, now_ms: u64, aux: Aux, report: i32) -> ! {
-    close_all_but_files(report);
+    close_all_but_files(&[report]);
     child_info::set_pipe(report);
     let [bg, tmp] = temp_names(std::process::id() as libc::pid_t);
     let run = std::panic::AssertUnwindSafe(|| write_base(s, &tmp, &bg, preamble, now_ms, aux));
