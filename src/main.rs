@@ -5,6 +5,7 @@
 //! signal to shut down.
 
 mod logger;
+mod redis_conf;
 mod service;
 mod settings;
 

@@ -1,7 +1,10 @@
-//! Start-up settings: embedded defaults, then `ferrite.toml` (if `--config` names one), then the
-//! command line. Every value goes through the same validation as `CONFIG SET`
-//! ([`Config::set_startup`]), so a value means the same wherever it is given. As with
-//! redis-server, any configuration parameter can be given on the command line as `--name value`.
+//! Start-up settings: embedded defaults, then a configuration file, then the command line. The
+//! file is `ferrite.toml`-style TOML when its name ends in `.toml`, else a redis.conf (see
+//! [`crate::redis_conf`]); it is named by `--config FILE` or, as redis-server takes it, by the
+//! first argument (`ferrite /etc/redis/redis.conf --port 7000`). Every value goes through the
+//! same validation as `CONFIG SET` ([`Config::set_startup`]), so a value means the same wherever
+//! it is given. As with redis-server, any configuration parameter can be given on the command
+//! line as `--name value ...` (the words up to the next `--` make the value).
 
 use std::path::PathBuf;
 
@@ -17,7 +20,8 @@ use ferrite_commands::config::Config;
                         `--name value`, e.g. `--timeout 300 --maxclients 1000`."
 )]
 pub struct Cli {
-    /// Configuration file (TOML; see ferrite.toml).
+    /// Configuration file: TOML if its name ends in .toml (see ferrite.toml), else redis.conf
+    /// syntax. It may also be given as the first argument, as to redis-server.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// TCP port to listen on.
@@ -64,8 +68,13 @@ impl Cli {
         ];
         let mut own = Vec::new();
         let mut extra = Vec::new();
-        let mut it = args.into_iter();
+        let mut it = args.into_iter().peekable();
         own.extend(it.next());
+        // redis-server's `redis-server /path/to/redis.conf [options]`.
+        let mut positional_config = None;
+        if it.peek().is_some_and(|a| !a.starts_with("--")) {
+            positional_config = it.next().map(PathBuf::from);
+        }
         while let Some(arg) = it.next() {
             let Some(name) = arg.strip_prefix("--") else {
                 own.push(arg);
@@ -81,13 +90,27 @@ impl Cli {
             }
             let value = match inline {
                 Some(v) => v,
-                None => it
-                    .next()
-                    .with_context(|| format!("option --{name} needs a value"))?,
+                None => {
+                    // As redis-server: `--save 900 1 300 10` is one value of four words.
+                    let mut words = vec![
+                        it.next()
+                            .with_context(|| format!("option --{name} needs a value"))?,
+                    ];
+                    while let Some(w) = it.next_if(|a| !a.starts_with("--")) {
+                        words.push(w);
+                    }
+                    words.join(" ")
+                }
             };
             extra.push((name, value));
         }
         let mut cli = Cli::try_parse_from(own).unwrap_or_else(|e| e.exit());
+        if let Some(path) = positional_config {
+            if cli.config.is_some() {
+                bail!("the configuration file is given twice (first argument and --config)");
+            }
+            cli.config = Some(path);
+        }
         cli.extra = extra;
         Ok(cli)
     }
@@ -95,9 +118,19 @@ impl Cli {
     /// Applies the file and the command line to `config`, in that order.
     pub fn apply(&self, config: &Config) -> anyhow::Result<()> {
         if let Some(path) = &self.config {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read config file {}", path.display()))?;
-            apply_toml(config, &text).with_context(|| format!("in {}", path.display()))?;
+            if path.extension().is_some_and(|e| e == "toml") {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                apply_toml(config, &text).with_context(|| format!("in {}", path.display()))?;
+            } else {
+                crate::redis_conf::apply_file(config, path)?;
+            }
+            // INFO's `config_file` (and CONFIG REWRITE's target): the absolute path, as Redis
+            // keeps it.
+            let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+            let _ = config
+                .config_file
+                .set(absolute.to_string_lossy().into_owned());
         }
         let own = [
             ("port", &self.port),
@@ -179,6 +212,19 @@ mod tests {
                 ("maxclients".to_string(), "9".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn the_first_argument_names_a_config_file_and_values_take_several_words() {
+        let cli =
+            Cli::parse_args(argv("ferrite /etc/redis.conf --save 900 1 300 10 --port 7")).unwrap();
+        assert_eq!(cli.config, Some(PathBuf::from("/etc/redis.conf")));
+        assert_eq!(cli.port.as_deref(), Some("7"));
+        assert_eq!(
+            cli.extra,
+            vec![("save".to_string(), "900 1 300 10".to_string())]
+        );
+        assert!(Cli::parse_args(argv("ferrite a.conf --config b.toml")).is_err());
     }
 
     #[test]

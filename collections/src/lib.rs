@@ -83,12 +83,15 @@ impl Default for Limits {
 
 /// The limits in force ([`Limits::current`]), one word each, as Redis keeps them in its
 /// global `server` struct: CONFIG SET changes them for every collection at once.
-static CURRENT: [std::sync::atomic::AtomicUsize; 5] = [
+static CURRENT: [std::sync::atomic::AtomicUsize; 8] = [
     std::sync::atomic::AtomicUsize::new(512),
     std::sync::atomic::AtomicUsize::new(64),
     std::sync::atomic::AtomicUsize::new(512),
     std::sync::atomic::AtomicUsize::new(128),
     std::sync::atomic::AtomicUsize::new(64),
+    std::sync::atomic::AtomicUsize::new(stream::STREAM_NODE_MAX_BYTES),
+    std::sync::atomic::AtomicUsize::new(stream::STREAM_NODE_MAX_ENTRIES),
+    std::sync::atomic::AtomicUsize::new(hll::DEFAULT_SPARSE_MAX_BYTES),
 ];
 
 /// One of the `*-max-*` thresholds, by its Redis parameter name.
@@ -104,6 +107,13 @@ pub enum Limit {
     ZsetEntries = 3,
     /// `zset-max-listpack-value`.
     ZsetValue = 4,
+    /// `stream-node-max-bytes`: a stream's tail node takes no entry that would make it this
+    /// big (0: no limit).
+    StreamNodeBytes = 5,
+    /// `stream-node-max-entries`: nor more entries than this (0: no limit).
+    StreamNodeEntries = 6,
+    /// `hll-sparse-max-bytes`: a sparse HyperLogLog that would grow past this turns dense.
+    HllSparseBytes = 7,
 }
 
 impl Limit {
@@ -115,6 +125,9 @@ impl Limit {
             "set-max-intset-entries" => Limit::SetIntsetEntries,
             "zset-max-listpack-entries" => Limit::ZsetEntries,
             "zset-max-listpack-value" => Limit::ZsetValue,
+            "stream-node-max-bytes" => Limit::StreamNodeBytes,
+            "stream-node-max-entries" => Limit::StreamNodeEntries,
+            "hll-sparse-max-bytes" => Limit::HllSparseBytes,
             _ => return None,
         })
     }

@@ -7,7 +7,7 @@
 
 mod parse;
 
-use parse::{memtoull, parse_save};
+use parse::{OUTPUT_CLASSES, memtoull, parse_output_limits, parse_save};
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -44,6 +44,8 @@ enum Kind {
     Events,
     /// `latency-tracking-info-percentiles`: space-separated numbers within 0..=100.
     Percentiles,
+    /// `client-output-buffer-limit`: `class hard soft seconds` groups, merged into the value.
+    OutputLimits,
 }
 
 /// Parameter may only be set at start-up.
@@ -119,6 +121,8 @@ const POLICIES: &[&str] = &[
 const FSYNC: &[&str] = &["everysec", "always", "no"];
 /// `copy-reads-to-tail`: never, after every disk read, after a repeated one.
 const COPY_READS: &[&str] = &["no", "yes", "repeated"];
+/// `oom-score-adj`.
+const OOM_SCORE_ADJ: &[&str] = &["no", "yes", "relative", "absolute"];
 /// `repl-diskless-load`: how a replica loads a full resync's payload.
 const DISKLESS_LOAD: &[&str] = &["disabled", "on-empty-db", "swapdb"];
 const IO_BACKENDS: &[&str] = &["auto", "uring", "epoll"];
@@ -207,6 +211,43 @@ const PARAMS: &[Param] = &[
     mem("zset-max-listpack-value", 0, LLONG_MAX, "64", 0),
     num("list-max-listpack-size", i32::MIN as i128, INT_MAX, "-2", 0),
     num("list-compress-depth", 0, INT_MAX, "0", 0),
+    // A sparse HyperLogLog turns dense past this size; a stream's nodes take at most this many
+    // bytes and entries (0: no limit), which sets what `~` trimming removes.
+    mem("hll-sparse-max-bytes", 0, LLONG_MAX, "3000", 0),
+    mem("stream-node-max-bytes", 0, LLONG_MAX, "4096", 0),
+    num("stream-node-max-entries", 0, LLONG_MAX, "100", 0),
+    // RDB files and DUMP payloads: LZF-compressed strings; the file's CRC-64 trailer.
+    param("rdbcompression", Kind::Bool, "yes", 0),
+    param("rdbchecksum", Kind::Bool, "yes", IMMUTABLE),
+    // Accepted (and shown) so that redis.conf files load, with no effect: they tune parts of
+    // redis-server Ferrite does not have. Its index never rehashes; it frees large values
+    // through epochs off the command path whatever the lazyfree settings; it has no jemalloc,
+    // no transparent-huge-page or OOM-score handling, no process title or logo; `hz` is fixed;
+    // its snapshots fsync once at the end; its replication sockets are always TCP_NODELAY.
+    param("activerehashing", Kind::Bool, "yes", 0),
+    param("always-show-logo", Kind::Bool, "no", IMMUTABLE),
+    param("aof-rewrite-incremental-fsync", Kind::Bool, "yes", 0),
+    param("rdb-save-incremental-fsync", Kind::Bool, "yes", 0),
+    param("rdb-del-sync-files", Kind::Bool, "no", 0),
+    param("disable-thp", Kind::Bool, "yes", IMMUTABLE),
+    param("dynamic-hz", Kind::Bool, "yes", 0),
+    param("jemalloc-bg-thread", Kind::Bool, "yes", 0),
+    param("lazyfree-lazy-eviction", Kind::Bool, "no", 0),
+    param("lazyfree-lazy-expire", Kind::Bool, "no", 0),
+    param("lazyfree-lazy-server-del", Kind::Bool, "no", 0),
+    param("lazyfree-lazy-user-del", Kind::Bool, "no", 0),
+    param("lazyfree-lazy-user-flush", Kind::Bool, "no", 0),
+    param("replica-lazy-flush", Kind::Bool, "no", 0),
+    param("oom-score-adj", Kind::Enum(OOM_SCORE_ADJ), "no", 0),
+    param("oom-score-adj-values", Kind::Str, "0 200 800", 0),
+    param("set-proc-title", Kind::Bool, "yes", IMMUTABLE),
+    param(
+        "proc-title-template",
+        Kind::Str,
+        "{title} {listen-addr} {server-mode}",
+        0,
+    ),
+    param("repl-disable-tcp-nodelay", Kind::Bool, "no", 0),
     // Replication (REPLICAOF): the master's credentials, whether a replica refuses clients'
     // writes, how long the master may stay silent before the link is dropped, and what a
     // replica shows in INFO.
@@ -237,6 +278,15 @@ const PARAMS: &[Param] = &[
         "repl-diskless-load",
         Kind::Enum(DISKLESS_LOAD),
         "disabled",
+        0,
+    ),
+    // Output buffer limits per client class (normal, replica, pubsub): a client with more than
+    // `hard` bytes of unsent output, or more than `soft` for `seconds`, is closed (0: none).
+    // Ferrite counts monitors as pubsub clients.
+    param(
+        "client-output-buffer-limit",
+        Kind::OutputLimits,
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
         0,
     ),
     // How long a shutdown waits for lagging replicas to catch up (writes paused meanwhile).
@@ -284,6 +334,17 @@ const PARAMS: &[Param] = &[
 const HZ_MIN: u64 = 1;
 const HZ_MAX: u64 = 500;
 
+/// The client classes of `client-output-buffer-limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputClass {
+    /// Ordinary clients.
+    Normal = 0,
+    /// Replicas of this server.
+    Replica = 1,
+    /// Pub/Sub subscribers (and, in Ferrite, monitors).
+    Pubsub = 2,
+}
+
 /// The runtime configuration.
 #[derive(Debug)]
 pub struct Config {
@@ -329,6 +390,11 @@ pub struct Config {
     pub busy_reply_threshold: AtomicU64,
     /// `acllog-max-len`.
     pub acllog_max_len: AtomicU64,
+    /// `client-output-buffer-limit`: per class ([`OutputClass`]), hard bytes, soft bytes and
+    /// soft seconds.
+    output_limits: [[AtomicU64; 3]; 3],
+    /// Whether the normal class has a limit (one load per poll of a normal client).
+    normal_output_limited: AtomicBool,
     /// Absolute path of the configuration file the server was started with (INFO `config_file`,
     /// CONFIG REWRITE); set once by the binary.
     pub config_file: OnceLock<String>,
@@ -361,6 +427,13 @@ impl Default for Config {
             latency_tracking: AtomicBool::new(true),
             busy_reply_threshold: AtomicU64::new(5000),
             acllog_max_len: AtomicU64::new(128),
+            output_limits: [
+                [0, 0, 0],
+                [256 << 20, 64 << 20, 60],
+                [32 << 20, 8 << 20, 60],
+            ]
+            .map(|class| class.map(AtomicU64::new)),
+            normal_output_limited: AtomicBool::new(false),
             config_file: OnceLock::new(),
             values: RwLock::new(PARAMS.iter().map(|p| p.default.to_owned()).collect()),
         }
@@ -394,6 +467,23 @@ impl Config {
     #[inline]
     pub fn load32(v: &AtomicU32) -> u32 {
         v.load(Ordering::Relaxed)
+    }
+
+    /// `client-output-buffer-limit` for one class: (hard bytes, soft bytes, soft seconds), 0
+    /// for no limit.
+    pub fn output_limit(&self, class: OutputClass) -> (u64, u64, u64) {
+        let [h, s, t] = &self.output_limits[class as usize];
+        (
+            h.load(Ordering::Relaxed),
+            s.load(Ordering::Relaxed),
+            t.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Whether normal clients have an output limit (`client-output-buffer-limit normal ...`).
+    #[inline]
+    pub fn normal_output_limited(&self) -> bool {
+        self.normal_output_limited.load(Ordering::Relaxed)
     }
 
     /// The configuration file, if the server was started with one.
@@ -460,7 +550,10 @@ impl Config {
         for (&p, (_, value)) in idx.iter().zip(pairs) {
             let param = &PARAMS[p];
             let blame = |e: String| (param.name.to_owned(), ConfigError::Invalid(e));
-            let mut v = parse_value(param, value).map_err(blame)?;
+            let mut v = match param.kind {
+                Kind::OutputLimits => parse_output_limits(value, &staged[p]).map_err(blame)?,
+                _ => parse_value(param, value).map_err(blame)?,
+            };
             if param.name == "hz" {
                 // Redis accepts any hz but stores it clamped (updateHZ), so CONFIG GET shows that.
                 v = v
@@ -523,6 +616,21 @@ impl Config {
             "latency-tracking" => self.latency_tracking.store(v == "yes", Ordering::Relaxed),
             "busy-reply-threshold" => self.busy_reply_threshold.store(n(), Ordering::Relaxed),
             "acllog-max-len" => self.acllog_max_len.store(n(), Ordering::Relaxed),
+            "client-output-buffer-limit" => {
+                let words: Vec<&str> = v.split_ascii_whitespace().collect();
+                for (c, group) in words.chunks_exact(4).enumerate().take(OUTPUT_CLASSES.len()) {
+                    for (slot, w) in self.output_limits[c].iter().zip(&group[1..]) {
+                        slot.store(w.parse().unwrap_or(0), Ordering::Relaxed);
+                    }
+                }
+                crate::pubsub::set_hard_limit(self.output_limits[2][0].load(Ordering::Relaxed));
+                let normal = &self.output_limits[0];
+                let limited = normal[0].load(Ordering::Relaxed) != 0
+                    || normal[1].load(Ordering::Relaxed) != 0;
+                self.normal_output_limited.store(limited, Ordering::Relaxed);
+            }
+            "rdbcompression" => crate::cmd::dump::rdb::set_compression(v == "yes"),
+            "rdbchecksum" => crate::persist::rdb_write::set_checksum(v == "yes"),
             _ if let Some(limit) = ferrite_collections::Limit::of_param(name) => {
                 ferrite_collections::Limits::set(limit, usize::try_from(n()).unwrap_or(usize::MAX));
             }
@@ -752,6 +860,8 @@ fn parse_value(p: &Param, value: &[u8]) -> Result<String, String> {
         Kind::Str => Ok(String::from_utf8_lossy(value).into_owned()),
         Kind::Save => parse_save(value).ok_or_else(|| "Invalid save parameters".to_owned()),
         Kind::Percentiles => parse_percentiles(value),
+        // Merged with the current value by `set_pairs`.
+        Kind::OutputLimits => parse_output_limits(value, p.default),
         Kind::Events => crate::notify::flags::parse(value)
             .map(crate::notify::flags::format)
             .ok_or_else(|| crate::notify::flags::INVALID.to_owned()),

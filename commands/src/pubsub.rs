@@ -21,13 +21,23 @@ use crate::cmd::keys::glob;
 use crate::resp::Reply;
 use crate::server::Server;
 
-/// Redis's pubsub hard output-buffer limit: a subscriber with this much undelivered output is
-/// disconnected.
+/// Redis's default pubsub hard output-buffer limit: a subscriber with this much undelivered
+/// output is disconnected.
 pub const OUTPUT_HARD_LIMIT: usize = 32 * 1024 * 1024;
-/// Redis's pubsub soft limit: output above it for [`OUTPUT_SOFT_SECONDS`] disconnects too.
-pub const OUTPUT_SOFT_LIMIT: usize = 8 * 1024 * 1024;
-/// How long output may stay above [`OUTPUT_SOFT_LIMIT`].
-pub const OUTPUT_SOFT_SECONDS: u64 = 60;
+
+/// The pubsub class's hard limit in force (`client-output-buffer-limit pubsub`; 0: none), read
+/// by every delivery, which has no server at hand.
+static HARD_LIMIT: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(OUTPUT_HARD_LIMIT);
+
+/// Applies the pubsub class's hard limit.
+pub fn set_hard_limit(bytes: u64) {
+    let limit = match usize::try_from(bytes) {
+        Ok(0) | Err(_) => usize::MAX,
+        Ok(n) => n,
+    };
+    HARD_LIMIT.store(limit, Ordering::Relaxed);
+}
 
 /// One subscription of one client.
 #[derive(Debug, Clone)]
@@ -211,7 +221,7 @@ pub(crate) fn deliver(
         own.extend_from_slice(msg);
         return;
     }
-    append_limited(shared, msg, OUTPUT_HARD_LIMIT, wake);
+    append_limited(shared, msg, HARD_LIMIT.load(Ordering::Relaxed), wake);
 }
 
 /// Appends `msg` to a client's outbox, or closes the client (dropping its outbox) when that
@@ -223,7 +233,7 @@ pub(crate) fn append_limited(shared: &ClientShared, msg: &[u8], limit: usize, wa
         return;
     }
     let mut outbox = shared.outbox.lock().unwrap_or_else(|e| e.into_inner());
-    if outbox.len() + msg.len() > limit {
+    if outbox.len().saturating_add(msg.len()) > limit {
         log::warn!(
             "Client id={} scheduled to be closed ASAP for overcoming of output buffer limits.",
             shared.id

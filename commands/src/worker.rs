@@ -978,7 +978,7 @@ impl Worker {
                     .last_interaction_ms
                     .store(now, Ordering::Relaxed);
             }
-            if listens && self.output_over_limit(client, out.len()) {
+            if self.output_over_limit(client, listens, out.len()) {
                 return Flow::CloseNow;
             }
         }
@@ -1007,33 +1007,46 @@ impl Worker {
         disk_error(&self.server, &self.session)
     }
 
-    /// Redis's `checkClientOutputBufferLimits` for the pubsub class, which Ferrite applies to
-    /// monitors too: past the hard limit, or past the soft limit for longer than its grace
-    /// time, the subscriber or monitor is dropped.
-    fn output_over_limit(&self, client: &mut Client, unsent: usize) -> bool {
-        use crate::pubsub::{OUTPUT_HARD_LIMIT, OUTPUT_SOFT_LIMIT, OUTPUT_SOFT_SECONDS};
-        let over = if unsent > OUTPUT_HARD_LIMIT {
+    /// Redis's `checkClientOutputBufferLimits` (`client-output-buffer-limit`): past the hard
+    /// limit, or past the soft limit for longer than its grace time, the client is dropped.
+    /// Subscribers and monitors (a `normal` client to Redis, unlimited by default; Ferrite
+    /// bounds it as a subscriber) take the pubsub class, replicas theirs, others the normal
+    /// class, which has no limit by default (one load then).
+    fn output_over_limit(&self, client: &mut Client, listens: bool, unsent: usize) -> bool {
+        use crate::config::OutputClass;
+        let config = &self.server.config;
+        let class = if listens {
+            OutputClass::Pubsub
+        } else if client.replica.is_some() {
+            OutputClass::Replica
+        } else if config.normal_output_limited() {
+            OutputClass::Normal
+        } else {
+            return false;
+        };
+        let (hard, soft, soft_secs) = config.output_limit(class);
+        let unsent = unsent as u64;
+        let over = if hard != 0 && unsent > hard {
             true
-        } else if unsent > OUTPUT_SOFT_LIMIT {
+        } else if soft != 0 && unsent > soft {
             let now = unix_ms();
             if client.output_soft_since_ms == 0 {
                 client.output_soft_since_ms = now;
             }
-            now.saturating_sub(client.output_soft_since_ms) / 1000 > OUTPUT_SOFT_SECONDS
+            now.saturating_sub(client.output_soft_since_ms) / 1000 > soft_secs
         } else {
             client.output_soft_since_ms = 0;
             false
         };
         if over {
-            // A monitor is a `normal` client to Redis (unlimited by default); Ferrite bounds it
-            // as a subscriber.
-            let class = if client.subscribed() {
-                "pubsub"
-            } else {
-                "monitor"
+            let name = match class {
+                OutputClass::Normal => "normal",
+                OutputClass::Replica => "replica",
+                OutputClass::Pubsub if client.subscribed() => "pubsub",
+                OutputClass::Pubsub => "monitor",
             };
             log::warn!(
-                "Client id={} closed for overcoming of output buffer limits ({class}, {unsent} \
+                "Client id={} closed for overcoming of output buffer limits ({name}, {unsent} \
                  bytes).",
                 client.id
             );

@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 use std::collections::btree_map;
 
+use super::StreamId;
 use super::node::{self, Backward, Fields, Forward, Master, RawEntry};
-use super::{STREAM_NODE_MAX_BYTES, STREAM_NODE_MAX_ENTRIES, StreamId};
 use crate::listpack::Elem;
+use crate::{Limit, Limits};
 
 /// `STREAM_LISTPACK_MAX_SIZE`: the most field and value bytes one entry may carry.
 const LISTPACK_MAX_SIZE: usize = 1 << 30;
@@ -313,10 +314,16 @@ impl Entries {
 
 /// Whether the tail node takes no more entries (`streamAppendItem`'s `new_node` test): its
 /// bytes plus the new elements' reach `stream-node-max-bytes`, or it holds
-/// `stream-node-max-entries` entries, deleted ones included.
+/// `stream-node-max-entries` entries, deleted ones included (a zero limit is no limit).
 fn node_is_full(lp: &[u8], totelelen: usize) -> bool {
-    lp.len().saturating_add(totelelen) >= STREAM_NODE_MAX_BYTES
-        || node::total_entries(lp).is_none_or(|n| n >= STREAM_NODE_MAX_ENTRIES as i64)
+    let max_bytes = Limits::get(Limit::StreamNodeBytes);
+    if max_bytes != 0 && lp.len().saturating_add(totelelen) >= max_bytes {
+        return true;
+    }
+    let max_entries = Limits::get(Limit::StreamNodeEntries);
+    max_entries != 0
+        && node::total_entries(lp)
+            .is_none_or(|n| n >= i64::try_from(max_entries).unwrap_or(i64::MAX))
 }
 
 /// A live entry found by [`Entries::range`] or [`Entries::get`].

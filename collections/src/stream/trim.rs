@@ -1,9 +1,10 @@
 //! XTRIM and XADD's trimming (`streamTrim`): whole nodes are dropped from the head while that
 //! keeps within the bound; then, unless approximate, entries of the next node are marked deleted.
 
+use super::StreamId;
 use super::entries::Entries;
 use super::node::{self, Forward};
-use super::{STREAM_NODE_MAX_ENTRIES, StreamId};
+use crate::{Limit, Limits};
 
 /// What to trim to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,8 +28,13 @@ pub struct Trim {
 
 impl Trim {
     /// The LIMIT Redis uses for `~` without an explicit one: 100 times
-    /// `stream-node-max-entries`.
-    pub const DEFAULT_APPROX_LIMIT: u64 = 100 * STREAM_NODE_MAX_ENTRIES as u64;
+    /// `stream-node-max-entries`, or 10000 when that is 0 (no limit).
+    pub fn default_approx_limit() -> u64 {
+        match Limits::get(Limit::StreamNodeEntries) as u64 {
+            0 => 10_000,
+            n => n.saturating_mul(100),
+        }
+    }
 }
 
 impl Entries {

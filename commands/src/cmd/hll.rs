@@ -6,7 +6,6 @@
 //! cardinality back into the string, as Redis does) are one `rmw` each; the multi-key PFCOUNT
 //! and PFMERGE run with the EXCLUSIVE flag.
 
-use ferrite_collections::hll::DEFAULT_SPARSE_MAX_BYTES;
 use ferrite_collections::{Hll, HllError, HllUnion};
 use ferrite_hybridlog::{NO_EXPIRY, ValueKind, Write};
 
@@ -129,7 +128,10 @@ fn pfadd(ctx: &mut Ctx<'_>, args: Args<'_>) {
             };
             let mut result = None;
             for elem in args.iter_from(2) {
-                match hll.add(elem, DEFAULT_SPARSE_MAX_BYTES) {
+                match hll.add(
+                    elem,
+                    ferrite_collections::Limits::get(ferrite_collections::Limit::HllSparseBytes),
+                ) {
                     Ok(changed) => updated |= changed,
                     Err(err) => {
                         // Redis updates in place: registers set before the corrupt opcode
@@ -257,7 +259,10 @@ fn pfmerge(ctx: &mut Ctx<'_>, args: Args<'_>) {
                     Err(err) => return Write::Keep(Outcome::Hll(err)),
                 },
             };
-            if let Err(err) = union.store_into(&mut hll, DEFAULT_SPARSE_MAX_BYTES) {
+            if let Err(err) = union.store_into(
+                &mut hll,
+                ferrite_collections::Limits::get(ferrite_collections::Limit::HllSparseBytes),
+            ) {
                 return Write::Keep(Outcome::Hll(err));
             }
             *buf = hll.into_bytes();

@@ -124,3 +124,82 @@ mod tests {
         assert_eq!(parse_save(b"1 -1"), None);
     }
 }
+
+/// The client classes of `client-output-buffer-limit`, in the order CONFIG GET shows them.
+pub(super) const OUTPUT_CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
+
+/// Redis's `client-output-buffer-limit`: `<class> <hard> <soft> <soft_seconds>` groups (class
+/// `normal`, `replica`/`slave` or `pubsub`; sizes with units) applied over `current`, the
+/// three classes' values shown as CONFIG GET shows them. All or nothing, as Redis.
+pub(super) fn parse_output_limits(value: &[u8], current: &str) -> Result<String, String> {
+    let mut limits = [[0u64; 3]; 3];
+    let words: Vec<&str> = current.split_ascii_whitespace().collect();
+    for group in words.chunks_exact(4) {
+        if let Some(c) = OUTPUT_CLASSES.iter().position(|n| *n == group[0]) {
+            for (slot, w) in limits[c].iter_mut().zip(&group[1..]) {
+                *slot = w.parse().unwrap_or(0);
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(value);
+    let args: Vec<&str> = text.split_ascii_whitespace().collect();
+    if !args.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.".to_owned());
+    }
+    for group in args.chunks_exact(4) {
+        let class = match group[0].to_ascii_lowercase().as_str() {
+            "normal" => 0,
+            "slave" | "replica" => 1,
+            "pubsub" => 2,
+            _ => {
+                return Err(
+                    "Invalid client class specified in buffer limit configuration.".to_owned(),
+                );
+            }
+        };
+        let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+        let hard = memtoull(group[1].as_bytes()).ok_or_else(bad)?;
+        let soft = memtoull(group[2].as_bytes()).ok_or_else(bad)?;
+        let secs = group[3]
+            .parse::<i64>()
+            .ok()
+            .and_then(|s| u64::try_from(s).ok())
+            .ok_or_else(bad)?;
+        limits[class] = [hard, soft, secs];
+    }
+    Ok(OUTPUT_CLASSES
+        .iter()
+        .zip(limits)
+        .map(|(name, [h, s, t])| format!("{name} {h} {s} {t}"))
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+#[cfg(test)]
+mod output_limit_tests {
+    use super::*;
+
+    const DEFAULT: &str = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
+
+    #[test]
+    fn groups_replace_their_class_only() {
+        assert_eq!(
+            parse_output_limits(b"pubsub 1mb 512kb 5", DEFAULT).unwrap(),
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 1048576 524288 5"
+        );
+        assert_eq!(
+            parse_output_limits(b"replica 1 2 3 NORMAL 4 5 6", DEFAULT).unwrap(),
+            "normal 4 5 6 slave 1 2 3 pubsub 33554432 8388608 60"
+        );
+        assert_eq!(parse_output_limits(b"", DEFAULT).unwrap(), DEFAULT);
+    }
+
+    #[test]
+    fn bad_groups_are_refused_with_redis_reasons() {
+        let e = |v: &[u8]| parse_output_limits(v, DEFAULT).unwrap_err();
+        assert!(e(b"pubsub 1 2").starts_with("Wrong number"));
+        assert!(e(b"master 1 2 3").starts_with("Invalid client class"));
+        assert!(e(b"pubsub x 2 3").starts_with("Error in hard"));
+        assert!(e(b"pubsub 1 2 -3").starts_with("Error in hard"));
+    }
+}

@@ -34,6 +34,7 @@ pub fn answer_failed_shutdown(server: &Server, id: u64) {
     if let Some(shared) = server.clients.get(id) {
         let mut wake = vec![false; server.threads];
         deliver(
+            server,
             &shared,
             b"-ERR Errors trying to SHUTDOWN. Check logs.\r\n",
             &mut wake,

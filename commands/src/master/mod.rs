@@ -42,9 +42,17 @@ pub use acks::{ShutdownWait, WaitTarget, answer_failed_shutdown};
 use crate::client::ClientShared;
 use crate::server::{Server, random_hex, unix_ms};
 
-/// Redis's `client-output-buffer-limit replica` hard limit: a replica that falls this far
-/// behind (in its pending buffer or its outbox) is dropped and must resync.
-const REPLICA_OUTPUT_LIMIT: usize = 256 << 20;
+/// `client-output-buffer-limit replica`'s hard limit: a replica that falls this far behind
+/// (in its pending buffer or its outbox) is dropped and must resync (0: no limit).
+fn replica_output_limit(server: &Server) -> usize {
+    let (hard, _, _) = server
+        .config
+        .output_limit(crate::config::OutputClass::Replica);
+    match usize::try_from(hard) {
+        Ok(0) | Err(_) => usize::MAX,
+        Ok(n) => n,
+    }
+}
 
 /// Redis's `shared.noreplicaserr`.
 pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
@@ -290,6 +298,7 @@ impl Master {
         let excess = st.backlog.len().saturating_sub(st.backlog_cap);
         st.backlog.drain(..excess);
         self.offset.fetch_add(bytes.len() as i64, Ordering::AcqRel);
+        let limit = replica_output_limit(server);
         // Every batch of writes comes here: the wake flags are kept, not allocated per call.
         let mut wake = std::mem::take(&mut st.wake);
         wake.clear();
@@ -301,7 +310,7 @@ impl Master {
                 | Phase::SendBulk { pending }
                 | Phase::Relay { pending }
                 | Phase::WaitAck { pending } => {
-                    if pending.len() + bytes.len() > REPLICA_OUTPUT_LIMIT {
+                    if pending.len().saturating_add(bytes.len()) > limit {
                         drop_replica(server, &e.replica, "output buffer limit");
                         pending.clear();
                     } else {
@@ -309,7 +318,7 @@ impl Master {
                     }
                     continue;
                 }
-                Phase::Online => deliver(&e.replica.shared, bytes, &mut wake),
+                Phase::Online => deliver(server, &e.replica.shared, bytes, &mut wake),
             }
         }
         server.wake_marked(&wake);
@@ -349,7 +358,7 @@ impl Master {
             };
             msg.extend(st.backlog.iter().skip(skip));
             let mut wake = vec![false; server.threads];
-            deliver(&replica.shared, &msg, &mut wake);
+            deliver(server, &replica.shared, &msg, &mut wake);
             server.wake_marked(&wake);
             replica.ack_ms.store(unix_ms(), Ordering::Relaxed);
             st.replicas.push(Entry {
@@ -399,7 +408,7 @@ impl Master {
             if matches!(e.phase, Phase::WaitBgsaveStart) {
                 // SYNC (the protocol before PSYNC) gets the payload without the line.
                 if !e.replica.sync_only {
-                    deliver(&e.replica.shared, line.as_bytes(), &mut wake);
+                    deliver(server, &e.replica.shared, line.as_bytes(), &mut wake);
                 }
                 e.phase = Phase::WaitBgsaveEnd {
                     pending: Vec::new(),
@@ -601,8 +610,8 @@ impl Replica {
 
 /// Appends stream bytes to a replica's outbox and marks its thread for waking, or drops it
 /// past the replica output limit.
-fn deliver(shared: &ClientShared, msg: &[u8], wake: &mut [bool]) {
-    crate::pubsub::append_limited(shared, msg, REPLICA_OUTPUT_LIMIT, wake);
+fn deliver(server: &Server, shared: &ClientShared, msg: &[u8], wake: &mut [bool]) {
+    crate::pubsub::append_limited(shared, msg, replica_output_limit(server), wake);
 }
 
 fn drop_replica(server: &Server, replica: &Replica, why: &str) {

@@ -111,7 +111,7 @@ impl Master {
         for e in &mut st.replicas {
             if matches!(e.phase, Phase::WaitBgsaveStart) && e.replica.eof {
                 if !e.replica.sync_only {
-                    deliver(&e.replica.shared, line.as_bytes(), &mut wake);
+                    deliver(server, &e.replica.shared, line.as_bytes(), &mut wake);
                 }
                 e.phase = Phase::Relay {
                     pending: Vec::new(),
@@ -208,7 +208,7 @@ impl Master {
             return;
         };
         let mut wake = vec![false; server.threads];
-        deliver(&replica.shared, pending, &mut wake);
+        deliver(server, &replica.shared, pending, &mut wake);
         e.phase = Phase::Online;
         drop(st);
         server.wake_marked(&wake);
@@ -275,7 +275,7 @@ impl Master {
             return;
         };
         let mut wake = vec![false; server.threads];
-        deliver(&replica.shared, pending, &mut wake);
+        deliver(server, &replica.shared, pending, &mut wake);
         e.phase = Phase::Online;
         replica.ack_ms.store(unix_ms(), Ordering::Relaxed);
         self.refresh_good(server, &st);

@@ -87,6 +87,15 @@ pub(crate) fn put_len(out: &mut Vec<u8>, len: u64) {
 
 /// `rdbSaveRawString`: small integers as 8/16/32-bit encodings, strings over 20 bytes LZF
 /// compressed when that saves at least 4 bytes, else length and bytes.
+/// `rdbcompression`: strings over 20 bytes are stored LZF-compressed when that saves space (in
+/// RDB files and DUMP payloads alike, as Redis's `rdbSaveRawString`).
+static COMPRESS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Applies `rdbcompression`.
+pub fn set_compression(on: bool) {
+    COMPRESS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 pub(crate) fn put_string(out: &mut Vec<u8>, s: &[u8]) {
     if s.len() <= 11
         && let Some(v) = parse_i64(s)
@@ -106,6 +115,7 @@ pub(crate) fn put_string(out: &mut Vec<u8>, s: &[u8]) {
         }
     }
     if s.len() > 20
+        && COMPRESS.load(std::sync::atomic::Ordering::Relaxed)
         && let Some(c) = lzf::compress(s, s.len() - 4)
     {
         out.push(0xc3);

@@ -97,7 +97,7 @@ pub(super) fn parse_add_or_trim(
     let limit = match (limit_given, approx) {
         _ if obey => 0,
         (true, _) => limit as u64,
-        (false, true) => Trim::DEFAULT_APPROX_LIMIT,
+        (false, true) => Trim::default_approx_limit(),
         (false, false) => 0,
     };
     Ok(AddTrimArgs {
@@ -145,7 +145,7 @@ mod tests {
         let want = Trim {
             strategy: TrimStrategy::MaxLen(5),
             approx: true,
-            limit: Trim::DEFAULT_APPROX_LIMIT,
+            limit: Trim::default_approx_limit(),
         };
         assert_eq!(p.trim, Some(want));
         let p = parse("XTRIM s MINID = 5 ", false);

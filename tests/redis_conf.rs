@@ -1,0 +1,213 @@
+//! redis.conf files: `ferrite /path/to/redis.conf [--name value ...]` starts from the file
+//! redis-server would read. The same file (Debian's stock `/etc/redis/redis.conf`, and one that
+//! exercises the syntax: quotes, `include`, accumulating `save` lines, per-class
+//! `client-output-buffer-limit` lines) is given to redis-server and to Ferrite on each backend,
+//! and every directive's CONFIG GET answer must be the same bytes; a bad line stops both with
+//! Redis's message.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{Conn, Server, TempDir, escape, ferrite_bin, free_port, require_tool};
+
+per_backend!(
+    stock_redis_conf_loads_as_in_redis,
+    redis_conf_syntax_as_redis_reads_it
+);
+
+const STOCK: &str = "/etc/redis/redis.conf";
+
+/// Directives whose values are per process (where it listens, logs, keeps its files) and set on
+/// the command line of both servers: not compared.
+const PER_PROCESS: &[&str] = &["port", "pidfile", "logfile", "dir", "daemonize", "bind"];
+
+/// Starts `bin` (redis-server or Ferrite) with `conf` as its first argument, then `args`.
+fn start(bin: &Path, name: &str, conf: &Path, args: &[&str]) -> Server {
+    let dir = TempDir::new("redis-conf");
+    let port = free_port();
+    let mut cmd = Command::new(bin);
+    cmd.arg(conf)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--daemonize", "no", "--logfile", ""])
+        .arg("--dir")
+        .arg(dir.path())
+        .arg("--pidfile")
+        .arg(dir.path().join("server.pid"))
+        .args(args)
+        .current_dir(dir.path());
+    Server::spawn(cmd, port, name.to_string(), dir).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// The two servers on one file: redis-server, and Ferrite on `backend`.
+fn both(backend: &str, conf: &Path) -> (Server, Server) {
+    let redis = start(Path::new("redis-server"), "redis-server", conf, &[]);
+    let ferrite = start(
+        &ferrite_bin(),
+        "ferrite",
+        conf,
+        &["--io-backend", backend, "--threads", "2"],
+    );
+    (redis, ferrite)
+}
+
+/// The directive names of a redis.conf text, first occurrence order.
+fn directives(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let name = line.split_whitespace().next().unwrap_or("").to_lowercase();
+        if name != "include" && !PER_PROCESS.contains(&name.as_str()) && !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// Every name's CONFIG GET answer is the same on both servers.
+fn assert_same_config(redis: &Server, ferrite: &Server, names: &[String]) {
+    let (mut r, mut f) = (Conn::connect(redis.port), Conn::connect(ferrite.port));
+    let mut differ = Vec::new();
+    for name in names {
+        let (a, b) = (
+            r.cmd_str(&["CONFIG", "GET", name]),
+            f.cmd_str(&["CONFIG", "GET", name]),
+        );
+        if a != b {
+            differ.push(format!(
+                "{name}:\n  redis:   {}\n  ferrite: {}",
+                escape(&a),
+                escape(&b)
+            ));
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "CONFIG GET differs:\n{}",
+        differ.join("\n")
+    );
+}
+
+fn stock_redis_conf_loads_as_in_redis(backend: &str) {
+    if !require_tool("redis-server") {
+        return;
+    }
+    let Ok(text) = std::fs::read_to_string(STOCK) else {
+        // The redis-server package installs it; CI installs the package.
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{STOCK} is missing"
+        );
+        eprintln!("skipped: no {STOCK}");
+        return;
+    };
+    let (redis, ferrite) = both(backend, Path::new(STOCK));
+    let names = directives(&text);
+    assert!(names.len() > 40, "{STOCK} has {} directives", names.len());
+    assert_same_config(&redis, &ferrite, &names);
+}
+
+/// A file that uses what redis.conf syntax allows.
+const SYNTAX: &str = r#"
+# Comments and blank lines are skipped.
+
+   maxclients 1234
+TIMEOUT 30
+save 900 1
+save 300 10
+requirepass "a secret \"with\" quotes"
+notify-keyspace-events 'Ex'
+client-output-buffer-limit pubsub 64mb 16mb 90
+client-output-buffer-limit replica 512mb 128mb 120
+maxmemory 100mb
+maxmemory-policy allkeys-lru
+hz 20
+include INCLUDED
+stream-node-max-entries 50
+"#;
+
+fn redis_conf_syntax_as_redis_reads_it(backend: &str) {
+    if !require_tool("redis-server") {
+        return;
+    }
+    let dir = TempDir::new("redis-conf-files");
+    let included = dir.path().join("included.conf");
+    std::fs::write(&included, "maxclients 4321\nappendfsync always\n").expect("write");
+    let conf = dir.path().join("redis.conf");
+    let text = SYNTAX.replace("INCLUDED", &included.display().to_string());
+    std::fs::write(&conf, &text).expect("write");
+    let (redis, ferrite) = both(backend, &conf);
+    let mut names = directives(&text);
+    names.extend(["appendfsync".to_string(), "save".to_string()]);
+    for s in [&redis, &ferrite] {
+        let mut c = Conn::connect(s.port);
+        assert_eq!(
+            c.cmd_str(&["AUTH", "a secret \"with\" quotes"]),
+            b"+OK\r\n",
+            "{}",
+            s.name
+        );
+        // The include came after `maxclients 1234`: its value wins.
+        assert_eq!(
+            c.cmd_str(&["CONFIG", "GET", "maxclients"]),
+            b"*2\r\n$10\r\nmaxclients\r\n$4\r\n4321\r\n"
+        );
+        let info = String::from_utf8_lossy(&c.cmd_str(&["INFO", "server"])).into_owned();
+        assert!(
+            info.contains(&format!("config_file:{}\r\n", conf.display())),
+            "{}: {info}",
+            s.name
+        );
+    }
+    // Authenticated connections for the comparison.
+    let (mut r, mut f) = (Conn::connect(redis.port), Conn::connect(ferrite.port));
+    r.cmd_str(&["AUTH", "a secret \"with\" quotes"]);
+    f.cmd_str(&["AUTH", "a secret \"with\" quotes"]);
+    let mut differ = Vec::new();
+    for name in &names {
+        let (a, b) = (
+            r.cmd_str(&["CONFIG", "GET", name]),
+            f.cmd_str(&["CONFIG", "GET", name]),
+        );
+        if a != b {
+            differ.push(format!("{name}: {} vs {}", escape(&a), escape(&b)));
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "CONFIG GET differs:\n{}",
+        differ.join("\n")
+    );
+}
+
+/// A line neither knows stops both servers, with Redis's message naming the line.
+#[test]
+fn a_bad_directive_stops_both() {
+    if !require_tool("redis-server") {
+        return;
+    }
+    let dir = TempDir::new("redis-conf-bad");
+    let conf = dir.path().join("bad.conf");
+    std::fs::write(&conf, "maxclients 100\nno-such-directive 1\n").expect("write");
+    for bin in [Path::new("redis-server"), &ferrite_bin()] {
+        let out = Command::new(bin)
+            .arg(&conf)
+            .current_dir(dir.path())
+            .output()
+            .expect("run");
+        let text = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "{bin:?} started");
+        for want in [
+            "*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***",
+            "at line 2",
+            ">>> 'no-such-directive 1'",
+            "Bad directive or wrong number of arguments",
+        ] {
+            assert!(text.contains(want), "{bin:?} said: {text}");
+        }
+    }
+}
