@@ -14,7 +14,8 @@ use common::{Conn, Server, TempDir, escape, ferrite_bin, free_port, require_tool
 
 per_backend!(
     stock_redis_conf_loads_as_in_redis,
-    redis_conf_syntax_as_redis_reads_it
+    redis_conf_syntax_as_redis_reads_it,
+    output_limits_close_clients_as_in_redis_on_ferrite
 );
 
 const STOCK: &str = "/etc/redis/redis.conf";
@@ -210,4 +211,77 @@ fn a_bad_directive_stops_both() {
             assert!(text.contains(want), "{bin:?} said: {text}");
         }
     }
+}
+
+#[test]
+fn output_limits_close_clients_as_in_redis_on_redis() {
+    if !require_tool("redis-server") {
+        return;
+    }
+    let Some(redis) = common::RedisServer::start() else {
+        return;
+    };
+    output_limits_scenario(redis.port);
+}
+
+fn output_limits_close_clients_as_in_redis_on_ferrite(backend: &str) {
+    let ferrite = common::Ferrite::start(backend, &[]);
+    output_limits_scenario(ferrite.port);
+}
+
+/// `client-output-buffer-limit` set at runtime: a normal client whose reply passes the normal
+/// class's hard limit is closed without it; a subscriber that does not read is closed past the
+/// pubsub class's (lowered) hard limit; the server keeps serving others.
+fn output_limits_scenario(port: u16) {
+    let mut admin = Conn::connect(port);
+    let ok = |c: &mut Conn, args: &[&str]| {
+        let reply = c.cmd_str(args);
+        assert_eq!(reply, b"+OK\r\n", "{args:?}: {}", escape(&reply));
+    };
+    ok(
+        &mut admin,
+        &[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "normal 1mb 0 0 pubsub 256kb 0 0",
+        ],
+    );
+    let big = "x".repeat(2 << 20);
+    ok(&mut admin, &["SET", "big", &big]);
+    let mut reader = Conn::connect(port);
+    reader.send(&[b"GET", b"big"]);
+    assert!(
+        reader.try_read_reply().is_err(),
+        "a 2 MiB reply passed the 1 MiB normal limit"
+    );
+    assert_eq!(admin.cmd_str(&["STRLEN", "big"]), b":2097152\r\n");
+
+    let mut sub = Conn::connect(port);
+    sub.send(&[b"SUBSCRIBE", b"ch"]);
+    let _ = sub.read_reply();
+    // The subscriber never reads again: its output grows in the server past 256 KiB (the
+    // socket buffers take some first).
+    let chunk = "m".repeat(64 << 10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let n = admin.cmd_str(&["PUBLISH", "ch", &chunk]);
+        if n == b":0\r\n" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the subscriber was never closed"
+        );
+    }
+    ok(
+        &mut admin,
+        &[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "normal 0 0 0 pubsub 32mb 8mb 60",
+        ],
+    );
+    assert_eq!(admin.cmd_str(&["GET", "nothing"]), b"$-1\r\n");
 }

@@ -367,6 +367,15 @@ impl Worker {
             }
             self.execute(client, args, out, now_ms, found);
             self.session.forget_key();
+            // As Redis checks after adding a reply: a normal client past its output limit is
+            // closed, its output dropped (one load while the normal class has no limit).
+            if self.server.config.normal_output_limited()
+                && client.pubsub.is_none()
+                && !client.monitor
+                && self.output_over_limit(client, false, out.len())
+            {
+                break Flow::CloseNow;
+            }
             if client.blocked.is_none() && !self.parked.is_empty() {
                 // A parked command that was just answered.
                 self.parked.remove(&client.id);
