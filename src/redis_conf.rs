@@ -7,22 +7,79 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use ferrite_commands::config::Config;
+use ferrite_commands::config::{Config, split_args};
 
 /// Directives redis-server accepts that change what Ferrite would do in ways it cannot honour
-/// (renamed commands, modules, ACL users from the file, Sentinel state): refused by name.
-const UNSUPPORTED: &[&str] = &["rename-command", "loadmodule", "user", "sentinel"];
+/// (renamed commands, modules, Sentinel state): refused by name. (`user` lines are taken for
+/// the default user with every permission, the one user Ferrite has, as CONFIG REWRITE
+/// writes it.)
+const UNSUPPORTED: &[&str] = &["rename-command", "loadmodule", "sentinel"];
 
 /// How deep `include` may nest (Redis has no limit; a cycle would recurse forever).
 const MAX_INCLUDE_DEPTH: usize = 16;
 
 /// Applies the redis.conf file at `path` to `config`.
 pub fn apply_file(config: &Config, path: &Path) -> anyhow::Result<()> {
-    let mut save: Option<Vec<String>> = None;
-    apply_path(config, path, &mut save, 0)?;
-    // Redis's `save` lines add up (the first one replaces the defaults; `save ""` clears).
-    if let Some(points) = save {
-        set(config, "save", &points.join(" "))?;
+    let mut pending = Pending::default();
+    apply_path(config, path, &mut pending, 0)?;
+    pending.finish(config)
+}
+
+/// What a file's lines add up to, applied after its last line.
+#[derive(Default)]
+struct Pending {
+    /// Redis's `save` lines add up (the first one replaces the defaults; `save ""` clears).
+    save: Option<Vec<String>>,
+    /// A `user default on #<sha256>` line: the password it names must be `requirepass`'s.
+    password_hash: Option<String>,
+}
+
+impl Pending {
+    fn finish(self, config: &Config) -> anyhow::Result<()> {
+        if let Some(points) = self.save {
+            set(config, "save", &points.join(" "))?;
+        }
+        if let Some(hash) = self.password_hash
+            && config.password_hash().as_deref() != Some(hash.as_str())
+        {
+            bail!(
+                "'user default on #{hash}' names a password Ferrite cannot set from its hash: \
+                 give it as requirepass"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `user default <rules>`: the default user with every permission (Ferrite's only user);
+/// `nopass`, `>password` and `#sha256` set or check its password (`requirepass`).
+fn default_user(
+    config: &Config,
+    values: &[String],
+    pending: &mut Pending,
+) -> Result<(), &'static str> {
+    let [user, rules @ ..] = values else {
+        return Err("Bad directive or wrong number of arguments");
+    };
+    if user != "default" {
+        return Err("users other than 'default' are not supported by Ferrite");
+    }
+    for rule in rules {
+        match rule.as_str() {
+            "on" | "~*" | "&*" | "+@all" | "allkeys" | "allchannels" | "allcommands" => {}
+            "nopass" => {
+                set(config, "requirepass", "").map_err(|_| "bad password")?;
+                pending.password_hash = None;
+            }
+            r if r.starts_with('>') => {
+                set(config, "requirepass", &r[1..]).map_err(|_| "bad password")?;
+                pending.password_hash = None;
+            }
+            r if r.starts_with('#') && r.len() == 65 => {
+                pending.password_hash = Some(r[1..].to_ascii_lowercase());
+            }
+            _ => return Err("only the default user with every permission is supported by Ferrite"),
+        }
     }
     Ok(())
 }
@@ -30,7 +87,7 @@ pub fn apply_file(config: &Config, path: &Path) -> anyhow::Result<()> {
 fn apply_path(
     config: &Config,
     path: &Path,
-    save: &mut Option<Vec<String>>,
+    pending: &mut Pending,
     depth: usize,
 ) -> anyhow::Result<()> {
     if depth > MAX_INCLUDE_DEPTH {
@@ -38,7 +95,7 @@ fn apply_path(
     }
     let text = std::fs::read(path)
         .with_context(|| format!("Fatal error, can't open config file '{}'", path.display()))?;
-    apply_text(config, &String::from_utf8_lossy(&text), save, depth)
+    apply_text(config, &String::from_utf8_lossy(&text), pending, depth)
         .with_context(|| format!("in {}", path.display()))
 }
 
@@ -46,7 +103,7 @@ fn apply_path(
 fn apply_text(
     config: &Config,
     text: &str,
-    save: &mut Option<Vec<String>>,
+    pending: &mut Pending,
     depth: usize,
 ) -> anyhow::Result<()> {
     for (i, line) in text.lines().enumerate() {
@@ -72,14 +129,18 @@ fn apply_text(
             let [file] = values else {
                 return Err(fail("Bad directive or wrong number of arguments"));
             };
-            apply_path(config, Path::new(file), save, depth + 1)?;
+            apply_path(config, Path::new(file), pending, depth + 1)?;
+            continue;
+        }
+        if name == "user" {
+            default_user(config, values, pending).map_err(fail)?;
             continue;
         }
         if UNSUPPORTED.contains(&name.as_str()) {
             return Err(fail(&format!("'{name}' is not supported by Ferrite")));
         }
         if name == "save" {
-            let points = save.get_or_insert_with(Vec::new);
+            let points = pending.save.get_or_insert_with(Vec::new);
             match values {
                 [empty] if empty.is_empty() => points.clear(),
                 _ => points.extend(values.iter().cloned()),
@@ -104,133 +165,40 @@ fn set(config: &Config, name: &str, value: &str) -> anyhow::Result<()> {
     })
 }
 
-/// Redis's `sdssplitargs`: words separated by blanks; a word may be `"double quoted"` (with
-/// `\n \r \t \b \a \\ \"` and `\xHH` escapes) or `'single quoted'` (with `\'`), and a closing
-/// quote must be followed by a blank or the end. None for unbalanced quotes.
-pub fn split_args(line: &str) -> Option<Vec<String>> {
-    let b = line.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    loop {
-        while i < b.len() && b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if i == b.len() {
-            return Some(out);
-        }
-        let mut word: Vec<u8> = Vec::new();
-        match b[i] {
-            b'"' => {
-                i += 1;
-                loop {
-                    match *b.get(i)? {
-                        b'\\'
-                            if b.get(i + 3).is_some()
-                                && b[i + 1] == b'x'
-                                && b[i + 2].is_ascii_hexdigit()
-                                && b[i + 3].is_ascii_hexdigit() =>
-                        {
-                            let hex = std::str::from_utf8(&b[i + 2..i + 4]).ok()?;
-                            word.push(u8::from_str_radix(hex, 16).ok()?);
-                            i += 4;
-                        }
-                        b'\\' if i + 1 < b.len() => {
-                            word.push(match b[i + 1] {
-                                b'n' => b'\n',
-                                b'r' => b'\r',
-                                b't' => b'\t',
-                                b'b' => 8,
-                                b'a' => 7,
-                                c => c,
-                            });
-                            i += 2;
-                        }
-                        b'"' => {
-                            i += 1;
-                            if b.get(i).is_some_and(|c| !c.is_ascii_whitespace()) {
-                                return None;
-                            }
-                            break;
-                        }
-                        c => {
-                            word.push(c);
-                            i += 1;
-                        }
-                    }
-                }
-            }
-            b'\'' => {
-                i += 1;
-                loop {
-                    match *b.get(i)? {
-                        b'\\' if b.get(i + 1) == Some(&b'\'') => {
-                            word.push(b'\'');
-                            i += 2;
-                        }
-                        b'\'' => {
-                            i += 1;
-                            if b.get(i).is_some_and(|c| !c.is_ascii_whitespace()) {
-                                return None;
-                            }
-                            break;
-                        }
-                        c => {
-                            word.push(c);
-                            i += 1;
-                        }
-                    }
-                }
-            }
-            _ => {
-                while i < b.len() && !b[i].is_ascii_whitespace() {
-                    word.push(b[i]);
-                    i += 1;
-                }
-            }
-        }
-        out.push(String::from_utf8_lossy(&word).into_owned());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn words(line: &str) -> Option<Vec<String>> {
-        split_args(line)
+    fn applied(text: &str) -> anyhow::Result<Config> {
+        let config = Config::default();
+        let mut pending = Pending::default();
+        apply_text(&config, text, &mut pending, 0)?;
+        pending.finish(&config)?;
+        Ok(config)
     }
 
     #[test]
-    fn arguments_split_as_redis_splits_them() {
-        assert_eq!(
-            words("save 900 1  300\t10").unwrap(),
-            ["save", "900", "1", "300", "10"]
+    fn the_default_user_line_sets_or_checks_the_password() {
+        let c = applied("user default on >s3cret ~* &* +@all\n").unwrap();
+        assert_eq!(c.password().as_deref(), Some(&b"s3cret"[..]));
+        let c = applied("requirepass x\nuser default on nopass ~* &* +@all\n").unwrap();
+        assert_eq!(c.password(), None);
+        // CONFIG REWRITE's form: the hash of the requirepass line, wherever that line is.
+        let hash = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881";
+        assert!(
+            applied(&format!(
+                "user default on #{hash} ~* &* +@all\nrequirepass x\n"
+            ))
+            .is_ok()
         );
-        assert_eq!(
-            words(r#"requirepass "a b\"c""#).unwrap(),
-            ["requirepass", "a b\"c"]
+        assert!(
+            applied(&format!(
+                "user default on #{hash} ~* &* +@all\nrequirepass y\n"
+            ))
+            .is_err()
         );
-        assert_eq!(words(r#"x "\x41\n""#).unwrap(), ["x", "A\n"]);
-        assert_eq!(words(r"x 'it\'s'").unwrap(), ["x", "it's"]);
-        assert_eq!(words(r#"save """#).unwrap(), ["save", ""]);
-        assert_eq!(words("   ").unwrap(), Vec::<String>::new());
-        assert_eq!(words(r#"x "open"#), None, "unbalanced");
-        assert_eq!(
-            words(r#"x "a"b"#),
-            None,
-            "a closing quote needs a blank after it"
-        );
-        assert_eq!(words("x 'open"), None);
-    }
-
-    fn applied(text: &str) -> anyhow::Result<Config> {
-        let config = Config::default();
-        let mut save = None;
-        apply_text(&config, text, &mut save, 0)?;
-        if let Some(points) = save {
-            set(&config, "save", &points.join(" "))?;
-        }
-        Ok(config)
+        assert!(applied("user alice on >pw ~* +@all\n").is_err());
+        assert!(applied("user default on >pw ~cache:* +@all\n").is_err());
     }
 
     fn get(config: &Config, name: &str) -> String {

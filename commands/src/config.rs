@@ -6,6 +6,9 @@
 //! behind a lock that only CONFIG and INFO take.
 
 mod parse;
+mod rewrite;
+
+pub use parse::split_args;
 
 use parse::{OUTPUT_CLASSES, memtoull, parse_output_limits, parse_save};
 
@@ -484,6 +487,31 @@ impl Config {
     #[inline]
     pub fn normal_output_limited(&self) -> bool {
         self.normal_output_limited.load(Ordering::Relaxed)
+    }
+
+    /// The default user's password as ACL shows it (and redis.conf's `user default on #...`):
+    /// the SHA-256 of `requirepass`, in hex; None without a password.
+    pub fn password_hash(&self) -> Option<String> {
+        use sha2::Digest;
+        self.password().map(|p| {
+            sha2::Sha256::digest(&p)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        })
+    }
+
+    /// CONFIG REWRITE: rewrites the redis.conf file the server was started with (see
+    /// `rewrite.rs`). The error is Redis's reason (`strerror`), or that the file is TOML,
+    /// which Ferrite does not rewrite.
+    pub fn rewrite(&self) -> Result<(), String> {
+        let Some(path) = self.config_file() else {
+            return Err("The server is running without a config file".to_owned());
+        };
+        if path.ends_with(".toml") {
+            return Err("Rewriting config file: Operation not supported".to_owned());
+        }
+        rewrite::rewrite_file(self, path).map_err(|e| format!("Rewriting config file: {e}"))
     }
 
     /// The configuration file, if the server was started with one.

@@ -8,8 +8,6 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use sha2::{Digest, Sha256};
-
 use crate::args::{Args, eq_ignore_case, parse_i64};
 use crate::cmd::config_cmd::reply_help;
 use crate::config::Config;
@@ -165,12 +163,7 @@ fn users(ctx: &mut Ctx<'_>, _args: Args<'_>) {
 
 /// The default user's password as ACL shows it: the SHA-256 of `requirepass`, in hex.
 fn password_hash(config: &Config) -> Option<String> {
-    config.password().map(|p| {
-        Sha256::digest(&p)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    })
+    config.password_hash()
 }
 
 /// `ACL LIST`: the default user in ACL-file form.

@@ -214,13 +214,17 @@ fn config_resetstat(ctx: &mut Ctx<'_>, _args: Args<'_>) {
     ctx.reply.ok();
 }
 
-/// `CONFIG REWRITE`: Ferrite's configuration file is TOML, which it does not rewrite.
+/// `CONFIG REWRITE`: the redis.conf file the server started with gets the current values
+/// (a TOML file is not rewritten).
 fn config_rewrite(ctx: &mut Ctx<'_>, _args: Args<'_>) {
-    if ctx.server.config.config_file().is_none() {
-        ctx.reply
-            .error("ERR The server is running without a config file");
-    } else {
-        ctx.reply
-            .error("ERR Rewriting config file: Operation not supported");
+    match ctx.server.config.rewrite() {
+        Ok(()) => {
+            log::info!("CONFIG REWRITE executed with success.");
+            ctx.reply.ok();
+        }
+        Err(why) => {
+            log::warn!("CONFIG REWRITE failed: {why}");
+            ctx.reply.error(&format!("ERR {why}"));
+        }
     }
 }

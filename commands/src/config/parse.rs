@@ -203,3 +203,123 @@ mod output_limit_tests {
         assert!(e(b"pubsub 1 2 -3").starts_with("Error in hard"));
     }
 }
+
+/// Redis's `sdssplitargs`: words separated by blanks; a word may be `"double quoted"` (with
+/// `\n \r \t \b \a \\ \"` and `\xHH` escapes) or `'single quoted'` (with `\'`), and a closing
+/// quote must be followed by a blank or the end. None for unbalanced quotes.
+pub fn split_args(line: &str) -> Option<Vec<String>> {
+    let b = line.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    loop {
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i == b.len() {
+            return Some(out);
+        }
+        let mut word: Vec<u8> = Vec::new();
+        match b[i] {
+            b'"' => {
+                i += 1;
+                loop {
+                    match *b.get(i)? {
+                        b'\\'
+                            if b.get(i + 3).is_some()
+                                && b[i + 1] == b'x'
+                                && b[i + 2].is_ascii_hexdigit()
+                                && b[i + 3].is_ascii_hexdigit() =>
+                        {
+                            let hex = std::str::from_utf8(&b[i + 2..i + 4]).ok()?;
+                            word.push(u8::from_str_radix(hex, 16).ok()?);
+                            i += 4;
+                        }
+                        b'\\' if i + 1 < b.len() => {
+                            word.push(match b[i + 1] {
+                                b'n' => b'\n',
+                                b'r' => b'\r',
+                                b't' => b'\t',
+                                b'b' => 8,
+                                b'a' => 7,
+                                c => c,
+                            });
+                            i += 2;
+                        }
+                        b'"' => {
+                            i += 1;
+                            if b.get(i).is_some_and(|c| !c.is_ascii_whitespace()) {
+                                return None;
+                            }
+                            break;
+                        }
+                        c => {
+                            word.push(c);
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            b'\'' => {
+                i += 1;
+                loop {
+                    match *b.get(i)? {
+                        b'\\' if b.get(i + 1) == Some(&b'\'') => {
+                            word.push(b'\'');
+                            i += 2;
+                        }
+                        b'\'' => {
+                            i += 1;
+                            if b.get(i).is_some_and(|c| !c.is_ascii_whitespace()) {
+                                return None;
+                            }
+                            break;
+                        }
+                        c => {
+                            word.push(c);
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            _ => {
+                while i < b.len() && !b[i].is_ascii_whitespace() {
+                    word.push(b[i]);
+                    i += 1;
+                }
+            }
+        }
+        out.push(String::from_utf8_lossy(&word).into_owned());
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    fn words(line: &str) -> Option<Vec<String>> {
+        split_args(line)
+    }
+
+    #[test]
+    fn arguments_split_as_redis_splits_them() {
+        assert_eq!(
+            words("save 900 1  300\t10").unwrap(),
+            ["save", "900", "1", "300", "10"]
+        );
+        assert_eq!(
+            words(r#"requirepass "a b\"c""#).unwrap(),
+            ["requirepass", "a b\"c"]
+        );
+        assert_eq!(words(r#"x "\x41\n""#).unwrap(), ["x", "A\n"]);
+        assert_eq!(words(r"x 'it\'s'").unwrap(), ["x", "it's"]);
+        assert_eq!(words(r#"save """#).unwrap(), ["save", ""]);
+        assert_eq!(words("   ").unwrap(), Vec::<String>::new());
+        assert_eq!(words(r#"x "open"#), None, "unbalanced");
+        assert_eq!(
+            words(r#"x "a"b"#),
+            None,
+            "a closing quote needs a blank after it"
+        );
+        assert_eq!(words("x 'open"), None);
+    }
+}
