@@ -5,6 +5,7 @@
 //! signal to shut down.
 
 mod logger;
+mod process;
 mod redis_conf;
 mod service;
 mod settings;
@@ -42,6 +43,16 @@ fn run() -> anyhow::Result<()> {
     let cli = Cli::parse_args(std::env::args())?;
     let config = Config::default();
     cli.apply(&config)?;
+    // Before any thread exists (fork keeps only the caller).
+    let daemonized = value(&config, "daemonize") == "yes";
+    if daemonized {
+        process::daemonize()?;
+    }
+    let pidfile = process::pidfile_path(&value(&config, "pidfile"), daemonized);
+    if let Some(path) = &pidfile {
+        // Shown by CONFIG GET and removed at exit, as Redis's default one is.
+        let _ = config.set_startup("pidfile", path.as_bytes());
+    }
     logger::init(&value(&config, "loglevel"))?;
 
     let threads = match number(&config, "threads")? {
@@ -59,6 +70,12 @@ fn run() -> anyhow::Result<()> {
     if !dir.is_empty() {
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create dir {dir}"))?;
         std::env::set_current_dir(&dir).with_context(|| format!("cannot chdir to {dir}"))?;
+    }
+    // After the move to `dir`: a relative `logfile` (or `pidfile`) is in it, as for
+    // redis-server, which moves there while reading its configuration.
+    process::redirect_log(&value(&config, "logfile"))?;
+    if let Some(path) = &pidfile {
+        process::write_pidfile(path);
     }
 
     let store = open_store(&config)?;
@@ -190,6 +207,7 @@ fn run() -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("a reactor thread panicked"))?;
     // Every reactor thread filed its entries before it stopped: write and fsync them.
     server.aof.stop(&server);
+    persist::remove_pidfile(&server);
     log::info!("Ferrite is now ready to exit, bye bye...");
     Ok(())
 }

@@ -4,7 +4,8 @@
 //! `client-output-buffer-limit` lines) is given to redis-server and to Ferrite on each backend,
 //! and every directive's CONFIG GET answer must be the same bytes; a bad line stops both with
 //! Redis's message; CONFIG REWRITE after the same CONFIG SETs leaves both files alike (and
-//! Ferrite starts again from its own); `client-output-buffer-limit` closes the same clients.
+//! Ferrite starts again from its own); `client-output-buffer-limit` closes the same clients;
+//! `daemonize`, `pidfile` and `logfile` behave alike.
 
 mod common;
 
@@ -17,7 +18,8 @@ per_backend!(
     stock_redis_conf_loads_as_in_redis,
     redis_conf_syntax_as_redis_reads_it,
     output_limits_close_clients_as_in_redis_on_ferrite,
-    config_rewrite_writes_what_redis_writes
+    config_rewrite_writes_what_redis_writes,
+    daemonize_pidfile_and_logfile_on_ferrite
 );
 
 const STOCK: &str = "/etc/redis/redis.conf";
@@ -407,4 +409,75 @@ fn config_rewrite_writes_what_redis_writes(backend: &str) {
         c.cmd_str(&["CONFIG", "GET", "masterauth"]),
         b"*2\r\n$10\r\nmasterauth\r\n$17\r\na \"quoted\" secret\r\n"
     );
+}
+
+#[test]
+fn daemonize_pidfile_and_logfile_on_redis() {
+    if !require_tool("redis-server") {
+        return;
+    }
+    daemon_scenario(Path::new("redis-server"), &[]);
+}
+
+fn daemonize_pidfile_and_logfile_on_ferrite(backend: &str) {
+    daemon_scenario(&ferrite_bin(), &["--io-backend", backend]);
+}
+
+/// `daemonize yes`: the command returns at once with status 0 and the server keeps running in
+/// the background; `pidfile` holds its pid while it runs and is gone after SHUTDOWN;
+/// `logfile` (relative: in `dir`) has its log.
+fn daemon_scenario(bin: &Path, args: &[&str]) {
+    let dir = TempDir::new("daemon");
+    let port = free_port();
+    let pidfile = dir.path().join("server.pid");
+    let status = Command::new(bin)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .args(["--daemonize", "yes", "--logfile", "server.log"])
+        .arg("--pidfile")
+        .arg(&pidfile)
+        .arg("--dir")
+        .arg(dir.path())
+        .args(args)
+        .status()
+        .expect("run");
+    assert!(status.success(), "{bin:?} --daemonize yes: {status}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut conn = loop {
+        if let Ok(mut c) = Conn::try_connect(port)
+            && c.cmd_str(&["PING"]) == b"+PONG\r\n"
+        {
+            break c;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{bin:?} never answered"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let pid = std::fs::read_to_string(&pidfile).expect("the pid file");
+    assert!(pid.ends_with('\n'), "{pid:?}");
+    let pid = pid.trim();
+    assert!(Path::new(&format!("/proc/{pid}")).exists(), "pid {pid}");
+    // (Ferrite's reactors may answer just before its main thread logs that line.)
+    let logged = |what: &str| {
+        std::fs::read_to_string(dir.path().join("server.log")).is_ok_and(|l| l.contains(what))
+    };
+    while !logged("Ready to accept connections") {
+        assert!(std::time::Instant::now() < deadline, "{bin:?}: no log");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    conn.send(&[b"SHUTDOWN", b"NOSAVE"]);
+    let _ = conn.try_read_reply();
+    while pidfile.exists() || Conn::try_connect(port).is_ok() {
+        assert!(std::time::Instant::now() < deadline, "{bin:?} did not exit");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(logged("Removing the pid file."));
 }

@@ -194,6 +194,15 @@ pub fn info_fields(server: &crate::Server) -> Vec<(&'static str, String)> {
     v
 }
 
+/// Removes the pid file (`pidfile`) on a clean exit, as Redis's `prepareForShutdown`.
+pub fn remove_pidfile(server: &crate::Server) {
+    let path = server.config.value("pidfile").unwrap_or_default();
+    if !path.is_empty() {
+        log::info!("Removing the pid file.");
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 /// Wall-clock Unix seconds.
 pub fn unix_secs() -> u64 {
     crate::server::unix_ms() / 1000

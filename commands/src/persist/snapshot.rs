@@ -620,6 +620,7 @@ pub fn finish_shutdown(server: &Server, session: &mut Session, flags: ShutdownFl
             }
         }
     }
+    super::remove_pidfile(server);
     log::warn!("Ferrite is now ready to exit, bye bye...");
     log::logger().flush();
     std::process::exit(0);
