@@ -60,6 +60,16 @@ fn run() -> anyhow::Result<()> {
         n => n as usize,
     };
     let bind = listen_address(&config)?;
+    let addresses = value(&config, "bind");
+    let others: Vec<&str> = addresses.split_whitespace().skip(1).collect();
+    if !others.is_empty() {
+        // One listening address per reactor thread is what the reactor takes today.
+        log::warn!(
+            "bind lists {} addresses: Ferrite listens on the first one only, not on {}",
+            others.len() + 1,
+            others.join(" ")
+        );
+    }
     let backend = match value(&config, "io-backend").as_str() {
         "uring" => Backend::Uring,
         "epoll" => Backend::Epoll,
