@@ -987,7 +987,10 @@ impl Worker {
                     .last_interaction_ms
                     .store(now, Ordering::Relaxed);
             }
-            if self.output_over_limit(client, listens, out.len()) {
+            // A normal client is checked only while its class has a limit (one load).
+            if (listens || client.replica.is_some() || self.server.config.normal_output_limited())
+                && self.output_over_limit(client, listens, out.len())
+            {
                 return Flow::CloseNow;
             }
         }
