@@ -45,7 +45,7 @@ impl Manifest {
             }
             let line = String::from_utf8_lossy(raw);
             let line = line.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
-            let argv = split_args(line).ok_or("Invalid AOF manifest file format")?;
+            let argv = crate::config::split_args(line).ok_or("Invalid AOF manifest file format")?;
             if line.is_empty() || argv.len() < 6 || argv.len() % 2 != 0 {
                 return Err("Invalid AOF manifest file format".into());
             }
@@ -144,63 +144,6 @@ pub(crate) fn atoll(s: &str) -> i64 {
         n = n.saturating_mul(10).saturating_add(i64::from(b - b'0'));
     }
     if neg { -n } else { n }
-}
-
-/// Redis's `sdssplitargs`, enough for manifests: blank-separated words, double-quoted words
-/// with `\"`, `\\`, `\n`, `\xHH` escapes, single-quoted words. `None` on unbalanced quotes.
-fn split_args(line: &str) -> Option<Vec<String>> {
-    let mut out = Vec::new();
-    let b = line.as_bytes();
-    let mut i = 0;
-    loop {
-        while i < b.len() && b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if i == b.len() {
-            return Some(out);
-        }
-        let mut word = Vec::new();
-        match b[i] {
-            q @ (b'"' | b'\'') => {
-                i += 1;
-                loop {
-                    let c = *b.get(i)?;
-                    i += 1;
-                    if c == q {
-                        break;
-                    }
-                    if c == b'\\' && q == b'"' {
-                        let e = *b.get(i)?;
-                        i += 1;
-                        match e {
-                            b'n' => word.push(b'\n'),
-                            b'r' => word.push(b'\r'),
-                            b't' => word.push(b'\t'),
-                            b'x' => {
-                                let hex = std::str::from_utf8(b.get(i..i + 2)?).ok()?;
-                                word.push(u8::from_str_radix(hex, 16).ok()?);
-                                i += 2;
-                            }
-                            other => word.push(other),
-                        }
-                    } else {
-                        word.push(c);
-                    }
-                }
-                // A closing quote must be followed by a space or the end.
-                if i < b.len() && !b[i].is_ascii_whitespace() {
-                    return None;
-                }
-            }
-            _ => {
-                while i < b.len() && !b[i].is_ascii_whitespace() {
-                    word.push(b[i]);
-                    i += 1;
-                }
-            }
-        }
-        out.push(String::from_utf8_lossy(&word).into_owned());
-    }
 }
 
 #[cfg(test)]

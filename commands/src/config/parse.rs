@@ -219,76 +219,55 @@ pub fn split_args(line: &str) -> Option<Vec<String>> {
             return Some(out);
         }
         let mut word: Vec<u8> = Vec::new();
-        match b[i] {
-            b'"' => {
-                i += 1;
-                loop {
-                    match *b.get(i)? {
-                        b'\\'
-                            if b.get(i + 3).is_some()
-                                && b[i + 1] == b'x'
-                                && b[i + 2].is_ascii_hexdigit()
-                                && b[i + 3].is_ascii_hexdigit() =>
-                        {
-                            let hex = std::str::from_utf8(&b[i + 2..i + 4]).ok()?;
-                            word.push(u8::from_str_radix(hex, 16).ok()?);
-                            i += 4;
-                        }
-                        b'\\' if i + 1 < b.len() => {
-                            word.push(match b[i + 1] {
-                                b'n' => b'\n',
-                                b'r' => b'\r',
-                                b't' => b'\t',
-                                b'b' => 8,
-                                b'a' => 7,
-                                c => c,
-                            });
-                            i += 2;
-                        }
-                        b'"' => {
-                            i += 1;
-                            if b.get(i).is_some_and(|c| !c.is_ascii_whitespace()) {
-                                return None;
-                            }
-                            break;
-                        }
-                        c => {
-                            word.push(c);
-                            i += 1;
-                        }
-                    }
-                }
-            }
-            b'\'' => {
-                i += 1;
-                loop {
-                    match *b.get(i)? {
-                        b'\\' if b.get(i + 1) == Some(&b'\'') => {
-                            word.push(b'\'');
-                            i += 2;
-                        }
-                        b'\'' => {
-                            i += 1;
-                            if b.get(i).is_some_and(|c| !c.is_ascii_whitespace()) {
-                                return None;
-                            }
-                            break;
-                        }
-                        c => {
-                            word.push(c);
-                            i += 1;
-                        }
-                    }
-                }
-            }
-            _ => {
-                while i < b.len() && !b[i].is_ascii_whitespace() {
-                    word.push(b[i]);
+        if let q @ (b'"' | b'\'') = b[i] {
+            i += 1;
+            loop {
+                let c = *b.get(i)?;
+                if c == q {
                     i += 1;
+                    if b.get(i).is_some_and(|c| !c.is_ascii_whitespace()) {
+                        return None;
+                    }
+                    break;
                 }
+                let (byte, len) = match (q, &b[i..]) {
+                    (b'"', rest) => unescape(rest),
+                    (_, [b'\\', b'\'', ..]) => (b'\'', 2),
+                    _ => (c, 1),
+                };
+                word.push(byte);
+                i += len;
+            }
+        } else {
+            while i < b.len() && !b[i].is_ascii_whitespace() {
+                word.push(b[i]);
+                i += 1;
             }
         }
         out.push(String::from_utf8_lossy(&word).into_owned());
+    }
+}
+
+/// The next byte of a double-quoted word (`rest` starts at it, non-empty): an escape's byte or
+/// itself, and how many input bytes it took.
+fn unescape(rest: &[u8]) -> (u8, usize) {
+    let hex = |d: u8| (d as char).to_digit(16).map(|v| v as u8);
+    match rest {
+        [b'\\', b'x', h, l, ..] if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
+            (hex(*h).unwrap_or(0) * 16 + hex(*l).unwrap_or(0), 4)
+        }
+        [b'\\', e, ..] => {
+            let byte = match e {
+                b'n' => b'\n',
+                b'r' => b'\r',
+                b't' => b'\t',
+                b'b' => 8,
+                b'a' => 7,
+                c => *c,
+            };
+            (byte, 2)
+        }
+        _ => (rest[0], 1),
     }
 }
 

@@ -251,6 +251,15 @@ impl History<'_> {
     }
 }
 
+impl State {
+    /// The entry of `replica`, if it is still attached.
+    fn entry_mut(&mut self, replica: &Replica) -> Option<&mut Entry> {
+        self.replicas
+            .iter_mut()
+            .find(|e| e.replica.shared.id == replica.shared.id)
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

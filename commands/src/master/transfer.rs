@@ -160,11 +160,7 @@ impl Master {
     fn streamed(&self, server: &Server, replica: &Replica) {
         {
             let mut st = self.state();
-            let Some(e) = st
-                .replicas
-                .iter_mut()
-                .find(|e| e.replica.shared.id == replica.shared.id)
-            else {
+            let Some(e) = st.entry_mut(replica) else {
                 return;
             };
             let Phase::Relay { pending } = &mut e.phase else {
@@ -196,27 +192,10 @@ impl Master {
     /// The first acknowledgement after a diskless transfer: the stream that collected since
     /// the fork follows, and from now on goes straight to the replica.
     pub(super) fn start_stream(&self, server: &Server, replica: &Replica) {
-        let mut st = self.state();
-        let Some(e) = st
-            .replicas
-            .iter_mut()
-            .find(|e| e.replica.shared.id == replica.shared.id)
-        else {
-            return;
-        };
-        let Phase::WaitAck { pending } = &mut e.phase else {
-            return;
-        };
-        let mut wake = vec![false; server.threads];
-        deliver(server, &replica.shared, pending, &mut wake);
-        e.phase = Phase::Online;
-        drop(st);
-        server.wake_marked(&wake);
-        log::info!(
-            "Synchronization with replica {}:{} succeeded",
-            replica.ip,
-            replica.port
-        );
+        self.go_online(server, replica, |phase| match phase {
+            Phase::WaitAck { pending } => Some(std::mem::take(pending)),
+            _ => None,
+        });
     }
 
     /// The BGSAVE child ended: on success the replicas it was cut for start receiving `dump`
@@ -263,19 +242,29 @@ impl Master {
     /// The dump was sent: the stream that collected since the fork follows it, and from now
     /// on the stream goes straight to the replica.
     fn put_online(&self, server: &Server, replica: &Replica) {
+        self.go_online(server, replica, |phase| match phase {
+            Phase::SendBulk { pending } => Some(std::mem::take(pending)),
+            _ => None,
+        });
+    }
+
+    /// Puts `replica` online if `take` finds its phase holding the pending stream (which it
+    /// takes out): those bytes go first, everything later straight to the replica.
+    fn go_online(
+        &self,
+        server: &Server,
+        replica: &Replica,
+        take: impl FnOnce(&mut Phase) -> Option<Vec<u8>>,
+    ) {
         let mut st = self.state();
-        let Some(e) = st
-            .replicas
-            .iter_mut()
-            .find(|e| e.replica.shared.id == replica.shared.id)
-        else {
+        let Some(e) = st.entry_mut(replica) else {
             return;
         };
-        let Phase::SendBulk { pending } = &mut e.phase else {
+        let Some(pending) = take(&mut e.phase) else {
             return;
         };
         let mut wake = vec![false; server.threads];
-        deliver(server, &replica.shared, pending, &mut wake);
+        deliver(server, &replica.shared, &pending, &mut wake);
         e.phase = Phase::Online;
         replica.ack_ms.store(unix_ms(), Ordering::Relaxed);
         self.refresh_good(server, &st);
