@@ -19,7 +19,8 @@ per_backend!(
     redis_conf_syntax_as_redis_reads_it,
     output_limits_close_clients_as_in_redis_on_ferrite,
     config_rewrite_writes_what_redis_writes,
-    daemonize_pidfile_and_logfile_on_ferrite
+    daemonize_pidfile_and_logfile_on_ferrite,
+    rdbchecksum_no_on_ferrite
 );
 
 const STOCK: &str = "/etc/redis/redis.conf";
@@ -480,4 +481,32 @@ fn daemon_scenario(bin: &Path, args: &[&str]) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert!(logged("Removing the pid file."));
+}
+
+#[test]
+fn rdbchecksum_no_on_redis() {
+    if !require_tool("redis-server") {
+        return;
+    }
+    let Some(redis) = common::RedisServer::start_with(&["--rdbchecksum", "no"]) else {
+        return;
+    };
+    assert_zero_checksum(&redis);
+}
+
+fn rdbchecksum_no_on_ferrite(backend: &str) {
+    let ferrite = common::Ferrite::start(backend, &["--rdbchecksum", "no"]);
+    assert_zero_checksum(&ferrite);
+}
+
+/// `rdbchecksum no`: SAVE's file ends with the EOF opcode and eight zero bytes where the
+/// CRC-64 goes.
+fn assert_zero_checksum(s: &Server) {
+    let mut c = Conn::connect(s.port);
+    assert_eq!(c.cmd_str(&["SET", "k", "v"]), b"+OK\r\n");
+    assert_eq!(c.cmd_str(&["SAVE"]), b"+OK\r\n");
+    let dump = std::fs::read(s.dir().join("dump.rdb")).expect("dump.rdb");
+    assert!(dump.len() > 9, "{}: {} bytes", s.name, dump.len());
+    assert_eq!(&dump[dump.len() - 8..], &[0u8; 8], "{}", s.name);
+    assert_eq!(dump[dump.len() - 9], 0xff, "{}: EOF opcode", s.name);
 }

@@ -119,24 +119,11 @@ impl State {
     }
 }
 
-/// Redis's `sdscatrepr`: a double-quoted string with C escapes.
+/// A value as Redis's `sdscatrepr` writes it (`monitor::repr`, which MONITOR lines use).
 fn repr(s: &str) -> String {
-    let mut out = String::from("\"");
-    for &b in s.as_bytes() {
-        match b {
-            b'\\' => out.push_str("\\\\"),
-            b'"' => out.push_str("\\\""),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            7 => out.push_str("\\a"),
-            8 => out.push_str("\\b"),
-            0x20..=0x7e => out.push(b as char),
-            _ => out.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    out.push('"');
-    out
+    let mut out = Vec::with_capacity(s.len() + 2);
+    crate::monitor::repr(&mut out, s.as_bytes());
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Redis's `rewriteConfigFormatMemory`.
