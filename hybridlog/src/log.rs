@@ -597,6 +597,23 @@ impl Log {
             && flushed < self.read_only_address() & !(self.page_size - 1)
     }
 
+    /// Whether what memory holds that cannot leave it (the pages not yet on disk, and what
+    /// their records keep on the heap) exceeds the budget. While the disk takes no writes this
+    /// only grows with writes, unlike [`Self::flush_is_behind`], which also counts flushed pages
+    /// whose eviction waits for the epoch: a refusal decided on it would flicker as they go.
+    /// Visits each unflushed page's charge: for use only while the disk fails.
+    pub fn unflushed_over_budget(&self) -> bool {
+        let budget = self.memory_pages();
+        if budget == 0 {
+            return false;
+        }
+        let tail_page = self.tail.load(Ordering::Acquire) >> OFFSET_BITS;
+        let flushed_page = (self.flushed_until() >> self.page_bits).min(tail_page + 1);
+        let heap: i64 = (flushed_page..=tail_page).map(|p| self.charge_of(p)).sum();
+        (tail_page + 1 - flushed_page) * self.page_size + heap.max(0) as u64
+            > budget * self.page_size
+    }
+
     /// The bytes of page `page` if it is in memory: a pointer to `page_size` bytes.
     pub fn page_ptr(&self, page: u64) -> Option<NonNull<u8>> {
         NonNull::new(self.slot(page).load(Ordering::Acquire))
@@ -894,6 +911,37 @@ mod tests {
             "pages are reused: {} in memory, {spares} spare",
             log.memory_bytes() / 4096
         );
+    }
+
+    #[test]
+    fn unflushed_over_budget_counts_only_what_cannot_leave_memory() {
+        let mut log = Log::new(12, 4096);
+        log.set_memory_budget(4 * 4096);
+        let c = crossbeam_epoch::Collector::new();
+        let h = c.register();
+        // Until a record is on `page` (a full page's tail points at its end, the next start).
+        let to_page = |log: &Log, page: u64| {
+            while log.tail_address() <= page << 12 {
+                log.allocate(64, &h.pin());
+            }
+        };
+        // Pages 1 and 2 on disk (their eviction may lag), 3..=6 not: four pages, the budget.
+        to_page(&log, 3);
+        log.set_flushed_until(3 * 4096);
+        to_page(&log, 6);
+        assert!(!log.unflushed_over_budget());
+        // A fifth page that cannot leave memory is over it.
+        to_page(&log, 7);
+        assert!(log.unflushed_over_budget());
+        // As is what the unflushed records hold on the heap.
+        log.set_flushed_until(4 * 4096);
+        assert!(!log.unflushed_over_budget());
+        log.charge(log.tail_address() - 64, 100);
+        assert!(log.unflushed_over_budget());
+        // What flushed pages hold does not count.
+        log.charge(log.tail_address() - 64, -100);
+        log.charge(3 * 4096, 100);
+        assert!(!log.unflushed_over_budget());
     }
 
     #[test]

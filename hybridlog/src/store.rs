@@ -288,13 +288,13 @@ impl Store {
         self.tier.as_ref().map(|t| &t.stats)
     }
 
-    /// The OS error number of the disk tier's failing writes, while they keep the log at or over
-    /// its memory budget: write commands should be refused (Ferrite answers `-MISCONF`) until
+    /// The OS error number of the disk tier's failing writes, while what they keep in memory
+    /// is over the budget: write commands should be refused (Ferrite answers `-MISCONF`) until
     /// the flusher writes again. None without a tier, while writes succeed, or while memory
-    /// has room.
+    /// has room. Stable while the disk fails: only writes (refused) grow what it counts.
     pub fn tier_write_error(&self) -> Option<i32> {
         let errno = self.tier_writes_failing()?;
-        self.log.flush_is_behind(0).then_some(errno)
+        self.log.unflushed_over_budget().then_some(errno)
     }
 
     /// The OS error number of the disk tier's last write, if it failed (whatever the memory).
