@@ -23,7 +23,7 @@ use ferrite_commands::server::unix_ms;
 use ferrite_commands::{Server, persist};
 use ferrite_hybridlog::disk::{DiskConfig, SegmentedFile};
 use ferrite_hybridlog::{CopyReads, Store, StoreConfig};
-use ferrite_reactor::Backend;
+use ferrite_reactor::{Backend, BindAddr};
 use nix::sys::signal::{SigSet, Signal};
 
 use crate::settings::{Cli, number, value};
@@ -59,17 +59,7 @@ fn run() -> anyhow::Result<()> {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n as usize,
     };
-    let bind = listen_address(&config)?;
-    let addresses = value(&config, "bind");
-    let others: Vec<&str> = addresses.split_whitespace().skip(1).collect();
-    if !others.is_empty() {
-        // One listening address per reactor thread is what the reactor takes today.
-        log::warn!(
-            "bind lists {} addresses: Ferrite listens on the first one only, not on {}",
-            others.len() + 1,
-            others.join(" ")
-        );
-    }
+    let bind = listen_addresses(&config)?;
     let backend = match value(&config, "io-backend").as_str() {
         "uring" => Backend::Uring,
         "epoll" => Backend::Epoll,
@@ -261,21 +251,36 @@ fn load_dump(server: &Server) -> anyhow::Result<()> {
     }
 }
 
-/// The first address of `bind` (Redis accepts a list; Ferrite listens on one) and `port`.
-fn listen_address(config: &Config) -> anyhow::Result<SocketAddr> {
-    let bind = value(config, "bind");
-    let first = bind.split_whitespace().next().unwrap_or("127.0.0.1");
-    let first = first.trim_start_matches('-');
-    let ip: IpAddr = match first {
-        "*" => IpAddr::from([0, 0, 0, 0]),
-        "::*" => IpAddr::from([0u16; 8]),
-        "localhost" => IpAddr::from([127, 0, 0, 1]),
-        other => other
-            .parse()
-            .with_context(|| format!("invalid bind address '{other}'"))?,
-    };
+/// The addresses of `bind` (a `-` prefix: optional, skipped if the machine lacks it), each
+/// with `port`, as redis-server's `listenToPort` reads them.
+fn listen_addresses(config: &Config) -> anyhow::Result<Vec<BindAddr>> {
     let port = u16::try_from(number(config, "port")?).context("port out of range")?;
-    Ok(SocketAddr::new(ip, port))
+    let bind = value(config, "bind");
+    let mut addrs = Vec::new();
+    for word in bind.split_whitespace() {
+        let optional = word.starts_with('-');
+        let ip: IpAddr = match word.trim_start_matches('-') {
+            "*" => IpAddr::from([0, 0, 0, 0]),
+            "::*" => IpAddr::from([0u16; 8]),
+            "localhost" => IpAddr::from([127, 0, 0, 1]),
+            other => other
+                .parse()
+                .with_context(|| format!("invalid bind address '{other}'"))?,
+        };
+        addrs.push(BindAddr {
+            addr: SocketAddr::new(ip, port),
+            optional,
+        });
+    }
+    if addrs.len() > ferrite_reactor::MAX_BIND_ADDRS {
+        anyhow::bail!("Too many bind addresses specified.");
+    }
+    if addrs.is_empty() {
+        // `bind ""`: redis-server listens on no TCP socket, and with no Unix socket (Ferrite
+        // has none) it stops so.
+        anyhow::bail!("Configured to not listen anywhere, exiting.");
+    }
+    Ok(addrs)
 }
 
 /// Store sizing from `memory-size`, `index-size` and `databases`, and `copy-reads-to-tail`.

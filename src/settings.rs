@@ -84,25 +84,31 @@ impl Cli {
                 Some((n, v)) => (n.to_string(), Some(v.to_string())),
                 None => (name.to_string(), None),
             };
-            if OWN.contains(&name.as_str()) {
+            if matches!(name.as_str(), "config" | "help" | "version") {
                 own.push(arg);
                 continue;
             }
-            let value = match inline {
-                Some(v) => v,
-                None => {
-                    // As redis-server: `--save 900 1 300 10` is one value of four words.
-                    let mut words = vec![
-                        it.next()
-                            .with_context(|| format!("option --{name} needs a value"))?,
-                    ];
-                    while let Some(w) = it.next_if(|a| !a.starts_with("--")) {
-                        words.push(w);
-                    }
-                    words.join(" ")
+            if let Some(value) = inline {
+                match OWN.contains(&name.as_str()) {
+                    true => own.push(arg),
+                    false => extra.push((name, value)),
                 }
-            };
-            extra.push((name, value));
+                continue;
+            }
+            // As redis-server: `--save 900 1 300 10` is one value of four words.
+            let mut words = vec![
+                it.next()
+                    .with_context(|| format!("option --{name} needs a value"))?,
+            ];
+            while let Some(w) = it.next_if(|a| !a.starts_with("--")) {
+                words.push(w);
+            }
+            let value = words.join(" ");
+            if OWN.contains(&name.as_str()) {
+                own.push(format!("--{name}={value}"));
+            } else {
+                extra.push((name, value));
+            }
         }
         let mut cli = Cli::try_parse_from(own).unwrap_or_else(|e| e.exit());
         if let Some(path) = positional_config {
@@ -225,6 +231,10 @@ mod tests {
             vec![("save".to_string(), "900 1 300 10".to_string())]
         );
         assert!(Cli::parse_args(argv("ferrite a.conf --config b.toml")).is_err());
+        // The flags of their own too (`-::1` is a word, not a flag).
+        let cli = Cli::parse_args(argv("ferrite --bind 127.0.0.1 -::1 --port=7")).unwrap();
+        assert_eq!(cli.bind.as_deref(), Some("127.0.0.1 -::1"));
+        assert_eq!(cli.port.as_deref(), Some("7"));
     }
 
     #[test]

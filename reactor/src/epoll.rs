@@ -45,10 +45,12 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
-    pub(crate) fn new(listener: &TcpListener, waker: &Waker) -> std::io::Result<Prepared> {
+    pub(crate) fn new(listeners: &[TcpListener], waker: &Waker) -> std::io::Result<Prepared> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
-        let accept = UserData::global(Op::Accept).pack();
-        epoll.add(listener, EpollEvent::new(EpollFlags::EPOLLIN, accept))?;
+        for (i, listener) in listeners.iter().enumerate() {
+            let accept = UserData::accept(i).pack();
+            epoll.add(listener, EpollEvent::new(EpollFlags::EPOLLIN, accept))?;
+        }
         let wake = UserData::global(Op::WakerRead).pack();
         epoll.add(waker.event_fd(), EpollEvent::new(EpollFlags::EPOLLIN, wake))?;
         Ok(Prepared { epoll })
@@ -57,14 +59,14 @@ impl Prepared {
     pub(crate) fn run<S: Service>(
         self,
         machine: Machine<S, EpollIo>,
-        listener: TcpListener,
+        listeners: Vec<TcpListener>,
         waker: Waker,
         tick: Duration,
     ) {
         let mut event_loop = Loop {
             epoll: self.epoll,
             machine,
-            listener,
+            listeners,
             io: IoThreads::new(waker.clone()),
             reads: Vec::new(),
             finished: Vec::new(),
@@ -81,13 +83,14 @@ impl Prepared {
 struct Loop<S: Service> {
     epoll: Epoll,
     machine: Machine<S, EpollIo>,
-    listener: TcpListener,
+    /// Listener `i`'s events carry `i` as their tag's slot.
+    listeners: Vec<TcpListener>,
     /// Disk reads: readiness does not apply to regular files, so threads do them.
     io: IoThreads,
     reads: Vec<DiskRead>,
     finished: Vec<Finished>,
     waker: Waker,
-    /// Accept failed for lack of resources: listener interest is off until the next tick
+    /// Accept failed for lack of resources: listeners' interest is off until the next tick
     /// (level triggering would otherwise spin on the pending connection).
     accept_paused: bool,
     scratch: Vec<u8>,
@@ -132,7 +135,7 @@ impl<S: Service> Loop<S> {
             if now >= next_tick {
                 next_tick = now + tick;
                 if self.accept_paused {
-                    self.set_listener_interest(EpollFlags::EPOLLIN);
+                    self.set_listeners_interest(EpollFlags::EPOLLIN);
                     self.accept_paused = false;
                 }
                 self.machine.tick();
@@ -146,7 +149,7 @@ impl<S: Service> Loop<S> {
             return;
         };
         match ud.op {
-            Op::Accept => self.on_listener(),
+            Op::Accept => self.on_listener(ud.slot as usize),
             Op::WakerRead => self.on_waker(),
             Op::Recv => self.on_conn(ud, events),
             _ => debug_assert!(false, "unexpected epoll tag {ud:?}"),
@@ -187,16 +190,20 @@ impl<S: Service> Loop<S> {
         }
     }
 
-    fn on_listener(&mut self) {
+    fn on_listener(&mut self, listener: usize) {
+        if listener >= self.listeners.len() {
+            debug_assert!(false, "accept event for listener {listener}");
+            return;
+        }
         for _ in 0..ACCEPTS_PER_EVENT {
             let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
-            match accept4(&self.listener, flags) {
+            match accept4(&self.listeners[listener], flags) {
                 Ok(fd) => self.on_accept(TcpStream::from(fd)),
                 Err(Errno::EAGAIN) => return,
                 Err(err) => match errno::report("accept", err as i32) {
                     Disposition::Retry | Disposition::CloseQuietly | Disposition::Cancelled => {}
                     Disposition::Exhausted | Disposition::Other | Disposition::Bug => {
-                        self.set_listener_interest(EpollFlags::empty());
+                        self.set_listeners_interest(EpollFlags::empty());
                         self.accept_paused = true;
                         return;
                     }
@@ -205,10 +212,12 @@ impl<S: Service> Loop<S> {
         }
     }
 
-    fn set_listener_interest(&mut self, flags: EpollFlags) {
-        let mut event = EpollEvent::new(flags, UserData::global(Op::Accept).pack());
-        if let Err(err) = self.epoll.modify(&self.listener, &mut event) {
-            errno::report("epoll_ctl(listener)", err as i32);
+    fn set_listeners_interest(&mut self, flags: EpollFlags) {
+        for (i, listener) in self.listeners.iter().enumerate() {
+            let mut event = EpollEvent::new(flags, UserData::accept(i).pack());
+            if let Err(err) = self.epoll.modify(listener, &mut event) {
+                errno::report("epoll_ctl(listener)", err as i32);
+            }
         }
     }
 

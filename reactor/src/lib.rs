@@ -148,13 +148,34 @@ pub enum Backend {
     Epoll,
 }
 
+/// Most addresses a reactor listens on (Redis's `CONFIG_BINDADDR_MAX`).
+pub const MAX_BIND_ADDRS: usize = 16;
+
+/// One address to listen on, as an entry of Redis's `bind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BindAddr {
+    /// The address (its port 0: the first address's port, picked by the kernel).
+    pub addr: SocketAddr,
+    /// Redis's `-` prefix: an address the machine does not have is skipped, not an error.
+    pub optional: bool,
+}
+
+impl From<SocketAddr> for BindAddr {
+    fn from(addr: SocketAddr) -> BindAddr {
+        BindAddr {
+            addr,
+            optional: false,
+        }
+    }
+}
+
 /// Reactor sizing, fixed at start-up.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Reactor threads (one per core by default).
     pub threads: usize,
-    /// Address to listen on; every thread accepts on it (SO_REUSEPORT).
-    pub bind: SocketAddr,
+    /// Addresses to listen on (at least one); every thread accepts on each (SO_REUSEPORT).
+    pub bind: Vec<BindAddr>,
     /// I/O backend.
     pub backend: Backend,
     /// Pin thread i to core i.
@@ -193,6 +214,9 @@ pub enum ReactorError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Every address of `bind` was skipped (see [`BindAddr::optional`]).
+    #[error("Configured to not listen anywhere")]
+    NowhereToListen,
     /// io_uring was required but could not be set up.
     #[error("io_uring is not available: {0}")]
     UringUnavailable(std::io::Error),
@@ -207,7 +231,7 @@ pub enum ReactorError {
 pub struct Running {
     /// The backend every thread runs (never `Auto`).
     backend: Backend,
-    local_addr: SocketAddr,
+    local_addrs: Vec<SocketAddr>,
     shared: Arc<runtime::Shared>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
@@ -217,9 +241,13 @@ impl Running {
     pub fn backend(&self) -> Backend {
         self.backend
     }
-    /// The address actually bound (useful with port 0).
+    /// The first address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.local_addrs[0]
+    }
+    /// Every address listened on, in `bind`'s order (those skipped are not).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
     }
     /// Asks every thread to stop; returns at once.
     pub fn shutdown(&self) {

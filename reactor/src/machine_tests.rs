@@ -71,7 +71,12 @@ impl Service for Lines {
 fn machine(max_conns: usize, max_pending_output: usize) -> Machine<Lines, ()> {
     let cfg = crate::Config {
         threads: 1,
-        bind: "127.0.0.1:0".parse().unwrap(),
+        bind: vec![
+            "127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        ],
         backend: crate::Backend::Epoll,
         pin_threads: false,
         tick: std::time::Duration::from_millis(10),

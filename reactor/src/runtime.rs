@@ -61,11 +61,14 @@ fn validate(cfg: &Config) -> Result<(), ReactorError> {
     if cfg.max_pending_output == 0 {
         return Err(invalid("max_pending_output must be at least 1"));
     }
-    // One fixed-file slot above the connections holds the listener.
+    if cfg.bind.is_empty() || cfg.bind.len() > crate::MAX_BIND_ADDRS {
+        return Err(invalid("bind must list 1 to 16 addresses"));
+    }
+    // Fixed-file slots above the connections hold the listeners.
     if cfg.max_connections_per_thread == 0
-        || cfg.max_connections_per_thread >= crate::user_data::MAX_SLOTS - 1
+        || cfg.max_connections_per_thread + crate::MAX_BIND_ADDRS >= crate::user_data::MAX_SLOTS
     {
-        return Err(invalid("max_connections_per_thread must be in 1..2^24-1"));
+        return Err(invalid("max_connections_per_thread must be in 1..2^24-17"));
     }
     Ok(())
 }
@@ -104,8 +107,7 @@ where
 {
     validate(&cfg)?;
     let backend = choose_backend(&cfg)?;
-    let listeners = crate::listener::bind_all(cfg.bind, cfg.threads)?;
-    let local_addr = listeners[0].local_addr()?;
+    let (listeners, local_addrs) = crate::listener::bind_all(&cfg.bind, cfg.threads)?;
     let wakers = (0..cfg.threads)
         .map(|_| crate::waker::new())
         .collect::<Result<Vec<_>, _>>()?;
@@ -119,7 +121,7 @@ where
     let make = Arc::new(make);
     let (ready_tx, ready_rx) = mpsc::channel();
     let mut threads = Vec::with_capacity(cfg.threads);
-    for (index, listener) in listeners.into_iter().enumerate() {
+    for (index, listeners) in listeners.into_iter().enumerate() {
         let (thread_cfg, thread_shared, make, ready) = (
             cfg.clone(),
             Arc::clone(&shared),
@@ -133,7 +135,7 @@ where
                     index,
                     backend,
                     thread_cfg,
-                    listener,
+                    listeners,
                     thread_shared,
                     &*make,
                     ready,
@@ -169,7 +171,7 @@ where
     }
     Ok(Running {
         backend,
-        local_addr,
+        local_addrs,
         shared,
         threads,
     })
@@ -188,7 +190,7 @@ fn thread_main<S, F>(
     index: usize,
     backend: Backend,
     cfg: Config,
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     shared: Arc<Shared>,
     make: &F,
     ready: Ready,
@@ -202,7 +204,7 @@ fn thread_main<S, F>(
     let waker = shared.wakers[index].clone();
     match backend {
         Backend::Uring => {
-            let prepared = match crate::uring::Prepared::new(&cfg, &listener) {
+            let prepared = match crate::uring::Prepared::new(&cfg, &listeners) {
                 Ok(prepared) => prepared,
                 Err(err) => {
                     let _ = ready.send(Err(err));
@@ -212,10 +214,10 @@ fn thread_main<S, F>(
             let _ = ready.send(Ok(()));
             let service = make(index, &shared.wakers);
             let machine = crate::machine::Machine::new(service, index, &cfg, shared);
-            prepared.run(machine, listener, waker, cfg.tick);
+            prepared.run(machine, listeners, waker, cfg.tick);
         }
         Backend::Epoll | Backend::Auto => {
-            let prepared = match crate::epoll::Prepared::new(&listener, &waker) {
+            let prepared = match crate::epoll::Prepared::new(&listeners, &waker) {
                 Ok(prepared) => prepared,
                 Err(err) => {
                     let _ = ready.send(Err(err));
@@ -225,7 +227,7 @@ fn thread_main<S, F>(
             let _ = ready.send(Ok(()));
             let service = make(index, &shared.wakers);
             let machine = crate::machine::Machine::new(service, index, &cfg, shared);
-            prepared.run(machine, listener, waker, cfg.tick);
+            prepared.run(machine, listeners, waker, cfg.tick);
         }
     }
 }

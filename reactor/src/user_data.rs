@@ -84,6 +84,14 @@ impl UserData {
         }
     }
 
+    /// The tag of listener `listener`'s accept (its readiness, for epoll).
+    pub(crate) fn accept(listener: usize) -> UserData {
+        UserData {
+            slot: u32::try_from(listener).expect("at most MAX_BIND_ADDRS listeners"),
+            ..UserData::global(Op::Accept)
+        }
+    }
+
     pub(crate) fn pack(self) -> u64 {
         assert!((self.slot as usize) < MAX_SLOTS, "slot out of range");
         let packed = ((self.op as u64) << (SLOT_BITS + GEN_BITS))

@@ -321,3 +321,36 @@ fn lone_request_among_idle_connections_is_not_held_back() {
         server.stop();
     }
 }
+
+#[test]
+fn every_thread_accepts_on_every_address() {
+    // 127.0.0.2 is loopback too; ::1 only where IPv6 is on (skipped otherwise, as optional).
+    let addrs = ["127.0.0.1:0", "127.0.0.2:0", "[::1]:0"];
+    for backend in [
+        ferrite_reactor::Backend::Uring,
+        ferrite_reactor::Backend::Epoll,
+    ] {
+        let mut cfg = config(backend, 2);
+        cfg.bind = addrs
+            .iter()
+            .map(|a| ferrite_reactor::BindAddr {
+                addr: a.parse().unwrap(),
+                optional: a.starts_with('['),
+            })
+            .collect();
+        let Some(server) = start_with(cfg, Default::default()) else {
+            continue;
+        };
+        let bound = server.running.local_addrs().to_vec();
+        assert!(bound.len() >= 2, "{bound:?}");
+        assert!(bound.iter().all(|a| a.port() == bound[0].port()));
+        let clients: Vec<_> = (0..8)
+            .flat_map(|_| bound.iter())
+            .map(|addr| std::net::TcpStream::connect(addr).unwrap())
+            .collect();
+        for (i, mut stream) in clients.into_iter().enumerate() {
+            round_trip(&mut stream, &format!("client {i}"));
+        }
+        server.stop();
+    }
+}

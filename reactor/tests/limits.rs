@@ -14,7 +14,7 @@ fn port_in_use_is_a_listen_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     for backend in [Backend::Uring, Backend::Epoll, Backend::Auto] {
         let mut cfg = config(backend, 2);
-        cfg.bind = taken.local_addr().unwrap();
+        cfg.bind = vec![taken.local_addr().unwrap().into()];
         match ferrite_reactor::start(cfg, |_, _| -> LineService { unreachable!() }) {
             Err(ReactorError::Listen { addr, source }) => {
                 assert_eq!(addr, taken.local_addr().unwrap());

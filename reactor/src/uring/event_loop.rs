@@ -63,24 +63,25 @@ pub(crate) struct UringIo {
 /// A thread's ring, set up before the service is built (so failures reach `start`).
 pub(crate) struct Prepared {
     ring: Ring,
-    listener_index: u32,
+    first_listener: u32,
 }
 
 impl Prepared {
-    pub(crate) fn new(cfg: &crate::Config, listener: &TcpListener) -> std::io::Result<Prepared> {
-        let ring = Ring::new(cfg.max_connections_per_thread)?;
-        let listener_index = ring.install_listener(listener, cfg.max_connections_per_thread)?;
+    pub(crate) fn new(cfg: &crate::Config, listeners: &[TcpListener]) -> std::io::Result<Prepared> {
+        let max_conns = cfg.max_connections_per_thread;
+        let ring = Ring::new(max_conns + listeners.len())?;
+        let first_listener = ring.install_listeners(listeners, max_conns)?;
         Ok(Prepared {
             ring,
-            listener_index,
+            first_listener,
         })
     }
 
-    /// Runs the loop until shutdown. `listener` stays open for the loop's lifetime.
+    /// Runs the loop until shutdown. `listeners` stay open for the loop's lifetime.
     pub(crate) fn run<S: Service>(
         self,
         machine: Machine<S, UringIo>,
-        listener: TcpListener,
+        listeners: Vec<TcpListener>,
         waker: Waker,
         tick: Duration,
     ) {
@@ -94,10 +95,10 @@ impl Prepared {
             ring,
             bufs,
             machine,
-            listener_index: self.listener_index,
+            first_listener: self.first_listener,
             waker_fd: waker.event_fd().as_raw_fd(),
             waker_buf: Box::new([0; 8]),
-            accept_armed: false,
+            accepts_armed: vec![false; listeners.len()],
             accept_backoff: false,
             waker_armed: false,
             stop_deadline: None,
@@ -132,7 +133,7 @@ impl Prepared {
             std::mem::forget(disk);
         }
         drop(machine);
-        drop(listener);
+        drop(listeners);
         drop(waker);
     }
 }
@@ -141,11 +142,13 @@ struct Loop<S: Service> {
     ring: io_uring::IoUring,
     bufs: BufRing,
     machine: Machine<S, UringIo>,
-    listener_index: u32,
+    /// The fixed file of listener 0; listener `i` is the `i`-th after it.
+    first_listener: u32,
     waker_fd: RawFd,
     /// Where the waker's eventfd read lands; the kernel writes it while the read is armed.
     waker_buf: Box<[u8; 8]>,
-    accept_armed: bool,
+    /// Whether each listener's multishot accept is in flight (its tag's slot is its index).
+    accepts_armed: Vec<bool>,
     /// Accept failed for lack of resources: re-arm at the next tick, not in a tight loop.
     accept_backoff: bool,
     waker_armed: bool,
@@ -205,8 +208,10 @@ impl<S: Service> Loop<S> {
     fn begin_stop(&mut self) {
         self.stop_deadline = Some(Instant::now() + STOP_GRACE);
         self.machine.close_all();
-        if self.accept_armed {
-            self.cancel(UserData::global(Op::Accept));
+        for listener in 0..self.accepts_armed.len() {
+            if self.accepts_armed[listener] {
+                self.cancel(UserData::accept(listener));
+            }
         }
         if self.waker_armed {
             self.cancel(UserData::global(Op::WakerRead));
@@ -215,7 +220,7 @@ impl<S: Service> Loop<S> {
 
     fn drained(&self) -> bool {
         self.machine.is_empty()
-            && !self.accept_armed
+            && !self.accepts_armed.contains(&true)
             && !self.waker_armed
             && self.disk.in_flight() == 0
     }
@@ -288,15 +293,19 @@ impl<S: Service> Loop<S> {
         if self.stop_deadline.is_some() {
             return;
         }
-        if !self.accept_armed && !self.accept_backoff {
+        for listener in 0..self.accepts_armed.len() {
+            if self.accepts_armed[listener] || self.accept_backoff {
+                continue;
+            }
             // Accepted sockets come back as regular fds (see the module docs of `uring`).
-            let entry = opcode::AcceptMulti::new(Fixed(self.listener_index))
+            let file = self.first_listener + listener as u32;
+            let entry = opcode::AcceptMulti::new(Fixed(file))
                 .flags(libc::SOCK_CLOEXEC)
                 .build()
-                .user_data(UserData::global(Op::Accept).pack());
+                .user_data(UserData::accept(listener).pack());
             // SAFETY: a multishot accept without addresses points to no buffer.
             unsafe { self.push(entry) };
-            self.accept_armed = true;
+            self.accepts_armed[listener] = true;
         }
         if !self.waker_armed {
             let entry = opcode::Read::new(Fd(self.waker_fd), self.waker_buf.as_mut_ptr(), 8)
@@ -368,7 +377,7 @@ impl<S: Service> Loop<S> {
             return;
         };
         match ud.op {
-            Op::Accept => self.on_accept(result, flags),
+            Op::Accept => self.on_accept(ud.slot as usize, result, flags),
             Op::WakerRead => self.on_waker(result),
             Op::Recv => self.on_recv(ud, result, flags),
             Op::Send => self.on_send(ud, result),

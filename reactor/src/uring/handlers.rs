@@ -123,9 +123,12 @@ impl<S: Service> Loop<S> {
         }
     }
 
-    pub(super) fn on_accept(&mut self, result: i32, flags: u32) {
+    pub(super) fn on_accept(&mut self, listener: usize, result: i32, flags: u32) {
         if !cqueue::more(flags) {
-            self.accept_armed = false; // re-armed by `arm_globals` unless stopping
+            // Re-armed by `arm_globals` unless stopping.
+            if let Some(armed) = self.accepts_armed.get_mut(listener) {
+                *armed = false;
+            }
         }
         if result < 0 {
             match errno::report("accept", -result) {

@@ -1,9 +1,9 @@
 //! The io_uring backend: one ring per thread, set up and probed here; the loop itself is in
 //! `event_loop`.
 //!
-//! fd strategy: the listener and every connection live in the ring's fixed-file table (sparse,
-//! `max_connections_per_thread + 1` slots; the connection in slot `s` is fixed file `s`, the
-//! listener is the last one). Accepted sockets arrive as *regular* fds (multishot accept without
+//! fd strategy: the listeners and every connection live in the ring's fixed-file table (sparse,
+//! `max_connections_per_thread` + one slot per listener; the connection in slot `s` is fixed
+//! file `s`, listener `i` is fixed file `max_connections_per_thread + i`). Accepted sockets arrive as *regular* fds (multishot accept without
 //! direct-descriptor allocation) because the service wants the peer and local addresses
 //! (CLIENT LIST) and `getpeername`/`getsockname`/`setsockopt(TCP_NODELAY)` need a regular fd;
 //! we then install the fd at the slot's index with `register_files_update` and close the regular
@@ -54,10 +54,10 @@ pub(crate) fn probe(cfg: &crate::Config) -> std::io::Result<String> {
     // Probe on a short-lived thread: a ring (even a dropped one) attaches io_uring task
     // context to the thread that created it, and its teardown can interrupt that thread's
     // blocking syscalls (EINTR). The caller's thread is not ours to disturb.
-    let max_conns = cfg.max_connections_per_thread;
+    let files = cfg.max_connections_per_thread + cfg.bind.len();
     let (defer_taskrun, min_timeout) = std::thread::Builder::new()
         .name("ferrite-probe".into())
-        .spawn(move || Ring::new(max_conns).map(|ring| (ring.defer_taskrun, ring.min_timeout)))?
+        .spawn(move || Ring::new(files).map(|ring| (ring.defer_taskrun, ring.min_timeout)))?
         .join()
         .map_err(|_| std::io::Error::other("io_uring probe panicked"))??;
     Ok(format!(
@@ -66,7 +66,7 @@ pub(crate) fn probe(cfg: &crate::Config) -> std::io::Result<String> {
          one send per connection on its fixed file; waits with submit_with_args timeouts; \
          single-issuer + defer-taskrun: {}; batched waits (min-wait {} us): {}",
         kernel_release(),
-        cfg.max_connections_per_thread + 1,
+        cfg.max_connections_per_thread + cfg.bind.len(),
         bufring::BUF_COUNT,
         bufring::BUF_SIZE / 1024,
         if defer_taskrun { "yes" } else { "no" },
@@ -93,7 +93,8 @@ fn unsupported(what: String) -> std::io::Error {
 }
 
 impl Ring {
-    fn new(max_conns: usize) -> std::io::Result<Ring> {
+    /// A ring with `files` fixed-file slots (connections, then listeners).
+    fn new(files: usize) -> std::io::Result<Ring> {
         // Multishot recv (6.0) cannot be probed as an opcode; require the kernel that has it.
         match kernel_version() {
             Some(version) if version >= (6, 0) => {}
@@ -148,7 +149,7 @@ impl Ring {
                 return Err(unsupported(format!("io_uring opcode {name} unsupported")));
             }
         }
-        let slots = u32::try_from(max_conns + 1).expect("bounded by MAX_SLOTS");
+        let slots = u32::try_from(files).expect("bounded by MAX_SLOTS");
         ring.submitter()
             .register_files_sparse(slots)
             .map_err(|err| {
@@ -168,14 +169,17 @@ impl Ring {
         })
     }
 
-    /// Installs the listener as the last fixed file.
-    fn install_listener(&self, listener: &TcpListener, max_conns: usize) -> std::io::Result<u32> {
+    /// Installs the listeners as the fixed files after the connections'; returns the first's
+    /// index.
+    fn install_listeners(
+        &self,
+        listeners: &[TcpListener],
+        max_conns: usize,
+    ) -> std::io::Result<u32> {
         let index = u32::try_from(max_conns).expect("bounded by MAX_SLOTS");
-        let done = self
-            .ring
-            .submitter()
-            .register_files_update(index, &[listener.as_raw_fd()])?;
-        assert_eq!(done, 1);
+        let fds: Vec<_> = listeners.iter().map(|l| l.as_raw_fd()).collect();
+        let done = self.ring.submitter().register_files_update(index, &fds)?;
+        assert_eq!(done, fds.len());
         Ok(index)
     }
 }

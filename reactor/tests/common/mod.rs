@@ -211,7 +211,12 @@ impl Service for LineService {
 pub fn config(backend: Backend, threads: usize) -> Config {
     Config {
         threads,
-        bind: "127.0.0.1:0".parse().unwrap(),
+        bind: vec![
+            "127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        ],
         backend,
         pin_threads: false,
         tick: Duration::from_millis(5),
