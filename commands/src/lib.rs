@@ -5,6 +5,7 @@
 //! [`table::CommandSpec`] and checks arity and auth → the handler in [`cmd`] reads and writes the
 //! store through its [`ctx::Ctx`] → [`resp::Reply`] encodes the answer.
 
+pub mod acl;
 mod ahead;
 pub mod aof;
 pub mod args;

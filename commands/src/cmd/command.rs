@@ -505,6 +505,55 @@ fn getkeys(ctx: &mut Ctx<'_>, args: Args<'_>, with_flags: bool) {
     }
 }
 
+/// The keys of a command for the ACL checks (`getKeysFromCommandWithSpecs`), each with the
+/// access it needs: `access` reads, `insert`, `delete` and `update` write; none where Redis
+/// knows no flags (any pattern then matches).
+pub(crate) fn acl_keys(spec: &'static CommandSpec, argv: &[&[u8]]) -> Vec<(usize, u8)> {
+    use crate::acl::{READ, WRITE};
+    let access = |names: &mut dyn Iterator<Item = &[u8]>| {
+        names.fold(0, |a, n| {
+            a | match n {
+                b"access" => READ,
+                b"insert" | b"delete" | b"update" => WRITE,
+                _ => 0,
+            }
+        })
+    };
+    let name = crate::acl::full_name(spec);
+    let meta = meta::meta(name);
+    let keys: Vec<(usize, u8)> = match meta {
+        Some(m) if spec.name == "migrate" => {
+            let flags = m.key_specs.items().first().and_then(|s| s.get("flags"));
+            let a = flags.map_or(0, |f| {
+                access(&mut f.items().iter().filter_map(|v| v.bytes()))
+            });
+            migrate_keys(argv).map(|p| (p, a)).collect()
+        }
+        Some(m) => meta::keys_from_specs(&m.key_specs, argv)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|k| {
+                (
+                    k.pos,
+                    access(&mut k.flags.items().iter().filter_map(|v| v.bytes())),
+                )
+            })
+            .collect(),
+        None => legacy_keys(spec, argv.len())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| (p, 0))
+            .collect(),
+    };
+    match variable_flags(spec.name, argv) {
+        Some(names) => {
+            let a = access(&mut names.iter().map(|n| n.as_bytes()));
+            keys.into_iter().map(|(p, _)| (p, a)).collect()
+        }
+        None => keys,
+    }
+}
+
 /// The key flags Redis's getkeys procs resolve for the `variable_flags` commands (`setGetKeys`,
 /// `bitfieldGetKeys`): they depend on the arguments.
 fn variable_flags(name: &str, argv: &[&[u8]]) -> Option<&'static [&'static str]> {
