@@ -35,6 +35,11 @@ pub struct Client {
     pub resp3: bool,
     /// Whether the connection has authenticated (or no password is needed).
     pub authenticated: bool,
+    /// The ACL user commands run as (`None`: an internal client no ACL applies to, as Redis's
+    /// master and AOF clients), as of [`Client::acl_version`].
+    pub user: Option<Arc<crate::acl::User>>,
+    /// The [`crate::acl::Acl::version`] `user` was read at.
+    pub acl_version: u64,
     /// The request parser, resuming across reads.
     pub parser: Parser,
     /// CLIENT REPLY mode.
@@ -368,6 +373,8 @@ pub struct ClientShared {
     pub kill: AtomicBool,
     /// Whether the client has authenticated.
     pub authenticated: AtomicBool,
+    /// The ACL user's name (CLIENT LIST `user=`, CLIENT KILL USER).
+    pub user: Mutex<Arc<[u8]>>,
     /// Blocking state (`BLOCK_*`): whether a blocking command is parked, and whether CLIENT
     /// UNBLOCK asked it to give up.
     pub block: AtomicU8,
@@ -461,6 +468,7 @@ impl ClientShared {
             qbuf: AtomicU64::new(0),
             kill: AtomicBool::new(false),
             authenticated: AtomicBool::new(false),
+            user: Mutex::new(Arc::from(&b"default"[..])),
             block: AtomicU8::new(BLOCK_NONE),
             outbox: Mutex::new(Vec::new()),
             outbox_ready: AtomicBool::new(false),

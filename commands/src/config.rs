@@ -121,6 +121,8 @@ const POLICIES: &[&str] = &[
     "allkeys-random",
     "noeviction",
 ];
+/// `acl-pubsub-default`: the channels a new ACL user may use.
+const PUBSUB_DEFAULT: &[&str] = &["allchannels", "resetchannels"];
 const FSYNC: &[&str] = &["everysec", "always", "no"];
 /// `copy-reads-to-tail`: never, after every disk read, after a repeated one.
 const COPY_READS: &[&str] = &["no", "yes", "repeated"];
@@ -199,6 +201,12 @@ const PARAMS: &[Param] = &[
     num("slowlog-max-len", 0, LLONG_MAX, "128", 0),
     // ACL LOG keeps at most this many entries.
     num("acllog-max-len", 0, LLONG_MAX, "128", 0),
+    param(
+        "acl-pubsub-default",
+        Kind::Enum(PUBSUB_DEFAULT),
+        "resetchannels",
+        0,
+    ),
     // Client-side caching's table holds at most this many keys (0: no limit).
     num("tracking-table-max-keys", 0, LLONG_MAX, "1000000", 0),
     // A script running this many milliseconds is busy: other clients are answered BUSY and

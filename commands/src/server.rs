@@ -54,6 +54,8 @@ pub struct Server {
     pub migrate_sockets: crate::cmd::SocketCache,
     /// ACL LOG: failed authentications.
     pub acl_log: crate::cmd::AclLog,
+    /// The ACL users (the default user's password is `requirepass`).
+    pub acl: crate::acl::Acl,
     /// Whether the active expiry cycle runs (DEBUG SET-ACTIVE-EXPIRE).
     pub active_expire: std::sync::atomic::AtomicBool,
     /// Client-side caching: which clients track which keys.
@@ -77,7 +79,10 @@ impl Server {
     /// A server over `store` with `config`, for `threads` reactor threads.
     pub fn new(store: Arc<Store>, config: Config, threads: usize) -> Self {
         let started_unix_ms = unix_ms();
+        let acl = crate::acl::Acl::default();
+        acl.set_default_password(config.password().as_deref());
         Self {
+            acl,
             store,
             config,
             clients: ClientRegistry::default(),

@@ -174,6 +174,7 @@ impl Worker {
     pub fn internal_client(&mut self) -> Client {
         let mut client = self.new_client(None, None);
         client.authenticated = true;
+        client.user = None;
         client.deny_blocking = true;
         client.obey = true;
         client
@@ -189,7 +190,7 @@ impl Worker {
             fmt(local),
             unix_ms(),
         ));
-        let authenticated = !self.server.config.auth_required();
+        let authenticated = !self.server.acl.auth_required();
         shared.authenticated.store(authenticated, Ordering::Relaxed);
         self.server.clients.insert(shared.clone());
         Client {
@@ -197,6 +198,8 @@ impl Worker {
             db: 0,
             resp3: false,
             authenticated,
+            acl_version: self.server.acl.version(),
+            user: Some(self.server.acl.default_user()),
             parser: Parser::new(),
             reply_mode: ReplyMode::On,
             close_after_reply: false,
@@ -281,7 +284,7 @@ impl Worker {
         }
         // Redis decides "authentication required" per request, so a connection opened while a
         // password was set is free once `CONFIG SET requirepass ""` clears it.
-        if !client.authenticated && !self.server.config.auth_required() {
+        if !client.authenticated && !self.server.acl.auth_required() {
             client.authenticated = true;
             client.shared.authenticated.store(true, Ordering::Relaxed);
         }
@@ -464,6 +467,37 @@ impl Worker {
         }
     }
 
+    /// Why the client's ACL user may not run `spec` with `args` (Redis's `ACLCheckAllPerm` in
+    /// `processCommand`), logged in ACL LOG. Reads the user again first if any changed.
+    fn acl_refusal(
+        &self,
+        client: &mut Client,
+        spec: &'static CommandSpec,
+        args: crate::args::Args<'_>,
+    ) -> Option<String> {
+        let version = self.server.acl.version();
+        if version != client.acl_version
+            && !crate::acl::refresh(&self.server, client, version)
+            && !spec.has(flags::NO_AUTH)
+        {
+            return Some("NOAUTH Authentication required.".into());
+        }
+        let user = client.user.as_ref()?;
+        if user.unrestricted() {
+            return None;
+        }
+        let argv: Vec<&[u8]> = args.iter_from(0).collect();
+        let denied = crate::acl::check(user, spec, &argv).err()?;
+        let context = if client.multi.is_some() {
+            "multi"
+        } else {
+            "toplevel"
+        };
+        crate::cmd::acl::log_denied(&self.server, client, denied, spec, &argv, context);
+        let name = crate::acl::full_name(spec);
+        Some(format!("NOPERM {}", denied.message(name)))
+    }
+
     /// Resolves, checks and runs one command.
     fn execute(
         &mut self,
@@ -503,6 +537,12 @@ impl Worker {
         if client.multi.is_some() && spec.has(flags::NO_MULTI) && transactions::queues(args) {
             let msg = b"ERR Command not allowed inside a transaction";
             transactions::reject(client, args, out, msg, stats);
+            count_rejected(stats, Some(id));
+            return;
+        }
+        // ACL: one load and compare for a user who may run anything (the default user).
+        if let Some(msg) = self.acl_refusal(client, spec, args) {
+            transactions::reject(client, args, out, msg.as_bytes(), stats);
             count_rejected(stats, Some(id));
             return;
         }

@@ -295,7 +295,27 @@ pub fn merge_selectors(words: &[&[u8]]) -> Result<Vec<Vec<u8>>, usize> {
     }
 }
 
-/// Whether `user` may run `spec` with `args`; `parent` is the container of a subcommand.
+/// Reads the client's user again after an ACL change (`version`). A user deleted meanwhile
+/// leaves the client unauthenticated as the default user and closing, as Redis's
+/// `ACLFreeUserAndKillClients` leaves it; returns false then.
+pub fn refresh(server: &crate::Server, client: &mut crate::Client, version: u64) -> bool {
+    client.acl_version = version;
+    let Some(user) = &client.user else {
+        return true;
+    };
+    if let Some(now) = server.acl.get(&user.name) {
+        client.user = Some(now);
+        return true;
+    }
+    client.user = Some(server.acl.default_user());
+    client.authenticated = false;
+    client.shared.authenticated.store(false, Ordering::Relaxed);
+    *client.shared.user.lock().unwrap_or_else(|e| e.into_inner()) = Arc::from(&b"default"[..]);
+    client.close_after_reply = true;
+    false
+}
+
+/// Whether `user` may run `spec` (a subcommand's own entry for one) with `args`.
 pub fn check(user: &User, spec: &'static CommandSpec, args: &[&[u8]]) -> Result<(), Denied> {
     let id = ids::ids().of(spec);
     let needs_keys = !user.selectors.iter().all(|s| s.all_keys);

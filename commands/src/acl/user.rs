@@ -190,6 +190,40 @@ impl User {
         out
     }
 
+    /// GETUSER's `commands`, `keys` and `channels` of each selector, the root's first.
+    pub fn selector_fields(&self) -> Vec<Vec<(&'static str, String)>> {
+        self.selectors
+            .iter()
+            .map(|s| {
+                let keys = if s.all_keys {
+                    "~*".to_owned()
+                } else {
+                    let p: Vec<String> = s
+                        .patterns
+                        .iter()
+                        .map(|(f, p)| super::describe::key_pattern(*f, p))
+                        .collect();
+                    p.join(" ")
+                };
+                let channels = if s.all_channels {
+                    "&*".to_owned()
+                } else {
+                    let c: Vec<String> = s
+                        .channels
+                        .iter()
+                        .map(|c| format!("&{}", String::from_utf8_lossy(c)))
+                        .collect();
+                    c.join(" ")
+                };
+                vec![
+                    ("commands", super::describe::command_rules(s)),
+                    ("keys", keys),
+                    ("channels", channels),
+                ]
+            })
+            .collect()
+    }
+
     /// GETUSER's `flags`, in Redis's order.
     pub fn flags(&self) -> Vec<&'static str> {
         let mut flags = vec![if self.enabled { "on" } else { "off" }];
@@ -221,4 +255,23 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// Whether a user name is acceptable (no spaces or NUL).
 pub fn valid_name(name: &[u8]) -> bool {
     !has_spaces(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_compare_fully() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret1"));
+        assert!(!constant_time_eq(b"", b"x"));
+        assert!(constant_time_eq(b"", b""));
+        let mut u = User::new(b"u", false);
+        u.apply(b">pw", false).unwrap();
+        assert!(!u.password_ok(b"pw"), "off users never authenticate");
+        u.apply(b"on", false).unwrap();
+        assert!(u.password_ok(b"pw") && !u.password_ok(b"pW"));
+    }
 }

@@ -8,6 +8,7 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
+use crate::acl::{self, Denied, User};
 use crate::args::{Args, eq_ignore_case, parse_i64};
 use crate::cmd::config_cmd::reply_help;
 use crate::config::Config;
@@ -146,71 +147,80 @@ const HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-const DEFAULT: &str = "default";
-
 fn help(ctx: &mut Ctx<'_>, _args: Args<'_>) {
     reply_help(&mut ctx.reply, HELP);
 }
 
+/// The name of the user `ctx`'s client runs as.
+fn user_name(ctx: &Ctx<'_>) -> Vec<u8> {
+    match &ctx.client.user {
+        Some(u) => u.name.clone(),
+        None => b"default".to_vec(),
+    }
+}
+
 fn whoami(ctx: &mut Ctx<'_>, _args: Args<'_>) {
-    ctx.reply.bulk(DEFAULT.as_bytes());
+    let name = user_name(ctx);
+    ctx.reply.bulk(&name);
 }
 
 fn users(ctx: &mut Ctx<'_>, _args: Args<'_>) {
-    ctx.reply.array_len(1);
-    ctx.reply.bulk(DEFAULT.as_bytes());
+    let users = ctx.server.acl.users();
+    ctx.reply.array_len(users.len());
+    for u in users {
+        ctx.reply.bulk(&u.name);
+    }
 }
 
-/// The default user's password as ACL shows it: the SHA-256 of `requirepass`, in hex.
-fn password_hash(config: &Config) -> Option<String> {
-    config.password_hash()
+/// `user <name> <rules>`, as ACL LIST, ACL files and CONFIG REWRITE write a user.
+pub(crate) fn user_line(u: &User) -> String {
+    format!("user {} {}", String::from_utf8_lossy(&u.name), u.describe())
 }
 
-/// `ACL LIST`: the default user in ACL-file form.
+/// `ACL LIST`: every user in ACL-file form, by name.
 fn list(ctx: &mut Ctx<'_>, _args: Args<'_>) {
-    let pass = match password_hash(&ctx.server.config) {
-        Some(h) => format!("#{h}"),
-        None => "nopass".to_string(),
-    };
-    ctx.reply.array_len(1);
-    ctx.reply
-        .bulk(format!("user default on {pass} ~* &* +@all").as_bytes());
+    let users = ctx.server.acl.users();
+    ctx.reply.array_len(users.len());
+    for u in users {
+        ctx.reply.bulk(user_line(&u).as_bytes());
+    }
 }
 
-/// `ACL GETUSER name`: the default user's flags and rules; nothing for any other name.
+/// `ACL GETUSER name`: flags, passwords, the root selector's commands, keys and channels,
+/// then the other selectors; null for an unknown user.
 fn getuser(ctx: &mut Ctx<'_>, args: Args<'_>) {
-    if args.get(2) != DEFAULT.as_bytes() {
+    let Some(u) = ctx.server.acl.get(args.get(2)) else {
         ctx.reply.null();
         return;
-    }
-    let hash = password_hash(&ctx.server.config);
+    };
     let r = &mut ctx.reply;
     r.map_len(6);
     r.bulk(b"flags");
-    if hash.is_some() {
-        r.set_len(1);
-        r.bulk(b"on");
-    } else {
-        r.set_len(2);
-        r.bulk(b"on");
-        r.bulk(b"nopass");
+    let flags = u.flags();
+    r.set_len(flags.len());
+    for f in flags {
+        r.bulk(f.as_bytes());
     }
     r.bulk(b"passwords");
-    match &hash {
-        Some(h) => {
-            r.array_len(1);
-            r.bulk(h.as_bytes());
-        }
-        None => r.array_len(0),
+    r.array_len(u.passwords.len());
+    for p in &u.passwords {
+        r.bulk(p.as_bytes());
     }
-    r.bulk(b"commands");
-    r.bulk(b"+@all");
-    r.bulk(b"keys");
-    r.bulk(b"~*");
-    r.bulk(b"channels");
-    r.bulk(b"&*");
+    let selectors = u.selector_fields();
+    let (root, rest) = selectors.split_first().expect("a root selector");
+    for (field, value) in root {
+        r.bulk(field.as_bytes());
+        r.bulk(value.as_bytes());
+    }
     r.bulk(b"selectors");
-    r.array_len(0);
+    r.array_len(rest.len());
+    for s in rest {
+        r.map_len(s.len());
+        for (field, value) in s {
+            r.bulk(field.as_bytes());
+            r.bulk(value.as_bytes());
+        }
+    }
 }
 
 /// `ACL CAT [category]`: the categories, or the commands (`container|sub` for subcommands)
@@ -254,16 +264,16 @@ fn cat(ctx: &mut Ctx<'_>, args: Args<'_>) {
     }
 }
 
-/// `ACL DRYRUN user command [arg ...]`: the default user may run anything that exists.
+/// `ACL DRYRUN user command [arg ...]`: whether the user could run it, and if not why (a
+/// bulk string, not an error).
 fn dryrun(ctx: &mut Ctx<'_>, args: Args<'_>) {
-    let user = args.get(2);
-    if user != DEFAULT.as_bytes() {
+    let Some(user) = ctx.server.acl.get(args.get(2)) else {
         ctx.reply.error(&format!(
             "ERR User '{}' not found",
-            String::from_utf8_lossy(user)
+            String::from_utf8_lossy(args.get(2))
         ));
         return;
-    }
+    };
     let name = args.get(3);
     let found = table::lookup(name).and_then(|base| {
         if base.subcommands.is_empty() {
@@ -286,7 +296,26 @@ fn dryrun(ctx: &mut Ctx<'_>, args: Args<'_>) {
         ));
         return;
     }
-    ctx.reply.ok();
+    let argv: Vec<&[u8]> = args.iter_from(3).collect();
+    let what = |p: usize| String::from_utf8_lossy(argv[p]).into_owned();
+    let text = match acl::check(&user, spec, &argv) {
+        Ok(()) => return ctx.reply.ok(),
+        Err(Denied::Command) => format!(
+            "This user has no permissions to run the '{}' command",
+            acl::full_name(spec)
+        ),
+        Err(Denied::Key(p)) => {
+            format!(
+                "This user has no permissions to access the '{}' key",
+                what(p)
+            )
+        }
+        Err(Denied::Channel(p)) => format!(
+            "This user has no permissions to access the '{}' channel",
+            what(p)
+        ),
+    };
+    ctx.reply.bulk(text.as_bytes());
 }
 
 /// `ACL GENPASS [bits]`: random hex from the kernel's generator, 4 bits per character.
@@ -317,13 +346,36 @@ fn genpass(ctx: &mut Ctx<'_>, args: Args<'_>) {
     ctx.reply.bulk(&hex.as_bytes()[..chars]);
 }
 
-/// `ACL DELUSER name ...`: the default user cannot go, and no other user exists.
+/// `ACL DELUSER name ...`: the default user cannot go; the clients of a deleted user are
+/// closed (Redis's `ACLFreeUserAndKillClients`).
 fn deluser(ctx: &mut Ctx<'_>, args: Args<'_>) {
-    if args.iter_from(2).any(|u| u == DEFAULT.as_bytes()) {
+    if args.iter_from(2).any(|u| u == b"default") {
         ctx.reply.error("ERR The 'default' user cannot be removed");
         return;
     }
-    ctx.reply.int(0);
+    let names: Vec<&[u8]> = args.iter_from(2).collect();
+    let deleted = ctx.server.acl.delete(&names);
+    kill_clients_of(ctx, &names);
+    ctx.reply.int(deleted as i64);
+}
+
+/// Closes every client authenticated as one of `names` (this one after its reply).
+pub(crate) fn kill_clients_of(ctx: &mut Ctx<'_>, names: &[&[u8]]) -> usize {
+    let mut killed = 0;
+    for c in ctx.server.clients.snapshot() {
+        let user = c.user.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if !names.iter().any(|n| **n == *user) || c.killed() {
+            continue;
+        }
+        if c.id == ctx.client.id {
+            ctx.client.close_after_reply = true;
+        } else {
+            c.kill.store(true, std::sync::atomic::Ordering::Release);
+            ctx.server.wake(c.thread);
+        }
+        killed += 1;
+    }
+    killed
 }
 
 /// `ACL LOAD` / `ACL SAVE`: there is no ACL file.
@@ -335,23 +387,62 @@ fn no_file(ctx: &mut Ctx<'_>, _args: Args<'_>) {
     );
 }
 
-/// `ACL SETUSER`: not built (the default user is the only one; its password is requirepass).
-fn setuser(ctx: &mut Ctx<'_>, _args: Args<'_>) {
-    ctx.reply.error(
-        "ERR ACL users are not supported by Ferrite: the only user is 'default', whose \
-         password is requirepass (CONFIG SET requirepass)",
-    );
+/// `ACL SETUSER name rule ...`: every rule applies, to a copy, or none does.
+fn setuser(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    for i in 2..args.len() {
+        ctx.redact(i);
+    }
+    let name = args.get(2);
+    if !acl::valid_name(name) {
+        ctx.reply
+            .error("ERR Usernames can't contain spaces or null characters");
+        return;
+    }
+    let words: Vec<&[u8]> = args.iter_from(3).collect();
+    let rules = match acl::merge_selectors(&words) {
+        Ok(rules) => rules,
+        Err(i) => {
+            // Redis names the argument at the selector's index among the rules, counted from
+            // the command's name.
+            ctx.reply.error(&format!(
+                "ERR Unmatched parenthesis in acl selector starting at '{}'.",
+                String::from_utf8_lossy(args.get(i + 3))
+            ));
+            return;
+        }
+    };
+    let all_channels = pubsub_default_all(ctx.server);
+    match ctx.server.acl.set_user(name, &rules, all_channels) {
+        Ok(()) => ctx.reply.ok(),
+        Err((rule, e)) => ctx.reply.error(&format!(
+            "ERR Error in ACL SETUSER modifier '{}': {}",
+            String::from_utf8_lossy(&rule),
+            e.message()
+        )),
+    }
+}
+
+/// `acl-pubsub-default allchannels`: new users may use every channel.
+pub(crate) fn pubsub_default_all(server: &crate::Server) -> bool {
+    server
+        .config
+        .value("acl-pubsub-default")
+        .is_some_and(|v| v == "allchannels")
 }
 
 /// Redis's `ACL_LOG_GROUPING_MAX_TIME_DELTA`: a failure within this many ms of a matching
 /// entry counts into it.
 const GROUPING_MS: u64 = 60_000;
 
-/// One ACL LOG entry (only authentication failures happen here).
+/// One ACL LOG entry.
 #[derive(Debug, Clone)]
 struct Entry {
     count: u64,
-    /// The command that failed as the client named it (`AUTH`, `hello`, ...).
+    /// `command`, `key`, `channel` or `auth`.
+    reason: &'static str,
+    /// `toplevel`, `multi` or `lua`.
+    context: &'static str,
+    /// The command, key or channel denied; for `auth`, the command as the client named it.
     object: Vec<u8>,
     username: Vec<u8>,
     /// When it last happened, Unix ms.
@@ -368,38 +459,88 @@ impl AclLog {
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Entry>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
 
-/// Records a failed authentication by `ctx`'s client (Redis's `addACLLogEntry` with
-/// `ACL_DENIED_AUTH`): a match among the ten newest entries within a minute is counted into
-/// and moved to the front, else a new entry is added and the log trimmed to `acllog-max-len`.
-pub(crate) fn log_auth_failure(ctx: &mut Ctx<'_>, object: &[u8], username: &[u8], now_ms: u64) {
-    let client_info = crate::cmd::client::info_line(ctx, 0);
-    let max = Config::load(&ctx.server.config.acllog_max_len) as usize;
-    let mut log = ctx.server.acl_log.lock();
-    let found = log.iter().take(10).position(|e| {
-        e.object == object
-            && e.username == username
-            && now_ms.saturating_sub(e.at_ms) <= GROUPING_MS
-    });
-    match found.and_then(|i| log.remove(i)) {
-        Some(mut e) => {
-            e.count += 1;
-            e.at_ms = now_ms;
-            e.client_info = client_info;
-            log.push_front(e);
-        }
-        None => {
-            log.push_front(Entry {
-                count: 1,
-                object: object.to_vec(),
-                username: username.to_vec(),
-                at_ms: now_ms,
-                client_info,
-            });
-            log.truncate(max);
+    /// Redis's `addACLLogEntry`: a match (same reason, context, object and user) among the ten
+    /// newest entries within a minute is counted into and moved to the front, else a new entry
+    /// is added and the log trimmed to `acllog-max-len`.
+    fn add(&self, server: &crate::Server, new: Entry) {
+        let max = Config::load(&server.config.acllog_max_len) as usize;
+        let mut log = self.lock();
+        let found = log.iter().take(10).position(|e| {
+            e.reason == new.reason
+                && e.context == new.context
+                && e.object == new.object
+                && e.username == new.username
+                && new.at_ms.abs_diff(e.at_ms) <= GROUPING_MS
+        });
+        match found.and_then(|i| log.remove(i)) {
+            Some(mut e) => {
+                e.count += 1;
+                e.at_ms = new.at_ms;
+                e.client_info = new.client_info;
+                log.push_front(e);
+            }
+            None => {
+                log.push_front(new);
+                log.truncate(max);
+            }
         }
     }
+}
+
+/// Records a failed authentication by `ctx`'s client (`ACL_DENIED_AUTH`).
+pub(crate) fn log_auth_failure(ctx: &mut Ctx<'_>, object: &[u8], username: &[u8], now_ms: u64) {
+    let client_info = crate::cmd::client::info_line(ctx, 0);
+    let context = if ctx.client.multi.is_some() {
+        "multi"
+    } else {
+        "toplevel"
+    };
+    ctx.server.acl_log.add(
+        ctx.server,
+        Entry {
+            count: 1,
+            reason: "auth",
+            context,
+            object: object.to_vec(),
+            username: username.to_vec(),
+            at_ms: now_ms,
+            client_info,
+        },
+    );
+}
+
+/// Records a command the client's user may not run (`context`: `toplevel`, `multi`, `lua`).
+pub(crate) fn log_denied(
+    server: &crate::Server,
+    client: &crate::Client,
+    denied: Denied,
+    spec: &'static CommandSpec,
+    argv: &[&[u8]],
+    context: &'static str,
+) {
+    let object = match denied {
+        Denied::Command => acl::full_name(spec).as_bytes().to_vec(),
+        Denied::Key(p) | Denied::Channel(p) => argv[p].to_vec(),
+    };
+    let username = client
+        .user
+        .as_ref()
+        .map_or_else(|| b"default".to_vec(), |u| u.name.clone());
+    let argv_len = argv.iter().map(|a| a.len() as u64).sum();
+    let client_info = crate::cmd::client::info_line_of(server, client, spec, argv_len);
+    server.acl_log.add(
+        server,
+        Entry {
+            count: 1,
+            reason: denied.reason(),
+            context,
+            object,
+            username,
+            at_ms: crate::server::unix_ms(),
+            client_info,
+        },
+    );
 }
 
 /// `ACL LOG [count|RESET]`
@@ -432,9 +573,9 @@ fn log(ctx: &mut Ctx<'_>, args: Args<'_>) {
         r.bulk(b"count");
         r.int(e.count as i64);
         r.bulk(b"reason");
-        r.bulk(b"auth");
+        r.bulk(e.reason.as_bytes());
         r.bulk(b"context");
-        r.bulk(b"toplevel");
+        r.bulk(e.context.as_bytes());
         r.bulk(b"object");
         r.bulk(&e.object);
         r.bulk(b"username");

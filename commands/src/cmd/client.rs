@@ -407,10 +407,36 @@ fn unknown_type(ctx: &mut Ctx<'_>, name: &[u8]) {
 /// buffer. `fd` is the socket on epoll and -1 on io_uring, where the socket is only in the
 /// ring's fixed-file table. Flags: `P`, `x`, `b` and `e`, as Redis computes them.
 fn client_line(ctx: &Ctx<'_>, c: &ClientShared, my_argv: u64, out: &mut String) {
+    let now = ctx.now_ms;
+    client_line_of(ctx.server, ctx.client, ctx.spec, now, c, my_argv, out);
+}
+
+/// The CLIENT INFO line of `client` itself, running `spec` (ACL LOG's `client-info`).
+pub(crate) fn info_line_of(
+    server: &crate::Server,
+    client: &crate::Client,
+    spec: &'static crate::table::CommandSpec,
+    argv: u64,
+) -> String {
+    let mut s = String::new();
+    let now = crate::server::unix_ms();
+    client_line_of(server, client, spec, now, &client.shared, argv, &mut s);
+    s
+}
+
+/// [`client_line`] without a command context: `me` is the client running `my_spec`.
+fn client_line_of(
+    server: &crate::Server,
+    me_client: &crate::Client,
+    my_spec: &'static crate::table::CommandSpec,
+    now: u64,
+    c: &ClientShared,
+    my_argv: u64,
+    out: &mut String,
+) {
     use std::fmt::Write as _;
     let r = Ordering::Relaxed;
-    let me = c.id == ctx.client.id;
-    let now = ctx.now_ms;
+    let me = c.id == me_client.id;
     let age = now.saturating_sub(c.created_ms) / 1000;
     let idle = if me {
         0
@@ -418,14 +444,14 @@ fn client_line(ctx: &Ctx<'_>, c: &ClientShared, my_argv: u64, out: &mut String) 
         now.saturating_sub(c.last_interaction_ms.load(r)) / 1000
     };
     let (db, resp) = if me {
-        (ctx.client.db, if ctx.client.resp3 { 3 } else { 2 })
+        (me_client.db, if me_client.resp3 { 3 } else { 2 })
     } else {
         (c.db.load(r), c.resp.load(r))
     };
-    let cmd = match (me, ctx.client.in_exec) {
+    let cmd = match (me, me_client.in_exec) {
         // Redis's `lastcmd` inside a transaction is EXEC itself.
         (true, Some(_)) => crate::table::lookup(b"exec"),
-        (true, None) => Some(ctx.spec),
+        (true, None) => Some(my_spec),
         (false, _) => c.last_cmd(),
     };
     let cmd = cmd.map_or_else(|| "NULL".to_owned(), crate::cmd::command::full_name);
@@ -433,9 +459,10 @@ fn client_line(ctx: &Ctx<'_>, c: &ClientShared, my_argv: u64, out: &mut String) 
         .as_deref()
         .map(|n| String::from_utf8_lossy(n).into_owned())
         .unwrap_or_default();
+    let user = String::from_utf8_lossy(&lock(&c.user)).into_owned();
     let i = &c.conn;
     let (flags, sub, psub, ssub, multi, multi_mem, argv_mem) = if me {
-        let cl = &*ctx.client;
+        let cl = me_client;
         let (sub, psub, ssub) = cl.pubsub.as_ref().map_or((0, 0, 0), |p| {
             let n = |set: &std::collections::HashSet<Vec<u8>>| set.len() as u32;
             (n(&p.channels), n(&p.patterns), n(&p.shards))
@@ -458,7 +485,7 @@ fn client_line(ctx: &Ctx<'_>, c: &ClientShared, my_argv: u64, out: &mut String) 
         )
     };
     // Tracking's redirect and its broken state live in the tracking table.
-    let (flags, redir) = match ctx.server.tracking.info(c.id) {
+    let (flags, redir) = match server.tracking.info(c.id) {
         Some((redirect, broken)) => {
             let broken = if broken {
                 crate::client::FLAG_TRACKING_BROKEN
@@ -483,7 +510,7 @@ fn client_line(ctx: &Ctx<'_>, c: &ClientShared, my_argv: u64, out: &mut String) 
         "id={} addr={} laddr={} fd={} name={name} age={age} idle={idle} flags={flags} db={db} \
          sub={sub} psub={psub} ssub={ssub} multi={multi} qbuf={qbuf} qbuf-free=0 argv-mem={argv_mem} \
          multi-mem={multi_mem} rbs={rbs} rbp={rbp} obl={obl} oll=0 omem=0 tot-mem={tot_mem} \
-         events=r cmd={cmd} user=default redir={redir} resp={resp}",
+         events=r cmd={cmd} user={user} redir={redir} resp={resp}",
         c.id,
         c.addr,
         c.laddr,
@@ -628,6 +655,7 @@ fn client_list(ctx: &mut Ctx<'_>, args: Args<'_>) {
 #[derive(Default)]
 struct KillFilter<'a> {
     id: Option<u64>,
+    user: Option<&'a [u8]>,
     addr: Option<&'a [u8]>,
     laddr: Option<&'a [u8]>,
     kind: Option<ClientType>,
@@ -639,6 +667,7 @@ impl KillFilter<'_> {
     fn matches(&self, c: &ClientShared, now_ms: u64) -> bool {
         self.kind.is_none_or(|k| k == type_of(c))
             && self.id.is_none_or(|id| id == c.id)
+            && self.user.is_none_or(|u| u == &lock(&c.user)[..])
             && self.addr.is_none_or(|a| a == c.addr.as_bytes())
             && self.laddr.is_none_or(|a| a == c.laddr.as_bytes())
             && self
@@ -683,12 +712,12 @@ fn client_kill(ctx: &mut Ctx<'_>, args: Args<'_>) {
             } else if eq_ignore_case(opt, "laddr") {
                 f.laddr = Some(val);
             } else if eq_ignore_case(opt, "user") {
-                // Ferrite has one user, `default`, as Redis without ACL users.
-                if val != b"default" {
+                if ctx.server.acl.get(val).is_none() {
                     let user = String::from_utf8_lossy(val);
                     ctx.reply.error(&format!("ERR No such user '{user}'"));
                     return;
                 }
+                f.user = Some(val);
             } else if eq_ignore_case(opt, "skipme") {
                 if eq_ignore_case(val, "yes") {
                     f.skipme = true;

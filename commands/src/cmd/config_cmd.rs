@@ -152,6 +152,13 @@ fn config_set(ctx: &mut Ctx<'_>, args: Args<'_>) {
             ctx.server.slowlog.config_changed(&ctx.server.config);
             if pairs
                 .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(b"requirepass"))
+            {
+                let password = ctx.server.config.password();
+                ctx.server.acl.set_default_password(password.as_deref());
+            }
+            if pairs
+                .iter()
                 .any(|(n, _)| n.eq_ignore_ascii_case(b"memory-size"))
                 && let Err(why) = apply_memory_size(ctx, old_memory_size.as_deref())
             {

@@ -278,7 +278,7 @@ fn auth(ctx: &mut Ctx<'_>, args: Args<'_>) {
     }
     let (user, password) = if args.len() == 2 {
         // The one-argument form keeps its pre-ACL error when there is nothing to check against.
-        if !ctx.server.config.auth_required() {
+        if ctx.server.acl.default_user().nopass {
             ctx.reply.error(
                 "ERR AUTH <password> called without any password configured for the default \
                  user. Are you sure your configuration is correct?",
@@ -315,8 +315,13 @@ fn reset(ctx: &mut Ctx<'_>, _args: Args<'_>) {
     ctx.client.db = 0;
     ctx.client.shared.db.store(0, Ordering::Relaxed);
     set_protocol(ctx, false);
-    let authenticated = !ctx.server.config.auth_required();
+    let authenticated = !ctx.server.acl.auth_required();
     set_authenticated(ctx, authenticated);
+    if ctx.client.user.is_some() {
+        let version = ctx.server.acl.version();
+        let default = ctx.server.acl.default_user();
+        set_user(ctx, default, version);
+    }
     *ctx.client
         .shared
         .name
@@ -330,29 +335,27 @@ fn reset(ctx: &mut Ctx<'_>, _args: Args<'_>) {
     ctx.reply.simple("RESET");
 }
 
-/// Redis's `ACLCheckUserCredentials` for the only user Ferrite has, `default`: without
-/// `requirepass` it is `nopass` (any password), otherwise the password must match.
-fn credentials_ok(ctx: &Ctx<'_>, user: &[u8], password: &[u8]) -> bool {
-    if user != b"default" {
-        return false;
-    }
-    match ctx.server.config.password() {
-        None => true,
-        Some(expected) => constant_time_eq(&expected, password),
+/// Redis's `ACLAuthenticateUser`: on success the connection runs as that user from now on.
+fn credentials_ok(ctx: &mut Ctx<'_>, user: &[u8], password: &[u8]) -> bool {
+    let version = ctx.server.acl.version();
+    match ctx.server.acl.authenticate(user, password) {
+        Some(u) => {
+            set_user(ctx, u, version);
+            true
+        }
+        None => false,
     }
 }
 
-/// Compares without an early exit, so the time taken says nothing of where a guess went wrong
-/// (Redis compares hashes for the same reason).
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len().max(b.len());
-    let mut diff = a.len() ^ b.len();
-    for i in 0..n {
-        let x = a.get(i).copied().unwrap_or(0);
-        let y = b.get(i).copied().unwrap_or(0);
-        diff |= usize::from(x ^ y);
-    }
-    diff == 0
+/// Makes `user` (read at ACL `version`) the connection's user.
+fn set_user(ctx: &mut Ctx<'_>, user: std::sync::Arc<crate::acl::User>, version: u64) {
+    *ctx.client
+        .shared
+        .user
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = std::sync::Arc::from(&user.name[..]);
+    ctx.client.user = Some(user);
+    ctx.client.acl_version = version;
 }
 
 fn set_authenticated(ctx: &mut Ctx<'_>, authenticated: bool) {
@@ -414,15 +417,6 @@ fn error_with_arg(reply: &mut Reply<'_>, before: &str, arg: &[u8], after: &str) 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_compare_fully() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret1"));
-        assert!(!constant_time_eq(b"", b"x"));
-        assert!(constant_time_eq(b"", b""));
-    }
 
     #[test]
     fn client_names() {
