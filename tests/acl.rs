@@ -1,13 +1,19 @@
-//! ACL LOG against redis-server 7.0.15: failed AUTH and HELLO AUTH attempts are logged with
-//! Redis's fields, grouped (a repeat within a minute counts into its entry and moves it to the
-//! front), trimmed to `acllog-max-len`, and reset. Compared field by field: `age-seconds` and
-//! the addresses in `client-info` differ between the servers.
+//! ACL against redis-server 7.0.15 where one connection is not enough: failed AUTH and HELLO
+//! AUTH attempts are logged with Redis's fields, grouped (a repeat within a minute counts into
+//! its entry and moves it to the front), trimmed to `acllog-max-len`, and reset; denied
+//! commands, keys and channels are logged with their context (`toplevel`, `multi`, `lua`); a
+//! transaction whose user lost permissions while it was queued fails command by command at
+//! EXEC; deleting a user closes its connections. Compared field by field: `age-seconds` and the
+//! addresses in `client-info` differ between the servers.
 
 mod common;
 
 use common::{Conn, Ferrite, RedisServer, escape};
 
-per_backend!(failed_authentications_are_logged_as_redis_logs_them);
+per_backend!(
+    failed_authentications_are_logged_as_redis_logs_them,
+    denials_exec_rechecks_and_deleted_users_as_in_redis
+);
 
 /// One ACL LOG entry's fields, in order, with the ones that cannot match reduced to their
 /// shape (`age-seconds` a number, `client-info` its `cmd=` and `user=` fields).
@@ -87,5 +93,62 @@ fn failed_authentications_are_logged_as_redis_logs_them(backend: &str) {
         want.1.len(),
         3,
         "three groups: default/auth, bob, default/hello"
+    );
+}
+
+fn denials_exec_rechecks_and_deleted_users_as_in_redis(backend: &str) {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let ferrite = Ferrite::start(backend, &["--threads", "2"]);
+    let mut runs = Vec::new();
+    for port in [redis.port, ferrite.port] {
+        let mut admin = Conn::connect(port);
+        let mut steps = Vec::new();
+        let mut step = |r: Vec<u8>| steps.push(escape(&r));
+        step(admin.cmd_str(&[
+            "ACL", "SETUSER", "m", "on", "nopass", "~*", "&*", "+multi", "+exec", "+set", "+get",
+            "+publish", "+eval", "+ping",
+        ]));
+        let mut c = Conn::connect(port);
+        step(c.cmd_str(&["AUTH", "m", "x"]));
+        step(c.cmd_str(&["MULTI"]));
+        step(c.cmd_str(&["SET", "k", "v"]));
+        step(c.cmd_str(&["GET", "k"]));
+        step(c.cmd_str(&["PUBLISH", "c", "m"]));
+        step(c.cmd_str(&["GET", "z1"]));
+        step(admin.cmd_str(&[
+            "ACL",
+            "SETUSER",
+            "m",
+            "-set",
+            "resetchannels",
+            "resetkeys",
+            "~z*",
+        ]));
+        step(c.cmd_str(&["EXEC"]));
+        step(c.cmd_str(&["DEL", "z1"]));
+        step(c.cmd_str(&["EVAL", "return redis.call('publish','c','m')", "0"]));
+        step(c.cmd_str(&["EVAL", "return redis.pcall('get','k')", "0"]));
+        step(c.cmd_str(&["EVAL", "return redis.acl_check_cmd('get','k')", "0"]));
+        step(c.cmd_str(&["EVAL", "return redis.acl_check_cmd('get','z1')", "0"]));
+        let log = entries(&admin.cmd_str(&["ACL", "LOG"]));
+        step(admin.cmd_str(&["ACL", "DELUSER", "m"]));
+        // The deleted user's connection is closed.
+        c.send(&[b"PING"]);
+        let closed = c.try_read_reply().is_err();
+        step(admin.cmd_str(&["ACL", "LOG", "RESET"]));
+        runs.push((steps, log, closed));
+    }
+    let (want, have) = (&runs[0], &runs[1]);
+    for (i, (w, h)) in want.0.iter().zip(&have.0).enumerate() {
+        assert_eq!(h, w, "{}: step {i}", ferrite.name);
+    }
+    assert_eq!(have.1, want.1, "{}: ACL LOG", ferrite.name);
+    assert!(want.2, "redis-server closes a deleted user's connection");
+    assert_eq!(
+        have.2, want.2,
+        "{}: the deleted user's connection",
+        ferrite.name
     );
 }

@@ -493,7 +493,7 @@ impl Worker {
         } else {
             "toplevel"
         };
-        crate::cmd::acl::log_denied(&self.server, client, denied, spec, &argv, context);
+        crate::cmd::acl::log_denied(&self.server, client, denied, spec, &argv, context, spec);
         let name = crate::acl::full_name(spec);
         Some(format!("NOPERM {}", denied.message(name)))
     }

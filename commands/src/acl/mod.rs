@@ -107,6 +107,34 @@ impl Denied {
         }
     }
 
+    /// The error of a script's `redis.call` (`scriptVerifyACL`).
+    pub fn script_message(self) -> &'static str {
+        match self {
+            Denied::Command => "The user executing the script can't run this command or subcommand",
+            Denied::Key(_) => {
+                "The user executing the script can't access at least one of the keys mentioned \
+                 in the command arguments"
+            }
+            Denied::Channel(_) => {
+                "The user executing the script can't publish to the channel mentioned in the \
+                 command"
+            }
+        }
+    }
+
+    /// The error of a queued command EXEC finds no longer allowed (`execCommand`).
+    pub fn exec_message(self) -> String {
+        let reason = match self {
+            Denied::Command => "no permission to execute the command or subcommand",
+            Denied::Key(_) => "no permission to touch the specified keys",
+            Denied::Channel(_) => "no permission to access one of the channels used as arguments",
+        };
+        format!(
+            "NOPERM ACLs rules changed between the moment the transaction was accumulated and \
+             the EXEC call. This command is no longer allowed for the following reason: {reason}"
+        )
+    }
+
     /// ACL LOG's `reason`.
     pub fn reason(self) -> &'static str {
         match self {

@@ -510,7 +510,8 @@ pub(crate) fn log_auth_failure(ctx: &mut Ctx<'_>, object: &[u8], username: &[u8]
     );
 }
 
-/// Records a command the client's user may not run (`context`: `toplevel`, `multi`, `lua`).
+/// Records a command the client's user may not run (`context`: `toplevel`, `multi`, `lua`),
+/// with the client as it shows while running `running` (the script's EVAL, or `spec` itself).
 pub(crate) fn log_denied(
     server: &crate::Server,
     client: &crate::Client,
@@ -518,6 +519,7 @@ pub(crate) fn log_denied(
     spec: &'static CommandSpec,
     argv: &[&[u8]],
     context: &'static str,
+    running: &'static CommandSpec,
 ) {
     let object = match denied {
         Denied::Command => acl::full_name(spec).as_bytes().to_vec(),
@@ -528,7 +530,7 @@ pub(crate) fn log_denied(
         .as_ref()
         .map_or_else(|| b"default".to_vec(), |u| u.name.clone());
     let argv_len = argv.iter().map(|a| a.len() as u64).sum();
-    let client_info = crate::cmd::client::info_line_of(server, client, spec, argv_len);
+    let client_info = crate::cmd::client::info_line_of(server, client, running, argv_len);
     server.acl_log.add(
         server,
         Entry {

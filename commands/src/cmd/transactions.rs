@@ -271,6 +271,29 @@ fn exec(ctx: &mut Ctx<'_>, _args: Args<'_>) {
         let Some((spec, args)) = state.args(i) else {
             break;
         };
+        // ACLs may have changed since the command was queued (Redis checks again here).
+        if let Some(user) = &outer.client.user
+            && !user.unrestricted()
+        {
+            let argv: Vec<&[u8]> = args.iter_from(0).collect();
+            if let Err(denied) = crate::acl::check(user, spec, &argv) {
+                let exec = ctx.spec;
+                crate::cmd::acl::log_denied(
+                    outer.server,
+                    outer.client,
+                    denied,
+                    spec,
+                    &argv,
+                    "multi",
+                    exec,
+                );
+                let out = ctx.reply.raw();
+                out.push(b'-');
+                out.extend_from_slice(denied.exec_message().as_bytes());
+                out.extend_from_slice(b"\r\n");
+                continue;
+            }
+        }
         // A HELLO inside the transaction switches the protocol of the replies after it.
         crate::nested::call(&mut outer, spec, args, ctx.reply.raw(), txn.as_mut(), true);
     }

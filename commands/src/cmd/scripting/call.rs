@@ -192,6 +192,19 @@ fn check(run: &Run<'_, '_>, args: Args<'_>) -> Result<&'static CommandSpec, Refu
     if spec.has(flags::NOSCRIPT) {
         return refuse("This Redis command is not allowed from script".into());
     }
+    // Redis's `scriptVerifyACL`: the caller's user, logged with context `lua`.
+    if let Some(user) = &run.ctx.client.user
+        && !user.unrestricted()
+    {
+        let argv: Vec<&[u8]> = args.iter_from(0).collect();
+        if let Err(denied) = crate::acl::check(user, spec, &argv) {
+            let ctx = &*run.ctx;
+            crate::cmd::acl::log_denied(
+                ctx.server, ctx.client, denied, spec, &argv, "lua", ctx.spec,
+            );
+            return refuse(denied.script_message().into());
+        }
+    }
     if spec.has(flags::WRITE) {
         if run.read_only {
             return refuse("Write commands are not allowed from read-only scripts.".into());
@@ -215,20 +228,34 @@ fn check(run: &Run<'_, '_>, args: Args<'_>) -> Result<&'static CommandSpec, Refu
     Ok(spec)
 }
 
-/// `redis.acl_check_cmd`'s lookup: whether the arguments name a command (with its
-/// subcommand), or the error table of an argument error.
+/// `redis.acl_check_cmd`: whether the caller's user may run the command the arguments name
+/// (`None`: they name none), or the error table of an argument error.
 pub(super) fn command_exists(
     lua: &Lua,
     run: &mut Run<'_, '_>,
     args: MultiValue,
-) -> mlua::Result<Result<bool, mlua::Table>> {
+) -> mlua::Result<Result<Option<bool>, mlua::Table>> {
     if let Err(msg) = run.collect_args(&args) {
         return Ok(Err(error_table(lua, msg.as_bytes())?));
     }
     let args = Args::new(&run.bufs.argv, &run.bufs.spans);
-    Ok(Ok(table::lookup(args.get(0)).is_some_and(|base| {
-        base.subcommands.is_empty() || args.len() < 2 || base.subcommand(args.get(1)).is_some()
-    })))
+    let Some(base) = table::lookup(args.get(0)) else {
+        return Ok(Ok(None));
+    };
+    let spec = if base.subcommands.is_empty() || args.len() < 2 {
+        base
+    } else {
+        match base.subcommand(args.get(1)) {
+            Some(sub) => sub,
+            None => return Ok(Ok(None)),
+        }
+    };
+    // Redis's `luaRedisAclCheckCmdPermissionsCommand`: the caller's user may run it.
+    let allowed = run.ctx.client.user.as_ref().is_none_or(|user| {
+        let argv: Vec<&[u8]> = args.iter_from(0).collect();
+        user.unrestricted() || crate::acl::check(user, spec, &argv).is_ok()
+    });
+    Ok(Ok(Some(allowed)))
 }
 
 /// Keeps the Lua figures of INFO memory current after a run.

@@ -124,11 +124,10 @@ pub(super) fn register(lua: &Lua, redis: &Table) -> mlua::Result<()> {
             None => outside(lua, "redis.acl_check_cmd"),
             Some(r) => match r? {
                 Err(t) => sandbox::raise(t),
-                Ok(false) => {
+                Ok(None) => {
                     sandbox::raise_msg(lua, "Invalid command passed to redis.acl_check_cmd()")
                 }
-                // Ferrite has one user, allowed everything.
-                Ok(true) => sandbox::ok(lua, true),
+                Ok(Some(allowed)) => sandbox::ok(lua, allowed),
             },
         }
     })?;
