@@ -80,6 +80,8 @@ fn run() -> anyhow::Result<()> {
 
     let store = open_store(&config)?;
     let server = Arc::new(Server::new(store, config, threads));
+    // `user` lines and the `aclfile`, after `requirepass` (a `user default` line wins).
+    ferrite_commands::acl::file::load_at_startup(&server).map_err(anyhow::Error::msg)?;
     // `replicaof host port`: followed once the server listens (the master learns its port).
     let master = ferrite_commands::replica::configured_master(&server)
         .map_err(anyhow::Error::msg)

@@ -7,12 +7,11 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use ferrite_commands::acl;
 use ferrite_commands::config::{Config, split_args};
 
 /// Directives redis-server accepts that change what Ferrite would do in ways it cannot honour
-/// (renamed commands, modules, Sentinel state): refused by name. (`user` lines are taken for
-/// the default user with every permission, the one user Ferrite has, as CONFIG REWRITE
-/// writes it.)
+/// (renamed commands, modules, Sentinel state): refused by name.
 const UNSUPPORTED: &[&str] = &["rename-command", "loadmodule", "sentinel"];
 
 /// How deep `include` may nest (Redis has no limit; a cycle would recurse forever).
@@ -30,8 +29,6 @@ pub fn apply_file(config: &Config, path: &Path) -> anyhow::Result<()> {
 struct Pending {
     /// Redis's `save` lines add up (the first one replaces the defaults; `save ""` clears).
     save: Option<Vec<String>>,
-    /// A `user default on #<sha256>` line: the password it names must be `requirepass`'s.
-    password_hash: Option<String>,
 }
 
 impl Pending {
@@ -39,48 +36,38 @@ impl Pending {
         if let Some(points) = self.save {
             set(config, "save", &points.join(" "))?;
         }
-        if let Some(hash) = self.password_hash
-            && config.password_hash().as_deref() != Some(hash.as_str())
-        {
-            bail!(
-                "'user default on #{hash}' names a password Ferrite cannot set from its hash: \
-                 give it as requirepass"
-            );
-        }
         Ok(())
     }
 }
 
-/// `user default <rules>`: the default user with every permission (Ferrite's only user);
-/// `nopass`, `>password` and `#sha256` set or check its password (`requirepass`).
-fn default_user(
-    config: &Config,
-    values: &[String],
-    pending: &mut Pending,
-) -> Result<(), &'static str> {
-    let [user, rules @ ..] = values else {
-        return Err("Bad directive or wrong number of arguments");
+/// `user <name> <rules>`: checked now (Redis's `ACLAppendUserForLoading`), applied once the
+/// server exists (`ferrite_commands::acl::file::load_at_startup`).
+fn user_line(config: &Config, values: &[String]) -> Result<(), String> {
+    let Some((name, rules)) = values.split_first() else {
+        return Err("Bad directive or wrong number of arguments".into());
     };
-    if user != "default" {
-        return Err("users other than 'default' are not supported by Ferrite");
+    let mut users = config.acl_users.lock().unwrap_or_else(|e| e.into_inner());
+    if users.iter().any(|(n, _)| n == name.as_bytes()) {
+        return Err(format!(
+            "Error in user declaration '{name}': Duplicate user found. A user can only be \
+             defined once in config files"
+        ));
     }
-    for rule in rules {
-        match rule.as_str() {
-            "on" | "~*" | "&*" | "+@all" | "allkeys" | "allchannels" | "allcommands" => {}
-            "nopass" => {
-                set(config, "requirepass", "").map_err(|_| "bad password")?;
-                pending.password_hash = None;
-            }
-            r if r.starts_with('>') => {
-                set(config, "requirepass", &r[1..]).map_err(|_| "bad password")?;
-                pending.password_hash = None;
-            }
-            r if r.starts_with('#') && r.len() == 65 => {
-                pending.password_hash = Some(r[1..].to_ascii_lowercase());
-            }
-            _ => return Err("only the default user with every permission is supported by Ferrite"),
-        }
-    }
+    let words: Vec<&[u8]> = rules.iter().map(|r| r.as_bytes()).collect();
+    let rules = acl::merge_selectors(&words).map_err(|i| {
+        format!(
+            "Error in user declaration '{}': Syntax error",
+            String::from_utf8_lossy(words[i])
+        )
+    })?;
+    acl::check_config_rules(&rules).map_err(|(rule, e)| {
+        format!(
+            "Error in user declaration '{}': {}",
+            String::from_utf8_lossy(&rule),
+            e.message()
+        )
+    })?;
+    users.push((name.as_bytes().to_vec(), rules));
     Ok(())
 }
 
@@ -133,7 +120,7 @@ fn apply_text(
             continue;
         }
         if name == "user" {
-            default_user(config, values, pending).map_err(fail)?;
+            user_line(config, values).map_err(|e| fail(&e))?;
             continue;
         }
         if UNSUPPORTED.contains(&name.as_str()) {
@@ -178,27 +165,19 @@ mod tests {
     }
 
     #[test]
-    fn the_default_user_line_sets_or_checks_the_password() {
-        let c = applied("user default on >s3cret ~* &* +@all\n").unwrap();
-        assert_eq!(c.password().as_deref(), Some(&b"s3cret"[..]));
-        let c = applied("requirepass x\nuser default on nopass ~* &* +@all\n").unwrap();
-        assert_eq!(c.password(), None);
-        // CONFIG REWRITE's form: the hash of the requirepass line, wherever that line is.
-        let hash = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881";
-        assert!(
-            applied(&format!(
-                "user default on #{hash} ~* &* +@all\nrequirepass x\n"
-            ))
-            .is_ok()
-        );
-        assert!(
-            applied(&format!(
-                "user default on #{hash} ~* &* +@all\nrequirepass y\n"
-            ))
-            .is_err()
-        );
-        assert!(applied("user alice on >pw ~* +@all\n").is_err());
-        assert!(applied("user default on >pw ~cache:* +@all\n").is_err());
+    fn user_lines_are_checked_and_kept_for_start_up() {
+        let c =
+            applied("user default on >s3cret ~* &* +@all\nuser alice on >pw ~k* +get\n").unwrap();
+        let users = c.acl_users.lock().unwrap().clone();
+        assert_eq!(users.len(), 2);
+        assert_eq!(users[1].0, b"alice");
+        // Unknown commands pass (a module may bring them); other errors stop.
+        assert!(applied("user bob +nosuch\n").is_ok());
+        let e = applied("user bob bogus\n").unwrap_err();
+        assert!(format!("{e:#}").contains("Error in user declaration 'bogus': Syntax error"));
+        let e = applied("user bob on\nuser bob off\n").unwrap_err();
+        assert!(format!("{e:#}").contains("Duplicate user found"));
+        assert!(applied("user\n").is_err());
     }
 
     fn get(config: &Config, name: &str) -> String {

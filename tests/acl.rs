@@ -8,11 +8,15 @@
 
 mod common;
 
-use common::{Conn, Ferrite, RedisServer, escape};
+use std::path::Path;
+use std::process::Command;
+
+use common::{Conn, Ferrite, RedisServer, Server, TempDir, escape, ferrite_bin, free_port};
 
 per_backend!(
     failed_authentications_are_logged_as_redis_logs_them,
-    denials_exec_rechecks_and_deleted_users_as_in_redis
+    denials_exec_rechecks_and_deleted_users_as_in_redis,
+    users_from_redis_conf_and_acl_files_as_in_redis
 );
 
 /// One ACL LOG entry's fields, in order, with the ones that cannot match reduced to their
@@ -151,4 +155,103 @@ fn denials_exec_rechecks_and_deleted_users_as_in_redis(backend: &str) {
         "{}: the deleted user's connection",
         ferrite.name
     );
+}
+
+/// `bin conf args...` in `dir` (its working directory and `dir`) on a free port.
+fn start_with_conf(bin: &Path, name: &str, dir: &Path, conf: &str, args: &[&str]) -> Server {
+    let port = free_port();
+    let mut cmd = Command::new(bin);
+    cmd.arg(conf)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .current_dir(dir);
+    let log_dir = TempDir::new("acl-conf-log");
+    Server::spawn(cmd, port, name.to_string(), log_dir).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// `user` lines in redis.conf, CONFIG REWRITE of the users, and an `aclfile` with ACL SAVE and
+/// ACL LOAD (a bad file changes nothing and names its errors), on redis-server and Ferrite.
+fn users_from_redis_conf_and_acl_files_as_in_redis(backend: &str) {
+    if !common::require_tool("redis-server") {
+        return;
+    }
+    let conf = "user alice on >pw ~k* &* +@string\nuser default on nopass ~* &* +@all -flushall\n";
+    let acl_file = "user default on nopass ~* &* +@all\nuser carol on #2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881 ~c* resetchannels -@all +@hash\n";
+    let mut runs = Vec::new();
+    let ferrite_args = ["--io-backend", backend, "--threads", "2"];
+    for (bin, args) in [
+        (Path::new("redis-server").to_path_buf(), &[][..]),
+        (ferrite_bin(), &ferrite_args[..]),
+    ] {
+        let mut steps = Vec::new();
+        let dir = TempDir::new("acl-conf");
+        std::fs::write(dir.path().join("s.conf"), conf).unwrap();
+        let s = start_with_conf(&bin, "server", dir.path(), "s.conf", args);
+        let mut c = Conn::connect(s.port);
+        steps.push(c.cmd_str(&["ACL", "LIST"]));
+        steps.push(c.cmd_str(&["FLUSHALL"]));
+        steps.push(c.cmd_str(&["AUTH", "alice", "pw"]));
+        steps.push(c.cmd_str(&["SET", "k1", "v"]));
+        steps.push(c.cmd_str(&["SET", "x", "v"]));
+        steps.push(c.cmd_str(&["AUTH", "default", "x"]));
+        steps.push(c.cmd_str(&["ACL", "SETUSER", "bob", "on", ">b", "+@read", "~*"]));
+        steps.push(c.cmd_str(&["CONFIG", "REWRITE"]));
+        let rewritten = std::fs::read_to_string(dir.path().join("s.conf")).unwrap();
+        let users: Vec<String> = rewritten
+            .lines()
+            .filter(|l| l.starts_with("user "))
+            .map(str::to_owned)
+            .collect();
+        drop(c);
+        drop(s);
+        // An ACL file.
+        let acl_dir = TempDir::new("acl-file");
+        std::fs::write(acl_dir.path().join("users.acl"), acl_file).unwrap();
+        std::fs::write(acl_dir.path().join("a.conf"), "aclfile users.acl\n").unwrap();
+        let s = start_with_conf(&bin, "server", acl_dir.path(), "a.conf", args);
+        let mut c = Conn::connect(s.port);
+        steps.push(c.cmd_str(&["ACL", "LIST"]));
+        steps.push(c.cmd_str(&["AUTH", "carol", "x"]));
+        steps.push(c.cmd_str(&["HSET", "c1", "f", "v"]));
+        steps.push(c.cmd_str(&["AUTH", "default", "x"]));
+        steps.push(c.cmd_str(&["ACL", "SETUSER", "dave", "on", "nopass", "+get", "~d*"]));
+        steps.push(c.cmd_str(&["ACL", "SAVE"]));
+        let saved = std::fs::read_to_string(acl_dir.path().join("users.acl")).unwrap();
+        std::fs::write(
+            acl_dir.path().join("users.acl"),
+            "user erin on bogus\nnot a user line\nuser erin off\n",
+        )
+        .unwrap();
+        steps.push(c.cmd_str(&["ACL", "LOAD"]));
+        steps.push(c.cmd_str(&["ACL", "USERS"]));
+        std::fs::write(
+            acl_dir.path().join("users.acl"),
+            "user frank on nopass +ping\n",
+        )
+        .unwrap();
+        steps.push(c.cmd_str(&["ACL", "LOAD"]));
+        steps.push(c.cmd_str(&["ACL", "LIST"]));
+        std::fs::remove_file(acl_dir.path().join("users.acl")).unwrap();
+        steps.push(c.cmd_str(&["ACL", "LOAD"]));
+        runs.push((steps, users, saved));
+    }
+    let (want, have) = (&runs[0], &runs[1]);
+    // The scenario does what it means to on redis-server: alice and carol authenticate.
+    assert_eq!(want.0[2], b"+OK\r\n");
+    assert_eq!(want.0[9], b"+OK\r\n");
+    assert_eq!(want.1.len(), 3, "{:?}", want.1);
+    for (i, (w, h)) in want.0.iter().zip(&have.0).enumerate() {
+        assert_eq!(escape(h), escape(w), "{backend}: step {i}");
+    }
+    assert_eq!(have.1, want.1, "{backend}: CONFIG REWRITE's user lines");
+    assert_eq!(have.2, want.2, "{backend}: ACL SAVE's file");
 }

@@ -121,6 +121,9 @@ const POLICIES: &[&str] = &[
     "allkeys-random",
     "noeviction",
 ];
+/// A configuration file's `user` line: the name, then the rules (selectors merged).
+pub type ConfiguredUser = (Vec<u8>, Vec<Vec<u8>>);
+
 /// `acl-pubsub-default`: the channels a new ACL user may use.
 const PUBSUB_DEFAULT: &[&str] = &["allchannels", "resetchannels"];
 const FSYNC: &[&str] = &["everysec", "always", "no"];
@@ -142,6 +145,7 @@ const PARAMS: &[Param] = &[
     num("port", 0, 65535, "6379", LISTENER),
     num("databases", 1, INT_MAX, "16", IMMUTABLE),
     param("requirepass", Kind::Str, "", 0),
+    param("aclfile", Kind::Str, "", IMMUTABLE),
     num("timeout", 0, INT_MAX, "0", 0),
     num("tcp-keepalive", 0, INT_MAX, "300", 0),
     num("tcp-backlog", 0, INT_MAX, "511", IMMUTABLE),
@@ -409,6 +413,9 @@ pub struct Config {
     /// Absolute path of the configuration file the server was started with (INFO `config_file`,
     /// CONFIG REWRITE); set once by the binary.
     pub config_file: OnceLock<String>,
+    /// The `user` lines of the configuration file (name, then its rules with `(...)` selectors
+    /// merged), loaded into the ACL at start-up as Redis's `ACLLoadConfiguredUsers`.
+    pub acl_users: std::sync::Mutex<Vec<ConfiguredUser>>,
     /// Current values as CONFIG GET shows them, indexed like `PARAMS` (`requirepass` lives in its
     /// own field so that binary passwords survive).
     values: RwLock<Vec<String>>,
@@ -446,6 +453,7 @@ impl Default for Config {
             .map(|class| class.map(AtomicU64::new)),
             normal_output_limited: AtomicBool::new(false),
             config_file: OnceLock::new(),
+            acl_users: Default::default(),
             values: RwLock::new(PARAMS.iter().map(|p| p.default.to_owned()).collect()),
         }
     }
@@ -510,16 +518,16 @@ impl Config {
     }
 
     /// CONFIG REWRITE: rewrites the redis.conf file the server was started with (see
-    /// `rewrite.rs`). The error is Redis's reason (`strerror`), or that the file is TOML,
+    /// `rewrite.rs`), with `users` as its `user` lines (none while an `aclfile` holds them). The error is Redis's reason (`strerror`), or that the file is TOML,
     /// which Ferrite does not rewrite.
-    pub fn rewrite(&self) -> Result<(), String> {
+    pub fn rewrite(&self, users: &[String]) -> Result<(), String> {
         let Some(path) = self.config_file() else {
             return Err("The server is running without a config file".to_owned());
         };
         if path.ends_with(".toml") {
             return Err("Rewriting config file: Operation not supported".to_owned());
         }
-        rewrite::rewrite_file(self, path).map_err(|e| format!("Rewriting config file: {e}"))
+        rewrite::rewrite_file(self, path, users).map_err(|e| format!("Rewriting config file: {e}"))
     }
 
     /// The configuration file, if the server was started with one.

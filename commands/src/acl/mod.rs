@@ -10,6 +10,7 @@
 //! user, unless restricted) skips the checks.
 
 mod describe;
+pub mod file;
 mod ids;
 mod selector;
 mod user;
@@ -236,6 +237,12 @@ impl Acl {
         Ok(())
     }
 
+    /// Adds or replaces a user.
+    pub fn insert(&self, user: User) {
+        self.write().insert(user.name.clone(), Arc::new(user));
+        self.version.fetch_add(1, Ordering::Release);
+    }
+
     /// Removes users; returns how many existed.
     pub fn delete(&self, names: &[&[u8]]) -> usize {
         let mut users = self.write();
@@ -294,6 +301,19 @@ pub fn build_user(
             .map_err(|e| (rule.clone(), e))?;
     }
     Ok(user)
+}
+
+/// Checks a configuration file's `user` line as Redis's `ACLAppendUserForLoading` does: every
+/// rule must apply, except that a command or category not (yet) known is let through.
+pub fn check_config_rules(rules: &[Vec<u8>]) -> Result<(), (Vec<u8>, RuleError)> {
+    let mut user = User::new(b"check", false);
+    for rule in rules {
+        match user.apply(rule, false) {
+            Ok(()) | Err(RuleError::Unknown) => {}
+            Err(e) => return Err((rule.clone(), e)),
+        }
+    }
+    Ok(())
 }
 
 /// Redis's `ACLMergeSelectorArguments`: words from `(` to the one ending in `)` make one

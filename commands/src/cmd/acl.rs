@@ -1,9 +1,7 @@
-//! ACL for a server whose only user is `default` (Redis's `acl.c` as it answers before any
-//! ACL SETUSER): its password is `requirepass` (none: `nopass`), it may run every command on
-//! every key and channel. WHOAMI, USERS, LIST, GETUSER, CAT, DRYRUN, GENPASS and DELUSER answer
-//! from that; LOG holds the failed authentications (AUTH, HELLO AUTH), grouped as Redis groups
-//! them; LOAD and SAVE find no ACL file. Not built: users other than `default` (ACL SETUSER
-//! answers an error saying so), and with them the command, key and channel checks.
+//! The ACL command (Redis's `aclCommand`) over [`crate::acl`]: users are created, changed,
+//! listed, checked (DRYRUN), deleted (their connections closed), saved to and loaded from the
+//! `aclfile`; LOG keeps the denied commands, keys, channels and authentications, grouped as
+//! Redis groups them.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -80,7 +78,7 @@ const SUBCOMMANDS: &[CommandSpec] = &[
         "List the current ACL rules in ACL config file format",
         "O(N). Where N is the number of configured users.",
     ),
-    admin("load", 2, no_file).with_docs(
+    admin("load", 2, load).with_docs(
         "6.0.0",
         "Reload the ACLs from the configured ACL file",
         "O(N). Where N is the number of configured users.",
@@ -90,7 +88,7 @@ const SUBCOMMANDS: &[CommandSpec] = &[
         "List latest events denied because of ACLs in place",
         "O(N) with N being the number of entries shown.",
     ),
-    admin("save", 2, no_file).with_docs(
+    admin("save", 2, save).with_docs(
         "6.0.0",
         "Save the current ACL rules in the configured ACL file",
         "O(N). Where N is the number of configured users.",
@@ -378,13 +376,58 @@ pub(crate) fn kill_clients_of(ctx: &mut Ctx<'_>, names: &[&[u8]]) -> usize {
     killed
 }
 
-/// `ACL LOAD` / `ACL SAVE`: there is no ACL file.
-fn no_file(ctx: &mut Ctx<'_>, _args: Args<'_>) {
-    ctx.reply.error(
-        "ERR This Redis instance is not configured to use an ACL file. You may want to specify \
-         users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a \
-         Redis configuration file set) in order to store users in the Redis configuration.",
-    );
+/// The `aclfile`, if one is set; otherwise answers Redis's error.
+fn acl_file(ctx: &mut Ctx<'_>) -> Option<String> {
+    let path = ctx.server.config.value("aclfile").unwrap_or_default();
+    if path.is_empty() {
+        ctx.reply.error(
+            "ERR This Redis instance is not configured to use an ACL file. You may want to \
+             specify users via the ACL SETUSER command and then issue a CONFIG REWRITE \
+             (assuming you have a Redis configuration file set) in order to store users in the \
+             Redis configuration.",
+        );
+        return None;
+    }
+    Some(path)
+}
+
+/// `ACL LOAD`: the users of the ACL file replace every user, or nothing changes; the clients
+/// of the users replaced are closed, except the default user's (Redis keeps that one user).
+fn load(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    let Some(path) = acl_file(ctx) else { return };
+    let all_channels = pubsub_default_all(ctx.server);
+    match acl::file::load(&path, all_channels) {
+        Ok(users) => {
+            let old: Vec<Vec<u8>> = ctx
+                .server
+                .acl
+                .users()
+                .iter()
+                .map(|u| u.name.clone())
+                .filter(|n| n != b"default")
+                .collect();
+            ctx.server.acl.replace(users, all_channels);
+            let names: Vec<&[u8]> = old.iter().map(Vec::as_slice).collect();
+            kill_clients_of(ctx, &names);
+            ctx.reply.ok();
+        }
+        Err(errors) => ctx.reply.error(&format!("ERR {errors}")),
+    }
+}
+
+/// `ACL SAVE`: every user to the ACL file.
+fn save(ctx: &mut Ctx<'_>, _args: Args<'_>) {
+    let Some(path) = acl_file(ctx) else { return };
+    match acl::file::save(&path, &ctx.server.acl.users()) {
+        Ok(()) => ctx.reply.ok(),
+        Err(e) => {
+            log::warn!("Writing ACL file for ACL SAVE: {e}");
+            ctx.reply.error(
+                "ERR There was an error trying to save the ACLs. Please check the server logs \
+                 for more information",
+            );
+        }
+    }
 }
 
 /// `ACL SETUSER name rule ...`: every rule applies, to a copy, or none does.

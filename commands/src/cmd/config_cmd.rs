@@ -224,7 +224,14 @@ fn config_resetstat(ctx: &mut Ctx<'_>, _args: Args<'_>) {
 /// `CONFIG REWRITE`: the redis.conf file the server started with gets the current values
 /// (a TOML file is not rewritten).
 fn config_rewrite(ctx: &mut Ctx<'_>, _args: Args<'_>) {
-    match ctx.server.config.rewrite() {
+    let users: Vec<String> = ctx
+        .server
+        .acl
+        .users()
+        .iter()
+        .map(|u| crate::cmd::acl::user_line(u))
+        .collect();
+    match ctx.server.config.rewrite(&users) {
         Ok(()) => {
             log::info!("CONFIG REWRITE executed with success.");
             ctx.reply.ok();

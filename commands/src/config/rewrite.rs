@@ -140,16 +140,8 @@ fn memory(bytes: u64) -> String {
     }
 }
 
-/// The `user default ...` line Redis 7.0 writes for the only user Ferrite has.
-fn default_user_line(config: &Config) -> String {
-    match config.password_hash() {
-        None => "user default on nopass ~* &* +@all".to_owned(),
-        Some(hex) => format!("user default on #{hex} ~* &* +@all"),
-    }
-}
-
 /// The rewritten text of the file `old`, from the configuration now.
-pub(super) fn rewritten(config: &Config, old: &str) -> String {
+pub(super) fn rewritten(config: &Config, old: &str, users: &[String]) -> String {
     let mut st = State::read(old);
     let values = config.values_ref().clone();
     for (p, param) in PARAMS.iter().enumerate() {
@@ -206,21 +198,27 @@ pub(super) fn rewritten(config: &Config, old: &str) -> String {
             _ => st.rewrite_line(name, format!("{name} {value}"), force),
         }
     }
-    let user = default_user_line(config);
-    st.rewrite_line("user", user, true);
+    // Redis's `rewriteConfigUserOption`: every user, unless an ACL file keeps them.
+    if config.value("aclfile").unwrap_or_default().is_empty() {
+        for line in users {
+            st.rewrite_line("user", line.clone(), true);
+        }
+    } else {
+        st.mark("user");
+    }
     st.remove_orphaned();
     st.content()
 }
 
 /// Rewrites the file at `path` (Redis's `rewriteConfigOverwriteFile`: a temp file in the same
 /// directory, fsynced, renamed over it). The error is `strerror`'s text.
-pub(super) fn rewrite_file(config: &Config, path: &str) -> Result<(), String> {
+pub(super) fn rewrite_file(config: &Config, path: &str, users: &[String]) -> Result<(), String> {
     let old = match std::fs::read(path) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(crate::persist::strerror(&e)),
     };
-    let text = rewritten(config, &old);
+    let text = rewritten(config, &old, users);
     let tmp = format!("{path}.tmp-{}", std::process::id());
     let written = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -245,7 +243,8 @@ mod tests {
         config.set_startup("maxmemory", b"2gb").unwrap();
         let old = "# my comment\nport 6379\nmaxclients 100\nslaveof 127.0.0.1 1\n\
                    maxclients 300\nunknown-thing 1\ninclude /x.conf\n";
-        let new = rewritten(&config, old);
+        let users = ["user default on nopass ~* &* +@all".to_owned()];
+        let new = rewritten(&config, old, &users);
         let lines: Vec<&str> = new.lines().collect();
         assert_eq!(
             &lines[..6],
@@ -265,9 +264,9 @@ mod tests {
         assert!(!new.contains("slaveof"), "replicaof is unset: its lines go");
         // A second rewrite only keeps the empty line the first one's final newline makes,
         // as Redis's does.
-        let again = rewritten(&config, &new);
+        let again = rewritten(&config, &new, &users);
         assert_eq!(again, format!("{new}\n"));
-        assert_eq!(rewritten(&config, &again), again);
+        assert_eq!(rewritten(&config, &again, &users), again);
     }
 
     #[test]
