@@ -40,6 +40,9 @@ pub struct Client {
     pub user: Option<Arc<crate::acl::User>>,
     /// The [`crate::acl::Acl::version`] `user` was read at.
     pub acl_version: u64,
+    /// `user` may run anything on anything (or is `None`): no check needed while
+    /// `acl_version` is current.
+    pub acl_free: bool,
     /// The request parser, resuming across reads.
     pub parser: Parser,
     /// CLIENT REPLY mode.
@@ -134,6 +137,13 @@ impl Subscriptions {
 }
 
 impl Client {
+    /// Runs the connection's commands as `user` (read at ACL `version`; `None`: unchecked).
+    pub fn set_user(&mut self, user: Option<Arc<crate::acl::User>>, version: u64) {
+        self.acl_free = user.as_ref().is_none_or(|u| u.unrestricted());
+        self.user = user;
+        self.acl_version = version;
+    }
+
     /// Whether the client is in Pub/Sub mode (Redis's `CLIENT_PUBSUB`): subscribed to at least
     /// one channel, pattern or shard channel.
     #[inline]

@@ -174,7 +174,7 @@ impl Worker {
     pub fn internal_client(&mut self) -> Client {
         let mut client = self.new_client(None, None);
         client.authenticated = true;
-        client.user = None;
+        client.set_user(None, 0);
         client.deny_blocking = true;
         client.obey = true;
         client
@@ -193,13 +193,16 @@ impl Worker {
         let authenticated = !self.server.acl.auth_required();
         shared.authenticated.store(authenticated, Ordering::Relaxed);
         self.server.clients.insert(shared.clone());
-        Client {
+        let version = self.server.acl.version();
+        let user = self.server.acl.default_user();
+        let mut client = Client {
             id,
             db: 0,
             resp3: false,
             authenticated,
-            acl_version: self.server.acl.version(),
-            user: Some(self.server.acl.default_user()),
+            acl_version: 0,
+            acl_free: false,
+            user: None,
             parser: Parser::new(),
             reply_mode: ReplyMode::On,
             close_after_reply: false,
@@ -227,7 +230,9 @@ impl Worker {
             replconf: Default::default(),
             replica: None,
             wait: None,
-        }
+        };
+        client.set_user(Some(user), version);
+        client
     }
 
     /// The connection closed.
@@ -469,6 +474,7 @@ impl Worker {
 
     /// Why the client's ACL user may not run `spec` with `args` (Redis's `ACLCheckAllPerm` in
     /// `processCommand`), logged in ACL LOG. Reads the user again first if any changed.
+    #[inline(never)]
     fn acl_refusal(
         &self,
         client: &mut Client,
@@ -541,7 +547,9 @@ impl Worker {
             return;
         }
         // ACL: one load and compare for a user who may run anything (the default user).
-        if let Some(msg) = self.acl_refusal(client, spec, args) {
+        if !(client.acl_free && client.acl_version == self.server.acl.version())
+            && let Some(msg) = self.acl_refusal(client, spec, args)
+        {
             transactions::reject(client, args, out, msg.as_bytes(), stats);
             count_rejected(stats, Some(id));
             return;

@@ -347,15 +347,15 @@ pub fn merge_selectors(words: &[&[u8]]) -> Result<Vec<Vec<u8>>, usize> {
 /// leaves the client unauthenticated as the default user and closing, as Redis's
 /// `ACLFreeUserAndKillClients` leaves it; returns false then.
 pub fn refresh(server: &crate::Server, client: &mut crate::Client, version: u64) -> bool {
-    client.acl_version = version;
     let Some(user) = &client.user else {
+        client.set_user(None, version);
         return true;
     };
     if let Some(now) = server.acl.get(&user.name) {
-        client.user = Some(now);
+        client.set_user(Some(now), version);
         return true;
     }
-    client.user = Some(server.acl.default_user());
+    client.set_user(Some(server.acl.default_user()), version);
     client.authenticated = false;
     client.shared.authenticated.store(false, Ordering::Relaxed);
     *client.shared.user.lock().unwrap_or_else(|e| e.into_inner()) = Arc::from(&b"default"[..]);

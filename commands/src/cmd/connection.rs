@@ -354,8 +354,7 @@ fn set_user(ctx: &mut Ctx<'_>, user: std::sync::Arc<crate::acl::User>, version: 
         .user
         .lock()
         .unwrap_or_else(|e| e.into_inner()) = std::sync::Arc::from(&user.name[..]);
-    ctx.client.user = Some(user);
-    ctx.client.acl_version = version;
+    ctx.client.set_user(Some(user), version);
 }
 
 fn set_authenticated(ctx: &mut Ctx<'_>, authenticated: bool) {
