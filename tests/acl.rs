@@ -16,7 +16,8 @@ use common::{Conn, Ferrite, RedisServer, Server, TempDir, escape, ferrite_bin, f
 per_backend!(
     failed_authentications_are_logged_as_redis_logs_them,
     denials_exec_rechecks_and_deleted_users_as_in_redis,
-    users_from_redis_conf_and_acl_files_as_in_redis
+    users_from_redis_conf_and_acl_files_as_in_redis,
+    subscribers_losing_channels_are_closed_as_in_redis
 );
 
 /// One ACL LOG entry's fields, in order, with the ones that cannot match reduced to their
@@ -254,4 +255,53 @@ fn users_from_redis_conf_and_acl_files_as_in_redis(backend: &str) {
     }
     assert_eq!(have.1, want.1, "{backend}: CONFIG REWRITE's user lines");
     assert_eq!(have.2, want.2, "{backend}: ACL SAVE's file");
+}
+
+/// ACL SETUSER that takes channels away closes the user's subscribers whose channels or
+/// patterns are no longer allowed (a pattern must be allowed letter for letter), and only those.
+fn subscribers_losing_channels_are_closed_as_in_redis(backend: &str) {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let ferrite = Ferrite::start(backend, &["--threads", "2"]);
+    let mut runs = Vec::new();
+    for port in [redis.port, ferrite.port] {
+        let mut admin = Conn::connect(port);
+        let mut steps = Vec::new();
+        steps.push(admin.cmd_str(&[
+            "ACL",
+            "SETUSER",
+            "s",
+            "on",
+            "nopass",
+            "+@pubsub",
+            "+ping",
+            "resetchannels",
+            "&a*",
+            "&b",
+        ]));
+        let subscribe = |args: &[&str]| {
+            let mut c = Conn::connect(port);
+            assert_eq!(c.cmd_str(&["AUTH", "s", "x"]), b"+OK\r\n");
+            let reply = c.cmd_str(args);
+            assert!(!reply.starts_with(b"-"), "{args:?}: {}", escape(&reply));
+            c
+        };
+        let mut on_channel = subscribe(&["SUBSCRIBE", "ab"]);
+        let mut on_pattern = subscribe(&["PSUBSCRIBE", "a*"]);
+        let mut on_b = subscribe(&["SUBSCRIBE", "b"]);
+        // Adding a channel keeps everyone; taking `a*` away leaves `ab` (matched by `a?`) but
+        // not the `a*` pattern, nor `b`.
+        steps.push(admin.cmd_str(&["ACL", "SETUSER", "s", "&c"]));
+        steps.push(admin.cmd_str(&["ACL", "SETUSER", "s", "resetchannels", "&a?", "&c"]));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let mut alive = Vec::new();
+        for c in [&mut on_channel, &mut on_pattern, &mut on_b] {
+            c.send(&[b"PING"]);
+            alive.push(c.try_read_reply().is_ok());
+        }
+        runs.push((steps, alive));
+    }
+    assert_eq!(runs[0].1, vec![true, false, false], "redis-server");
+    assert_eq!(runs[1], runs[0], "{}", ferrite.name);
 }

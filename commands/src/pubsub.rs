@@ -118,6 +118,28 @@ impl Registry {
         }
     }
 
+    /// Every subscription of the clients `of` picks: its kind, its channel or pattern, and
+    /// the client.
+    pub fn subscriptions(
+        &self,
+        of: impl Fn(&ClientShared) -> bool,
+    ) -> Vec<(Kind, Vec<u8>, Arc<ClientShared>)> {
+        let inner = self.read();
+        let mut out = Vec::new();
+        for (kind, map) in [
+            (Kind::Channel, &inner.channels),
+            (Kind::Pattern, &inner.patterns),
+            (Kind::Shard, &inner.shards),
+        ] {
+            for (name, subs) in map {
+                for s in subs.iter().filter(|s| of(&s.shared)) {
+                    out.push((kind, name.clone(), s.shared.clone()));
+                }
+            }
+        }
+        out
+    }
+
     /// `PUBLISH channel message` (`kind` Channel) or `SPUBLISH` (`kind` Shard): delivers to
     /// every subscriber of the channel, then, for PUBLISH, to every subscriber of every
     /// matching pattern (shard channels have no patterns), waking each receiver's thread once;

@@ -316,6 +316,26 @@ pub fn check_config_rules(rules: &[Vec<u8>]) -> Result<(), (Vec<u8>, RuleError)>
     Ok(())
 }
 
+/// After `original` became `new`: the channel patterns its Pub/Sub clients are now held to, if
+/// any of them may have lost a channel (Redis's `ACLKillPubsubClientsIfNeeded`: not when a
+/// selector allows every channel, nor when every pattern the user had is still there).
+pub fn channels_lost(original: &User, new: &User) -> Option<Vec<Vec<u8>>> {
+    if new.selectors.iter().any(|s| s.all_channels) {
+        return None;
+    }
+    let upcoming: Vec<Vec<u8>> = new
+        .selectors
+        .iter()
+        .flat_map(|s| s.channels.iter().cloned())
+        .collect();
+    let kept = original
+        .selectors
+        .iter()
+        .flat_map(|s| s.channels.iter())
+        .all(|c| upcoming.contains(c));
+    (!kept).then_some(upcoming)
+}
+
 /// Redis's `ACLMergeSelectorArguments`: words from `(` to the one ending in `)` make one
 /// selector rule. `Err(i)`: the selector opened at word `i` is never closed.
 pub fn merge_selectors(words: &[&[u8]]) -> Result<Vec<Vec<u8>>, usize> {

@@ -455,13 +455,48 @@ fn setuser(ctx: &mut Ctx<'_>, args: Args<'_>) {
         }
     };
     let all_channels = pubsub_default_all(ctx.server);
+    let original = ctx.server.acl.get(name);
     match ctx.server.acl.set_user(name, &rules, all_channels) {
-        Ok(()) => ctx.reply.ok(),
+        Ok(()) => {
+            if let (Some(original), Some(new)) = (original, ctx.server.acl.get(name))
+                && let Some(allowed) = acl::channels_lost(&original, &new)
+            {
+                kill_subscribers_beyond(ctx, name, &allowed);
+            }
+            ctx.reply.ok();
+        }
         Err((rule, e)) => ctx.reply.error(&format!(
             "ERR Error in ACL SETUSER modifier '{}': {}",
             String::from_utf8_lossy(&rule),
             e.message()
         )),
+    }
+}
+
+/// Closes the Pub/Sub clients of user `name` subscribed to a channel or pattern `allowed` no
+/// longer covers (a pattern must be one of them, letter for letter).
+fn kill_subscribers_beyond(ctx: &mut Ctx<'_>, name: &[u8], allowed: &[Vec<u8>]) {
+    let of_user = |c: &crate::client::ClientShared| {
+        **c.user.lock().unwrap_or_else(|e| e.into_inner()) == *name
+    };
+    for (kind, channel, client) in crate::pubsub::registry().subscriptions(of_user) {
+        let denied = match kind {
+            crate::pubsub::Kind::Pattern => !allowed.contains(&channel),
+            _ => !allowed
+                .iter()
+                .any(|p| crate::cmd::keys::glob::matches(p, &channel)),
+        };
+        if !denied || client.killed() {
+            continue;
+        }
+        if client.id == ctx.client.id {
+            ctx.client.close_after_reply = true;
+        } else {
+            client
+                .kill
+                .store(true, std::sync::atomic::Ordering::Release);
+            ctx.server.wake(client.thread);
+        }
     }
 }
 
