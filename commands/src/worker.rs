@@ -175,6 +175,9 @@ impl Worker {
         let mut client = self.new_client(None, None);
         client.authenticated = true;
         client.set_user(None, 0);
+        // Redis's CLIENT LIST name for a client without a user (its master link).
+        *client.shared.user.lock().unwrap_or_else(|e| e.into_inner()) =
+            Arc::from(&b"(superuser)"[..]);
         client.deny_blocking = true;
         client.obey = true;
         client
