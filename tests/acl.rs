@@ -17,7 +17,8 @@ per_backend!(
     failed_authentications_are_logged_as_redis_logs_them,
     denials_exec_rechecks_and_deleted_users_as_in_redis,
     users_from_redis_conf_and_acl_files_as_in_redis,
-    subscribers_losing_channels_are_closed_as_in_redis
+    subscribers_losing_channels_are_closed_as_in_redis,
+    a_connection_that_never_authenticated_is_bound_again_as_in_redis
 );
 
 /// One ACL LOG entry's fields, in order, with the ones that cannot match reduced to their
@@ -303,5 +304,33 @@ fn subscribers_losing_channels_are_closed_as_in_redis(backend: &str) {
         runs.push((steps, alive));
     }
     assert_eq!(runs[0].1, vec![true, false, false], "redis-server");
+    assert_eq!(runs[1], runs[0], "{}", ferrite.name);
+}
+
+/// Redis decides per command whether a connection must authenticate: one opened while a
+/// password was set may run commands while none is set (though HELLO still says it never
+/// authenticated), and must authenticate again once one is.
+fn a_connection_that_never_authenticated_is_bound_again_as_in_redis(backend: &str) {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let ferrite = Ferrite::start(backend, &["--threads", "2"]);
+    let mut runs = Vec::new();
+    for port in [redis.port, ferrite.port] {
+        let mut admin = Conn::connect(port);
+        let mut steps = Vec::new();
+        steps.push(admin.cmd_str(&["CONFIG", "SET", "requirepass", "pw"]));
+        let mut c = Conn::connect(port);
+        steps.push(c.cmd_str(&["GET", "k"]));
+        steps.push(admin.cmd_str(&["CONFIG", "SET", "requirepass", ""]));
+        steps.push(c.cmd_str(&["GET", "k"]));
+        steps.push(c.cmd_str(&["HELLO", "2"]));
+        steps.push(admin.cmd_str(&["CONFIG", "SET", "requirepass", "pw"]));
+        steps.push(c.cmd_str(&["GET", "k"]));
+        steps.push(c.cmd_str(&["AUTH", "pw"]));
+        steps.push(c.cmd_str(&["CONFIG", "SET", "requirepass", ""]));
+        steps.push(c.cmd_str(&["GET", "k"]));
+        runs.push(steps.iter().map(|r| escape(r)).collect::<Vec<_>>());
+    }
     assert_eq!(runs[1], runs[0], "{}", ferrite.name);
 }

@@ -33,8 +33,11 @@ pub struct Client {
     pub db: Db,
     /// Whether the connection speaks RESP3 (HELLO 3).
     pub resp3: bool,
-    /// Whether the connection has authenticated (or no password is needed).
+    /// Whether the connection has authenticated (or no password was needed when it opened).
     pub authenticated: bool,
+    /// No password is needed now, though the connection never authenticated (set per batch of
+    /// input: Redis's `authRequired` is false).
+    pub auth_waived: bool,
     /// The ACL user commands run as (`None`: an internal client no ACL applies to, as Redis's
     /// master and AOF clients), as of [`Client::acl_version`].
     pub user: Option<Arc<crate::acl::User>>,

@@ -203,6 +203,7 @@ impl Worker {
             db: 0,
             resp3: false,
             authenticated,
+            auth_waived: false,
             acl_version: 0,
             acl_free: false,
             user: None,
@@ -290,18 +291,16 @@ impl Worker {
             measure_ns_per_tick();
             self.ns_per_tick_at = now_ms;
         }
-        // Redis decides "authentication required" per request, so a connection opened while a
-        // password was set is free once `CONFIG SET requirepass ""` clears it.
-        if !client.authenticated && !self.server.acl.auth_required() {
-            client.authenticated = true;
-            client.shared.authenticated.store(true, Ordering::Relaxed);
-        }
+        // Redis decides "authentication required" per request (`authRequired`), so a
+        // connection opened while a password was set is free while no password is set, and
+        // bound again when one is: it never authenticated.
+        client.auth_waived = !client.authenticated && !self.server.acl.auth_required();
         self.enter_or_busy();
         let mut ahead = std::mem::take(&mut self.ahead);
         let flow = loop {
             let limits = Limits {
                 max_bulk_len,
-                authenticated: client.authenticated,
+                authenticated: client.authenticated || client.auth_waived,
             };
             if !self.session.is_inside() {
                 // A script on another thread turned busy: each command checks again, so the
@@ -537,7 +536,7 @@ impl Worker {
             count_rejected(stats, Some(id));
             return;
         }
-        if !client.authenticated && !spec.has(flags::NO_AUTH) {
+        if !client.authenticated && !client.auth_waived && !spec.has(flags::NO_AUTH) {
             let msg = b"NOAUTH Authentication required.";
             transactions::reject(client, args, out, msg, stats);
             count_rejected(stats, Some(id));
