@@ -61,12 +61,7 @@ fn entries(reply: &[u8]) -> Vec<Vec<String>> {
 }
 
 fn failed_authentications_are_logged_as_redis_logs_them(backend: &str) {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
-    let ferrite = Ferrite::start(backend, &["--threads", "2"]);
-    let mut logs = Vec::new();
-    for port in [redis.port, ferrite.port] {
+    let Some((logs, name)) = on_both(backend, |port| {
         let mut admin = Conn::connect(port);
         let mut steps = Vec::new();
         steps.push(admin.cmd_str(&["CONFIG", "SET", "requirepass", "secret"]));
@@ -86,15 +81,17 @@ fn failed_authentications_are_logged_as_redis_logs_them(backend: &str) {
         steps.push(admin.cmd_str(&["ACL", "LOG"]));
         steps.push(admin.cmd_str(&["CONFIG", "SET", "acllog-max-len", "128"]));
         steps.push(admin.cmd_str(&["CONFIG", "SET", "requirepass", ""]));
-        logs.push((steps, entries(&first), entries(&one), entries(&trimmed)));
-    }
+        (steps, entries(&first), entries(&one), entries(&trimmed))
+    }) else {
+        return;
+    };
     let (want, have) = (&logs[0], &logs[1]);
     for (i, (w, h)) in want.0.iter().zip(&have.0).enumerate() {
-        assert_eq!(escape(h), escape(w), "{}: step {i}", ferrite.name);
+        assert_eq!(escape(h), escape(w), "{}: step {i}", name);
     }
-    assert_eq!(have.1, want.1, "{}: ACL LOG", ferrite.name);
-    assert_eq!(have.2, want.2, "{}: ACL LOG 1", ferrite.name);
-    assert_eq!(have.3, want.3, "{}: ACL LOG after trimming", ferrite.name);
+    assert_eq!(have.1, want.1, "{}: ACL LOG", name);
+    assert_eq!(have.2, want.2, "{}: ACL LOG 1", name);
+    assert_eq!(have.3, want.3, "{}: ACL LOG after trimming", name);
     assert_eq!(
         want.1.len(),
         3,
@@ -103,12 +100,7 @@ fn failed_authentications_are_logged_as_redis_logs_them(backend: &str) {
 }
 
 fn denials_exec_rechecks_and_deleted_users_as_in_redis(backend: &str) {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
-    let ferrite = Ferrite::start(backend, &["--threads", "2"]);
-    let mut runs = Vec::new();
-    for port in [redis.port, ferrite.port] {
+    let Some((runs, name)) = on_both(backend, |port| {
         let mut admin = Conn::connect(port);
         let mut steps = Vec::new();
         let mut step = |r: Vec<u8>| steps.push(escape(&r));
@@ -144,19 +136,27 @@ fn denials_exec_rechecks_and_deleted_users_as_in_redis(backend: &str) {
         c.send(&[b"PING"]);
         let closed = c.try_read_reply().is_err();
         step(admin.cmd_str(&["ACL", "LOG", "RESET"]));
-        runs.push((steps, log, closed));
-    }
+        (steps, log, closed)
+    }) else {
+        return;
+    };
     let (want, have) = (&runs[0], &runs[1]);
     for (i, (w, h)) in want.0.iter().zip(&have.0).enumerate() {
-        assert_eq!(h, w, "{}: step {i}", ferrite.name);
+        assert_eq!(h, w, "{}: step {i}", name);
     }
-    assert_eq!(have.1, want.1, "{}: ACL LOG", ferrite.name);
+    assert_eq!(have.1, want.1, "{}: ACL LOG", name);
     assert!(want.2, "redis-server closes a deleted user's connection");
-    assert_eq!(
-        have.2, want.2,
-        "{}: the deleted user's connection",
-        ferrite.name
-    );
+    assert_eq!(have.2, want.2, "{}: the deleted user's connection", name);
+}
+
+/// Runs `scenario` with the port of a redis-server, then with that of a Ferrite on `backend`
+/// (two threads): their results in that order, and Ferrite's name. None where redis-server is
+/// missing (outside CI).
+fn on_both<T>(backend: &str, scenario: impl Fn(u16) -> T) -> Option<(Vec<T>, String)> {
+    let redis = RedisServer::start()?;
+    let ferrite = Ferrite::start(backend, &["--threads", "2"]);
+    let runs = vec![scenario(redis.port), scenario(ferrite.port)];
+    Some((runs, ferrite.name.clone()))
 }
 
 /// `bin conf args...` in `dir` (its working directory and `dir`) on a free port.
@@ -261,12 +261,7 @@ fn users_from_redis_conf_and_acl_files_as_in_redis(backend: &str) {
 /// ACL SETUSER that takes channels away closes the user's subscribers whose channels or
 /// patterns are no longer allowed (a pattern must be allowed letter for letter), and only those.
 fn subscribers_losing_channels_are_closed_as_in_redis(backend: &str) {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
-    let ferrite = Ferrite::start(backend, &["--threads", "2"]);
-    let mut runs = Vec::new();
-    for port in [redis.port, ferrite.port] {
+    let Some((runs, name)) = on_both(backend, |port| {
         let mut admin = Conn::connect(port);
         let mut steps = Vec::new();
         steps.push(admin.cmd_str(&[
@@ -301,22 +296,19 @@ fn subscribers_losing_channels_are_closed_as_in_redis(backend: &str) {
             c.send(&[b"PING"]);
             alive.push(c.try_read_reply().is_ok());
         }
-        runs.push((steps, alive));
-    }
+        (steps, alive)
+    }) else {
+        return;
+    };
     assert_eq!(runs[0].1, vec![true, false, false], "redis-server");
-    assert_eq!(runs[1], runs[0], "{}", ferrite.name);
+    assert_eq!(runs[1], runs[0], "{}", name);
 }
 
 /// Redis decides per command whether a connection must authenticate: one opened while a
 /// password was set may run commands while none is set (though HELLO still says it never
 /// authenticated), and must authenticate again once one is.
 fn a_connection_that_never_authenticated_is_bound_again_as_in_redis(backend: &str) {
-    let Some(redis) = RedisServer::start() else {
-        return;
-    };
-    let ferrite = Ferrite::start(backend, &["--threads", "2"]);
-    let mut runs = Vec::new();
-    for port in [redis.port, ferrite.port] {
+    let Some((runs, name)) = on_both(backend, |port| {
         let mut admin = Conn::connect(port);
         let mut steps = Vec::new();
         steps.push(admin.cmd_str(&["CONFIG", "SET", "requirepass", "pw"]));
@@ -330,7 +322,9 @@ fn a_connection_that_never_authenticated_is_bound_again_as_in_redis(backend: &st
         steps.push(c.cmd_str(&["AUTH", "pw"]));
         steps.push(c.cmd_str(&["CONFIG", "SET", "requirepass", ""]));
         steps.push(c.cmd_str(&["GET", "k"]));
-        runs.push(steps.iter().map(|r| escape(r)).collect::<Vec<_>>());
-    }
-    assert_eq!(runs[1], runs[0], "{}", ferrite.name);
+        steps.iter().map(|r| escape(r)).collect::<Vec<_>>()
+    }) else {
+        return;
+    };
+    assert_eq!(runs[1], runs[0], "{}", name);
 }

@@ -165,14 +165,9 @@ impl User {
     /// The rules after the name, as ACL LIST and ACL files write them (`ACLDescribeUser`).
     pub fn describe(&self) -> String {
         let mut out = String::new();
-        out.push_str(if self.enabled { "on " } else { "off " });
-        if self.nopass {
-            out.push_str("nopass ");
-        }
-        match self.sanitize {
-            Some(false) => out.push_str("skip-sanitize-payload "),
-            Some(true) => out.push_str("sanitize-payload "),
-            None => {}
+        for flag in self.flags() {
+            out.push_str(flag);
+            out.push(' ');
         }
         for p in &self.passwords {
             out.push('#');
