@@ -72,9 +72,9 @@ pub(crate) fn ids() -> &'static Ids {
 }
 
 impl Ids {
-    /// The id of a table entry (every entry has one).
-    pub(crate) fn of(&self, spec: &'static CommandSpec) -> usize {
-        self.by_spec[&std::ptr::from_ref(spec).addr()]
+    /// The id of a table entry (every entry of [`table::all`] and its subcommands has one).
+    pub(crate) fn of(&self, spec: &'static CommandSpec) -> Option<usize> {
+        self.by_spec.get(&std::ptr::from_ref(spec).addr()).copied()
     }
 
     /// A command by name as ACL rules write it (`get`, `client|list`), any case.
@@ -89,7 +89,7 @@ impl Ids {
             Some(s) => top.subcommand(s.as_bytes())?,
             None => top,
         };
-        Some(self.of(spec))
+        self.of(spec)
     }
 }
 

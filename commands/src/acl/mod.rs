@@ -385,7 +385,10 @@ pub fn refresh(server: &crate::Server, client: &mut crate::Client, version: u64)
 
 /// Whether `user` may run `spec` (a subcommand's own entry for one) with `args`.
 pub fn check(user: &User, spec: &'static CommandSpec, args: &[&[u8]]) -> Result<(), Denied> {
-    let id = ids::ids().of(spec);
+    // Every command dispatched comes from the table; one that did not could not be allowed.
+    let Some(id) = ids::ids().of(spec) else {
+        return Err(Denied::Command);
+    };
     let needs_keys = !user.selectors.iter().all(|s| s.all_keys);
     let keys = if needs_keys {
         crate::cmd::command::acl_keys(spec, args)
@@ -415,7 +418,10 @@ fn channels(full_name: &str, argc: usize) -> Vec<(usize, bool)> {
 
 /// The full name of a table entry (`client|list`).
 pub fn full_name(spec: &'static CommandSpec) -> &'static str {
-    &ids::ids().commands[ids::ids().of(spec)].full_name
+    match ids::ids().of(spec) {
+        Some(id) => &ids::ids().commands[id].full_name,
+        None => spec.name,
+    }
 }
 
 #[cfg(test)]

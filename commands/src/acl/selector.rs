@@ -102,6 +102,10 @@ impl Selector {
 
     /// Applies one rule (Redis's `ACLSetSelector`).
     pub(crate) fn apply(&mut self, op: &[u8]) -> Result<(), RuleError> {
+        if op.is_empty() {
+            // Only inside `(...)`: a user's empty rule is skipped before it gets here.
+            return Err(RuleError::Syntax);
+        }
         let is = |word: &str| op.eq_ignore_ascii_case(word.as_bytes());
         if is("allkeys") || op == b"~*" {
             self.all_keys = true;

@@ -80,3 +80,64 @@ fn selectors_merge_across_words() {
     );
     assert_eq!(merge_selectors(&[b"(~x" as &[u8]]), Err(0));
 }
+
+#[test]
+fn any_rules_leave_a_describable_user_and_never_panic() {
+    // Words rules are made of, glued at random: every outcome is a user or a rule error, and a
+    // user's description rebuilds its bitmap (checked inside `describe` in debug builds).
+    let parts: &[&[u8]] = &[
+        b"+",
+        b"-",
+        b"@",
+        b"~",
+        b"%",
+        b"R",
+        b"W",
+        b"&",
+        b"*",
+        b"(",
+        b")",
+        b"|",
+        b">",
+        b"<",
+        b"#",
+        b"!",
+        b"get",
+        b"client",
+        b"list",
+        b"all",
+        b"read",
+        b"on",
+        b"off",
+        b"reset",
+        b" ",
+        b"",
+        b"\"",
+        b"nopass",
+        b"allkeys",
+        b"resetchannels",
+        b"clearselectors",
+        b"x",
+    ];
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..3000 {
+        let mut rules = Vec::new();
+        for _ in 0..(next() % 6) {
+            let mut rule = Vec::new();
+            for _ in 0..(next() % 5) {
+                rule.extend_from_slice(parts[(next() % parts.len() as u64) as usize]);
+            }
+            rules.push(rule);
+        }
+        if let Ok(u) = build_user(b"u", &rules, next() % 2 == 0) {
+            let _ = u.describe();
+            let _ = u.selector_fields();
+        }
+    }
+}
