@@ -18,7 +18,8 @@ per_backend!(
     denials_exec_rechecks_and_deleted_users_as_in_redis,
     users_from_redis_conf_and_acl_files_as_in_redis,
     subscribers_losing_channels_are_closed_as_in_redis,
-    a_connection_that_never_authenticated_is_bound_again_as_in_redis
+    a_connection_that_never_authenticated_is_bound_again_as_in_redis,
+    descriptions_choose_the_categories_redis_chooses
 );
 
 /// One ACL LOG entry's fields, in order, with the ones that cannot match reduced to their
@@ -327,4 +328,71 @@ fn a_connection_that_never_authenticated_is_bound_again_as_in_redis(backend: &st
         return;
     };
     assert_eq!(runs[1], runs[0], "{}", name);
+}
+
+/// ACL GETUSER's `commands` for rules whose description needs several single-command rules:
+/// the category rules must be Redis's, in Redis's order; the single-command rules the same set
+/// (Redis writes them in the order of its command hash table, random per process).
+fn descriptions_choose_the_categories_redis_chooses(backend: &str) {
+    let rule_sets: &[&[&str]] = &[
+        &["-@all", "+@read", "+@write", "-@dangerous"],
+        &["+@all", "-@read", "-@write"],
+        &["-@all", "+@keyspace", "+@string", "-@write"],
+        &[
+            "-@all",
+            "+@scripting",
+            "+@transaction",
+            "+@pubsub",
+            "-@slow",
+        ],
+        &["nocommands", "+@sortedset", "+@list", "+@set", "-@blocking"],
+        &[
+            "+@all",
+            "-@fast",
+            "+get",
+            "+set",
+            "-client|list",
+            "-config|get",
+        ],
+        &["-@all", "+@admin", "-@dangerous", "+select|0", "+select|1"],
+        &["-@all", "+@all", "-@dangerous", "+@admin"],
+    ];
+    let Some((runs, name)) = on_both(backend, |port| {
+        let mut c = Conn::connect(port);
+        let mut out = Vec::new();
+        for rules in rule_sets {
+            let mut args = vec!["ACL", "SETUSER", "desc"];
+            args.extend_from_slice(rules);
+            assert_eq!(c.cmd_str(&args), b"+OK\r\n", "{rules:?}");
+            let reply = String::from_utf8_lossy(&c.cmd_str(&["ACL", "LIST"])).into_owned();
+            let line = reply
+                .split("\r\n")
+                .find(|l| l.starts_with("user desc "))
+                .expect("the user's line")
+                .to_owned();
+            let words: Vec<&str> = line.split(' ').collect();
+            let at = words
+                .iter()
+                .position(|w| w.starts_with("+@all") || w.starts_with("-@all"));
+            let at = at.expect("a command rule");
+            let categories: Vec<String> = words[at..]
+                .iter()
+                .take_while(|w| w.get(1..2) == Some("@"))
+                .map(|w| w.to_string())
+                .collect();
+            let mut singles: Vec<String> = words[at + categories.len()..]
+                .iter()
+                .map(|w| w.to_string())
+                .collect();
+            singles.sort();
+            out.push((rules.join(" "), categories, singles));
+            assert_eq!(c.cmd_str(&["ACL", "DELUSER", "desc"]), b":1\r\n");
+        }
+        out
+    }) else {
+        return;
+    };
+    for (want, have) in runs[0].iter().zip(&runs[1]) {
+        assert_eq!(have, want, "{name}");
+    }
 }
