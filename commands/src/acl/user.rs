@@ -106,10 +106,10 @@ impl User {
             self.passwords.remove(i);
         } else if op[0] == b'(' && op[op.len() - 1] == b')' {
             let mut selector = Selector::new(all_channels);
-            let inner = std::str::from_utf8(&op[1..op.len() - 1]).map_err(|_| RuleError::Syntax)?;
-            let words = crate::config::split_args(inner).ok_or(RuleError::Syntax)?;
+            let inner = &op[1..op.len() - 1];
+            let words = crate::resp::parser::split_words(inner).ok_or(RuleError::Syntax)?;
             for word in words {
-                selector.apply(word.as_bytes())?;
+                selector.apply(&word)?;
             }
             self.selectors.push(selector);
         } else if is("clearselectors") {

@@ -204,71 +204,16 @@ mod output_limit_tests {
     }
 }
 
-/// Redis's `sdssplitargs`: words separated by blanks; a word may be `"double quoted"` (with
-/// `\n \r \t \b \a \\ \"` and `\xHH` escapes) or `'single quoted'` (with `\'`), and a closing
-/// quote must be followed by a blank or the end. None for unbalanced quotes.
+/// Redis's `sdssplitargs` ([`crate::resp::parser::split_words`], the inline-command splitter)
+/// for text: configuration lines, the AOF manifest. None for unbalanced quotes.
 pub fn split_args(line: &str) -> Option<Vec<String>> {
-    let b = line.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    loop {
-        while i < b.len() && b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if i == b.len() {
-            return Some(out);
-        }
-        let mut word: Vec<u8> = Vec::new();
-        if let q @ (b'"' | b'\'') = b[i] {
-            i += 1;
-            loop {
-                let c = *b.get(i)?;
-                if c == q {
-                    i += 1;
-                    if b.get(i).is_some_and(|c| !c.is_ascii_whitespace()) {
-                        return None;
-                    }
-                    break;
-                }
-                let (byte, len) = match (q, &b[i..]) {
-                    (b'"', rest) => unescape(rest),
-                    (_, [b'\\', b'\'', ..]) => (b'\'', 2),
-                    _ => (c, 1),
-                };
-                word.push(byte);
-                i += len;
-            }
-        } else {
-            while i < b.len() && !b[i].is_ascii_whitespace() {
-                word.push(b[i]);
-                i += 1;
-            }
-        }
-        out.push(String::from_utf8_lossy(&word).into_owned());
-    }
-}
-
-/// The next byte of a double-quoted word (`rest` starts at it, non-empty): an escape's byte or
-/// itself, and how many input bytes it took.
-fn unescape(rest: &[u8]) -> (u8, usize) {
-    let hex = |d: u8| (d as char).to_digit(16).map(|v| v as u8);
-    match rest {
-        [b'\\', b'x', h, l, ..] if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
-            (hex(*h).unwrap_or(0) * 16 + hex(*l).unwrap_or(0), 4)
-        }
-        [b'\\', e, ..] => {
-            let byte = match e {
-                b'n' => b'\n',
-                b'r' => b'\r',
-                b't' => b'\t',
-                b'b' => 8,
-                b'a' => 7,
-                c => *c,
-            };
-            (byte, 2)
-        }
-        _ => (rest[0], 1),
-    }
+    let words = crate::resp::parser::split_words(line.as_bytes())?;
+    Some(
+        words
+            .iter()
+            .map(|w| String::from_utf8_lossy(w).into_owned())
+            .collect(),
+    )
 }
 
 #[cfg(test)]
