@@ -140,8 +140,13 @@ impl Subscriptions {
 }
 
 impl Client {
-    /// Runs the connection's commands as `user` (read at ACL `version`; `None`: unchecked).
+    /// Runs the connection's commands as `user` (read at ACL `version`; `None`: unchecked, shown
+    /// as Redis shows its master client, `(superuser)`).
     pub fn set_user(&mut self, user: Option<Arc<crate::acl::User>>, version: u64) {
+        let name: &[u8] = user.as_ref().map_or(b"(superuser)", |u| &u.name);
+        if **self.shared.user.lock().unwrap_or_else(|e| e.into_inner()) != *name {
+            *self.shared.user.lock().unwrap_or_else(|e| e.into_inner()) = Arc::from(name);
+        }
         self.acl_free = user.as_ref().is_none_or(|u| u.unrestricted());
         self.user = user;
         self.acl_version = version;
@@ -384,8 +389,6 @@ pub struct ClientShared {
     pub qbuf: AtomicU64,
     /// Set by CLIENT KILL from any thread; the owner closes the connection when it sees it.
     pub kill: AtomicBool,
-    /// Whether the client has authenticated.
-    pub authenticated: AtomicBool,
     /// The ACL user's name (CLIENT LIST `user=`, CLIENT KILL USER).
     pub user: Mutex<Arc<[u8]>>,
     /// Blocking state (`BLOCK_*`): whether a blocking command is parked, and whether CLIENT
@@ -480,7 +483,6 @@ impl ClientShared {
             last_cmd: AtomicPtr::new(std::ptr::null_mut()),
             qbuf: AtomicU64::new(0),
             kill: AtomicBool::new(false),
-            authenticated: AtomicBool::new(false),
             user: Mutex::new(Arc::from(&b"default"[..])),
             block: AtomicU8::new(BLOCK_NONE),
             outbox: Mutex::new(Vec::new()),

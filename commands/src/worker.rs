@@ -175,9 +175,6 @@ impl Worker {
         let mut client = self.new_client(None, None);
         client.authenticated = true;
         client.set_user(None, 0);
-        // Redis's CLIENT LIST name for a client without a user (its master link).
-        *client.shared.user.lock().unwrap_or_else(|e| e.into_inner()) =
-            Arc::from(&b"(superuser)"[..]);
         client.deny_blocking = true;
         client.obey = true;
         client
@@ -194,7 +191,6 @@ impl Worker {
             unix_ms(),
         ));
         let authenticated = !self.server.acl.auth_required();
-        shared.authenticated.store(authenticated, Ordering::Relaxed);
         self.server.clients.insert(shared.clone());
         let version = self.server.acl.version();
         let user = self.server.acl.default_user();

@@ -377,8 +377,6 @@ pub fn refresh(server: &crate::Server, client: &mut crate::Client, version: u64)
     }
     client.set_user(Some(server.acl.default_user()), version);
     client.authenticated = false;
-    client.shared.authenticated.store(false, Ordering::Relaxed);
-    *client.shared.user.lock().unwrap_or_else(|e| e.into_inner()) = Arc::from(&b"default"[..]);
     client.close_after_reply = true;
     false
 }

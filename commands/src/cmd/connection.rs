@@ -211,7 +211,7 @@ fn hello(ctx: &mut Ctx<'_>, args: Args<'_>) {
                 ctx.reply.error(WRONGPASS);
                 return;
             }
-            set_authenticated(ctx, true);
+            ctx.client.authenticated = true;
             j += 3;
         } else if eq_ignore_case(opt, "setname") && more >= 1 {
             let name = args.get(j + 1);
@@ -290,7 +290,7 @@ fn auth(ctx: &mut Ctx<'_>, args: Args<'_>) {
         (args.get(1), args.get(2))
     };
     if credentials_ok(ctx, user, password) {
-        set_authenticated(ctx, true);
+        ctx.client.authenticated = true;
         ctx.reply.ok();
     } else {
         // A failed attempt leaves an authenticated connection authenticated, as in Redis.
@@ -315,12 +315,11 @@ fn reset(ctx: &mut Ctx<'_>, _args: Args<'_>) {
     ctx.client.db = 0;
     ctx.client.shared.db.store(0, Ordering::Relaxed);
     set_protocol(ctx, false);
-    let authenticated = !ctx.server.acl.auth_required();
-    set_authenticated(ctx, authenticated);
+    ctx.client.authenticated = !ctx.server.acl.auth_required();
     if ctx.client.user.is_some() {
         let version = ctx.server.acl.version();
         let default = ctx.server.acl.default_user();
-        set_user(ctx, default, version);
+        ctx.client.set_user(Some(default), version);
     }
     *ctx.client
         .shared
@@ -340,29 +339,11 @@ fn credentials_ok(ctx: &mut Ctx<'_>, user: &[u8], password: &[u8]) -> bool {
     let version = ctx.server.acl.version();
     match ctx.server.acl.authenticate(user, password) {
         Some(u) => {
-            set_user(ctx, u, version);
+            ctx.client.set_user(Some(u), version);
             true
         }
         None => false,
     }
-}
-
-/// Makes `user` (read at ACL `version`) the connection's user.
-fn set_user(ctx: &mut Ctx<'_>, user: std::sync::Arc<crate::acl::User>, version: u64) {
-    *ctx.client
-        .shared
-        .user
-        .lock()
-        .unwrap_or_else(|e| e.into_inner()) = std::sync::Arc::from(&user.name[..]);
-    ctx.client.set_user(Some(user), version);
-}
-
-fn set_authenticated(ctx: &mut Ctx<'_>, authenticated: bool) {
-    ctx.client.authenticated = authenticated;
-    ctx.client
-        .shared
-        .authenticated
-        .store(authenticated, Ordering::Relaxed);
 }
 
 /// Switches the connection's protocol; the reply being written switches with it.
