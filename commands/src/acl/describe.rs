@@ -10,27 +10,37 @@ use crate::cmd::command::ACL_ORDER;
 
 /// The whole selector: `~keys &channels` then the command rules.
 pub(crate) fn selector(s: &Selector) -> String {
-    let mut out = String::new();
+    let mut words = vec![keys(s)];
+    if !s.all_channels {
+        // The channels listed are the only ones after this reset.
+        words.push("resetchannels".to_owned());
+    }
+    words.push(channels(s));
+    words.push(command_rules(s));
+    words.retain(|w| !w.is_empty());
+    words.join(" ")
+}
+
+/// The key patterns (GETUSER's `keys`): `~*`, or each pattern, blank-separated.
+pub(crate) fn keys(s: &Selector) -> String {
     if s.all_keys {
-        out.push_str("~* ");
-    } else {
-        for (flags, pattern) in &s.patterns {
-            out.push_str(&key_pattern(*flags, pattern));
-            out.push(' ');
-        }
+        return "~*".to_owned();
     }
+    let p: Vec<String> = s.patterns.iter().map(|(f, p)| key_pattern(*f, p)).collect();
+    p.join(" ")
+}
+
+/// The channel patterns (GETUSER's `channels`): `&*`, or each `&pattern`, blank-separated.
+pub(crate) fn channels(s: &Selector) -> String {
     if s.all_channels {
-        out.push_str("&* ");
-    } else {
-        out.push_str("resetchannels ");
-        for c in &s.channels {
-            out.push('&');
-            out.push_str(&String::from_utf8_lossy(c));
-            out.push(' ');
-        }
+        return "&*".to_owned();
     }
-    out.push_str(&command_rules(s));
-    out
+    let c: Vec<String> = s
+        .channels
+        .iter()
+        .map(|c| format!("&{}", String::from_utf8_lossy(c)))
+        .collect();
+    c.join(" ")
 }
 
 /// `~pattern`, `%R~pattern` or `%W~pattern`.

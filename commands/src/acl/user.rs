@@ -190,30 +190,10 @@ impl User {
         self.selectors
             .iter()
             .map(|s| {
-                let keys = if s.all_keys {
-                    "~*".to_owned()
-                } else {
-                    let p: Vec<String> = s
-                        .patterns
-                        .iter()
-                        .map(|(f, p)| super::describe::key_pattern(*f, p))
-                        .collect();
-                    p.join(" ")
-                };
-                let channels = if s.all_channels {
-                    "&*".to_owned()
-                } else {
-                    let c: Vec<String> = s
-                        .channels
-                        .iter()
-                        .map(|c| format!("&{}", String::from_utf8_lossy(c)))
-                        .collect();
-                    c.join(" ")
-                };
                 vec![
                     ("commands", super::describe::command_rules(s)),
-                    ("keys", keys),
-                    ("channels", channels),
+                    ("keys", super::describe::keys(s)),
+                    ("channels", super::describe::channels(s)),
                 ]
             })
             .collect()
