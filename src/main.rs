@@ -144,7 +144,11 @@ fn run() -> anyhow::Result<()> {
     );
     log::info!("Ready to accept connections tcp");
     if let Some((host, port)) = master {
-        server.replication.follow(&server, &host, port);
+        let mut session = server.store.session();
+        // A fresh session holds no gate: this waits for a cut rather than failing.
+        let _ = server
+            .replication
+            .follow(&server, &mut session, &host, port);
     }
 
     loop {

@@ -55,6 +55,9 @@ pub struct Client {
     /// The master this server follows (the replication link's client): CLIENT LIST type
     /// `master`, flag `M`.
     pub master_link: bool,
+    /// The master's stream applied by this (master link) client but not yet relayed to this
+    /// server's own stream: an open transaction's, relayed with its EXEC.
+    pub repl_unrelayed: Vec<u8>,
     /// CLIENT NO-EVICT.
     pub no_evict: bool,
     /// The part other threads can see.

@@ -207,6 +207,7 @@ impl Worker {
             reply_mode: ReplyMode::On,
             close_after_reply: false,
             master_link: false,
+            repl_unrelayed: Vec::new(),
             no_evict: false,
             shared,
             token: 0,
@@ -292,6 +293,25 @@ impl Worker {
         // bound again when one is: it never authenticated.
         client.auth_waived = !client.authenticated && !self.server.acl.auth_required();
         self.enter_or_busy();
+        // The master's stream: a chunk is applied and relayed as one step that no fork or role
+        // change splits (see `Master::stream_cut`).
+        let server = client.master_link.then(|| Arc::clone(&self.server));
+        let cut = match &server {
+            Some(server) => {
+                let cut = server.master.relay_guard();
+                if !server.master.relaying() || client.shared.killed() {
+                    // The link ended (REPLICAOF): nothing more of this master's stream applies.
+                    drop(cut);
+                    self.session.leave();
+                    client.parser = parser;
+                    return (0, Flow::CloseNow);
+                }
+                Some(cut)
+            }
+            None => None,
+        };
+        // Where the master's stream applied so far ends outside a transaction.
+        let mut relayable = 0;
         let mut ahead = std::mem::take(&mut self.ahead);
         let flow = loop {
             let limits = Limits {
@@ -398,12 +418,19 @@ impl Worker {
                 ahead.clear();
             }
             pos += consumed;
+            if client.master_link && client.multi.is_none() {
+                relayable = pos;
+            }
             if client.close_after_reply {
                 break Flow::CloseAfterFlush;
             }
         };
         ahead.clear();
         self.ahead = ahead;
+        if client.master_link {
+            self.relay(client, &input[..pos], relayable);
+        }
+        drop(cut);
         // Before leaving the shared section, so an exclusive section elsewhere finds every
         // number this thread took already filed.
         self.push_feed();
@@ -425,6 +452,23 @@ impl Worker {
             self.wait_released(client, out);
         }
         (pos, flow)
+    }
+
+    /// Relays what the master's client applied of `input` to this server's own stream (still
+    /// inside the shared section that applied it): up to `relayable`, where no transaction is
+    /// open, at once, after whatever an earlier call held back; the rest waits for its EXEC.
+    fn relay(&mut self, client: &mut Client, input: &[u8], relayable: usize) {
+        let master = &self.server.master;
+        if relayable > 0 {
+            if client.repl_unrelayed.is_empty() {
+                master.relay(&self.server, &input[..relayable], client.db);
+            } else {
+                client.repl_unrelayed.extend_from_slice(&input[..relayable]);
+                master.relay(&self.server, &client.repl_unrelayed, client.db);
+                client.repl_unrelayed.clear();
+            }
+        }
+        client.repl_unrelayed.extend_from_slice(&input[relayable..]);
     }
 
     /// Enters the store's shared section, unless a script running on another thread has turned

@@ -514,6 +514,11 @@ impl Session {
         self.inside || self.exclusive
     }
 
+    /// Whether the session holds the store exclusively (inside [`Session::exclusive`]).
+    pub fn is_exclusive(&self) -> bool {
+        self.exclusive
+    }
+
     /// Leaves the shared section (before the thread waits for I/O).
     pub fn leave(&mut self) {
         if self.inside {

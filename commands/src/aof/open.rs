@@ -117,6 +117,7 @@ fn empty_base(server: &Server, dir: &std::path::Path, filename: &str) -> Result<
             aof_base: true,
             key_delay: 0,
             libraries: server.scripts.functions.codes(),
+            repl: None,
         };
         bytes = crate::persist::rdb_write::write_snapshot(
             &mut session,

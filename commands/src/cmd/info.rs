@@ -649,34 +649,13 @@ fn errorstats(ctx: &Ctx<'_>, out: &mut String) {
     }
 }
 
-/// Redis's default `repl-backlog-size`.
-const BACKLOG_SIZE: i64 = 1 << 20;
-
 fn replication(ctx: &Ctx<'_>, out: &mut String) {
-    let Some(replica) = ctx.server.replication.replica_info(ctx.server, out) else {
+    // A replica's role lines, then what both roles show: its replicas and its history (a
+    // replica's is its master's).
+    if !ctx.server.replication.replica_info(ctx.server, out) {
         field!(out, "role", "master");
-        ctx.server.master.info(ctx.server, out);
-        return;
-    };
-    field!(out, "connected_slaves", "0");
-    field!(out, "master_failover_state", "no-failover");
-    let (replid, offset, backlog) = (replica.replid.as_str(), replica.offset, replica.backlog);
-    field!(out, "master_replid", "{replid}");
-    field!(out, "master_replid2", "{}", "0".repeat(40));
-    field!(out, "master_repl_offset", "{offset}");
-    field!(out, "second_repl_offset", "-1");
-    // A replica keeps a backlog of the stream from its last full sync on, as Redis's does.
-    let histlen = backlog.map_or(0, |(_, len)| len.min(BACKLOG_SIZE));
-    let first = backlog.map_or(0, |_| offset - histlen + 1);
-    field!(
-        out,
-        "repl_backlog_active",
-        "{}",
-        u8::from(backlog.is_some())
-    );
-    field!(out, "repl_backlog_size", "{BACKLOG_SIZE}");
-    field!(out, "repl_backlog_first_byte_offset", "{first}");
-    field!(out, "repl_backlog_histlen", "{histlen}");
+    }
+    ctx.server.master.info(ctx.server, out);
 }
 
 fn rusage(who: libc::c_int) -> (String, String) {

@@ -118,7 +118,8 @@ fn bgsave(ctx: &mut Ctx<'_>, args: Args<'_>) {
                 ctx.reply.error("ERR Background save already in progress")
             }
             Err(BgsaveError::ChildActive) => ctx.reply.error(ANOTHER_CHILD),
-            Err(BgsaveError::Fork) => ctx.reply.error("ERR"),
+            // (Only a fork for replicas can find no cut.)
+            Err(BgsaveError::Fork | BgsaveError::NotACut) => ctx.reply.error("ERR"),
         }
     }
 }

@@ -229,8 +229,14 @@ fn sync(ctx: &mut Ctx<'_>, args: Args<'_>) {
     } else {
         None
     };
-    if ctx.server.replication.is_replica() {
-        // Redis relays its master's stream to its own replicas; Ferrite does not (yet).
+    // A replica serves its own replicas its master's stream (relayed), but only while it
+    // follows that stream.
+    if ctx
+        .server
+        .replication
+        .link()
+        .is_some_and(|l| l.state() != crate::replica::LinkState::Connected)
+    {
         return ctx
             .reply
             .error("NOMASTERLINK Can't SYNC while not connected with my master");
@@ -289,8 +295,10 @@ fn replicaof(ctx: &mut Ctx<'_>, args: Args<'_>) {
     let repl = &ctx.server.replication;
     let me = format!("id={} addr={}", ctx.client.id, ctx.client.shared.addr);
     if args.get(1).eq_ignore_ascii_case(b"no") && args.get(2).eq_ignore_ascii_case(b"one") {
-        if repl.unfollow(ctx.server) {
-            log::info!("MASTER MODE enabled (user request from '{me}')");
+        match repl.unfollow(ctx.server, ctx.store) {
+            Ok(true) => log::info!("MASTER MODE enabled (user request from '{me}')"),
+            Ok(false) => {}
+            Err(_) => return ctx.reply.error(crate::replica::MID_CHUNK_ERROR),
         }
         ctx.reply.ok();
         return;
@@ -304,7 +312,10 @@ fn replicaof(ctx: &mut Ctx<'_>, args: Args<'_>) {
         ctx.reply.error("ERR the server is shutting down");
         return;
     };
-    if !repl.follow(&server, &host, port as u16) {
+    let Ok(followed) = repl.follow(&server, ctx.store, &host, port as u16) else {
+        return ctx.reply.error(crate::replica::MID_CHUNK_ERROR);
+    };
+    if !followed {
         log::info!(
             "REPLICAOF would result into synchronization with the master we are already \
              connected with. No operation performed."

@@ -31,13 +31,15 @@
 //! Lock order: the sequencer's lock, then [`Master`]'s, then a client's outbox.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 mod acks;
 mod transfer;
 
 pub use acks::{ShutdownWait, WaitTarget, answer_failed_shutdown};
+
+use ferrite_hybridlog::Db;
 
 use crate::client::ClientShared;
 use crate::server::{Server, random_hex, unix_ms};
@@ -185,6 +187,15 @@ pub struct Master {
     /// Online replicas that acknowledged within `min-replicas-max-lag` seconds (Redis's
     /// `repl_good_slaves_count`), refreshed on acknowledgements, state changes and the cron.
     good: AtomicUsize,
+    /// This server follows a master: the stream is the master's, relayed as applied
+    /// ([`Master::relay`]), and this server's own propagation is not fed to it.
+    relaying: AtomicBool,
+    /// Held by the master's client from before it applies a chunk of the stream until it has
+    /// relayed it (see [`Master::stream_cut`]).
+    cut: Mutex<()>,
+    /// The database the relayed stream selected last (the master client's), which a snapshot
+    /// cut from the relayed stream records as `repl-stream-db`.
+    stream_db: AtomicU8,
 }
 
 impl Default for Master {
@@ -201,6 +212,9 @@ impl Default for Master {
             shutdown_abort: AtomicBool::new(false),
             syncs: Default::default(),
             good: AtomicUsize::new(0),
+            relaying: AtomicBool::new(false),
+            cut: Mutex::new(()),
+            stream_db: AtomicU8::new(0),
         }
     }
 }
@@ -296,9 +310,29 @@ impl Master {
         lock(&self.state)
     }
 
-    /// Adds `bytes` to the stream: the backlog, and every replica as its phase wants them.
-    /// Called by the sequencer under its lock (so in stream order).
+    /// Adds this server's own propagated `bytes` to the stream. Called by the sequencer under
+    /// its lock (so in stream order); ignored while the stream is a master's, relayed.
     pub(crate) fn feed(&self, server: &Server, bytes: &[u8]) {
+        if !self.relaying.load(Ordering::Acquire) {
+            self.append(server, bytes);
+        }
+    }
+
+    /// Adds `bytes` of the followed master's stream, just applied by its client (whose
+    /// database is now `db`), to this server's stream, as Redis's
+    /// `replicationFeedStreamFromMasterStream`: the backlog and the replicas get the master's
+    /// bytes unchanged, so offsets mean the same all along a chain of replicas. Called inside
+    /// the store's shared section that applied them, so that a fork (exclusive) cuts the
+    /// stream exactly where the data it saves ends.
+    pub(crate) fn relay(&self, server: &Server, bytes: &[u8], db: Db) {
+        if self.relaying.load(Ordering::Acquire) {
+            self.stream_db.store(db, Ordering::Relaxed);
+            self.append(server, bytes);
+        }
+    }
+
+    /// The backlog and every replica, as its phase wants them, get `bytes`.
+    fn append(&self, server: &Server, bytes: &[u8]) {
         let mut st = self.state();
         if !st.active {
             return;
@@ -345,10 +379,18 @@ impl Master {
         psync: Option<(&[u8], i64)>,
         psync2: bool,
     ) -> Sync {
-        server.aof.start_repl(server);
+        let relaying = self.relaying.load(Ordering::Acquire);
+        if !relaying {
+            server.aof.start_repl(server);
+        }
         let mut st = self.state();
         st.backlog_cap = backlog_size(server);
-        let had_backlog = std::mem::replace(&mut st.active, true);
+        // A replica's backlog is its master's history, there once the first sync is done.
+        let had_backlog = if relaying {
+            st.active
+        } else {
+            std::mem::replace(&mut st.active, true)
+        };
         let replid = self.replid();
         let history = History {
             replid: replid.as_bytes(),
@@ -407,9 +449,12 @@ impl Master {
         if !self.wants_fork() {
             return;
         }
-        // The replicas' stream starts here: select its database again. (Before taking this
-        // lock: the sequencer's comes first.)
-        server.aof.repl_reselect();
+        // The replicas' stream starts here: this server's own selects its database again
+        // (before taking this lock: the sequencer's comes first); a relayed one goes on in the
+        // database the snapshot names (`repl-stream-db`), as the master's stream does not.
+        if !self.relaying.load(Ordering::Acquire) {
+            server.aof.repl_reselect();
+        }
         let mut st = self.state();
         let line = format!("+FULLRESYNC {} {}\r\n", self.replid(), self.offset());
         let mut wake = vec![false; server.threads];
@@ -446,12 +491,14 @@ impl Master {
     /// Redis's backlog expiry: with still no replica, the backlog is freed, the stream stops
     /// (writes no longer pay for it) and the history gets a new replication ID, so no replica
     /// can take the gap for a continuation.
-    /// Also stops a stream left running with no backlog to feed (this server became a
-    /// replica), without a new ID: its history is its master's now.
+    /// A replica's backlog, its master's history, is never freed.
     fn free_backlog(&self, server: &Server, ttl_ms: u64) {
         let was_active = {
             let mut st = self.state();
-            if !st.replicas.is_empty() || (!st.active && !server.aof.repl_streaming()) {
+            if !st.replicas.is_empty()
+                || (!st.active && !server.aof.repl_streaming())
+                || self.relaying.load(Ordering::Acquire)
+            {
                 return;
             }
             st.backlog = VecDeque::new();
@@ -469,27 +516,125 @@ impl Master {
         );
     }
 
-    /// This server starts following a master: its history will be the master's, so its own
-    /// replicas are dropped and the backlog is forgotten (the cron then stops the stream).
-    pub fn demote(&self, server: &Server) {
+    /// Whether this server's stream is its master's, relayed.
+    #[inline]
+    pub fn relaying(&self) -> bool {
+        self.relaying.load(Ordering::Acquire)
+    }
+
+    /// The master's client holds this while it applies and relays a chunk of the stream
+    /// (taken inside its shared section).
+    pub(crate) fn relay_guard(&self) -> MutexGuard<'_, ()> {
+        lock(&self.cut)
+    }
+
+    /// Under the exclusive gate: whether the data and the relayed stream agree now (no chunk
+    /// applied and not yet relayed), held so until the guard is dropped. None while the
+    /// master's client is in the middle of a chunk, which it can be here only when the chunk
+    /// holds an exclusive command waiting for the gate. Always Some on a master, whose own
+    /// stream is exact at any exclusive section.
+    pub(crate) fn stream_cut(&self) -> Option<MutexGuard<'_, ()>> {
+        match self.cut.try_lock() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// This server starts following a master (under the exclusive gate, so that no write of
+    /// its own is half propagated): from now on its stream is the master's, relayed. Its
+    /// replicas stay, as in Redis 7.0: they go on if the master continues this server's
+    /// history, and are dropped when it does not (a full sync, or a new replication ID).
+    pub fn start_relaying(&self) {
+        self.relaying.store(true, Ordering::Release);
+    }
+
+    /// The history this server asks a master to continue (`PSYNC replid offset+1`): its own,
+    /// as Redis's cached master "using myself", once it has one that a master could know of (a
+    /// backlog); None for a full sync.
+    pub fn history(&self) -> Option<(String, i64)> {
+        let st = self.state();
+        st.active.then(|| (self.replid(), self.offset()))
+    }
+
+    /// A full sync from the master is about to replace the data (Redis's
+    /// `replicationAttachToNewMaster`): the history ends here, so the replicas are dropped and
+    /// the backlog is forgotten.
+    pub fn full_sync_begins(&self, server: &Server) {
         let mut st = self.state();
         for e in &st.replicas {
-            drop_replica(server, &e.replica, "role change");
+            drop_replica(server, &e.replica, "full sync with my master");
         }
         st.active = false;
         st.backlog = VecDeque::new();
     }
 
-    /// `REPLICAOF NO ONE` (Redis's `shiftReplicationId`): a new replication ID; the master's
-    /// becomes the second one, valid up to the offset applied, from which this server's offset
-    /// continues. No backlog is kept of the master's stream, so replicas resync in full.
-    pub fn promote(&self, old_replid: &str, offset: i64) {
-        if old_replid.is_empty() || offset < 0 {
+    /// A full sync's data is loaded: the history is the master's `replid` up to `offset`, and
+    /// the backlog starts after it.
+    pub fn full_sync_done(&self, server: &Server, replid: &str, offset: i64) {
+        let mut st = self.state();
+        *lock(&self.replid) = replid.to_string();
+        *lock(&self.replid2) = ("0".repeat(40), -1);
+        self.offset.store(offset, Ordering::Release);
+        st.backlog = VecDeque::new();
+        st.backlog_cap = backlog_size(server);
+        st.active = true;
+    }
+
+    /// The master continued this server's history under `replid` (`+CONTINUE replid`). A new
+    /// ID (the master was promoted, or this server was one and follows its successor) becomes
+    /// this server's too, the old one its second, valid up to here; the replicas are dropped
+    /// so that they learn it, and continue at once through that second ID.
+    pub fn continued(&self, server: &Server, replid: &str) {
+        let old = self.replid();
+        if replid.is_empty() || replid == old {
             return;
         }
-        *lock(&self.replid2) = (old_replid.to_string(), offset + 1);
+        let st = self.state();
+        *lock(&self.replid2) = (old, self.offset() + 1);
+        *lock(&self.replid) = replid.to_string();
+        log::info!("Master replication ID changed to {replid}");
+        for e in &st.replicas {
+            drop_replica(server, &e.replica, "master replication ID changed");
+        }
+    }
+
+    /// `REPLICAOF NO ONE` (Redis's `shiftReplicationId` and `disconnectSlaves`, under the
+    /// exclusive gate): a new replication ID; the master's becomes the second one, valid up to
+    /// the offset applied, from which this server's own stream continues the backlog. The
+    /// replicas are dropped so that they learn the new ID; they continue at once.
+    pub fn promote(&self, server: &Server) {
+        self.relaying.store(false, Ordering::Release);
+        let mut st = self.state();
+        *lock(&self.replid2) = (self.replid(), self.offset() + 1);
         *lock(&self.replid) = random_hex(40);
-        self.offset.store(offset, Ordering::Release);
+        for e in &st.replicas {
+            drop_replica(server, &e.replica, "role change");
+        }
+        st.alone_since_ms = unix_ms();
+        let active = st.active;
+        drop(st);
+        if active {
+            // This server's writes continue the stream from here, after a SELECT.
+            server.aof.start_repl(server);
+        }
+    }
+
+    /// What a snapshot records of the stream it was cut from (Redis's `rdbPopulateSaveInfo`):
+    /// the database the stream selected (`repl-stream-db`; 0 for this server's own stream,
+    /// which selects again after a cut), the replication ID and the offset. None without a
+    /// backlog.
+    pub fn save_info(&self) -> Option<(u8, String, i64)> {
+        let st = self.state();
+        if !st.active {
+            return None;
+        }
+        let db = if self.relaying.load(Ordering::Acquire) {
+            self.stream_db.load(Ordering::Relaxed)
+        } else {
+            0
+        };
+        Some((db, self.replid(), self.offset()))
     }
 
     /// Online replicas as ROLE lists them: (ip, port, acknowledged offset).
@@ -547,14 +692,26 @@ impl Master {
     /// (whose writes may have reached the stream since), and frees the backlog after
     /// `repl-backlog-ttl` without replicas.
     pub fn cron(&self, server: &Server, session: &mut ferrite_hybridlog::Session) {
+        let relaying = self.relaying.load(Ordering::Acquire);
+        if relaying && server.aof.repl_streaming() {
+            // This server follows a master now: its own writes no longer feed the stream, so
+            // they stop being numbered for it (under the exclusive gate, every number filed).
+            session.exclusive(|_| {
+                if self.relaying.load(Ordering::Acquire) {
+                    server.aof.stop_repl(server);
+                }
+            });
+        }
         if self.replicas() == 0 {
+            if relaying {
+                return;
+            }
             let ttl_ms = server.config.value_u64("repl-backlog-ttl") * 1000;
             let expired = {
                 let mut st = self.state();
                 st.backlog_cap = backlog_size(server);
                 let idle = ttl_ms > 0 && unix_ms().saturating_sub(st.alone_since_ms) > ttl_ms;
-                // A stream with no backlog to feed (after REPLICAOF host port) stops at once.
-                (st.active && idle) || (!st.active && server.aof.repl_streaming())
+                st.active && idle
             };
             if expired {
                 // Under the exclusive gate (every number filed, no PSYNC running), and after
@@ -570,7 +727,8 @@ impl Master {
         let ping = {
             let mut st = self.state();
             st.backlog_cap = cap;
-            let due = now.saturating_sub(st.last_ping_ms) >= period_ms;
+            // A replica's replicas get its master's pings, relayed.
+            let due = !relaying && now.saturating_sub(st.last_ping_ms) >= period_ms;
             if due {
                 st.last_ping_ms = now;
             }

@@ -103,7 +103,10 @@ impl Master {
         mark: [u8; 40],
         pid: libc::pid_t,
     ) {
-        server.aof.repl_reselect();
+        // As in `forked`: only this server's own stream selects again after a cut.
+        if !self.relaying() {
+            server.aof.repl_reselect();
+        }
         let mut st = self.state();
         let line = format!("+FULLRESYNC {} {}\r\n", self.replid(), self.offset());
         let mut wake = vec![false; server.threads];
@@ -293,9 +296,11 @@ fn fork_to_replicas(server: &Server, session: &mut Session) -> std::io::Result<(
     unsafe { libc::fcntl(fds[1], libc::F_SETPIPE_SZ, PIPE_SIZE) };
     let mut mark = [0u8; 40];
     mark.copy_from_slice(crate::server::random_hex(40).as_bytes());
-    crate::persist::snapshot::bgsave_to_replicas(server, session, writer, reader, mark)
-        .map(|_| ())
-        .map_err(|e| std::io::Error::other(format!("{e:?}")))
+    match crate::persist::snapshot::bgsave_to_replicas(server, session, writer, reader, mark) {
+        // The relayed stream was mid-chunk: the next tick forks.
+        Ok(_) | Err(crate::persist::snapshot::BgsaveError::NotACut) => Ok(()),
+        Err(e) => Err(std::io::Error::other(format!("{e:?}"))),
+    }
 }
 
 /// The diskless transfer thread: relays the child's pipe to every replica of its fork, at the

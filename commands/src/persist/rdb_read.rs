@@ -115,6 +115,9 @@ pub struct Loaded {
     pub empty: u64,
     /// The function libraries' code, in file order (for the caller to load).
     pub libraries: Vec<Vec<u8>>,
+    /// The database the replication stream had selected when the file was cut from it
+    /// (`repl-stream-db`), which a replica's master client starts in.
+    pub repl_stream_db: Option<u8>,
 }
 
 /// Redis's `moduleTypeNameByID`: the 9-character type name in a module id.
@@ -216,6 +219,10 @@ pub fn parse_prefix(
                 let k = r.string().map_err(|_| fail(&r, "Bad AUX field"))?;
                 let v = r.string().map_err(|_| fail(&r, "Bad AUX field"))?;
                 aux_field(&k, &v);
+                if k.eq_ignore_ascii_case(b"repl-stream-db") {
+                    loaded.repl_stream_db =
+                        std::str::from_utf8(&v).ok().and_then(|v| v.parse().ok());
+                }
                 continue;
             }
             op::MODULE_AUX => {
@@ -418,6 +425,7 @@ mod tests {
             aof_base: false,
             key_delay: 0,
             libraries: Vec::new(),
+            repl: Some((3, "a".repeat(40), 1234)),
         })
         .unwrap();
         w.select_db(0, 3, 1).unwrap();
@@ -454,6 +462,11 @@ mod tests {
         .unwrap();
         assert_eq!(loaded.keys, 4);
         assert_eq!(loaded.expired, 1);
+        assert_eq!(
+            loaded.repl_stream_db,
+            Some(3),
+            "the stream's database comes back"
+        );
         assert_eq!(seen[0], (0, "s".into(), "hello".into(), NO_EXPIRY));
         assert_eq!(seen[1], (0, "n".into(), "-70000".into(), 5_000));
         assert_eq!((seen[3].0, seen[3].1.as_str()), (7, "h"));

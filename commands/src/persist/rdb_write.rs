@@ -51,6 +51,9 @@ pub struct Aux {
     /// The function libraries' code, saved after the AUX fields (taken before a fork, so the
     /// child reads no shared state).
     pub libraries: Vec<Vec<u8>>,
+    /// The replication stream the file is cut from: its selected database, replication ID and
+    /// offset (`repl-stream-db`, `repl-id`, `repl-offset`), when there is one.
+    pub repl: Option<(u8, String, i64)>,
 }
 
 impl Aux {
@@ -107,8 +110,8 @@ impl<W: Write> RdbWriter<W> {
         put_string(&mut self.buf, value.as_bytes());
     }
 
-    /// The magic and the AUX fields `rdbSaveInfoAuxFields` writes for a master without
-    /// replicas (no `repl-*` fields).
+    /// The magic and the AUX fields `rdbSaveInfoAuxFields` writes (the `repl-*` ones when the
+    /// file is cut from a replication stream).
     pub fn header(&mut self, aux: &Aux) -> io::Result<()> {
         self.buf
             .extend_from_slice(format!("REDIS{RDB_VERSION:04}").as_bytes());
@@ -116,6 +119,11 @@ impl<W: Write> RdbWriter<W> {
         self.aux("redis-bits", &usize::BITS.to_string());
         self.aux("ctime", &aux.ctime.to_string());
         self.aux("used-mem", &aux.used_mem.to_string());
+        if let Some((db, replid, offset)) = &aux.repl {
+            self.aux("repl-stream-db", &db.to_string());
+            self.aux("repl-id", replid);
+            self.aux("repl-offset", &offset.to_string());
+        }
         self.aux("aof-base", if aux.aof_base { "1" } else { "0" });
         // `rdbSaveFunctions`: each library's code.
         for code in &aux.libraries {

@@ -140,6 +140,7 @@ fn aux(server: &Server) -> Aux {
         aof_base: false,
         key_delay: key_save_delay(server),
         libraries: server.scripts.functions.codes(),
+        repl: server.master.save_info(),
     }
 }
 
@@ -186,6 +187,8 @@ pub enum BgsaveError {
     ChildActive,
     /// `fork` or `pipe` failed (logged).
     Fork,
+    /// A fork for replicas found the master's stream halfway through a chunk (try again).
+    NotACut,
 }
 
 /// Where a background save writes.
@@ -257,7 +260,17 @@ fn fork_save(
     let (read_end, write_end) =
         unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     let mut reader = reader;
+    let mut aux = aux;
     session.exclusive(|s| {
+        // The stream's position now, with every command that wrote what the child saves
+        // counted in it (nothing runs beside the exclusive gate), unless a replica's master
+        // client is halfway through a chunk (see `Master::stream_cut`): then the fork serves
+        // no replica, and a fork only for replicas waits for the next tick.
+        let cut = server.master.stream_cut();
+        if cut.is_none() && to_replicas {
+            return Err(BgsaveError::NotACut);
+        }
+        aux.repl = cut.as_ref().and_then(|_| server.master.save_info());
         // The child mutex is only ever held briefly and never across the gate, so taking it
         // here cannot wait on a thread that waits for us.
         let mut child = st.child_lock();
@@ -303,7 +316,9 @@ fn fork_save(
             }
             _ => {
                 log::info!("Background saving started by pid {pid}");
-                server.master.forked(server);
+                if cut.is_some() {
+                    server.master.forked(server);
+                }
             }
         }
         st.current.start(server.store.total_keys());

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use ferrite_hybridlog::Db;
+
 use super::{Link, LinkState};
 use crate::client::{Client, ReplyMode};
 use crate::server::{Server, unix_ms};
@@ -44,7 +46,7 @@ pub(super) fn run(server: &Arc<Server>, link: &Arc<Link>) {
             worker.closed(old);
             let mut client = new_master_client(&mut worker);
             client.db = db;
-            link.master_client.store(client.id, Ordering::Release);
+            link.set_master_client(Some(&client.shared));
             master = Some(client);
         }
         *link.socket.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -54,7 +56,7 @@ pub(super) fn run(server: &Arc<Server>, link: &Arc<Link>) {
             std::thread::sleep(READ_TICK);
         }
     }
-    link.master_client.store(0, Ordering::Release);
+    link.set_master_client(None);
     if let Some(client) = master.take() {
         worker.closed(client);
     }
@@ -83,7 +85,7 @@ fn follow(
     } else {
         log::info!("MASTER <-> REPLICA sync: Finished with success");
     }
-    stream(link, &mut conn, worker, client)
+    stream(server, link, &mut conn, worker, client)
 }
 
 /// PING, AUTH, REPLCONF listening-port and capa, as Redis's `syncWithMaster` sends them.
@@ -136,9 +138,10 @@ fn psync(
     worker: &mut Worker,
     master: &mut Option<Client>,
 ) -> LinkResult<bool> {
-    let (id, offset) = match (link.replid(), link.offset()) {
-        (id, o) if !id.is_empty() && o >= 0 && master.is_some() => (id, (o + 1).to_string()),
-        _ => ("?".to_string(), "-1".to_string()),
+    // This server's history: its last master's, or its own when it was a master.
+    let (id, offset) = match server.master.history() {
+        Some((id, o)) => (id, (o + 1).to_string()),
+        None => ("?".to_string(), "-1".to_string()),
     };
     if id == "?" {
         log::info!("Partial resynchronization not possible (no cached master)");
@@ -148,15 +151,26 @@ fn psync(
     conn.send(&[b"PSYNC", id.as_bytes(), offset.as_bytes()])?;
     let reply = conn.nonempty_line(link)?;
     if let Some(rest) = reply.strip_prefix("+CONTINUE") {
-        let new_id = rest.trim();
-        if !new_id.is_empty() {
-            *link.replid.lock().unwrap_or_else(|e| e.into_inner()) = new_id.to_string();
+        server.master.continued(server, rest.trim());
+        match master.as_mut() {
+            Some(client) => {
+                // The stream resumes at the first command not relayed: whatever the parser had
+                // seen of a command cut by the lost link, and a transaction not yet executed
+                // (Redis's `replicationCacheMaster` discards it), come again from their start.
+                client.parser = Default::default();
+                client.multi = None;
+                client.repl_unrelayed.clear();
+            }
+            None => {
+                // This server was a master: its history goes on under the new one. The
+                // stream starts with a SELECT (the new master's first write after its
+                // promotion selects).
+                let client = new_master_client(worker);
+                link.set_master_client(Some(&client.shared));
+                *master = Some(client);
+            }
         }
-        // The stream resumes at the first command not applied: whatever the parser had seen of
-        // a command cut by the lost link comes again from its start.
-        if let Some(client) = master.as_mut() {
-            client.parser = Default::default();
-        }
+        link.offset.store(server.master.offset(), Ordering::Release);
         return Ok(true);
     }
     let Some(rest) = reply.strip_prefix("+FULLRESYNC ") else {
@@ -172,15 +186,18 @@ fn psync(
     log::info!("Full resync from master: {replid}:{offset}");
     link.set_state(LinkState::Transfer);
     receive_rdb(server, link, conn)?;
-    load_rdb(server)?;
+    server.master.full_sync_begins(server);
+    let stream_db = load_rdb(server)?;
     if let Some(old) = master.take() {
         worker.closed(old);
     }
-    let client = new_master_client(worker);
-    link.master_client.store(client.id, Ordering::Release);
+    let mut client = new_master_client(worker);
+    // The stream goes on in the database it had selected at the snapshot's cut.
+    client.db = stream_db;
+    client.shared.db.store(stream_db, Ordering::Relaxed);
+    link.set_master_client(Some(&client.shared));
     *master = Some(client);
-    *link.replid.lock().unwrap_or_else(|e| e.into_inner()) = replid.to_string();
-    link.synced_at.store(offset, Ordering::Relaxed);
+    server.master.full_sync_done(server, replid, offset);
     link.offset.store(offset, Ordering::Release);
     Ok(false)
 }
@@ -288,8 +305,9 @@ fn receive_rdb(server: &Server, link: &Link, conn: &mut Conn) -> LinkResult<()> 
 /// Replaces the dataset with the dump just received, under the store's exclusive gate: clients
 /// wait meanwhile, as Redis's replica answers nothing while it loads. With the AOF on, a
 /// rewrite starts at once (Redis's `restartAOFAfterSYNC`), so that the file describes the
-/// loaded data rather than what it replaced.
-fn load_rdb(server: &Server) -> LinkResult<()> {
+/// loaded data rather than what it replaced. Returns the database the master's stream had
+/// selected at the snapshot's cut (its `repl-stream-db`; 0 when the file does not say).
+fn load_rdb(server: &Server) -> LinkResult<Db> {
     log::info!("MASTER <-> REPLICA sync: Flushing old data");
     let name = crate::persist::snapshot::dbfilename(server);
     let mut session = server.store.session();
@@ -318,18 +336,25 @@ fn load_rdb(server: &Server) -> LinkResult<()> {
     feed.push(server);
     let failed = || "Failed trying to load the MASTER synchronization DB from disk".to_string();
     match loaded {
-        Ok(Some(l)) => server
-            .scripts
-            .load_libraries_replacing(&l.libraries, false)
-            .map_err(|e| format!("{}: {e}", failed())),
+        Ok(Some(l)) => {
+            server
+                .scripts
+                .load_libraries_replacing(&l.libraries, false)
+                .map_err(|e| format!("{}: {e}", failed()))?;
+            Ok(l.repl_stream_db
+                .filter(|&db| usize::from(db) < server.store.databases())
+                .unwrap_or(0))
+        }
         Ok(None) => Err(failed()),
         Err(e) => Err(format!("{}: {e}", failed())),
     }
 }
 
-/// Applies the master's commands as they come, acknowledging the offset every second and when
-/// asked; returns `Ok` once the link is stopped.
+/// Applies the master's commands as they come (the worker relays them to this server's own
+/// stream), acknowledging the offset every second and when asked; returns `Ok` once the link
+/// is stopped.
 fn stream(
+    server: &Server,
     link: &Link,
     conn: &mut Conn,
     worker: &mut Worker,
@@ -352,7 +377,7 @@ fn stream(
             if matches!(flow, Flow::CloseNow | Flow::CloseAfterFlush) {
                 // A protocol error (or a query past the buffer limit): Redis drops the link
                 // and syncs again.
-                link.offset.fetch_add(fed as i64, Ordering::AcqRel);
+                link.offset.store(server.master.offset(), Ordering::Release);
                 return Err("Protocol error in the stream from MASTER: link dropped".into());
             }
             if n == 0 {
@@ -360,7 +385,8 @@ fn stream(
             }
         }
         conn.buf.drain(..fed);
-        link.offset.fetch_add(fed as i64, Ordering::AcqRel);
+        // What was relayed: a transaction not yet executed is not counted (Redis's `reploff`).
+        link.offset.store(server.master.offset(), Ordering::Release);
         let asked = link.ack_wanted.swap(false, Ordering::AcqRel);
         if asked || last_ack.is_none_or(|t| t.elapsed() >= ACK_EVERY) {
             let offset = link.offset().to_string();

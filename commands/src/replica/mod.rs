@@ -19,12 +19,26 @@
 //! `replica-read-only no`), and neither the active expiry cycle nor a read that finds a key
 //! past its TTL deletes it: the read answers it as missing, and the master's `DEL` removes it,
 //! as in Redis. `REPLICAOF NO ONE` stops the thread and keeps the data.
+//!
+//! # One history along a chain (PSYNC2)
+//! A replica's replication ID, offset and backlog are its master's: every chunk of the stream
+//! its master client applies is relayed, byte for byte, to the backlog and to this server's
+//! own replicas ([`Master::relay`](crate::master::Master::relay)), inside the shared section
+//! that applied it (bytes of a transaction wait for its EXEC, as Redis's `reploff` does), so a
+//! replica of a replica sees the same offsets as its grandmaster, and a fork cuts the relayed
+//! stream exactly where its snapshot ends. A replica asks its master to continue its history
+//! (`PSYNC replid offset+1`), including a master's own history when it is turned into a
+//! replica, so that after a failover the old master continues from the new one without a
+//! full sync; `REPLICAOF NO ONE` keeps the backlog under a new ID, the old one second.
 
 mod link;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use ferrite_hybridlog::Session;
+
+use crate::client::ClientShared;
 use crate::server::Server;
 
 /// Where the link is, as Redis's `repl_state` (the names ROLE shows).
@@ -77,10 +91,6 @@ pub struct Link {
     state: AtomicU8,
     /// The replication offset applied (Redis's `master->reploff`); -1 before the first sync.
     offset: AtomicI64,
-    /// The master's replication ID, once a sync told it.
-    replid: Mutex<String>,
-    /// The offset the last full sync started at (the replica's backlog begins after it).
-    synced_at: AtomicI64,
     /// Unix ms of the last bytes read from the master.
     last_io_ms: AtomicU64,
     /// Unix ms when the link went down (0: never up yet).
@@ -93,6 +103,9 @@ pub struct Link {
     ack_wanted: AtomicBool,
     /// The socket, so that REPLICAOF NO ONE can end a blocking read.
     socket: Mutex<Option<std::net::TcpStream>>,
+    /// The master's client, killed when the link ends so that nothing more of this master's
+    /// stream applies (the worker checks it under the stream's cut).
+    master_conn: Mutex<Option<Arc<ClientShared>>>,
 }
 
 impl Link {
@@ -103,14 +116,13 @@ impl Link {
             stop: AtomicBool::new(false),
             state: AtomicU8::new(LinkState::Connect as u8),
             offset: AtomicI64::new(-1),
-            replid: Mutex::new(String::new()),
-            synced_at: AtomicI64::new(-1),
             last_io_ms: AtomicU64::new(0),
             down_since_ms: AtomicU64::new(0),
             transfer: Mutex::new((0, 0)),
             master_client: AtomicU64::new(0),
             ack_wanted: AtomicBool::new(false),
             socket: Mutex::new(None),
+            master_conn: Mutex::new(None),
         }
     }
 
@@ -136,16 +148,25 @@ impl Link {
         self.stop.load(Ordering::Acquire)
     }
 
-    fn replid(&self) -> String {
-        self.replid
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    /// The client the master's stream runs as now (None: no more).
+    fn set_master_client(&self, client: Option<&Arc<ClientShared>>) {
+        self.master_client
+            .store(client.map_or(0, |c| c.id), Ordering::Release);
+        *self.master_conn.lock().unwrap_or_else(|e| e.into_inner()) = client.cloned();
     }
 
-    /// Ends the link: the thread sees the flag at its next step, and a blocking read ends now.
+    /// Ends the link: the thread sees the flag at its next step, a blocking read ends now, and
+    /// the master's client applies nothing more.
     fn shut(&self) {
         self.stop.store(true, Ordering::Release);
+        if let Some(c) = self
+            .master_conn
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            c.kill.store(true, Ordering::Release);
+        }
         if let Some(s) = self
             .socket
             .lock()
@@ -182,21 +203,32 @@ impl Replication {
     }
 
     /// `REPLICAOF host port`: follows that master (from the next second on, as Redis's cron
-    /// connects). Returns false when it already follows exactly that one.
-    pub fn follow(&self, server: &Arc<Server>, host: &str, port: u16) -> bool {
-        let mut cur = self.lock();
-        if let Some(l) = cur.as_ref() {
-            if l.host.eq_ignore_ascii_case(host) && l.port == port {
-                return false;
-            }
-            l.shut();
+    /// connects). Returns false when it already follows exactly that one. `session` is the
+    /// caller's: the switch happens under the exclusive gate, so that no write of this server's
+    /// own is half propagated when its stream becomes the master's.
+    pub fn follow(
+        &self,
+        server: &Arc<Server>,
+        session: &mut Session,
+        host: &str,
+        port: u16,
+    ) -> Result<bool, MidChunk> {
+        if self
+            .link()
+            .is_some_and(|l| l.host.eq_ignore_ascii_case(host) && l.port == port)
+        {
+            return Ok(false);
         }
         let link = Arc::new(Link::new(host.to_string(), port));
-        *cur = Some(Arc::clone(&link));
-        // This server's own replicas would follow a history that is about to change.
-        server.master.demote(server);
-        self.replica.store(true, Ordering::Release);
-        server.store.set_reap_on_read(false);
+        at_a_cut(server, session, || {
+            if let Some(old) = self.lock().replace(Arc::clone(&link)) {
+                old.shut();
+            }
+            server.master.start_relaying();
+            self.replica.store(true, Ordering::Release);
+            server.store.set_reap_on_read(false);
+        })
+        .ok_or(MidChunk)?;
         crate::blocking::unblock_all_for_replica(server);
         let _ = server
             .config
@@ -208,20 +240,29 @@ impl Replication {
         if let Err(e) = spawned {
             log::warn!("Cannot start the replication thread: {e}");
         }
-        true
+        Ok(true)
     }
 
-    /// `REPLICAOF NO ONE`: stops following; the data stays. Returns whether it was a replica.
-    pub fn unfollow(&self, server: &Server) -> bool {
-        let Some(link) = self.lock().take() else {
-            return false;
-        };
-        link.shut();
-        self.replica.store(false, Ordering::Release);
-        server.master.promote(&link.replid(), link.offset());
-        server.store.set_reap_on_read(true);
-        let _ = server.config.set_startup("replicaof", b"");
-        true
+    /// `REPLICAOF NO ONE`: stops following; the data and the backlog stay (see
+    /// [`Master::promote`](crate::master::Master::promote)). Returns whether it was a replica.
+    /// Under the exclusive gate: the master's stream stops exactly where this server's own
+    /// writes begin.
+    pub fn unfollow(&self, server: &Server, session: &mut Session) -> Result<bool, MidChunk> {
+        let was = at_a_cut(server, session, || {
+            let Some(link) = self.lock().take() else {
+                return false;
+            };
+            link.shut();
+            self.replica.store(false, Ordering::Release);
+            server.master.promote(server);
+            server.store.set_reap_on_read(true);
+            true
+        })
+        .ok_or(MidChunk)?;
+        if was {
+            let _ = server.config.set_startup("replicaof", b"");
+        }
+        Ok(was)
     }
 
     /// REPLCONF GETACK from `client_id`: if that is the master's client, the link answers with
@@ -234,11 +275,13 @@ impl Replication {
         }
     }
 
-    /// INFO replication's role-specific lines (Redis 7.0's order) for a replica, or None for a
+    /// INFO replication's role-specific lines (Redis 7.0's order) for a replica; false for a
     /// master.
-    pub fn replica_info(&self, server: &Server, out: &mut String) -> Option<ReplicaFigures> {
+    pub fn replica_info(&self, server: &Server, out: &mut String) -> bool {
         use std::fmt::Write;
-        let link = self.link()?;
+        let Some(link) = self.link() else {
+            return false;
+        };
         let now = crate::server::unix_ms();
         let state = link.state();
         let offset = link.offset();
@@ -297,27 +340,37 @@ impl Replication {
             yes("replica-read-only"),
             yes("replica-announced"),
         );
-        let synced_at = link.synced_at.load(Ordering::Relaxed);
-        Some(ReplicaFigures {
-            replid: link.replid(),
-            offset: offset.max(0),
-            backlog: (synced_at >= 0).then(|| (synced_at + 1, (offset - synced_at).max(0))),
-        })
+        true
     }
 }
 
-/// What INFO's common replication lines show for a replica: the master's ID, the offset, and
-/// the backlog the replica keeps from its last full sync on (first byte, length).
-#[derive(Debug)]
-pub struct ReplicaFigures {
-    /// The master's replication ID.
-    pub replid: String,
-    /// The offset applied.
-    pub offset: i64,
-    /// `(first_byte_offset, histlen)` of the backlog, once synced (the length not yet capped
-    /// at the backlog's size).
-    pub backlog: Option<(i64, i64)>,
+/// Runs `f` under the exclusive gate at a cut of the master's stream: no chunk of it applied
+/// and not yet relayed (see [`Master::stream_cut`](crate::master::Master::stream_cut)). The
+/// master's client takes the cut inside its shared section, so a holder may be waiting for
+/// this very gate (an exclusive command of its chunk): then the gate is let go for it to finish
+/// and taken again. A caller that already holds the gate cannot let it go: None then.
+fn at_a_cut<R>(server: &Server, session: &mut Session, f: impl FnOnce() -> R) -> Option<R> {
+    let nested = session.is_exclusive();
+    let mut f = Some(f);
+    loop {
+        let done = session.exclusive(|_| {
+            let _cut = server.master.stream_cut()?;
+            f.take().map(|f| f())
+        });
+        if done.is_some() || nested {
+            return done;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
 }
+
+/// Why a role change could not happen now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MidChunk;
+
+/// The error a role change inside an exclusive command (EXEC, PSYNC) answers when the
+/// master's client is halfway through a chunk of the stream.
+pub const MID_CHUNK_ERROR: &str = "ERR the master's stream is being applied right now, try again";
 
 /// The master named by the `replicaof` parameter (`host port`), if it names one: what a
 /// server started with `--replicaof "host port"` follows.

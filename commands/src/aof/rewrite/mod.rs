@@ -339,6 +339,8 @@ fn start_exclusive(server: &Server, s: &mut Session) -> Result<libc::pid_t, Rewr
         aof_base: true,
         key_delay: crate::persist::snapshot::key_save_delay(server),
         libraries: server.scripts.functions.codes(),
+        // An AOF base describes data, not a replication stream (Redis passes no `rsi`).
+        repl: None,
     };
     let now_ms = unix_ms();
     let forked = std::time::Instant::now();

@@ -1,0 +1,280 @@
+//! One replication history along a chain of servers (Redis's PSYNC2): a replica serves replicas
+//! of its own, relaying its master's stream byte for byte, so that the whole chain shares one
+//! replication ID and offset; a sub-replica continues from its replica's backlog after a lost
+//! link and after that replica is promoted (REPLICAOF NO ONE keeps the backlog under a new ID,
+//! the old one second); and after a failover the old master, turned replica of the promoted
+//! one, continues with a partial resync instead of reloading everything. Each scenario runs
+//! with redis-server in every role (the reference, validating the test) and with Ferrite, on
+//! both I/O backends, in the role under test; the same assertions hold for all.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use common::replication::*;
+use common::{Conn, Ferrite, RedisServer, escape};
+
+per_backend!(
+    ferrite_in_the_middle,
+    ferrite_at_both_ends_of_a_chain,
+    a_chain_of_ferrites,
+    ferrite_master_fails_over_to_a_redis_replica,
+    ferrite_replica_takes_over_from_a_redis_master
+);
+
+/// Every server: DEBUG DIGEST allowed, full resyncs that start at once, and no pings for the
+/// length of a test, so that an idle master's offset stays where its replica's is (a failover
+/// continues only from an offset the promoted replica had reached).
+const ARGS: &[&str] = &[
+    "--enable-debug-command",
+    "yes",
+    "--repl-diskless-sync-delay",
+    "0",
+    "--repl-ping-replica-period",
+    "3600",
+];
+
+fn ferrite(backend: &str) -> Ferrite {
+    Ferrite::start(backend, &[&["--threads", "2"], ARGS].concat())
+}
+
+#[test]
+fn redis_in_the_middle() {
+    let (Some(top), Some(middle), Some(bottom)) = (
+        RedisServer::start_with(ARGS),
+        RedisServer::start_with(ARGS),
+        RedisServer::start_with(ARGS),
+    ) else {
+        return;
+    };
+    chain_scenario(top.port, middle.port, bottom.port);
+}
+
+fn ferrite_in_the_middle(backend: &str) {
+    let (Some(top), Some(bottom)) = (RedisServer::start_with(ARGS), RedisServer::start_with(ARGS))
+    else {
+        return;
+    };
+    let middle = ferrite(backend);
+    chain_scenario(top.port, middle.port, bottom.port);
+}
+
+fn ferrite_at_both_ends_of_a_chain(backend: &str) {
+    let Some(middle) = RedisServer::start_with(ARGS) else {
+        return;
+    };
+    let (top, bottom) = (ferrite(backend), ferrite(backend));
+    chain_scenario(top.port, middle.port, bottom.port);
+}
+
+fn a_chain_of_ferrites(backend: &str) {
+    let (top, middle, bottom) = (ferrite(backend), ferrite(backend), ferrite(backend));
+    chain_scenario(top.port, middle.port, bottom.port);
+}
+
+/// top <- middle <- bottom: the bottom gets the top's data and stream through the middle, with
+/// the top's replication ID and offsets; it continues partially after losing its link and
+/// after the middle's promotion, and then follows the middle's own writes.
+fn chain_scenario(top_port: u16, middle_port: u16, bottom_port: u16) {
+    let mut top = Conn::connect(top_port);
+    let mut middle = Conn::connect(middle_port);
+    let mut bottom = Conn::connect(bottom_port);
+    load_initial_data(&mut top);
+    replicaof(&mut middle, top_port);
+    wait_in_sync(&mut top, &mut middle, top_port, middle_port);
+
+    // The top's stream has db 3 selected when the bottom's full sync is cut from the middle's
+    // relay, and writes there again without a SELECT: the snapshot says where they go.
+    ok(&mut top, &["SELECT", "3"]);
+    ok(&mut top, &["SET", "before-cut", "1"]);
+    wait_in_sync(&mut top, &mut middle, top_port, middle_port);
+    replicaof(&mut bottom, middle_port);
+    wait_in_sync(&mut middle, &mut bottom, middle_port, bottom_port);
+    ok(&mut top, &["SET", "after-cut", "1"]);
+    ok(&mut top, &["SELECT", "0"]);
+    wait_chain_in_sync(&mut top, &mut middle, &mut bottom, middle_port, bottom_port);
+    ok(&mut bottom, &["SELECT", "3"]);
+    assert_eq!(
+        escape(&bottom.cmd_str(&["GET", "after-cut"])),
+        "$1\\r\\n1\\r\\n"
+    );
+    ok(&mut bottom, &["SELECT", "0"]);
+
+    // Another full sync of the bottom (its offset is out of the middle's smallest backlog),
+    // cut while the top is written to: it must hold every write exactly once.
+    ok(
+        &mut middle,
+        &["CONFIG", "SET", "repl-backlog-size", "16384"],
+    );
+    ok(&mut bottom, &["REPLICAOF", "NO", "ONE"]);
+    benchmark(top_port, "20000");
+    let (full, _) = syncs(&mut middle);
+    let synced = Arc::new(AtomicBool::new(false));
+    let bench = {
+        let synced = Arc::clone(&synced);
+        std::thread::spawn(move || {
+            while !synced.load(Ordering::Acquire) {
+                benchmark(top_port, "20000");
+            }
+        })
+    };
+    replicaof(&mut bottom, middle_port);
+    wait_for("the bottom's link to be up", || {
+        field_of(&info(&mut bottom, "replication"), "master_link_status") == "up"
+    });
+    synced.store(true, Ordering::Release);
+    bench.join().unwrap();
+    assert_eq!(syncs(&mut middle).0, full + 1, "a full resync under writes");
+    stream_writes(&mut top);
+    wait_chain_in_sync(&mut top, &mut middle, &mut bottom, middle_port, bottom_port);
+    assert_same_data(&mut top, &mut bottom, "through the middle");
+    assert_same_data(&mut top, &mut middle, "in the middle");
+    let top_id = field_of(&info(&mut top, "replication"), "master_replid");
+    for (name, c) in [("middle", &mut middle), ("bottom", &mut bottom)] {
+        assert_eq!(
+            field_of(&info(c, "replication"), "master_replid"),
+            top_id,
+            "the {name}'s history is the top's"
+        );
+    }
+
+    // A lost link: the bottom continues from the middle's backlog.
+    let (full, partial) = syncs(&mut middle);
+    ok(&mut middle, &["CLIENT", "KILL", "TYPE", "replica"]);
+    ok(&mut top, &["SET", "after-kill", "1"]);
+    wait_chain_in_sync(&mut top, &mut middle, &mut bottom, middle_port, bottom_port);
+    assert_eq!(
+        syncs(&mut middle),
+        (full, partial + 1),
+        "the bottom continued"
+    );
+    assert_eq!(
+        escape(&bottom.cmd_str(&["GET", "after-kill"])),
+        "$1\\r\\n1\\r\\n"
+    );
+
+    // The middle is promoted: the bottom continues under its new ID, the top's second.
+    let offset = field_of(&info(&mut middle, "replication"), "master_repl_offset");
+    ok(&mut middle, &["REPLICAOF", "NO", "ONE"]);
+    let promoted = info(&mut middle, "replication");
+    assert_eq!(field_of(&promoted, "role"), "master");
+    assert_eq!(field_of(&promoted, "master_replid2"), top_id);
+    let next: i64 = offset.parse::<i64>().unwrap() + 1;
+    assert_eq!(field_of(&promoted, "second_repl_offset"), next.to_string());
+    assert_eq!(field_of(&promoted, "repl_backlog_active"), "1");
+    let new_id = field_of(&promoted, "master_replid");
+    assert_ne!(new_id, top_id);
+    wait_for("the bottom to continue under the middle's new ID", || {
+        field_of(&info(&mut bottom, "replication"), "master_replid") == new_id
+    });
+    ok(&mut middle, &["SELECT", "3"]);
+    ok(&mut middle, &["SET", "promoted", "yes"]);
+    ok(&mut middle, &["INCR", "int"]);
+    wait_in_sync(&mut middle, &mut bottom, middle_port, bottom_port);
+    assert_eq!(syncs(&mut middle), (full, partial + 2), "no full resync");
+    assert_same_data(&mut middle, &mut bottom, "after the promotion");
+}
+
+/// The offsets of the whole chain agree, the middle counting the bottom online.
+fn wait_chain_in_sync(
+    top: &mut Conn,
+    middle: &mut Conn,
+    bottom: &mut Conn,
+    middle_port: u16,
+    bottom_port: u16,
+) {
+    wait_in_sync(middle, bottom, middle_port, bottom_port);
+    wait_for("the bottom to reach the top's offset", || {
+        let at = field_of(&info(top, "replication"), "master_repl_offset");
+        field_of(&info(bottom, "replication"), "slave_repl_offset") == at
+            && field_of(&info(middle, "replication"), "master_repl_offset") == at
+    });
+}
+
+#[test]
+fn redis_master_fails_over_to_a_redis_replica() {
+    let (Some(master), Some(replica)) =
+        (RedisServer::start_with(ARGS), RedisServer::start_with(ARGS))
+    else {
+        return;
+    };
+    failover_scenario(master.port, replica.port);
+}
+
+fn ferrite_master_fails_over_to_a_redis_replica(backend: &str) {
+    let Some(replica) = RedisServer::start_with(ARGS) else {
+        return;
+    };
+    let master = ferrite(backend);
+    failover_scenario(master.port, replica.port);
+}
+
+fn ferrite_replica_takes_over_from_a_redis_master(backend: &str) {
+    let Some(master) = RedisServer::start_with(ARGS) else {
+        return;
+    };
+    let replica = ferrite(backend);
+    failover_scenario(master.port, replica.port);
+}
+
+/// A manual failover: the replica is promoted, and the old master, told to follow it,
+/// continues its own history from the new master's backlog (a partial resync: its data stays)
+/// and then follows the new master's writes.
+fn failover_scenario(master_port: u16, replica_port: u16) {
+    let mut m = Conn::connect(master_port);
+    let mut r = Conn::connect(replica_port);
+    load_initial_data(&mut m);
+    replicaof(&mut r, master_port);
+    wait_in_sync(&mut m, &mut r, master_port, replica_port);
+    stream_writes(&mut m);
+    wait_in_sync(&mut m, &mut r, master_port, replica_port);
+    let old_id = field_of(&info(&mut m, "replication"), "master_replid");
+    let digest_before = digest(&mut m);
+
+    ok(&mut r, &["REPLICAOF", "NO", "ONE"]);
+    let (full, partial) = syncs(&mut r);
+    replicaof(&mut m, replica_port);
+    wait_in_sync(&mut r, &mut m, replica_port, master_port);
+    assert_eq!(
+        syncs(&mut r),
+        (full, partial + 1),
+        "the old master continued its history"
+    );
+    let demoted = info(&mut m, "replication");
+    assert_eq!(
+        field_of(&demoted, "master_replid"),
+        field_of(&info(&mut r, "replication"), "master_replid")
+    );
+    assert_eq!(field_of(&demoted, "master_replid2"), old_id);
+    assert_eq!(
+        digest(&mut m),
+        digest_before,
+        "the old master's data stayed"
+    );
+
+    ok(&mut r, &["SELECT", "3"]);
+    ok(&mut r, &["SET", "after-failover", "1"]);
+    ok(&mut r, &["SELECT", "0"]);
+    ok(&mut r, &["LPUSH", "list", "new-master"]);
+    wait_in_sync(&mut r, &mut m, replica_port, master_port);
+    assert_same_data(&mut r, &mut m, "after the failover");
+}
+
+fn replicaof(c: &mut Conn, master_port: u16) {
+    ok(c, &["REPLICAOF", "127.0.0.1", &master_port.to_string()]);
+}
+
+/// Fifty clients writing a few hundred keys of several types at once.
+fn benchmark(port: u16, n: &str) {
+    if !common::require_tool("redis-benchmark") {
+        return;
+    }
+    let out = std::process::Command::new("redis-benchmark")
+        .args(["-p", &port.to_string(), "-c", "50", "-P", "8", "-q"])
+        .args(["-t", "set,incr,lpush,rpop,sadd,hset,zadd,lpop"])
+        .args(["-n", n, "-r", "300", "-d", "8"])
+        .output()
+        .expect("run redis-benchmark");
+    assert!(out.status.success(), "redis-benchmark: {out:?}");
+}
