@@ -166,7 +166,10 @@ fn run() -> anyhow::Result<()> {
                 let mut session = server.store.session();
                 session.exclusive(|s| persist::finish_shutdown(&server, s, flags));
                 if wait == ShutdownWait::Paused {
-                    server.pause.unpause();
+                    server.pause.unpause(
+                        ferrite_commands::pause::Purpose::Shutdown,
+                        ferrite_commands::server::unix_ms(),
+                    );
                 }
             }
             ferrite_commands::master::answer_failed_shutdown(&server, client);
@@ -204,7 +207,10 @@ fn run() -> anyhow::Result<()> {
              more information"
         );
         if paused {
-            server.pause.unpause();
+            server.pause.unpause(
+                ferrite_commands::pause::Purpose::Shutdown,
+                ferrite_commands::server::unix_ms(),
+            );
         }
     }
     running.shutdown();

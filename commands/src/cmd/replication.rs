@@ -151,56 +151,88 @@ fn wait(ctx: &mut Ctx<'_>, args: Args<'_>) {
     park_keyless(ctx, Want::Acks, timeout_ms);
 }
 
-/// `FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms]`: Redis's argument checks, then the
-/// answer of a master without replicas (no failover is ever in progress); with replicas, an
-/// error saying the coordinated failover is not built.
+/// `FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms]` (Redis's `failoverCommand`): its
+/// checks, in Redis's order, then the coordinated failover of [`crate::master::Failover`].
 fn failover(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    let server = ctx.server;
+    let state = &server.master.failover;
     if args.len() == 2 && args.get(1).eq_ignore_ascii_case(b"abort") {
-        ctx.reply.error("ERR No failover in progress.");
-        return;
+        if !state.active() {
+            return ctx.reply.error("ERR No failover in progress.");
+        }
+        state.abort(server, ctx.store, "Failover manually aborted");
+        return ctx.reply.ok();
     }
-    let (mut timeout, mut force, mut to) = (0i64, false, false);
+    let (mut timeout, mut force, mut to) = (0i64, false, None);
     let mut j = 1;
     while j < args.len() {
         let a = args.get(j);
         if a.eq_ignore_ascii_case(b"timeout") && j + 1 < args.len() && timeout == 0 {
             let Some(ms) = parse_i64(args.get(j + 1)) else {
-                ctx.reply
-                    .error("ERR value is not an integer or out of range");
-                return;
+                return ctx.not_integer();
             };
             if ms <= 0 {
-                ctx.reply
+                return ctx
+                    .reply
                     .error("ERR FAILOVER timeout must be greater than 0");
-                return;
             }
             timeout = ms;
             j += 2;
-        } else if a.eq_ignore_ascii_case(b"to") && j + 2 < args.len() && !to {
-            if parse_i64(args.get(j + 2)).is_none() {
-                ctx.reply
-                    .error("ERR value is not an integer or out of range");
-                return;
-            }
-            to = true;
+        } else if a.eq_ignore_ascii_case(b"to") && j + 2 < args.len() && to.is_none() {
+            let Some(port) = parse_i64(args.get(j + 2)) else {
+                return ctx.not_integer();
+            };
+            to = Some((String::from_utf8_lossy(args.get(j + 1)).into_owned(), port));
             j += 3;
         } else if a.eq_ignore_ascii_case(b"force") && !force {
             force = true;
             j += 1;
         } else {
-            ctx.syntax_error();
-            return;
+            return ctx.syntax_error();
         }
     }
-    if ctx.server.master.replicas() == 0 {
-        ctx.reply.error("ERR FAILOVER requires connected replicas.");
-    } else {
-        // Redis's coordinated failover (pause writes, wait for the replica's offset, hand over
-        // with PSYNC FAILOVER) is not built: say so rather than pretend there is no replica.
-        ctx.reply.error(
-            "ERR FAILOVER is not supported by Ferrite: promote the replica with REPLICAOF NO ONE",
+    if state.active() {
+        return ctx.reply.error("ERR FAILOVER already in progress.");
+    }
+    if server.replication.is_replica() {
+        return ctx
+            .reply
+            .error("ERR FAILOVER is not valid when server is a replica.");
+    }
+    if server.master.replicas() == 0 {
+        return ctx.reply.error("ERR FAILOVER requires connected replicas.");
+    }
+    if force && (timeout == 0 || to.is_none()) {
+        return ctx.reply.error(
+            "ERR FAILOVER with force option requires both a timeout and target HOST and IP.",
         );
     }
+    let target = match to {
+        Some((host, port)) => {
+            // A port no replica listens on (out of range included) names no replica.
+            let found = u16::try_from(port)
+                .ok()
+                .and_then(|p| server.master.replica_at(&host, p).map(|r| (p, r)));
+            let Some((port, (online, _))) = found else {
+                return ctx
+                    .reply
+                    .error("ERR FAILOVER target HOST and PORT is not a replica.");
+            };
+            if !online {
+                return ctx
+                    .reply
+                    .error("ERR FAILOVER target replica is not online.");
+            }
+            log::info!("FAILOVER requested to {host}:{port}.");
+            Some((host, port))
+        }
+        None => {
+            log::info!("FAILOVER requested to any replica.");
+            None
+        }
+    };
+    state.begin(server, target, timeout as u64, force);
+    ctx.reply.ok();
 }
 
 /// PSYNC and SYNC: they run under the exclusive gate, so that the replication stream starts
@@ -229,6 +261,39 @@ fn sync(ctx: &mut Ctx<'_>, args: Args<'_>) {
     } else {
         None
     };
+    // `PSYNC replid offset FAILOVER`: the master this server follows hands over to it.
+    if psync && args.len() > 3 && args.get(3).eq_ignore_ascii_case(b"failover") {
+        log::warn!(
+            "Failover request received for replid {}.",
+            String::from_utf8_lossy(args.get(1))
+        );
+        if !ctx.server.replication.is_replica() {
+            return ctx
+                .reply
+                .error("ERR PSYNC FAILOVER can't be sent to a master.");
+        }
+        if !args
+            .get(1)
+            .eq_ignore_ascii_case(ctx.server.master.replid().as_bytes())
+        {
+            return ctx
+                .reply
+                .error("ERR PSYNC FAILOVER replid must match my replid.");
+        }
+        match ctx.server.replication.unfollow(ctx.server, ctx.store) {
+            Ok(_) => log::info!(
+                "MASTER MODE enabled (failover request from 'id={} addr={}')",
+                ctx.client.id,
+                ctx.client.shared.addr
+            ),
+            Err(_) => return ctx.reply.error(crate::replica::MID_CHUNK_ERROR),
+        }
+    }
+    if ctx.server.master.failover.active() {
+        return ctx
+            .reply
+            .error("NOMASTERLINK Can't SYNC while failing over");
+    }
     // A replica serves its own replicas its master's stream (relayed), but only while it
     // follows that stream.
     if ctx
@@ -292,6 +357,11 @@ const fn replicaof_spec(name: &'static str, since: &'static str) -> CommandSpec 
 /// `REPLICAOF host port` / `SLAVEOF`: follow that master (or say it already does); `NO ONE`
 /// stops following and keeps the data, as Redis.
 fn replicaof(ctx: &mut Ctx<'_>, args: Args<'_>) {
+    if ctx.server.master.failover.active() {
+        return ctx
+            .reply
+            .error("ERR REPLICAOF not allowed while failing over.");
+    }
     let repl = &ctx.server.replication;
     let me = format!("id={} addr={}", ctx.client.id, ctx.client.shared.addr);
     if args.get(1).eq_ignore_ascii_case(b"no") && args.get(2).eq_ignore_ascii_case(b"one") {
@@ -327,10 +397,10 @@ fn replicaof(ctx: &mut Ctx<'_>, args: Args<'_>) {
     ctx.reply.ok();
 }
 
-/// `REPLCONF option value [option value ...]`: the options a replica sends while it hands
-/// shakes are accepted (Ferrite serves no replicas, so they configure nothing); ACK gets no
-/// reply, as from any client that is not a replica; GETACK from the master this server follows
-/// makes the link acknowledge its offset.
+/// `REPLCONF option value [option value ...]`: what a replica says of itself while it hands
+/// shakes (its port and address, `capa eof` and `psync2`), kept for its PSYNC; ACK from a
+/// replica is its offset (no reply); GETACK from the master this server follows makes the
+/// link acknowledge its offset.
 fn replconf(ctx: &mut Ctx<'_>, args: Args<'_>) {
     if args.len().is_multiple_of(2) {
         return ctx.syntax_error();

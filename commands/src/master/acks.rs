@@ -153,7 +153,9 @@ impl Master {
         if waited {
             ShutdownWait::Paused
         } else {
-            server.pause.unpause();
+            server
+                .pause
+                .unpause(crate::pause::Purpose::Shutdown, unix_ms());
             log::warn!("Shutdown manually aborted.");
             ShutdownWait::Aborted
         }
@@ -168,7 +170,12 @@ impl Master {
     /// Waits (see [`Master::wait_before_shutdown`]); false when SHUTDOWN ABORT stopped it.
     fn wait_for_acks(&self, server: &Server, timeout_ms: u64) -> bool {
         let now = unix_ms();
-        server.pause.pause(now + timeout_ms, false, now);
+        server.pause.pause(
+            crate::pause::Purpose::Shutdown,
+            now + timeout_ms,
+            false,
+            now,
+        );
         log::info!("Waiting for replicas before shutting down.");
         let deadline = std::time::Instant::now() + std::time::Duration::from_millis(timeout_ms);
         // Once, as Redis: a replica's answer to GETACK leaves the GETACK itself out, so asking

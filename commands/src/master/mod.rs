@@ -35,9 +35,11 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, AtomicUsize,
 use std::sync::{Arc, Mutex, MutexGuard};
 
 mod acks;
+mod failover;
 mod transfer;
 
 pub use acks::{ShutdownWait, WaitTarget, answer_failed_shutdown};
+pub use failover::Failover;
 
 use ferrite_hybridlog::Db;
 
@@ -193,6 +195,8 @@ pub struct Master {
     /// Held by the master's client from before it applies a chunk of the stream until it has
     /// relayed it (see [`Master::stream_cut`]).
     cut: Mutex<()>,
+    /// FAILOVER's state.
+    pub failover: Failover,
     /// The database the relayed stream selected last (the master client's), which a snapshot
     /// cut from the relayed stream records as `repl-stream-db`.
     stream_db: AtomicU8,
@@ -214,6 +218,7 @@ impl Default for Master {
             good: AtomicUsize::new(0),
             relaying: AtomicBool::new(false),
             cut: Mutex::new(()),
+            failover: Failover::default(),
             stream_db: AtomicU8::new(0),
         }
     }
@@ -637,6 +642,26 @@ impl Master {
         Some((db, self.replid(), self.offset()))
     }
 
+    /// The replica at `host` (its announced or peer address, ASCII case ignored) and
+    /// `port` (its listening port), as Redis's `findReplica`: whether it is online, and the
+    /// offset it acknowledged.
+    pub fn replica_at(&self, host: &str, port: u16) -> Option<(bool, i64)> {
+        self.state()
+            .replicas
+            .iter()
+            .find(|e| e.replica.ip.eq_ignore_ascii_case(host) && e.replica.port == port)
+            .map(|e| (e.phase.is_online(), e.replica.acked()))
+    }
+
+    /// The first replica that acknowledged `offset` (FAILOVER without TO picks it).
+    pub fn caught_up(&self, offset: i64) -> Option<(String, u16)> {
+        self.state()
+            .replicas
+            .iter()
+            .find(|e| e.replica.acked() == offset)
+            .map(|e| (e.replica.ip.clone(), e.replica.port))
+    }
+
     /// Online replicas as ROLE lists them: (ip, port, acknowledged offset).
     pub fn online(&self) -> Vec<(String, u16, i64)> {
         self.state()
@@ -676,10 +701,11 @@ impl Master {
         let histlen = st.backlog.len() as i64;
         let _ = write!(
             out,
-            "master_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:{id2}\r\n\
+            "master_failover_state:{}\r\nmaster_replid:{}\r\nmaster_replid2:{id2}\r\n\
              master_repl_offset:{offset}\r\nsecond_repl_offset:{second}\r\n\
              repl_backlog_active:{}\r\nrepl_backlog_size:{}\r\n\
              repl_backlog_first_byte_offset:{}\r\nrepl_backlog_histlen:{histlen}\r\n",
+            self.failover.state_name(),
             self.replid(),
             u8::from(st.active),
             server.config.value_u64("repl-backlog-size"),
@@ -692,6 +718,7 @@ impl Master {
     /// (whose writes may have reached the stream since), and frees the backlog after
     /// `repl-backlog-ttl` without replicas.
     pub fn cron(&self, server: &Server, session: &mut ferrite_hybridlog::Session) {
+        self.failover.update(server, session);
         let relaying = self.relaying.load(Ordering::Acquire);
         if relaying && server.aof.repl_streaming() {
             // This server follows a master now: its own writes no longer feed the stream, so
@@ -727,8 +754,11 @@ impl Master {
         let ping = {
             let mut st = self.state();
             st.backlog_cap = cap;
-            // A replica's replicas get its master's pings, relayed.
-            let due = !relaying && now.saturating_sub(st.last_ping_ms) >= period_ms;
+            // A replica's replicas get its master's pings, relayed; a failover waits for the
+            // stream to stand still.
+            let due = !relaying
+                && !self.failover.active()
+                && now.saturating_sub(st.last_ping_ms) >= period_ms;
             if due {
                 st.last_ping_ms = now;
             }

@@ -148,8 +148,21 @@ fn psync(
     } else {
         log::info!("Trying a partial resynchronization (request {id}:{offset}).");
     }
-    conn.send(&[b"PSYNC", id.as_bytes(), offset.as_bytes()])?;
+    // A master handing over (FAILOVER) asks its chosen replica to take over with this PSYNC.
+    let failover = server.master.failover.in_progress();
+    if failover {
+        conn.send(&[b"PSYNC", id.as_bytes(), offset.as_bytes(), b"FAILOVER"])?;
+    } else {
+        conn.send(&[b"PSYNC", id.as_bytes(), offset.as_bytes()])?;
+    }
     let reply = conn.nonempty_line(link)?;
+    if failover {
+        let accepted = reply.starts_with("+CONTINUE") || reply.starts_with("+FULLRESYNC");
+        server.master.failover.answered(server, accepted);
+        if !accepted {
+            return Err(format!("Unexpected reply to PSYNC from master: {reply}"));
+        }
+    }
     if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         server.master.continued(server, rest.trim());
         match master.as_mut() {
