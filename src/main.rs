@@ -91,7 +91,7 @@ fn run() -> anyhow::Result<()> {
     let aof_on = ferrite_commands::aof::open_at_startup(&server)
         .context("cannot load the append only file")?;
     if !aof_on {
-        load_dump(&server)?;
+        load_dump(&server, master.is_some())?;
     }
     // `notify-keyspace-events` from the configuration: only now, so that loading does not
     // record a key event per key loaded.
@@ -227,7 +227,8 @@ fn run() -> anyhow::Result<()> {
 /// Loads `dir/dbfilename` into the store before any client can connect, as redis-server does
 /// at start-up. A missing file is an empty dataset; a file that cannot be read or parsed stops
 /// the start-up (Redis refuses to start on a bad dump rather than serve part of it).
-fn load_dump(server: &Server) -> anyhow::Result<()> {
+/// A replica's dump cut from its master's stream gives back its place in that stream.
+fn load_dump(server: &Server, replica: bool) -> anyhow::Result<()> {
     let name = value(&server.config, "dbfilename");
     let start = std::time::Instant::now();
     let mut session = server.store.session();
@@ -244,6 +245,10 @@ fn load_dump(server: &Server) -> anyhow::Result<()> {
                 loaded.expired
             );
             server.persist.loaded(loaded.keys, loaded.expired);
+            if let (true, Some((replid, offset))) = (replica, &loaded.repl_position) {
+                let db = loaded.repl_stream_db.unwrap_or(0);
+                server.master.restore_history(server, replid, *offset, db);
+            }
             log::info!(
                 "DB loaded from disk: {:.3} seconds",
                 start.elapsed().as_secs_f64()

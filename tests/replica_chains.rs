@@ -5,22 +5,25 @@
 //! the old one second); and after a failover the old master, turned replica of the promoted
 //! one, continues with a partial resync instead of reloading everything. Each scenario runs
 //! with redis-server in every role (the reference, validating the test) and with Ferrite, on
-//! both I/O backends, in the role under test; the same assertions hold for all.
+//! both I/O backends, in the role under test; the same assertions hold for all. A replica
+//! restarted from the dump it saved at shutdown continues where that dump was cut.
 
 mod common;
 
+use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::replication::*;
-use common::{Conn, Ferrite, RedisServer, escape};
+use common::{Conn, Ferrite, RedisServer, Server, TempDir, escape};
 
 per_backend!(
     ferrite_in_the_middle,
     ferrite_at_both_ends_of_a_chain,
     a_chain_of_ferrites,
     ferrite_master_fails_over_to_a_redis_replica,
-    ferrite_replica_takes_over_from_a_redis_master
+    ferrite_replica_takes_over_from_a_redis_master,
+    restarted_ferrite_replica_continues
 );
 
 /// Every server: DEBUG DIGEST allowed, full resyncs that start at once, and no pings for the
@@ -277,4 +280,75 @@ fn benchmark(port: u16, n: &str) {
         .output()
         .expect("run redis-benchmark");
     assert!(out.status.success(), "redis-benchmark: {out:?}");
+}
+
+#[test]
+fn restarted_redis_replica_continues() {
+    let Some(master) = RedisServer::start_with(ARGS) else {
+        return;
+    };
+    let dir = TempDir::new("redis-replica");
+    let mp = master.port.to_string();
+    let d = dir.path().display().to_string();
+    let args = [ARGS, &["--dir", &d, "--replicaof", "127.0.0.1", &mp]].concat();
+    restart_scenario(master.port, || {
+        RedisServer::start_with(&args).map(|r| Box::new(r) as Box<dyn Deref<Target = Server>>)
+    });
+}
+
+fn restarted_ferrite_replica_continues(backend: &str) {
+    let Some(master) = RedisServer::start_with(ARGS) else {
+        return;
+    };
+    let dir = TempDir::new("ferrite-replica");
+    let mp = master.port.to_string();
+    let args = [ARGS, &["--replicaof", "127.0.0.1", &mp]].concat();
+    restart_scenario(master.port, || {
+        let r = Ferrite::start_in(backend, dir.path(), &args).unwrap();
+        Some(Box::new(r) as Box<dyn Deref<Target = Server>>)
+    });
+}
+
+/// A replica saves at SHUTDOWN while its master's stream has db 3 selected; the master goes on
+/// writing there; the replica, started again on its dump, continues with a partial resync and
+/// puts the writes in db 3.
+fn restart_scenario(
+    master_port: u16,
+    mut start_replica: impl FnMut() -> Option<Box<dyn Deref<Target = Server>>>,
+) {
+    let mut m = Conn::connect(master_port);
+    load_initial_data(&mut m);
+    let Some(replica) = start_replica() else {
+        return;
+    };
+    let mut r = Conn::connect(replica.port);
+    wait_in_sync(&mut m, &mut r, master_port, replica.port);
+    ok(&mut m, &["SELECT", "3"]);
+    ok(&mut m, &["SET", "before-restart", "1"]);
+    wait_in_sync(&mut m, &mut r, master_port, replica.port);
+    let (full, partial) = syncs(&mut m);
+    // (No reply: the connection closes as the server exits; dropping it waits for the exit.)
+    r.send(&[b"SHUTDOWN", b"SAVE"]);
+    drop(replica);
+    ok(&mut m, &["SET", "while-down", "1"]);
+
+    let Some(replica) = start_replica() else {
+        return;
+    };
+    let mut r = Conn::connect(replica.port);
+    wait_in_sync(&mut m, &mut r, master_port, replica.port);
+    assert_eq!(syncs(&mut m), (full, partial + 1), "a partial resync");
+    ok(&mut m, &["SET", "after-restart", "1"]);
+    ok(&mut m, &["SELECT", "0"]);
+    wait_in_sync(&mut m, &mut r, master_port, replica.port);
+    ok(&mut r, &["SELECT", "3"]);
+    for key in ["before-restart", "while-down", "after-restart"] {
+        assert_eq!(
+            escape(&r.cmd_str(&["GET", key])),
+            "$1\\r\\n1\\r\\n",
+            "{key}"
+        );
+    }
+    ok(&mut r, &["SELECT", "0"]);
+    assert_same_data(&mut m, &mut r, "after the restart");
 }

@@ -586,6 +586,20 @@ impl Master {
         st.active = true;
     }
 
+    /// At start-up, a replica whose dump was cut from its master's stream (`repl-id`,
+    /// `repl-offset`, `repl-stream-db`): that is its history, which it asks the master to
+    /// continue (Redis restores it the same way), with an empty backlog.
+    pub fn restore_history(&self, server: &Server, replid: &str, offset: i64, db: Db) {
+        self.full_sync_done(server, replid, offset);
+        self.stream_db.store(db, Ordering::Relaxed);
+    }
+
+    /// The database the stream had selected at the history's last cut or relayed chunk: where
+    /// a master client that continues it starts.
+    pub fn stream_db(&self) -> Db {
+        self.stream_db.load(Ordering::Relaxed)
+    }
+
     /// The master continued this server's history under `replid` (`+CONTINUE replid`). A new
     /// ID (the master was promoted, or this server was one and follows its successor) becomes
     /// this server's too, the old one its second, valid up to here; the replicas are dropped

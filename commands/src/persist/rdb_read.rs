@@ -118,6 +118,9 @@ pub struct Loaded {
     /// The database the replication stream had selected when the file was cut from it
     /// (`repl-stream-db`), which a replica's master client starts in.
     pub repl_stream_db: Option<u8>,
+    /// That stream's replication ID and offset (`repl-id`, `repl-offset`), from which a
+    /// restarted replica asks its master to continue.
+    pub repl_position: Option<(String, i64)>,
 }
 
 /// Redis's `moduleTypeNameByID`: the 9-character type name in a module id.
@@ -219,9 +222,17 @@ pub fn parse_prefix(
                 let k = r.string().map_err(|_| fail(&r, "Bad AUX field"))?;
                 let v = r.string().map_err(|_| fail(&r, "Bad AUX field"))?;
                 aux_field(&k, &v);
+                let text = || std::str::from_utf8(&v).ok();
                 if k.eq_ignore_ascii_case(b"repl-stream-db") {
-                    loaded.repl_stream_db =
-                        std::str::from_utf8(&v).ok().and_then(|v| v.parse().ok());
+                    loaded.repl_stream_db = text().and_then(|v| v.parse().ok());
+                } else if k.eq_ignore_ascii_case(b"repl-id") {
+                    let id = text().unwrap_or_default().to_string();
+                    let offset = loaded.repl_position.take().map_or(0, |(_, o)| o);
+                    loaded.repl_position = Some((id, offset));
+                } else if k.eq_ignore_ascii_case(b"repl-offset") {
+                    let offset = text().and_then(|v| v.parse().ok()).unwrap_or(0);
+                    let id = loaded.repl_position.take().map(|(id, _)| id);
+                    loaded.repl_position = Some((id.unwrap_or_default(), offset));
                 }
                 continue;
             }
@@ -467,6 +478,7 @@ mod tests {
             Some(3),
             "the stream's database comes back"
         );
+        assert_eq!(loaded.repl_position, Some(("a".repeat(40), 1234)));
         assert_eq!(seen[0], (0, "s".into(), "hello".into(), NO_EXPIRY));
         assert_eq!(seen[1], (0, "n".into(), "-70000".into(), 5_000));
         assert_eq!((seen[3].0, seen[3].1.as_str()), (7, "h"));

@@ -140,7 +140,12 @@ fn aux(server: &Server) -> Aux {
         aof_base: false,
         key_delay: key_save_delay(server),
         libraries: server.scripts.functions.codes(),
-        repl: server.master.save_info(),
+        // Exact under the exclusive gate at a cut of the stream (a foreground save); a fork
+        // takes it again when it holds the gate.
+        repl: server
+            .master
+            .stream_cut()
+            .and_then(|_cut| server.master.save_info()),
     }
 }
 

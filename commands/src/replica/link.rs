@@ -175,10 +175,12 @@ fn psync(
                 client.repl_unrelayed.clear();
             }
             None => {
-                // This server was a master: its history goes on under the new one. The
-                // stream starts with a SELECT (the new master's first write after its
-                // promotion selects).
-                let client = new_master_client(worker);
+                // This server's history goes on under the master: it was a master (the new
+                // one's first write after its promotion selects a database), or it restarted
+                // from a dump cut from this stream (which says where the stream was).
+                let mut client = new_master_client(worker);
+                client.db = server.master.stream_db();
+                client.shared.db.store(client.db, Ordering::Relaxed);
                 link.set_master_client(Some(&client.shared));
                 *master = Some(client);
             }
