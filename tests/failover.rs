@@ -10,7 +10,7 @@
 mod common;
 
 use common::replication::*;
-use common::{Conn, Ferrite, RedisServer, Server, escape};
+use common::{Conn, Server, escape};
 
 per_backend!(
     ferrite_master_hands_over_to_redis,
@@ -18,50 +18,36 @@ per_backend!(
     ferrite_only
 );
 
-/// DEBUG DIGEST, full resyncs that start at once, no pings to move an idle master's offset.
-const ARGS: &[&str] = &[
-    "--enable-debug-command",
-    "yes",
-    "--repl-diskless-sync-delay",
-    "0",
-    "--repl-ping-replica-period",
-    "3600",
-];
-
-fn ferrite(backend: &str) -> Ferrite {
-    Ferrite::start(backend, &[&["--threads", "2"], ARGS].concat())
-}
-
 #[test]
 fn redis_only() {
-    let (Some(a), Some(b), Some(c)) = (
-        RedisServer::start_with(ARGS),
-        RedisServer::start_with(ARGS),
-        RedisServer::start_with(ARGS),
-    ) else {
+    let Some([a, b, c]) = redis_nodes() else {
         return;
     };
     scenario([&a, &b, &c]);
 }
 
 fn ferrite_master_hands_over_to_redis(backend: &str) {
-    let (Some(b), Some(c)) = (RedisServer::start_with(ARGS), RedisServer::start_with(ARGS)) else {
+    let Some([b, c]) = redis_nodes() else {
         return;
     };
-    let a = ferrite(backend);
+    let a = ferrite_node(backend);
     scenario([&a, &b, &c]);
 }
 
 fn redis_master_hands_over_to_ferrite(backend: &str) {
-    let Some(a) = RedisServer::start_with(ARGS) else {
+    let Some([a]) = redis_nodes() else {
         return;
     };
-    let (b, c) = (ferrite(backend), ferrite(backend));
+    let (b, c) = (ferrite_node(backend), ferrite_node(backend));
     scenario([&a, &b, &c]);
 }
 
 fn ferrite_only(backend: &str) {
-    let (a, b, c) = (ferrite(backend), ferrite(backend), ferrite(backend));
+    let (a, b, c) = (
+        ferrite_node(backend),
+        ferrite_node(backend),
+        ferrite_node(backend),
+    );
     scenario([&a, &b, &c]);
 }
 
@@ -94,10 +80,27 @@ fn wait_done(c: &mut Conn) {
     wait_for("the failover to end", || state(c) == "no-failover");
 }
 
-fn assert_digests_match(conns: &mut [Conn; 3]) {
-    let d = digest(&mut conns[0]);
-    assert_eq!(digest(&mut conns[1]), d);
-    assert_eq!(digest(&mut conns[2]), d);
+/// The other two servers follow `n[m]`, in sync with it, all holding the same data; `n[m]`
+/// served `resyncs` (full, partial) in all when given.
+fn all_follow(n: &mut [Conn; 3], ports: [u16; 3], m: usize, resyncs: Option<(u64, u64)>) {
+    let [a, b, c] = n;
+    let (master, x, y, xi, yi) = match m {
+        0 => (a, b, c, 1, 2),
+        1 => (b, a, c, 0, 2),
+        _ => (c, a, b, 0, 1),
+    };
+    wait_all_in_sync(
+        master,
+        &mut [(&mut *x, ports[xi]), (&mut *y, ports[yi])],
+        ports[m],
+    );
+    assert_eq!(role(master), "master");
+    if let Some(want) = resyncs {
+        assert_eq!(syncs(master), want, "resyncs served by the master");
+    }
+    let d = digest(master);
+    assert_eq!(digest(x), d);
+    assert_eq!(digest(y), d);
 }
 
 fn scenario(servers: [&Server; 3]) {
@@ -114,10 +117,7 @@ fn scenario(servers: [&Server; 3]) {
     for i in [1, 2] {
         ok(&mut n[i], &["REPLICAOF", "127.0.0.1", &p[0]]);
     }
-    {
-        let [a, b, c] = &mut n;
-        wait_all_in_sync(a, &mut [(b, ports[1]), (c, ports[2])], ports[0]);
-    }
+    all_follow(&mut n, ports, 0, None);
 
     // The errors, in Redis's order of checks.
     let errors: &[(&[&str], &str)] = &[
@@ -168,18 +168,7 @@ fn scenario(servers: [&Server; 3]) {
     ok(&mut n[0], &["FAILOVER", "TO", "127.0.0.1", &p[1]]);
     wait_done(&mut n[0]);
     ok(&mut n[2], &["REPLICAOF", "127.0.0.1", &p[1]]);
-    {
-        let [a, b, c] = &mut n;
-        wait_all_in_sync(b, &mut [(a, ports[0]), (c, ports[2])], ports[1]);
-    }
-    assert_eq!(role(&mut n[0]), "slave");
-    assert_eq!(role(&mut n[1]), "master");
-    assert_eq!(
-        syncs(&mut n[1]),
-        (full, partial + 2),
-        "partial resyncs only"
-    );
-    assert_digests_match(&mut n);
+    all_follow(&mut n, ports, 1, Some((full, partial + 2)));
 
     // To any replica: the one that catches up (the other is stopped) takes over.
     let (full, partial) = syncs(&mut n[2]);
@@ -189,18 +178,7 @@ fn scenario(servers: [&Server; 3]) {
     wait_done(&mut n[1]);
     signal(servers[0], "-CONT");
     ok(&mut n[0], &["REPLICAOF", "127.0.0.1", &p[2]]);
-    {
-        let [a, b, c] = &mut n;
-        wait_all_in_sync(c, &mut [(a, ports[0]), (b, ports[1])], ports[2]);
-    }
-    assert_eq!(role(&mut n[1]), "slave");
-    assert_eq!(role(&mut n[2]), "master");
-    assert_eq!(
-        syncs(&mut n[2]),
-        (full, partial + 2),
-        "partial resyncs only"
-    );
-    assert_digests_match(&mut n);
+    all_follow(&mut n, ports, 2, Some((full, partial + 2)));
 
     // A replica that never catches up: the failover gives up at its deadline.
     let (full, partial) = syncs(&mut n[2]);
@@ -218,12 +196,7 @@ fn scenario(servers: [&Server; 3]) {
             .contains("aborted: Replica never caught up before timeout"),
         "the log says why"
     );
-    assert_eq!(role(&mut n[2]), "master");
-    {
-        let [a, b, c] = &mut n;
-        wait_all_in_sync(c, &mut [(a, ports[0]), (b, ports[1])], ports[2]);
-    }
-    assert_eq!(syncs(&mut n[2]), (full, partial), "no resync");
+    all_follow(&mut n, ports, 2, Some((full, partial)));
 
     // FAILOVER ABORT: reads go on while writes wait, and the paused write goes through.
     signal(servers[1], "-STOP");
@@ -250,12 +223,7 @@ fn scenario(servers: [&Server; 3]) {
     assert_eq!(state(&mut n[2]), "no-failover");
     assert_eq!(escape(&writer.read_reply()), "+OK\\r\\n");
     signal(servers[1], "-CONT");
-    assert_eq!(role(&mut n[2]), "master");
-    {
-        let [a, b, c] = &mut n;
-        wait_all_in_sync(c, &mut [(a, ports[0]), (b, ports[1])], ports[2]);
-    }
-    assert_digests_match(&mut n);
+    all_follow(&mut n, ports, 2, Some((full, partial)));
 
     // FORCE: at the deadline the master hands over to the stopped replica anyway, and is never
     // a second master meanwhile.
@@ -281,16 +249,11 @@ fn scenario(servers: [&Server; 3]) {
     signal(servers[0], "-CONT");
     wait_done(&mut n[2]);
     ok(&mut n[1], &["REPLICAOF", "127.0.0.1", &p[0]]);
-    {
-        let [a, b, c] = &mut n;
-        wait_all_in_sync(a, &mut [(b, ports[1]), (c, ports[2])], ports[0]);
-    }
-    assert_eq!(role(&mut n[0]), "master");
+    all_follow(&mut n, ports, 0, None);
     assert!(
         servers[2]
             .log()
             .contains("time out exceeded, failing over."),
         "the log says the deadline forced it"
     );
-    assert_digests_match(&mut n);
 }

@@ -26,53 +26,36 @@ per_backend!(
     restarted_ferrite_replica_continues
 );
 
-/// Every server: DEBUG DIGEST allowed, full resyncs that start at once, and no pings for the
-/// length of a test, so that an idle master's offset stays where its replica's is (a failover
-/// continues only from an offset the promoted replica had reached).
-const ARGS: &[&str] = &[
-    "--enable-debug-command",
-    "yes",
-    "--repl-diskless-sync-delay",
-    "0",
-    "--repl-ping-replica-period",
-    "3600",
-];
-
-fn ferrite(backend: &str) -> Ferrite {
-    Ferrite::start(backend, &[&["--threads", "2"], ARGS].concat())
-}
-
 #[test]
 fn redis_in_the_middle() {
-    let (Some(top), Some(middle), Some(bottom)) = (
-        RedisServer::start_with(ARGS),
-        RedisServer::start_with(ARGS),
-        RedisServer::start_with(ARGS),
-    ) else {
+    let Some([top, middle, bottom]) = redis_nodes() else {
         return;
     };
     chain_scenario(top.port, middle.port, bottom.port);
 }
 
 fn ferrite_in_the_middle(backend: &str) {
-    let (Some(top), Some(bottom)) = (RedisServer::start_with(ARGS), RedisServer::start_with(ARGS))
-    else {
+    let Some([top, bottom]) = redis_nodes() else {
         return;
     };
-    let middle = ferrite(backend);
+    let middle = ferrite_node(backend);
     chain_scenario(top.port, middle.port, bottom.port);
 }
 
 fn ferrite_at_both_ends_of_a_chain(backend: &str) {
-    let Some(middle) = RedisServer::start_with(ARGS) else {
+    let Some([middle]) = redis_nodes() else {
         return;
     };
-    let (top, bottom) = (ferrite(backend), ferrite(backend));
+    let (top, bottom) = (ferrite_node(backend), ferrite_node(backend));
     chain_scenario(top.port, middle.port, bottom.port);
 }
 
 fn a_chain_of_ferrites(backend: &str) {
-    let (top, middle, bottom) = (ferrite(backend), ferrite(backend), ferrite(backend));
+    let (top, middle, bottom) = (
+        ferrite_node(backend),
+        ferrite_node(backend),
+        ferrite_node(backend),
+    );
     chain_scenario(top.port, middle.port, bottom.port);
 }
 
@@ -80,6 +63,9 @@ fn a_chain_of_ferrites(backend: &str) {
 /// the top's replication ID and offsets; it continues partially after losing its link and
 /// after the middle's promotion, and then follows the middle's own writes.
 fn chain_scenario(top_port: u16, middle_port: u16, bottom_port: u16) {
+    if !common::require_tool("redis-benchmark") {
+        return;
+    }
     let mut top = Conn::connect(top_port);
     let mut middle = Conn::connect(middle_port);
     let mut bottom = Conn::connect(bottom_port);
@@ -111,14 +97,14 @@ fn chain_scenario(top_port: u16, middle_port: u16, bottom_port: u16) {
         &["CONFIG", "SET", "repl-backlog-size", "16384"],
     );
     ok(&mut bottom, &["REPLICAOF", "NO", "ONE"]);
-    benchmark(top_port, "20000");
+    write_load(top_port, "20000");
     let (full, _) = syncs(&mut middle);
     let synced = Arc::new(AtomicBool::new(false));
     let bench = {
         let synced = Arc::clone(&synced);
         std::thread::spawn(move || {
             while !synced.load(Ordering::Acquire) {
-                benchmark(top_port, "20000");
+                write_load(top_port, "20000");
             }
         })
     };
@@ -197,27 +183,25 @@ fn wait_chain_in_sync(
 
 #[test]
 fn redis_master_fails_over_to_a_redis_replica() {
-    let (Some(master), Some(replica)) =
-        (RedisServer::start_with(ARGS), RedisServer::start_with(ARGS))
-    else {
+    let Some([master, replica]) = redis_nodes() else {
         return;
     };
     failover_scenario(master.port, replica.port);
 }
 
 fn ferrite_master_fails_over_to_a_redis_replica(backend: &str) {
-    let Some(replica) = RedisServer::start_with(ARGS) else {
+    let Some([replica]) = redis_nodes() else {
         return;
     };
-    let master = ferrite(backend);
+    let master = ferrite_node(backend);
     failover_scenario(master.port, replica.port);
 }
 
 fn ferrite_replica_takes_over_from_a_redis_master(backend: &str) {
-    let Some(master) = RedisServer::start_with(ARGS) else {
+    let Some([master]) = redis_nodes() else {
         return;
     };
-    let replica = ferrite(backend);
+    let replica = ferrite_node(backend);
     failover_scenario(master.port, replica.port);
 }
 
@@ -268,41 +252,27 @@ fn replicaof(c: &mut Conn, master_port: u16) {
     ok(c, &["REPLICAOF", "127.0.0.1", &master_port.to_string()]);
 }
 
-/// Fifty clients writing a few hundred keys of several types at once.
-fn benchmark(port: u16, n: &str) {
-    if !common::require_tool("redis-benchmark") {
-        return;
-    }
-    let out = std::process::Command::new("redis-benchmark")
-        .args(["-p", &port.to_string(), "-c", "50", "-P", "8", "-q"])
-        .args(["-t", "set,incr,lpush,rpop,sadd,hset,zadd,lpop"])
-        .args(["-n", n, "-r", "300", "-d", "8"])
-        .output()
-        .expect("run redis-benchmark");
-    assert!(out.status.success(), "redis-benchmark: {out:?}");
-}
-
 #[test]
 fn restarted_redis_replica_continues() {
-    let Some(master) = RedisServer::start_with(ARGS) else {
+    let Some([master]) = redis_nodes() else {
         return;
     };
     let dir = TempDir::new("redis-replica");
     let mp = master.port.to_string();
     let d = dir.path().display().to_string();
-    let args = [ARGS, &["--dir", &d, "--replicaof", "127.0.0.1", &mp]].concat();
+    let args = [NODE_ARGS, &["--dir", &d, "--replicaof", "127.0.0.1", &mp]].concat();
     restart_scenario(master.port, || {
         RedisServer::start_with(&args).map(|r| Box::new(r) as Box<dyn Deref<Target = Server>>)
     });
 }
 
 fn restarted_ferrite_replica_continues(backend: &str) {
-    let Some(master) = RedisServer::start_with(ARGS) else {
+    let Some([master]) = redis_nodes() else {
         return;
     };
     let dir = TempDir::new("ferrite-replica");
     let mp = master.port.to_string();
-    let args = [ARGS, &["--replicaof", "127.0.0.1", &mp]].concat();
+    let args = [NODE_ARGS, &["--replicaof", "127.0.0.1", &mp]].concat();
     restart_scenario(master.port, || {
         let r = Ferrite::start_in(backend, dir.path(), &args).unwrap();
         Some(Box::new(r) as Box<dyn Deref<Target = Server>>)

@@ -434,15 +434,7 @@ fn concurrent_scenario(master_port: u16, replica_port: u16) {
     }
     let mut m = Conn::connect(master_port);
     let mut r = Conn::connect(replica_port);
-    let bench = |n: &str| {
-        let out = std::process::Command::new("redis-benchmark")
-            .args(["-p", &master_port.to_string(), "-c", "50", "-P", "8", "-q"])
-            .args(["-t", "set,incr,lpush,rpop,sadd,hset,zadd,lpop"])
-            .args(["-n", n, "-r", "300", "-d", "8"])
-            .output()
-            .expect("run redis-benchmark");
-        assert!(out.status.success(), "redis-benchmark: {out:?}");
-    };
+    let bench = |n: &str| write_load(master_port, n);
     bench("5000");
     ok(
         &mut r,

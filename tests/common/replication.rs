@@ -5,7 +5,44 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::{Conn, escape, split_aggregate};
+use super::{Conn, Ferrite, RedisServer, escape, split_aggregate};
+
+/// The servers of the chain and failover tests: DEBUG DIGEST allowed, full resyncs that
+/// start at once, and no pings for the length of a test, so that an idle master's offset stays
+/// where its replica's is (a failover continues only from an offset the promoted replica had
+/// reached).
+pub const NODE_ARGS: &[&str] = &[
+    "--enable-debug-command",
+    "yes",
+    "--repl-diskless-sync-delay",
+    "0",
+    "--repl-ping-replica-period",
+    "3600",
+];
+
+/// A Ferrite node: two reactor threads, [`NODE_ARGS`].
+pub fn ferrite_node(backend: &str) -> Ferrite {
+    Ferrite::start(backend, &[&["--threads", "2"], NODE_ARGS].concat())
+}
+
+/// `N` redis-server nodes with [`NODE_ARGS`]; None (the test skips) without redis-server.
+pub fn redis_nodes<const N: usize>() -> Option<[RedisServer; N]> {
+    let nodes: Option<Vec<RedisServer>> =
+        (0..N).map(|_| RedisServer::start_with(NODE_ARGS)).collect();
+    nodes?.try_into().ok()
+}
+
+/// Fifty clients of redis-benchmark (which the caller made sure is installed) writing `n`
+/// commands to a few hundred keys of several types at once, pipelined.
+pub fn write_load(port: u16, n: &str) {
+    let out = std::process::Command::new("redis-benchmark")
+        .args(["-p", &port.to_string(), "-c", "50", "-P", "8", "-q"])
+        .args(["-t", "set,incr,lpush,rpop,sadd,hset,zadd,lpop"])
+        .args(["-n", n, "-r", "300", "-d", "8"])
+        .output()
+        .expect("run redis-benchmark");
+    assert!(out.status.success(), "redis-benchmark: {out:?}");
+}
 
 /// How long any one wait for replication may take.
 pub const DEADLINE: Duration = Duration::from_secs(10);
