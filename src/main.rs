@@ -166,7 +166,7 @@ fn run() -> anyhow::Result<()> {
                 let mut session = server.store.session();
                 session.exclusive(|s| persist::finish_shutdown(&server, s, flags));
                 if wait == ShutdownWait::Paused {
-                    server.pause.unpause(
+                    server.unpause_clients(
                         ferrite_commands::pause::Purpose::Shutdown,
                         ferrite_commands::server::unix_ms(),
                     );
@@ -207,7 +207,7 @@ fn run() -> anyhow::Result<()> {
              more information"
         );
         if paused {
-            server.pause.unpause(
+            server.unpause_clients(
                 ferrite_commands::pause::Purpose::Shutdown,
                 ferrite_commands::server::unix_ms(),
             );

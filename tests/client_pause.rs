@@ -2,8 +2,9 @@
 //! that none came within a moment, because the command was postponed) compared byte for byte.
 //! WRITE postpones writes, PUBLISH, scripts that may write and a transaction's queued writes,
 //! not reads or `no-writes` scripts; CLIENT UNPAUSE runs the postponed commands; ALL postpones
-//! everything, CLIENT UNPAUSE included, until the deadline. Ferrite runs two reactor threads,
-//! so the paused clients are spread over both.
+//! everything, CLIENT UNPAUSE included, until the deadline; a key that expires during a pause
+//! is answered as missing but not deleted until the pause ends. Ferrite runs two reactor
+//! threads, so the paused clients are spread over both.
 
 mod common;
 
@@ -157,6 +158,28 @@ fn scenario(port: u16) -> Vec<(String, Vec<u8>)> {
         Duration::from_secs(5),
     );
     send(&mut t, "read after", &mut a, &["GET", "k"]);
+    // A key that expires during a pause is answered as missing but kept (counted) until the
+    // pause ends; the first access after deletes it.
+    send(
+        &mut t,
+        "set expiring",
+        &mut a,
+        &["SET", "exp", "1", "PX", "100"],
+    );
+    send(&mut t, "dbsize before", &mut a, &["DBSIZE"]);
+    send(
+        &mut t,
+        "pause write 4",
+        &mut p,
+        &["CLIENT", "PAUSE", "5000", "WRITE"],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    send(&mut t, "expired get", &mut a, &["GET", "exp"]);
+    send(&mut t, "expired exists", &mut a, &["EXISTS", "exp"]);
+    send(&mut t, "dbsize keeps it", &mut a, &["DBSIZE"]);
+    send(&mut t, "unpause 4", &mut p, &["CLIENT", "UNPAUSE"]);
+    send(&mut t, "get after the pause", &mut a, &["GET", "exp"]);
+    send(&mut t, "dbsize after the pause", &mut a, &["DBSIZE"]);
     t
 }
 

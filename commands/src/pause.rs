@@ -5,7 +5,8 @@
 //! in Redis 7.0, only the deadline ends it); `WRITE` covers the commands that may write or
 //! propagate: write commands, PUBLISH and the other `may_replicate` ones, scripts not declared
 //! `no-writes`, and EXEC of a transaction holding any of them. Active expiry and eviction wait
-//! while a pause holds, so that the dataset does not change under a paused failover.
+//! while a pause holds, and reads answer expired keys as missing without deleting them
+//! (`Server::sync_lazy_expiry`), so that the dataset does not change under a paused failover.
 //!
 //! Pauses have purposes, as in Redis: CLIENT PAUSE, a shutdown waiting for its replicas, and
 //! FAILOVER each hold their own, and the most restrictive one not ended is in force. That one

@@ -9,6 +9,7 @@ use ferrite_hybridlog::Store;
 use crate::aof::Aof;
 use crate::client::ClientRegistry;
 use crate::config::Config;
+use crate::pause::Purpose;
 use crate::stats::Stats;
 
 /// Wakes reactor thread `i` (installed by the binary, which knows the reactor).
@@ -137,6 +138,34 @@ impl Server {
     pub fn wake(&self, thread: usize) {
         if let Some(w) = self.waker.get() {
             w(thread);
+        }
+    }
+
+    /// Pauses clients for `purpose` (see [`crate::pause`]).
+    pub fn pause_clients(&self, purpose: Purpose, end_ms: u64, all: bool, now_ms: u64) {
+        self.pause.pause(purpose, end_ms, all, now_ms);
+        self.sync_lazy_expiry(now_ms);
+    }
+
+    /// Ends `purpose`'s pause; every thread resumes the clients it postponed, if no other
+    /// pause holds them.
+    pub fn unpause_clients(&self, purpose: Purpose, now_ms: u64) {
+        self.pause.unpause(purpose, now_ms);
+        self.sync_lazy_expiry(now_ms);
+        for thread in 0..self.threads {
+            self.wake(thread);
+        }
+    }
+
+    /// Whether reads delete the expired keys they find (the store's `reap_on_read`): not on a
+    /// replica (its master's DELs come down the stream), and not while clients are paused
+    /// (Redis's `expireIfNeeded` leaves keys alone then, so that the dataset stands still
+    /// under a failover); such reads answer the key as missing either way. Called where either
+    /// changes, and from the tick for pauses that end by their deadline.
+    pub fn sync_lazy_expiry(&self, now_ms: u64) {
+        let reap = !self.replication.is_replica() && !self.pause.holds(now_ms);
+        if self.store.reaps_on_read() != reap {
+            self.store.set_reap_on_read(reap);
         }
     }
 

@@ -914,6 +914,8 @@ impl Worker {
         self.push_feed();
         self.session.leave();
         if self.thread == 0 {
+            // A pause that ended by its deadline lets reads delete expired keys again.
+            self.server.sync_lazy_expiry(now);
             crate::persist::cron(&self.server, &mut self.session);
         }
         self.resume_postponed(now, resume);

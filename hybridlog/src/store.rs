@@ -393,7 +393,7 @@ impl Store {
 
     /// Whether reads delete the expired keys they find (see [`Store::set_reap_on_read`]).
     #[inline]
-    pub(crate) fn reaps_on_read(&self) -> bool {
+    pub fn reaps_on_read(&self) -> bool {
         self.reap_on_read.load(std::sync::atomic::Ordering::Relaxed)
     }
 

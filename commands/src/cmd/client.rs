@@ -803,19 +803,14 @@ fn client_pause(ctx: &mut Ctx<'_>, args: Args<'_>) {
         0
     };
     ctx.server
-        .pause
-        .pause(crate::pause::Purpose::Client, end, all, ctx.now_ms);
+        .pause_clients(crate::pause::Purpose::Client, end, all, ctx.now_ms);
     ctx.reply.ok();
 }
 
 /// `CLIENT UNPAUSE`: every thread resumes its postponed clients.
 fn client_unpause(ctx: &mut Ctx<'_>, _args: Args<'_>) {
     ctx.server
-        .pause
-        .unpause(crate::pause::Purpose::Client, ctx.now_ms);
-    for thread in 0..ctx.server.threads {
-        ctx.server.wake(thread);
-    }
+        .unpause_clients(crate::pause::Purpose::Client, ctx.now_ms);
     ctx.reply.ok();
 }
 

@@ -153,9 +153,7 @@ impl Master {
         if waited {
             ShutdownWait::Paused
         } else {
-            server
-                .pause
-                .unpause(crate::pause::Purpose::Shutdown, unix_ms());
+            server.unpause_clients(crate::pause::Purpose::Shutdown, unix_ms());
             log::warn!("Shutdown manually aborted.");
             ShutdownWait::Aborted
         }
@@ -170,7 +168,7 @@ impl Master {
     /// Waits (see [`Master::wait_before_shutdown`]); false when SHUTDOWN ABORT stopped it.
     fn wait_for_acks(&self, server: &Server, timeout_ms: u64) -> bool {
         let now = unix_ms();
-        server.pause.pause(
+        server.pause_clients(
             crate::pause::Purpose::Shutdown,
             now + timeout_ms,
             false,

@@ -79,17 +79,14 @@ impl Failover {
             force,
         };
         self.state.store(WAIT_FOR_SYNC, Ordering::Release);
-        server.pause.pause(Purpose::Failover, u64::MAX, false, now);
+        server.pause_clients(Purpose::Failover, u64::MAX, false, now);
     }
 
     /// Redis's `clearFailoverState`: the failover is over (done or given up); writes resume.
     pub fn clear(&self, server: &Server) {
         *self.plan() = Plan::default();
         self.state.store(NO_FAILOVER, Ordering::Release);
-        server.pause.unpause(Purpose::Failover, unix_ms());
-        for thread in 0..server.threads {
-            server.wake(thread);
-        }
+        server.unpause_clients(Purpose::Failover, unix_ms());
     }
 
     /// Redis's `abortFailover`: gives the failover up, a master again if it was handing over.

@@ -226,7 +226,7 @@ impl Replication {
             }
             server.master.start_relaying();
             self.replica.store(true, Ordering::Release);
-            server.store.set_reap_on_read(false);
+            server.sync_lazy_expiry(crate::server::unix_ms());
         })
         .ok_or(MidChunk)?;
         crate::blocking::unblock_all_for_replica(server);
@@ -255,7 +255,7 @@ impl Replication {
             link.shut();
             self.replica.store(false, Ordering::Release);
             server.master.promote(server);
-            server.store.set_reap_on_read(true);
+            server.sync_lazy_expiry(crate::server::unix_ms());
             true
         })
         .ok_or(MidChunk)?;
