@@ -879,6 +879,54 @@ mod tests {
         assert_eq!(empty.resume_at(b"aaaa", 100), None);
     }
 
+    fn server() -> Server {
+        let store = ferrite_hybridlog::Store::new(ferrite_hybridlog::StoreConfig {
+            index_buckets: 1 << 10,
+            ..Default::default()
+        })
+        .expect("valid config");
+        Server::new(store, crate::config::Config::default(), 1)
+    }
+
+    #[test]
+    fn a_replica_history_is_its_master_and_survives_a_promotion() {
+        let server = server();
+        let m = &server.master;
+        assert_eq!(
+            m.history(),
+            None,
+            "no backlog: nothing a master could continue"
+        );
+        m.start_relaying();
+        m.full_sync_begins(&server);
+        m.full_sync_done(&server, &"a".repeat(40), 100);
+        assert_eq!(m.history(), Some(("a".repeat(40), 100)));
+        // The relayed bytes extend the history and name the stream's database.
+        m.relay(&server, b"*1\r\n$4\r\nPING\r\n", 3);
+        assert_eq!(m.offset(), 114);
+        assert_eq!(m.save_info(), Some((3, "a".repeat(40), 114)));
+        // This server's own propagation is not the stream while it relays.
+        m.feed(&server, b"ignored");
+        assert_eq!(m.offset(), 114);
+        // The master continues under the same ID: nothing changes; under a new one, it
+        // becomes ours and the old one second.
+        m.continued(&server, &"a".repeat(40));
+        assert_eq!(lock(&m.replid2).1, -1);
+        m.continued(&server, &"b".repeat(40));
+        assert_eq!(m.replid(), "b".repeat(40));
+        assert_eq!(*lock(&m.replid2), ("a".repeat(40), 115));
+        // REPLICAOF NO ONE: a new ID, the master's second up to here, the backlog kept.
+        m.promote(&server);
+        assert!(!m.relaying());
+        assert_ne!(m.replid(), "b".repeat(40));
+        assert_eq!(*lock(&m.replid2), ("b".repeat(40), 115));
+        assert_eq!(m.history().map(|(_, o)| o), Some(114));
+        assert_eq!(m.state().backlog.len(), 14);
+        // Relayed bytes are ignored once this server's own writes are the stream.
+        m.relay(&server, b"late", 0);
+        assert_eq!(m.offset(), 114);
+    }
+
     #[test]
     fn the_second_id_is_valid_up_to_the_promotion() {
         // Promoted at offset 50: the old master's ID covers offsets up to 51.
