@@ -299,7 +299,7 @@ impl Worker {
         let cut = match &server {
             Some(server) => {
                 let cut = server.master.relay_guard();
-                if !server.master.relaying() || client.shared.killed() {
+                if !server.replication.is_replica() || client.shared.killed() {
                     // The link ended (REPLICAOF): nothing more of this master's stream applies.
                     drop(cut);
                     self.session.leave();

@@ -68,6 +68,14 @@ pub fn refuses_writes(server: &Server) -> bool {
     server.master.too_few_replicas(server) && !server.replication.is_replica()
 }
 
+/// Whether the stream is the followed master's, relayed as applied ([`Master::relay`]), rather
+/// than this server's own propagation: exactly while this server is a replica (the flag flips
+/// under the exclusive gate at a cut of the stream, see `replica::at_a_cut`).
+#[inline]
+fn relaying(server: &Server) -> bool {
+    server.replication.is_replica()
+}
+
 /// `PING` as the stream carries it.
 const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
 /// `REPLCONF GETACK *` as the stream carries it.
@@ -189,9 +197,6 @@ pub struct Master {
     /// Online replicas that acknowledged within `min-replicas-max-lag` seconds (Redis's
     /// `repl_good_slaves_count`), refreshed on acknowledgements, state changes and the cron.
     good: AtomicUsize,
-    /// This server follows a master: the stream is the master's, relayed as applied
-    /// ([`Master::relay`]), and this server's own propagation is not fed to it.
-    relaying: AtomicBool,
     /// Held by the master's client from before it applies a chunk of the stream until it has
     /// relayed it (see [`Master::stream_cut`]).
     cut: Mutex<()>,
@@ -216,7 +221,6 @@ impl Default for Master {
             shutdown_abort: AtomicBool::new(false),
             syncs: Default::default(),
             good: AtomicUsize::new(0),
-            relaying: AtomicBool::new(false),
             cut: Mutex::new(()),
             failover: Failover::default(),
             stream_db: AtomicU8::new(0),
@@ -318,7 +322,7 @@ impl Master {
     /// Adds this server's own propagated `bytes` to the stream. Called by the sequencer under
     /// its lock (so in stream order); ignored while the stream is a master's, relayed.
     pub(crate) fn feed(&self, server: &Server, bytes: &[u8]) {
-        if !self.relaying.load(Ordering::Acquire) {
+        if !relaying(server) {
             self.append(server, bytes);
         }
     }
@@ -330,7 +334,7 @@ impl Master {
     /// the store's shared section that applied them, so that a fork (exclusive) cuts the
     /// stream exactly where the data it saves ends.
     pub(crate) fn relay(&self, server: &Server, bytes: &[u8], db: Db) {
-        if self.relaying.load(Ordering::Acquire) {
+        if relaying(server) {
             self.stream_db.store(db, Ordering::Relaxed);
             self.append(server, bytes);
         }
@@ -384,14 +388,14 @@ impl Master {
         psync: Option<(&[u8], i64)>,
         psync2: bool,
     ) -> Sync {
-        let relaying = self.relaying.load(Ordering::Acquire);
-        if !relaying {
+        let relayed = relaying(server);
+        if !relayed {
             server.aof.start_repl(server);
         }
         let mut st = self.state();
         st.backlog_cap = backlog_size(server);
         // A replica's backlog is its master's history, there once the first sync is done.
-        let had_backlog = if relaying {
+        let had_backlog = if relayed {
             st.active
         } else {
             std::mem::replace(&mut st.active, true)
@@ -457,7 +461,7 @@ impl Master {
         // The replicas' stream starts here: this server's own selects its database again
         // (before taking this lock: the sequencer's comes first); a relayed one goes on in the
         // database the snapshot names (`repl-stream-db`), as the master's stream does not.
-        if !self.relaying.load(Ordering::Acquire) {
+        if !relaying(server) {
             server.aof.repl_reselect();
         }
         let mut st = self.state();
@@ -502,7 +506,7 @@ impl Master {
             let mut st = self.state();
             if !st.replicas.is_empty()
                 || (!st.active && !server.aof.repl_streaming())
-                || self.relaying.load(Ordering::Acquire)
+                || relaying(server)
             {
                 return;
             }
@@ -519,12 +523,6 @@ impl Master {
             "Replication backlog freed after {} seconds without connected replicas.",
             ttl_ms / 1000
         );
-    }
-
-    /// Whether this server's stream is its master's, relayed.
-    #[inline]
-    pub fn relaying(&self) -> bool {
-        self.relaying.load(Ordering::Acquire)
     }
 
     /// The master's client holds this while it applies and relays a chunk of the stream
@@ -544,14 +542,6 @@ impl Master {
             Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
             Err(std::sync::TryLockError::WouldBlock) => None,
         }
-    }
-
-    /// This server starts following a master (under the exclusive gate, so that no write of
-    /// its own is half propagated): from now on its stream is the master's, relayed. Its
-    /// replicas stay, as in Redis 7.0: they go on if the master continues this server's
-    /// history, and are dropped when it does not (a full sync, or a new replication ID).
-    pub fn start_relaying(&self) {
-        self.relaying.store(true, Ordering::Release);
     }
 
     /// The history this server asks a master to continue (`PSYNC replid offset+1`): its own,
@@ -623,7 +613,6 @@ impl Master {
     /// the offset applied, from which this server's own stream continues the backlog. The
     /// replicas are dropped so that they learn the new ID; they continue at once.
     pub fn promote(&self, server: &Server) {
-        self.relaying.store(false, Ordering::Release);
         let mut st = self.state();
         *lock(&self.replid2) = (self.replid(), self.offset() + 1);
         *lock(&self.replid) = random_hex(40);
@@ -643,12 +632,12 @@ impl Master {
     /// the database the stream selected (`repl-stream-db`; 0 for this server's own stream,
     /// which selects again after a cut), the replication ID and the offset. None without a
     /// backlog.
-    pub fn save_info(&self) -> Option<(u8, String, i64)> {
+    pub fn save_info(&self, server: &Server) -> Option<(u8, String, i64)> {
         let st = self.state();
         if !st.active {
             return None;
         }
-        let db = if self.relaying.load(Ordering::Acquire) {
+        let db = if relaying(server) {
             self.stream_db.load(Ordering::Relaxed)
         } else {
             0
@@ -733,12 +722,12 @@ impl Master {
     /// `repl-backlog-ttl` without replicas.
     pub fn cron(&self, server: &Server, session: &mut ferrite_hybridlog::Session) {
         self.failover.update(server, session);
-        let relaying = self.relaying.load(Ordering::Acquire);
+        let relaying = relaying(server);
         if relaying && server.aof.repl_streaming() {
             // This server follows a master now: its own writes no longer feed the stream, so
             // they stop being numbered for it (under the exclusive gate, every number filed).
             session.exclusive(|_| {
-                if self.relaying.load(Ordering::Acquire) {
+                if server.replication.is_replica() {
                     server.aof.stop_repl(server);
                 }
             });
@@ -897,14 +886,14 @@ mod tests {
             None,
             "no backlog: nothing a master could continue"
         );
-        m.start_relaying();
+        server.replication.mark_replica(true);
         m.full_sync_begins(&server);
         m.full_sync_done(&server, &"a".repeat(40), 100);
         assert_eq!(m.history(), Some(("a".repeat(40), 100)));
         // The relayed bytes extend the history and name the stream's database.
         m.relay(&server, b"*1\r\n$4\r\nPING\r\n", 3);
         assert_eq!(m.offset(), 114);
-        assert_eq!(m.save_info(), Some((3, "a".repeat(40), 114)));
+        assert_eq!(m.save_info(&server), Some((3, "a".repeat(40), 114)));
         // This server's own propagation is not the stream while it relays.
         m.feed(&server, b"ignored");
         assert_eq!(m.offset(), 114);
@@ -916,8 +905,9 @@ mod tests {
         assert_eq!(m.replid(), "b".repeat(40));
         assert_eq!(*lock(&m.replid2), ("a".repeat(40), 115));
         // REPLICAOF NO ONE: a new ID, the master's second up to here, the backlog kept.
+        server.replication.mark_replica(false);
         m.promote(&server);
-        assert!(!m.relaying());
+        assert!(!relaying(&server));
         assert_ne!(m.replid(), "b".repeat(40));
         assert_eq!(*lock(&m.replid2), ("b".repeat(40), 115));
         assert_eq!(m.history().map(|(_, o)| o), Some(114));

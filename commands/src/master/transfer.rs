@@ -104,7 +104,7 @@ impl Master {
         pid: libc::pid_t,
     ) {
         // As in `forked`: only this server's own stream selects again after a cut.
-        if !self.relaying() {
+        if !server.replication.is_replica() {
             server.aof.repl_reselect();
         }
         let mut st = self.state();

@@ -145,7 +145,7 @@ fn aux(server: &Server) -> Aux {
         repl: server
             .master
             .stream_cut()
-            .and_then(|_cut| server.master.save_info()),
+            .and_then(|_cut| server.master.save_info(server)),
     }
 }
 
@@ -275,7 +275,7 @@ fn fork_save(
         if cut.is_none() && to_replicas {
             return Err(BgsaveError::NotACut);
         }
-        aux.repl = cut.as_ref().and_then(|_| server.master.save_info());
+        aux.repl = cut.as_ref().and_then(|_| server.master.save_info(server));
         // The child mutex is only ever held briefly and never across the gate, so taking it
         // here cannot wait on a thread that waits for us.
         let mut child = st.child_lock();

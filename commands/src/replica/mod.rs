@@ -197,6 +197,12 @@ impl Replication {
         self.replica.load(Ordering::Relaxed)
     }
 
+    /// Sets whether this server follows a master (under the exclusive gate, at a cut of the
+    /// stream: also whether its stream is the master's, relayed).
+    pub(crate) fn mark_replica(&self, on: bool) {
+        self.replica.store(on, Ordering::Release);
+    }
+
     /// The link to the master followed, if any.
     pub fn link(&self) -> Option<Arc<Link>> {
         self.lock().clone()
@@ -224,8 +230,8 @@ impl Replication {
             if let Some(old) = self.lock().replace(Arc::clone(&link)) {
                 old.shut();
             }
-            server.master.start_relaying();
-            self.replica.store(true, Ordering::Release);
+            // From here the stream is the master's, relayed (see `Master::relay`).
+            self.mark_replica(true);
             server.sync_lazy_expiry(crate::server::unix_ms());
         })
         .ok_or(MidChunk)?;
@@ -253,7 +259,7 @@ impl Replication {
                 return false;
             };
             link.shut();
-            self.replica.store(false, Ordering::Release);
+            self.mark_replica(false);
             server.master.promote(server);
             server.sync_lazy_expiry(crate::server::unix_ms());
             true
